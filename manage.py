@@ -1,0 +1,16 @@
+#!/usr/bin/env python
+"""Quai's command line: `python manage.py <command>` (demo, runserver, import_skus, ...)."""
+
+import os
+import sys
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "quai.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
+
+
+if __name__ == "__main__":
+    main()

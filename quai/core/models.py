@@ -1,0 +1,82 @@
+"""Base models shared by every app. ``core`` imports no app."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from quai.core import clock
+
+
+def _now():  # type: ignore[no-untyped-def]
+    return clock.now()
+
+
+class TimeStampedModel(models.Model):
+    """Created and updated times, read from Quai's clock so simulations stay consistent."""
+
+    created_at = models.DateTimeField(_("created at"), default=_now, editable=False, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), default=_now, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.updated_at = clock.now()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "updated_at"}
+        super().save(*args, **kwargs)
+
+
+class VersionedModel(models.Model):
+    """Records that people edit by hand carry a version: an edit made on a stale copy gets a 409."""
+
+    version = models.PositiveIntegerField(_("version"), default=1)
+
+    class Meta:
+        abstract = True
+
+
+class OutboxEvent(models.Model):
+    """A past-tense domain event, written in the same transaction as the change it reports.
+
+    The outbox is the source of truth for everything that must reach someone else (handlers, webhooks): a dead
+    worker loses nothing, another one picks the rows up.
+    """
+
+    # The bigint key gives the relay its order; the uuid is the id handlers and webhook receivers key on.
+    event_id = models.UUIDField(_("event id"), default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(_("event"), max_length=100, db_index=True)
+    merchant_id = models.BigIntegerField(_("merchant"), null=True, blank=True, db_index=True)
+    aggregate = models.CharField(_("aggregate"), max_length=100, blank=True)
+    aggregate_id = models.CharField(_("aggregate id"), max_length=100, blank=True)
+    payload = models.JSONField(_("payload"), default=dict)
+    occurred_at = models.DateTimeField(_("occurred at"), default=_now, db_index=True)
+    relayed_at = models.DateTimeField(_("relayed at"), null=True, blank=True, db_index=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        verbose_name = _("outbox event")
+        verbose_name_plural = _("outbox events")
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["id"], name="outbox_pending_idx", condition=models.Q(relayed_at=None)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.aggregate}:{self.aggregate_id}"
+
+
+class HandledEvent(models.Model):
+    """Which handler has already processed which event: handlers are idempotent, keyed by event id."""
+
+    event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="handled_by")
+    handler = models.CharField(max_length=200)
+    handled_at = models.DateTimeField(default=_now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["event", "handler"], name="handled_event_once")]

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from ninja import Router, Status
+from ninja.pagination import paginate
+
+from quai.core.errors import NotFound
+from quai.tenants import selectors, services
+from quai.tenants.auth import principal_of
+from quai.tenants.models import Merchant
+from quai.tenants.schemas import (
+    ApiKeyCreatedOut,
+    ApiKeyCreateIn,
+    ApiKeyOut,
+    MerchantCreateIn,
+    MerchantOut,
+    WhoAmIOut,
+)
+
+router = Router(tags=["tenants"])
+
+
+@router.get("/whoami", response=WhoAmIOut)
+def whoami(request: HttpRequest) -> dict[str, object]:
+    principal = principal_of(request)
+    merchant = Merchant.objects.filter(pk=principal.merchant_id).first() if principal.merchant_id else None
+    return {
+        "kind": principal.kind,
+        "merchant_id": principal.merchant_id,
+        "merchant_code": merchant.code if merchant else None,
+        "username": principal.user.get_username() if principal.user else None,
+    }
+
+
+@router.get("/merchants", response=list[MerchantOut])
+@paginate
+def merchant_list(request: HttpRequest, status: str | None = None, q: str | None = None):  # type: ignore[no-untyped-def]
+    return selectors.merchant_list(principal=principal_of(request), status=status, q=q)
+
+
+@router.get("/merchants/{merchant_id}", response=MerchantOut)
+def merchant_detail(request: HttpRequest, merchant_id: int) -> Merchant:
+    principal = principal_of(request)
+    if principal.merchant_id is not None and principal.merchant_id != merchant_id:
+        raise NotFound("Merchant not found.")
+    return get_object_or_404(Merchant, pk=merchant_id)
+
+
+@router.post("/merchants", response={201: MerchantOut})
+def merchant_create(request: HttpRequest, payload: MerchantCreateIn) -> Status[Merchant]:
+    principal_of(request).require_staff()
+    return Status(201, services.merchant_create(**payload.dict()))
+
+
+@router.get("/api-keys", response=list[ApiKeyOut])
+@paginate
+def api_key_list(request: HttpRequest, merchant_id: int | None = None):  # type: ignore[no-untyped-def]
+    return selectors.api_key_list(principal=principal_of(request), merchant_id=merchant_id)
+
+
+@router.post("/api-keys", response={201: ApiKeyCreatedOut})
+def api_key_create(request: HttpRequest, payload: ApiKeyCreateIn) -> Status[dict[str, object]]:
+    principal = principal_of(request)
+    merchant = principal.merchant_for(payload.merchant_id)
+    issued = services.api_key_create(merchant=merchant, name=payload.name, created_by=principal.user)
+    key = issued.api_key
+    return Status(201, {**ApiKeyOut.from_orm(key).dict(), "secret": issued.secret})
+
+
+@router.post("/api-keys/{api_key_id}/revoke", response=ApiKeyOut)
+def api_key_revoke(request: HttpRequest, api_key_id: int):  # type: ignore[no-untyped-def]
+    principal = principal_of(request)
+    return services.api_key_revoke(api_key_id=api_key_id, merchant_id=principal.merchant_id)

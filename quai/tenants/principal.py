@@ -1,0 +1,58 @@
+"""Who is asking: a merchant (API key or portal user) or a member of the warehouse staff."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from quai.core.errors import Forbidden, NotFound, ValidationFailed
+
+if TYPE_CHECKING:
+    from quai.tenants.models import ApiKey, Merchant
+
+
+@dataclass(frozen=True)
+class Principal:
+    """``merchant_id`` is None for staff, who act across merchants; set for anyone speaking for one merchant."""
+
+    kind: str  # "merchant_key" | "merchant_user" | "staff"
+    merchant_id: int | None
+    user: Any = None
+    api_key: ApiKey | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.kind == "staff"
+
+    def require_staff(self) -> None:
+        if not self.is_staff:
+            raise Forbidden("This action is reserved for the warehouse staff.", code="staff_only")
+
+    def merchant_for(self, merchant_id: int | None) -> Merchant:
+        """The merchant this request acts for.
+
+        A merchant acts for itself (naming another merchant is answered as if it did not exist); staff must say
+        which merchant they act for.
+        """
+        from quai.tenants.models import Merchant
+
+        if self.merchant_id is not None:
+            if merchant_id is not None and merchant_id != self.merchant_id:
+                raise NotFound("Merchant not found.", details={"merchant_id": merchant_id})
+            return Merchant.objects.get(pk=self.merchant_id)
+        if merchant_id is None:
+            raise ValidationFailed(
+                "Say which merchant this is for: staff requests need merchant_id.", code="merchant_required"
+            )
+        try:
+            return Merchant.objects.get(pk=merchant_id)
+        except Merchant.DoesNotExist:
+            raise NotFound("Merchant not found.", details={"merchant_id": merchant_id}) from None
+
+    def merchant_filter(self, merchant_id: int | None) -> int | None:
+        """For reads: the merchant to filter on (a merchant is always held to itself; staff may leave it open)."""
+        if self.merchant_id is not None:
+            if merchant_id is not None and merchant_id != self.merchant_id:
+                raise NotFound("Merchant not found.", details={"merchant_id": merchant_id})
+            return self.merchant_id
+        return merchant_id
