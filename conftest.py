@@ -150,9 +150,7 @@ def login_page(page: Any, user: Any, live_server_url: str) -> None:
     client = Client()
     client.force_login(user)
     session_id = client.cookies[settings.SESSION_COOKIE_NAME].value
-    page.context.add_cookies(
-        [{"name": settings.SESSION_COOKIE_NAME, "value": session_id, "url": live_server_url}]
-    )
+    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session_id, "url": live_server_url}])
 
 
 def screenshot(page: Any, name: str) -> Path:

@@ -57,9 +57,7 @@ def _validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpRe
 
 @api.exception_handler(AuthenticationError)
 def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    return _error(
-        request, 401, "unauthenticated", "Authenticate with a merchant API key (Bearer) or a staff session."
-    )
+    return _error(request, 401, "unauthenticated", "Authenticate with a merchant API key (Bearer) or a staff session.")
 
 
 @api.exception_handler(HttpError)

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "quai.warehouse",
     "quai.inventory",
     "quai.inbound",
+    "quai.demo",
 ]
 
 MIDDLEWARE = [
@@ -93,7 +94,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
     }
     Path(BASE_DIR / "var").mkdir(exist_ok=True)
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
+else:
+    # One test database per test process, so several test runs on one server never drop each other's database.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_quai_{os.getpid()}"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Async work -----------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ def whoami(request: HttpRequest) -> dict[str, object]:
 
 @router.get("/merchants", response=list[MerchantOut])
 @paginate
-def merchant_list(request: HttpRequest, status: str | None = None, q: str | None = None):  # type: ignore[no-untyped-def]
+def merchant_list(request: HttpRequest, status: str | None = None, q: str | None = None):
     return selectors.merchant_list(principal=principal_of(request), status=status, q=q)
 
 
@@ -55,7 +55,7 @@ def merchant_create(request: HttpRequest, payload: MerchantCreateIn) -> Status[M
 
 @router.get("/api-keys", response=list[ApiKeyOut])
 @paginate
-def api_key_list(request: HttpRequest, merchant_id: int | None = None):  # type: ignore[no-untyped-def]
+def api_key_list(request: HttpRequest, merchant_id: int | None = None):
     return selectors.api_key_list(principal=principal_of(request), merchant_id=merchant_id)
 
 
@@ -69,6 +69,6 @@ def api_key_create(request: HttpRequest, payload: ApiKeyCreateIn) -> Status[dict
 
 
 @router.post("/api-keys/{api_key_id}/revoke", response=ApiKeyOut)
-def api_key_revoke(request: HttpRequest, api_key_id: int):  # type: ignore[no-untyped-def]
+def api_key_revoke(request: HttpRequest, api_key_id: int):
     principal = principal_of(request)
     return services.api_key_revoke(api_key_id=api_key_id, merchant_id=principal.merchant_id)

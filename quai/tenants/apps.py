@@ -1,8 +1,23 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
+
+
+def _sync_roles(sender, **kwargs):
+    # Roles are data derived from code (ROLE_PERMISSIONS), refreshed after every migrate. post_migrate is sent
+    # once per app, and each app's permissions are created on its own signal: wait for the last app's.
+    from django.apps import apps
+
+    from quai.tenants.services import staff_roles_sync
+
+    if sender.label == list(apps.get_app_configs())[-1].label:
+        staff_roles_sync()
 
 
 class TenantsConfig(AppConfig):
     name = "quai.tenants"
     label = "tenants"
     verbose_name = _("Merchants and users")
+
+    def ready(self) -> None:
+        post_migrate.connect(_sync_roles, dispatch_uid="quai.tenants.sync_roles")

@@ -60,7 +60,7 @@ class Merchant(TimeStampedModel):
         return self.name
 
 
-class MerchantScopedQuerySet(models.QuerySet):  # type: ignore[type-arg]
+class MerchantScopedQuerySet(models.QuerySet):
     """The one mechanism that keeps a merchant inside its own rows: every merchant-owned model uses it."""
 
     def for_merchant(self, merchant: Merchant | int) -> MerchantScopedQuerySet:
@@ -106,9 +106,7 @@ class MerchantUserRole(models.TextChoices):
 class MerchantUser(TimeStampedModel):
     """A person of a merchant's team, for the merchant portal. Such a user is never warehouse staff."""
 
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="merchant_membership"
-    )
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="merchant_membership")
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="users")
     role = models.CharField(_("role"), max_length=20, choices=MerchantUserRole.choices, default=MerchantUserRole.STAFF)
 
@@ -138,7 +136,9 @@ class ApiKey(TimeStampedModel):
         verbose_name_plural = _("API keys")
         constraints = [
             models.UniqueConstraint(
-                fields=["merchant", "name"], condition=models.Q(revoked_at=None), name="api_key_live_name_unique"
+                fields=["merchant", "name"],
+                condition=models.Q(revoked_at=None),
+                name="api_key_live_name_unique",
             )
         ]
 

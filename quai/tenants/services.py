@@ -107,8 +107,7 @@ def staff_roles_sync() -> dict[str, int]:
             p
             for p in all_perms
             if any(
-                pattern == "*" or f"{p.content_type.app_label}.{p.codename}".startswith(pattern)
-                for pattern in patterns
+                pattern == "*" or f"{p.content_type.app_label}.{p.codename}".startswith(pattern) for pattern in patterns
             )
         ]
         group.permissions.set(wanted)

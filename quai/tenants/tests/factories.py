@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import factory
 from django.contrib.auth import get_user_model
 
@@ -36,3 +38,16 @@ class MerchantUserFactory(factory.django.DjangoModelFactory):
 
     user = factory.SubFactory(UserFactory)
     merchant = factory.SubFactory(MerchantFactory)
+
+
+_key_numbers = itertools.count()
+
+
+def _api_key_id(merchant: Merchant) -> int:
+    from quai.tenants.services import api_key_create
+
+    return api_key_create(merchant=merchant, name=f"isolation-{next(_key_numbers)}").api_key.pk
+
+
+# Rows owned by a given merchant, one per path parameter of the API (see tests/test_tenant_isolation.py).
+ISOLATION_FACTORIES = {"api_key_id": _api_key_id}
