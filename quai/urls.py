@@ -1,14 +1,21 @@
 from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
+from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from quai import views
 from quai.api import api
 
 urlpatterns = [
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("ops/", views.ops_home, name="ops_home"),
+    path("ops/login/", views.OperatorLoginView.as_view(), name="ops_login"),
+    path("ops/logout/", LogoutView.as_view(next_page="ops_login"), name="ops_logout"),
+    path("ops/inbound/", include("quai.inbound.urls")),
+    path("ops/inventory/", include("quai.inventory.urls")),
+    path("", RedirectView.as_view(url="/ops/", permanent=False)),
 ]
 urlpatterns += i18n_patterns(
     path("admin/", admin.site.urls),

@@ -1,0 +1,45 @@
+"""The operator screens' front door: sign-in and the menu of screens (each screen lives in its own app)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+
+@dataclass(frozen=True)
+class Screen:
+    url_name: str
+    title: str | Promise
+    hint: str | Promise
+    key: str  # keyboard shortcut on the menu
+
+
+SCREENS = [
+    Screen("inbound:receiving_home", _("Receiving"), _("Scan an ASN or an SSCC, then every item"), "1"),
+    Screen("inbound:putaway_home", _("Putaway"), _("Scan the item, then the location"), "2"),
+    Screen("inventory_ops:move_home", _("Move stock"), _("Scan from, item, quantity, to"), "3"),
+    Screen("inventory_ops:count_home", _("Cycle count"), _("Count a location blind"), "4"),
+]
+
+
+class OperatorLoginView(LoginView):
+    template_name = "ops/login.html"
+    redirect_authenticated_user = True
+
+
+@login_required
+def ops_home(request: HttpRequest) -> HttpResponse:
+    screens = []
+    for screen in SCREENS:
+        try:
+            screens.append({"url": reverse(screen.url_name), "title": screen.title, "hint": screen.hint, "key": screen.key})
+        except NoReverseMatch:
+            continue  # that app's screens are not installed in this deployment
+    return render(request, "ops/home.html", {"screens": screens, "screen": "home"})
