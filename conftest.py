@@ -46,8 +46,8 @@ class ApiClient:
     def patch(self, path: str, data: Any = None) -> Any:
         return self._call("patch", path, data)
 
-    def delete(self, path: str) -> Any:
-        return self._call("delete", path)
+    def delete(self, path: str, data: Any = None) -> Any:
+        return self._call("delete", path, data)
 
 
 @pytest.fixture

@@ -1,11 +1,15 @@
-from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.contrib.auth.views import LogoutView
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
 from quai import views
 from quai.api import api
+
+admin.site.site_header = _("Quai back office")
+admin.site.site_title = _("Quai")
+admin.site.index_title = _("Warehouses, merchants and stock")
 
 urlpatterns = [
     path("api/v1/", api.urls),
@@ -15,9 +19,6 @@ urlpatterns = [
     path("ops/logout/", LogoutView.as_view(next_page="ops_login"), name="ops_logout"),
     path("ops/inbound/", include("quai.inbound.urls")),
     path("ops/inventory/", include("quai.inventory.urls")),
+    path("admin/", admin.site.urls),
     path("", RedirectView.as_view(url="/ops/", permanent=False)),
 ]
-urlpatterns += i18n_patterns(
-    path("admin/", admin.site.urls),
-    prefix_default_language=False,
-)

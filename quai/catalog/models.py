@@ -40,8 +40,6 @@ class Sku(MerchantOwned, TimeStampedModel, VersionedModel):
     country_of_origin = models.CharField(_("country of origin"), max_length=2, blank=True)
     status = models.CharField(_("status"), max_length=20, choices=SkuStatus.choices, default=SkuStatus.ACTIVE)
 
-    objects = MerchantScopedQuerySet.as_manager()
-
     class Meta:
         verbose_name = _("SKU")
         verbose_name_plural = _("SKUs")
@@ -75,13 +73,15 @@ class Barcode(MerchantOwned):
     kind = models.CharField(_("kind"), max_length=20, choices=BarcodeKind.choices, default=BarcodeKind.GTIN)
     is_primary = models.BooleanField(_("primary GTIN"), default=False)
 
-    objects = MerchantScopedQuerySet.as_manager()
-
     class Meta:
         verbose_name = _("barcode")
         verbose_name_plural = _("barcodes")
         constraints = [
             models.UniqueConstraint(fields=["merchant", "code"], name="barcode_unique_per_merchant"),
+            # The primary row mirrors Sku.gtin: a second one would make the SKU's GTIN ambiguous.
+            models.UniqueConstraint(
+                fields=["sku"], condition=models.Q(is_primary=True), name="barcode_one_primary_per_sku"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -95,7 +95,7 @@ class PackagingKind(models.TextChoices):
     PALLET = "pallet", _("Pallet")
 
 
-class PackagingType(TimeStampedModel):
+class PackagingType(TimeStampedModel, VersionedModel):
     """A carton, envelope or bag a parcel can be packed in; the operator's own (merchant empty) or a merchant's."""
 
     merchant = models.ForeignKey(
