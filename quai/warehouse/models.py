@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -77,6 +78,14 @@ class Zone(TimeStampedModel, VersionedModel):
     valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=ZoneStatus.choices, default=ZoneStatus.OPEN)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("closed by"),
+    )
 
     class Meta:
         verbose_name = _("zone")
@@ -128,9 +137,8 @@ class Location(TimeStampedModel):
     max_weight_g = models.PositiveBigIntegerField(_("capacity (g)"), null=True, blank=True)
     pick_sequence = models.PositiveIntegerField(_("pick sequence"), default=0, db_index=True)
     mixed_sku = models.BooleanField(_("mixed SKUs allowed"), default=True)
-    status = models.CharField(
-        _("status"), max_length=10, choices=LocationStatus.choices, default=LocationStatus.ACTIVE
-    )
+    status = models.CharField(_("status"), max_length=10, choices=LocationStatus.choices, default=LocationStatus.ACTIVE)
+    blocked_reason = models.CharField(_("reason for blocking"), max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("location")

@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+from datetime import datetime, time
+from decimal import Decimal
+
+from ninja import Field, Schema
+
+
+class SiteOut(Schema):
+    id: int
+    code: str
+    name: str
+    address_line1: str
+    address_line2: str
+    postal_code: str
+    city: str
+    country: str
+    time_zone: str
+    opening_days: list[int]
+    opens_at: time
+    closes_at: time
+
+
+class SiteCreateIn(Schema):
+    code: str = Field(..., min_length=1, max_length=20, pattern=r"^[-a-zA-Z0-9_]+$")
+    name: str = Field(..., min_length=1, max_length=200)
+    address_line1: str = ""
+    address_line2: str = ""
+    postal_code: str = ""
+    city: str = ""
+    country: str = Field("FR", min_length=2, max_length=2)
+    time_zone: str = "Europe/Paris"
+    opening_days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
+    opens_at: time = time(8, 0)
+    closes_at: time = time(18, 0)
+
+
+class SiteUpdateIn(Schema):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    address_line1: str | None = None
+    address_line2: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    country: str | None = Field(None, min_length=2, max_length=2)
+    time_zone: str | None = None
+    opening_days: list[int] | None = None
+    opens_at: time | None = None
+    closes_at: time | None = None
+
+
+class ZoneOut(Schema):
+    id: int
+    site_id: int
+    code: str
+    name: str
+    kind: str
+    merchant_id: int | None
+    valid_from: datetime | None
+    valid_until: datetime | None
+    status: str
+    closed_at: datetime | None
+    version: int
+    is_temporary: bool
+
+
+class ZoneCreateIn(Schema):
+    site_id: int
+    code: str = Field(..., min_length=1, max_length=20)
+    name: str = Field(..., min_length=1, max_length=200)
+    # A plain string, so an unknown kind gets the service's own error code (unknown_zone_kind).
+    kind: str = Field(
+        ...,
+        description="receiving, storage, picking, processing, packing, shipping, returns or quarantine",
+    )
+    merchant_id: int | None = None
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+
+class ZoneUpdateIn(Schema):
+    version: int = Field(..., description="The version you read; a stale one is refused with 409 stale_version.")
+    name: str | None = Field(None, min_length=1, max_length=200)
+    kind: str | None = None
+    merchant_id: int | None = Field(None, description="Set to the owning merchant; see clear_merchant.")
+    clear_merchant: bool = Field(False, description="true: the zone becomes shared by every merchant.")
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    clear_window: bool = Field(False, description="true: the zone becomes permanent (no validity window).")
+
+
+class ZoneCloseBlockerOut(Schema):
+    kind: str
+    message: str
+    count: int
+
+
+class LocationOut(Schema):
+    id: int
+    site_id: int
+    zone_id: int
+    code: str
+    aisle: str
+    bay: int | None
+    level: int | None
+    position: int | None
+    side: str
+    x_m: Decimal
+    y_m: Decimal
+    max_volume_cm3: int | None
+    max_weight_g: int | None
+    pick_sequence: int
+    mixed_sku: bool
+    status: str
+    blocked_reason: str
+
+
+class LocationCreateIn(Schema):
+    zone_id: int
+    code: str = Field(..., min_length=1, max_length=40)
+    aisle: str | None = None
+    bay: int | None = Field(None, ge=1)
+    level: int | None = Field(None, ge=1)
+    position: int | None = Field(None, ge=1)
+    side: str = ""
+    x_m: Decimal = Decimal("0")
+    y_m: Decimal = Decimal("0")
+    max_volume_cm3: int | None = Field(None, ge=1)
+    max_weight_g: int | None = Field(None, ge=1)
+    pick_sequence: int | None = Field(None, ge=0)
+    mixed_sku: bool = True
+
+
+class LocationBlockIn(Schema):
+    reason: str = Field("", max_length=200)
+
+
+class LocationsMoveIn(Schema):
+    location_ids: list[int] = Field(..., min_length=1, max_length=10_000)
+
+
+class LocationsMovedOut(Schema):
+    zone_id: int
+    moved: int
+    already_there: int
+
+
+class RackCreateIn(Schema):
+    zone_id: int
+    aisles: str = Field(..., description='"A-F", "A,B,C" or "A-C,F"', examples=["A-F"])
+    bays: int | str = Field(..., description='30 (= 1-30), "1-30" or "1,3,5"', examples=["1-30"])
+    levels: int | str = Field(..., description='4 (= 1-4), "1-4"', examples=[4])
+    positions: int | str = 1
+    origin_x_m: Decimal = Decimal("0")
+    origin_y_m: Decimal = Decimal("0")
+    aisle_spacing_m: Decimal = Field(Decimal("3"), gt=0)
+    bay_width_m: Decimal = Field(Decimal("1.2"), gt=0)
+    max_volume_cm3: int | None = Field(None, ge=1, description="Capacity of each location (one level of a bay).")
+    max_weight_g: int | None = Field(None, ge=1, description="Capacity of each location (one level of a bay).")
+    mixed_sku: bool = True
+
+
+class RackCreatedOut(Schema):
+    zone_id: int
+    count: int
+    first_code: str
+    last_code: str
+    first_sequence: int
+    last_sequence: int
