@@ -129,6 +129,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# Assets shared by every operator screen (htmx, the scan-and-beep script, the handheld stylesheet).
+STATICFILES_DIRS = [BASE_DIR / "quai" / "static"]
 STATIC_ROOT = BASE_DIR / "var" / "static"
 
 NINJA_PAGINATION_PER_PAGE = 50

@@ -122,9 +122,9 @@ ZONES: list[dict[str, Any]] = [
      "rack": {"aisles": "M-P", "bays": 30, "levels": 4, "origin_x_m": 50, "origin_y_m": 20,
               "max_volume_cm3": 120_000, "max_weight_g": 40_000}},
     {"code": "PRC", "name": "Préparation spéciale (kitting, étiquetage)", "kind": ZoneKind.PROCESSING,
-     "loose": ("PRC-", 6, 70, 6)},
+     "loose": ("PRC-", 6, 70, 44)},
     {"code": "PAK", "name": "Postes d'emballage", "kind": ZoneKind.PACKING, "loose": ("PAK-", 12, 70, 20)},
-    {"code": "SHP", "name": "Expédition", "kind": ZoneKind.SHIPPING, "loose": ("SHP-LANE-", 10, 80, 4)},
+    {"code": "SHP", "name": "Expédition", "kind": ZoneKind.SHIPPING, "loose": ("SHP-LANE-", 10, 84, 4)},
     {"code": "RET", "name": "Retours", "kind": ZoneKind.RETURNS, "loose": ("RET-", 10, 2, 40)},
     {"code": "QUA", "name": "Quarantaine", "kind": ZoneKind.QUARANTINE, "loose": ("QUA-", 10, 2, 52)},
 ]

@@ -1,6 +1,19 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class InboundConfig(AppConfig):
     name = "quai.inbound"
     label = "inbound"
+    verbose_name = _("Inbound")
+
+    def ready(self) -> None:
+        from quai.core.outbox import register_handler
+        from quai.inbound import handlers, services
+        from quai.inventory.events import StockChanged
+        from quai.inventory.services import register_incoming_source
+
+        # Open ASN lines are the incoming stock that availability shows beside what is on hand.
+        register_incoming_source(services.incoming_stock)
+        # Stock leaving a pick face may take it below its min: check it (idempotent: one open task per face).
+        register_handler(StockChanged.name, "inbound.replenishment_check", handlers.replenishment_on_stock_changed)

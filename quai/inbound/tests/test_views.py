@@ -1,0 +1,56 @@
+"""The operator screens through Django's test client (the browser tests drive them in Chromium)."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+
+from quai.inbound import services
+from quai.inbound.models import Receipt
+from quai.inbound.services import AsnLineInput
+from quai.tenants.tests.factories import StaffUserFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def receiver(db):  # type: ignore[no-untyped-def]
+    user = StaffUserFactory(username="receiver")
+    user.groups.add(Group.objects.get_or_create(name="receiver")[0])
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(user)
+    return client
+
+
+def test_screens_need_a_logged_in_receiver(db):
+    assert Client().get("/ops/inbound/receiving/").status_code == 302
+    plain = Client()
+    plain.force_login(UserFactory(username="shopper"))
+    assert plain.get("/ops/inbound/receiving/").status_code == 403
+    staff_without_role = Client()
+    staff_without_role.force_login(StaffUserFactory(username="packer"))
+    assert staff_without_role.get("/ops/inbound/putaway/").status_code == 403
+
+
+def test_a_scan_answers_a_fragment_that_says_right_or_wrong(receiver, merchant, wh, shirt):
+    services.asn_create(
+        merchant=merchant, reference="A1", site=wh.site, lines=[AsnLineInput(sku_code="SHIRT-M", quantity=2)]
+    )
+    started = receiver.post("/ops/inbound/receiving/", {"code": "A1"}, HTTP_HX_REQUEST="true")
+    assert started.status_code == 204
+    url = started["HX-Redirect"]
+    page = receiver.get(url)
+    assert b"SHIRT-M" in page.content and b"data-scan" in page.content
+    ok = receiver.post(url + "scan/", {"code": "3760000000017", "quantity": "2"}, HTTP_HX_REQUEST="true")
+    assert b'data-result="ok"' in ok.content and b"+2 SHIRT-M" in ok.content
+    wrong = receiver.post(url + "scan/", {"code": "NOPE", "quantity": "1"}, HTTP_HX_REQUEST="true")
+    assert b'data-result="error"' in wrong.content and b"Unknown code: NOPE" in wrong.content
+    assert Receipt.objects.count() == 1
+
+
+def test_screens_speak_french_by_default(receiver, merchant, wh, shirt):
+    french = Client(HTTP_ACCEPT_LANGUAGE="fr")
+    french.force_login(StaffUserFactory(username="boss", is_superuser=True))
+    page = french.get("/ops/inbound/putaway/")
+    assert b"Rangement" in page.content

@@ -1,0 +1,377 @@
+"""Operator screens for a handheld with a barcode scanner that types the code and Enter: receiving and putaway.
+
+Each scan is an htmx POST that answers with a feedback fragment (``data-result="ok"`` or ``"error"``, which the page
+turns into a colour and a beep) and out-of-band updates of the lists around it. Errors from services are shown in
+the operator's language, keyed by their stable code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from quai.catalog.selectors import scan_resolve
+from quai.core.errors import NotFound, QuaiError
+from quai.inbound import domain, selectors, services
+from quai.inbound.models import Asn, AsnStatus, HandlingUnit, PutawayStatus, PutawayTask
+from quai.warehouse.selectors import location_get_by_code
+
+RECEIVER_GROUPS = ("admin", "supervisor", "receiver")
+
+View = Callable[..., HttpResponse]
+
+
+def receiver_required(view: View) -> View:
+    """A logged-in member of the warehouse staff with the receiver (or supervisor, admin) role."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user: Any = request.user
+        if not user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        allowed = (
+            user.is_active
+            and user.is_staff
+            and (user.is_superuser or user.groups.filter(name__in=RECEIVER_GROUPS).exists())
+        )
+        if not allowed:
+            return HttpResponseForbidden(_("This screen is for warehouse receivers."))
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _error_text(exc: QuaiError, code: str) -> str:
+    """The error in the operator's language (falls back to the service's own message)."""
+    texts = {
+        "unknown_code": _("Unknown code: %(code)s"),
+        "unknown_asn": _("No open ASN or carton matches %(code)s."),
+        "ambiguous_asn": _("Several merchants have an ASN %(code)s: scan one of its cartons (SSCC)."),
+        "sku_not_on_asn": _("%(code)s is not on this ASN. Turn on “Not on ASN” and scan again to receive it."),
+        "lot_not_tracked": _("This SKU takes no lot, but the label carries one: refused."),
+        "lot_required": _("This SKU needs its lot: scan the GS1 label with the lot."),
+        "expiry_required": _("This SKU needs its expiry date: scan the GS1 label with the date."),
+        "expiry_in_past": _("Expiry date already past: refused."),
+        "invalid_quantity": _("The quantity must be a whole number above zero."),
+        "empty_scan": _("Scan a code."),
+        "unknown_handling_unit": _("Carton or pallet %(code)s is not on this ASN."),
+        "asn_not_receiving": _("This ASN is not being received."),
+        "no_receiving_location": _("This site has no open receiving location."),
+        "unknown_location": _("Unknown location: %(code)s"),
+        "location_blocked": _("Location %(code)s is blocked: scan another one."),
+        "location_full": _("Location %(code)s is full: scan another one."),
+        "location_other_sku": _("Location %(code)s holds another SKU: scan another one."),
+        "location_wrong_zone": _("Location %(code)s is not a putaway location for these goods."),
+        "location_other_site": _("Location %(code)s is in another site."),
+        "putaway_done": _("This putaway is already done."),
+        "no_putaway_task": _("Nothing to put away for %(code)s."),
+        "ambiguous_item": _("%(code)s is waiting for several merchants: scan the task label (PT…)."),
+        "invalid_transition": _("This ASN cannot change to that state."),
+    }
+    text = texts.get(exc.code)
+    if text is None:
+        return exc.message
+    return text % {"code": code}
+
+
+def _hx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+# --- Receiving -----------------------------------------------------------------------------------------------------
+def _session_unit_key(asn_id: int) -> str:
+    return f"inbound.receiving.{asn_id}.handling_unit"
+
+
+@receiver_required
+@require_http_methods(["GET", "POST"])
+def receiving_home(request: HttpRequest) -> HttpResponse:
+    """Scan an ASN reference or an SSCC to open its receiving."""
+    error = ""
+    code = ""
+    if request.method == "POST":
+        code = request.POST.get("code", "").strip()
+        try:
+            started = services.receiving_start(code=code, actor=request.user)
+        except QuaiError as exc:
+            error = _error_text(exc, code)
+        else:
+            if started.handling_unit is not None:
+                request.session[_session_unit_key(started.asn.pk)] = started.handling_unit.pk
+            url = reverse("inbound:receiving_session", args=[started.asn.pk])
+            if _hx(request):
+                response = HttpResponse(status=204)
+                response["HX-Redirect"] = url
+                return response
+            return redirect(url)
+        if _hx(request):
+            return render(request, "operator/_feedback.html", {"result": "error", "message": error, "code": code})
+    open_asns = (
+        Asn.objects.filter(status__in=(AsnStatus.ANNOUNCED, AsnStatus.RECEIVING))
+        .select_related("merchant")
+        .order_by("expected_at", "id")[:12]
+    )
+    return render(
+        request,
+        "inbound/receiving_home.html",
+        {"open_asns": open_asns, "error": error, "code": code, "screen": "receiving"},
+    )
+
+
+def _receiving_context(request: HttpRequest, asn: Asn) -> dict[str, Any]:
+    unit_id = request.session.get(_session_unit_key(asn.pk))
+    unit = HandlingUnit.objects.filter(pk=unit_id, asn=asn).first() if unit_id else None
+    lines = list(selectors.asn_lines(asn=asn))
+    return {
+        "asn": asn,
+        "lines": lines,
+        "receipts": selectors.asn_recent_receipts(asn=asn),
+        "handling_unit": unit,
+        "units_total": asn.handling_units.count(),
+        "units_received": asn.handling_units.exclude(received_at=None).count(),
+        "screen": "receiving",
+    }
+
+
+@receiver_required
+def receiving_session(request: HttpRequest, asn_id: int) -> HttpResponse:
+    asn = get_object_or_404(Asn.objects.select_related("merchant", "receiving_location"), pk=asn_id)
+    if asn.status == AsnStatus.CLOSED:
+        return redirect("inbound:receiving_report", asn_id=asn.pk)
+    return render(request, "inbound/receiving_session.html", _receiving_context(request, asn))
+
+
+@receiver_required
+@require_POST
+def receiving_scan(request: HttpRequest, asn_id: int) -> HttpResponse:
+    asn = get_object_or_404(Asn.objects.select_related("merchant", "receiving_location"), pk=asn_id)
+    code = request.POST.get("code", "").strip()
+    damaged = request.POST.get("damaged") == "on"
+    unexpected = request.POST.get("unexpected") == "on"
+    try:
+        quantity = int(request.POST.get("quantity", "1") or "1")
+    except ValueError:
+        quantity = 0
+    result, message, detail = "ok", "", ""
+    unit_id = request.session.get(_session_unit_key(asn.pk))
+    unit = HandlingUnit.objects.filter(pk=unit_id, asn=asn).first() if unit_id else None
+    try:
+        outcome = services.receiving_scan(
+            asn=asn,
+            code=code,
+            quantity=quantity,
+            damaged=damaged,
+            unexpected=unexpected,
+            handling_unit=unit,
+            actor=request.user,
+        )
+    except QuaiError as exc:
+        result, message = "error", _error_text(exc, code)
+    else:
+        if outcome.kind == "handling_unit" and outcome.handling_unit is not None:
+            request.session[_session_unit_key(asn.pk)] = outcome.handling_unit.pk
+            message = _("Now unpacking %(kind)s %(sscc)s") % {
+                "kind": outcome.handling_unit.get_kind_display(),
+                "sscc": outcome.handling_unit.sscc,
+            }
+        elif outcome.receipt is not None:
+            receipt = outcome.receipt
+            message = _("+%(quantity)s %(sku)s") % {"quantity": receipt.quantity, "sku": receipt.sku.code}
+            detail = receipt.sku.name
+            if receipt.lot:
+                detail += " · " + _("lot %(lot)s") % {"lot": receipt.lot}
+            if receipt.expiry:
+                detail += " · " + _("exp. %(date)s") % {"date": receipt.expiry.isoformat()}
+            if receipt.damaged:
+                result = "warn"
+                detail += " · " + _("DAMAGED → quarantine")
+    context = _receiving_context(request, asn)
+    context.update({"result": result, "message": message, "detail": detail, "code": code, "oob": True})
+    return render(request, "inbound/_receiving_scan.html", context)
+
+
+def _preview(asn: Asn) -> list[dict[str, Any]]:
+    lines = list(selectors.asn_lines(asn=asn))
+    skus = {line.sku_id: line.sku for line in lines}
+    found = domain.discrepancies(
+        domain.CountedLine(
+            sku_id=line.sku_id,
+            expected=line.expected_quantity,
+            received=line.received_quantity,
+            damaged=line.damaged_quantity,
+            unexpected=line.unexpected,
+        )
+        for line in lines
+    )
+    return [
+        {
+            "sku": skus[d.sku_id],
+            "kind": d.kind,
+            "expected_quantity": d.expected,
+            "received_quantity": d.received,
+            "damaged_quantity": d.damaged,
+            "difference": d.difference,
+        }
+        for d in found
+    ]
+
+
+@receiver_required
+@require_http_methods(["GET", "POST"])
+def receiving_close(request: HttpRequest, asn_id: int) -> HttpResponse:
+    """GET: what the report will say; POST: close receiving and send the report."""
+    asn = get_object_or_404(Asn.objects.select_related("merchant"), pk=asn_id)
+    if request.method == "POST":
+        try:
+            services.receiving_close(asn=asn, actor=request.user)
+        except QuaiError as exc:
+            return render(
+                request,
+                "inbound/receiving_close.html",
+                {"asn": asn, "discrepancies": _preview(asn), "error": _error_text(exc, asn.reference)},
+                status=409,
+            )
+        request.session.pop(_session_unit_key(asn.pk), None)
+        return redirect("inbound:receiving_report", asn_id=asn.pk)
+    if asn.status == AsnStatus.CLOSED:
+        return redirect("inbound:receiving_report", asn_id=asn.pk)
+    return render(
+        request,
+        "inbound/receiving_close.html",
+        {"asn": asn, "discrepancies": _preview(asn), "lines": selectors.asn_lines(asn=asn), "screen": "receiving"},
+    )
+
+
+@receiver_required
+def receiving_report(request: HttpRequest, asn_id: int) -> HttpResponse:
+    asn = get_object_or_404(Asn.objects.select_related("merchant"), pk=asn_id)
+    report = getattr(asn, "discrepancy_report", None)
+    if report is None:
+        return redirect("inbound:receiving_session", asn_id=asn.pk)
+    return render(
+        request,
+        "inbound/receiving_report.html",
+        {
+            "asn": asn,
+            "report": report,
+            "report_lines": report.lines.select_related("sku"),
+            "putaway_count": asn.putaway_tasks.filter(status=PutawayStatus.OPEN).count(),
+            "screen": "receiving",
+        },
+    )
+
+
+# --- Putaway -------------------------------------------------------------------------------------------------------
+def _task_for_scan(code: str) -> PutawayTask:
+    """The open putaway task a scan points at: a task label (PT…), or the oldest open task of the scanned item."""
+    raw = code.strip().upper()
+    if raw.startswith("PT") and raw[2:].isdigit():
+        task = PutawayTask.objects.filter(pk=int(raw[2:]), status=PutawayStatus.OPEN).first()
+        if task is None:
+            raise NotFound("No open putaway task.", code="no_putaway_task")
+        return task
+    open_tasks = selectors.putaway_open_tasks()
+    merchants = sorted(set(open_tasks.values_list("merchant_id", flat=True)))
+    matches: list[PutawayTask] = []
+    unknown: QuaiError | None = None
+    for merchant_id in merchants:
+        try:
+            scan = scan_resolve(merchant=merchant_id, code=code)
+        except QuaiError as exc:
+            unknown = exc
+            continue
+        if scan.sku is None:
+            continue
+        task = open_tasks.filter(sku=scan.sku, **({"lot": scan.lot} if scan.lot else {})).first()
+        if task is not None:
+            matches.append(task)
+    if len({task.merchant_id for task in matches}) > 1:
+        raise NotFound("Several merchants.", code="ambiguous_item")
+    if not matches:
+        if unknown is not None and not merchants:
+            raise unknown
+        raise NotFound("Nothing to put away.", code="no_putaway_task")
+    return matches[0]
+
+
+def _putaway_context(task: PutawayTask | None) -> dict[str, Any]:
+    return {
+        "task": task,
+        "open_tasks": list(selectors.putaway_open_tasks()[:10]),
+        "open_count": selectors.putaway_open_tasks().count(),
+        "screen": "putaway",
+    }
+
+
+@receiver_required
+def putaway_home(request: HttpRequest) -> HttpResponse:
+    task = None
+    task_id = request.GET.get("task")
+    if task_id and task_id.isdigit():
+        task = PutawayTask.objects.filter(pk=int(task_id), status=PutawayStatus.OPEN).first()
+        if task is not None:
+            services.putaway_suggest(task=task)
+            task.refresh_from_db()
+    return render(request, "inbound/putaway.html", _putaway_context(task))
+
+
+@receiver_required
+@require_POST
+def putaway_scan(request: HttpRequest) -> HttpResponse:
+    """With no task chosen, a scan picks the task (item or task label); with one, a scan is the location."""
+    code = request.POST.get("code", "").strip()
+    task_id = request.POST.get("task", "")
+    task = (
+        PutawayTask.objects.select_related("from_location").filter(pk=int(task_id), status=PutawayStatus.OPEN).first()
+        if task_id.isdigit()
+        else None
+    )
+    result, message, detail, done = "ok", "", "", None
+    try:
+        if not code:
+            raise NotFound("Scan a code.", code="empty_scan")
+        if task is not None:
+            try:
+                location_get_by_code(site=task.from_location.site_id, code=code)
+            except NotFound:
+                # not a location of this site: maybe the operator scanned another item or task label
+                task = _task_for_scan(code)
+                services.putaway_suggest(task=task)
+                task.refresh_from_db()
+                message = _("Task %(task)s: %(quantity)s × %(sku)s") % {
+                    "task": task.code,
+                    "quantity": task.quantity,
+                    "sku": task.sku.code,
+                }
+            else:
+                done = services.putaway_confirm(task=task, location_code=code, actor=request.user)
+                message = _("Put away: %(quantity)s × %(sku)s in %(location)s") % {
+                    "quantity": done.quantity,
+                    "sku": done.sku.code,
+                    "location": done.confirmed_location.code if done.confirmed_location else code,
+                }
+                if done.suggested_location_id and done.suggested_location_id != done.confirmed_location_id:
+                    detail = _("Another location than the suggested one: accepted, it fits.")
+                task = None
+        else:
+            task = _task_for_scan(code)
+            services.putaway_suggest(task=task)
+            task.refresh_from_db()
+            message = _("Task %(task)s: %(quantity)s × %(sku)s") % {
+                "task": task.code,
+                "quantity": task.quantity,
+                "sku": task.sku.code,
+            }
+    except QuaiError as exc:
+        result, message = "error", _error_text(exc, code.upper() if task is not None else code)
+    context = _putaway_context(task)
+    context.update({"result": result, "message": message, "detail": detail, "code": code, "done": done, "oob": True})
+    return render(request, "inbound/_putaway_scan.html", context)
