@@ -5,6 +5,9 @@ from django.core.management import call_command
 from stdnum import ean
 
 from quai.catalog.models import Sku
+from quai.inbound.models import Asn, PickFace
+from quai.inventory.models import StockMovement
+from quai.inventory.selectors import stock_drift
 from quai.tenants.models import ApiKey, Merchant
 from quai.warehouse.models import Location, Zone, ZoneKind
 
@@ -22,6 +25,10 @@ def test_the_demo_loads_a_site_near_lyon_with_every_zone_kind_two_merchants_and_
     cosmetics = Sku.objects.filter(merchant__code="belle-rive")
     assert cosmetics.filter(lot_tracked=True, expiry_tracked=True).count() == 200
     assert Zone.objects.get(code="EVT-LUMEN").valid_until is not None
+    assert StockMovement.objects.count() >= 500
+    assert stock_drift() == []
+    assert Asn.objects.count() == 2
+    assert PickFace.objects.count() == Location.objects.filter(zone__code="PCK").count()
 
 
 def test_loading_the_demo_twice_changes_nothing_the_second_time():
