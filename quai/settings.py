@@ -110,7 +110,11 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "quai.core.tasks.outbox_sweep", "schedule": 10.0},
+    # Temporary zones open and close with the clock: this puts their stock in or out of availability.
+    "stock-counting-sweep": {"task": "quai.inventory.tasks.stock_counting_sweep", "schedule": 60.0},
 }
+# After each commit that recorded events, nudge the relay at once (the periodic sweep catches anything missed).
+QUAI_OUTBOX_NUDGE = _env_bool("QUAI_OUTBOX_NUDGE", True)
 
 # --- Auth -----------------------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -58,6 +58,8 @@ class OutboxEvent(models.Model):
     relayed_at = models.DateTimeField(_("relayed at"), null=True, blank=True, db_index=True)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     last_error = models.TextField(_("last error"), blank=True)
+    # A failed relay waits before its next try (exponential backoff); None means "as soon as possible".
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("outbox event")
@@ -75,8 +77,13 @@ class HandledEvent(models.Model):
     """Which handler has already processed which event: handlers are idempotent, keyed by event id."""
 
     event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="handled_by")
-    handler = models.CharField(max_length=200)
-    handled_at = models.DateTimeField(default=_now)
+    handler = models.CharField(_("handler"), max_length=200)
+    handled_at = models.DateTimeField(_("handled at"), default=_now)
 
     class Meta:
+        verbose_name = _("handled event")
+        verbose_name_plural = _("handled events")
         constraints = [models.UniqueConstraint(fields=["event", "handler"], name="handled_event_once")]
+
+    def __str__(self) -> str:
+        return f"{self.handler} handled {self.event_id}"

@@ -79,9 +79,7 @@ def _state(request: HttpRequest) -> MoveState:
         row_id = request.POST.get("row_id")
         if row_id and row_id.isdigit():
             state.row = (
-                StockQuantity.objects.filter(pk=int(row_id), location=state.from_location)
-                .select_related("sku")
-                .first()
+                StockQuantity.objects.filter(pk=int(row_id), location=state.from_location).select_related("sku").first()
             )
     return state
 
@@ -115,11 +113,7 @@ def _item_at(location: Location, code: str) -> StockQuantity:
             continue
         if scanned.sku is None:
             continue
-        matches += [
-            row
-            for row in rows
-            if row.sku_id == scanned.sku.pk and (not scanned.lot or row.lot == scanned.lot)
-        ]
+        matches += [row for row in rows if row.sku_id == scanned.sku.pk and (not scanned.lot or row.lot == scanned.lot)]
     if not matches:
         raise NotFound("Not in this location.", code="not_at_location")
     if len({(row.lot, row.expiry) for row in matches}) > 1:
@@ -168,7 +162,8 @@ def move_scan(request: HttpRequest) -> HttpResponse:
             state.row = _item_at(state.from_location, code)
             context.update(
                 result="ok",
-                message=_("%(sku)s: type the quantity if not 1, then scan where it goes.") % {"sku": state.row.sku.code},
+                message=_("%(sku)s: type the quantity if not 1, then scan where it goes.")
+                % {"sku": state.row.sku.code},
             )
         else:
             assert state.from_location is not None and state.row is not None

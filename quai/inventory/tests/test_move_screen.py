@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from conftest import login_page, screenshot
+from quai.inventory import services
 from quai.inventory.models import StockQuantity
 from quai.inventory.tests.factories import LocationFactory, SkuFactory, ZoneFactory
-from quai.inventory import services
 from quai.tenants.tests.factories import MerchantFactory, StaffUserFactory
 from quai.warehouse.models import LocationStatus
 

@@ -1,0 +1,208 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import ClassVar
+
+import pytest
+from django.db import connection, transaction
+
+from quai.core import clock
+from quai.core.models import HandledEvent, OutboxEvent
+from quai.core.outbox import (
+    backoff_delay,
+    event_record,
+    outbox_relay,
+    outbox_sweep,
+    register_handler,
+    unregister_handler,
+)
+from quai.core.tasks import outbox_sweep as outbox_sweep_task
+
+pytestmark = pytest.mark.django_db
+
+
+@dataclass(frozen=True)
+class ThingHappened:
+    name: ClassVar[str] = "test.thing_happened"
+    aggregate: ClassVar[str] = "thing"
+
+    thing_id: int
+    on: date
+    price: Decimal
+
+    @property
+    def aggregate_id(self) -> int:
+        return self.thing_id
+
+
+@pytest.fixture
+def calls() -> Iterator[list[tuple[str, str]]]:
+    seen: list[tuple[str, str]] = []
+
+    def good(event: OutboxEvent) -> None:
+        seen.append(("good", str(event.event_id)))
+
+    register_handler(ThingHappened.name, "test.good", good)
+    yield seen
+    unregister_handler(ThingHappened.name, "test.good")
+    unregister_handler(ThingHappened.name, "test.flaky")
+
+
+def _thing(n: int = 1) -> ThingHappened:
+    return ThingHappened(thing_id=n, on=date(2030, 1, 2), price=Decimal("9.90"))
+
+
+def test_an_event_is_recorded_with_a_json_payload_and_its_aggregate():
+    row = event_record(_thing(7), merchant_id=3)
+    stored = OutboxEvent.objects.get(pk=row.pk)
+    assert stored.name == "test.thing_happened"
+    assert stored.payload == {"thing_id": 7, "on": "2030-01-02", "price": "9.90"}
+    assert (stored.aggregate, stored.aggregate_id, stored.merchant_id) == ("thing", "7", 3)
+    assert stored.relayed_at is None
+
+
+def test_an_event_without_a_name_or_not_a_dataclass_is_refused():
+    @dataclass
+    class Nameless:
+        x: int
+
+    with pytest.raises(TypeError):
+        event_record(Nameless(1))
+    with pytest.raises(TypeError):
+        event_record({"name": "x"})
+    assert not OutboxEvent.objects.exists()
+
+
+def test_an_event_exists_only_if_the_change_committed():
+    with pytest.raises(RuntimeError), transaction.atomic():
+        event_record(_thing())
+        raise RuntimeError("the change failed")
+    assert not OutboxEvent.objects.exists()
+
+
+def test_one_nudge_per_transaction_however_many_events(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks, transaction.atomic():
+        for n in range(3):
+            event_record(_thing(n))
+    assert len(callbacks) == 1
+
+
+def test_the_nudge_relays_after_commit_in_embedded_mode(calls, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        row = event_record(_thing())
+        assert calls == []  # nothing runs before the commit
+    assert calls == [("good", str(row.event_id))]
+    row.refresh_from_db()
+    assert row.relayed_at is not None
+    assert row.attempts == 1
+
+
+def test_a_handler_runs_once_per_event_even_when_relayed_again(calls):
+    row = event_record(_thing())
+    assert outbox_relay() == 1
+    OutboxEvent.objects.filter(pk=row.pk).update(relayed_at=None)  # as if the relay died before marking it
+    assert outbox_relay() == 1
+    assert calls == [("good", str(row.event_id))]
+    assert HandledEvent.objects.filter(event=row, handler="test.good").count() == 1
+
+
+def test_a_failing_handler_is_retried_with_backoff_and_the_others_are_not_rerun(calls):
+    clock.set_now(datetime(2030, 1, 1, 12, 0, tzinfo=UTC))
+    failures = {"left": 1}
+
+    def flaky(event: OutboxEvent) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise ValueError("carrier down")
+
+    register_handler(ThingHappened.name, "test.flaky", flaky)
+    row = event_record(_thing())
+
+    outbox_relay()
+    row.refresh_from_db()
+    assert row.relayed_at is None
+    assert row.attempts == 1
+    assert "carrier down" in row.last_error
+    assert row.next_attempt_at == clock.now() + timedelta(seconds=5)
+
+    assert outbox_relay() == 0  # not before its time
+    clock.advance(timedelta(seconds=5))
+    assert outbox_relay() == 1
+    row.refresh_from_db()
+    assert row.relayed_at is not None
+    assert row.attempts == 2
+    assert len(calls) == 1  # the good handler succeeded the first time and was not run again
+
+
+def test_backoff_doubles_and_is_capped():
+    assert [backoff_delay(n).total_seconds() for n in (1, 2, 3)] == [5, 10, 20]
+    assert backoff_delay(50) == timedelta(hours=1)
+
+
+def test_the_sweep_relays_everything_pending_in_batches(calls):
+    for n in range(25):
+        event_record(_thing(n))
+    assert outbox_sweep(batch=10) == 25
+    assert not OutboxEvent.objects.filter(relayed_at=None).exists()
+    assert len(calls) == 25
+    assert outbox_sweep_task.delay().get() == 0  # the periodic task, run eagerly
+
+
+def test_events_without_handlers_are_marked_relayed():
+    event_record(_thing())
+    assert outbox_relay() == 1
+    assert OutboxEvent.objects.get().relayed_at is not None
+
+
+def test_the_back_office_lists_events_read_only(admin_client):
+    event_record(_thing())
+    response = admin_client.get("/admin/core/outboxevent/?relayed=no&name=test.thing_happened")
+    assert response.status_code == 200
+    assert b"test.thing_happened" in response.content
+    assert admin_client.get("/admin/core/outboxevent/add/").status_code == 403
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_relays_share_the_work_without_waiting_on_each_other(settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("SKIP LOCKED needs PostgreSQL")
+    settings.QUAI_OUTBOX_NUDGE = False  # autocommit would relay each event at once, in this thread
+    handled: list[int] = []
+    lock = threading.Lock()
+    first_claimed = threading.Event()
+    let_go = threading.Event()
+
+    def slow(event: OutboxEvent) -> None:
+        with lock:
+            handled.append(event.pk)
+        if threading.current_thread().name == "relay-a":
+            first_claimed.set()
+            let_go.wait(10)
+
+    register_handler(ThingHappened.name, "test.slow", slow)
+    try:
+        ids = [event_record(_thing(n)).pk for n in range(30)]
+
+        def relay_a() -> None:
+            try:
+                outbox_relay(batch=10)
+            finally:
+                connection.close()
+
+        worker = threading.Thread(target=relay_a, name="relay-a")
+        worker.start()
+        assert first_claimed.wait(10)
+        claimed_by_b = outbox_relay(batch=100)  # must not wait for relay A's locked rows
+        let_go.set()
+        worker.join(10)
+        assert claimed_by_b == 20
+        assert sorted(handled) == sorted(ids)
+        assert not OutboxEvent.objects.filter(relayed_at=None).exists()
+    finally:
+        let_go.set()
+        unregister_handler(ThingHappened.name, "test.slow")

@@ -1,0 +1,125 @@
+"""Inventory's past-tense events, recorded in the outbox with the change they report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+@dataclass(frozen=True)
+class StockChanged:
+    """A movement changed what is on hand somewhere (receipt, move, pick, adjustment, count, …)."""
+
+    name: ClassVar[str] = "inventory.stock_changed"
+    aggregate: ClassVar[str] = "sku"
+
+    movement_id: int
+    kind: str
+    sku_id: int
+    quantity: int
+    lot: str
+    from_location_id: int | None
+    to_location_id: int | None
+    from_status: str
+    to_status: str
+    sellable_on_hand: int
+    reserved: int
+
+    @property
+    def aggregate_id(self) -> int:
+        return self.sku_id
+
+
+@dataclass(frozen=True)
+class ReservationMade:
+    name: ClassVar[str] = "inventory.reservation_made"
+    aggregate: ClassVar[str] = "reservation"
+
+    reservation_id: int
+    sku_id: int
+    quantity: int
+    document_type: str
+    document_id: str
+
+    @property
+    def aggregate_id(self) -> int:
+        return self.reservation_id
+
+
+@dataclass(frozen=True)
+class ReservationAllocated:
+    name: ClassVar[str] = "inventory.reservation_allocated"
+    aggregate: ClassVar[str] = "reservation"
+
+    reservation_id: int
+    sku_id: int
+    allocations: list[dict[str, object]]
+
+    @property
+    def aggregate_id(self) -> int:
+        return self.reservation_id
+
+
+@dataclass(frozen=True)
+class ReservationConsumed:
+    name: ClassVar[str] = "inventory.reservation_consumed"
+    aggregate: ClassVar[str] = "reservation"
+
+    reservation_id: int
+    sku_id: int
+    quantity: int
+    remaining: int
+
+    @property
+    def aggregate_id(self) -> int:
+        return self.reservation_id
+
+
+@dataclass(frozen=True)
+class ReservationReleased:
+    """Units given back (the whole reservation, or part of it when it was shrunk)."""
+
+    name: ClassVar[str] = "inventory.reservation_released"
+    aggregate: ClassVar[str] = "reservation"
+
+    reservation_id: int
+    sku_id: int
+    quantity: int
+    remaining: int
+
+    @property
+    def aggregate_id(self) -> int:
+        return self.reservation_id
+
+
+@dataclass(frozen=True)
+class ReservationMoved:
+    name: ClassVar[str] = "inventory.reservation_moved"
+    aggregate: ClassVar[str] = "reservation"
+
+    reservation_id: int
+    sku_id: int
+    quantity: int
+    from_location_id: int
+    to_location_id: int
+
+    @property
+    def aggregate_id(self) -> int:
+        return self.reservation_id
+
+
+@dataclass(frozen=True)
+class StockCountingChanged:
+    """A zone entered or left availability (window opened or ended, zone opened or closed)."""
+
+    name: ClassVar[str] = "inventory.stock_counting_changed"
+    aggregate: ClassVar[str] = "sku"
+
+    sku_id: int
+    location_id: int
+    counted: bool
+    quantity: int
+
+    @property
+    def aggregate_id(self) -> int:
+        return self.sku_id

@@ -1,0 +1,393 @@
+"""Reads of stock: availability (per merchant and SKU, per location, per zone), contents, load, the drift check."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from django.db.models import F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils.translation import gettext as _
+
+from quai.core.errors import NotFound
+from quai.inventory import domain
+from quai.inventory.models import (
+    Reservation,
+    ReservationAllocation,
+    ReservationStatus,
+    StockLevel,
+    StockMovement,
+    StockPolicy,
+    StockQuantity,
+    StockStatus,
+)
+from quai.inventory.services import incoming_sources
+
+# --- Availability per merchant and SKU --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Incoming:
+    expected_date: date | None
+    quantity: int
+
+
+@dataclass(frozen=True)
+class SkuAvailability:
+    """``available`` = sellable on-hand (counted zones) − reserved; the shops see ``available_to_sell``, which
+    also holds back the safety buffer."""
+
+    merchant_id: int
+    sku_id: int
+    sku_code: str
+    sku_name: str
+    on_hand: int
+    reserved: int
+    available: int
+    safety_buffer: int
+    available_to_sell: int
+    incoming: list[Incoming] = field(default_factory=list)
+
+    @property
+    def incoming_quantity(self) -> int:
+        return sum(i.quantity for i in self.incoming)
+
+
+def _incoming_for(merchant_id: int, sku_ids: list[int]) -> dict[int, list[Incoming]]:
+    found: dict[int, list[Incoming]] = defaultdict(list)
+    if not sku_ids:
+        return found
+    for source in incoming_sources():
+        for sku_id, expected in source(merchant_id, list(sku_ids)).items():
+            found[int(sku_id)].extend(Incoming(expected_date=d, quantity=int(q)) for d, q in expected if q)
+    for incoming in found.values():
+        incoming.sort(key=lambda i: (i.expected_date is None, i.expected_date or date.max))
+    return found
+
+
+def _buffers(merchant_ids: set[int], sku_ids: list[int]) -> tuple[dict[int, int], dict[int, int]]:
+    per_sku = dict(StockPolicy.objects.filter(sku_id__in=sku_ids).values_list("sku_id", "safety_buffer"))
+    per_merchant = dict(
+        StockPolicy.objects.filter(merchant_id__in=merchant_ids, sku=None).values_list("merchant_id", "safety_buffer")
+    )
+    return per_sku, per_merchant
+
+
+def _sku_queryset(merchant_id: int | None) -> QuerySet[Any]:
+    from quai.catalog.models import Sku
+
+    level = StockLevel.objects.filter(sku_id=OuterRef("pk"))
+    qs = Sku.objects.all()
+    if merchant_id is not None:
+        qs = qs.filter(merchant_id=merchant_id)
+    return qs.annotate(
+        level_on_hand=Coalesce(Subquery(level.values("on_hand")[:1]), Value(0), output_field=IntegerField()),
+        level_reserved=Coalesce(Subquery(level.values("reserved")[:1]), Value(0), output_field=IntegerField()),
+    )
+
+
+def _availability_rows(skus: list[Any]) -> list[SkuAvailability]:
+    if not skus:
+        return []
+    sku_ids = [s.pk for s in skus]
+    merchant_ids = {s.merchant_id for s in skus}
+    per_sku, per_merchant = _buffers(merchant_ids, sku_ids)
+    incoming: dict[int, list[Incoming]] = {}
+    for merchant_id in merchant_ids:
+        incoming.update(_incoming_for(merchant_id, [s.pk for s in skus if s.merchant_id == merchant_id]))
+    rows = []
+    for sku in skus:
+        buffer = per_sku.get(sku.pk, per_merchant.get(sku.merchant_id, 0))
+        on_hand, reserved = int(sku.level_on_hand), int(sku.level_reserved)
+        rows.append(
+            SkuAvailability(
+                merchant_id=sku.merchant_id,
+                sku_id=sku.pk,
+                sku_code=sku.code,
+                sku_name=sku.name,
+                on_hand=on_hand,
+                reserved=reserved,
+                available=on_hand - reserved,
+                safety_buffer=buffer,
+                available_to_sell=domain.available_for_shops(on_hand=on_hand, reserved=reserved, safety_buffer=buffer),
+                incoming=incoming.get(sku.pk, []),
+            )
+        )
+    return rows
+
+
+class AvailabilityPage:
+    """A lazily sliced list for ``@paginate``: only the page's SKUs are enriched (one incoming call per page)."""
+
+    def __init__(self, queryset: QuerySet[Any]) -> None:
+        self.queryset = queryset
+
+    def all(self) -> AvailabilityPage:
+        return self
+
+    def count(self) -> int:
+        return int(self.queryset.count())
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index: slice) -> list[SkuAvailability]:
+        return _availability_rows(list(self.queryset[index]))
+
+    def __iter__(self) -> Iterator[SkuAvailability]:
+        return iter(_availability_rows(list(self.queryset)))
+
+
+def availability_list(
+    *, merchant_id: int | None, sku_id: int | None = None, q: str | None = None, in_stock: bool | None = None
+) -> AvailabilityPage:
+    qs = _sku_queryset(merchant_id)
+    if sku_id is not None:
+        qs = qs.filter(pk=sku_id)
+    if q:
+        qs = qs.filter(Q(code__icontains=q) | Q(name__icontains=q))
+    if in_stock is True:
+        qs = qs.filter(level_on_hand__gt=F("level_reserved"))
+    elif in_stock is False:
+        qs = qs.filter(level_on_hand__lte=F("level_reserved"))
+    return AvailabilityPage(qs.order_by("merchant_id", "code", "pk"))
+
+
+def availability_get(*, merchant_id: int | None, sku_id: int) -> SkuAvailability:
+    rows = _availability_rows(list(_sku_queryset(merchant_id).filter(pk=sku_id)))
+    if not rows:
+        raise NotFound(_("SKU not found."), code="unknown_sku", details={"sku_id": sku_id})
+    return rows[0]
+
+
+# --- Per location and per zone ----------------------------------------------------------------------------------
+
+
+def stock_list(
+    *,
+    merchant_id: int | None,
+    location_id: int | None = None,
+    zone_id: int | None = None,
+    sku_id: int | None = None,
+    status: str | None = None,
+    lot: str | None = None,
+) -> QuerySet[StockQuantity]:
+    """Stock per place (location, SKU, lot, expiry, status), empty places left out."""
+    qs = StockQuantity.objects.filter(on_hand__gt=0).select_related("sku", "location")
+    if merchant_id is not None:
+        qs = qs.filter(merchant_id=merchant_id)
+    if location_id is not None:
+        qs = qs.filter(location_id=location_id)
+    if zone_id is not None:
+        qs = qs.filter(location__zone_id=zone_id)
+    if sku_id is not None:
+        qs = qs.filter(sku_id=sku_id)
+    if status:
+        qs = qs.filter(status=status)
+    if lot is not None:
+        qs = qs.filter(lot=lot)
+    return qs.order_by("location__pick_sequence", "location__code", "sku_id", "lot", "pk")
+
+
+def stock_by_zone(*, merchant_id: int | None, zone_id: int | None = None, sku_id: int | None = None) -> QuerySet[Any]:
+    """Totals per (zone, SKU, status): on hand, reserved, free."""
+    qs = StockQuantity.objects.filter(on_hand__gt=0)
+    if merchant_id is not None:
+        qs = qs.filter(merchant_id=merchant_id)
+    if zone_id is not None:
+        qs = qs.filter(location__zone_id=zone_id)
+    if sku_id is not None:
+        qs = qs.filter(sku_id=sku_id)
+    return (
+        qs.values(
+            "merchant_id",
+            "sku_id",
+            "status",
+            zone_id_value=F("location__zone_id"),
+            zone_code=F("location__zone__code"),
+            sku_code=F("sku__code"),
+        )
+        .annotate(on_hand=Sum("on_hand"), reserved=Sum("reserved"))
+        .order_by("zone_code", "sku_code", "status")
+    )
+
+
+def location_contents(*, location: Any) -> list[StockQuantity]:
+    """What a location holds now (every owner, lot and status), for putaway and moves by scan."""
+    return list(
+        StockQuantity.objects.filter(location_id=location.pk, on_hand__gt=0)
+        .select_related("sku")
+        .order_by("sku_id", "lot", "expiry", "status")
+    )
+
+
+@dataclass(frozen=True)
+class LocationLoad:
+    volume_mm3: int
+    weight_g: int
+    sku_ids: set[int]
+
+
+def location_load(*, location: Any) -> LocationLoad:
+    """How full a location is: the volume and weight of what it holds (SKUs without dimensions count zero)."""
+    volume = weight = 0
+    sku_ids: set[int] = set()
+    for row in location_contents(location=location):
+        sku_ids.add(row.sku_id)
+        volume += (row.sku.volume_mm3 or 0) * row.on_hand
+        weight += (row.sku.weight_g or 0) * row.on_hand
+    return LocationLoad(volume_mm3=volume, weight_g=weight, sku_ids=sku_ids)
+
+
+def movement_list(
+    *,
+    merchant_id: int | None,
+    sku_id: int | None = None,
+    location_id: int | None = None,
+    kind: str | None = None,
+    document_type: str | None = None,
+    document_id: str | None = None,
+) -> QuerySet[StockMovement]:
+    qs = StockMovement.objects.all()
+    if merchant_id is not None:
+        qs = qs.filter(merchant_id=merchant_id)
+    if sku_id is not None:
+        qs = qs.filter(sku_id=sku_id)
+    if location_id is not None:
+        qs = qs.filter(Q(from_location_id=location_id) | Q(to_location_id=location_id))
+    if kind:
+        qs = qs.filter(kind=kind)
+    if document_type:
+        qs = qs.filter(document_type=document_type)
+    if document_id:
+        qs = qs.filter(document_id=document_id)
+    return qs.order_by("-id")
+
+
+def reservation_list(
+    *, merchant_id: int | None, sku_id: int | None = None, status: str | None = None, document_id: str | None = None
+) -> QuerySet[Reservation]:
+    qs = Reservation.objects.all()
+    if merchant_id is not None:
+        qs = qs.filter(merchant_id=merchant_id)
+    if sku_id is not None:
+        qs = qs.filter(sku_id=sku_id)
+    if status:
+        qs = qs.filter(status=status)
+    if document_id:
+        qs = qs.filter(document_id=document_id)
+    return qs.prefetch_related("allocations").order_by("-id")
+
+
+def reservation_get(*, merchant_id: int | None, reservation_id: int) -> Reservation:
+    qs = Reservation.objects.prefetch_related("allocations")
+    if merchant_id is not None:
+        qs = qs.filter(merchant_id=merchant_id)
+    found = qs.filter(pk=reservation_id).first()
+    if found is None:
+        raise NotFound(
+            _("Reservation not found."), code="unknown_reservation", details={"reservation_id": reservation_id}
+        )
+    return found
+
+
+# --- The drift check: every stored number recomputed from its source ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Drift:
+    what: str  # "on_hand" | "reserved" | "level_on_hand" | "level_reserved" | "reservation"
+    key: str
+    stored: int
+    expected: int
+
+
+def stock_drift(*, progress: Callable[[int], object] | None = None) -> list[Drift]:
+    """Recompute quantities from the ledger, location reservations from allocations and the SKU counters from
+    both; return every difference (expected: none, ever). ``progress(n)`` is told of each n movements read."""
+    lines: Iterator[domain.LedgerLine] = (
+        domain.LedgerLine(
+            sku_id=sku_id,
+            lot=lot,
+            expiry=expiry,
+            from_location_id=from_location_id,
+            from_status=from_status,
+            to_location_id=to_location_id,
+            to_status=to_status,
+            quantity=quantity,
+        )
+        for sku_id, lot, expiry, from_location_id, from_status, to_location_id, to_status, quantity in (
+            StockMovement.objects.order_by()
+            .values_list(
+                "sku_id", "lot", "expiry", "from_location_id", "from_status", "to_location_id", "to_status", "quantity"
+            )
+            .iterator(chunk_size=10_000)
+        )
+    )
+
+    def counted(source: Iterator[domain.LedgerLine]) -> Iterator[domain.LedgerLine]:
+        n = 0
+        for line in source:
+            n += 1
+            if progress is not None and n % 10_000 == 0:
+                progress(10_000)
+            yield line
+        if progress is not None:
+            progress(n % 10_000)
+
+    expected = domain.ledger_fold(counted(lines))
+    drifts: list[Drift] = []
+    allocated = dict(
+        ReservationAllocation.objects.filter(quantity__gt=0)
+        .values("stock_id")
+        .annotate(total=Sum("quantity"))
+        .values_list("stock_id", "total")
+    )
+    level_on_hand: dict[int, int] = defaultdict(int)
+    seen: set[domain.StockKey] = set()
+    for row in StockQuantity.objects.order_by("pk").iterator(chunk_size=10_000):
+        key: domain.StockKey = (row.location_id, row.sku_id, row.lot, row.expiry, row.status)
+        seen.add(key)
+        want = expected.get(key, 0)
+        if row.on_hand != want:
+            drifts.append(Drift("on_hand", _key_text(key), row.on_hand, want))
+        if row.reserved != allocated.get(row.pk, 0):
+            drifts.append(Drift("reserved", _key_text(key), row.reserved, allocated.get(row.pk, 0)))
+        if row.status == StockStatus.SELLABLE and row.counted:
+            level_on_hand[row.sku_id] += row.on_hand
+    for key, total in expected.items():
+        if key not in seen and total != 0:
+            drifts.append(Drift("on_hand", _key_text(key), 0, total))
+    reserved = dict(
+        Reservation.objects.filter(status=ReservationStatus.OPEN)
+        .values("sku_id")
+        .annotate(total=Sum("quantity"))
+        .values_list("sku_id", "total")
+    )
+    levels = {
+        sku_id: (on_hand, res)
+        for sku_id, on_hand, res in StockLevel.objects.values_list("sku_id", "on_hand", "reserved")
+    }
+    for sku_id in set(levels) | set(level_on_hand) | set(reserved):
+        stored_on_hand, stored_reserved = levels.get(sku_id, (0, 0))
+        if stored_on_hand != level_on_hand.get(sku_id, 0):
+            drifts.append(Drift("level_on_hand", f"sku={sku_id}", stored_on_hand, level_on_hand.get(sku_id, 0)))
+        if stored_reserved != reserved.get(sku_id, 0):
+            drifts.append(Drift("level_reserved", f"sku={sku_id}", stored_reserved, reserved.get(sku_id, 0)))
+    over_allocated = (
+        Reservation.objects.filter(status=ReservationStatus.OPEN)
+        .annotate(allocated=Coalesce(Sum("allocations__quantity"), Value(0)))
+        .filter(allocated__gt=F("quantity"))
+        .values_list("pk", "quantity", "allocated")
+    )
+    for pk, quantity, allocated_total in over_allocated:
+        drifts.append(Drift("reservation", f"reservation={pk} allocated beyond reserved", allocated_total, quantity))
+    return drifts
+
+
+def _key_text(key: domain.StockKey) -> str:
+    location_id, sku_id, lot, expiry, status = key
+    return f"location={location_id} sku={sku_id} lot={lot!r} expiry={expiry} status={status}"
