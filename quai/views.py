@@ -39,7 +39,8 @@ def ops_home(request: HttpRequest) -> HttpResponse:
     screens = []
     for screen in SCREENS:
         try:
-            screens.append({"url": reverse(screen.url_name), "title": screen.title, "hint": screen.hint, "key": screen.key})
+            url = reverse(screen.url_name)
         except NoReverseMatch:
             continue  # that app's screens are not installed in this deployment
+        screens.append({"url": url, "title": screen.title, "hint": screen.hint, "key": screen.key})
     return render(request, "ops/home.html", {"screens": screens, "screen": "home"})

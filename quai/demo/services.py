@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -376,7 +376,7 @@ def _stock(report: DemoReport) -> None:
     skus = list(Sku.objects.filter(merchant__code__in=["lumen", "belle-rive"]).order_by("merchant__code", "code"))
     skus.sort(key=lambda sku: sku.merchant.code != "lumen")  # the fashion brand's fast movers get the pick faces first
     for index, sku in enumerate(skus):
-        lots = [("", None)]
+        lots: list[tuple[str, date | None]] = [("", None)]
         if sku.lot_tracked:
             lots = [
                 (f"L{today:%y}{index % 50 + 1:02d}A", today + timedelta(days=120 + rng.randint(0, 120))),

@@ -41,7 +41,18 @@ class MerchantAdminForm(forms.ModelForm):
 
     class Meta:
         model = Merchant
-        fields = "__all__"
+        fields = [
+            "code",
+            "name",
+            "legal_name",
+            "status",
+            "default_currency",
+            "siret",
+            "vat_number",
+            "contact_name",
+            "contact_email",
+            "contact_phone",
+        ]
 
     def _checked(self, field: str, clean: Any) -> str:
         try:
