@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class CoreConfig(AppConfig):
     name = "quai.core"
     label = "core"
-    verbose_name = "Quai core"
+    verbose_name = _("Events")
