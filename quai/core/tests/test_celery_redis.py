@@ -1,0 +1,65 @@
+"""Production mode: with Redis as Celery's broker, a commit that records an event nudges a real worker, which
+relays the event to its handler. (The embedded default runs the same task in-process; other tests cover that.)"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.db import transaction
+
+from quai.celery import app
+from quai.core import outbox
+from quai.core.models import HandledEvent, OutboxEvent
+
+REDIS = ("127.0.0.1", 6379)
+
+
+def _redis_up() -> bool:
+    try:
+        with socket.create_connection(REDIS, timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379 (CI starts one)"),
+]
+
+
+@dataclass(frozen=True)
+class ParcelWeighed:
+    name = "test.parcel_weighed"
+    aggregate_id: str
+    grams: int
+
+
+def test_a_committed_event_reaches_its_handler_through_a_redis_broker_and_a_real_worker():
+    handled = threading.Event()
+    seen: list[str] = []
+
+    def handler(event: OutboxEvent) -> None:
+        seen.append(event.aggregate_id)
+        handled.set()
+
+    outbox.register_handler(ParcelWeighed.name, "test.redis", handler)
+    saved = {key: app.conf[key] for key in ("task_always_eager", "broker_url")}
+    app.conf.update(task_always_eager=False, broker_url="redis://127.0.0.1:6379/15")
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+            with transaction.atomic():
+                event = outbox.event_record(ParcelWeighed(aggregate_id="P-1", grams=1250))
+            assert handled.wait(timeout=20), "the worker never relayed the event"
+    finally:
+        app.conf.update(**saved)
+        outbox.unregister_handler(ParcelWeighed.name, "test.redis")
+
+    assert seen == ["P-1"]
+    assert HandledEvent.objects.filter(event_id=event.pk, handler="test.redis").exists()
+    assert OutboxEvent.objects.get(pk=event.pk).relayed_at is not None
