@@ -5,12 +5,13 @@ from django.utils.translation import gettext_lazy as _
 
 def _sync_roles(sender, **kwargs):
     # Roles are data derived from code (ROLE_PERMISSIONS), refreshed after every migrate. post_migrate is sent
-    # once per app, and each app's permissions are created on its own signal: wait for the last app's.
+    # once per app that has models, and each app's permissions are created on its own signal: wait for the last one.
     from django.apps import apps
 
     from quai.tenants.services import staff_roles_sync
 
-    if sender.label == list(apps.get_app_configs())[-1].label:
+    with_models = [config for config in apps.get_app_configs() if config.models_module is not None]
+    if sender.label == with_models[-1].label:
         staff_roles_sync()
 
 
