@@ -10,9 +10,18 @@ Conventions every route follows:
 
 from __future__ import annotations
 
+import decimal
+import functools
+import logging
+from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError, IntegrityError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import URLPattern, URLResolver, re_path
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -25,7 +34,57 @@ from quai.tenants.api import router as tenants_router
 from quai.tenants.auth import MerchantKeyAuth, SessionAuth
 from quai.warehouse.api import router as warehouse_router
 
-api = NinjaAPI(
+logger = logging.getLogger(__name__)
+
+
+class QuaiNinjaAPI(NinjaAPI):
+    """Ninja, with the two answers it gives outside any route in the error format too.
+
+    - a known path asked with a method it does not serve: 405 ``method_not_allowed`` (``Allow`` lists the methods);
+    - any other path under ``/api/v1/``: 404 ``unknown_route`` (rather than Django's HTML page).
+    """
+
+    @property
+    def urls(self) -> tuple[list[URLResolver | URLPattern], str, str]:
+        patterns, app_name, namespace = super().urls
+        for pattern in patterns:
+            if isinstance(pattern, URLPattern):
+                pattern.callback = _json_method_not_allowed(pattern.callback)
+        return [*patterns, re_path(r"^.*$", _unknown_route)], app_name, namespace
+
+
+def _json_method_not_allowed(view: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(view)  # keeps csrf_exempt and Ninja's markers
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        response = view(request, *args, **kwargs)
+        if response.status_code == 405 and not response.get("Content-Type", "").startswith("application/json"):
+            allowed = response.get("Allow", "")
+            answer = _error(
+                request,
+                405,
+                "method_not_allowed",
+                f"This path does not answer {request.method}; it answers {allowed}.",
+                {"allowed": [method.strip() for method in allowed.split(",") if method.strip()]},
+            )
+            answer["Allow"] = allowed
+            return answer
+        return response
+
+    return wrapper
+
+
+@csrf_exempt
+def _unknown_route(request: HttpRequest) -> HttpResponse:
+    return _error(
+        request,
+        404,
+        "unknown_route",
+        f"There is no {request.method} {request.path} in the API; see /api/v1/docs for the routes.",
+        {"path": request.path},
+    )
+
+
+api = QuaiNinjaAPI(
     title="Quai API",
     version="1",
     description="Warehouse, stock and shop integration API of Quai, the multi-merchant 3PL platform.",
@@ -60,9 +119,74 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
     return _error(request, 401, "unauthenticated", "Authenticate with a merchant API key (Bearer) or a staff session.")
 
 
+_HTTP_ERROR_CODES = {
+    400: "malformed_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    429: "throttled",
+}
+
+
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    return _error(request, exc.status_code, "http_error", str(exc))
+    message = str(exc)
+    code = _HTTP_ERROR_CODES.get(exc.status_code, "http_error")
+    if exc.status_code == 403 and "csrf" in message.lower():
+        code = "csrf_failed"
+        message = "The CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header."
+    return _error(request, exc.status_code, code, message)
+
+
+# Safety nets: whatever a route lets slip from Django or the database is still answered in the error format, with
+# a 4xx status, and the service's transaction (rolled back by the error) has changed nothing. Each of these is a
+# bug to fix where it happens (a schema bound, a service check); they are logged so they get noticed.
+
+
+@api.exception_handler(Http404)
+def _http404(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _error(request, 404, "not_found", "Not found: nothing answers to this identifier.")
+
+
+@api.exception_handler(ObjectDoesNotExist)
+def _does_not_exist(request: HttpRequest, exc: ObjectDoesNotExist) -> HttpResponse:
+    logger.warning("Unhandled %s on %s %s", type(exc).__qualname__, request.method, request.path, exc_info=exc)
+    return _error(request, 404, "not_found", "Not found: something this request names does not exist.")
+
+
+@api.exception_handler(IntegrityError)
+def _integrity_error(request: HttpRequest, exc: IntegrityError) -> HttpResponse:
+    logger.warning("Unhandled IntegrityError on %s %s", request.method, request.path, exc_info=exc)
+    return _error(
+        request,
+        409,
+        "conflict",
+        "The request clashes with what is stored (a duplicate or a broken rule); nothing was changed.",
+    )
+
+
+@api.exception_handler(DataError)
+@api.exception_handler(OverflowError)
+@api.exception_handler(decimal.InvalidOperation)
+def _out_of_range(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.warning("Unhandled %s on %s %s", type(exc).__name__, request.method, request.path, exc_info=exc)
+    return _error(
+        request,
+        422,
+        "out_of_range",
+        "A value of the request is too large, too long or out of range; nothing was changed.",
+    )
+
+
+@api.exception_handler(DjangoValidationError)
+def _django_validation_error(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
+    if hasattr(exc, "error_dict"):
+        fields = [{"field": field, "message": " ".join(messages)} for field, messages in exc.message_dict.items()]
+    else:
+        fields = [{"field": "", "message": message} for message in exc.messages]
+    summary = "; ".join(f"{f['field']}: {f['message']}" if f["field"] else f["message"] for f in fields)
+    return _error(request, 422, "invalid_input", f"The request is not valid: {summary}", {"fields": fields})
 
 
 api.add_router("/", tenants_router)

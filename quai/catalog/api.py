@@ -27,6 +27,7 @@ from quai.catalog.schemas import (
 )
 from quai.core.errors import Forbidden
 from quai.tenants.auth import principal_of
+from quai.tenants.schemas import Pagination
 
 router = Router(tags=["catalog"])
 
@@ -58,7 +59,7 @@ def _sku_for(request: HttpRequest, sku_id: int) -> Sku:
 
 
 @router.get("/skus", response=list[SkuOut])
-@paginate
+@paginate(Pagination)
 def sku_list(request: HttpRequest, filters: Query[SkuFilters]):
     principal = principal_of(request)
     values = filters.dict()
@@ -102,7 +103,7 @@ def sku_update(request: HttpRequest, sku_id: int, payload: SkuUpdateIn) -> Sku:
 
 
 @router.get("/skus/{sku_id}/barcodes", response=list[BarcodeOut])
-@paginate
+@paginate(Pagination)
 def barcode_list(request: HttpRequest, sku_id: int):
     return selectors.barcode_list(sku=_sku_for(request, sku_id))
 
@@ -131,7 +132,7 @@ def scan(request: HttpRequest, code: str, merchant_id: int | None = None) -> sel
 
 
 @router.get("/packaging-types", response=list[PackagingTypeOut])
-@paginate
+@paginate(Pagination)
 def packaging_type_list(request: HttpRequest, filters: Query[PackagingTypeFilters]):
     principal = principal_of(request)
     values = filters.dict()

@@ -4,10 +4,12 @@ from datetime import date, datetime
 
 from ninja import Field, Schema
 
+from quai.tenants.schemas import MAX_INT
+
 
 class AsnLineIn(Schema):
     sku: str = Field(..., min_length=1, max_length=64, description="The merchant's SKU code.")
-    quantity: int = Field(..., description="Expected units, above zero.")
+    quantity: int = Field(..., le=MAX_INT, description="Expected units, above zero.")
     lot: str = Field("", max_length=64)
     expiry: date | None = None
     sscc: str = Field("", max_length=20, description="The carton or pallet (one of handling_units) it travels in.")
@@ -15,7 +17,7 @@ class AsnLineIn(Schema):
 
 class HandlingUnitIn(Schema):
     sscc: str = Field(..., min_length=1, max_length=20)
-    kind: str = Field("carton", description="carton or pallet")
+    kind: str = Field("carton", max_length=10, description="carton or pallet")
 
 
 class AsnCreateIn(Schema):
@@ -23,7 +25,9 @@ class AsnCreateIn(Schema):
     reference: str = Field(..., min_length=1, max_length=64)
     supplier: str = Field("", max_length=200)
     expected_at: date | None = None
-    site: str | None = Field(None, description="Site code; may be left out when the warehouse has one site.")
+    site: str | None = Field(
+        None, max_length=20, description="Site code; may be left out when the warehouse has one site."
+    )
     notes: str = ""
     lines: list[AsnLineIn] = Field(..., min_length=1)
     handling_units: list[HandlingUnitIn] = Field(default_factory=list)
@@ -112,11 +116,11 @@ class PutawayTaskOut(Schema):
 
 class PickFaceIn(Schema):
     merchant_id: int | None = None
-    site: str | None = None
+    site: str | None = Field(None, max_length=20)
     location: str = Field(..., min_length=1, max_length=40, description="Location code.")
     sku: str = Field(..., min_length=1, max_length=64, description="The merchant's SKU code.")
-    min_quantity: int
-    max_quantity: int
+    min_quantity: int = Field(..., le=MAX_INT)
+    max_quantity: int = Field(..., le=MAX_INT)
 
 
 class PickFaceOut(Schema):

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from quai.core.errors import QuaiError
+from quai.inventory import services
 from quai.inventory.models import (
+    CountLine,
+    CountTask,
+    CountTaskTransition,
     MoveTask,
     Reservation,
     ReservationAllocation,
@@ -105,3 +113,94 @@ class StockPolicyAdmin(admin.ModelAdmin):
 class MoveTaskAdmin(ReadOnlyAdmin):
     list_display = ("id", "merchant", "sku", "from_location", "to_location", "quantity", "status", "created_at")
     list_filter = ("status",)
+
+
+class CountLineInline(admin.TabularInline):
+    model = CountLine
+    extra = 0
+    can_delete = False
+    fields = (
+        "sku",
+        "lot",
+        "expiry",
+        "status",
+        "counted_quantity",
+        "expected_quantity",
+        "reserved_quantity",
+        "variance",
+        "needs_approval",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class CountTaskTransitionInline(admin.TabularInline):
+    model = CountTaskTransition
+    extra = 0
+    can_delete = False
+    fields = ("occurred_at", "from_status", "to_status", "actor", "note", "details")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _count_decide(
+    admin_: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[CountTask], *, approve: bool
+) -> None:
+    """Approve or reject each selected count through the services; every refusal is shown, the others go on."""
+    done = 0
+    for task in queryset.order_by("pk"):
+        try:
+            if approve:
+                services.count_approve(task=task, actor=request.user)
+            else:
+                services.count_reject(task=task, actor=request.user, reason=_("Rejected in the back office."))
+        except QuaiError as exc:
+            admin_.message_user(request, f"#{task.pk}: {exc.message} [{exc.code}]", level=messages.ERROR)
+        else:
+            done += 1
+    if done:
+        text = _("%(count)d count(s) approved and applied.") if approve else _("%(count)d count(s) sent back.")
+        admin_.message_user(request, text % {"count": done}, level=messages.SUCCESS)
+
+
+@admin.register(CountTask)
+class CountTaskAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "site",
+        "location",
+        "sku",
+        "blind",
+        "status",
+        "review_reasons",
+        "counted_by",
+        "submitted_at",
+        "decided_by",
+    )
+    list_filter = ("status", "blind", "site")
+    search_fields = ("location__code", "sku__code")
+    list_select_related = ("site", "location", "sku", "counted_by", "decided_by")
+    inlines = [CountLineInline, CountTaskTransitionInline]
+    actions = ["approve", "reject"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Viewing a count (and running the actions on it) is allowed; its fields only change through the services.
+        return obj is None and bool(request.user.is_staff)
+
+    @admin.action(description=gettext_lazy("Approve and apply the selected counts"))
+    def approve(self, request: HttpRequest, queryset: QuerySet[CountTask]) -> None:
+        _count_decide(self, request, queryset, approve=True)
+
+    @admin.action(description=gettext_lazy("Reject the selected counts (count again)"))
+    def reject(self, request: HttpRequest, queryset: QuerySet[CountTask]) -> None:
+        _count_decide(self, request, queryset, approve=False)

@@ -12,18 +12,26 @@ from ninja.pagination import paginate
 from quai.catalog.models import Sku
 from quai.core.errors import NotFound
 from quai.inventory import selectors, services
-from quai.inventory.models import Reservation
+from quai.inventory.models import CountTask, Reservation, StockMovement
 from quai.inventory.schemas import (
     AvailabilityOut,
+    CountDecisionIn,
+    CountLineOut,
+    CountLineSetIn,
+    CountTaskCreateIn,
+    CountTaskOut,
     MovementOut,
     ReservationConsumeIn,
     ReservationCreateIn,
     ReservationOut,
     ReservationShrinkIn,
+    StockAdjustIn,
+    StockMoveIn,
     StockOut,
     ZoneStockOut,
 )
 from quai.tenants.auth import principal_of
+from quai.warehouse.selectors import location_get, site_get
 
 router = Router(tags=["inventory"])
 
@@ -170,3 +178,128 @@ def reservation_consume(request: HttpRequest, reservation_id: int, payload: Rese
             reservation=reservation, quantity=payload.quantity, actor=principal_of(request).user
         ),
     )
+
+
+# --- Staff only: moves, adjustments, cycle counts ---------------------------------------------------------------
+
+
+def _staff(request: HttpRequest) -> Any:
+    principal = principal_of(request)
+    principal.require_staff()
+    return principal.user
+
+
+def _sku(sku_id: int) -> Sku:
+    sku = Sku.objects.filter(pk=sku_id).first()
+    if sku is None:
+        raise NotFound("SKU not found.", code="unknown_sku", details={"sku_id": sku_id})
+    return sku
+
+
+@router.post("/moves", response={201: MovementOut})
+def stock_move(request: HttpRequest, payload: StockMoveIn) -> Status[StockMovement]:
+    user = _staff(request)
+    movement = services.stock_move(
+        sku=_sku(payload.sku_id),
+        from_location=location_get(location_id=payload.from_location_id),
+        to_location=location_get(location_id=payload.to_location_id),
+        quantity=payload.quantity,
+        lot=payload.lot,
+        expiry=payload.expiry,
+        status=payload.status,
+        to_status=payload.to_status,
+        actor=user,
+        reason=payload.reason,
+        document_type="api",
+    )
+    return Status(201, movement)
+
+
+@router.post("/adjustments", response={201: MovementOut})
+def stock_adjust(request: HttpRequest, payload: StockAdjustIn) -> Status[StockMovement]:
+    user = _staff(request)
+    movement = services.stock_adjust(
+        sku=_sku(payload.sku_id),
+        location=location_get(location_id=payload.location_id),
+        quantity_delta=payload.quantity_delta,
+        lot=payload.lot,
+        expiry=payload.expiry,
+        status=payload.status,
+        actor=user,
+        reason=payload.reason,
+        document_type="api",
+    )
+    return Status(201, movement)
+
+
+@router.get("/count-tasks", response=list[CountTaskOut])
+@paginate
+def count_task_list(
+    request: HttpRequest,
+    site_id: int | None = None,
+    location_id: int | None = None,
+    sku_id: int | None = None,
+    status: str | None = None,
+):
+    _staff(request)
+    return selectors.count_task_list(site_id=site_id, location_id=location_id, sku_id=sku_id, status=status)
+
+
+@router.post("/count-tasks", response={201: list[CountTaskOut]})
+def count_task_create(request: HttpRequest, payload: CountTaskCreateIn) -> Status[list[CountTask]]:
+    user = _staff(request)
+    site = site_get(site_id=payload.site_id) if payload.site_id is not None else None
+    tasks = services.count_task_create(
+        location=location_get(location_id=payload.location_id) if payload.location_id is not None else None,
+        sku=_sku(payload.sku_id) if payload.sku_id is not None else None,
+        site=site,
+        blind=payload.blind,
+        actor=user,
+    )
+    return Status(201, [selectors.count_task_get(count_task_id=task.pk) for task in tasks])
+
+
+@router.get("/count-tasks/{count_task_id}", response=CountTaskOut)
+def count_task_detail(request: HttpRequest, count_task_id: int) -> CountTask:
+    _staff(request)
+    return selectors.count_task_get(count_task_id=count_task_id)
+
+
+@router.post("/count-tasks/{count_task_id}/lines", response=CountLineOut)
+def count_line_set(request: HttpRequest, count_task_id: int, payload: CountLineSetIn) -> Any:
+    user = _staff(request)
+    task = selectors.count_task_get(count_task_id=count_task_id)
+    return services.count_line_set(
+        task=task,
+        sku=_sku(payload.sku_id),
+        lot=payload.lot,
+        expiry=payload.expiry,
+        status=payload.status,
+        counted_quantity=payload.counted_quantity,
+        actor=user,
+    )
+
+
+@router.post("/count-tasks/{count_task_id}/submit", response=CountTaskOut)
+def count_submit(request: HttpRequest, count_task_id: int) -> CountTask:
+    user = _staff(request)
+    task = services.count_submit(task=selectors.count_task_get(count_task_id=count_task_id), actor=user)
+    return selectors.count_task_get(count_task_id=task.pk)
+
+
+@router.post("/count-tasks/{count_task_id}/approve", response=CountTaskOut)
+def count_approve(request: HttpRequest, count_task_id: int, payload: CountDecisionIn) -> CountTask:
+    user = _staff(request)
+    task = services.count_approve(
+        task=selectors.count_task_get(count_task_id=count_task_id), actor=user, note=payload.note
+    )
+    return selectors.count_task_get(count_task_id=task.pk)
+
+
+@router.post("/count-tasks/{count_task_id}/reject", response=CountTaskOut)
+def count_reject(request: HttpRequest, count_task_id: int, payload: CountDecisionIn) -> CountTask:
+    user = _staff(request)
+    task = services.count_reject(
+        task=selectors.count_task_get(count_task_id=count_task_id), actor=user, reason=payload.note
+    )
+    return selectors.count_task_get(count_task_id=task.pk)

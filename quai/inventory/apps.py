@@ -8,7 +8,9 @@ class InventoryConfig(AppConfig):
     verbose_name = _("Stock")
 
     def ready(self) -> None:
-        from quai.inventory.services import zone_close_check
-        from quai.warehouse.services import register_zone_close_check
+        from quai.inventory.services import stock_counting_sync, zone_close_check
+        from quai.warehouse.services import register_zone_change_listener, register_zone_close_check
 
         register_zone_close_check("inventory.stock", zone_close_check)
+        # A zone opened, re-windowed or re-shaped counts (or stops counting) toward availability at once.
+        register_zone_change_listener("inventory.counting", lambda zone: stock_counting_sync(zone=zone))

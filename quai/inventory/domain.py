@@ -191,3 +191,87 @@ def ledger_fold(lines: Iterable[LedgerLine]) -> dict[StockKey, int]:
 def available_for_shops(*, on_hand: int, reserved: int, safety_buffer: int) -> int:
     """What the shops are told: available minus the units held back, never below zero."""
     return max(0, on_hand - reserved - safety_buffer)
+
+
+# --- Cycle counts (inventaire tournant) -------------------------------------------------------------------------
+
+# One transition table for count tasks: what each status may become. ``count_task_transition`` refuses the rest.
+COUNT_TASK_TRANSITIONS: dict[str, frozenset[str]] = {
+    "open": frozenset({"counting", "submitted", "cancelled"}),
+    "counting": frozenset({"submitted", "cancelled"}),
+    "submitted": frozenset({"applied", "approved", "rejected"}),
+    "approved": frozenset({"applied"}),
+    "rejected": frozenset({"counting", "submitted", "cancelled"}),
+    "applied": frozenset(),
+    "cancelled": frozenset(),
+}
+COUNT_TASK_ACTIVE = frozenset({"open", "counting", "submitted", "rejected", "approved"})
+COUNT_TASK_COUNTABLE = frozenset({"open", "counting", "rejected"})
+
+
+def count_transition_allowed(from_status: str, to_status: str) -> bool:
+    return to_status in COUNT_TASK_TRANSITIONS.get(from_status, frozenset())
+
+
+# Defaults when a merchant has set no count tolerance in its StockPolicy.
+DEFAULT_COUNT_TOLERANCE_UNITS = 2
+DEFAULT_COUNT_TOLERANCE_PERCENT = 5
+
+
+@dataclass(frozen=True)
+class CountTolerance:
+    """How far a count may differ from the books before a supervisor must approve it.
+
+    A variance is tolerated when it is within ``units`` units *or* within ``percent`` % of the expected quantity
+    (so small absolute differences on small stocks and small relative ones on big stocks both pass). Zero for
+    both means every difference needs approval.
+    """
+
+    units: int = DEFAULT_COUNT_TOLERANCE_UNITS
+    percent: int = DEFAULT_COUNT_TOLERANCE_PERCENT
+
+
+def count_variance(*, expected: int, counted: int) -> int:
+    """Counted minus expected: positive when more was found than the books say."""
+    if expected < 0 or counted < 0:
+        raise ValidationFailed(
+            "Expected and counted quantities are zero or more.",
+            code="invalid_quantity",
+            details={"expected": expected, "counted": counted},
+        )
+    return counted - expected
+
+
+def count_needs_approval(*, expected: int, counted: int, tolerance: CountTolerance) -> bool:
+    """Whether one counted line is beyond the tolerance (see ``CountTolerance``)."""
+    variance = abs(count_variance(expected=expected, counted=counted))
+    if variance == 0:
+        return False
+    if variance <= tolerance.units:
+        return False
+    return not (expected > 0 and variance * 100 <= tolerance.percent * expected)
+
+
+@dataclass(frozen=True)
+class CountedLine:
+    """One line of a submitted count, as the approval rule sees it."""
+
+    expected: int
+    counted: int
+    reserved: int = 0
+    tolerance: CountTolerance = CountTolerance()
+
+
+def count_review(lines: Sequence[CountedLine]) -> list[str]:
+    """Why a submitted count must wait for a supervisor (empty: it may be applied at once).
+
+    ``variance_above_threshold``: a line differs from the books beyond its tolerance;
+    ``below_reserved``: fewer units were found than are reserved there, which only a supervisor can sort out
+    (by moving or releasing the reservations first).
+    """
+    reasons: list[str] = []
+    if any(count_needs_approval(expected=x.expected, counted=x.counted, tolerance=x.tolerance) for x in lines):
+        reasons.append("variance_above_threshold")
+    if any(x.counted < x.reserved for x in lines):
+        reasons.append("below_reserved")
+    return reasons

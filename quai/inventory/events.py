@@ -123,3 +123,21 @@ class StockCountingChanged:
     @property
     def aggregate_id(self) -> int:
         return self.sku_id
+
+
+@dataclass(frozen=True)
+class CountTaskChanged:
+    """A cycle count moved along its state machine (counting, submitted, approved, applied, rejected, …)."""
+
+    name: ClassVar[str] = "inventory.count_task_changed"
+    aggregate: ClassVar[str] = "count_task"
+
+    count_task_id: int
+    location_id: int
+    sku_id: int | None
+    from_status: str
+    to_status: str
+
+    @property
+    def aggregate_id(self) -> int:
+        return self.count_task_id

@@ -37,6 +37,7 @@ from django.db import models
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from quai.core import clock
 from quai.core.errors import Conflict
@@ -312,6 +313,18 @@ class StockPolicy(MerchantOwned):
         default=0,
         help_text=_("Lots expiring sooner are not allocated (merchant default only)."),
     )
+    count_tolerance_units = models.PositiveIntegerField(
+        _("count tolerance (units)"),
+        null=True,
+        blank=True,
+        help_text=_("A cycle count differing by at most this many units is applied without approval (empty: 2)."),
+    )
+    count_tolerance_percent = models.PositiveIntegerField(
+        _("count tolerance (%)"),
+        null=True,
+        blank=True,
+        help_text=_("…or by at most this percentage of the expected quantity (empty: 5)."),
+    )
 
     class Meta:
         verbose_name = _("stock policy")
@@ -362,3 +375,154 @@ class MoveTask(MerchantOwned):
 
     def __str__(self) -> str:
         return f"{self.sku_id} {self.from_location_id}→{self.to_location_id} × {self.quantity}"
+
+
+# --- Cycle counts (inventaire tournant) -------------------------------------------------------------------------
+
+
+class CountTaskStatus(models.TextChoices):
+    OPEN = "open", pgettext_lazy("count status", "Open")
+    COUNTING = "counting", pgettext_lazy("count status", "Counting")
+    SUBMITTED = "submitted", pgettext_lazy("count status", "Waiting for approval")
+    APPROVED = "approved", pgettext_lazy("count status", "Approved")
+    APPLIED = "applied", pgettext_lazy("count status", "Applied")
+    REJECTED = "rejected", pgettext_lazy("count status", "Rejected: recount")
+    CANCELLED = "cancelled", pgettext_lazy("count status", "Cancelled")
+
+
+class CountTask(models.Model):
+    """A cycle count of one location (every SKU there, or only ``sku``): counted, submitted, applied.
+
+    The status only moves along ``quai.inventory.domain.COUNT_TASK_TRANSITIONS``, through
+    ``count_task_transition``, which writes a ``CountTaskTransition`` row each time. ``merchant`` is set when the
+    count is for one SKU (its owner); a count of a whole location may cover several merchants.
+    """
+
+    site = models.ForeignKey("warehouse.Site", on_delete=models.PROTECT, related_name="+", verbose_name=_("site"))
+    location = models.ForeignKey(
+        "warehouse.Location", on_delete=models.PROTECT, related_name="+", verbose_name=_("location")
+    )
+    sku = models.ForeignKey(
+        "catalog.Sku",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("SKU"),
+        help_text=_("Empty: every SKU in the location."),
+    )
+    merchant = models.ForeignKey(
+        "tenants.Merchant",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("merchant"),
+    )
+    blind = models.BooleanField(
+        _("blind"), default=True, help_text=_("The counter does not see the expected quantities.")
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=CountTaskStatus.choices, default=CountTaskStatus.OPEN, db_index=True
+    )
+    review_reasons = models.CharField(
+        _("why it waits for approval"),
+        max_length=200,
+        blank=True,
+        help_text=_("Comma-separated: variance_above_threshold, below_reserved."),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    counted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("counted by"),
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("approved or rejected by"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=_now)
+    submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
+    decided_at = models.DateTimeField(_("approved or rejected at"), null=True, blank=True)
+    applied_at = models.DateTimeField(_("applied at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("cycle count")
+        verbose_name_plural = _("cycle counts")
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["location", "status"], name="count_task_location_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.location_id}{'/' + str(self.sku_id) if self.sku_id else ''} ({self.status})"
+
+
+class CountLine(models.Model):
+    """What was counted of one (SKU, lot, expiry, status) at the task's location.
+
+    ``expected_quantity`` is the books' on-hand, snapshotted when the count is submitted (never shown to a blind
+    counter); ``variance`` = counted − expected.
+    """
+
+    task = models.ForeignKey(CountTask, on_delete=models.CASCADE, related_name="lines", verbose_name=_("count"))
+    merchant = models.ForeignKey(
+        "tenants.Merchant", on_delete=models.PROTECT, related_name="+", verbose_name=_("merchant")
+    )
+    sku = models.ForeignKey("catalog.Sku", on_delete=models.PROTECT, related_name="+", verbose_name=_("SKU"))
+    lot = models.CharField(_("lot"), max_length=64, blank=True)
+    expiry = models.DateField(_("expiry"), null=True, blank=True)
+    status = models.CharField(_("stock status"), max_length=20, choices=StockStatus.choices)
+    counted_quantity = models.PositiveIntegerField(_("counted"), default=0)
+    expected_quantity = models.IntegerField(_("expected"), null=True, blank=True)
+    reserved_quantity = models.IntegerField(_("reserved"), null=True, blank=True)
+    variance = models.IntegerField(_("variance"), null=True, blank=True)
+    needs_approval = models.BooleanField(_("needs approval"), default=False)
+    updated_at = models.DateTimeField(_("updated at"), default=_now)
+
+    class Meta:
+        verbose_name = _("count line")
+        verbose_name_plural = _("count lines")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.sku_id} {self.lot}: {self.counted_quantity}"
+
+
+class CountTaskTransition(models.Model):
+    """The audit trail of a count task: every status change, who made it, when, and why."""
+
+    task = models.ForeignKey(CountTask, on_delete=models.CASCADE, related_name="transitions")
+    from_status = models.CharField(_("from"), max_length=20, choices=CountTaskStatus.choices)
+    to_status = models.CharField(_("to"), max_length=20, choices=CountTaskStatus.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("actor"),
+    )
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+    occurred_at = models.DateTimeField(_("occurred at"), default=_now)
+
+    class Meta:
+        verbose_name = _("count status change")
+        verbose_name_plural = _("count status changes")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.task_id}: {self.from_status} → {self.to_status}"

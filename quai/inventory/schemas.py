@@ -117,3 +117,87 @@ class ReservationConsumeIn(Schema):
 
 class ReservationShrinkIn(Schema):
     quantity: int = Field(..., gt=0)
+
+
+class CountLineOut(Schema):
+    id: int
+    merchant_id: int
+    sku_id: int
+    sku_code: str = Field(..., alias="sku.code")
+    lot: str
+    expiry: date | None
+    status: str
+    counted_quantity: int
+    expected_quantity: int | None
+    reserved_quantity: int | None
+    variance: int | None
+    needs_approval: bool
+
+
+class CountTaskOut(Schema):
+    id: int
+    site_id: int
+    location_id: int
+    location_code: str = Field(..., alias="location.code")
+    sku_id: int | None
+    merchant_id: int | None
+    blind: bool
+    status: str
+    review_reasons: list[str]
+    created_by_id: int | None
+    counted_by_id: int | None
+    decided_by_id: int | None
+    created_at: datetime
+    submitted_at: datetime | None
+    decided_at: datetime | None
+    applied_at: datetime | None
+    lines: list[CountLineOut]
+
+    @staticmethod
+    def resolve_review_reasons(obj: object) -> list[str]:
+        return [reason for reason in str(getattr(obj, "review_reasons", "")).split(",") if reason]
+
+    @staticmethod
+    def resolve_lines(obj: object) -> list[object]:
+        return list(obj.lines.all())  # type: ignore[attr-defined]
+
+
+class CountTaskCreateIn(Schema):
+    location_id: int | None = None
+    sku_id: int | None = None
+    site_id: int | None = None
+    blind: bool = True
+
+
+class CountLineSetIn(Schema):
+    sku_id: int
+    counted_quantity: int = Field(..., ge=0)
+    lot: str = ""
+    expiry: date | None = None
+    status: str = "sellable"
+
+
+class CountDecisionIn(Schema):
+    note: str = ""
+
+
+class StockMoveIn(Schema):
+    sku_id: int
+    from_location_id: int
+    to_location_id: int
+    quantity: int = Field(..., gt=0)
+    lot: str = ""
+    expiry: date | None = None
+    status: str = "sellable"
+    to_status: str | None = None
+    reason: str = ""
+
+
+class StockAdjustIn(Schema):
+    sku_id: int
+    location_id: int
+    quantity_delta: int
+    reason: str
+    lot: str = ""
+    expiry: date | None = None
+    status: str = "sellable"

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from quai.core.errors import NotFound
 from quai.inventory import domain
 from quai.inventory.models import (
+    CountTask,
     Reservation,
     ReservationAllocation,
     ReservationStatus,
@@ -391,3 +392,45 @@ def stock_drift(*, progress: Callable[[int], object] | None = None) -> list[Drif
 def _key_text(key: domain.StockKey) -> str:
     location_id, sku_id, lot, expiry, status = key
     return f"location={location_id} sku={sku_id} lot={lot!r} expiry={expiry} status={status}"
+
+
+# --- Cycle counts -----------------------------------------------------------------------------------------------
+
+
+def count_task_list(
+    *,
+    site_id: int | None = None,
+    location_id: int | None = None,
+    sku_id: int | None = None,
+    status: str | list[str] | None = None,
+) -> QuerySet[CountTask]:
+    qs = CountTask.objects.select_related("location", "sku").prefetch_related("lines__sku").order_by("-pk")
+    if site_id is not None:
+        qs = qs.filter(site_id=site_id)
+    if location_id is not None:
+        qs = qs.filter(location_id=location_id)
+    if sku_id is not None:
+        qs = qs.filter(sku_id=sku_id)
+    if isinstance(status, str):
+        qs = qs.filter(status=status)
+    elif status is not None:
+        qs = qs.filter(status__in=status)
+    return qs
+
+
+def count_task_get(*, count_task_id: int) -> CountTask:
+    found = count_task_list().filter(pk=count_task_id).first()
+    if found is None:
+        raise NotFound(_("Count not found."), code="unknown_count_task", details={"count_task_id": count_task_id})
+    return found
+
+
+def count_expected(*, task: CountTask) -> dict[tuple[int, str, date | None, str], int]:
+    """What the books hold now in a count's scope, per (SKU, lot, expiry, status): shown only when not blind."""
+    rows = StockQuantity.objects.filter(location_id=task.location_id, on_hand__gt=0)
+    if task.sku_id is not None:
+        rows = rows.filter(sku_id=task.sku_id)
+    expected: dict[tuple[int, str, date | None, str], int] = defaultdict(int)
+    for row in rows.values("sku_id", "lot", "expiry", "status", "on_hand"):
+        expected[(row["sku_id"], row["lot"], row["expiry"], row["status"])] += row["on_hand"]
+    return dict(expected)

@@ -3,6 +3,10 @@
 Moving stock: scan the location to take from, the item, (the quantity), then the location to put it in. The screen
 keeps no state on the server: each step's answers travel in the form, and the move is one call to ``stock_move``,
 so a refused move changes nothing.
+
+Cycle counts: pick a count or scan a location (a blind count starts there), scan every item (each scan counts one;
+type the quantity for a case), then finish (the button, or scan the location again). The count is submitted: within
+tolerance it is applied at once, else it waits for a supervisor. A blind count never shows the expected numbers.
 """
 
 from __future__ import annotations
@@ -14,14 +18,16 @@ from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from quai.catalog.selectors import scan_resolve
 from quai.core.errors import NotFound, QuaiError, ValidationFailed
 from quai.inventory import selectors, services
-from quai.inventory.models import StockQuantity, StockStatus
+from quai.inventory.domain import COUNT_TASK_COUNTABLE
+from quai.inventory.models import CountTask, CountTaskStatus, StockQuantity, StockStatus
 from quai.warehouse.models import Location, Site
 from quai.warehouse.selectors import location_get, location_get_by_code, site_list
 
@@ -95,6 +101,8 @@ def _error_text(exc: QuaiError, code: str) -> str:
         "insufficient_stock": _("Not that many free units here (some may be reserved)."),
         "location_blocked": _("Location %(code)s is blocked: scan another one."),
         "invalid_quantity": _("The quantity must be a whole number above zero."),
+        "not_in_count": _("%(code)s is not the SKU of this count."),
+        "count_closed": _("This count is closed: start another one."),
     }
     text = texts.get(exc.code)
     return exc.message if text is None else text % {"code": code}
@@ -195,3 +203,203 @@ def move_scan(request: HttpRequest) -> HttpResponse:
     contents = selectors.location_contents(location=state.from_location) if state.from_location else []
     context.update(state=state, contents=[row for row in contents if row.on_hand > 0], site=site)
     return render(request, "inventory/_move_panel.html", context)
+
+
+# --- Cycle counts ----------------------------------------------------------------------------------------------
+
+
+def _count_tasks_to_do(site: Site | None) -> list[CountTask]:
+    if site is None:
+        return []
+    return list(selectors.count_task_list(site_id=site.pk, status=sorted(COUNT_TASK_COUNTABLE)).order_by("pk")[:30])
+
+
+def _count_home(request: HttpRequest, site: Site | None, **context: Any) -> HttpResponse:
+    return render(
+        request,
+        "inventory/count_home.html",
+        {"screen": "count", "site": site, "sites": site_list(), "tasks": _count_tasks_to_do(site), **context},
+    )
+
+
+@operator_required
+@require_http_methods(["GET", "POST"])
+def count_home(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST" and request.POST.get("site_id", "").isdigit():
+        request.session["site_id"] = int(request.POST["site_id"])
+    return _count_home(request, _site(request))
+
+
+@operator_required
+@require_POST
+def count_start(request: HttpRequest) -> HttpResponse:
+    """A scanned location: carry on with its count in progress, or start a blind count of it."""
+    code = request.POST.get("code", "").strip()
+    site = _site(request)
+    try:
+        if site is None:
+            raise NotFound("No site.", code="unknown_location")
+        location = location_get_by_code(site=site, code=code)
+        task = (
+            selectors.count_task_list(location_id=location.pk, status=sorted(COUNT_TASK_COUNTABLE))
+            .order_by("pk")
+            .first()
+        )
+        if task is None:
+            task = services.count_task_create(location=location, actor=request.user)[0]
+    except QuaiError as exc:
+        text = {"unknown_location": _("Unknown location: %(code)s") % {"code": code}}.get(exc.code, exc.message)
+        return _count_home(request, site, result="error", message=text, code=code)
+    return redirect(f"{reverse('inventory_ops:count_task', args=[task.pk])}?started=1")
+
+
+def _count_task_or_404(count_task_id: int) -> CountTask:
+    return selectors.count_task_get(count_task_id=count_task_id)
+
+
+def _count_lines(task: CountTask) -> list[dict[str, Any]]:
+    """What the counter sees: what was counted, plus the books' numbers only when the count is not blind."""
+    expected = {} if task.blind else selectors.count_expected(task=task)
+    lines = []
+    seen = set()
+    for line in task.lines.select_related("sku").order_by("sku__code", "lot", "pk"):
+        key = (line.sku_id, line.lot, line.expiry, line.status)
+        seen.add(key)
+        lines.append(
+            {
+                "line": line,
+                "sku": line.sku,
+                "lot": line.lot,
+                "expiry": line.expiry,
+                "counted": line.counted_quantity,
+                "expected": expected.get(key),
+            }
+        )
+    if not task.blind and expected:
+        from quai.catalog.models import Sku
+
+        skus = {sku.pk: sku for sku in Sku.objects.filter(pk__in={key[0] for key in expected})}
+        for key, quantity in sorted(expected.items(), key=lambda item: (skus[item[0][0]].code, item[0][1])):
+            if key not in seen:
+                lines.append(
+                    {
+                        "line": None,
+                        "sku": skus[key[0]],
+                        "lot": key[1],
+                        "expiry": key[2],
+                        "counted": 0,
+                        "expected": quantity,
+                    }
+                )
+    return lines
+
+
+def _count_panel(request: HttpRequest, task: CountTask, **context: Any) -> HttpResponse:
+    return render(
+        request,
+        "inventory/_count_panel.html",
+        {"task": task, "lines": _count_lines(task), "screen": "count", **context},
+    )
+
+
+@operator_required
+@require_http_methods(["GET"])
+def count_task(request: HttpRequest, count_task_id: int) -> HttpResponse:
+    try:
+        task = _count_task_or_404(count_task_id)
+    except NotFound:
+        return _count_home(request, _site(request), result="error", message=_("This count no longer exists."))
+    if task.status not in COUNT_TASK_COUNTABLE:
+        return redirect("inventory_ops:count_result", count_task_id=task.pk)
+    context: dict[str, Any] = {}
+    if request.GET.get("started"):
+        context.update(
+            result="ok",
+            message=_("Counting %(location)s: scan every item.") % {"location": task.location.code},
+            detail=_("Type the quantity first for a case. Scan the location again to finish."),
+        )
+    return render(
+        request,
+        "inventory/count_task.html",
+        {"task": task, "lines": _count_lines(task), "screen": "count", **context},
+    )
+
+
+def _count_finish(request: HttpRequest, task: CountTask) -> HttpResponse:
+    """Submit, then show the outcome (after a redirect, so a reload never submits twice)."""
+    services.count_submit(task=task, actor=request.user)
+    url = reverse("inventory_ops:count_result", args=[task.pk])
+    if request.headers.get("HX-Request"):
+        response = HttpResponse("")
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+@operator_required
+@require_POST
+def count_scan(request: HttpRequest, count_task_id: int) -> HttpResponse:
+    code = request.POST.get("code", "").strip()
+    try:
+        task = _count_task_or_404(count_task_id)
+    except NotFound as exc:
+        return HttpResponse(exc.message, status=404)
+    try:
+        if code and code.casefold() == task.location.code.casefold():
+            return _count_finish(request, task)
+        quantity = _quantity(request)
+        line = services.count_scan(task=task, code=code, quantity=quantity, actor=request.user)
+        lot = f" · {_('lot')} {line.lot}" if line.lot else ""
+        context: dict[str, Any] = {
+            "result": "ok",
+            "message": _("+%(quantity)d %(sku)s%(lot)s") % {"quantity": quantity, "sku": line.sku.code, "lot": lot},
+            "detail": _("Counted so far: %(total)d") % {"total": line.counted_quantity},
+            "line_id": line.pk,
+        }
+    except QuaiError as exc:
+        context = {"result": "error", "message": _error_text(exc, code), "code": code}
+    task = _count_task_or_404(count_task_id)
+    return _count_panel(request, task, **context)
+
+
+@operator_required
+@require_POST
+def count_finish(request: HttpRequest, count_task_id: int) -> HttpResponse:
+    try:
+        task = _count_task_or_404(count_task_id)
+        return _count_finish(request, task)
+    except QuaiError as exc:
+        return _count_home(request, _site(request), result="error", message=exc.message)
+
+
+@operator_required
+@require_http_methods(["GET"])
+def count_result(request: HttpRequest, count_task_id: int) -> HttpResponse:
+    try:
+        task = _count_task_or_404(count_task_id)
+    except NotFound:
+        return _count_home(request, _site(request), result="error", message=_("This count no longer exists."))
+    if task.status == CountTaskStatus.APPLIED:
+        changed = sum(1 for line in task.lines.all() if line.variance)
+        context = {
+            "result": "ok",
+            "message": _("Count of %(location)s applied.") % {"location": task.location.code},
+            "detail": _("%(changed)d line(s) corrected in the stock.") % {"changed": changed}
+            if changed
+            else _("The stock matched the count."),
+        }
+    elif task.status in (CountTaskStatus.SUBMITTED, CountTaskStatus.APPROVED):
+        context = {
+            "result": "warn",
+            "message": _("Count of %(location)s sent to a supervisor.") % {"location": task.location.code},
+            "detail": _("The difference is above the tolerance: a supervisor approves it or asks for a recount."),
+        }
+    elif task.status in COUNT_TASK_COUNTABLE:
+        return redirect("inventory_ops:count_task", count_task_id=task.pk)
+    else:
+        context = {"result": "warn", "message": _("This count was cancelled.")}
+    return render(
+        request,
+        "inventory/count_result.html",
+        {"task": task, "lines": _count_lines(task), "screen": "count", **context},
+    )

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
 from ninja import Router, Status
 from ninja.pagination import paginate
 
@@ -15,6 +14,7 @@ from quai.tenants.schemas import (
     ApiKeyOut,
     MerchantCreateIn,
     MerchantOut,
+    Pagination,
     WhoAmIOut,
 )
 
@@ -34,7 +34,7 @@ def whoami(request: HttpRequest) -> dict[str, object]:
 
 
 @router.get("/merchants", response=list[MerchantOut])
-@paginate
+@paginate(Pagination)
 def merchant_list(request: HttpRequest, status: str | None = None, q: str | None = None):
     return selectors.merchant_list(principal=principal_of(request), status=status, q=q)
 
@@ -43,8 +43,11 @@ def merchant_list(request: HttpRequest, status: str | None = None, q: str | None
 def merchant_detail(request: HttpRequest, merchant_id: int) -> Merchant:
     principal = principal_of(request)
     if principal.merchant_id is not None and principal.merchant_id != merchant_id:
-        raise NotFound("Merchant not found.")
-    return get_object_or_404(Merchant, pk=merchant_id)
+        raise NotFound("Merchant not found.", details={"merchant_id": merchant_id})
+    merchant = Merchant.objects.filter(pk=merchant_id).first()
+    if merchant is None:
+        raise NotFound("Merchant not found.", details={"merchant_id": merchant_id})
+    return merchant
 
 
 @router.post("/merchants", response={201: MerchantOut})
@@ -54,7 +57,7 @@ def merchant_create(request: HttpRequest, payload: MerchantCreateIn) -> Status[M
 
 
 @router.get("/api-keys", response=list[ApiKeyOut])
-@paginate
+@paginate(Pagination)
 def api_key_list(request: HttpRequest, merchant_id: int | None = None):
     return selectors.api_key_list(principal=principal_of(request), merchant_id=merchant_id)
 

@@ -2,7 +2,24 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ninja import Schema
+from ninja import Field, Schema
+from ninja.conf import settings as ninja_settings
+from ninja.pagination import LimitOffsetPagination
+
+# The largest offset a list takes: far beyond any list, and inside what every database reads as an integer (an
+# offset of 2**64 made SQLite answer "datatype mismatch", a 500).
+MAX_OFFSET = 2**31 - 1
+
+
+_MAX_LIMIT = None if float("inf") == ninja_settings.PAGINATION_MAX_LIMIT else int(ninja_settings.PAGINATION_MAX_LIMIT)
+
+
+class Pagination(LimitOffsetPagination):
+    """``?limit=&offset=`` of every list, both bounded (a bound broken answers 422 ``invalid_input``)."""
+
+    class Input(Schema):
+        limit: int = Field(ninja_settings.PAGINATION_PER_PAGE, ge=1, le=_MAX_LIMIT)
+        offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class MerchantOut(Schema):
@@ -19,16 +36,21 @@ class MerchantOut(Schema):
     status: str
 
 
+# Bounds match the model's columns: beyond them SQLite stored anything and PostgreSQL answered a 500.
+MAX_INT = 2**31 - 1  # PositiveIntegerField / IntegerField on every database
+MAX_BIGINT = 2**63 - 1  # PositiveBigIntegerField
+
+
 class MerchantCreateIn(Schema):
-    code: str
-    name: str
-    legal_name: str = ""
-    siret: str = ""
-    vat_number: str = ""
-    contact_name: str = ""
-    contact_email: str = ""
-    contact_phone: str = ""
-    default_currency: str = "EUR"
+    code: str = Field(..., min_length=1, max_length=40, pattern=r"^[-a-zA-Z0-9_]+$", description="A slug, unique.")
+    name: str = Field(..., min_length=1, max_length=200)
+    legal_name: str = Field("", max_length=200)
+    siret: str = Field("", max_length=40, description="14 digits (spaces allowed), checked with Luhn.")
+    vat_number: str = Field("", max_length=40, description="An EU VAT number (spaces allowed), checked.")
+    contact_name: str = Field("", max_length=200)
+    contact_email: str = Field("", max_length=254, pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    contact_phone: str = Field("", max_length=40)
+    default_currency: str = Field("EUR", pattern=r"^[A-Za-z]{3}$", description="ISO 4217 code, e.g. EUR.")
 
 
 class ApiKeyOut(Schema):
@@ -42,7 +64,7 @@ class ApiKeyOut(Schema):
 
 
 class ApiKeyCreateIn(Schema):
-    name: str
+    name: str = Field(..., min_length=1, max_length=100)
     merchant_id: int | None = None
 
 

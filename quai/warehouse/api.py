@@ -11,6 +11,7 @@ from quai.core.errors import NotFound
 from quai.tenants.auth import MerchantKeyAuth, SessionAuth, principal_of
 from quai.tenants.models import Merchant
 from quai.tenants.principal import Principal
+from quai.tenants.schemas import Pagination
 from quai.warehouse import selectors, services
 from quai.warehouse.models import Location, Site, Zone
 from quai.warehouse.schemas import (
@@ -75,7 +76,7 @@ def _merchant(merchant_id: int) -> Merchant:
 
 
 @router.get("/sites", response=list[SiteOut])
-@paginate
+@paginate(Pagination)
 def site_list(request: HttpRequest, q: str | None = None):
     _staff(request)
     return selectors.site_list(q=q)
@@ -128,7 +129,7 @@ def site_map(request: HttpRequest, site_id: int) -> HttpResponse:
 
 
 @router.get("/zones", response=list[ZoneOut])
-@paginate
+@paginate(Pagination)
 def zone_list(
     request: HttpRequest,
     site_id: int | None = None,
@@ -213,7 +214,7 @@ def locations_move_to_zone(request: HttpRequest, zone_id: int, payload: Location
 
 
 @router.get("/locations", response=list[LocationOut])
-@paginate
+@paginate(Pagination)
 def location_list(
     request: HttpRequest,
     site_id: int | None = None,

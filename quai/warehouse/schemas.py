@@ -2,8 +2,20 @@ from __future__ import annotations
 
 from datetime import datetime, time
 from decimal import Decimal
+from typing import Annotated
 
 from ninja import Field, Schema
+
+from quai.tenants.schemas import MAX_BIGINT, MAX_INT
+
+# Coordinates are DecimalField(max_digits=8, decimal_places=2): within ±999,999.99 m; a rack's origin and spacings
+# are bounded further so that the locations computed from them stay inside too.
+COORDINATE = Decimal("999999.99")
+RACK_ORIGIN = Decimal("10000")
+RACK_STEP = Decimal("100")
+PATTERN_LENGTH = 200
+# A count (30 = 1-30) or a pattern ("1-30", "1,3,5"); the pattern's expansion is bounded by the service.
+RackPart = Annotated[int, Field(le=MAX_INT)] | Annotated[str, Field(max_length=PATTERN_LENGTH)]
 
 
 class SiteOut(Schema):
@@ -24,26 +36,26 @@ class SiteOut(Schema):
 class SiteCreateIn(Schema):
     code: str = Field(..., min_length=1, max_length=20, pattern=r"^[-a-zA-Z0-9_]+$")
     name: str = Field(..., min_length=1, max_length=200)
-    address_line1: str = ""
-    address_line2: str = ""
-    postal_code: str = ""
-    city: str = ""
+    address_line1: str = Field("", max_length=200)
+    address_line2: str = Field("", max_length=200)
+    postal_code: str = Field("", max_length=20)
+    city: str = Field("", max_length=100)
     country: str = Field("FR", min_length=2, max_length=2)
-    time_zone: str = "Europe/Paris"
-    opening_days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
+    time_zone: str = Field("Europe/Paris", max_length=64)
+    opening_days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5], max_length=7)
     opens_at: time = time(8, 0)
     closes_at: time = time(18, 0)
 
 
 class SiteUpdateIn(Schema):
     name: str | None = Field(None, min_length=1, max_length=200)
-    address_line1: str | None = None
-    address_line2: str | None = None
-    postal_code: str | None = None
-    city: str | None = None
+    address_line1: str | None = Field(None, max_length=200)
+    address_line2: str | None = Field(None, max_length=200)
+    postal_code: str | None = Field(None, max_length=20)
+    city: str | None = Field(None, max_length=100)
     country: str | None = Field(None, min_length=2, max_length=2)
-    time_zone: str | None = None
-    opening_days: list[int] | None = None
+    time_zone: str | None = Field(None, max_length=64)
+    opening_days: list[int] | None = Field(None, max_length=7)
     opens_at: time | None = None
     closes_at: time | None = None
 
@@ -70,6 +82,7 @@ class ZoneCreateIn(Schema):
     # A plain string, so an unknown kind gets the service's own error code (unknown_zone_kind).
     kind: str = Field(
         ...,
+        max_length=20,
         description="receiving, storage, picking, processing, packing, shipping, returns or quarantine",
     )
     merchant_id: int | None = None
@@ -80,7 +93,7 @@ class ZoneCreateIn(Schema):
 class ZoneUpdateIn(Schema):
     version: int = Field(..., description="The version you read; a stale one is refused with 409 stale_version.")
     name: str | None = Field(None, min_length=1, max_length=200)
-    kind: str | None = None
+    kind: str | None = Field(None, max_length=20)
     merchant_id: int | None = Field(None, description="Set to the owning merchant; see clear_merchant.")
     clear_merchant: bool = Field(False, description="true: the zone becomes shared by every merchant.")
     valid_from: datetime | None = None
@@ -117,16 +130,16 @@ class LocationOut(Schema):
 class LocationCreateIn(Schema):
     zone_id: int
     code: str = Field(..., min_length=1, max_length=40)
-    aisle: str | None = None
-    bay: int | None = Field(None, ge=1)
-    level: int | None = Field(None, ge=1)
-    position: int | None = Field(None, ge=1)
-    side: str = ""
-    x_m: Decimal = Decimal("0")
-    y_m: Decimal = Decimal("0")
-    max_volume_cm3: int | None = Field(None, ge=1)
-    max_weight_g: int | None = Field(None, ge=1)
-    pick_sequence: int | None = Field(None, ge=0)
+    aisle: str | None = Field(None, max_length=10)
+    bay: int | None = Field(None, ge=1, le=MAX_INT)
+    level: int | None = Field(None, ge=1, le=MAX_INT)
+    position: int | None = Field(None, ge=1, le=MAX_INT)
+    side: str = Field("", max_length=5)
+    x_m: Decimal = Field(Decimal("0"), ge=-COORDINATE, le=COORDINATE)
+    y_m: Decimal = Field(Decimal("0"), ge=-COORDINATE, le=COORDINATE)
+    max_volume_cm3: int | None = Field(None, ge=1, le=MAX_BIGINT)
+    max_weight_g: int | None = Field(None, ge=1, le=MAX_BIGINT)
+    pick_sequence: int | None = Field(None, ge=0, le=MAX_INT)
     mixed_sku: bool = True
 
 
@@ -146,16 +159,20 @@ class LocationsMovedOut(Schema):
 
 class RackCreateIn(Schema):
     zone_id: int
-    aisles: str = Field(..., description='"A-F", "A,B,C" or "A-C,F"', examples=["A-F"])
-    bays: int | str = Field(..., description='30 (= 1-30), "1-30" or "1,3,5"', examples=["1-30"])
-    levels: int | str = Field(..., description='4 (= 1-4), "1-4"', examples=[4])
-    positions: int | str = 1
-    origin_x_m: Decimal = Decimal("0")
-    origin_y_m: Decimal = Decimal("0")
-    aisle_spacing_m: Decimal = Field(Decimal("3"), gt=0)
-    bay_width_m: Decimal = Field(Decimal("1.2"), gt=0)
-    max_volume_cm3: int | None = Field(None, ge=1, description="Capacity of each location (one level of a bay).")
-    max_weight_g: int | None = Field(None, ge=1, description="Capacity of each location (one level of a bay).")
+    aisles: str = Field(..., max_length=PATTERN_LENGTH, description='"A-F", "A,B,C" or "A-C,F"', examples=["A-F"])
+    bays: RackPart = Field(..., description='30 (= 1-30), "1-30" or "1,3,5"', examples=["1-30"])
+    levels: RackPart = Field(..., description='4 (= 1-4), "1-4"', examples=[4])
+    positions: RackPart = 1
+    origin_x_m: Decimal = Field(Decimal("0"), ge=-RACK_ORIGIN, le=RACK_ORIGIN)
+    origin_y_m: Decimal = Field(Decimal("0"), ge=-RACK_ORIGIN, le=RACK_ORIGIN)
+    aisle_spacing_m: Decimal = Field(Decimal("3"), gt=0, le=RACK_STEP)
+    bay_width_m: Decimal = Field(Decimal("1.2"), gt=0, le=RACK_STEP)
+    max_volume_cm3: int | None = Field(
+        None, ge=1, le=MAX_BIGINT, description="Capacity of each location (one level of a bay)."
+    )
+    max_weight_g: int | None = Field(
+        None, ge=1, le=MAX_BIGINT, description="Capacity of each location (one level of a bay)."
+    )
     mixed_sku: bool = True
 
 

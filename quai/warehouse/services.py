@@ -80,6 +80,31 @@ def zone_close_blockers(*, zone: Zone) -> list[ZoneCloseBlocker]:
     return blockers
 
 
+# --- Zone-change listeners: apps above the warehouse follow a zone's state at once ---------------------------------
+
+ZoneChangeListener = Callable[[Zone], Any]
+_zone_change_listeners: dict[str, ZoneChangeListener] = {}
+
+
+def register_zone_change_listener(name: str, fn: ZoneChangeListener) -> None:
+    """Let an app react when a zone opens, is re-windowed or re-kinded, or gains or loses locations.
+
+    ``fn(zone)`` runs inside the same transaction as the change (after it is written), so a failure undoes both.
+    Inventory uses it to put a temporary zone's stock into or out of availability at once, instead of waiting for
+    the periodic sweep. Registering the same name again replaces the listener.
+    """
+    _zone_change_listeners[name] = fn
+
+
+def unregister_zone_change_listener(name: str) -> None:
+    _zone_change_listeners.pop(name, None)
+
+
+def _zone_changed(zone: Zone) -> None:
+    for listener in list(_zone_change_listeners.values()):
+        listener(zone)
+
+
 # --- Sites -----------------------------------------------------------------------------------------------------
 
 
@@ -265,6 +290,7 @@ def zone_update(
     _window_check(current.valid_from, current.valid_until)
     current.version = current.version + 1
     current.save()
+    _zone_changed(current)
     return current
 
 
@@ -279,6 +305,7 @@ def zone_open(*, zone: Zone, actor: Any = None) -> Zone:
     current.closed_by = None
     current.version = current.version + 1
     current.save(update_fields=["status", "closed_at", "closed_by", "version"])
+    _zone_changed(current)
     return current
 
 
@@ -501,6 +528,11 @@ def locations_move_to_zone(*, zone: Zone, location_ids: Sequence[int], actor: An
         )
     to_move = [row["pk"] for row in rows if row["zone_id"] != target.pk]
     moved = Location.objects.filter(pk__in=to_move).update(zone=target, updated_at=clock.now()) if to_move else 0
+    if moved:
+        left = sorted({row["zone_id"] for row in rows if row["zone_id"] != target.pk})
+        for zone_left in Zone.objects.filter(pk__in=left).order_by("pk"):
+            _zone_changed(zone_left)
+        _zone_changed(target)
     return LocationsMoved(zone_id=target.pk, moved=moved, already_there=len(rows) - moved)
 
 

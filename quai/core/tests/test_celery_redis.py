@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import uuid
 from dataclasses import dataclass
 
 import pytest
@@ -49,10 +50,12 @@ def test_a_committed_event_reaches_its_handler_through_a_redis_broker_and_a_real
         handled.set()
 
     outbox.register_handler(ParcelWeighed.name, "test.redis", handler)
-    saved = {key: app.conf[key] for key in ("task_always_eager", "broker_url")}
-    app.conf.update(task_always_eager=False, broker_url="redis://127.0.0.1:6379/15")
+    saved = {key: app.conf[key] for key in ("task_always_eager", "broker_url", "task_default_queue")}
+    # A queue of its own, so that test runs sharing one Redis never take each other's messages.
+    queue = f"quai-test-{uuid.uuid4().hex}"
+    app.conf.update(task_always_eager=False, broker_url="redis://127.0.0.1:6379/15", task_default_queue=queue)
     try:
-        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, queues=[queue]):
             with transaction.atomic():
                 event = outbox.event_record(ParcelWeighed(aggregate_id="P-1", grams=1250))
             assert handled.wait(timeout=20), "the worker never relayed the event"

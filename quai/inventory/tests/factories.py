@@ -10,7 +10,15 @@ from quai.inventory import services
 from quai.inventory.models import Reservation, StockStatus
 from quai.warehouse.tests.factories import LocationFactory, SiteFactory, ZoneFactory
 
-__all__ = ["LocationFactory", "SiteFactory", "SkuFactory", "ZoneFactory", "reservation_for", "stocked_sku"]
+__all__ = [
+    "LocationFactory",
+    "SiteFactory",
+    "SkuFactory",
+    "ZoneFactory",
+    "count_task_for",
+    "reservation_for",
+    "stocked_sku",
+]
 
 
 def stocked_sku(
@@ -28,6 +36,12 @@ def stocked_sku(
     return sku, location
 
 
+def count_task_for(merchant: Any, *, quantity: int = 5) -> Any:
+    """A blind count of one of ``merchant``'s SKUs in the location that holds it."""
+    sku, location = stocked_sku(merchant=merchant, quantity=quantity)
+    return services.count_task_create(location=location, sku=sku)[0]
+
+
 def reservation_for(merchant: Any, *, quantity: int = 1, stock: int = 5) -> Reservation:
     sku, _location = stocked_sku(merchant=merchant, quantity=stock)
     return services.reservation_create(merchant=merchant, sku=sku, quantity=quantity, document_id="order-1")
@@ -36,4 +50,5 @@ def reservation_for(merchant: Any, *, quantity: int = 1, stock: int = 5) -> Rese
 ISOLATION_FACTORIES: dict[str, Callable[[Any], int]] = {
     "sku_id": lambda merchant: stocked_sku(merchant=merchant)[0].pk,
     "reservation_id": lambda merchant: reservation_for(merchant).pk,
+    "count_task_id": lambda merchant: count_task_for(merchant).pk,
 }

@@ -373,3 +373,45 @@ def test_the_site_map_shows_every_zone_and_slot(site, storage, active_locations_
     assert svg.count('class="slot') == 8
     assert svg.count('class="slot blocked"') == 1
     assert "Lyon Gerland" in svg
+
+
+# --- Zone-change listeners -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def heard() -> Iterator[list[tuple[str, int]]]:
+    calls: list[tuple[str, int]] = []
+    services.register_zone_change_listener("test.recorder", lambda zone: calls.append((zone.code, zone.version)))
+    yield calls
+    services.unregister_zone_change_listener("test.recorder")
+
+
+def test_a_listener_hears_a_zone_re_windowed_and_opened_again(site, storage, heard):
+    services.zone_update(zone=storage, version=1, valid_until=datetime(2031, 1, 1, tzinfo=UTC))
+    LocationFactory(zone=storage)
+    services.zone_close(zone=storage)
+    services.zone_open(zone=storage)
+    services.zone_open(zone=storage)  # already open: nothing changed, nothing told
+    assert heard == [("STO", 2), ("STO", 4)]
+
+
+def test_a_listener_hears_both_zones_when_locations_move_between_them(site, storage, heard):
+    picking = services.zone_create(site=site, code="PCK", name="Picking", kind="picking")
+    location = LocationFactory(zone=storage, site=site)
+    services.locations_move_to_zone(zone=picking, location_ids=[location.pk])
+    services.locations_move_to_zone(zone=picking, location_ids=[location.pk])  # already there: nothing told
+    assert [code for code, _version in heard] == ["STO", "PCK"]
+
+
+def test_a_failing_listener_undoes_the_zone_change(site, storage):
+    def refuse(zone: Zone) -> None:
+        raise Conflict("no", code="listener_refused")
+
+    services.register_zone_change_listener("test.refuse", refuse)
+    try:
+        with pytest.raises(Conflict):
+            services.zone_update(zone=storage, version=1, name="Renamed")
+    finally:
+        services.unregister_zone_change_listener("test.refuse")
+    storage.refresh_from_db()
+    assert (storage.name, storage.version) == ("Réserve", 1)
