@@ -7,46 +7,26 @@ the operator's language, keyed by their stable code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
-from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from quai.catalog.selectors import scan_resolve
 from quai.core.errors import NotFound, QuaiError
 from quai.inbound import domain, selectors, services
 from quai.inbound.models import Asn, AsnStatus, HandlingUnit, PutawayStatus, PutawayTask
+from quai.tenants.access import staff_role_required
 from quai.warehouse.selectors import location_get_by_code
 
 RECEIVER_GROUPS = ("admin", "supervisor", "receiver")
 
-View = Callable[..., HttpResponse]
 
-
-def receiver_required(view: View) -> View:
-    """A logged-in member of the warehouse staff with the receiver (or supervisor, admin) role."""
-
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        user: Any = request.user
-        if not user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        allowed = (
-            user.is_active
-            and user.is_staff
-            and (user.is_superuser or user.groups.filter(name__in=RECEIVER_GROUPS).exists())
-        )
-        if not allowed:
-            return HttpResponseForbidden(_("This screen is for warehouse receivers."))
-        return view(request, *args, **kwargs)
-
-    return wrapped
+receiver_required = staff_role_required(RECEIVER_GROUPS, _lazy("This screen is for warehouse receivers."))
 
 
 def _error_text(exc: QuaiError, code: str) -> str:

@@ -59,6 +59,7 @@ from quai.inventory.models import (
     StockQuantity,
     StockStatus,
 )
+from quai.tenants.access import user_has_staff_role
 
 # --- Incoming stock (filled by inbound) --------------------------------------------------------------------------
 
@@ -1333,9 +1334,7 @@ COUNT_REASON = "cycle count"
 
 def is_supervisor(user: Any) -> bool:
     """Supervisors and 3PL admins (and superusers) may approve or reject counts."""
-    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    return bool(user.is_superuser or user.groups.filter(name__in=SUPERVISOR_GROUPS).exists())
+    return user is not None and user_has_staff_role(user, SUPERVISOR_GROUPS)
 
 
 def _supervisor_check(actor: Any) -> None:

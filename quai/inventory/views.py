@@ -11,16 +11,14 @@ tolerance it is applied at once, else it waits for a supervisor. A blind count n
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import wraps
 from typing import Any
 
-from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from quai.catalog.selectors import scan_resolve
@@ -28,30 +26,14 @@ from quai.core.errors import NotFound, QuaiError, ValidationFailed
 from quai.inventory import selectors, services
 from quai.inventory.domain import COUNT_TASK_COUNTABLE
 from quai.inventory.models import CountTask, CountTaskStatus, StockQuantity, StockStatus
+from quai.tenants.access import staff_role_required
 from quai.warehouse.models import Location, Site
 from quai.warehouse.selectors import location_get, location_get_by_code, site_list
 
 OPERATOR_GROUPS = ("admin", "supervisor", "receiver", "picker", "packer")
 
-View = Callable[..., HttpResponse]
 
-
-def operator_required(view: View) -> View:
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        user: Any = request.user
-        if not user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        allowed = (
-            user.is_active
-            and user.is_staff
-            and (user.is_superuser or user.groups.filter(name__in=OPERATOR_GROUPS).exists())
-        )
-        if not allowed:
-            return HttpResponseForbidden(_("This screen is for warehouse operators."))
-        return view(request, *args, **kwargs)
-
-    return wrapped
+operator_required = staff_role_required(OPERATOR_GROUPS, _lazy("This screen is for warehouse operators."))
 
 
 def _site(request: HttpRequest) -> Site | None:

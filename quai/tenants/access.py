@@ -1,0 +1,39 @@
+"""Who may open an operator screen: one decorator that every app's views share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.utils.functional import Promise
+
+View = Callable[..., HttpResponse]
+
+
+def user_has_staff_role(user: Any, roles: Iterable[str]) -> bool:
+    """An active member of the warehouse staff holding one of ``roles`` (a superuser holds them all)."""
+    if not (user.is_authenticated and user.is_active and user.is_staff):
+        return False
+    return bool(user.is_superuser or user.groups.filter(name__in=list(roles)).exists())
+
+
+def staff_role_required(roles: Iterable[str], refusal: str | Promise) -> Callable[[View], View]:
+    """Send an anonymous visitor to the sign-in page; answer 403 with ``refusal`` to anyone without the role."""
+    allowed_roles = tuple(roles)
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            user: Any = request.user
+            if not user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not user_has_staff_role(user, allowed_roles):
+                return HttpResponseForbidden(str(refusal))
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
