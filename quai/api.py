@@ -16,10 +16,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ObjectDoesNotExist, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.urls import URLPattern, URLResolver, re_path
 from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
@@ -139,6 +140,18 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return _error(request, exc.status_code, code, message)
 
 
+@api.exception_handler(MultiPartParserError)
+@api.exception_handler(SuspiciousOperation)
+def _unreadable_request(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # e.g. "Content-Type: multipart/form-data" without a boundary: the session's CSRF check reads the form and fails.
+    return _error(
+        request,
+        400,
+        "malformed_request",
+        f"The request body cannot be read ({exc}); send JSON with Content-Type: application/json.",
+    )
+
+
 # Safety nets: whatever a route lets slip from Django or the database is still answered in the error format, with
 # a 4xx status, and the service's transaction (rolled back by the error) has changed nothing. Each of these is a
 # bug to fix where it happens (a schema bound, a service check); they are logged so they get noticed.
@@ -157,6 +170,9 @@ def _does_not_exist(request: HttpRequest, exc: ObjectDoesNotExist) -> HttpRespon
 
 @api.exception_handler(IntegrityError)
 def _integrity_error(request: HttpRequest, exc: IntegrityError) -> HttpResponse:
+    if "datatype mismatch" in str(exc):
+        # SQLite's word for a number it cannot store (e.g. an offset beyond 2**63): bad input, not a clash.
+        return _out_of_range(request, exc)
     logger.warning("Unhandled IntegrityError on %s %s", request.method, request.path, exc_info=exc)
     return _error(
         request,

@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from ninja import Field, Schema
+from pydantic import field_validator
 
 from quai.tenants.schemas import MAX_BIGINT, MAX_INT
 
@@ -33,6 +34,14 @@ class SiteOut(Schema):
     closes_at: time
 
 
+def _local_time(value: time | None) -> time | None:
+    """Opening hours are read in the site's own time zone: a time with an offset (08:00Z) cannot be compared with
+    one without (it was a 500), so it is refused."""
+    if value is not None and value.tzinfo is not None:
+        raise ValueError("give a local time without offset, such as 08:00: the site's time_zone applies")
+    return value
+
+
 class SiteCreateIn(Schema):
     code: str = Field(..., min_length=1, max_length=20, pattern=r"^[-a-zA-Z0-9_]+$")
     name: str = Field(..., min_length=1, max_length=200)
@@ -42,9 +51,11 @@ class SiteCreateIn(Schema):
     city: str = Field("", max_length=100)
     country: str = Field("FR", min_length=2, max_length=2)
     time_zone: str = Field("Europe/Paris", max_length=64)
-    opening_days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5], max_length=7)
+    opening_days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
     opens_at: time = time(8, 0)
     closes_at: time = time(18, 0)
+
+    _local_times = field_validator("opens_at", "closes_at")(_local_time)
 
 
 class SiteUpdateIn(Schema):
@@ -55,9 +66,11 @@ class SiteUpdateIn(Schema):
     city: str | None = Field(None, max_length=100)
     country: str | None = Field(None, min_length=2, max_length=2)
     time_zone: str | None = Field(None, max_length=64)
-    opening_days: list[int] | None = Field(None, max_length=7)
+    opening_days: list[int] | None = None
     opens_at: time | None = None
     closes_at: time | None = None
+
+    _local_times = field_validator("opens_at", "closes_at")(_local_time)
 
 
 class ZoneOut(Schema):
@@ -148,7 +161,7 @@ class LocationBlockIn(Schema):
 
 
 class LocationsMoveIn(Schema):
-    location_ids: list[int] = Field(..., min_length=1, max_length=10_000)
+    location_ids: list[Annotated[int, Field(ge=1, le=MAX_BIGINT)]] = Field(..., min_length=1, max_length=10_000)
 
 
 class LocationsMovedOut(Schema):

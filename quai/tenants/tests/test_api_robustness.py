@@ -96,6 +96,7 @@ def test_a_session_without_its_csrf_token_is_refused_with_csrf_failed(staff_user
     ("raised", "status", "code"),
     [
         (IntegrityError("UNIQUE constraint failed"), 409, "conflict"),
+        (IntegrityError("datatype mismatch"), 422, "out_of_range"),  # SQLite, for a number beyond its integers
         (Merchant.DoesNotExist("Merchant matching query does not exist."), 404, "not_found"),
         (DataError("value too long for type character varying(20)"), 422, "out_of_range"),
         (OverflowError("Python int too large to convert to SQLite INTEGER"), 422, "out_of_range"),
@@ -151,3 +152,29 @@ def test_an_api_key_name_longer_than_its_column_is_refused_before_the_database(a
     assert response.status_code == 422
     assert _error_of(response)["details"]["fields"][0]["field"] == "name"
     assert merchant.api_keys.count() == 1
+
+
+def test_a_filter_id_beyond_any_database_integer_answers_422_instead_of_a_server_error(staff_api):
+    # Fuzzer finding: GET /api/v1/api-keys?merchant_id=97976258581473125203968 was a 500 on SQLite
+    # (OverflowError: Python int too large to convert to SQLite INTEGER); PostgreSQL simply finds nothing.
+    response = staff_api.get("api-keys", merchant_id=97976258581473125203968)
+    assert response.status_code in (200, 422)
+    if response.status_code == 422:
+        assert _error_of(response)["code"] == "out_of_range"
+    else:
+        assert response.json() == {"items": [], "count": 0}
+
+
+def test_a_session_post_whose_multipart_body_has_no_boundary_answers_400_instead_of_a_server_error(staff_user):
+    # Fuzzer finding: POST /api/v1/api-keys/36/revoke as staff with "Content-Type: multipart/form-data" (no boundary)
+    # was a 500: the CSRF check reads request.POST and Django raises MultiPartParserError.
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(staff_user)
+    token = "a" * 32
+    client.cookies["csrftoken"] = token
+    response = client.post(
+        "/api/v1/merchants", data=b"{}", content_type="multipart/form-data", headers={"X-CSRFToken": token}
+    )
+    assert response.status_code == 400
+    assert _error_of(response)["code"] == "malformed_request"
+    assert not Merchant.objects.exists()

@@ -58,3 +58,25 @@ def test_a_site_with_an_address_longer_than_its_columns_is_refused(staff_api):
     site = SiteFactory(code="lyon")
     _refused(staff_api.patch(f"warehouse/sites/{site.pk}", {"postal_code": "9" * 21}), "postal_code")
     assert list(Site.objects.values_list("code", flat=True)) == ["lyon"]
+
+
+def test_opening_hours_with_a_utc_offset_are_refused_instead_of_a_server_error(staff_api):
+    # Fuzzer finding: POST /api/v1/warehouse/sites with opens_at "08:00:00Z" and a plain closes_at was a 500
+    # (TypeError: can't compare offset-naive and offset-aware times).
+    body = {"code": "S7", "name": "Site", "opens_at": "08:00:00Z", "closes_at": "18:00:00"}
+    _refused(staff_api.post("warehouse/sites", body), "opens_at")
+    site = SiteFactory(code="lyon")
+    _refused(staff_api.patch(f"warehouse/sites/{site.pk}", {"closes_at": "18:00:00+02:00"}), "closes_at")
+    assert list(Site.objects.values_list("code", flat=True)) == ["lyon"]
+    created = staff_api.post("warehouse/sites", {**body, "opens_at": "08:00:00"})
+    assert created.status_code == 201, created.content
+
+
+def test_moving_locations_named_by_ids_beyond_any_database_integer_is_refused_instead_of_a_server_error(
+    staff_api, zone
+):
+    # Fuzzer finding: POST /api/v1/warehouse/zones/{id}/locations with location_ids [10**21] was a 500 on SQLite
+    # (OverflowError in the pk__in lookup of locations_move_to_zone).
+    response = staff_api.post(f"warehouse/zones/{zone.pk}/locations", {"location_ids": [10**21]})
+    assert response.status_code == 422, response.content
+    assert response.json()["error"]["details"]["fields"][0]["field"].startswith("location_ids")
