@@ -41,6 +41,15 @@ class ParcelWeighed:
     grams: int
 
 
+def _forget_routing() -> None:
+    # Celery caches its queues and router (and broker pool) on first use, possibly by an earlier eager test:
+    # drop them so the configuration just set is the one used.
+    app.__dict__.pop("amqp", None)
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+
+
 def test_a_committed_event_reaches_its_handler_through_a_redis_broker_and_a_real_worker():
     handled = threading.Event()
     seen: list[str] = []
@@ -54,6 +63,7 @@ def test_a_committed_event_reaches_its_handler_through_a_redis_broker_and_a_real
     # A queue of its own, so that test runs sharing one Redis never take each other's messages.
     queue = f"quai-test-{uuid.uuid4().hex}"
     app.conf.update(task_always_eager=False, broker_url="redis://127.0.0.1:6379/15", task_default_queue=queue)
+    _forget_routing()
     try:
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, queues=[queue]):
             with transaction.atomic():
@@ -61,6 +71,7 @@ def test_a_committed_event_reaches_its_handler_through_a_redis_broker_and_a_real
             assert handled.wait(timeout=20), "the worker never relayed the event"
     finally:
         app.conf.update(**saved)
+        _forget_routing()
         outbox.unregister_handler(ParcelWeighed.name, "test.redis")
 
     assert seen == ["P-1"]
