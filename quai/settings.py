@@ -144,6 +144,7 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "quai" / "static"]
 STATIC_ROOT = BASE_DIR / "var" / "static"
 
+NINJA_PAGINATION_CLASS = "quai.core.pagination.Pagination"
 NINJA_PAGINATION_PER_PAGE = 50
 NINJA_PAGINATION_MAX_LIMIT = 500
 

@@ -27,7 +27,6 @@ from quai.catalog.schemas import (
 )
 from quai.core.errors import Forbidden
 from quai.tenants.auth import principal_of
-from quai.tenants.schemas import Pagination
 
 router = Router(tags=["catalog"])
 
@@ -59,7 +58,7 @@ def _sku_for(request: HttpRequest, sku_id: int) -> Sku:
 
 
 @router.get("/skus", response=list[SkuOut])
-@paginate(Pagination)
+@paginate
 def sku_list(request: HttpRequest, filters: Query[SkuFilters]):
     principal = principal_of(request)
     values = filters.dict()
@@ -103,7 +102,7 @@ def sku_update(request: HttpRequest, sku_id: int, payload: SkuUpdateIn) -> Sku:
 
 
 @router.get("/skus/{sku_id}/barcodes", response=list[BarcodeOut])
-@paginate(Pagination)
+@paginate
 def barcode_list(request: HttpRequest, sku_id: int):
     return selectors.barcode_list(sku=_sku_for(request, sku_id))
 
@@ -132,7 +131,7 @@ def scan(request: HttpRequest, code: str, merchant_id: int | None = None) -> sel
 
 
 @router.get("/packaging-types", response=list[PackagingTypeOut])
-@paginate(Pagination)
+@paginate
 def packaging_type_list(request: HttpRequest, filters: Query[PackagingTypeFilters]):
     principal = principal_of(request)
     values = filters.dict()

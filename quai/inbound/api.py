@@ -22,7 +22,6 @@ from quai.inbound.schemas import (
     ReplenishmentTaskOut,
 )
 from quai.tenants.auth import principal_of
-from quai.tenants.schemas import Pagination
 from quai.warehouse.models import Site
 from quai.warehouse.selectors import location_get_by_code
 
@@ -66,7 +65,7 @@ def asn_create(request: HttpRequest, payload: AsnCreateIn) -> Status[Asn]:
 
 
 @router.get("/asns", response=list[AsnOut])
-@paginate(Pagination)
+@paginate
 def asn_list(request: HttpRequest, merchant_id: int | None = None, status: str | None = None, q: str | None = None):
     return selectors.asn_list(principal=principal_of(request), merchant_id=merchant_id, status=status, q=q)
 
@@ -90,7 +89,7 @@ def asn_discrepancy_report(request: HttpRequest, asn_id: int) -> DiscrepancyRepo
 
 
 @router.get("/putaway-tasks", response=list[PutawayTaskOut])
-@paginate(Pagination)
+@paginate
 def putaway_task_list(
     request: HttpRequest, merchant_id: int | None = None, status: str | None = None, asn_id: int | None = None
 ):
@@ -105,7 +104,7 @@ def putaway_task_detail(request: HttpRequest, putaway_task_id: int) -> PutawayTa
 
 
 @router.get("/pick-faces", response=list[PickFaceOut])
-@paginate(Pagination)
+@paginate
 def pick_face_list(request: HttpRequest, merchant_id: int | None = None, sku_id: int | None = None):
     return selectors.pick_face_list(principal=principal_of(request), merchant_id=merchant_id, sku_id=sku_id)
 
@@ -137,6 +136,6 @@ def pick_face_set(request: HttpRequest, payload: PickFaceIn) -> Status[PickFace]
 
 
 @router.get("/replenishment-tasks", response=list[ReplenishmentTaskOut])
-@paginate(Pagination)
+@paginate
 def replenishment_task_list(request: HttpRequest, merchant_id: int | None = None, status: str | None = None):
     return selectors.replenishment_task_list(principal=principal_of(request), merchant_id=merchant_id, status=status)

@@ -14,7 +14,6 @@ from quai.tenants.schemas import (
     ApiKeyOut,
     MerchantCreateIn,
     MerchantOut,
-    Pagination,
     WhoAmIOut,
 )
 
@@ -34,7 +33,7 @@ def whoami(request: HttpRequest) -> dict[str, object]:
 
 
 @router.get("/merchants", response=list[MerchantOut])
-@paginate(Pagination)
+@paginate
 def merchant_list(request: HttpRequest, status: str | None = None, q: str | None = None):
     return selectors.merchant_list(principal=principal_of(request), status=status, q=q)
 
@@ -57,7 +56,7 @@ def merchant_create(request: HttpRequest, payload: MerchantCreateIn) -> Status[M
 
 
 @router.get("/api-keys", response=list[ApiKeyOut])
-@paginate(Pagination)
+@paginate
 def api_key_list(request: HttpRequest, merchant_id: int | None = None):
     return selectors.api_key_list(principal=principal_of(request), merchant_id=merchant_id)
 

@@ -11,7 +11,6 @@ from quai.core.errors import NotFound
 from quai.tenants.auth import MerchantKeyAuth, SessionAuth, principal_of
 from quai.tenants.models import Merchant
 from quai.tenants.principal import Principal
-from quai.tenants.schemas import Pagination
 from quai.warehouse import selectors, services
 from quai.warehouse.models import Location, Site, Zone
 from quai.warehouse.schemas import (
@@ -76,7 +75,7 @@ def _merchant(merchant_id: int) -> Merchant:
 
 
 @router.get("/sites", response=list[SiteOut])
-@paginate(Pagination)
+@paginate
 def site_list(request: HttpRequest, q: str | None = None):
     _staff(request)
     return selectors.site_list(q=q)
@@ -129,7 +128,7 @@ def site_map(request: HttpRequest, site_id: int) -> HttpResponse:
 
 
 @router.get("/zones", response=list[ZoneOut])
-@paginate(Pagination)
+@paginate
 def zone_list(
     request: HttpRequest,
     site_id: int | None = None,
@@ -214,7 +213,7 @@ def locations_move_to_zone(request: HttpRequest, zone_id: int, payload: Location
 
 
 @router.get("/locations", response=list[LocationOut])
-@paginate(Pagination)
+@paginate
 def location_list(
     request: HttpRequest,
     site_id: int | None = None,
