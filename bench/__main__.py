@@ -81,7 +81,14 @@ def _progress_run(label: str, seconds: float, workers: list[Any], counter: Any, 
 
     started = time.perf_counter()
     go.set()
-    with tqdm(total=int(seconds), desc=label, unit="s", file=sys.stderr, leave=False) as bar:
+    with tqdm(
+        total=int(seconds),
+        desc=label,
+        unit="s",
+        file=sys.stderr,
+        leave=False,
+        mininterval=5 if not sys.stderr.isatty() else 0.1,
+    ) as bar:
         last = 0
         while any(w.is_alive() for w in workers) and time.perf_counter() - started < seconds + 60:
             time.sleep(0.5)
@@ -165,7 +172,14 @@ def _serial(label: str, loop: Any, seconds: float) -> dict[str, Any]:
     worker = threading.Thread(target=lambda: box.update(loop(seconds, counter)))
     started = time.perf_counter()
     worker.start()
-    with tqdm(total=int(seconds), desc=label, unit="s", file=sys.stderr, leave=False) as bar:
+    with tqdm(
+        total=int(seconds),
+        desc=label,
+        unit="s",
+        file=sys.stderr,
+        leave=False,
+        mininterval=5 if not sys.stderr.isatty() else 0.1,
+    ) as bar:
         last = 0
         while worker.is_alive():
             worker.join(0.5)
