@@ -390,7 +390,7 @@ def receiving_scan(
             unit.save(update_fields=["received_at"])
         return ScanOutcome(kind="handling_unit", handling_unit=unit)
 
-    scan = scan_resolve(merchant=asn.merchant, code=code)
+    scan = scan_resolve(merchant=asn.merchant_id, code=code)
     if scan.sku is None:
         raise NotFound(
             f"Carton or pallet {scan.sscc or code} is not on ASN {asn.reference}.", code="unknown_handling_unit"
@@ -681,15 +681,12 @@ def putaway_suggest(*, task: PutawayTask) -> Location | None:
     faces: list[domain.PickFaceSnapshot] = []
     if task.stock_status == StockStatus.SELLABLE:
         storage = _snapshots(_putaway_candidates(site_id, (ZoneKind.STORAGE,), task.merchant_id))
-        for face in PickFace.objects.filter(sku=task.sku, location__site_id=site_id).select_related(
-            "location", "location__zone"
-        ):
-            if (
-                not Location.objects.filter(pk=face.location_id)
-                .filter(zone_active_q(clock.now(), prefix="zone__"))
-                .exists()
-            ):
-                continue
+        open_faces = (
+            PickFace.objects.filter(sku=task.sku, location__site_id=site_id)
+            .filter(zone_active_q(clock.now(), prefix="location__zone__"))
+            .select_related("location", "location__zone")
+        )
+        for face in open_faces:
             faces.append(
                 domain.PickFaceSnapshot(
                     location=_location_snapshot(face.location),
@@ -760,8 +757,7 @@ def putaway_confirm(*, task: PutawayTask, location_code: str, actor: Any = None)
     task = PutawayTask.objects.select_for_update().select_related("sku", "from_location").get(pk=task.pk)
     if task.status != PutawayStatus.OPEN:
         raise Conflict(f"Putaway task {task.code} is already done.", code="putaway_done")
-    location = location_get_by_code(site=task.from_location.site, code=location_code.strip())
-    location = Location.objects.select_related("zone").get(pk=location.pk)
+    location = location_get_by_code(site=task.from_location.site_id, code=location_code.strip())
     putaway_check(task=task, location=location)
     movement = stock_move(
         sku=task.sku,
