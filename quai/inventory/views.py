@@ -90,9 +90,9 @@ def _error_text(exc: QuaiError, code: str) -> str:
     return exc.message if text is None else text % {"code": code}
 
 
-def _item_at(location: Location, code: str) -> StockQuantity:
-    """The stock row at ``location`` that a scanned item code designates, across the merchants stored there."""
-    rows = [row for row in selectors.location_contents(location=location) if row.on_hand > 0]
+def _item_at(contents: list[StockQuantity], code: str) -> StockQuantity:
+    """The stock row among a location's ``contents`` that a scanned item code designates, across its merchants."""
+    rows = [row for row in contents if row.on_hand > 0]
     if not rows:
         raise ValidationFailed("Nothing to move here.", code="empty_location")
     matches: list[StockQuantity] = []
@@ -139,17 +139,20 @@ def move_scan(request: HttpRequest) -> HttpResponse:
     site = _site(request)
     state = _state(request)
     context: dict[str, Any] = {"code": code}
+    contents: list[StockQuantity] | None = None  # the from location's contents, read once per request
     try:
         if site is None:
             raise NotFound("No site.", code="unknown_location")
         if state.step == "from":
             state.from_location = location_get_by_code(site=site, code=code)
-            if not any(row.on_hand > 0 for row in selectors.location_contents(location=state.from_location)):
+            contents = selectors.location_contents(location=state.from_location)
+            if not any(row.on_hand > 0 for row in contents):
                 raise ValidationFailed("Nothing to move here.", code="empty_location")
             context.update(result="ok", message=_("From %(location)s: now scan the item.") % {"location": code})
         elif state.step == "item":
             assert state.from_location is not None
-            state.row = _item_at(state.from_location, code)
+            contents = selectors.location_contents(location=state.from_location)
+            state.row = _item_at(contents, code)
             context.update(
                 result="ok",
                 message=_("%(sku)s: type the quantity if not 1, then scan where it goes.")
@@ -182,7 +185,10 @@ def move_scan(request: HttpRequest) -> HttpResponse:
             state = MoveState()
     except QuaiError as exc:
         context.update(result="error", message=_error_text(exc, code))
-    contents = selectors.location_contents(location=state.from_location) if state.from_location else []
+    if state.from_location is None:
+        contents = []
+    elif contents is None:
+        contents = selectors.location_contents(location=state.from_location)
     context.update(state=state, contents=[row for row in contents if row.on_hand > 0], site=site)
     return render(request, "inventory/_move_panel.html", context)
 
