@@ -30,10 +30,20 @@ class StockChanged:
         return self.sku_id
 
 
-@dataclass(frozen=True)
-class ReservationMade:
-    name: ClassVar[str] = "inventory.reservation_made"
+class _ReservationEvent:
+    """What every reservation event shares: its aggregate is the reservation (each subclass declares the field)."""
+
     aggregate: ClassVar[str] = "reservation"
+    reservation_id: int
+
+    @property
+    def aggregate_id(self) -> int:
+        return self.reservation_id
+
+
+@dataclass(frozen=True)
+class ReservationMade(_ReservationEvent):
+    name: ClassVar[str] = "inventory.reservation_made"
 
     reservation_id: int
     sku_id: int
@@ -41,71 +51,47 @@ class ReservationMade:
     document_type: str
     document_id: str
 
-    @property
-    def aggregate_id(self) -> int:
-        return self.reservation_id
-
 
 @dataclass(frozen=True)
-class ReservationAllocated:
+class ReservationAllocated(_ReservationEvent):
     name: ClassVar[str] = "inventory.reservation_allocated"
-    aggregate: ClassVar[str] = "reservation"
 
     reservation_id: int
     sku_id: int
     allocations: list[dict[str, object]]
 
-    @property
-    def aggregate_id(self) -> int:
-        return self.reservation_id
-
 
 @dataclass(frozen=True)
-class ReservationConsumed:
+class ReservationConsumed(_ReservationEvent):
     name: ClassVar[str] = "inventory.reservation_consumed"
-    aggregate: ClassVar[str] = "reservation"
 
     reservation_id: int
     sku_id: int
     quantity: int
     remaining: int
 
-    @property
-    def aggregate_id(self) -> int:
-        return self.reservation_id
-
 
 @dataclass(frozen=True)
-class ReservationReleased:
+class ReservationReleased(_ReservationEvent):
     """Units given back (the whole reservation, or part of it when it was shrunk)."""
 
     name: ClassVar[str] = "inventory.reservation_released"
-    aggregate: ClassVar[str] = "reservation"
 
     reservation_id: int
     sku_id: int
     quantity: int
     remaining: int
 
-    @property
-    def aggregate_id(self) -> int:
-        return self.reservation_id
-
 
 @dataclass(frozen=True)
-class ReservationMoved:
+class ReservationMoved(_ReservationEvent):
     name: ClassVar[str] = "inventory.reservation_moved"
-    aggregate: ClassVar[str] = "reservation"
 
     reservation_id: int
     sku_id: int
     quantity: int
     from_location_id: int
     to_location_id: int
-
-    @property
-    def aggregate_id(self) -> int:
-        return self.reservation_id
 
 
 @dataclass(frozen=True)
