@@ -60,6 +60,7 @@ from quai.inventory.models import (
     StockStatus,
 )
 from quai.tenants.access import user_has_staff_role
+from quai.warehouse.domain import window_contains
 
 # --- Incoming stock (filled by inbound) --------------------------------------------------------------------------
 
@@ -116,11 +117,7 @@ def _actor(actor: Any) -> Any:
 
 def zone_is_active(*, status: str, valid_from: datetime | None, valid_until: datetime | None, at: datetime) -> bool:
     """The rule of ``quai.warehouse.selectors.zone_active_q`` for one zone already in hand."""
-    if status != "open":
-        return False
-    if valid_from is not None and at < valid_from:
-        return False
-    return not (valid_until is not None and at >= valid_until)
+    return status == "open" and window_contains(valid_from, valid_until, at)
 
 
 @dataclass(frozen=True)
