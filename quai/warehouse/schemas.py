@@ -114,12 +114,6 @@ class ZoneUpdateIn(Schema):
     clear_window: bool = Field(False, description="true: the zone becomes permanent (no validity window).")
 
 
-class ZoneCloseBlockerOut(Schema):
-    kind: str
-    message: str
-    count: int
-
-
 class LocationOut(Schema):
     id: int
     site_id: int
