@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -110,13 +111,14 @@ def _receiving_context(request: HttpRequest, asn: Asn) -> dict[str, Any]:
     unit_id = request.session.get(_session_unit_key(asn.pk))
     unit = HandlingUnit.objects.filter(pk=unit_id, asn=asn).first() if unit_id else None
     lines = list(selectors.asn_lines(asn=asn))
+    units = asn.handling_units.aggregate(total=Count("id"), received=Count("id", filter=Q(received_at__isnull=False)))
     return {
         "asn": asn,
         "lines": lines,
         "receipts": selectors.asn_recent_receipts(asn=asn),
         "handling_unit": unit,
-        "units_total": asn.handling_units.count(),
-        "units_received": asn.handling_units.exclude(received_at=None).count(),
+        "units_total": units["total"],
+        "units_received": units["received"],
         "screen": "receiving",
     }
 
