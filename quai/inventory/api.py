@@ -256,7 +256,8 @@ def count_task_create(request: HttpRequest, payload: CountTaskCreateIn) -> Statu
         blind=payload.blind,
         actor=user,
     )
-    return Status(201, [selectors.count_task_get(count_task_id=task.pk) for task in tasks])
+    loaded = {task.pk: task for task in selectors.count_task_list().filter(pk__in=[task.pk for task in tasks])}
+    return Status(201, [loaded[task.pk] for task in tasks])
 
 
 @router.get("/count-tasks/{count_task_id}", response=CountTaskOut)
