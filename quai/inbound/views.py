@@ -261,7 +261,7 @@ def _task_for_scan(code: str) -> PutawayTask:
             raise NotFound("No open putaway task.", code="no_putaway_task")
         return task
     open_tasks = selectors.putaway_open_tasks()
-    merchants = sorted(set(open_tasks.values_list("merchant_id", flat=True)))
+    merchants = sorted(open_tasks.order_by().values_list("merchant_id", flat=True).distinct())
     matches: list[PutawayTask] = []
     unknown: QuaiError | None = None
     for merchant_id in merchants:
