@@ -27,7 +27,7 @@ from quai.inbound.services import AsnLineInput, HandlingUnitInput, asn_create, p
 from quai.inventory.models import StockMovement
 from quai.inventory.services import stock_receive
 from quai.tenants.models import ApiKey, Merchant, Operator, StaffRole
-from quai.tenants.services import api_key_create, merchant_create, staff_roles_sync
+from quai.tenants.services import api_key_create, merchant_create, operator_create, staff_roles_sync
 from quai.warehouse.models import Location, Site, Zone, ZoneKind
 from quai.warehouse.services import location_create, rack_bulk_create, site_create, zone_create
 
@@ -49,11 +49,10 @@ Step = Callable[[DemoReport], None]
 
 def _operator(report: DemoReport) -> None:
     if not Operator.objects.exists():
-        Operator.objects.create(
+        operator_create(
             name="Quai Logistique Rhône",
             legal_name="Quai Logistique Rhône SAS",
             siret=siret("84321765", "0001"),
-            vat_number="",
         )
         report.count("operator")
 

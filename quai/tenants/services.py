@@ -16,7 +16,7 @@ from stdnum.fr import siret as fr_siret
 
 from quai.core import clock
 from quai.core.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
-from quai.tenants.models import ApiKey, Merchant, MerchantStatus, StaffRole
+from quai.tenants.models import ApiKey, Merchant, MerchantStatus, Operator, StaffRole
 
 KEY_PREFIX = "quai"
 
@@ -46,6 +46,19 @@ def vat_number_clean(value: str) -> str:
             code="invalid_vat_number",
             details={"field": "vat_number", "value": value},
         ) from None
+
+
+@transaction.atomic
+def operator_create(*, name: str, legal_name: str = "", siret: str = "", vat_number: str = "") -> Operator:
+    """The 3PL running this installation: one row, its SIRET and VAT number checked like a merchant's."""
+    if Operator.objects.exists():
+        raise Conflict("This installation already has its operator.", code="operator_exists")
+    return Operator.objects.create(
+        name=name,
+        legal_name=legal_name or name,
+        siret=siret_clean(siret),
+        vat_number=vat_number_clean(vat_number),
+    )
 
 
 @transaction.atomic

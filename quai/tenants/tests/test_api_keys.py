@@ -84,3 +84,17 @@ def test_staff_must_name_the_merchant_they_act_for(staff_api):
     response = staff_api.post("api-keys", {"name": "x"})
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "merchant_required"
+
+
+def test_the_operator_is_created_once_with_a_checked_siret():
+    from quai.core.errors import Conflict
+    from quai.tenants.models import Operator
+    from quai.tenants.services import operator_create
+
+    with pytest.raises(ValidationFailed):
+        operator_create(name="3PL", siret="12345678901234")
+    assert not Operator.objects.exists()
+    operator_create(name="3PL", siret="732 829 320 00074")
+    with pytest.raises(Conflict):
+        operator_create(name="Another")
+    assert Operator.objects.get().siret == "73282932000074"
