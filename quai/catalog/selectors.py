@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Lower
 from django.utils.translation import gettext as _
 
-from quai.catalog.domain import GtinInvalid, ScanKind, gtin_normalize, parse_scan
+from quai.catalog.domain import GtinInvalid, ParsedScan, ScanKind, gtin_normalize, parse_scan
 from quai.catalog.models import Barcode, PackagingType, Sku
 from quai.core.errors import NotFound
 from quai.tenants.models import Merchant
@@ -99,10 +101,15 @@ def barcode_get(*, sku: Sku, barcode_id: int) -> Barcode:
 
 @dataclass(frozen=True)
 class ScanResult:
-    """What a scan means for one merchant. ``sku`` is None only for an SSCC (a logistic unit, not a product)."""
+    """What a scan means for one merchant.
+
+    ``sku`` and ``merchant_id`` are None only for an SSCC (a logistic unit, not a product: it belongs to no
+    merchant's catalogue).
+    """
 
     code: str
     kind: ScanKind
+    merchant_id: int | None
     sku: Sku | None
     gtin: str | None
     lot: str | None
@@ -113,66 +120,119 @@ class ScanResult:
 
 
 def scan_resolve(*, merchant: Merchant | int, code: str) -> ScanResult:
-    """Resolve what a scanner typed to one of ``merchant``'s SKUs (plus lot, expiry, serial), or ``unknown_code``.
-
-    Barcodes come first (they include every SKU's primary GTIN); an internal code may also be the SKU code itself.
-    A GTIN that matches no barcode is tried as typed too, for merchants who registered it as an internal code.
-    """
+    """Resolve what a scanner typed to one of ``merchant``'s SKUs (plus lot, expiry, serial), or ``unknown_code``."""
     merchant_id = merchant if isinstance(merchant, int) else int(merchant.pk)
+    return scan_resolve_among(merchant_ids=[merchant_id], code=code)[0]
+
+
+def scan_resolve_among(
+    *, merchant_ids: Sequence[int], code: str, tell_other_merchants: bool = False
+) -> list[ScanResult]:
+    """What a scanner typed means for each of ``merchant_ids``: one result per merchant whose SKU it designates.
+
+    Warehouse screens scan items of several merchants at once (a location holds stock of many); they ask here in
+    one query instead of once per merchant. Results come in the order of ``merchant_ids``; an SSCC gives one
+    result without SKU or merchant. Nothing matched raises ``unknown_code`` with a message that says why.
+
+    Within a merchant a code designates one SKU, whatever it is: a barcode (every SKU's primary GTIN is one) or
+    the SKU's own code, compared without case. Should old rows still let a code reach two SKUs of one merchant,
+    a barcode equal to the scanned GTIN wins over a barcode equal to the code as typed, which wins over a SKU code.
+
+    ``tell_other_merchants`` is for staff screens only, never for a merchant's API key: when the code matches
+    nothing among ``merchant_ids`` but is another merchant's, the message names that merchant.
+    """
     parsed = parse_scan(code)
     if parsed.kind == "sscc" and parsed.gtin is None:
-        return ScanResult(
-            code=parsed.code,
-            kind="sscc",
-            sku=None,
-            gtin=None,
-            lot=parsed.lot,
-            expiry=parsed.expiry,
-            serial=parsed.serial,
-            sscc=parsed.sscc,
-            quantity=parsed.quantity,
+        return [_scan_result(parsed, merchant_id=None, sku=None)]
+    barcode_codes = [candidate.lower() for candidate in (parsed.gtin, _as_typed(parsed)) if candidate]
+    sku_codes = [parsed.code.lower()] if _as_typed(parsed) else []
+    gtin_lower = (parsed.gtin or "").lower()
+    rows: list[Sku] = []
+    if barcode_codes and (merchant_ids or tell_other_merchants):
+        matching_barcodes = Barcode.objects.alias(code_lower=Lower("code")).filter(code_lower__in=barcode_codes)
+        # The barcode that made the SKU match, the scanned GTIN first: it ranks the SKUs of one merchant.
+        barcode_hit = (
+            matching_barcodes.filter(sku=OuterRef("pk"))
+            .order_by(Case(When(code_lower=gtin_lower, then=Value(0)), default=Value(1)), "id")
+            .values("code")[:1]
         )
-    candidates = [parsed.gtin] if parsed.gtin else []
-    if parsed.kind in ("gtin", "internal"):
-        candidates.append(parsed.code)
-    candidates = [candidate for candidate in candidates if candidate]
-    sku: Sku | None = None
-    if candidates:
-        found = {
-            barcode.code: barcode.sku
-            for barcode in Barcode.objects.filter(merchant_id=merchant_id, code__in=candidates).select_related("sku")
-        }
-        sku = next((found[candidate] for candidate in candidates if candidate in found), None)
-        if sku is None and parsed.kind == "internal":
-            sku = Sku.objects.filter(merchant_id=merchant_id, code=parsed.code).first()
-    if sku is None:
-        if parsed.gtin:
-            message = _("No SKU of this merchant has the GTIN %(gtin)s read from the code '%(code)s'.") % {
-                "gtin": parsed.gtin,
-                "code": parsed.code,
-            }
-        elif parsed.code:
-            message = _("The code '%(code)s' is unknown: it is neither a barcode nor a SKU code of this merchant.") % {
-                "code": parsed.code
-            }
+        query = Sku.objects.alias(code_lower=Lower("code")).filter(
+            Q(pk__in=matching_barcodes.values("sku_id")) | Q(code_lower__in=sku_codes)
+        )
+        if tell_other_merchants:
+            query = query.select_related("merchant")
         else:
-            message = _("The scan is empty.")
-        raise NotFound(
-            message,
-            code="unknown_code",
-            details={"code": parsed.code, "kind": parsed.kind, "gtin": parsed.gtin},
-        )
+            query = query.filter(merchant_id__in=list(merchant_ids))
+        rows = list(query.annotate(barcode_hit=Subquery(barcode_hit)).order_by("merchant_id", "id"))
+
+    def rank(sku: Sku) -> int:
+        hit = (getattr(sku, "barcode_hit", None) or "").lower()
+        if hit and hit == gtin_lower:
+            return 0
+        return 1 if hit else 2
+
+    best: dict[int, Sku] = {}
+    for sku in rows:
+        current = best.get(sku.merchant_id)
+        if current is None or rank(sku) < rank(current):
+            best[sku.merchant_id] = sku
+    results = [
+        _scan_result(parsed, merchant_id=merchant_id, sku=best[merchant_id])
+        for merchant_id in dict.fromkeys(merchant_ids)
+        if merchant_id in best
+    ]
+    if not results:
+        others = [sku for merchant_id, sku in best.items() if merchant_id not in set(merchant_ids)]
+        raise _unknown_code(parsed, others=others if tell_other_merchants else [])
+    return results
+
+
+def _as_typed(parsed: ParsedScan) -> str | None:
+    """The scan as typed, when it may be a code in its own right (a GS1 element string never is)."""
+    return parsed.code if parsed.kind in ("gtin", "internal") and parsed.code else None
+
+
+def _scan_result(parsed: ParsedScan, *, merchant_id: int | None, sku: Sku | None) -> ScanResult:
     return ScanResult(
         code=parsed.code,
         kind=parsed.kind,
+        merchant_id=merchant_id,
         sku=sku,
-        gtin=parsed.gtin or (sku.gtin or None),
+        gtin=parsed.gtin or (sku.gtin if sku is not None and sku.gtin else None),
         lot=parsed.lot,
         expiry=parsed.expiry,
         serial=parsed.serial,
         sscc=parsed.sscc,
         quantity=parsed.quantity,
     )
+
+
+def _unknown_code(parsed: ParsedScan, *, others: list[Sku]) -> NotFound:
+    """``unknown_code``, with a message that says why nothing matched (``details["reason"]`` says it for programs)."""
+    details: dict[str, object] = {"code": parsed.code, "kind": parsed.kind, "gtin": parsed.gtin}
+    if others:
+        owner = others[0].merchant
+        details.update(reason="other_merchant", merchant_id=owner.pk)
+        message = _("The code '%(code)s' is a code of another merchant (%(merchant)s): SKU %(sku)s.") % {
+            "code": parsed.code,
+            "merchant": owner.name,
+            "sku": others[0].code,
+        }
+    elif parsed.gtin:
+        details["reason"] = "unknown"
+        message = _("No SKU of this merchant has the GTIN %(gtin)s read from the code '%(code)s'.") % {
+            "gtin": parsed.gtin,
+            "code": parsed.code,
+        }
+    elif parsed.code:
+        details["reason"] = "unknown"
+        message = _("The code '%(code)s' is unknown: it is neither a barcode nor a SKU code of this merchant.") % {
+            "code": parsed.code
+        }
+    else:
+        details["reason"] = "empty"
+        message = _("The scan is empty.")
+    return NotFound(message, code="unknown_code", details=details)
 
 
 def packaging_type_list(
