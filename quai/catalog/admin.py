@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from quai.catalog import services
+from quai.catalog import cleaning, services
 from quai.catalog.models import Barcode, PackagingType, Sku
 from quai.core.errors import QuaiError
 
@@ -23,7 +23,7 @@ class SkuAdminForm(forms.ModelForm):
 
     class Meta:
         model = Sku
-        fields = ["merchant", "version", *services.SKU_FIELDS]
+        fields = ["merchant", "version", *cleaning.SKU_FIELDS]
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean() or {}
@@ -32,7 +32,7 @@ class SkuAdminForm(forms.ModelForm):
         merchant = cleaned.get("merchant") or (self.instance.merchant if self.instance.pk else None)
         if merchant is None:
             return cleaned
-        row = {name: cleaned.get(name) for name in services.SKU_FIELDS if name in cleaned}
+        row = {name: cleaned.get(name) for name in cleaning.SKU_FIELDS if name in cleaned}
         if self.instance.pk:
             row = {name: value for name, value in row.items() if name in self.changed_data}
         target = Sku.objects.filter(pk=self.instance.pk).first() if self.instance.pk else None
@@ -89,7 +89,7 @@ class SkuAdmin(admin.ModelAdmin):
         return [*self.readonly_fields, "merchant"] if obj is not None else list(self.readonly_fields)
 
     def save_model(self, request: HttpRequest, obj: Sku, form: SkuAdminForm, change: bool) -> None:
-        values = {name: form.cleaned_data[name] for name in services.SKU_FIELDS if name in form.cleaned_data}
+        values = {name: form.cleaned_data[name] for name in cleaning.SKU_FIELDS if name in form.cleaned_data}
         if change:
             data = {name: value for name, value in values.items() if name in form.changed_data}
             version = form.cleaned_data.get("version") or Sku.objects.get(pk=obj.pk).version
@@ -153,7 +153,7 @@ def _checked_barcode_formset(base: Any) -> Any:
                 if inline_form in self.deleted_forms or not inline_form.cleaned_data.get("code"):
                     continue
                 try:
-                    code, _kind = services.barcode_clean(
+                    code, _kind = cleaning.barcode_clean(
                         inline_form.cleaned_data["code"], inline_form.cleaned_data.get("kind")
                     )
                 except QuaiError as exc:
@@ -173,21 +173,21 @@ class PackagingTypeAdminForm(forms.ModelForm):
 
     class Meta:
         model = PackagingType
-        fields = ["merchant", *services.PACKAGING_FIELDS]
+        fields = ["merchant", *cleaning.PACKAGING_FIELDS]
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean() or {}
         if self.errors:
             return cleaned
         try:
-            values = services.packaging_values_clean(
-                {name: cleaned[name] for name in services.PACKAGING_FIELDS if name in cleaned}
+            values = cleaning.packaging_values_clean(
+                {name: cleaned[name] for name in cleaning.PACKAGING_FIELDS if name in cleaned}
             )
             merchant = cleaned.get("merchant")
             services.packaging_code_check(
                 code=values["code"], merchant_id=merchant.pk if merchant else None, exclude_pk=self.instance.pk
             )
-            services.packaging_weights_check(PackagingType(**values))
+            cleaning.packaging_weights_check(tare_weight_g=values["tare_weight_g"], max_weight_g=values["max_weight_g"])
         except QuaiError as exc:
             field = exc.details.get("field")
             self.add_error(field if field in self.fields else None, exc.message)
@@ -214,7 +214,7 @@ class PackagingTypeAdmin(admin.ModelAdmin):
     readonly_fields = ["version", "created_at", "updated_at"]
 
     def save_model(self, request: HttpRequest, obj: PackagingType, form: Any, change: bool) -> None:
-        values = {name: form.cleaned_data[name] for name in services.PACKAGING_FIELDS if name in form.cleaned_data}
+        values = {name: form.cleaned_data[name] for name in cleaning.PACKAGING_FIELDS if name in form.cleaned_data}
         if change:
             data = {name: value for name, value in values.items() if name in form.changed_data}
             saved = services.packaging_type_update(packaging_type=obj, version=obj.version, data=data)

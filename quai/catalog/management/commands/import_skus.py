@@ -13,7 +13,8 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from tqdm import tqdm
 
-from quai.catalog.services import BULK_MAX_ROWS, SKU_ROW_FIELDS, sku_bulk_upsert
+from quai.catalog.cleaning import SKU_ROW_FIELDS
+from quai.catalog.services import BULK_MAX_ROWS, sku_bulk_upsert
 from quai.core.errors import QuaiError, ValidationFailed
 from quai.tenants.models import Merchant
 
