@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Router, Status
 from ninja.pagination import paginate
 
@@ -33,11 +34,13 @@ def site_for(code: str | None) -> Site:
     if code:
         site = Site.objects.filter(code=code).first()
         if site is None:
-            raise NotFound(f"Site '{code}' not found.", code="unknown_site", details={"site": code})
+            raise NotFound(
+                _("Site '%(site)s' not found.") % {"site": code}, code="site_not_found", details={"site": code}
+            )
         return site
     sites = list(Site.objects.order_by("id")[:2])
     if len(sites) != 1:
-        raise ValidationFailed("Say which site the goods go to (site).", code="site_required")
+        raise ValidationFailed(_("Say which site the goods go to (site)."), code="site_required")
     return sites[0]
 
 
@@ -122,7 +125,9 @@ def pick_face_set(request: HttpRequest, payload: PickFaceIn) -> Status[PickFace]
     merchant = principal.merchant_for(payload.merchant_id)
     sku = Sku.objects.for_merchant(merchant).filter(code=payload.sku).first()
     if sku is None:
-        raise NotFound(f"SKU '{payload.sku}' not found.", code="unknown_sku")
+        raise NotFound(
+            _("SKU '%(sku)s' not found.") % {"sku": payload.sku}, code="sku_not_found", details={"sku": payload.sku}
+        )
     location = location_get_by_code(site=site_for(payload.site), code=payload.location)
     face = services.pick_face_set(
         merchant=merchant,

@@ -9,11 +9,11 @@ class InboundConfig(AppConfig):
 
     def ready(self) -> None:
         from quai.core.outbox import register_handler
-        from quai.inbound import handlers, services
+        from quai.inbound import handlers, selectors
         from quai.inventory.events import StockChanged
         from quai.inventory.services import register_incoming_source
 
         # Open ASN lines are the incoming stock that availability shows beside what is on hand.
-        register_incoming_source(services.incoming_stock)
+        register_incoming_source(selectors.incoming_stock)
         # Stock leaving a pick face may take it below its min: check it (idempotent: one open task per face).
         register_handler(StockChanged.name, "inbound.replenishment_check", handlers.replenishment_on_stock_changed)

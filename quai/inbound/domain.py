@@ -38,9 +38,21 @@ def gs1_check_digit(body: str) -> int:
     return (10 - total % 10) % 10
 
 
+# Symbology identifiers (ISO/IEC 15424) of the GS1 carriers an SSCC label is printed in: GS1-128, GS1 DataMatrix,
+# GS1 QR Code, GS1 DataBar, GS1 DotCode. A scanner set to send them types one before the data ("]C1" + "00…").
+GS1_SYMBOLOGY_IDENTIFIERS = ("]C1", "]d2", "]Q3", "]e0", "]J1")
+GROUP_SEPARATOR = "\x1d"
+
+
 def sscc_normalize(code: str) -> str | None:
-    """The 18-digit SSCC in ``code`` ("(00)" or "00" application identifier allowed), or None if it is not one."""
+    """The 18-digit SSCC in ``code`` ("(00)" or "00" application identifier allowed), or None if it is not one.
+
+    A GS1 symbology identifier in front (``]C1``, ``]d2``…) and a leading FNC1 (group separator) are not data.
+    """
     raw = code.strip().replace(" ", "")
+    if raw[:3] in GS1_SYMBOLOGY_IDENTIFIERS:
+        raw = raw[3:]
+    raw = raw.strip(GROUP_SEPARATOR)
     if raw.startswith("(00)"):
         raw = raw[4:]
     elif len(raw) == 20 and raw.startswith("00"):
@@ -164,17 +176,22 @@ OVER = "over"
 SHORT = "short"
 UNEXPECTED = "unexpected"
 DAMAGED = "damaged"
+LOT = "lot"
 
 
 @dataclass(frozen=True)
 class CountedLine:
-    """One ASN line as counted: ``unexpected`` lines were not announced (expected is then 0)."""
+    """One ASN line as counted: ``unexpected`` lines were not announced (expected is then 0).
+
+    A line of an announced SKU with ``expected`` 0 and a ``lot`` holds units of a lot the ASN did not announce.
+    """
 
     sku_id: int
     expected: int
     received: int
     damaged: int = 0
     unexpected: bool = False
+    lot: str = ""
 
 
 @dataclass(frozen=True)
@@ -185,6 +202,7 @@ class Discrepancy:
     received: int
     damaged: int
     difference: int
+    lot: str = ""
 
 
 def discrepancies(lines: Iterable[CountedLine]) -> list[Discrepancy]:
@@ -192,7 +210,11 @@ def discrepancies(lines: Iterable[CountedLine]) -> list[Discrepancy]:
 
     A SKU that was never announced is ``unexpected``; else more than expected is ``over``, less is ``short``.
     Damaged units were received (they count in ``received``) and are reported on their own as ``damaged``.
+    When a lot was received that the ASN did not announce for the SKU, every lot of that SKU whose count differs
+    is reported as ``lot`` (announced lots with what came of them, the other lot with what came): the totals may
+    match while the goods are not the announced ones.
     """
+    lines = list(lines)
     totals: dict[int, list[int]] = {}
     announced: set[int] = set()
     for line in lines:
@@ -213,7 +235,29 @@ def discrepancies(lines: Iterable[CountedLine]) -> list[Discrepancy]:
             found.append(Discrepancy(sku_id, SHORT, expected, received, damaged, difference))
         if damaged > 0:
             found.append(Discrepancy(sku_id, DAMAGED, expected, received, damaged, damaged))
+        found += _lot_differences(sku_id, [line for line in lines if line.sku_id == sku_id and not line.unexpected])
     return found
+
+
+def _lot_differences(sku_id: int, lines: Sequence[CountedLine]) -> list[Discrepancy]:
+    announced_lots = {line.lot for line in lines if line.lot and line.expected > 0}
+    other_lots = {line.lot for line in lines if line.lot and line.lot not in announced_lots and line.received > 0}
+    if not announced_lots or not other_lots:
+        return []
+    per_lot: dict[str, list[int]] = {}
+    for line in lines:
+        if not line.lot:
+            continue
+        expected, received, damaged = per_lot.setdefault(line.lot, [0, 0, 0])
+        per_lot[line.lot] = [expected + line.expected, received + line.received, damaged + line.damaged]
+    # Announced lots first (what the merchant expects to read), then the lots that came instead.
+    order = sorted(announced_lots) + sorted(other_lots)
+    return [
+        Discrepancy(sku_id, LOT, expected, received, damaged, received - expected, lot=lot)
+        for lot in order
+        for expected, received, damaged in [per_lot[lot]]
+        if received != expected
+    ]
 
 
 # --- Replenishment -------------------------------------------------------------------------------------------------

@@ -178,6 +178,7 @@ class DiscrepancyKind(models.TextChoices):
     SHORT = "short", _("Short")
     UNEXPECTED = "unexpected", _("Unexpected SKU")
     DAMAGED = "damaged", _("Damaged")
+    LOT = "lot", _("Lot not as announced")
 
 
 class DiscrepancyReport(models.Model):
@@ -204,6 +205,7 @@ class DiscrepancyLine(models.Model):
     report = models.ForeignKey(DiscrepancyReport, on_delete=models.CASCADE, related_name="lines")
     sku = models.ForeignKey("catalog.Sku", on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(_("kind"), max_length=20, choices=DiscrepancyKind.choices)
+    lot = models.CharField(_("lot"), max_length=64, blank=True, help_text=_("For a lot difference: which lot."))
     expected_quantity = models.PositiveIntegerField(_("expected"))
     received_quantity = models.PositiveIntegerField(_("received"))
     damaged_quantity = models.PositiveIntegerField(_("damaged"), default=0)

@@ -17,12 +17,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from quai.catalog.selectors import scan_resolve
-from quai.core.errors import NotFound, QuaiError
+from quai.core.errors import QuaiError
 from quai.inbound import domain, selectors, services
 from quai.inbound.models import Asn, AsnStatus, HandlingUnit, PutawayStatus, PutawayTask
 from quai.tenants.access import staff_role_required
-from quai.warehouse.selectors import location_get_by_code
 
 RECEIVER_GROUPS = ("admin", "supervisor", "receiver")
 
@@ -34,7 +32,7 @@ def _error_text(exc: QuaiError, code: str) -> str:
     """The error in the operator's language (falls back to the service's own message)."""
     texts = {
         "unknown_code": _("Unknown code: %(code)s"),
-        "unknown_asn": _("No open ASN or carton matches %(code)s."),
+        "asn_not_found": _("No open ASN or carton matches %(code)s."),
         "ambiguous_asn": _("Several merchants have an ASN %(code)s: scan one of its cartons (SSCC)."),
         "sku_not_on_asn": _("%(code)s is not on this ASN. Turn on “Not on ASN” and scan again to receive it."),
         "lot_not_tracked": _("This SKU takes no lot, but the label carries one: refused."),
@@ -46,7 +44,7 @@ def _error_text(exc: QuaiError, code: str) -> str:
         "unknown_handling_unit": _("Carton or pallet %(code)s is not on this ASN."),
         "asn_not_receiving": _("This ASN is not being received."),
         "no_receiving_location": _("This site has no open receiving location."),
-        "unknown_location": _("Unknown location: %(code)s"),
+        "location_not_found": _("Location %(code)s does not exist."),
         "location_blocked": _("Location %(code)s is blocked: scan another one."),
         "location_full": _("Location %(code)s is full: scan another one."),
         "location_other_sku": _("Location %(code)s holds another SKU: scan another one."),
@@ -175,6 +173,19 @@ def receiving_scan(request: HttpRequest, asn_id: int) -> HttpResponse:
             if receipt.damaged:
                 result = "warn"
                 detail += " · " + _("DAMAGED → quarantine")
+            if outcome.lot_mismatch:
+                result = "warn"
+                message = _(
+                    "Lot %(lot)s is not the announced lot (%(announced)s): received, reported as a difference."
+                ) % {
+                    "lot": receipt.lot,
+                    "announced": ", ".join(outcome.announced_lots),
+                }
+                detail = (
+                    _("+%(quantity)s %(sku)s") % {"quantity": receipt.quantity, "sku": receipt.sku.code}
+                    + " · "
+                    + detail
+                )
     context = _receiving_context(request, asn)
     context.update({"result": result, "message": message, "detail": detail, "code": code, "oob": True})
     return render(request, "inbound/_receiving_scan.html", context)
@@ -190,6 +201,7 @@ def _preview(asn: Asn) -> list[dict[str, Any]]:
             received=line.received_quantity,
             damaged=line.damaged_quantity,
             unexpected=line.unexpected,
+            lot=line.lot,
         )
         for line in lines
     )
@@ -197,6 +209,7 @@ def _preview(asn: Asn) -> list[dict[str, Any]]:
         {
             "sku": skus[d.sku_id],
             "kind": d.kind,
+            "lot": d.lot,
             "expected_quantity": d.expected,
             "received_quantity": d.received,
             "damaged_quantity": d.damaged,
@@ -252,38 +265,6 @@ def receiving_report(request: HttpRequest, asn_id: int) -> HttpResponse:
 
 
 # --- Putaway -------------------------------------------------------------------------------------------------------
-def _task_for_scan(code: str) -> PutawayTask:
-    """The open putaway task a scan points at: a task label (PT…), or the oldest open task of the scanned item."""
-    raw = code.strip().upper()
-    if raw.startswith("PT") and raw[2:].isdigit():
-        task = PutawayTask.objects.filter(pk=int(raw[2:]), status=PutawayStatus.OPEN).first()
-        if task is None:
-            raise NotFound("No open putaway task.", code="no_putaway_task")
-        return task
-    open_tasks = selectors.putaway_open_tasks()
-    merchants = sorted(open_tasks.order_by().values_list("merchant_id", flat=True).distinct())
-    matches: list[PutawayTask] = []
-    unknown: QuaiError | None = None
-    for merchant_id in merchants:
-        try:
-            scan = scan_resolve(merchant=merchant_id, code=code)
-        except QuaiError as exc:
-            unknown = exc
-            continue
-        if scan.sku is None:
-            continue
-        task = open_tasks.filter(sku=scan.sku, **({"lot": scan.lot} if scan.lot else {})).first()
-        if task is not None:
-            matches.append(task)
-    if len({task.merchant_id for task in matches}) > 1:
-        raise NotFound("Several merchants.", code="ambiguous_item")
-    if not matches:
-        if unknown is not None and not merchants:
-            raise unknown
-        raise NotFound("Nothing to put away.", code="no_putaway_task")
-    return matches[0]
-
-
 def _putaway_context(task: PutawayTask | None) -> dict[str, Any]:
     return {
         "task": task,
@@ -318,33 +299,19 @@ def putaway_scan(request: HttpRequest) -> HttpResponse:
     )
     result, message, detail, done = "ok", "", "", None
     try:
-        if not code:
-            raise NotFound("Scan a code.", code="empty_scan")
-        if task is not None:
-            try:
-                location_get_by_code(site=task.from_location.site_id, code=code)
-            except NotFound:
-                # not a location of this site: maybe the operator scanned another item or task label
-                task = _task_for_scan(code)
-                services.putaway_suggest(task=task)
-                task.refresh_from_db()
-                message = _("Task %(task)s: %(quantity)s × %(sku)s") % {
-                    "task": task.code,
-                    "quantity": task.quantity,
-                    "sku": task.sku.code,
-                }
-            else:
-                done = services.putaway_confirm(task=task, location_code=code, actor=request.user)
-                message = _("Put away: %(quantity)s × %(sku)s in %(location)s") % {
-                    "quantity": done.quantity,
-                    "sku": done.sku.code,
-                    "location": done.confirmed_location.code if done.confirmed_location else code,
-                }
-                if done.suggested_location_id and done.suggested_location_id != done.confirmed_location_id:
-                    detail = _("Another location than the suggested one: accepted, it fits.")
-                task = None
-        else:
-            task = _task_for_scan(code)
+        target = selectors.putaway_scan_target(code=code, task=task)
+        if target.location is not None and task is not None:
+            done = services.putaway_confirm(task=task, location_code=target.location.code, actor=request.user)
+            message = _("Put away: %(quantity)s × %(sku)s in %(location)s") % {
+                "quantity": done.quantity,
+                "sku": done.sku.code,
+                "location": done.confirmed_location.code if done.confirmed_location else code,
+            }
+            if done.suggested_location_id and done.suggested_location_id != done.confirmed_location_id:
+                detail = _("Another location than the suggested one: accepted, it fits.")
+            task = None
+        elif target.task is not None:
+            task = target.task
             services.putaway_suggest(task=task)
             task.refresh_from_db()
             message = _("Task %(task)s: %(quantity)s × %(sku)s") % {

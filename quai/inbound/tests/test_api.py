@@ -131,7 +131,7 @@ def test_only_staff_set_pick_faces_and_merchants_read_theirs(api, staff_api, mer
 
 def test_asn_create_refuses_an_unknown_site(api, wh, shirt, cream):
     response = api.post("inbound/asns", _payload(site="paris"))
-    assert response.status_code == 404 and response.json()["error"]["code"] == "unknown_site"
+    assert response.status_code == 404 and response.json()["error"]["code"] == "site_not_found"
 
 
 def test_another_merchant_sees_none_of_the_tasks(api, other_api, merchant, wh, shirt):

@@ -11,7 +11,7 @@ from quai.catalog.tests.factories import SkuFactory
 from quai.core.errors import Conflict, NotFound, ValidationFailed
 from quai.core.models import OutboxEvent
 from quai.core.outbox import outbox_sweep
-from quai.inbound import services
+from quai.inbound import selectors, services
 from quai.inbound.models import (
     Asn,
     AsnLine,
@@ -84,7 +84,7 @@ def test_an_asn_is_announced_with_its_lines_and_cartons_and_tells_the_merchant(
         (AsnLineInput(sku_code="SHIRT-M", quantity=-3), "invalid_quantity"),
         (AsnLineInput(sku_code="SHIRT-M", quantity=1, lot="L1"), "lot_not_tracked"),
         (AsnLineInput(sku_code="CREAM-50", quantity=1, lot="L1", expiry=date(2031, 3, 9)), "expiry_in_past"),
-        (AsnLineInput(sku_code="NOPE", quantity=1), "unknown_sku"),
+        (AsnLineInput(sku_code="NOPE", quantity=1), "sku_not_found"),
         (AsnLineInput(sku_code="SHIRT-M", quantity=1, sscc="123"), "unknown_sscc"),
     ],
 )
@@ -101,7 +101,7 @@ def test_another_merchants_sku_is_unknown_to_an_asn(merchant, other_merchant, wh
     SkuFactory(merchant=other_merchant, code="RIVAL-1")
     with pytest.raises(ValidationFailed) as caught:
         _asn(merchant, wh, AsnLineInput(sku_code="RIVAL-1", quantity=5))
-    assert caught.value.code == "unknown_sku"
+    assert caught.value.code == "sku_not_found"
 
 
 def test_every_problem_of_an_asn_is_reported_at_once(merchant, wh, shirt, frozen_clock):
@@ -109,7 +109,7 @@ def test_every_problem_of_an_asn_is_reported_at_once(merchant, wh, shirt, frozen
         _asn(merchant, wh, AsnLineInput(sku_code="SHIRT-M", quantity=0), AsnLineInput(sku_code="X", quantity=1))
     assert [(e["line"], e["code"]) for e in caught.value.details["errors"]] == [
         (0, "invalid_quantity"),
-        (1, "unknown_sku"),
+        (1, "sku_not_found"),
     ]
 
 
@@ -165,7 +165,7 @@ def test_receiving_starts_from_the_asn_reference_or_one_of_its_sscc(merchant, wh
 def test_an_unknown_asn_code_is_refused(wh):
     with pytest.raises(NotFound) as caught:
         services.receiving_start(code="ASN-404")
-    assert caught.value.code == "unknown_asn"
+    assert caught.value.code == "asn_not_found"
 
 
 def test_a_scanned_gtin_is_received_into_the_receiving_location(merchant, wh, shirt, staff_user):
@@ -480,8 +480,8 @@ def test_open_asn_lines_are_inventorys_incoming_stock(merchant, wh, shirt, cream
     asn = _receiving(merchant, wh, AsnLineInput(sku_code="SHIRT-M", quantity=10))
     services.receiving_scan(asn=asn, code="3760000000017", quantity=4)
     _asn(merchant, wh, AsnLineInput(sku_code="SHIRT-M", quantity=5), reference="ASN-2")
-    assert services.incoming_stock in incoming_sources()
-    incoming = services.incoming_stock(merchant.pk, [shirt.pk, cream.pk])
+    assert selectors.incoming_stock in incoming_sources()
+    incoming = selectors.incoming_stock(merchant.pk, [shirt.pk, cream.pk])
     assert incoming == {shirt.pk: [(date(2031, 3, 12), 11)]}
 
 
