@@ -12,10 +12,10 @@ help: ## list the targets
 install: ## create .venv from the hashed lock and install Debian's Chromium if missing
 	@bash scripts/bootstrap.sh
 
-run: install ## migrate, load the demo if the database is empty, serve on http://127.0.0.1:8000
+run: install ## migrate, load the demo if the database is empty, serve on http://127.0.0.1:8000 with a worker and beat
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py demo --if-empty
-	$(PY) manage.py runserver 127.0.0.1:8000
+	$(PY) manage.py serve 127.0.0.1:8000
 
 demo: install ## load (or refresh) the demo data
 	$(PY) manage.py migrate --no-input

@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from quai.celery import app as celery_app
 from quai.core import clock
+
+# Tasks run eagerly in the test process, so tests stay fast and deterministic; the real embedded worker and beat
+# are started by quai/core/tests/test_embedded_worker.py.
+celery_app.conf.task_always_eager = True
 
 
 @pytest.fixture(autouse=True)

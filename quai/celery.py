@@ -1,4 +1,21 @@
-"""Celery application. With REDIS_URL unset (embedded mode) tasks run eagerly in the caller's process."""
+"""Celery application: the one task system of Quai, in production and in the embedded default alike.
+
+- Production (``REDIS_URL`` set): Redis is the broker; ``celery -A quai worker`` (as many as needed) and one
+  ``celery -A quai beat`` run beside the web processes.
+- Embedded default (``REDIS_URL`` unset): the broker is kombu's filesystem transport, one file per message under
+  ``var/embedded/queue``. ``manage.py serve`` (what ``make run`` starts) runs the web server, one worker and beat,
+  so retries of failed outbox handlers and the temporary-zone sweep happen with nothing to install, and slow work
+  (outbound HTTP, labels, email) runs in the worker, never in the web request that asked for it.
+
+Why this and not another library: the outbox relay, its sweep and the stock sweep are Celery tasks, and production
+keeps Celery with Redis; one task system means one way to write, route and test a task. Of Celery's brokers that
+need no server, the filesystem transport ships with kombu (no extra dependency) and supports the fanout exchange
+the worker's control commands use; the SQLAlchemy transport would add a dependency, is marked experimental by
+Celery, and on SQLite would compete for the single writer lock with the application's own transactions. huey or
+``django-tasks`` would have meant a second task system beside Celery, with their own retry and schedule semantics.
+Messages are only hints: the outbox in the database is the truth, and beat's sweep relays whatever a lost message
+missed.
+"""
 
 import os
 

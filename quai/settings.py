@@ -3,7 +3,7 @@
 | variable        | default                                   |
 | --------------- | ----------------------------------------- |
 | DATABASE_URL    | sqlite:///var/quai.sqlite3 (WAL, IMMEDIATE) |
-| REDIS_URL       | unset: embedded mode, async work runs in-process |
+| REDIS_URL       | unset: embedded mode, a worker and beat on files (manage.py serve) |
 | SECRET_KEY      | a development key (refused when DEBUG is off) |
 | DEBUG           | true                                      |
 | ALLOWED_HOSTS   | localhost,127.0.0.1                       |
@@ -107,16 +107,47 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Async work -----------------------------------------------------------------------------------------------
+# One task system, Celery, in both modes (the why is in quai/celery.py's docstring):
+# - production (REDIS_URL set): Redis is the broker; run `celery -A quai worker` and one `celery -A quai beat`;
+# - embedded default (REDIS_URL unset): kombu's filesystem transport, messages are files under QUAI_EMBEDDED_DIR,
+#   so `manage.py serve` (what `make run` starts) runs a worker and beat beside the web server with no server to
+#   install. Either way the outbox in the database is the truth: a lost message only delays work until the sweep.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 EMBEDDED = not REDIS_URL
-CELERY_BROKER_URL = REDIS_URL or "memory://"
-CELERY_RESULT_BACKEND = None
-# Embedded mode has no worker: tasks run in the calling process, the outbox in the database stays the truth.
-CELERY_TASK_ALWAYS_EAGER = EMBEDDED
-CELERY_TASK_EAGER_PROPAGATES = True
+QUAI_EMBEDDED_DIR = Path(os.environ.get("QUAI_EMBEDDED_DIR") or BASE_DIR / "var" / "embedded")
 CELERY_TIMEZONE = "UTC"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+if EMBEDDED:
+    _queue_dir = QUAI_EMBEDDED_DIR / "queue"
+    _control_dir = QUAI_EMBEDDED_DIR / "control"
+    for _folder in (_queue_dir, _control_dir):
+        _folder.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    # The same folder in and out: producers (web, beat) and the worker share one queue.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "control_folder": str(_control_dir),
+        # The worker looks for new message files this often: a nudge is relayed within half a second.
+        "polling_interval": 0.5,
+    }
+    CELERY_BEAT_SCHEDULE_FILENAME = str(QUAI_EMBEDDED_DIR / "beat-schedule")
+else:
+    CELERY_BROKER_URL = REDIS_URL
+# Tasks run in a worker, never in the web request that asked for them (the test suite alone runs them eagerly,
+# see conftest.py, to stay fast and deterministic).
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_TASK_EAGER_PROPAGATES = True
+# Modules the worker imports at start-up besides the apps' tasks (comma-separated in QUAI_WORKER_IMPORTS), e.g.
+# a module that registers extra outbox handlers; the embedded-worker test names its test-only handler this way.
+CELERY_IMPORTS = tuple(name.strip() for name in os.environ.get("QUAI_WORKER_IMPORTS", "").split(",") if name.strip())
+# How often beat sweeps the outbox (retries of failed handlers are due after their backoff, see below).
+QUAI_OUTBOX_SWEEP_SECONDS = float(os.environ.get("QUAI_OUTBOX_SWEEP_SECONDS", "10"))
+# First retry delay of a failed outbox handler; each further failure doubles it (capped at one hour).
+QUAI_OUTBOX_BACKOFF_SECONDS = float(os.environ.get("QUAI_OUTBOX_BACKOFF_SECONDS", "5"))
 CELERY_BEAT_SCHEDULE = {
-    "outbox-sweep": {"task": "quai.core.tasks.outbox_sweep", "schedule": 10.0},
+    "outbox-sweep": {"task": "quai.core.tasks.outbox_sweep", "schedule": QUAI_OUTBOX_SWEEP_SECONDS},
     # Temporary zones open and close with the clock: this puts their stock in or out of availability.
     "stock-counting-sweep": {"task": "quai.inventory.tasks.stock_counting_sweep", "schedule": 60.0},
 }

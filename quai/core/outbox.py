@@ -131,8 +131,9 @@ def _nudge_after_commit() -> None:
 
 
 def backoff_delay(attempts: int) -> timedelta:
-    """5 s, 10 s, 20 s, … capped at one hour."""
-    seconds = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    """5 s, 10 s, 20 s, … capped at one hour (the first delay is the setting QUAI_OUTBOX_BACKOFF_SECONDS)."""
+    base = float(getattr(settings, "QUAI_OUTBOX_BACKOFF_SECONDS", BACKOFF_BASE_SECONDS))
+    seconds = min(BACKOFF_MAX_SECONDS, base * 2 ** max(0, attempts - 1))
     return timedelta(seconds=seconds)
 
 

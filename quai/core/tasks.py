@@ -1,6 +1,7 @@
 """Celery tasks of core: the outbox relay (nudged after a commit) and its periodic sweep.
 
-In embedded mode (no REDIS_URL) Celery runs tasks eagerly in the caller's process, so a nudge relays at once.
+Both run in a Celery worker, never in the web request: on Redis in production, on kombu's filesystem transport in
+the embedded default, where ``manage.py serve`` (``make run``) starts the worker and beat (see ``quai/celery.py``).
 """
 
 from __future__ import annotations
