@@ -24,6 +24,16 @@ def _real_clock() -> Iterator[None]:
     clock.reset()
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    """Each test starts with an empty cache: the failed-authentication counts of one test never throttle another."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 class ApiClient:
     """A thin JSON client for /api/v1/ that speaks as one principal."""
 

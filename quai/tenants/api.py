@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Router, Status
 from ninja.pagination import paginate
 
@@ -42,10 +43,10 @@ def merchant_list(request: HttpRequest, status: str | None = None, q: str | None
 def merchant_detail(request: HttpRequest, merchant_id: int) -> Merchant:
     principal = principal_of(request)
     if principal.merchant_id is not None and principal.merchant_id != merchant_id:
-        raise NotFound("Merchant not found.", details={"merchant_id": merchant_id})
+        raise NotFound(_("Merchant not found."), code="merchant_not_found", details={"merchant_id": merchant_id})
     merchant = Merchant.objects.filter(pk=merchant_id).first()
     if merchant is None:
-        raise NotFound("Merchant not found.", details={"merchant_id": merchant_id})
+        raise NotFound(_("Merchant not found."), code="merchant_not_found", details={"merchant_id": merchant_id})
     return merchant
 
 
@@ -65,7 +66,9 @@ def api_key_list(request: HttpRequest, merchant_id: int | None = None):
 def api_key_create(request: HttpRequest, payload: ApiKeyCreateIn) -> Status[dict[str, object]]:
     principal = principal_of(request)
     merchant = principal.merchant_for(payload.merchant_id)
-    issued = services.api_key_create(merchant=merchant, name=payload.name, created_by=principal.user)
+    issued = services.api_key_create(
+        merchant=merchant, name=payload.name, created_by=principal.user, minted_by=principal.api_key
+    )
     key = issued.api_key
     return Status(201, {**ApiKeyOut.from_orm(key).dict(), "secret": issued.secret})
 

@@ -1,3 +1,5 @@
+from collections.abc import Iterable
+
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
@@ -15,6 +17,13 @@ def _sync_roles(sender, **kwargs):
         staff_roles_sync()
 
 
+def _merchant_labels(ids: Iterable[int]) -> dict[int, str]:
+    # The back office's outbox (core, which imports no app) names merchants through this: one query per page.
+    from quai.tenants.models import Merchant
+
+    return dict(Merchant.objects.filter(pk__in=list(ids)).values_list("pk", "name"))
+
+
 class TenantsConfig(AppConfig):
     name = "quai.tenants"
     label = "tenants"
@@ -22,3 +31,7 @@ class TenantsConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_sync_roles, dispatch_uid="quai.tenants.sync_roles")
+
+        from quai.core.admin import merchant_labels_register
+
+        merchant_labels_register(_merchant_labels)

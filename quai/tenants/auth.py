@@ -4,18 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
+from ninja.errors import HttpError
 from ninja.security import APIKeyCookie, HttpBearer
+from ninja.utils import check_csrf
 
+from quai.core.errors import Unauthenticated
 from quai.tenants.principal import Principal
-from quai.tenants.services import api_key_authenticate
+from quai.tenants.services import api_key_authenticate, api_key_prefix
+from quai.tenants.throttle import auth_failure_record, auth_throttle_check, client_address
 
 
 class MerchantKeyAuth(HttpBearer):
     openapi_description = "Merchant API key: `Authorization: Bearer quai_…`"
 
     def authenticate(self, request: HttpRequest, token: str) -> Principal:
-        key = api_key_authenticate(token)
+        address = client_address(request)
+        prefix = api_key_prefix(token)
+        # Checked before the key is looked up, so a throttled client learns nothing from its next guesses.
+        auth_throttle_check(address=address, prefix=prefix)
+        try:
+            key = api_key_authenticate(token)
+        except Unauthenticated:
+            auth_failure_record(address=address, prefix=prefix)
+            raise
         principal = Principal(kind="merchant_key", merchant_id=key.merchant_id, api_key=key)
         request.principal = principal  # type: ignore[attr-defined]
         return principal
@@ -24,16 +37,23 @@ class MerchantKeyAuth(HttpBearer):
 class SessionAuth(APIKeyCookie):
     """A logged-in staff member (acts across merchants) or merchant user (held to its merchant)."""
 
-    param_name = "sessionid"
+    param_name = settings.SESSION_COOKIE_NAME
     openapi_description = "Session cookie of a logged-in staff member or merchant user (CSRF token required)."
 
     def __init__(self) -> None:
-        super().__init__(csrf=True)
+        # The CSRF check is ours (below): Ninja's runs before it knows whether a session is there at all, so a
+        # POST without any credentials answered 403 csrf_failed instead of 401.
+        super().__init__(csrf=False)
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Principal | None:
+        if not key:
+            return None
         user: Any = getattr(request, "user", None)
         if user is None or not user.is_authenticated or not user.is_active:
             return None
+        # A session cookie is sent by the browser on its own: only then is a forged cross-site request possible.
+        if not getattr(request, "_ninja_csrf_exempt", False) and check_csrf(request) is not None:
+            raise HttpError(403, "CSRF check Failed")
         membership = getattr(user, "merchant_membership", None)
         if membership is not None:
             principal = Principal(kind="merchant_user", merchant_id=membership.merchant_id, user=user)

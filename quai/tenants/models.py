@@ -128,6 +128,17 @@ class ApiKey(TimeStampedModel):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The key that minted this one through the API (None: minted by a person). Revoking a key revokes what it
+    # minted, so a leaked key cannot leave live copies of itself behind.
+    minted_by = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="minted_keys",
+        verbose_name=_("minted by"),
+        editable=False,
+    )
     last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
 
@@ -148,3 +159,40 @@ class ApiKey(TimeStampedModel):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a write sent with an ``Idempotency-Key`` header, replayed when the client retries.
+
+    A key is scoped by who asks (``merchant:<id>`` for a merchant's API keys, ``user:<id>`` for a session), so one
+    merchant never sees another's answer. The row is claimed (``response_status`` empty) before the handler runs and
+    completed after it: a second request with the same key meanwhile finds the claim and is refused, never run
+    twice. The unique constraint on (scope, key) is what makes the claim safe between processes. Answers of 5xx are
+    not kept (the claim is released so the client may retry), and every row expires (see
+    ``services.idempotency_records_purge``).
+    """
+
+    scope = models.CharField(_("scope"), max_length=40)
+    key = models.CharField(_("key"), max_length=255)
+    fingerprint = models.CharField(
+        _("fingerprint"), max_length=64, help_text=_("SHA-256 of the method, the path and the body.")
+    )
+    method = models.CharField(_("method"), max_length=10)
+    path = models.CharField(_("path"), max_length=2000)
+    created_at = models.DateTimeField(_("created at"))
+    expires_at = models.DateTimeField(_("expires at"), db_index=True)
+    response_status = models.PositiveSmallIntegerField(_("response status"), null=True, blank=True)
+    response_content_type = models.CharField(_("response content type"), max_length=100, blank=True)
+    response_body = models.BinaryField(_("response body"), blank=True, default=b"")
+
+    class Meta:
+        verbose_name = _("idempotency record")
+        verbose_name_plural = _("idempotency records")
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="idempotency_scope_key_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key}"
+
+    @property
+    def is_complete(self) -> bool:
+        return self.response_status is not None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from django.utils.translation import gettext as _
+
 from quai.core.errors import Forbidden, NotFound, ValidationFailed
 
 if TYPE_CHECKING:
@@ -24,9 +26,16 @@ class Principal:
     def is_staff(self) -> bool:
         return self.kind == "staff"
 
+    @property
+    def idempotency_scope(self) -> str:
+        """Whose Idempotency-Keys these are: a merchant's keys share one scope; a session is its user's."""
+        if self.kind == "merchant_key":
+            return f"merchant:{self.merchant_id}"
+        return f"user:{self.user.pk}"
+
     def require_staff(self) -> None:
         if not self.is_staff:
-            raise Forbidden("This action is reserved for the warehouse staff.", code="staff_only")
+            raise Forbidden(_("This action is reserved for the warehouse staff."), code="staff_only")
 
     def merchant_for(self, merchant_id: int | None) -> Merchant:
         """The merchant this request acts for.
@@ -38,21 +47,27 @@ class Principal:
 
         if self.merchant_id is not None:
             if merchant_id is not None and merchant_id != self.merchant_id:
-                raise NotFound("Merchant not found.", details={"merchant_id": merchant_id})
+                raise NotFound(
+                    _("Merchant not found."), code="merchant_not_found", details={"merchant_id": merchant_id}
+                )
             return Merchant.objects.get(pk=self.merchant_id)
         if merchant_id is None:
             raise ValidationFailed(
-                "Say which merchant this is for: staff requests need merchant_id.", code="merchant_required"
+                _("Say which merchant this is for: staff requests need merchant_id."), code="merchant_required"
             )
         try:
             return Merchant.objects.get(pk=merchant_id)
         except Merchant.DoesNotExist:
-            raise NotFound("Merchant not found.", details={"merchant_id": merchant_id}) from None
+            raise NotFound(
+                _("Merchant not found."), code="merchant_not_found", details={"merchant_id": merchant_id}
+            ) from None
 
     def merchant_filter(self, merchant_id: int | None) -> int | None:
         """For reads: the merchant to filter on (a merchant is always held to itself; staff may leave it open)."""
         if self.merchant_id is not None:
             if merchant_id is not None and merchant_id != self.merchant_id:
-                raise NotFound("Merchant not found.", details={"merchant_id": merchant_id})
+                raise NotFound(
+                    _("Merchant not found."), code="merchant_not_found", details={"merchant_id": merchant_id}
+                )
             return self.merchant_id
         return merchant_id

@@ -77,7 +77,7 @@ def test_staff_asking_for_a_merchant_that_does_not_exist_get_a_404_in_the_error_
     response = staff_api.get("merchants/987654")
     assert response.status_code == 404
     error = _error_of(response)
-    assert error["code"] == "not_found"
+    assert error["code"] == "merchant_not_found"
     assert error["details"] == {"merchant_id": 987654}
 
 
