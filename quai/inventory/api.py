@@ -9,8 +9,7 @@ from django.http import HttpRequest
 from ninja import Router, Status
 from ninja.pagination import paginate
 
-from quai.catalog.models import Sku
-from quai.core.errors import NotFound
+from quai.catalog.selectors import sku_get
 from quai.inventory import selectors, services
 from quai.inventory.models import CountTask, Reservation, StockMovement
 from quai.inventory.schemas import (
@@ -114,9 +113,8 @@ def reservation_list(
 @router.post("/reservations", response={201: ReservationOut})
 def reservation_create(request: HttpRequest, payload: ReservationCreateIn) -> Status[Reservation]:
     merchant = principal_of(request).merchant_for(payload.merchant_id)
-    sku = Sku.objects.filter(merchant_id=merchant.pk, pk=payload.sku_id).first()
-    if sku is None:
-        raise NotFound("SKU not found.", code="unknown_sku", details={"sku_id": payload.sku_id})
+    sku = sku_get(merchant=merchant, sku_id=payload.sku_id)
+    # A retried line answers 409 ``reservation_exists`` with the existing reservation's id in the details.
     with transaction.atomic():
         reservation = services.reservation_create(
             merchant=merchant,
@@ -189,11 +187,8 @@ def _staff(request: HttpRequest) -> Any:
     return principal.user
 
 
-def _sku(sku_id: int) -> Sku:
-    sku = Sku.objects.filter(pk=sku_id).first()
-    if sku is None:
-        raise NotFound("SKU not found.", code="unknown_sku", details={"sku_id": sku_id})
-    return sku
+def _sku(sku_id: int) -> Any:
+    return sku_get(merchant=None, sku_id=sku_id)  # staff only: any merchant's SKU
 
 
 @router.post("/moves", response={201: MovementOut})

@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from django.db.models import F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
 from quai.core.errors import NotFound
 from quai.inventory import domain
 from quai.inventory.models import (
+    CountLine,
     CountTask,
     Reservation,
     ReservationAllocation,
@@ -25,7 +26,32 @@ from quai.inventory.models import (
     StockQuantity,
     StockStatus,
 )
-from quai.inventory.services import incoming_sources
+from quai.tenants.access import user_has_staff_role
+
+# --- Incoming stock (sources registered by inbound) --------------------------------------------------------------
+
+IncomingSource = Callable[[int, list[int]], dict[int, list[tuple[date | None, int]]]]
+_incoming_sources: list[IncomingSource] = []
+
+
+def register_incoming_source(fn: IncomingSource) -> None:
+    """Let an app above inventory (inbound: open ASNs) say what is coming: ``fn(merchant_id, sku_ids)`` answers
+    ``{sku_id: [(expected_date, quantity), …]}``. Registering the same function twice keeps one.
+
+    Kept here, beside the availability reads that call the sources, because selectors never import services;
+    ``quai.inventory.services`` re-exports it (docs/CONTRACTS.md)."""
+    if fn not in _incoming_sources:
+        _incoming_sources.append(fn)
+
+
+def unregister_incoming_source(fn: IncomingSource) -> None:
+    if fn in _incoming_sources:
+        _incoming_sources.remove(fn)
+
+
+def incoming_sources() -> list[IncomingSource]:
+    return list(_incoming_sources)
+
 
 # --- Availability per merchant and SKU --------------------------------------------------------------------------
 
@@ -67,6 +93,16 @@ def _incoming_for(merchant_id: int, sku_ids: list[int]) -> dict[int, list[Incomi
     for incoming in found.values():
         incoming.sort(key=lambda i: (i.expected_date is None, i.expected_date or date.max))
     return found
+
+
+def min_shelf_life_days(*, merchant_id: int) -> int:
+    """The merchant's minimum shelf life (days left before expiry) for stock to be allocated; 0 when unset."""
+    value = (
+        StockPolicy.objects.filter(merchant_id=merchant_id, sku=None)
+        .values_list("min_shelf_life_days", flat=True)
+        .first()
+    )
+    return int(value or 0)
 
 
 def _buffers(merchant_ids: set[int], sku_ids: list[int]) -> tuple[dict[int, int], dict[int, int]]:
@@ -160,7 +196,7 @@ def availability_list(
 def availability_get(*, merchant_id: int | None, sku_id: int) -> SkuAvailability:
     rows = _availability_rows(list(_sku_queryset(merchant_id).filter(pk=sku_id)))
     if not rows:
-        raise NotFound(_("SKU not found."), code="unknown_sku", details={"sku_id": sku_id})
+        raise NotFound(_("SKU not found."), code="sku_not_found", details={"sku_id": sku_id})
     return rows[0]
 
 
@@ -290,9 +326,26 @@ def reservation_get(*, merchant_id: int | None, reservation_id: int) -> Reservat
     found = qs.filter(pk=reservation_id).first()
     if found is None:
         raise NotFound(
-            _("Reservation not found."), code="unknown_reservation", details={"reservation_id": reservation_id}
+            _("Reservation not found."), code="reservation_not_found", details={"reservation_id": reservation_id}
         )
     return found
+
+
+def reservation_open_for_document(
+    *, merchant_id: int, document_type: str, document_id: str, sku_id: int
+) -> Reservation | None:
+    """The open reservation of one document line and SKU, if any (there is at most one: a unique index says so)."""
+    return (
+        Reservation.objects.filter(
+            merchant_id=merchant_id,
+            document_type=document_type,
+            document_id=document_id,
+            sku_id=sku_id,
+            status=ReservationStatus.OPEN,
+        )
+        .exclude(document_id="")
+        .first()
+    )
 
 
 # --- The drift check: every stored number recomputed from its source ---------------------------------------------
@@ -421,7 +474,7 @@ def count_task_list(
 def count_task_get(*, count_task_id: int) -> CountTask:
     found = count_task_list().filter(pk=count_task_id).first()
     if found is None:
-        raise NotFound(_("Count not found."), code="unknown_count_task", details={"count_task_id": count_task_id})
+        raise NotFound(_("Count not found."), code="count_task_not_found", details={"count_task_id": count_task_id})
     return found
 
 
@@ -434,3 +487,60 @@ def count_expected(*, task: CountTask) -> dict[tuple[int, str, date | None, str]
     for row in rows.values("sku_id", "lot", "expiry", "status", "on_hand"):
         expected[(row["sku_id"], row["lot"], row["expiry"], row["status"])] += row["on_hand"]
     return dict(expected)
+
+
+SUPERVISOR_GROUPS = ("admin", "supervisor")
+
+
+def is_supervisor(user: Any) -> bool:
+    """Supervisors and 3PL admins (and superusers) may approve or reject counts."""
+    return user is not None and user_has_staff_role(user, SUPERVISOR_GROUPS)
+
+
+def count_tolerance(*, merchant_id: int, sku_id: int) -> domain.CountTolerance:
+    """The SKU's count tolerance: its own StockPolicy, else the merchant's default, else the domain defaults."""
+    policies: dict[int | None, Any] = {
+        p["sku_id"]: p
+        for p in StockPolicy.objects.filter(merchant_id=merchant_id)
+        .filter(Q(sku_id=sku_id) | Q(sku=None))
+        .values("sku_id", "count_tolerance_units", "count_tolerance_percent")
+    }
+    units: int | None = None
+    percent: int | None = None
+    for key in (sku_id, None):
+        policy = policies.get(key)
+        if policy is None:
+            continue
+        units = policy["count_tolerance_units"] if units is None else units
+        percent = policy["count_tolerance_percent"] if percent is None else percent
+    return domain.CountTolerance(
+        units=domain.DEFAULT_COUNT_TOLERANCE_UNITS if units is None else units,
+        percent=domain.DEFAULT_COUNT_TOLERANCE_PERCENT if percent is None else percent,
+    )
+
+
+def count_books(*, task: CountTask) -> dict[tuple[int, str, date | None, str], tuple[int, int, int]]:
+    """What the books hold in the task's scope: (sku, lot, expiry, status) → (merchant, on hand, reserved)."""
+    rows = StockQuantity.objects.filter(location_id=task.location_id)
+    if task.sku_id is not None:
+        rows = rows.filter(sku_id=task.sku_id)
+    books: dict[tuple[int, str, date | None, str], tuple[int, int, int]] = {}
+    for row in rows.order_by("pk").values("sku_id", "lot", "expiry", "status", "merchant_id", "on_hand", "reserved"):
+        key = (row["sku_id"], row["lot"], row["expiry"], row["status"])
+        merchant_id, on_hand, reserved = books.get(key, (row["merchant_id"], 0, 0))
+        books[key] = (merchant_id, on_hand + row["on_hand"], reserved + row["reserved"])
+    return books
+
+
+def count_scan_merchant_ids(*, task: CountTask) -> list[int]:
+    """The merchants whose codes a scan in this count may be, in order of preference: the count's own merchant
+    alone when it has one; else those with stock at the location, then those with lines counted there, then the
+    others (by id). One query."""
+    from quai.tenants.models import Merchant
+
+    if task.merchant_id is not None:
+        return [task.merchant_id]
+    stock_here = StockQuantity.objects.filter(location_id=task.location_id, merchant_id=OuterRef("pk"))
+    lines_here = CountLine.objects.filter(task_id=task.pk, merchant_id=OuterRef("pk"))
+    preference = Case(When(Exists(stock_here), then=Value(0)), When(Exists(lines_here), then=Value(1)), default=2)
+    return list(Merchant.objects.order_by(preference, "pk").values_list("pk", flat=True))

@@ -26,7 +26,7 @@ def test_another_merchants_sku_answers_404(api, other_merchant):
     foreign, _location = stocked_sku(merchant=other_merchant, quantity=3)
     response = api.get(f"inventory/availability/{foreign.pk}")
     assert response.status_code == 404
-    assert response.json()["error"]["code"] == "unknown_sku"
+    assert response.json()["error"]["code"] == "sku_not_found"
 
 
 def test_a_reservation_is_created_read_consumed_through_the_api(api, merchant):

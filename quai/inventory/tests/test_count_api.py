@@ -63,7 +63,7 @@ def test_api_refusals_come_with_their_code_and_write_nothing(staff_api, merchant
     approve = staff_api.post(f"inventory/count-tasks/{task_id}/approve", {})
     assert (approve.status_code, approve.json()["error"]["code"]) == (409, "invalid_transition")
     missing = staff_api.get("inventory/count-tasks/999999")
-    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "unknown_count_task")
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "count_task_not_found")
     bad = staff_api.post(f"inventory/count-tasks/{task_id}/lines", {"sku_id": sku.pk, "counted_quantity": -2})
     assert bad.status_code == 422
     assert StockMovement.objects.count() == before
@@ -129,7 +129,7 @@ def test_bad_moves_and_adjustments_are_refused_with_a_code_and_the_ledger_unchan
             "inventory/moves",
             {"sku_id": 999999, "from_location_id": source.pk, "to_location_id": target.pk, "quantity": 1},
             404,
-            "unknown_sku",
+            "sku_not_found",
         ),
         (
             "inventory/adjustments",
@@ -147,7 +147,7 @@ def test_bad_moves_and_adjustments_are_refused_with_a_code_and_the_ledger_unchan
             "inventory/adjustments",
             {"sku_id": sku.pk, "location_id": 999999, "quantity_delta": 1, "reason": "x"},
             404,
-            "unknown_location",
+            "location_not_found",
         ),
     ]
     for path, body, status, code in cases:

@@ -265,7 +265,7 @@ def test_bad_scans_and_quantities_are_refused_and_change_nothing(frozen, merchan
     _refused("code_required", services.count_scan, task=task, code="  ")
     _refused("invalid_quantity", services.count_line_set, task=task, sku=sku, counted_quantity=-1)
     _refused("invalid_quantity", services.count_line_set, task=task, sku=sku, counted_quantity=True)
-    _refused("unknown_count_line", services.count_line_set, task=task, line_id=999999, counted_quantity=1)
+    _refused("count_line_not_found", services.count_line_set, task=task, line_id=999999, counted_quantity=1)
 
 
 def test_a_count_scope_is_required_and_a_location_is_counted_once_at_a_time(frozen, merchant):
@@ -298,7 +298,7 @@ def test_a_closed_count_cannot_be_counted_submitted_or_approved_again(frozen, me
     _refused("count_closed", services.count_submit, task=task)
     _refused("invalid_transition", services.count_approve, task=task, actor=_supervisor())
     _refused("invalid_transition", services.count_task_cancel, task=task)
-    _refused("unknown_count_task", services.count_submit, task=999999)
+    _refused("count_task_not_found", services.count_submit, task=999999)
 
 
 def test_a_count_below_what_is_reserved_there_is_refused_until_the_reservations_are_sorted(frozen, merchant):
@@ -334,9 +334,9 @@ def test_a_count_is_not_applied_over_stock_that_moved_since_it_was_counted(froze
 def test_a_merchants_stock_policy_sets_its_count_tolerance(frozen, merchant):
     sku, location = stocked_sku(merchant=merchant, quantity=10)
     services.stock_policy_set(merchant=merchant, count_tolerance_units=0, count_tolerance_percent=0)
-    assert services.count_tolerance(merchant_id=merchant.pk, sku_id=sku.pk) == domain.CountTolerance(0, 0)
+    assert selectors.count_tolerance(merchant_id=merchant.pk, sku_id=sku.pk) == domain.CountTolerance(0, 0)
     services.stock_policy_set(merchant=merchant, sku=sku, count_tolerance_units=50)
-    assert services.count_tolerance(merchant_id=merchant.pk, sku_id=sku.pk) == domain.CountTolerance(50, 0)
+    assert selectors.count_tolerance(merchant_id=merchant.pk, sku_id=sku.pk) == domain.CountTolerance(50, 0)
     other = SkuFactory(merchant=merchant)
     services.stock_receive(sku=other, location=location, quantity=10, reason="test")
     task = services.count_task_create(location=location, sku=other)[0]

@@ -176,7 +176,7 @@ def test_stock_cannot_enter_a_closed_zone(merchant):
 
 def test_a_reservation_for_another_merchants_sku_is_refused(merchant, other_merchant):
     foreign_sku, _location = stocked_sku(merchant=other_merchant, quantity=5)
-    error = _refused("unknown_sku", services.reservation_create, merchant=merchant, sku=foreign_sku, quantity=1)
+    error = _refused("sku_not_found", services.reservation_create, merchant=merchant, sku=foreign_sku, quantity=1)
     assert isinstance(error, NotFound)
 
 

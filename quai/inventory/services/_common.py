@@ -1,0 +1,100 @@
+"""Helpers shared by the stock services: input checks, the row lock order, the SKU counter and the stock event.
+
+Private to ``quai.inventory.services``: every writer of quantities goes through these, so the lock order and the
+guards stated in the package docstring hold whichever sub-module writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import F
+from django.utils.translation import gettext as _
+
+from quai.core.errors import InsufficientStock, ValidationFailed
+from quai.core.outbox import event_record
+from quai.inventory import domain
+from quai.inventory.events import StockChanged
+from quai.inventory.models import MovementKind, StockLevel, StockMovement, StockQuantity, StockStatus
+
+
+def _tracking(sku: Any) -> domain.Tracking:
+    return domain.Tracking(lot=sku.lot_tracked, expiry=sku.expiry_tracked, serial=sku.serial_tracked)
+
+
+def _status_check(status: str, field_name: str = "status") -> str:
+    if status not in StockStatus.values:
+        raise ValidationFailed(
+            _("Unknown stock status '%(status)s'.") % {"status": status},
+            code="invalid_status",
+            details={"field": field_name, "value": status, "allowed": list(StockStatus.values)},
+        )
+    return status
+
+
+def _kind_check(kind: str) -> str:
+    if kind not in MovementKind.values:
+        raise ValidationFailed(
+            _("Unknown movement kind '%(kind)s'.") % {"kind": kind},
+            code="invalid_kind",
+            details={"value": kind, "allowed": list(MovementKind.values)},
+        )
+    return kind
+
+
+def _actor(actor: Any) -> Any:
+    return actor if getattr(actor, "pk", None) is not None else None
+
+
+def _lock_rows(ids: Iterable[int]) -> dict[int, StockQuantity]:
+    """Lock quantity rows in primary-key order (the deterministic order every multi-row write uses)."""
+    wanted = sorted(set(ids))
+    rows = StockQuantity.objects.select_for_update().filter(pk__in=wanted).order_by("pk")
+    return {row.pk: row for row in rows}
+
+
+def _level_add(*, sku: Any, on_hand: int = 0, reserved: int = 0) -> None:
+    """Change the SKU's counter; decreases of free stock are guarded (never below what is reserved)."""
+    if on_hand == 0 and reserved == 0:
+        return
+    rows = StockLevel.objects.filter(sku_id=sku.pk)
+    free_delta = on_hand - reserved
+    if free_delta < 0:
+        rows = rows.filter(on_hand__gte=F("reserved") - free_delta)
+    updated = rows.update(on_hand=F("on_hand") + on_hand, reserved=F("reserved") + reserved)
+    if updated:
+        return
+    if free_delta < 0 or on_hand < 0 or reserved < 0:
+        level: Any = StockLevel.objects.filter(sku_id=sku.pk).values("on_hand", "reserved").first() or {}
+        raise InsufficientStock(
+            _("Insufficient stock: that stock is promised to reservations (available %(available)d).")
+            % {"available": level.get("on_hand", 0) - level.get("reserved", 0)},
+            details={"sku_id": sku.pk, "requested": -free_delta, **level},
+        )
+    StockLevel.objects.bulk_create([StockLevel(merchant_id=sku.merchant_id, sku_id=sku.pk)], ignore_conflicts=True)
+    StockLevel.objects.filter(sku_id=sku.pk).update(on_hand=F("on_hand") + on_hand, reserved=F("reserved") + reserved)
+
+
+def _counts(row: StockQuantity) -> bool:
+    return row.status == StockStatus.SELLABLE and row.counted
+
+
+def _stock_changed(movement: StockMovement) -> None:
+    level: Any = StockLevel.objects.filter(sku_id=movement.sku_id).values("on_hand", "reserved").first() or {}
+    event_record(
+        StockChanged(
+            movement_id=movement.pk,
+            kind=movement.kind,
+            sku_id=movement.sku_id,
+            quantity=movement.quantity,
+            lot=movement.lot,
+            from_location_id=movement.from_location_id,
+            to_location_id=movement.to_location_id,
+            from_status=movement.from_status,
+            to_status=movement.to_status,
+            sellable_on_hand=level.get("on_hand", 0),
+            reserved=level.get("reserved", 0),
+        ),
+        merchant_id=movement.merchant_id,
+    )
