@@ -236,7 +236,9 @@ class ReservationStatus(models.TextChoices):
 class Reservation(MerchantOwned):
     """Stock promised to an order line: first at SKU level, then allocated to locations and lots.
 
-    ``quantity`` is what is still reserved; it shrinks as units are consumed (picked) or released.
+    ``quantity`` is what is still reserved; it shrinks as units are consumed (picked) or released. A document line
+    (merchant, document type, document id, SKU) holds at most one open reservation: a retry is answered with the
+    existing one (``reservation_exists``), never with a second hold on the stock.
     """
 
     sku = models.ForeignKey("catalog.Sku", on_delete=models.PROTECT, related_name="+", verbose_name=_("SKU"))
@@ -264,6 +266,14 @@ class Reservation(MerchantOwned):
             models.CheckConstraint(
                 condition=Q(requested_quantity=F("quantity") + F("consumed_quantity") + F("released_quantity")),
                 name="reservation_quantities_add_up",
+            ),
+            # A client that retries a reservation (timeout, crash, double click) must not hold the stock twice:
+            # one open reservation per document line and SKU. Reservations without a document (the benchmark,
+            # manual holds) are not concerned, and a consumed or released one no longer blocks a new one.
+            models.UniqueConstraint(
+                fields=["merchant", "document_type", "document_id", "sku"],
+                condition=Q(status="open") & ~Q(document_id=""),
+                name="reservation_open_document_unique",
             ),
         ]
 

@@ -90,3 +90,16 @@ def test_staff_see_every_merchant_and_must_name_one_to_reserve(staff_api, mercha
     assert release.json()["status"] == "released"
     assert LocationFactory()  # staff reads stock of any place
     assert staff_api.get("inventory/stock").json()["count"] == 2
+
+
+def test_a_retried_reservation_answers_409_with_the_existing_reservations_id(api, merchant):
+    sku, _location = stocked_sku(merchant=merchant, quantity=5)
+    body = {"sku_id": sku.pk, "quantity": 2, "document_type": "order", "document_id": "SO-10", "allocate": True}
+    first = api.post("inventory/reservations", body)
+    assert first.status_code == 201, first.content
+    retried = api.post("inventory/reservations", body)
+    assert retried.status_code == 409, retried.content
+    error = retried.json()["error"]
+    assert (error["code"], error["details"]["reservation_id"]) == ("reservation_exists", first.json()["id"])
+    assert StockLevel.objects.get(sku=sku).reserved == 2
+    assert api.get("inventory/reservations").json()["count"] == 1
