@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from quai.catalog import cleaning, services
+from quai.catalog import cleaning, selectors, services
 from quai.catalog.models import Barcode, PackagingType, Sku
 from quai.core.errors import QuaiError
 
@@ -161,9 +161,17 @@ def _checked_barcode_formset(base: Any) -> Any:
                     continue
                 if not sku.pk:
                     continue  # a new SKU's barcodes are checked by barcode_add when it is saved
-                owner = Barcode.objects.filter(merchant_id=sku.merchant_id, code=code).exclude(pk=instance.pk).first()
-                if owner is not None:
-                    inline_form.add_error("code", _("This code already belongs to another SKU of this merchant."))
+                holders = selectors.code_holders(merchant_id=sku.merchant_id, forms=cleaning.code_forms(code))
+                for holder in holders:
+                    if holder.is_barcode and holder.code == instance.code and holder.sku_id == sku.pk:
+                        continue  # the row being edited itself
+                    if not holder.is_barcode and holder.sku_id == sku.pk:
+                        continue  # a SKU may answer to its own code as a barcode too
+                    inline_form.add_error(
+                        "code",
+                        _("This code already belongs to SKU '%(sku)s' of this merchant.") % {"sku": holder.sku_code},
+                    )
+                    break
 
     return CheckedBarcodeFormSet
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from quai.catalog.domain import GtinInvalid, gtin_is_valid, gtin_normalize
+from quai.catalog.domain import GTIN_LENGTHS, GtinInvalid, gtin_is_valid, gtin_normalize
 from quai.core.errors import ValidationFailed
 
 # The values of the models' choices (SkuStatus, BarcodeKind, PackagingKind), restated so this module needs no
@@ -46,14 +46,35 @@ _FALSE = {"0", "false", "no", "n", "non", "faux", ""}
 
 @dataclass(frozen=True)
 class FieldError:
-    """One problem with one field of one row; ``code`` is stable, ``message`` is for people."""
+    """One problem with one field of one row; ``code`` is stable, ``message`` is for people.
+
+    ``sku_id``: the SKU that already holds the value, when the problem is a code another SKU has.
+    """
 
     field: str
     code: str
     message: str
+    sku_id: int | None = None
 
-    def as_dict(self) -> dict[str, str]:
-        return {"field": self.field, "code": self.code, "message": self.message}
+    def as_dict(self) -> dict[str, Any]:
+        values: dict[str, Any] = {"field": self.field, "code": self.code, "message": self.message}
+        if self.sku_id is not None:
+            values["sku_id"] = self.sku_id
+        return values
+
+
+def code_forms(code: str) -> set[str]:
+    """Every stored form under which a scan of ``code`` finds a SKU, lower-cased: one code, one SKU.
+
+    A scan looks a code up without case, and a scanned GTIN also under its 14-digit form; a GTIN may be stored
+    as typed (an internal code, a SKU code) or padded. So "ab-1" stands for "AB-1", and "9521234543213" for
+    "09521234543213" (and the reverse): two SKUs of one merchant may not share any of these forms.
+    """
+    forms = {code.strip().lower()}
+    if gtin_is_valid(code):
+        padded = gtin_normalize(code)
+        forms |= {padded[-length:] for length in GTIN_LENGTHS if set(padded[:-length]) <= {"0"}}
+    return forms
 
 
 def gtin_error(field_name: str, value: str, exc: GtinInvalid) -> FieldError:

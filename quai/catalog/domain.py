@@ -5,7 +5,8 @@ Vocabulary (GS1 General Specifications):
   with zeros), the form it takes inside a GS1 element string (01);
 - a GS1 element string is an Application Identifier (AI) followed by its data: (00) SSCC, (01) GTIN of the item,
   (02) GTIN of the items a logistic unit contains, (10) lot, (17) expiry date YYMMDD, (21) serial,
-  (30) / (37) a count;
+  (30) / (37) a count, (310n) net weight in kg with n decimals, (392n) price to pay with n decimals in the local
+  currency, (393n) the same preceded by an ISO 4217 numeric currency code (variable-measure goods: cheese, meat);
 - variable-length fields (lot, serial, counts) end with FNC1, which scanners transmit as the group separator
   ``\\x1d`` (ASCII 29); a variable-length field placed last needs no separator.
 """
@@ -15,9 +16,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Literal
 
 from biip import ParseConfig, ParseError
+from biip.gs1_application_identifiers import GS1ApplicationIdentifier
 from biip.gs1_element_strings import GS1ElementString
 from biip.gs1_messages import GS1Message
 from biip.symbology import GS1Symbology, SymbologyIdentifier
@@ -28,6 +31,12 @@ GROUP_SEPARATOR = "\x1d"
 GTIN_LENGTHS = (8, 12, 13, 14)
 
 ScanKind = Literal["gtin", "gs1", "sscc", "internal"]
+ScanProblemReason = Literal["check_digit", "date", "format"]
+
+# The AIs whose data is a date (GS1 General Specifications 3.4): a scan failing on one of them has an impossible date.
+_DATE_AIS = frozenset({"11", "12", "13", "15", "16", "17"})
+# The AIs a GS1 scan that identifies something starts with: SSCC (00), GTIN (01), content GTIN (02).
+_IDENTIFYING_AIS = ("00", "01", "02")
 
 
 class GtinInvalid(ValueError):
@@ -78,13 +87,31 @@ def gtin_is_valid(value: str) -> bool:
 
 
 @dataclass(frozen=True)
+class ScanProblem:
+    """Why a scan that looks like a GTIN or a GS1 barcode is not a valid one, so an operator can be told.
+
+    ``reason``: ``check_digit`` (``expected_check_digit`` says the right one), ``date`` (an impossible date such as
+    (17)261332) or ``format`` (an element string that does not follow its AI's format). ``ai`` is the Application
+    Identifier at fault (None for a bare GTIN), ``value`` its data as read.
+    """
+
+    reason: ScanProblemReason
+    ai: str | None
+    value: str
+    expected_check_digit: str | None = None
+
+
+@dataclass(frozen=True)
 class ParsedScan:
     """What one scan says.
 
     ``kind``: ``gtin`` (a bare GTIN-8/12/13/14), ``gs1`` (an element string with a GTIN, perhaps with lot, expiry,
     serial, count), ``sscc`` (a logistic unit without a GTIN of its content) or ``internal`` (anything else: looked
     up as-is). ``gtin`` is always the 14-digit form. ``quantity`` is how many units the scan stands for: 1 unless
-    the barcode carries a count (30) or (37).
+    the barcode carries a count (30) or (37). Variable-measure goods carry ``net_weight_kg`` (310n) and ``price``
+    (392n, or 393n with ``price_currency_numeric``, the ISO 4217 numeric code such as ``978`` for the euro).
+    ``problem`` is set on an ``internal`` scan that looked like a GTIN or a GS1 barcode but is not a valid one: the
+    scan is still looked up as typed, and ``problem`` explains a miss.
     """
 
     raw: str
@@ -96,6 +123,10 @@ class ParsedScan:
     serial: str | None = None
     sscc: str | None = None
     quantity: int = 1
+    net_weight_kg: Decimal | None = None
+    price: Decimal | None = None
+    price_currency_numeric: str | None = None
+    problem: ScanProblem | None = None
 
 
 # A symbology identifier is "]" + a code character + one modifier character (ISO/IEC 15424).
@@ -129,6 +160,14 @@ def _first(message: GS1Message, ai: str) -> GS1ElementString | None:
     return None
 
 
+def _first_of_family(message: GS1Message, prefix: str) -> GS1ElementString | None:
+    """The first element whose AI starts with ``prefix``: "310" finds (3100) to (3105), the decimals being the 4th."""
+    for element in message.element_strings:
+        if element.ai.ai.startswith(prefix) and len(element.ai.ai) == len(prefix) + 1:
+            return element
+    return None
+
+
 def _from_gs1(raw: str, data: str, message: GS1Message) -> ParsedScan | None:
     """A ParsedScan from a GS1 message, or None when it holds neither a valid GTIN nor a valid SSCC.
 
@@ -151,6 +190,10 @@ def _from_gs1(raw: str, data: str, message: GS1Message) -> ParsedScan | None:
     serial = _first(message, "21")
     count = _first(message, "37") or _first(message, "30")
     quantity = int(count.value) if count is not None and count.value.isdigit() else 1
+    weight = _first_of_family(message, "310")
+    price = _first_of_family(message, "392") or _first_of_family(message, "393")
+    # biip reads (393n) as currency then amount: its first pattern group is the ISO 4217 numeric currency code.
+    currency = price.pattern_groups[0] if price is not None and price.ai.ai.startswith("393") else None
     return ParsedScan(
         raw=raw,
         code=data,
@@ -162,7 +205,49 @@ def _from_gs1(raw: str, data: str, message: GS1Message) -> ParsedScan | None:
         serial=serial.value if serial is not None else None,
         sscc=sscc,
         quantity=quantity,
+        net_weight_kg=weight.decimal if weight is not None else None,
+        price=price.decimal if price is not None else None,
+        price_currency_numeric=currency,
     )
+
+
+def _gs1_problem(data: str, config: ParseConfig) -> ScanProblem | None:
+    """Why ``data``, which looks like a GS1 message, is not a valid one; None if it is valid or not GS1 at all.
+
+    Walks the message element by element with biip, so the element at fault is known: a GTIN or SSCC with a wrong
+    check digit, a date that cannot exist, or data that does not follow its AI's format.
+    """
+    if data.startswith("("):
+        pairs = re.findall(r"\((\d+)\)([^(]+)", "".join(data.split()))
+        data = GROUP_SEPARATOR.join(ai + value for ai, value in pairs)
+    rest = data
+    while rest:
+        try:
+            element = GS1ElementString.extract(rest, config=config)
+        except ParseError:
+            try:
+                ai = GS1ApplicationIdentifier.extract(rest).ai
+            except ParseError:
+                return None
+            value = rest[len(ai) :].split(GROUP_SEPARATOR, 1)[0]
+            if ai in _DATE_AIS:
+                value = value[:6]  # a date is YYMMDD; what follows is the next element
+            return ScanProblem("date" if ai in _DATE_AIS else "format", ai, value)
+        if element.gtin_error is not None or element.sscc_error is not None:
+            value = element.value
+            expected = gtin_check_digit(value[:-1]) if value.isdigit() and len(value) > 1 else None
+            return ScanProblem("check_digit", element.ai.ai, value, expected_check_digit=expected)
+        rest = rest[len(element) :].lstrip(GROUP_SEPARATOR)
+    return None
+
+
+def _looks_like_gs1(data: str, had_gs1_identifier: bool) -> bool:
+    """Whether a failed scan was meant as a GS1 barcode, so its fault is worth telling rather than "unknown".
+
+    A GS1 symbology identifier says so; so does the printed form "(01)…", or a long string that starts with an
+    identifying AI. A short number such as "12345" would also read as a GS1 date (12): that is an internal code.
+    """
+    return had_gs1_identifier or data.startswith("(") or (data[:2] in _IDENTIFYING_AIS and len(data) >= 16)
 
 
 def parse_scan(code: str) -> ParsedScan:
@@ -195,4 +280,9 @@ def parse_scan(code: str) -> ParsedScan:
             if parsed is not None:
                 return parsed
 
-    return ParsedScan(raw=raw, code=data.strip() or stripped, kind="internal")
+    problem: ScanProblem | None = None
+    if gtin_allowed and data.isdigit() and len(data) in GTIN_LENGTHS and gtin_check_digit(data[:-1]) != data[-1]:
+        problem = ScanProblem("check_digit", None, data, expected_check_digit=gtin_check_digit(data[:-1]))
+    elif gs1_allowed and data and _looks_like_gs1(data, had_identifier and symbology is not None):
+        problem = _gs1_problem(data, config)
+    return ParsedScan(raw=raw, code=data.strip() or stripped, kind="internal", problem=problem)

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 from quai.core.models import TimeStampedModel, VersionedModel
@@ -46,6 +47,9 @@ class Sku(MerchantOwned, TimeStampedModel, VersionedModel):
         ordering = ["merchant_id", "code"]
         constraints = [
             models.UniqueConstraint(fields=["merchant", "code"], name="sku_code_unique_per_merchant"),
+            # "MUG-RED" and "mug-red" are one code: a scan looks codes up without case. Lower(code) comes first so
+            # the index also serves the staff screens' look-up of a code across merchants.
+            models.UniqueConstraint(Lower("code"), "merchant", name="sku_code_ci_unique_per_merchant"),
         ]
         indexes = [models.Index(fields=["merchant", "gtin"], name="sku_merchant_gtin_idx")]
 
@@ -66,7 +70,10 @@ class BarcodeKind(models.TextChoices):
 
 
 class Barcode(MerchantOwned):
-    """Every code that resolves to a SKU, the primary GTIN included: one code, one SKU, within a merchant."""
+    """Every code that resolves to a SKU, the primary GTIN included: one code, one SKU, within a merchant.
+
+    No barcode may also be another SKU's code (the services check it: no constraint spans two tables).
+    """
 
     sku = models.ForeignKey(Sku, on_delete=models.CASCADE, related_name="barcodes")
     code = models.CharField(_("code"), max_length=64)
@@ -78,6 +85,8 @@ class Barcode(MerchantOwned):
         verbose_name_plural = _("barcodes")
         constraints = [
             models.UniqueConstraint(fields=["merchant", "code"], name="barcode_unique_per_merchant"),
+            # Internal and supplier codes hold letters, which a scan compares without case.
+            models.UniqueConstraint(Lower("code"), "merchant", name="barcode_ci_unique_per_merchant"),
             # The primary row mirrors Sku.gtin: a second one would make the SKU's GTIN ambiguous.
             models.UniqueConstraint(
                 fields=["sku"], condition=models.Q(is_primary=True), name="barcode_one_primary_per_sku"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from django.db.models import Case, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Lower
@@ -100,11 +101,47 @@ def barcode_get(*, sku: Sku, barcode_id: int) -> Barcode:
 
 
 @dataclass(frozen=True)
+class CodeHolder:
+    """A SKU that answers to a code: by its own SKU code (``is_barcode`` False) or by one of its barcodes."""
+
+    code: str
+    sku_id: int
+    sku_code: str
+    is_barcode: bool
+
+
+def code_holders(*, merchant_id: int, forms: Iterable[str]) -> list[CodeHolder]:
+    """The SKU codes and barcodes of one merchant stored under one of ``forms`` (lower-case), SKU codes first.
+
+    The services ask here before giving a SKU a code, so that a code designates one SKU whatever its kind.
+    """
+    wanted = sorted(set(forms))
+    if not wanted:
+        return []
+    sku_codes = (
+        Sku.objects.alias(code_lower=Lower("code"))
+        .filter(merchant_id=merchant_id, code_lower__in=wanted)
+        .order_by("pk")
+        .values_list("code", "pk")
+    )
+    barcodes = (
+        Barcode.objects.alias(code_lower=Lower("code"))
+        .filter(merchant_id=merchant_id, code_lower__in=wanted)
+        .order_by("pk")
+        .values_list("code", "sku_id", "sku__code")
+    )
+    return [CodeHolder(code, sku_id, code, is_barcode=False) for code, sku_id in sku_codes] + [
+        CodeHolder(code, sku_id, sku_code, is_barcode=True) for code, sku_id, sku_code in barcodes
+    ]
+
+
+@dataclass(frozen=True)
 class ScanResult:
     """What a scan means for one merchant.
 
     ``sku`` and ``merchant_id`` are None only for an SSCC (a logistic unit, not a product: it belongs to no
-    merchant's catalogue).
+    merchant's catalogue). Variable-measure goods carry their net weight (310n) and price (392n / 393n, the latter
+    with its ISO 4217 numeric currency code) as read from the label.
     """
 
     code: str
@@ -117,6 +154,9 @@ class ScanResult:
     serial: str | None
     sscc: str | None
     quantity: int
+    net_weight_kg: Decimal | None = None
+    price: Decimal | None = None
+    price_currency_numeric: str | None = None
 
 
 def scan_resolve(*, merchant: Merchant | int, code: str) -> ScanResult:
@@ -204,12 +244,20 @@ def _scan_result(parsed: ParsedScan, *, merchant_id: int | None, sku: Sku | None
         serial=parsed.serial,
         sscc=parsed.sscc,
         quantity=parsed.quantity,
+        net_weight_kg=parsed.net_weight_kg,
+        price=parsed.price,
+        price_currency_numeric=parsed.price_currency_numeric,
     )
 
 
 def _unknown_code(parsed: ParsedScan, *, others: list[Sku]) -> NotFound:
-    """``unknown_code``, with a message that says why nothing matched (``details["reason"]`` says it for programs)."""
+    """``unknown_code``, with a message that says why nothing matched; ``details["reason"]`` says it for programs.
+
+    Reasons: ``check_digit`` and ``date`` (the scan looks like a GTIN or a GS1 barcode but is not a valid one: a
+    misread or a misprinted label), ``other_merchant`` (staff screens only), ``unknown`` and ``empty``.
+    """
     details: dict[str, object] = {"code": parsed.code, "kind": parsed.kind, "gtin": parsed.gtin}
+    problem = parsed.problem
     if others:
         owner = others[0].merchant
         details.update(reason="other_merchant", merchant_id=owner.pk)
@@ -218,6 +266,22 @@ def _unknown_code(parsed: ParsedScan, *, others: list[Sku]) -> NotFound:
             "merchant": owner.name,
             "sku": others[0].code,
         }
+    elif problem is not None and problem.reason == "check_digit":
+        details.update(reason="check_digit", ai=problem.ai, expected_check_digit=problem.expected_check_digit)
+        message = _(
+            "The code '%(code)s' is unknown, and its check digit is wrong: %(value)s should end with %(digit)s. "
+            "Scan it again or check the label."
+        ) % {"code": parsed.code, "value": problem.value, "digit": problem.expected_check_digit}
+    elif problem is not None and problem.reason == "date":
+        details.update(reason="date", ai=problem.ai)
+        message = _(
+            "The code '%(code)s' holds an impossible date: (%(ai)s) %(value)s is not a date (YYMMDD). Check the label."
+        ) % {"code": parsed.code, "ai": problem.ai, "value": problem.value}
+    elif problem is not None:
+        details.update(reason="format", ai=problem.ai)
+        message = _(
+            "The code '%(code)s' is not a valid GS1 barcode: (%(ai)s) %(value)s does not follow its format."
+        ) % {"code": parsed.code, "ai": problem.ai, "value": problem.value}
     elif parsed.gtin:
         details["reason"] = "unknown"
         message = _("No SKU of this merchant has the GTIN %(gtin)s read from the code '%(code)s'.") % {

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 from django.utils.translation import gettext as _
 
-from quai.catalog.cleaning import SKU_FIELDS, FieldError, barcode_clean, sku_values_clean
+from quai.catalog import selectors
+from quai.catalog.cleaning import SKU_FIELDS, FieldError, barcode_clean, code_forms, sku_values_clean
 from quai.catalog.events import SkuCreated, SkuUpdated
 from quai.catalog.models import Barcode, BarcodeKind, Sku, SkuStatus
 from quai.core import clock
@@ -24,7 +26,7 @@ from quai.core.outbox import event_record
 from quai.tenants.models import Merchant
 
 BULK_MAX_ROWS = 1000
-_CONFLICT_CODES = {"duplicate_sku_code", "duplicate_gtin", "duplicate_barcode"}
+_CONFLICT_CODES = {"duplicate_sku_code", "duplicate_gtin", "duplicate_barcode", "code_taken"}
 
 
 # --- Planning a batch of SKU writes ---------------------------------------------------------------------------
@@ -68,11 +70,82 @@ class SkuUpsertResult:
         return sum(1 for _index, _sku, action in self.items if action == "unchanged")
 
 
-def _duplicate_code_error(code: str) -> FieldError:
+def _duplicate_code_error(code: str, sku_id: int | None = None) -> FieldError:
     return FieldError(
         "code",
         "duplicate_sku_code",
         _("A SKU with code '%(code)s' already exists for this merchant.") % {"code": code},
+        sku_id=sku_id,
+    )
+
+
+def _add_error(row: _Row, error: FieldError) -> None:
+    """Record ``error`` unless the row already has one of the same code on the same field (two checks, one fault)."""
+    if not any(existing.field == error.field and existing.code == error.code for existing in row.errors):
+        row.errors.append(error)
+
+
+def _merchant_lock(merchant_id: int) -> None:
+    """Queue the catalog writes of one merchant: "one code, one SKU" spans SKU codes and barcodes, two tables that
+    no database constraint can hold together, so two writers must not check them at the same time. FOR NO KEY
+    UPDATE leaves rows that merely reference the merchant (stock, ASNs) free to be written meanwhile."""
+    list(Merchant.objects.select_for_update(no_key=True).filter(pk=merchant_id).values_list("pk", flat=True))
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """A code a row wants its SKU to answer to: its SKU code (``field`` "code") or a barcode ("gtin", "barcodes")."""
+
+    row: _Row
+    field: str
+    code: str
+
+    @property
+    def is_sku_code(self) -> bool:
+        return self.field == "code"
+
+
+def _claim_error(claim: _Claim, *, code: str, sku_code: str, sku_id: int, holder_is_sku_code: bool) -> FieldError:
+    """The error for ``claim`` when an existing SKU outside the batch already answers to ``code``."""
+    if claim.is_sku_code and holder_is_sku_code:
+        return _duplicate_code_error(claim.code, sku_id=sku_id)
+    if not claim.is_sku_code and not holder_is_sku_code:
+        return FieldError(
+            claim.field,
+            "duplicate_gtin" if claim.field == "gtin" else "duplicate_barcode",
+            _("The code '%(code)s' already belongs to SKU '%(sku)s' of this merchant.")
+            % {"code": code, "sku": sku_code},
+            sku_id=sku_id,
+        )
+    if claim.is_sku_code:
+        message = _(
+            "The code '%(code)s' is already a barcode of SKU '%(sku)s' of this merchant: a scan of it would find "
+            "that SKU."
+        )
+    else:
+        message = _(
+            "The code '%(code)s' is already the code of SKU '%(sku)s' of this merchant: a scan of it would find "
+            "that SKU."
+        )
+    return FieldError(claim.field, "code_taken", message % {"code": claim.code, "sku": sku_code}, sku_id=sku_id)
+
+
+def _batch_claim_error(claim: _Claim, first: _Claim) -> FieldError:
+    """The error for ``claim`` when an earlier row of the same batch (``first``) already answers to its code."""
+    values = {"code": claim.code, "row": first.row.index}
+    if claim.is_sku_code and first.is_sku_code:
+        message = _("The code '%(code)s' is already used by row %(row)d of this batch.") % values
+        return FieldError("code", "duplicate_sku_code", message)
+    if not claim.is_sku_code and not first.is_sku_code:
+        return FieldError(
+            claim.field,
+            "duplicate_gtin" if claim.field == "gtin" else "duplicate_barcode",
+            _("The code '%(code)s' is also given to row %(row)d of this batch.") % values,
+        )
+    return FieldError(
+        claim.field,
+        "code_taken",
+        _("The code '%(code)s' is also a SKU code or a barcode of row %(row)d of this batch.") % values,
     )
 
 
@@ -86,7 +159,9 @@ def _sku_plan(
     """Clean and check every row, then decide each row's final barcodes. Errors land on the rows; nothing is written.
 
     ``create_only``: an existing code is a duplicate (sku_create). ``target``: the one row updates this SKU, whose
-    code it may change (sku_update). Otherwise rows are matched to existing SKUs by code (bulk upsert).
+    code it may change (sku_update). Otherwise rows are matched to existing SKUs by code, whatever its case (bulk
+    upsert). Within a merchant a code designates one SKU, whatever kind of code it is: no SKU code or barcode of a
+    SKU may be, without regard to case or GTIN padding (``code_forms``), a SKU code or barcode of another SKU.
     """
     rows: list[_Row] = []
     for index, raw in enumerate(raw_rows):
@@ -100,39 +175,46 @@ def _sku_plan(
         if target is None and "code" not in values and not any(e.field == "code" for e in errors):
             rows[-1].errors.append(FieldError("code", "required", _("A SKU needs a code.")))
 
-    # The same code twice in one batch: the second row would silently overwrite the first.
+    # The same code twice in one batch (in any case): the second row would silently overwrite the first.
     first_row_of: dict[str, int] = {}
     for row in rows:
         code = row.values.get("code")
         if code is None:
             continue
-        if code in first_row_of:
+        if code.lower() in first_row_of:
             row.errors.append(
                 FieldError(
                     "code",
                     "duplicate_sku_code",
                     _("The code '%(code)s' is already used by row %(row)d of this batch.")
-                    % {"code": code, "row": first_row_of[code]},
+                    % {"code": code, "row": first_row_of[code.lower()]},
                 )
             )
         else:
-            first_row_of[code] = row.index
+            first_row_of[code.lower()] = row.index
 
+    _merchant_lock(merchant.pk)
     # Lock the SKUs this batch touches, in primary-key order, so concurrent batches cannot deadlock.
-    codes = [row.values["code"] for row in rows if "code" in row.values]
-    existing_qs = Sku.objects.select_for_update().filter(merchant=merchant, code__in=codes).order_by("pk")
-    existing = {sku.code: sku for sku in existing_qs}
+    codes = sorted({row.values["code"].lower() for row in rows if "code" in row.values})
+    existing_qs = (
+        Sku.objects.select_for_update()
+        .alias(code_lower=Lower("code"))
+        .filter(merchant=merchant, code_lower__in=codes)
+        .order_by("pk")
+    )
+    existing = {sku.code.lower(): sku for sku in existing_qs}
     for row in rows:
         code = row.values.get("code")
+        found = existing.get(code.lower()) if code is not None else None
         if target is not None:
             row.sku = target
-            if code is not None and code in existing and existing[code].pk != target.pk:
-                row.errors.append(_duplicate_code_error(code))
-        elif code is not None and code in existing:
+            if found is not None and found.pk != target.pk:
+                row.errors.append(_duplicate_code_error(code or "", sku_id=found.pk))
+        elif found is not None:
             if create_only:
-                row.errors.append(_duplicate_code_error(code))
+                row.errors.append(_duplicate_code_error(code or "", sku_id=found.pk))
             else:
-                row.sku = existing[code]
+                row.sku = found
         if row.sku is None and "name" not in row.values and not any(e.field == "name" for e in row.errors):
             row.errors.append(FieldError("name", "required", _("A new SKU needs a name.")))
 
@@ -149,44 +231,47 @@ def _sku_plan(
         else:
             extras = [(code, barcode.kind) for code, barcode in have.items() if not barcode.is_primary]
         desired: dict[str, tuple[str, bool]] = {}
+        seen: set[str] = set()
         if primary:
             desired[primary] = (BarcodeKind.GTIN, True)
+            seen.add(primary.lower())
         for code, kind in extras:
-            desired.setdefault(code, (kind, False))  # the GTIN listed again as an extra stays the primary
+            # The GTIN listed again as an extra stays the primary; "sup-1" after "SUP-1" is the same code.
+            if code.lower() not in seen:
+                desired[code] = (kind, False)
+                seen.add(code.lower())
         row.desired = desired
 
-    claimed_by: dict[str, _Row] = {}
+    # Every code each row's SKU will answer to, under every form a scan may look it up by.
+    claimed_by: dict[str, _Claim] = {}
     for row in rows:
-        for code, (_kind, is_primary) in row.desired.items():
-            field_name = "gtin" if is_primary else "barcodes"
-            if code in claimed_by:
-                row.errors.append(
-                    FieldError(
-                        field_name,
-                        "duplicate_gtin" if is_primary else "duplicate_barcode",
-                        _("The code '%(code)s' is also given to row %(row)d of this batch.")
-                        % {"code": code, "row": claimed_by[code].index},
-                    )
-                )
-            else:
-                claimed_by[code] = row
+        final_code = row.values.get("code", row.sku.code if row.sku is not None else None)
+        claims = [_Claim(row, "code", final_code)] if final_code else []
+        claims += [
+            _Claim(row, "gtin" if is_primary else "barcodes", code) for code, (_kind, is_primary) in row.desired.items()
+        ]
+        for claim in claims:
+            for form in code_forms(claim.code):
+                first = claimed_by.get(form)
+                if first is None:
+                    claimed_by[form] = claim
+                elif first.row is not row:
+                    _add_error(row, _batch_claim_error(claim, first))
     batch_sku_ids = {row.sku.pk for row in rows if row.sku is not None}
-    owners = Barcode.objects.filter(merchant=merchant, code__in=list(claimed_by)).select_related("sku")
-    for barcode in owners:
-        row = claimed_by[barcode.code]
-        if row.sku is not None and barcode.sku_id == row.sku.pk:
+    for holder in selectors.code_holders(merchant_id=merchant.pk, forms=claimed_by):
+        claim = claimed_by[holder.code.lower()]
+        # A SKU of this batch is judged by what its row wants: one that gives a code up releases it.
+        if holder.sku_id in batch_sku_ids or (claim.row.sku is not None and claim.row.sku.pk == holder.sku_id):
             continue
-        # A SKU of this batch that no longer wants the code releases it; any other SKU keeps it.
-        if barcode.sku_id in batch_sku_ids:
-            continue
-        is_primary = row.desired[barcode.code][1]
-        row.errors.append(
-            FieldError(
-                "gtin" if is_primary else "barcodes",
-                "duplicate_gtin" if is_primary else "duplicate_barcode",
-                _("The code '%(code)s' already belongs to SKU '%(sku)s' of this merchant.")
-                % {"code": barcode.code, "sku": barcode.sku.code},
-            )
+        _add_error(
+            claim.row,
+            _claim_error(
+                claim,
+                code=holder.code,
+                sku_code=holder.sku_code,
+                sku_id=holder.sku_id,
+                holder_is_sku_code=not holder.is_barcode,
+            ),
         )
 
     for row in rows:
@@ -421,13 +506,25 @@ def barcode_add(*, sku: Sku, code: str, kind: str | None = None) -> Barcode:
     ``kind`` None: a code passing the GTIN check is a GTIN (stored as 14 digits), anything else an internal code.
     """
     stored, stored_kind = barcode_clean(code, kind)
-    owner = Barcode.objects.filter(merchant_id=sku.merchant_id, code=stored).select_related("sku").first()
-    if owner is not None:
-        raise Conflict(
-            _("The code '%(code)s' already belongs to SKU '%(sku)s'.") % {"code": stored, "sku": owner.sku.code},
-            code="duplicate_barcode",
-            details={"field": "code", "sku_id": owner.sku_id},
-        )
+    _merchant_lock(sku.merchant_id)
+    for holder in selectors.code_holders(merchant_id=sku.merchant_id, forms=code_forms(stored)):
+        if holder.is_barcode:
+            raise Conflict(
+                _("The code '%(code)s' already belongs to SKU '%(sku)s'.")
+                % {"code": holder.code, "sku": holder.sku_code},
+                code="duplicate_barcode",
+                details={"field": "code", "sku_id": holder.sku_id},
+            )
+        if holder.sku_id != sku.pk:  # a SKU may answer to its own code as a barcode too
+            raise Conflict(
+                _(
+                    "The code '%(code)s' is already the code of SKU '%(sku)s' of this merchant: a scan of it would "
+                    "find that SKU."
+                )
+                % {"code": stored, "sku": holder.sku_code},
+                code="code_taken",
+                details={"field": "code", "sku_id": holder.sku_id},
+            )
     try:
         with transaction.atomic():
             return Barcode.objects.create(merchant_id=sku.merchant_id, sku=sku, code=stored, kind=stored_kind)

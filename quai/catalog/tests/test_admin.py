@@ -73,7 +73,7 @@ def test_the_admin_refuses_a_barcode_of_another_sku(admin_client, merchant):
     )
     response = admin_client.post(reverse("admin:catalog_sku_change", args=[sku.pk]), data)
     assert response.status_code == 200
-    assert "already belongs to another SKU" in response.content.decode()
+    assert f"already belongs to SKU &#x27;{owner.sku.code}&#x27;" in response.content.decode()
     assert Barcode.objects.get(code="TAKEN-1").pk == owner.pk
 
 
@@ -141,3 +141,31 @@ def test_the_admin_refuses_an_edit_made_on_a_stale_copy(admin_client, merchant):
     assert response.status_code == 200
     assert "changed by someone else" in response.content.decode()
     assert Sku.objects.get(pk=sku.pk).name == "Before"
+
+
+def test_the_admin_refuses_a_barcode_equal_to_another_skus_code(admin_client, merchant):
+    holder = SkuFactory(merchant=merchant, code="MUG-RED")
+    sku = SkuFactory(merchant=merchant, gtin="")
+    data = _sku_form(merchant, code=sku.code, name=sku.name, version="1", length_mm="200", width_mm="150")
+    data.update(
+        {
+            "height_mm": "50",
+            "weight_g": "350",
+            "barcodes-TOTAL_FORMS": "1",
+            "barcodes-0-code": "mug-red",
+            "barcodes-0-kind": "internal",
+            "barcodes-0-sku": str(sku.pk),
+        }
+    )
+    response = admin_client.post(reverse("admin:catalog_sku_change", args=[sku.pk]), data)
+    assert response.status_code == 200
+    assert f"already belongs to SKU &#x27;{holder.code}&#x27;" in response.content.decode()
+    assert not Barcode.objects.filter(sku=sku).exists()
+
+
+def test_the_admin_refuses_a_sku_code_equal_to_another_skus_barcode(admin_client, merchant):
+    holder = BarcodeFactory(sku=SkuFactory(merchant=merchant), code="SUP-9").sku
+    response = admin_client.post(reverse("admin:catalog_sku_add"), _sku_form(merchant, code="sup-9"))
+    assert response.status_code == 200
+    assert f"already a barcode of SKU &#x27;{holder.code}&#x27;" in response.content.decode()
+    assert not Sku.objects.filter(code="sup-9").exists()

@@ -23,9 +23,9 @@ def _codes(errors: list[cleaning.FieldError]) -> list[tuple[str, str]]:
 
 
 def test_the_choices_restated_for_cleaning_are_those_of_the_models():
-    assert cleaning.SKU_STATUSES == tuple(SkuStatus.values)
-    assert cleaning.BARCODE_KINDS == tuple(BarcodeKind.values)
-    assert cleaning.PACKAGING_KINDS == tuple(PackagingKind.values)
+    assert tuple(SkuStatus.values) == cleaning.SKU_STATUSES
+    assert tuple(BarcodeKind.values) == cleaning.BARCODE_KINDS
+    assert tuple(PackagingKind.values) == cleaning.PACKAGING_KINDS
 
 
 def test_a_csv_line_of_strings_becomes_typed_values():

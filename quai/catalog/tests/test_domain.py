@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from stdnum import ean
 
-from quai.catalog.domain import GtinInvalid, gtin_check_digit, gtin_normalize, parse_scan
+from quai.catalog.domain import GtinInvalid, ScanProblem, gtin_check_digit, gtin_normalize, parse_scan
 
 GS = "\x1d"  # what scanners send for FNC1
 
@@ -179,3 +180,59 @@ def test_a_non_gs1_symbology_prefix_is_dropped_from_an_internal_code():
 
 def test_an_ean_13_symbology_prefix_gives_a_gtin():
     assert parse_scan("]E09521234543213").gtin == "09521234543213"
+
+
+def test_a_variable_measure_label_gives_its_net_weight_in_kg():
+    # GS1 General Specifications 3.6.2: (3103) is net weight in kg with 3 decimals, 001250 = 1.250 kg.
+    parsed = parse_scan("(01)09521234543213(3103)001250")
+    assert (parsed.kind, parsed.gtin, parsed.net_weight_kg) == ("gs1", "09521234543213", Decimal("1.250"))
+
+
+def test_a_variable_measure_label_gives_its_price_in_the_local_currency():
+    # (3922) 001999: amount payable with 2 decimals, 19.99 in the local currency.
+    parsed = parse_scan("]C1" + "0109521234543213" + "3922001999")
+    assert (parsed.price, parsed.price_currency_numeric) == (Decimal("19.99"), None)
+
+
+def test_a_price_with_its_iso_currency_gives_both():
+    # (3932) 978 002990: ISO 4217 numeric 978 (euro), amount 29.90.
+    parsed = parse_scan("]C1" + "0109521234543213" + "3103001250" + "3932978002990")
+    assert (parsed.net_weight_kg, parsed.price, parsed.price_currency_numeric) == (
+        Decimal("1.250"),
+        Decimal("29.90"),
+        "978",
+    )
+
+
+def test_a_bare_gtin_with_a_wrong_check_digit_is_looked_up_as_typed_but_its_fault_is_known():
+    parsed = parse_scan("9521234543214")
+    assert parsed.kind == "internal"
+    assert parsed.problem == ScanProblem("check_digit", None, "9521234543214", expected_check_digit="3")
+
+
+def test_a_wrong_check_digit_inside_a_gs1_string_names_its_ai():
+    assert parse_scan("(01)09521234543214").problem == ScanProblem(
+        "check_digit", "01", "09521234543214", expected_check_digit="3"
+    )
+    assert parse_scan("00106141411234567898").problem == ScanProblem(
+        "check_digit", "00", "106141411234567898", expected_check_digit="7"
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "value"),
+    [
+        ("(01)09521234543213(17)261332", "261332"),  # month 13, day 32
+        ("0109521234543213" + "17260230" + "10LOT", "260230"),  # 30 February
+        ("]d2" + "0109521234543213" + "11261301", "261301"),
+    ],
+)
+def test_an_impossible_date_is_named_as_such(code, value):
+    problem = parse_scan(code).problem
+    assert problem is not None
+    assert (problem.reason, problem.value) == ("date", value)
+
+
+@pytest.mark.parametrize("code", ["12345", "ABC-1", "10023", "MUG-RED"])
+def test_an_internal_code_has_no_problem_even_when_it_reads_like_a_broken_gs1_string(code):
+    assert parse_scan(code).problem is None

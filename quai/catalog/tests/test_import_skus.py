@@ -126,3 +126,17 @@ def test_the_help_documents_the_csv_columns(capsys):
     text = capsys.readouterr().out
     for column in ("code", "gtin", "barcodes", "weight_g", "hs_code", "country_of_origin", "status"):
         assert column in text
+
+
+def test_a_csv_line_whose_code_is_another_skus_barcode_is_refused(tmp_path, merchant):
+    SkuFactory(merchant=merchant, code="MUG-RED", gtin="09521234543213")
+    path = tmp_path / "skus.csv"
+    errors = tmp_path / "errors.csv"
+    path.write_text(HEADER + "9521234543213,Clash,,100,,,\nNEW,New,,100,,mug-red,\n", encoding="utf-8")
+    with pytest.raises(CommandError, match="nothing was imported"):
+        run(path, "--merchant", merchant.code, "--errors", str(errors))
+    assert [(r["line"], r["column"], r["code"]) for r in report_rows(errors)] == [
+        ("2", "code", "code_taken"),
+        ("3", "barcodes", "code_taken"),
+    ]
+    assert Sku.objects.count() == 1
