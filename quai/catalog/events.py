@@ -6,9 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from quai.core.events import Event
+
 
 @dataclass(frozen=True)
-class SkuCreated:
+class SkuCreated(Event):
+    """A SKU entered the merchant's catalogue. ``version`` is the SKU's own version (it starts at 1)."""
+
     name: ClassVar[str] = "catalog.sku_created"
     aggregate: ClassVar[str] = "sku"
 
@@ -23,8 +27,9 @@ class SkuCreated:
 
 
 @dataclass(frozen=True)
-class SkuUpdated:
-    """``changed`` lists the SKU fields that changed, plus "barcodes" when its codes changed."""
+class SkuUpdated(Event):
+    """A SKU changed. ``changed`` lists the SKU fields that changed, plus "barcodes" when its codes changed;
+    ``version`` is the SKU's version after the change."""
 
     name: ClassVar[str] = "catalog.sku_updated"
     aggregate: ClassVar[str] = "sku"

@@ -50,6 +50,9 @@ class OutboxEvent(models.Model):
     # The bigint key gives the relay its order; the uuid is the id handlers and webhook receivers key on.
     event_id = models.UUIDField(_("event id"), default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(_("event"), max_length=100, db_index=True)
+    # The shape the payload was written in (``Event.schema_version``): older rows are upcast when read back. The
+    # database default keeps hand-written inserts (the one-statement reservation) at version 1.
+    schema_version = models.PositiveSmallIntegerField(_("schema version"), default=1, db_default=1)
     merchant_id = models.BigIntegerField(_("merchant"), null=True, blank=True, db_index=True)
     aggregate = models.CharField(_("aggregate"), max_length=100, blank=True)
     aggregate_id = models.CharField(_("aggregate id"), max_length=100, blank=True)
@@ -87,3 +90,36 @@ class HandledEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.handler} handled {self.event_id}"
+
+
+class StateTransition(models.Model):
+    """One step of a state machine: who moved what from which status to which, when and why.
+
+    Written by ``quai.core.states.transition`` in the transaction that changes the status and records the event,
+    so the history of a status is exactly the list of its rows. ``core`` imports no app, so the aggregate, its id,
+    the merchant and the actor are plain values (as in ``OutboxEvent``): the aggregate names the state machine
+    ("asn", "count_task"), ``actor_id`` is the staff or merchant user who asked (None for an API key or the system)
+    and ``actor_label`` says who it was in words ("alice", "api key quai_ab12", "system").
+    """
+
+    aggregate = models.CharField(_("aggregate"), max_length=100)
+    aggregate_id = models.CharField(_("aggregate id"), max_length=100)
+    merchant_id = models.BigIntegerField(_("merchant"), null=True, blank=True, db_index=True)
+    transition = models.CharField(_("transition"), max_length=100, blank=True)
+    from_status = models.CharField(_("from"), max_length=40)
+    to_status = models.CharField(_("to"), max_length=40)
+    actor_id = models.BigIntegerField(_("actor"), null=True, blank=True)
+    actor_label = models.CharField(_("actor label"), max_length=150, blank=True)
+    reason = models.TextField(_("reason"), blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+    event_id = models.UUIDField(_("event id"), null=True, blank=True)
+    at = models.DateTimeField(_("at"), default=_now, db_index=True)
+
+    class Meta:
+        verbose_name = _("state transition")
+        verbose_name_plural = _("state transitions")
+        ordering = ["id"]
+        indexes = [models.Index(fields=["aggregate", "aggregate_id", "id"], name="state_transition_history_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.aggregate}:{self.aggregate_id} {self.from_status} → {self.to_status}"

@@ -4,26 +4,24 @@
   change committed. It also asks for one relay run after the commit (the "nudge"; eager in embedded mode, a Celery
   task otherwise). The periodic ``outbox_sweep`` task catches whatever a nudge missed (a dead worker, a failure).
 - ``outbox_relay`` claims a batch of pending events (``SELECT … FOR UPDATE SKIP LOCKED`` where the database has it,
-  so several relays share the work without waiting on each other; SQLite serialises writers instead), runs every
-  handler registered for each event and marks the event relayed.
+  so several relays share the work without waiting on each other; SQLite serialises writers instead), turns each
+  row back into its typed event (``quai.core.events.event_from_row``) and runs every handler subscribed to its name
+  or prefix (``quai.core.events.subscribe``) with the event and its envelope, then marks the event relayed.
 - Handlers are idempotent by event id: each (event, handler) success is recorded in ``HandledEvent`` in the same
   savepoint as the handler's own writes, so a retried event skips the handlers that already succeeded.
 - A failing handler leaves the event pending with ``attempts``, ``last_error`` and ``next_attempt_at``
-  (exponential backoff, capped); the other handlers of the event still run.
+  (exponential backoff, capped); the other handlers of the event still run. A row that cannot be read back into
+  its typed event (no such event any more, a payload no upcaster explains) fails the same way, loudly, rather than
+  being skipped.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import traceback
 import uuid
-from collections.abc import Callable
-from datetime import date, datetime, timedelta
-from decimal import Decimal
-from enum import Enum
+from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -31,72 +29,38 @@ from django.db.models import Q
 
 from quai.core import clock
 from quai.core.db import insert_returning_id
+from quai.core.events import (
+    Envelope,
+    Event,
+    Handler,
+    aggregate_id_of,
+    event_from_row,
+    event_payload,
+    subscribers_for,
+)
 from quai.core.models import HandledEvent, OutboxEvent
 
 logger = logging.getLogger(__name__)
-
-Handler = Callable[[OutboxEvent], None]
-
-_handlers: dict[str, dict[str, Handler]] = {}
 
 BACKOFF_BASE_SECONDS = 5
 BACKOFF_MAX_SECONDS = 3600
 _NUDGE_MARK = "_quai_outbox_nudge"
 
 
-def register_handler(event_name: str, handler_key: str, fn: Handler) -> None:
-    """Run ``fn(event)`` once per event named ``event_name``; ``handler_key`` names the handler for idempotency.
-
-    Registering the same key again replaces the function (apps register in ``AppConfig.ready()``, which may run
-    more than once in tests).
-    """
-    _handlers.setdefault(event_name, {})[handler_key] = fn
-
-
-def unregister_handler(event_name: str, handler_key: str) -> None:
-    _handlers.get(event_name, {}).pop(handler_key, None)
-
-
-def handlers_for(event_name: str) -> dict[str, Handler]:
-    return dict(_handlers.get(event_name, {}))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal | UUID):
-        return str(value)
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def event_payload(event: Any) -> dict[str, Any]:
-    """The event's fields as JSON-ready values (dates as ISO strings, decimals and uuids as strings)."""
-    if not dataclasses.is_dataclass(event) or isinstance(event, type):
-        raise TypeError("an outbox event must be a dataclass instance")
-    return {f.name: _jsonable(getattr(event, f.name)) for f in dataclasses.fields(event)}
-
-
-def event_record(event: Any, *, merchant_id: int | None = None) -> OutboxEvent:
-    """Write ``event`` (a dataclass with a class attribute ``name``) to the outbox in the current transaction.
-
-    ``aggregate`` (class attribute) and ``aggregate_id`` (field or property) are taken from the event when it
-    has them, so the back office can find every event about one thing.
-    """
-    name = getattr(type(event), "name", None)
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"{type(event).__name__} needs a class attribute 'name', e.g. 'inventory.stock_changed'")
+def event_record(event: Event, *, merchant_id: int | None = None) -> OutboxEvent:
+    """Write ``event`` (an instance of a registered ``quai.core.events.Event``) to the outbox in the current
+    transaction, with its schema version, its aggregate and aggregate id (so the back office can find every event
+    about one thing) and the merchant it concerns."""
+    cls = type(event)
+    if not isinstance(event, Event) or cls.__dict__.get("name") is None:
+        raise TypeError(f"{cls.__name__} is not a registered event: derive it from quai.core.events.Event")
     values: dict[str, Any] = {
         "event_id": uuid.uuid4(),
-        "name": name,
+        "name": cls.name,
+        "schema_version": cls.schema_version,
         "merchant_id": merchant_id,
-        "aggregate": str(getattr(type(event), "aggregate", "") or ""),
-        "aggregate_id": str(getattr(event, "aggregate_id", "") or ""),
+        "aggregate": cls.aggregate,
+        "aggregate_id": aggregate_id_of(event),
         "payload": event_payload(event),
         "occurred_at": clock.now(),
     }
@@ -145,11 +109,35 @@ def _pending(now: datetime) -> Any:
     )
 
 
-def _handle(event: OutboxEvent, key: str, fn: Handler) -> None:
+def _handle(row: OutboxEvent, key: str, fn: Handler, event: Event, envelope: Envelope) -> None:
     """Run one handler with its success record in one savepoint: both happen, or neither."""
     with transaction.atomic():
-        HandledEvent.objects.create(event=event, handler=key, handled_at=clock.now())
-        fn(event)
+        HandledEvent.objects.create(event=row, handler=key, handled_at=clock.now())
+        fn(event, envelope)
+
+
+def _dispatch(row: OutboxEvent, done: set[tuple[int, str]]) -> list[str]:
+    """Run the handlers of one row that have not succeeded yet; returns the errors (empty: all done)."""
+    handlers = {key: fn for key, fn in subscribers_for(row.name).items() if (row.pk, key) not in done}
+    if not handlers:
+        return []
+    try:
+        event = event_from_row(row)
+    except Exception as exc:
+        logger.warning("outbox event %s %s cannot be read back", row.name, row.event_id)
+        return [f"cannot read the event back: {type(exc).__name__}: {exc}"]
+    envelope = Envelope.of(row)
+    errors: list[str] = []
+    for key, fn in handlers.items():
+        try:
+            _handle(row, key, fn, event, envelope)
+        except IntegrityError:
+            # another relay recorded this handler first: it ran once, which is what we want
+            continue
+        except Exception as exc:
+            logger.warning("outbox handler %s failed on %s %s", key, row.name, row.event_id)
+            errors.append(f"{key}: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
+    return errors
 
 
 def outbox_relay(batch: int = 100) -> int:
@@ -167,18 +155,7 @@ def outbox_relay(batch: int = 100) -> int:
             for event_id, handler in HandledEvent.objects.filter(event__in=events).values_list("event_id", "handler")
         }
         for event in events:
-            errors: list[str] = []
-            for key, fn in handlers_for(event.name).items():
-                if (event.pk, key) in done:
-                    continue
-                try:
-                    _handle(event, key, fn)
-                except IntegrityError:
-                    # another relay recorded this handler first: it ran once, which is what we want
-                    continue
-                except Exception as exc:
-                    logger.warning("outbox handler %s failed on %s %s", key, event.name, event.event_id)
-                    errors.append(f"{key}: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
+            errors = _dispatch(event, done)
             event.attempts += 1
             if errors:
                 event.last_error = "\n".join(errors)[:10_000]

@@ -8,7 +8,7 @@ class InboundConfig(AppConfig):
     verbose_name = _("Inbound")
 
     def ready(self) -> None:
-        from quai.core.outbox import register_handler
+        from quai.core.events import subscribe
         from quai.inbound import handlers, selectors
         from quai.inventory.events import StockChanged
         from quai.inventory.services import register_incoming_source
@@ -16,4 +16,4 @@ class InboundConfig(AppConfig):
         # Open ASN lines are the incoming stock that availability shows beside what is on hand.
         register_incoming_source(selectors.incoming_stock)
         # Stock leaving a pick face may take it below its min: check it (idempotent: one open task per face).
-        register_handler(StockChanged.name, "inbound.replenishment_check", handlers.replenishment_on_stock_changed)
+        subscribe(StockChanged.name, "inbound.replenishment_check", handlers.replenishment_on_stock_changed)

@@ -1,14 +1,23 @@
-"""Inventory's past-tense events, recorded in the outbox with the change they report."""
+"""Inventory's past-tense events, recorded in the outbox with the change they report.
+
+Merchants will read these (outbound webhooks publish ``docs/EVENTS.md``), so beside the internal ids each event
+carries the merchant's own terms: the SKU's code and the locations' codes.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import ClassVar
 
+from quai.core.events import Event
+
 
 @dataclass(frozen=True)
-class StockChanged:
-    """A movement changed what is on hand somewhere (receipt, move, pick, adjustment, count, …)."""
+class StockChanged(Event):
+    """A movement changed what is on hand somewhere (receipt, move, pick, adjustment, count, …).
+
+    ``sellable_on_hand`` and ``reserved`` are the SKU's totals after the movement.
+    """
 
     name: ClassVar[str] = "inventory.stock_changed"
     aggregate: ClassVar[str] = "sku"
@@ -24,13 +33,16 @@ class StockChanged:
     to_status: str
     sellable_on_hand: int
     reserved: int
+    sku_code: str = ""
+    from_location_code: str = ""
+    to_location_code: str = ""
 
     @property
     def aggregate_id(self) -> int:
         return self.sku_id
 
 
-class _ReservationEvent:
+class _ReservationEvent(Event):
     """What every reservation event shares: its aggregate is the reservation (each subclass declares the field)."""
 
     aggregate: ClassVar[str] = "reservation"
@@ -43,6 +55,8 @@ class _ReservationEvent:
 
 @dataclass(frozen=True)
 class ReservationMade(_ReservationEvent):
+    """Units of a SKU are set aside for a document (an order line), not yet at a place."""
+
     name: ClassVar[str] = "inventory.reservation_made"
 
     reservation_id: int
@@ -54,21 +68,31 @@ class ReservationMade(_ReservationEvent):
 
 @dataclass(frozen=True)
 class ReservationAllocated(_ReservationEvent):
+    """A reservation was given places to pick from: one entry per location and lot."""
+
     name: ClassVar[str] = "inventory.reservation_allocated"
 
     reservation_id: int
     sku_id: int
     allocations: list[dict[str, object]]
+    sku_code: str = ""
+    document_type: str = ""
+    document_id: str = ""
 
 
 @dataclass(frozen=True)
 class ReservationConsumed(_ReservationEvent):
+    """Reserved units left the stock (picked and shipped); ``remaining`` are still reserved."""
+
     name: ClassVar[str] = "inventory.reservation_consumed"
 
     reservation_id: int
     sku_id: int
     quantity: int
     remaining: int
+    sku_code: str = ""
+    document_type: str = ""
+    document_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,10 +105,15 @@ class ReservationReleased(_ReservationEvent):
     sku_id: int
     quantity: int
     remaining: int
+    sku_code: str = ""
+    document_type: str = ""
+    document_id: str = ""
 
 
 @dataclass(frozen=True)
 class ReservationMoved(_ReservationEvent):
+    """Allocated units now wait at another location (their stock was moved)."""
+
     name: ClassVar[str] = "inventory.reservation_moved"
 
     reservation_id: int
@@ -92,10 +121,13 @@ class ReservationMoved(_ReservationEvent):
     quantity: int
     from_location_id: int
     to_location_id: int
+    sku_code: str = ""
+    from_location_code: str = ""
+    to_location_code: str = ""
 
 
 @dataclass(frozen=True)
-class StockCountingChanged:
+class StockCountingChanged(Event):
     """A zone entered or left availability (window opened or ended, zone opened or closed)."""
 
     name: ClassVar[str] = "inventory.stock_counting_changed"
@@ -105,6 +137,8 @@ class StockCountingChanged:
     location_id: int
     counted: bool
     quantity: int
+    sku_code: str = ""
+    location_code: str = ""
 
     @property
     def aggregate_id(self) -> int:
@@ -112,7 +146,7 @@ class StockCountingChanged:
 
 
 @dataclass(frozen=True)
-class CountTaskChanged:
+class CountTaskChanged(Event):
     """A cycle count moved along its state machine (counting, submitted, approved, applied, rejected, …)."""
 
     name: ClassVar[str] = "inventory.count_task_changed"
@@ -123,6 +157,8 @@ class CountTaskChanged:
     sku_id: int | None
     from_status: str
     to_status: str
+    location_code: str = ""
+    sku_code: str = ""
 
     @property
     def aggregate_id(self) -> int:

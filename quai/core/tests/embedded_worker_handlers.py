@@ -12,12 +12,12 @@ from typing import ClassVar
 
 from django.db import transaction
 
-from quai.core.models import OutboxEvent
-from quai.core.outbox import event_record, register_handler
+from quai.core.events import Envelope, Event, subscribe
+from quai.core.outbox import event_record
 
 
 @dataclass(frozen=True)
-class ProbeSent:
+class ProbeSent(Event):
     name: ClassVar[str] = "test.probe_sent"
     aggregate: ClassVar[str] = "probe"
 
@@ -28,7 +28,7 @@ class ProbeSent:
         return self.probe_id
 
 
-def flaky_handler(event: OutboxEvent) -> None:
+def flaky_handler(event: ProbeSent, envelope: Envelope) -> None:
     calls_file = Path(os.environ["QUAI_TEST_CALLS_FILE"])
     with calls_file.open("a") as calls:
         calls.write(f"{time.time()}\n")
@@ -36,7 +36,7 @@ def flaky_handler(event: OutboxEvent) -> None:
         raise ConnectionError("the merchant's shop did not answer")
 
 
-register_handler(ProbeSent.name, "test.flaky_probe", flaky_handler)
+subscribe(ProbeSent.name, "test.flaky_probe", flaky_handler)
 
 
 def record_probe() -> None:

@@ -7,6 +7,7 @@ import socket
 import threading
 import uuid
 from dataclasses import dataclass
+from typing import ClassVar
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -14,6 +15,7 @@ from django.db import transaction
 
 from quai.celery import app
 from quai.core import outbox
+from quai.core.events import Envelope, Event, subscribe, unsubscribe
 from quai.core.models import HandledEvent, OutboxEvent
 
 REDIS = ("127.0.0.1", 6379)
@@ -35,8 +37,10 @@ pytestmark = [
 
 
 @dataclass(frozen=True)
-class ParcelWeighed:
-    name = "test.parcel_weighed"
+class ParcelWeighed(Event):
+    """A parcel went over a scale (a test event)."""
+
+    name: ClassVar[str] = "test.parcel_weighed"
     aggregate_id: str
     grams: int
 
@@ -54,11 +58,11 @@ def test_a_committed_event_reaches_its_handler_through_a_redis_broker_and_a_real
     handled = threading.Event()
     seen: list[str] = []
 
-    def handler(event: OutboxEvent) -> None:
-        seen.append(event.aggregate_id)
+    def handler(event: ParcelWeighed, envelope: Envelope) -> None:
+        seen.append(envelope.aggregate_id)
         handled.set()
 
-    outbox.register_handler(ParcelWeighed.name, "test.redis", handler)
+    subscribe(ParcelWeighed.name, "test.redis", handler)
     saved = {key: app.conf[key] for key in ("task_always_eager", "broker_url", "task_default_queue")}
     # A queue of its own, so that test runs sharing one Redis never take each other's messages.
     queue = f"quai-test-{uuid.uuid4().hex}"
@@ -72,7 +76,7 @@ def test_a_committed_event_reaches_its_handler_through_a_redis_broker_and_a_real
     finally:
         app.conf.update(**saved)
         _forget_routing()
-        outbox.unregister_handler(ParcelWeighed.name, "test.redis")
+        unsubscribe("test.redis")
 
     assert seen == ["P-1"]
     assert HandledEvent.objects.filter(event_id=event.pk, handler="test.redis").exists()

@@ -11,22 +11,18 @@ import pytest
 from django.db import connection, transaction
 
 from quai.core import clock
+from quai.core.events import Envelope, Event, register_upcaster, subscribe, unsubscribe
 from quai.core.models import HandledEvent, OutboxEvent
-from quai.core.outbox import (
-    backoff_delay,
-    event_record,
-    outbox_relay,
-    outbox_sweep,
-    register_handler,
-    unregister_handler,
-)
+from quai.core.outbox import backoff_delay, event_record, outbox_relay, outbox_sweep
 from quai.core.tasks import outbox_sweep as outbox_sweep_task
 
 pytestmark = pytest.mark.django_db
 
 
 @dataclass(frozen=True)
-class ThingHappened:
+class ThingHappened(Event):
+    """Something happened to a thing (a test event)."""
+
     name: ClassVar[str] = "test.thing_happened"
     aggregate: ClassVar[str] = "thing"
 
@@ -43,13 +39,13 @@ class ThingHappened:
 def calls() -> Iterator[list[tuple[str, str]]]:
     seen: list[tuple[str, str]] = []
 
-    def good(event: OutboxEvent) -> None:
-        seen.append(("good", str(event.event_id)))
+    def good(event: ThingHappened, envelope: Envelope) -> None:
+        seen.append(("good", str(envelope.event_id)))
 
-    register_handler(ThingHappened.name, "test.good", good)
+    subscribe(ThingHappened.name, "test.good", good)
     yield seen
-    unregister_handler(ThingHappened.name, "test.good")
-    unregister_handler(ThingHappened.name, "test.flaky")
+    for key in ("test.good", "test.flaky", "test.prefix", "test.everything", "test.typed"):
+        unsubscribe(key)
 
 
 def _thing(n: int = 1) -> ThingHappened:
@@ -59,21 +55,25 @@ def _thing(n: int = 1) -> ThingHappened:
 def test_an_event_is_recorded_with_a_json_payload_and_its_aggregate():
     row = event_record(_thing(7), merchant_id=3)
     stored = OutboxEvent.objects.get(pk=row.pk)
-    assert stored.name == "test.thing_happened"
+    assert (stored.name, stored.schema_version) == ("test.thing_happened", 1)
     assert stored.payload == {"thing_id": 7, "on": "2030-01-02", "price": "9.90"}
     assert (stored.aggregate, stored.aggregate_id, stored.merchant_id) == ("thing", "7", 3)
     assert stored.relayed_at is None
 
 
-def test_an_event_without_a_name_or_not_a_dataclass_is_refused():
-    @dataclass
-    class Nameless:
-        x: int
+def test_only_a_registered_typed_event_can_be_recorded():
+    @dataclass(frozen=True)
+    class Untyped:
+        name: ClassVar[str] = "test.untyped"
+        aggregate_id: int
 
-    with pytest.raises(TypeError):
-        event_record(Nameless(1))
-    with pytest.raises(TypeError):
-        event_record({"name": "x"})
+    @dataclass(frozen=True)
+    class Abstract(Event):
+        aggregate_id: int
+
+    for wrong in (Untyped(1), Abstract(1), {"name": "test.thing_happened"}):
+        with pytest.raises(TypeError):
+            event_record(wrong)  # type: ignore[arg-type]
     assert not OutboxEvent.objects.exists()
 
 
@@ -114,12 +114,12 @@ def test_a_failing_handler_is_retried_with_backoff_and_the_others_are_not_rerun(
     clock.set_now(datetime(2030, 1, 1, 12, 0, tzinfo=UTC))
     failures = {"left": 1}
 
-    def flaky(event: OutboxEvent) -> None:
+    def flaky(event: ThingHappened, envelope: Envelope) -> None:
         if failures["left"]:
             failures["left"] -= 1
             raise ValueError("carrier down")
 
-    register_handler(ThingHappened.name, "test.flaky", flaky)
+    subscribe(ThingHappened.name, "test.flaky", flaky)
     row = event_record(_thing())
 
     outbox_relay()
@@ -158,6 +158,64 @@ def test_events_without_handlers_are_marked_relayed():
     assert OutboxEvent.objects.get().relayed_at is not None
 
 
+def test_handlers_receive_the_typed_event_and_its_envelope(calls):
+    received: list[tuple[Event, Envelope]] = []
+    subscribe(ThingHappened.name, "test.typed", lambda event, envelope: received.append((event, envelope)))
+    clock.set_now(datetime(2030, 1, 1, 12, 0, tzinfo=UTC))
+    row = event_record(_thing(4), merchant_id=9)
+    outbox_relay()
+    [(event, envelope)] = received
+    assert event == _thing(4)  # dates and decimals come back as dates and decimals
+    assert (envelope.event_id, envelope.name, envelope.schema_version) == (row.event_id, "test.thing_happened", 1)
+    assert (envelope.occurred_at, envelope.merchant_id) == (clock.now(), 9)
+    assert (envelope.aggregate, envelope.aggregate_id) == ("thing", "4")
+
+
+def test_handlers_subscribed_by_prefix_or_to_everything_receive_the_event(calls):
+    seen: list[str] = []
+    subscribe("test.*", "test.prefix", lambda event, envelope: seen.append("prefix"))
+    subscribe("*", "test.everything", lambda event, envelope: seen.append("everything"))
+    event_record(_thing())
+    outbox_relay()
+    assert sorted(seen) == ["everything", "prefix"]
+    assert HandledEvent.objects.filter(handler__in=["test.prefix", "test.everything"]).count() == 2
+
+
+def test_a_row_written_by_older_code_reaches_handlers_in_the_current_shape(calls, monkeypatch):
+    # given a v1 row in the outbox, then the event's schema moves to v2 (price becomes price_cents)
+    @dataclass(frozen=True)
+    class PriceSet(Event):
+        """A price was set (a test event whose schema moved to version 2)."""
+
+        name: ClassVar[str] = "test.price_set"
+        aggregate: ClassVar[str] = "thing"
+        schema_version: ClassVar[int] = 2
+        aggregate_id: int
+        price_cents: int
+
+    row = event_record(PriceSet(aggregate_id=1, price_cents=990))
+    OutboxEvent.objects.filter(pk=row.pk).update(schema_version=1, payload={"aggregate_id": 1, "price": "9.90"})
+    register_upcaster(
+        "test.price_set",
+        1,
+        lambda payload: {"aggregate_id": payload["aggregate_id"], "price_cents": int(Decimal(payload["price"]) * 100)},
+    )
+    received: list[Event] = []
+    subscribe("test.price_set", "test.typed", lambda event, envelope: received.append(event))
+    outbox_relay()
+    assert received == [PriceSet(aggregate_id=1, price_cents=990)]
+
+
+def test_a_row_that_cannot_be_read_back_stays_pending_with_the_reason(calls):
+    row = event_record(_thing())
+    OutboxEvent.objects.filter(pk=row.pk).update(payload={"thing_id": 1, "colour": "red"})
+    outbox_relay()
+    row.refresh_from_db()
+    assert row.relayed_at is None and row.attempts == 1
+    assert "cannot read the event back" in row.last_error and "colour" in row.last_error
+    assert calls == []
+
+
 def test_the_back_office_lists_events_read_only(admin_client):
     event_record(_thing())
     response = admin_client.get("/admin/core/outboxevent/?relayed=no&name=test.thing_happened")
@@ -177,14 +235,14 @@ def test_two_relays_share_the_work_without_waiting_on_each_other(settings):
     first_claimed = threading.Event()
     let_go = threading.Event()
 
-    def slow(event: OutboxEvent) -> None:
+    def slow(event: ThingHappened, envelope: Envelope) -> None:
         with lock:
-            handled.append(event.pk)
+            handled.append(OutboxEvent.objects.get(event_id=envelope.event_id).pk)
         if threading.current_thread().name == "relay-a":
             first_claimed.set()
             let_go.wait(10)
 
-    register_handler(ThingHappened.name, "test.slow", slow)
+    subscribe(ThingHappened.name, "test.slow", slow)
     try:
         ids = [event_record(_thing(n)).pk for n in range(30)]
 
@@ -205,4 +263,4 @@ def test_two_relays_share_the_work_without_waiting_on_each_other(settings):
         assert not OutboxEvent.objects.filter(relayed_at=None).exists()
     finally:
         let_go.set()
-        unregister_handler(ThingHappened.name, "test.slow")
+        unsubscribe("test.slow")

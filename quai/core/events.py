@@ -1,0 +1,285 @@
+"""Typed events: one base class, one registry, subscriptions by name or by prefix.
+
+- An event is a frozen dataclass deriving from ``Event``, in the past tense, with class-level ``name``
+  ("inventory.stock_changed": ``<app>.<what_happened>``), ``aggregate`` (what it is about: "sku", "asn") and
+  ``schema_version`` (1 until its fields change incompatibly), and an ``aggregate_id`` (a field or a property).
+  Defining the class registers it: ``event_class(name)`` finds it again, ``registered_events()`` lists them all, and
+  a second class with a name already taken is an error at import time, so two apps can never publish different
+  payloads under one name. A base that declares no ``name`` of its own (shared fields, a shared ``aggregate_id``)
+  is abstract and is not registered.
+- The schema version is called ``schema_version``, not ``version``, because ``version`` already means something in
+  our payloads: the optimistic-locking version of the record an event reports (``SkuCreated.version``).
+- ``event_from_row`` turns a stored outbox row back into its typed event. A row written under an older schema
+  version is first brought up to date by the upcasters registered with ``register_upcaster`` (one per version
+  step), so handlers only ever see the current shape. Fields added later with a default take it when an older row
+  lacks them.
+- Handlers receive ``(event, envelope)``: the typed event and its ``Envelope`` (event id, when it occurred, for
+  which merchant), never the raw row. ``subscribe(pattern, key, fn)`` runs ``fn`` for every event whose name is
+  ``pattern`` exactly, starts with ``pattern``'s prefix (``"order.*"``) or for every event (``"*"``). The ``key``
+  names the handler for idempotency (``HandledEvent``), so it must stay the same across deployments.
+
+This module imports no model: the relay in ``quai.core.outbox`` reads the rows and dispatches through it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, ClassVar, Protocol, Union
+from uuid import UUID
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+_PATTERN_PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*\.\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+)$")
+
+
+class Event:
+    """Base of every domain event. Subclasses are ``@dataclass(frozen=True)`` and set ``name`` and ``aggregate``."""
+
+    name: ClassVar[str]
+    aggregate: ClassVar[str] = ""
+    schema_version: ClassVar[int] = 1
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Only a class that names itself is an event; a base without its own name only shares fields.
+        if "name" in cls.__dict__:
+            _register(cls)
+
+
+_registry: dict[str, type[Event]] = {}
+
+
+def _register(cls: type[Event]) -> None:
+    name = cls.__dict__["name"]
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise TypeError(f"{cls.__qualname__}.name must look like 'app.something_happened', not {name!r}")
+    version = cls.schema_version
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise TypeError(f"{cls.__qualname__}.schema_version must be an integer >= 1, not {version!r}")
+    if not hasattr(cls, "aggregate_id") and "aggregate_id" not in _annotations(cls):
+        raise TypeError(f"{cls.__qualname__} needs an aggregate_id (a field or a property)")
+    existing = _registry.get(name)
+    # Re-running the same class definition (a module reloaded by the autoreloader) replaces it; anything else
+    # claiming a taken name is a second payload under one name, which receivers could not tell apart.
+    if existing is not None and (existing.__module__, existing.__qualname__) != (cls.__module__, cls.__qualname__):
+        raise ValueError(
+            f"event name {name!r} is already taken by {existing.__module__}.{existing.__qualname__}; "
+            f"{cls.__module__}.{cls.__qualname__} must choose another"
+        )
+    _registry[name] = cls
+
+
+def _annotations(cls: type) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        merged.update(inspect.get_annotations(klass))
+    return merged
+
+
+def event_class(name: str) -> type[Event]:
+    """The event class registered under ``name``; ``LookupError`` when there is none."""
+    try:
+        return _registry[name]
+    except KeyError:
+        raise LookupError(f"no event is registered under the name {name!r}") from None
+
+
+def registered_events() -> list[type[Event]]:
+    """Every registered event class, sorted by name."""
+    return [_registry[name] for name in sorted(_registry)]
+
+
+def aggregate_id_of(event: Event) -> str:
+    value = getattr(event, "aggregate_id", "")
+    return "" if value is None else str(value)
+
+
+# --- payloads -------------------------------------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def event_payload(event: Event) -> dict[str, Any]:
+    """The event's fields as JSON-ready values (dates as ISO strings, decimals and uuids as strings)."""
+    if not isinstance(event, Event) or not dataclasses.is_dataclass(event):
+        raise TypeError("an event must be an instance of a quai.core.events.Event dataclass")
+    return {f.name: _jsonable(getattr(event, f.name)) for f in dataclasses.fields(event)}
+
+
+def _from_json(hint: Any, value: Any) -> Any:
+    """Turn a JSON value back into the field's declared type (the inverse of ``_jsonable`` for what we store)."""
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return _from_json(options[0], value) if len(options) == 1 else value
+    if origin in (list, tuple, set, frozenset):
+        args = typing.get_args(hint)
+        item = args[0] if args else Any
+        return origin(_from_json(item, v) for v in value)
+    if origin is dict:
+        args = typing.get_args(hint)
+        item = args[1] if len(args) == 2 else Any
+        return {k: _from_json(item, v) for k, v in value.items()}
+    if hint is datetime:
+        return datetime.fromisoformat(value)
+    if hint is date:
+        return date.fromisoformat(value)
+    if hint is Decimal:
+        return Decimal(value)
+    if hint is UUID:
+        return UUID(value)
+    return value
+
+
+# --- reading rows back ------------------------------------------------------------------------------------------
+
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+_upcasters: dict[tuple[str, int], Upcaster] = {}
+
+
+def register_upcaster(name: str, from_version: int, fn: Upcaster) -> None:
+    """``fn(payload)`` turns a payload of ``name`` written at ``from_version`` into one of ``from_version + 1``.
+
+    When an event's fields change incompatibly, bump its ``schema_version`` and register the step here (in the
+    same ``events.py``): rows already in the outbox, written with the old shape, still reach handlers.
+    """
+    _upcasters[(name, from_version)] = fn
+
+
+class StoredEvent(Protocol):
+    """What ``event_from_row`` reads from an outbox row (``quai.core.models.OutboxEvent`` fits)."""
+
+    event_id: UUID
+    name: str
+    schema_version: int
+    merchant_id: int | None
+    aggregate: str
+    aggregate_id: str
+    payload: Any
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What travels around an event: its id (the key receivers deduplicate on), when and for whom it happened."""
+
+    event_id: UUID
+    name: str
+    schema_version: int
+    occurred_at: datetime
+    merchant_id: int | None
+    aggregate: str
+    aggregate_id: str
+
+    @classmethod
+    def of(cls, row: StoredEvent) -> Envelope:
+        return cls(
+            event_id=row.event_id,
+            name=row.name,
+            schema_version=row.schema_version,
+            occurred_at=row.occurred_at,
+            merchant_id=row.merchant_id,
+            aggregate=row.aggregate,
+            aggregate_id=row.aggregate_id,
+        )
+
+
+def event_from_payload(name: str, payload: Mapping[str, Any], *, schema_version: int = 1) -> Event:
+    """The typed event ``name`` built from a stored payload written at ``schema_version``, upcast if older."""
+    cls = event_class(name)
+    data = dict(payload)
+    if schema_version > cls.schema_version:
+        raise ValueError(f"{name} v{schema_version} is newer than this code knows (v{cls.schema_version})")
+    for version in range(schema_version, cls.schema_version):
+        step = _upcasters.get((name, version))
+        if step is None:
+            raise LookupError(f"no upcaster registered for {name} from version {version} to {version + 1}")
+        data = step(data)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = set(data) - set(fields)
+    if unknown:
+        raise ValueError(f"{name} v{cls.schema_version} has no field(s) {sorted(unknown)}")
+    values = {key: _from_json(hints[key], value) for key, value in data.items()}
+    return cls(**values)
+
+
+def event_from_row(row: StoredEvent) -> Event:
+    """The typed event stored in an outbox row (upcast to the current schema version when written by older code)."""
+    return event_from_payload(row.name, row.payload or {}, schema_version=row.schema_version)
+
+
+# --- subscriptions ----------------------------------------------------------------------------------------------
+
+
+Handler = Callable[[Any, Envelope], None]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    pattern: str
+    key: str
+    fn: Handler
+
+    def matches(self, name: str) -> bool:
+        if self.pattern == "*":
+            return True
+        if self.pattern.endswith(".*"):
+            return name.startswith(self.pattern[:-1])
+        return name == self.pattern
+
+
+_subscriptions: dict[str, Subscription] = {}
+
+
+def subscribe(pattern: str, key: str, fn: Handler) -> None:
+    """Run ``fn(event, envelope)`` once per event matching ``pattern``; ``key`` names the handler.
+
+    ``pattern`` is an event name ("inventory.stock_changed"), a prefix ending in ``.*`` ("order.*") or ``"*"``
+    for every event. Handlers must be idempotent by ``envelope.event_id`` beyond what the relay guarantees (the
+    relay records each success, so a retried event skips the handlers that already succeeded). Subscribing the
+    same key again replaces it (``AppConfig.ready()`` may run more than once in tests).
+    """
+    if not _PATTERN_PATTERN.match(pattern):
+        raise ValueError(f"{pattern!r} is not an event name, a prefix like 'order.*', or '*'")
+    if not key:
+        raise ValueError("a subscription needs a key: it is how the relay remembers what already ran")
+    _subscriptions.pop(key, None)
+    _subscriptions[key] = Subscription(pattern=pattern, key=key, fn=fn)
+
+
+def unsubscribe(key: str) -> None:
+    """Stop the handler subscribed under ``key`` (nothing happens if there is none)."""
+    _subscriptions.pop(key, None)
+
+
+def subscribers_for(name: str) -> dict[str, Handler]:
+    """The handlers to run for an event named ``name``, by key, in the order they subscribed."""
+    return {key: sub.fn for key, sub in _subscriptions.items() if sub.matches(name)}
+
+
+def subscriptions() -> list[Subscription]:
+    return list(_subscriptions.values())
