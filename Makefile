@@ -4,7 +4,7 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run demo test test-pg lint fmt bench lock messages screenshots
+.PHONY: help install run demo test test-pg lint fmt bench lock messages screenshots prod-smoke
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ lint: install ## ruff, mypy, import contracts, migrations up to date
 fmt: install ## format the code
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
+
+prod-smoke: install ## start Quai as in production (gunicorn, DEBUG off) on a free port and check it
+	bash scripts/prod_smoke.sh
 
 bench: install ## benchmarks: each figure printed against its target
 	$(PY) -m bench

@@ -33,7 +33,12 @@ SECRET_KEY = os.environ.get("SECRET_KEY") or _DEV_SECRET
 if not DEBUG and SECRET_KEY == _DEV_SECRET:
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
-CSRF_TRUSTED_ORIGINS = [f"http://{h}:8000" for h in ALLOWED_HOSTS if not h.startswith("[")]
+# Same-origin requests pass Django's CSRF origin check on their own (behind a TLS proxy too, once
+# QUAI_TRUST_X_FORWARDED_PROTO is set); list here only other origins that post forms, e.g. https://admin.example.
+_trusted_origins = os.environ.get("CSRF_TRUSTED_ORIGINS", "")
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in _trusted_origins.split(",") if o.strip()] or [
+    f"http://{h}:8000" for h in ALLOWED_HOSTS if not h.startswith("[")
+]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -41,6 +46,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # WhiteNoise serves static files in development too (before staticfiles, so runserver leaves them to it).
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "ninja",
     "quai.core",
@@ -54,6 +61,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files are answered here, by the application server itself, before sessions or the database.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "quai.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -173,7 +183,53 @@ USE_TZ = True
 STATIC_URL = "static/"
 # Assets shared by every operator screen (htmx, the scan-and-beep script, the handheld stylesheet).
 STATICFILES_DIRS = [BASE_DIR / "quai" / "static"]
-STATIC_ROOT = BASE_DIR / "var" / "static"
+# `manage.py collectstatic` copies every static file here, with a content hash in its name; in production WhiteNoise
+# serves them from here, compressed and cached for a year (the name changes when the content does).
+STATIC_ROOT = Path(os.environ.get("QUAI_STATIC_ROOT") or BASE_DIR / "var" / "static")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+# With DEBUG on, WhiteNoise reads the apps' static folders directly (no collectstatic while developing).
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- Security -------------------------------------------------------------------------------------------------
+# QUAI_HTTPS (default: on when DEBUG is off): the site is reached over HTTPS. It turns on the redirect to HTTPS, HSTS
+# and secure cookies. Behind a proxy that terminates TLS (nginx, a load balancer), also set
+# QUAI_TRUST_X_FORWARDED_PROTO=true so Django learns from the proxy's X-Forwarded-Proto header that the request came
+# over HTTPS. Set it only behind a proxy that always sets (overwrites) that header, or any client could claim HTTPS.
+HTTPS = _env_bool("QUAI_HTTPS", not DEBUG)
+if _env_bool("QUAI_TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = int(os.environ.get("QUAI_HSTS_SECONDS") or (31_536_000 if HTTPS else 0))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("QUAI_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = _env_bool("QUAI_HSTS_PRELOAD", True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Sent on every answer (quai/security.py). Scripts only from our own files: no inline script, no eval, which is what
+# turns an injected <script> into a harmless string; the one inline handler the screens use, the site picker's
+# onchange="this.form.submit()", is allowed by its hash. Inline styles stay allowed: htmx adds its indicator style
+# and the screens and admin use style attributes. QUAI_CSP replaces the policy; an empty QUAI_CSP sends none.
+QUAI_CONTENT_SECURITY_POLICY = os.environ.get(
+    "QUAI_CSP",
+    "default-src 'self'; script-src 'self' 'unsafe-hashes' 'sha256-osjxnKEPL/pQJbFk1dKsF7PYFmTyMWGmVSiL9inhxJY='; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'",
+)
+# With DEBUG on the policy is only reported (Content-Security-Policy-Report-Only): a violation shows in the
+# browser's console without blocking, and browser tests can still evaluate their own JavaScript in the page.
+QUAI_CSP_REPORT_ONLY = _env_bool("QUAI_CSP_REPORT_ONLY", DEBUG)
 
 NINJA_PAGINATION_CLASS = "quai.core.pagination.Pagination"
 NINJA_PAGINATION_PER_PAGE = 50
