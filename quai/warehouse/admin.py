@@ -24,8 +24,8 @@ from django.utils.translation import ngettext
 
 from quai.core.errors import QuaiError
 from quai.warehouse import selectors, services
-from quai.warehouse.domain import KIND_COLOURS
 from quai.warehouse.models import Location, Site, Zone, ZoneKind, ZoneStatus
+from quai.warehouse.site_map import KIND_COLOURS, site_map_svg
 
 SITE_FIELDS = [
     "name",
@@ -120,7 +120,7 @@ class SiteAdmin(ServiceErrorsAsMessages):
             "site": site,
             "title": _("Map of %(site)s") % {"site": site.name},
             # The SVG is built by our own renderer, which escapes every text it writes.
-            "svg": mark_safe(selectors.site_map_svg(site=site)),
+            "svg": mark_safe(site_map_svg(site=site)),
             "zones": zones,
             "legend": legend,
             "svg_url": reverse("admin:warehouse_site_map_svg", args=[site.pk]),
@@ -130,7 +130,7 @@ class SiteAdmin(ServiceErrorsAsMessages):
 
     def map_svg_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         site = self._site_for_view(request, object_id)
-        response = HttpResponse(selectors.site_map_svg(site=site), content_type="image/svg+xml; charset=utf-8")
+        response = HttpResponse(site_map_svg(site=site), content_type="image/svg+xml; charset=utf-8")
         response["Content-Disposition"] = f'inline; filename="{site.code}-map.svg"'
         return response
 

@@ -28,6 +28,7 @@ from quai.warehouse.schemas import (
     ZoneOut,
     ZoneUpdateIn,
 )
+from quai.warehouse.site_map import site_map_svg
 
 
 class StaffOnlyKeyAuth(MerchantKeyAuth):
@@ -121,7 +122,7 @@ _SVG_RESPONSE = {
 def site_map(request: HttpRequest, site_id: int) -> HttpResponse:
     _staff(request)
     site = selectors.site_get(site_id=site_id)
-    return HttpResponse(selectors.site_map_svg(site=site), content_type="image/svg+xml; charset=utf-8")
+    return HttpResponse(site_map_svg(site=site), content_type="image/svg+xml; charset=utf-8")
 
 
 # --- Zones -----------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Reads of the warehouse layout, including the site map."""
+"""Reads of the warehouse layout."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from quai.core.errors import NotFound
-from quai.warehouse import domain
-from quai.warehouse.models import Location, LocationStatus, Site, Zone, ZoneKind, ZoneStatus
+from quai.warehouse.models import Location, Site, Zone, ZoneStatus
 
 
 def zone_active_q(at: datetime, prefix: str = "") -> Q:
@@ -26,14 +25,14 @@ def site_get(*, site_id: int) -> Site:
     try:
         return Site.objects.get(pk=site_id)
     except Site.DoesNotExist:
-        raise NotFound(_("Site not found."), code="unknown_site", details={"site_id": site_id}) from None
+        raise NotFound(_("Site not found."), code="site_not_found", details={"site_id": site_id}) from None
 
 
 def zone_get(*, zone_id: int) -> Zone:
     try:
         return Zone.objects.select_related("site").get(pk=zone_id)
     except Zone.DoesNotExist:
-        raise NotFound(_("Zone not found."), code="unknown_zone", details={"zone_id": zone_id}) from None
+        raise NotFound(_("Zone not found."), code="zone_not_found", details={"zone_id": zone_id}) from None
 
 
 def location_get(*, location_id: int) -> Location:
@@ -41,7 +40,7 @@ def location_get(*, location_id: int) -> Location:
         return Location.objects.select_related("site", "zone").get(pk=location_id)
     except Location.DoesNotExist:
         raise NotFound(
-            _("Location not found."), code="unknown_location", details={"location_id": location_id}
+            _("Location not found."), code="location_not_found", details={"location_id": location_id}
         ) from None
 
 
@@ -54,7 +53,7 @@ def location_get_by_code(*, site: Site | int, code: str) -> Location:
     except Location.DoesNotExist:
         raise NotFound(
             _("No location '%(code)s' on this site.") % {"code": cleaned},
-            code="unknown_location",
+            code="location_not_found",
             details={"code": cleaned, "site_id": site_id},
         ) from None
 
@@ -112,49 +111,3 @@ def location_list(
     if code_prefix:
         qs = qs.filter(code__startswith=code_prefix.strip().upper())
     return qs.order_by("site_id", "pick_sequence", "code", "id")
-
-
-def site_map_data(site: Site) -> domain.SiteMap:
-    """Plain data for ``domain.site_map_render``: every zone and location of ``site`` and the words, translated."""
-    zones = [
-        domain.MapZone(
-            id=zone.pk,
-            code=zone.code,
-            name=zone.name,
-            kind=zone.kind,
-            closed=zone.status == ZoneStatus.CLOSED,
-            temporary=zone.is_temporary,
-        )
-        for zone in Zone.objects.filter(site=site).order_by("code", "id")
-    ]
-    locations = [
-        domain.MapLocation(
-            code=row["code"],
-            zone_id=row["zone_id"],
-            x_m=row["x_m"],
-            y_m=row["y_m"],
-            aisle=row["aisle"],
-            blocked=row["status"] == LocationStatus.BLOCKED,
-        )
-        for row in Location.objects.filter(site=site)
-        .order_by("code")
-        .values("code", "zone_id", "x_m", "y_m", "aisle", "status")
-    ]
-    blocked = sum(1 for loc in locations if loc.blocked)
-    text = domain.MapText(
-        title=_("%(name)s (%(code)s) — site map") % {"name": site.name, "code": site.code},
-        subtitle=_("zones: %(zones)d · locations: %(locations)d · blocked: %(blocked)d")
-        % {"zones": len(zones), "locations": len(locations), "blocked": blocked},
-        kind_labels={str(kind.value): str(kind.label) for kind in ZoneKind},
-        legend_heading=_("Zone kinds"),
-        blocked=_("blocked location"),
-        closed=_("closed zone (dashed)"),
-        temporary=_("temporary"),
-        empty=_("No locations yet."),
-        metres=_("m"),
-    )
-    return domain.SiteMap(zones=zones, locations=locations, text=text)
-
-
-def site_map_svg(*, site: Site) -> str:
-    return domain.site_map_render(site_map_data(site))

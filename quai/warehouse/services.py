@@ -254,7 +254,7 @@ def _zone_locked(zone: Zone) -> Zone:
     try:
         return Zone.objects.select_for_update().get(pk=zone.pk)
     except Zone.DoesNotExist:
-        raise NotFound(_("Zone not found."), code="unknown_zone") from None
+        raise NotFound(_("Zone not found."), code="zone_not_found") from None
 
 
 @transaction.atomic
@@ -516,7 +516,7 @@ def locations_move_to_zone(*, zone: Zone, location_ids: Sequence[int], actor: An
     if missing:
         raise NotFound(
             _("%(count)d location(s) not found.") % {"count": len(missing)},
-            code="unknown_location",
+            code="location_not_found",
             details={"location_ids": missing[:CLASH_LIST_LIMIT]},
         )
     foreign = [row["pk"] for row in rows if row["site_id"] != target.site_id]

@@ -176,10 +176,10 @@ def test_the_site_map_is_served_as_svg(staff_api, site, zone):
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
 
 
-def test_an_unknown_site_is_404_with_its_code(staff_api):
+def test_an_unknown_site_is_404_site_not_found(staff_api):
     response = staff_api.get("warehouse/sites/999999")
     assert response.status_code == 404
-    assert response.json()["error"]["code"] == "unknown_site"
+    assert response.json()["error"]["code"] == "site_not_found"
 
 
 def test_a_location_is_blocked_without_a_reason_and_moves_refuse_unknown_ids(staff_api, zone):

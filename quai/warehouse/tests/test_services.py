@@ -15,6 +15,7 @@ from quai.tenants.tests.factories import MerchantFactory
 from quai.warehouse import selectors, services
 from quai.warehouse.domain import ZoneCloseBlocker
 from quai.warehouse.models import Location, LocationStatus, Site, Zone, ZoneStatus
+from quai.warehouse.site_map import site_map_svg
 from quai.warehouse.tests.factories import LocationFactory, SiteFactory, ZoneFactory
 
 pytestmark = pytest.mark.django_db
@@ -314,7 +315,7 @@ def test_location_get_by_code_reads_what_a_scanner_typed(site, storage):
     assert selectors.location_get_by_code(site=site, code=" a-01-01-01") == location
     with pytest.raises(NotFound) as excinfo:
         selectors.location_get_by_code(site=site, code="Z-99-99-99")
-    assert excinfo.value.code == "unknown_location"
+    assert excinfo.value.code == "location_not_found"
 
 
 def test_locations_move_between_zones_of_the_same_site_and_the_move_is_counted(site, storage):
@@ -369,7 +370,7 @@ def test_a_site_refuses_an_unknown_time_zone_and_closing_before_opening(site):
 def test_the_site_map_shows_every_zone_and_slot(site, storage, active_locations_check):
     _rack(site, storage, aisles="A-B", bays=4, levels=2)
     services.location_block(location=Location.objects.get(code="A-01-01-01"))
-    svg = selectors.site_map_svg(site=site)
+    svg = site_map_svg(site=site)
     assert svg.count('class="slot') == 8
     assert svg.count('class="slot blocked"') == 1
     assert "Lyon Gerland" in svg
