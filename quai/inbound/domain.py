@@ -183,7 +183,7 @@ LOT = "lot"
 class CountedLine:
     """One ASN line as counted: ``unexpected`` lines were not announced (expected is then 0).
 
-    A line of an announced SKU with ``expected`` 0 and a ``lot`` holds units of a lot the ASN did not announce.
+    An ``unexpected`` line of an announced SKU holds units of a lot the ASN did not announce for it.
     """
 
     sku_id: int
@@ -235,7 +235,8 @@ def discrepancies(lines: Iterable[CountedLine]) -> list[Discrepancy]:
             found.append(Discrepancy(sku_id, SHORT, expected, received, damaged, difference))
         if damaged > 0:
             found.append(Discrepancy(sku_id, DAMAGED, expected, received, damaged, damaged))
-        found += _lot_differences(sku_id, [line for line in lines if line.sku_id == sku_id and not line.unexpected])
+        if sku_id in announced:
+            found += _lot_differences(sku_id, [line for line in lines if line.sku_id == sku_id])
     return found
 
 

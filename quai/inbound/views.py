@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from quai.core.errors import QuaiError
@@ -25,7 +25,7 @@ from quai.tenants.access import staff_role_required
 RECEIVER_GROUPS = ("admin", "supervisor", "receiver")
 
 
-receiver_required = staff_role_required(RECEIVER_GROUPS, _lazy("This screen is for warehouse receivers."))
+receiver_required = staff_role_required(RECEIVER_GROUPS, gettext_lazy("This screen is for warehouse receivers."))
 
 
 def _error_text(exc: QuaiError, code: str) -> str:
@@ -219,11 +219,28 @@ def _preview(asn: Asn) -> list[dict[str, Any]]:
     ]
 
 
+def _confirmed_by_tap(request: HttpRequest) -> bool:
+    """The confirm form was sent by a tap on its button (``inbound/confirm.js``), not by a scan's Enter."""
+    return request.POST.get("confirm") == "close" and request.POST.get("gesture") == "tap"
+
+
 @receiver_required
 @require_http_methods(["GET", "POST"])
 def receiving_close(request: HttpRequest, asn_id: int) -> HttpResponse:
-    """GET: what the report will say; POST: close receiving and send the report."""
+    """GET: what the report will say; POST by a tap on the confirm button: close receiving and send the report."""
     asn = get_object_or_404(Asn.objects.select_related("merchant"), pk=asn_id)
+    if request.method == "POST" and not _confirmed_by_tap(request):
+        # A scanner's keystrokes and Enter landed here (the scan field has the focus): closing an ASN takes a tap.
+        code = request.POST.get("code", "").strip()
+        message = _("Not closed: a scan never closes receiving. Tap the button to close, or Esc to keep scanning.")
+        if _hx(request):
+            return render(request, "operator/_feedback.html", {"result": "error", "message": message, "code": code})
+        return render(
+            request,
+            "inbound/receiving_close.html",
+            {"asn": asn, "discrepancies": _preview(asn), "error": message, "screen": "receiving"},
+            status=409,
+        )
     if request.method == "POST":
         try:
             services.receiving_close(asn=asn, actor=request.user)

@@ -150,7 +150,7 @@ def asn_import(
         first_row = next(iter(found))
         raise ValidationFailed(
             _("%(count)s problem(s), first on row %(row)s: %(problem)s. Nothing was imported.")
-            % {"count": count, "row": first_row, "problem": found[first_row][0]},
+            % {"count": count, "row": first_row, "problem": found[first_row][0].rstrip(".")},
             code="import_failed",
             details={"rows": found},
         )

@@ -152,8 +152,8 @@ def putaway_check(*, task: PutawayTask, location: Location) -> None:
             )
     refusal = domain.location_refusal(selectors.location_snapshot(location), selectors.putaway_item(task))
     if refusal is not None:
-        error_code, message = _REFUSALS[refusal]
-        raise Conflict(str(message) % {"code": code, "quantity": task.quantity}, code=error_code)
+        error_code, text = _REFUSALS[refusal]
+        raise Conflict(str(text) % {"code": code, "quantity": task.quantity}, code=error_code)
 
 
 @transaction.atomic

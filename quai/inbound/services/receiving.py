@@ -187,11 +187,11 @@ def receiving_scan(
     units = quantity * (scan.quantity or 1)
     line = _pick_line(lines, sku.pk, lot)
     announced_lots: tuple[str, ...] = ()
-    if line is None and announced:
+    if line is None and any(not other.unexpected for other in announced):
         # The SKU is announced, but under other lots: the units are here, so they are received, on a line of
-        # their own (expected 0) that the discrepancy report shows against the announced lots.
-        announced_lots = tuple(sorted({other.lot for other in announced if other.lot}))
-        line = AsnLine.objects.create(asn=asn, sku=sku, expected_quantity=0, lot=lot, expiry=expiry)
+        # their own that was not on the ASN, which the discrepancy report shows against the announced lots.
+        announced_lots = tuple(sorted({other.lot for other in announced if other.lot and not other.unexpected}))
+        line = AsnLine.objects.create(asn=asn, sku=sku, expected_quantity=0, lot=lot, expiry=expiry, unexpected=True)
     if line is None:
         if not unexpected:
             raise Conflict(

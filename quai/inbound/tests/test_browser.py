@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from quai.inbound import services
 from quai.inbound.models import Asn, AsnStatus, PutawayStatus, PutawayTask
 from quai.inbound.services import AsnLineInput, HandlingUnitInput
 from quai.inbound.tests.factories import location, sscc, warehouse_build
+from quai.inbound.tests.factories import location as storage_location
 from quai.inventory.models import StockQuantity, StockStatus
 from quai.tenants.tests.factories import MerchantFactory, StaffUserFactory
 from quai.warehouse.models import LocationStatus
@@ -149,7 +151,7 @@ def test_a_receiving_session_typed_on_a_handheld(browser_page, live_server):  # 
     assert page.locator("#recent li").count() == 5
     screenshot(page, "inbound-receiving-3-damaged")
 
-    # close: Tab to the close link, Enter; the confirm button has the focus, Enter again
+    # close: Tab to the close link, Enter; the scan field keeps the focus, closing takes a tap on the button
     for _ in range(4):
         page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "close-link"
@@ -158,8 +160,8 @@ def test_a_receiving_session_typed_on_a_handheld(browser_page, live_server):  # 
     kinds = page.locator("#discrepancies tr[data-kind]")
     assert kinds.count() == 4
     screenshot(page, "inbound-receiving-4-close-preview")
-    assert page.evaluate("document.activeElement.id") == "confirm-close"
-    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "scan"
+    page.click("#confirm-close")
     page.wait_for_url("**/report/")
     assert "clôturée" in page.locator("#closed").inner_text()
     found = sorted(
@@ -270,3 +272,106 @@ def test_scans_fired_faster_than_the_server_answers_are_all_counted(browser_page
     row = page.locator("#lines tr[data-sku='SHIRT-M']")
     assert row.locator("[data-received]").inner_text() == "3"
     assert asn.lines.get().received_quantity == 3
+
+
+# --- What a new user hit, on a phone (412 × 915), every scan typed as keystrokes + Enter ------------------------
+@pytest.fixture
+def phone(chromium, live_server):  # type: ignore[no-untyped-def]
+    context = chromium.new_context(
+        viewport={"width": 412, "height": 915}, locale="fr-FR", base_url=live_server.url, has_touch=True
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+def test_on_a_phone_a_prefixed_sscc_opens_the_receipt_a_foreign_lot_is_amber_and_a_scan_never_closes(  # type: ignore[no-untyped-def]
+    phone, live_server
+):
+    page = phone
+    wh = warehouse_build()
+    merchant = MerchantFactory(code="acme", name="Acme")
+    _catalogue(merchant)
+    carton, pallet = sscc(31), sscc(32)
+    asn = services.asn_create(
+        merchant=merchant,
+        reference="PO-5150",
+        site=wh.site,
+        supplier="Cosmétiques du Sud",
+        expected_at=date(2031, 12, 3),
+        lines=[AsnLineInput(sku_code="CREAM-50", quantity=24, lot="LOT42", sscc=carton)],
+        handling_units=[HandlingUnitInput(sscc=carton), HandlingUnitInput(sscc=pallet, kind="pallet")],
+    )
+    login_page(page, _receiver(), live_server.url)
+
+    page.goto("/ops/inbound/receiving/")
+    assert "2031-12-03" in page.locator(".list-buttons").inner_text()  # ISO 8601, whatever the language
+    screenshot(page, "inbound-phone-1-home")
+    # the pallet's label read with its GS1-128 symbology identifier opens the receipt
+    page.keyboard.type(f"]C100{pallet}")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/ops/inbound/receiving/{asn.pk}/")
+    assert pallet in page.locator("#hu").inner_text()
+
+    # inside the receipt, a carton read from a GS1 DataMatrix (]d2) switches the carton being unpacked
+    scan(page, f"]d200{carton}")
+    result, text = feedback(page)
+    assert result == "ok" and carton in text
+
+    # the announced lot is LOT42: LOT99 is received (it is here) but the answer is amber and says so
+    scan(page, "0103760000000024" + "17311231" + "10LOT99")
+    result, text = feedback(page)
+    assert result == "warn" and "LOT99" in text and "LOT42" in text
+    assert last_sound(page) == "warn"
+    screenshot(page, "inbound-phone-2-foreign-lot")
+
+    # the confirmation page: a scan lands in the scan field and is refused in red; the ASN stays open
+    page.goto(f"/ops/inbound/receiving/{asn.pk}/close/")
+    assert page.evaluate("document.activeElement.id") == "scan"
+    lots = sorted(row.get_attribute("data-lot") for row in page.locator("#discrepancies tr[data-kind='lot']").all())
+    assert lots == ["LOT42", "LOT99"]
+    scan(page, SHIRT_GTIN)
+    result, text = feedback(page)
+    assert result == "error" and last_sound(page) == "error"
+    asn.refresh_from_db()
+    assert asn.status == AsnStatus.RECEIVING
+    screenshot(page, "inbound-phone-3-close-scan-refused")
+    # even with the focus on the confirm button, Enter does not close: it takes a tap
+    page.focus("#confirm-close")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)
+    asn.refresh_from_db()
+    assert asn.status == AsnStatus.RECEIVING and page.url.endswith("/close/")
+    page.tap("#confirm-close")
+    page.wait_for_url("**/report/")
+    asn.refresh_from_db()
+    assert asn.status == AsnStatus.CLOSED
+    rows = {
+        (r.get_attribute("data-kind"), r.get_attribute("data-lot"), r.locator("td").nth(4).inner_text())
+        for r in page.locator("#discrepancies tr[data-kind]").all()
+    }
+    assert ("lot", "LOT42", "-24") in rows and ("lot", "LOT99", "+1") in rows
+    screenshot(page, "inbound-phone-4-report")
+
+
+def test_on_a_phone_putaway_says_an_unknown_location_does_not_exist(phone, live_server):  # type: ignore[no-untyped-def]
+    page = phone
+    wh = warehouse_build()
+    merchant = MerchantFactory(code="acme", name="Acme")
+    _catalogue(merchant)
+    storage_location(wh.storage, "A-01-01", x="4")
+    services.asn_create(
+        merchant=merchant, reference="PO-12", site=wh.site, lines=[AsnLineInput(sku_code="SHIRT-M", quantity=2)]
+    )
+    services.receiving_scan(asn=services.receiving_start(code="PO-12").asn, code=SHIRT_GTIN, quantity=2)
+    login_page(page, _receiver(), live_server.url)
+
+    page.goto("/ops/inbound/putaway/")
+    scan(page, SHIRT_GTIN)
+    assert feedback(page)[0] == "ok"
+    scan(page, "Z-99-99-99")
+    result, text = feedback(page)
+    assert result == "error" and "Z-99-99-99" in text and "n'existe pas" in text and "Rien à ranger" not in text
+    screenshot(page, "inbound-phone-5-putaway-unknown-location")
+    assert PutawayTask.objects.get().status == PutawayStatus.OPEN

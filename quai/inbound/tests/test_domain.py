@@ -145,3 +145,31 @@ def test_replenishment_fills_up_to_max_only_below_min():
     assert replenishment_need(on_hand=4, min_quantity=5, max_quantity=20) == 16
     assert replenishment_need(on_hand=0, min_quantity=1, max_quantity=8) == 8
     assert replenishment_need(on_hand=-2, min_quantity=1, max_quantity=8) == 8
+
+
+def test_an_sscc_read_with_its_symbology_prefix_is_understood():
+    body = "03761234500000011"
+    sscc = body + str(domain.gs1_check_digit(body))
+    for scanned in (f"]C100{sscc}", f"]d200{sscc}", f"]Q300{sscc}", f"]C1\x1d00{sscc}", f" ]C1(00){sscc}\r\n"):
+        assert domain.sscc_normalize(scanned) == sscc, scanned
+    # an identifier does not make a wrong check digit right, nor a GTIN an SSCC
+    assert domain.sscc_normalize(f"]C100{body}{(int(sscc[-1]) + 1) % 10}") is None
+    assert domain.sscc_normalize("]E03760000000017") is None
+
+
+def test_a_lot_other_than_the_announced_one_is_a_lot_discrepancy_even_when_the_totals_match():
+    found = discrepancies(
+        [
+            CountedLine(sku_id=1, expected=24, received=0, lot="LOT42"),
+            CountedLine(sku_id=1, expected=0, received=24, lot="LOT99", unexpected=True),
+        ]
+    )
+    assert [(d.kind, d.lot, d.expected, d.received, d.difference) for d in found] == [
+        ("lot", "LOT42", 24, 0, -24),
+        ("lot", "LOT99", 0, 24, 24),
+    ]
+
+
+def test_a_short_announced_lot_is_only_short_when_no_other_lot_came():
+    found = discrepancies([CountedLine(sku_id=1, expected=24, received=20, lot="LOT42")])
+    assert [(d.kind, d.difference) for d in found] == [("short", -4)]

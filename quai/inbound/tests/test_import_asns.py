@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import translation
 
 from quai.inbound.models import Asn, AsnLine, HandlingUnit
 from quai.inbound.tests.factories import sscc
@@ -15,6 +16,13 @@ from quai.inbound.tests.factories import sscc
 pytestmark = pytest.mark.django_db
 
 HEADER = "reference,supplier,expected_at,site,sku,quantity,lot,expiry,sscc,unit_kind\n"
+
+
+@pytest.fixture(autouse=True)
+def english():  # type: ignore[no-untyped-def]
+    """The command speaks the installation's language; these tests read its English."""
+    with translation.override("en"):
+        yield
 
 
 def _csv(tmp_path: Path, body: str, name: str = "asns.csv") -> str:

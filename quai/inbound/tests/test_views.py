@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from django.test import Client
 
 from quai.inbound import services
-from quai.inbound.models import Receipt
+from quai.inbound.models import AsnStatus, PutawayTask, Receipt
 from quai.inbound.services import AsnLineInput
 from quai.tenants.tests.factories import StaffUserFactory, UserFactory
 
@@ -54,3 +54,36 @@ def test_screens_speak_french_by_default(receiver, merchant, wh, shirt):
     french.force_login(StaffUserFactory(username="boss", is_superuser=True))
     page = french.get("/ops/inbound/putaway/")
     assert b"Rangement" in page.content
+
+
+def test_a_scan_on_the_close_page_never_closes_receiving(receiver, merchant, wh, shirt):
+    asn = services.asn_create(
+        merchant=merchant, reference="A2", site=wh.site, lines=[AsnLineInput(sku_code="SHIRT-M", quantity=2)]
+    )
+    services.receiving_start(code="A2")
+    url = f"/ops/inbound/receiving/{asn.pk}/close/"
+    page = receiver.get(url)
+    assert b'type="button" id="confirm-close"' in page.content and b"autofocus" in page.content
+    scanned = receiver.post(url, {"code": "3760000000017"}, HTTP_HX_REQUEST="true")
+    assert b'data-result="error"' in scanned.content and b"Tap the button" in scanned.content
+    # Enter on the confirm form itself (no tap) does not close it either
+    assert receiver.post(url, {"confirm": "close"}).status_code == 409
+    asn.refresh_from_db()
+    assert asn.status == AsnStatus.RECEIVING
+    closed = receiver.post(url, {"confirm": "close", "gesture": "tap"})
+    assert closed.status_code == 302
+    asn.refresh_from_db()
+    assert asn.status == AsnStatus.CLOSED
+
+
+def test_putaway_names_an_unknown_location_as_such(receiver, merchant, wh, shirt):
+    services.asn_create(
+        merchant=merchant, reference="A3", site=wh.site, lines=[AsnLineInput(sku_code="SHIRT-M", quantity=2)]
+    )
+    services.receiving_scan(asn=services.receiving_start(code="A3").asn, code="3760000000017", quantity=2)
+    task = PutawayTask.objects.get()
+    answer = receiver.post(
+        "/ops/inbound/putaway/scan/", {"code": "Z-99-99-99", "task": str(task.pk)}, HTTP_HX_REQUEST="true"
+    )
+    assert b'data-result="error"' in answer.content
+    assert b"Location Z-99-99-99 does not exist" in answer.content and b"Nothing to put away" not in answer.content
