@@ -1,7 +1,13 @@
-"""The outbox in the back office: every event, read-only, filterable by name and by whether it was relayed."""
+"""The outbox in the back office: every event, read-only, filterable by name and by whether it was relayed.
+
+Core imports no app, yet a supervisor reads a merchant's name, not its id: the tenants app registers a lookup
+(``merchant_labels_register``) in its ``AppConfig.ready()``, and the outbox list asks it once per page for the
+merchants on that page.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.contrib import admin
@@ -9,7 +15,23 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from quai.core.models import HandledEvent, OutboxEvent
+from quai.core.models import HandledEvent, OutboxEvent, StateTransition
+
+MerchantLabels = Callable[[Iterable[int]], dict[int, str]]
+_merchant_labels: list[MerchantLabels] = []
+
+
+def merchant_labels_register(lookup: MerchantLabels) -> None:
+    """Set the lookup that names merchants by id (one query for all the ids given); registering again replaces it."""
+    _merchant_labels[:] = [lookup]
+
+
+def merchant_labels(ids: Iterable[int]) -> dict[int, str]:
+    """The names of the merchants ``ids``; an id the lookup does not know (or no lookup at all) is left out."""
+    wanted = sorted(set(ids))
+    if not wanted or not _merchant_labels:
+        return {}
+    return _merchant_labels[0](wanted)
 
 
 class RelayedFilter(admin.SimpleListFilter):
@@ -41,12 +63,59 @@ class HandledEventInline(admin.TabularInline):  # type: ignore[type-arg]
 
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("id", "name", "merchant_id", "aggregate", "aggregate_id", "occurred_at", "relayed_at", "attempts")
+    list_display = (
+        "id",
+        "name",
+        "merchant_column",
+        "aggregate",
+        "aggregate_id",
+        "occurred_at",
+        "relayed_at",
+        "attempts",
+    )
     list_filter = ("name", RelayedFilter)
     search_fields = ("=event_id", "=aggregate_id", "name")
     date_hierarchy = "occurred_at"
     inlines = [HandledEventInline]
     readonly_fields = [f.name for f in OutboxEvent._meta.fields]
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        # One look-up for the merchants of the whole page, not one per row. The page's rows are evaluated here and
+        # kept in the queryset's cache, so each carries its label to the column below (nothing shared between
+        # requests: the admin instance is).
+        changelist = super().get_changelist_instance(request)
+        events = list(changelist.result_list)
+        labels = merchant_labels(event.merchant_id for event in events if event.merchant_id is not None)
+        for event in events:
+            event.merchant_label = labels.get(event.merchant_id) if event.merchant_id is not None else None
+        return changelist
+
+    @admin.display(description=_("merchant"), ordering="merchant_id")
+    def merchant_column(self, event: OutboxEvent) -> str:
+        if event.merchant_id is None:
+            return "—"
+        label = getattr(event, "merchant_label", None)
+        return label or f"#{event.merchant_id}"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(StateTransition)
+class StateTransitionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Every status change of every state machine (who, when, from, to, why), read-only: it is the audit trail."""
+
+    list_display = ("at", "aggregate", "aggregate_id", "from_status", "to_status", "transition", "actor_label", "reason")
+    list_filter = ("aggregate", "to_status")
+    search_fields = ("=aggregate_id", "=event_id", "actor_label")
+    date_hierarchy = "at"
+    readonly_fields = [f.name for f in StateTransition._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from quai.catalog.selectors import scan_resolve
+from quai.catalog.selectors import scan_resolve_among
 from quai.core.errors import NotFound, QuaiError, ValidationFailed
 from quai.inventory import selectors, services
 from quai.inventory.domain import COUNT_TASK_COUNTABLE
@@ -72,13 +72,20 @@ def _state(request: HttpRequest) -> MoveState:
     return state
 
 
-def _error_text(exc: QuaiError, code: str) -> str:
+def _error_text(exc: QuaiError, code: str, *, free: int | None = None) -> str:
+    """The screen's answer to a refusal: what the operator scanned and what to do, in their language.
+
+    ``free`` is the number of units that may be moved from the picked stock row, when the refusal is about it.
+    """
+    if exc.code == "insufficient_stock" and free is not None:
+        return _("Only %(free)d free here (the rest is reserved): type %(free)d or less.") % {"free": free}
     texts = {
         "unknown_code": _("Unknown code: %(code)s"),
-        "unknown_location": _("Unknown location: %(code)s"),
+        "location_not_found": _("Unknown location: %(code)s"),
         "empty_location": _("Location %(code)s holds nothing to move."),
         "not_at_location": _("%(code)s is not in this location."),
         "lot_required": _("Several lots of this item are here: scan the label with the lot."),
+        "lot_not_here": _("%(code)s is not at this location in the books: scan the label with its lot to count it."),
         "same_location": _("That is the location you are taking from: scan where it goes."),
         "insufficient_stock": _("Not that many free units here (some may be reserved)."),
         "location_blocked": _("Location %(code)s is blocked: scan another one."),
@@ -86,6 +93,8 @@ def _error_text(exc: QuaiError, code: str) -> str:
         "not_in_count": _("%(code)s is not the SKU of this count."),
         "count_closed": _("This count is closed: start another one."),
     }
+    if exc.code == "unknown_code" and exc.details.get("reason") in ("check_digit", "date", "format"):
+        return exc.message  # a misread or misprinted label: the catalogue's message says which
     text = texts.get(exc.code)
     return exc.message if text is None else text % {"code": code}
 
@@ -95,12 +104,17 @@ def _item_at(contents: list[StockQuantity], code: str) -> StockQuantity:
     rows = [row for row in contents if row.on_hand > 0]
     if not rows:
         raise ValidationFailed("Nothing to move here.", code="empty_location")
+    try:
+        # One query for every merchant with stock here; staff screen, so a code of another merchant is told apart.
+        results = scan_resolve_among(
+            merchant_ids=sorted({row.merchant_id for row in rows}), code=code, tell_other_merchants=True
+        )
+    except NotFound as exc:
+        if exc.details.get("reason") == "other_merchant":
+            raise NotFound("Not in this location.", code="not_at_location") from exc
+        raise
     matches: list[StockQuantity] = []
-    for merchant_id in sorted({row.merchant_id for row in rows}):
-        try:
-            scanned = scan_resolve(merchant=merchant_id, code=code)
-        except NotFound:
-            continue
+    for scanned in results:
         if scanned.sku is None:
             continue
         matches += [row for row in rows if row.sku_id == scanned.sku.pk and (not scanned.lot or row.lot == scanned.lot)]
@@ -111,6 +125,14 @@ def _item_at(contents: list[StockQuantity], code: str) -> StockQuantity:
     # The same lot in several statuses: sellable stock is what an operator moves by default.
     matches.sort(key=lambda row: (row.status != StockStatus.SELLABLE, row.pk))
     return matches[0]
+
+
+def _free(row: StockQuantity | None) -> int | None:
+    """The units of ``row`` free to move now (read again: the screen's number may be a scan old), or None."""
+    if row is None:
+        return None
+    fresh = StockQuantity.objects.filter(pk=row.pk).first()
+    return 0 if fresh is None else max(fresh.free, 0)
 
 
 def _quantity(request: HttpRequest) -> int:
@@ -142,7 +164,7 @@ def move_scan(request: HttpRequest) -> HttpResponse:
     contents: list[StockQuantity] | None = None  # the from location's contents, read once per request
     try:
         if site is None:
-            raise NotFound("No site.", code="unknown_location")
+            raise NotFound("No site.", code="location_not_found")
         if state.step == "from":
             state.from_location = location_get_by_code(site=site, code=code)
             contents = selectors.location_contents(location=state.from_location)
@@ -184,7 +206,7 @@ def move_scan(request: HttpRequest) -> HttpResponse:
             )
             state = MoveState()
     except QuaiError as exc:
-        context.update(result="error", message=_error_text(exc, code))
+        context.update(result="error", message=_error_text(exc, code, free=_free(state.row)))
     if state.from_location is None:
         contents = []
     elif contents is None:
@@ -226,7 +248,7 @@ def count_start(request: HttpRequest) -> HttpResponse:
     site = _site(request)
     try:
         if site is None:
-            raise NotFound("No site.", code="unknown_location")
+            raise NotFound("No site.", code="location_not_found")
         location = location_get_by_code(site=site, code=code)
         task = (
             selectors.count_task_list(location_id=location.pk, status=sorted(COUNT_TASK_COUNTABLE))
@@ -236,13 +258,21 @@ def count_start(request: HttpRequest) -> HttpResponse:
         if task is None:
             task = services.count_task_create(location=location, actor=request.user)[0]
     except QuaiError as exc:
-        text = {"unknown_location": _("Unknown location: %(code)s") % {"code": code}}.get(exc.code, exc.message)
+        text = {"location_not_found": _("Unknown location: %(code)s") % {"code": code}}.get(exc.code, exc.message)
         return _count_home(request, site, result="error", message=text, code=code)
     return redirect(f"{reverse('inventory_ops:count_task', args=[task.pk])}?started=1")
 
 
 def _count_task_or_404(count_task_id: int) -> CountTask:
     return selectors.count_task_get(count_task_id=count_task_id)
+
+
+def _sku_known_at(task: CountTask, sku_id: object) -> bool:
+    """Whether the books or this count already hold ``sku_id`` at the counted location."""
+    if not isinstance(sku_id, int):
+        return True  # nothing to tell: keep the service's own answer
+    held = any(row.sku_id == sku_id and row.on_hand > 0 for row in selectors.location_contents(location=task.location))
+    return held or task.lines.filter(sku_id=sku_id).exists()
 
 
 def _count_lines(task: CountTask) -> list[dict[str, Any]]:
@@ -345,6 +375,10 @@ def count_scan(request: HttpRequest, count_task_id: int) -> HttpResponse:
             "line_id": line.pk,
         }
     except QuaiError as exc:
+        if exc.code == "lot_required" and not _sku_known_at(task, exc.details.get("sku_id")):
+            # The service asks for the lot because it cannot guess it; with none of the item here in the books,
+            # "several lots are here" would be untrue: say the item is not at this location.
+            exc = ValidationFailed(exc.message, code="lot_not_here", details=exc.details)
         context = {"result": "error", "message": _error_text(exc, code), "code": code}
     task = _count_task_or_404(count_task_id)
     return _count_panel(request, task, **context)

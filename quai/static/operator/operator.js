@@ -67,6 +67,38 @@
     focusScan();
   }
 
+  // Every refusal is the screen's own answer (red, the error beep, the message that says why), never a browser
+  // bubble: a bubble makes no sound, and the scan that triggered it would be lost. The server checks every field.
+  function noBrowserValidation(root) {
+    (root || document).querySelectorAll("form").forEach(function (form) {
+      if (form.querySelector("[data-scan]")) { form.noValidate = true; }
+    });
+  }
+
+  // A code (location, SKU, lot) never breaks across lines (operator.css keeps it on one); when it is wider than its
+  // place, its font shrinks, down to a size still readable, before an ellipsis would cut it.
+  var CODES = ".code, .grid .sku, .context .ref, .target .location";
+  var SMALLEST = 12;
+  function tooWide(el) {
+    if (getComputedStyle(el).display !== "inline") { return el.scrollWidth > el.clientWidth + 1; }
+    var parent = el.parentElement;
+    var style = getComputedStyle(parent);
+    var room = parent.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    return el.getBoundingClientRect().width > room + 1;
+  }
+  function fitCodes(root) {
+    (root || document).querySelectorAll(CODES).forEach(function (el) {
+      el.style.fontSize = "";
+      if (!el.title) { el.title = el.textContent.trim(); }
+      var size = parseFloat(getComputedStyle(el).fontSize);
+      while (size > SMALLEST && tooWide(el)) {
+        size -= 1;
+        el.style.fontSize = size + "px";
+      }
+    });
+  }
+  window.addEventListener("resize", function () { fitCodes(document); });
+
   var queue = Promise.resolve();
   function sendScan(form, code) {
     if (!form || !window.htmx) { return; }
@@ -91,10 +123,18 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    noBrowserValidation(document);
+    fitCodes(document);
     focusScan();
     answered(document);
   });
-  document.addEventListener("htmx:afterSettle", function (event) { answered(event.target); });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    noBrowserValidation(event.target);
+    fitCodes(event.target);
+    answered(event.target);
+  });
+  // Should a form still carry a constraint the browser enforces, its refusal is told like any other.
+  document.addEventListener("htmx:validation:halted", function () { beep("error"); flash("error"); focusScan(); });
   document.addEventListener("htmx:sendError", function () { beep("error"); flash("error"); });
   document.addEventListener("htmx:responseError", function () { beep("error"); flash("error"); });
 
