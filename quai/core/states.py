@@ -1,0 +1,239 @@
+"""One state machine mechanism for every stateful record (ASN, count task, order, wave, parcel, ticket, return).
+
+A ``StateMachine`` is the record's transition table: for each status, the statuses it may move to, each step
+optionally named ("cancel") and optionally requiring a reason. ``StateMachine.check`` is the pure rule (no
+database), so a table can be tested in milliseconds.
+
+``transition(obj, machine=…, to_status=…, event=…)`` is the only way a status changes. In one transaction it:
+
+1. locks the record's row (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's transactions are opened ``IMMEDIATE``,
+   so writers queue up front) and reads the status there, never the caller's possibly stale copy;
+2. checks the step against the table: ``Conflict`` ``invalid_transition`` (details: from, to, allowed) or
+   ``ValidationFailed`` ``reason_required``;
+3. writes the new status with a guarded ``UPDATE … WHERE status = <from>`` (with any other columns the step sets,
+   ``updated_at`` and the record's ``version`` bumped when it has them, so a stale hand edit then gets its 409);
+4. writes the audit row (``core.StateTransition``: who, when, from, to, why, details);
+5. records the event in the outbox.
+
+All of it or none of it: the event exists if and only if the status changed, and the history of a status is
+exactly its audit rows. Each app wraps this in its ``<entity>_transition`` service, which builds the event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import models, transaction
+from django.db.models import F
+from django.utils.translation import gettext as _
+
+from quai.core import clock
+from quai.core.errors import Conflict, ValidationFailed
+from quai.core.events import Event
+from quai.core.models import StateTransition
+from quai.core.outbox import event_record
+
+REASON_MAX_LENGTH = 1000
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One allowed step: ``source`` → ``target``, named (e.g. "cancel") and maybe requiring a reason."""
+
+    source: str
+    target: str
+    name: str = ""
+    reason_required: bool = False
+
+
+class StateMachine:
+    """The transition table of one kind of record; ``aggregate`` names it in audit rows ("asn", "count_task")."""
+
+    def __init__(self, aggregate: str, transitions: Iterable[Transition], *, field: str = "status") -> None:
+        self.aggregate = aggregate
+        self.field = field
+        self._table: dict[tuple[str, str], Transition] = {}
+        for step in transitions:
+            if step.source == step.target:
+                raise ValueError(f"{aggregate}: a transition must change the status ({step.source})")
+            if (step.source, step.target) in self._table:
+                raise ValueError(f"{aggregate}: {step.source} → {step.target} is listed twice")
+            self._table[(step.source, step.target)] = step
+
+    @classmethod
+    def from_table(
+        cls,
+        aggregate: str,
+        table: Mapping[str, Iterable[str]],
+        *,
+        field: str = "status",
+        names: Mapping[tuple[str, str], str] | None = None,
+        reason_required: Iterable[tuple[str, str]] = (),
+    ) -> StateMachine:
+        """Build a machine from ``{from: [to, …]}``, with optional names and reason-requiring steps by pair."""
+        names = names or {}
+        needs_reason = set(reason_required)
+        steps = [
+            Transition(
+                source, target, name=names.get((source, target), ""), reason_required=(source, target) in needs_reason
+            )
+            for source, targets in table.items()
+            for target in targets
+        ]
+        unknown = (set(names) | needs_reason) - {(s.source, s.target) for s in steps}
+        if unknown:
+            raise ValueError(f"{aggregate}: names or reasons given for steps not in the table: {sorted(unknown)}")
+        return cls(aggregate, steps, field=field)
+
+    @property
+    def transitions(self) -> list[Transition]:
+        return list(self._table.values())
+
+    @property
+    def states(self) -> set[str]:
+        return {status for pair in self._table for status in pair}
+
+    def allowed_from(self, status: str) -> list[str]:
+        """The statuses ``status`` may move to, in the table's order (empty for a final status)."""
+        return [target for (source, target) in self._table if source == status]
+
+    def can(self, source: str, target: str) -> bool:
+        return (source, target) in self._table
+
+    def check(
+        self, source: str, target: str, *, reason: str = "", labels: Mapping[str, str] | None = None
+    ) -> Transition:
+        """The step ``source`` → ``target`` if the table allows it with this reason; raises otherwise.
+
+        ``labels`` turn status codes into words for the message (a model field's choices).
+        """
+        words = labels or {}
+        step = self._table.get((source, target))
+        if step is None:
+            allowed = self.allowed_from(source)
+            raise Conflict(
+                _("The status cannot go from “%(from)s” to “%(to)s”.")
+                % {"from": words.get(source, source), "to": words.get(target, target)},
+                code="invalid_transition",
+                details={"aggregate": self.aggregate, "from": source, "to": target, "allowed": allowed},
+            )
+        if step.reason_required and not reason.strip():
+            raise ValidationFailed(
+                _("Say why the status goes from “%(from)s” to “%(to)s”.")
+                % {"from": words.get(source, source), "to": words.get(target, target)},
+                code="reason_required",
+                details={"aggregate": self.aggregate, "from": source, "to": target, "field": "reason"},
+            )
+        if len(reason) > REASON_MAX_LENGTH:
+            raise ValidationFailed(
+                _("The reason is too long (%(max)d characters at most).") % {"max": REASON_MAX_LENGTH},
+                details={"field": "reason", "max_length": REASON_MAX_LENGTH},
+            )
+        return step
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asked for a change, as the audit row stores it."""
+
+    user_id: int | None
+    label: str
+
+
+SYSTEM = Actor(user_id=None, label="system")
+
+
+def actor_of(actor: Any) -> Actor:
+    """Who ``actor`` is, for the audit row, without importing the app that defines users or API keys.
+
+    Accepts None (the system: a task, a sweep), a label (``"import asns"``), an ``Actor``, a user (anything with
+    ``pk`` and ``get_username()``) or a request principal (anything with ``user`` and ``api_key``; an API key is
+    labelled by its prefix, the part of the key that is safe to show).
+    """
+    if actor is None:
+        return SYSTEM
+    if isinstance(actor, Actor):
+        return actor
+    if isinstance(actor, str):
+        return Actor(user_id=None, label=actor[:150])
+    api_key = getattr(actor, "api_key", None)
+    if api_key is not None:
+        return Actor(user_id=None, label=f"api key {getattr(api_key, 'prefix', api_key.pk)}")
+    user = getattr(actor, "user", actor) if hasattr(actor, "api_key") else actor
+    if user is not None and getattr(user, "pk", None) is not None:
+        name = user.get_username() if hasattr(user, "get_username") else str(user)
+        return Actor(user_id=int(user.pk), label=str(name)[:150])
+    return SYSTEM
+
+
+EventFactory = Callable[[StateTransition], Event]
+
+
+def transition(
+    obj: models.Model,
+    *,
+    machine: StateMachine,
+    to_status: str,
+    event: Event | EventFactory,
+    actor: Any = None,
+    reason: str = "",
+    details: Mapping[str, Any] | None = None,
+    values: Mapping[str, Any] | None = None,
+    merchant_id: int | None = None,
+) -> StateTransition:
+    """Move ``obj`` to ``to_status`` along ``machine``: status, audit row and event in one transaction.
+
+    ``event`` is the event to record, or a function building it from the audit row (which carries the status the
+    row really had once locked, and the transition's name). ``values`` are other columns written by the same
+    guarded update (``closed_at``…). ``merchant_id`` defaults to ``obj.merchant_id``. ``obj`` is updated in
+    place; the audit row is returned. Raises ``Conflict`` ``invalid_transition`` or ``ValidationFailed``
+    (``reason_required``), with nothing written.
+    """
+    model = type(obj)
+    field = machine.field
+    labels = {str(k): str(v) for k, v in (model._meta.get_field(field).choices or [])}  # type: ignore[union-attr]
+    extra = dict(values or {})
+    with transaction.atomic():
+        locked = model._default_manager.select_for_update().get(pk=obj.pk)
+        source = str(getattr(locked, field))
+        step = machine.check(source, to_status, reason=reason, labels=labels)
+        now = clock.now()
+        changes: dict[str, Any] = {field: to_status, **extra}
+        field_names = {f.name for f in model._meta.concrete_fields}
+        if "updated_at" in field_names:
+            changes.setdefault("updated_at", now)
+        if "version" in field_names:
+            changes["version"] = F("version") + 1
+        updated = model._default_manager.filter(pk=obj.pk, **{field: source}).update(**changes)
+        if updated != 1:  # cannot happen under the lock; if it ever does, refuse rather than write a false history
+            raise Conflict(
+                _("The status changed meanwhile; try again."),
+                code="invalid_transition",
+                details={"aggregate": machine.aggregate, "from": source, "to": to_status, "allowed": []},
+            )
+        audit = StateTransition(
+            aggregate=machine.aggregate,
+            aggregate_id=str(obj.pk),
+            merchant_id=merchant_id if merchant_id is not None else getattr(obj, "merchant_id", None),
+            transition=step.name,
+            from_status=source,
+            to_status=to_status,
+            reason=reason,
+            details=dict(details or {}),
+            at=now,
+        )
+        who = actor_of(actor)
+        audit.actor_id, audit.actor_label = who.user_id, who.label
+        recorded = event_record(event(audit) if callable(event) else event, merchant_id=audit.merchant_id)
+        audit.event_id = recorded.event_id
+        audit.save(force_insert=True)
+    # Only once everything is written does the caller's copy change: a refused step leaves it as it was.
+    setattr(obj, field, to_status)
+    for name, value in changes.items():
+        if name not in (field, "version"):
+            setattr(obj, name, value)
+    if "version" in field_names:
+        obj.version = locked.version + 1  # type: ignore[attr-defined]
+    return audit

@@ -1,0 +1,304 @@
+"""The state machine mechanism, on a toy record: a door (core imports no app, so the tests bring their own model).
+
+The door's table is created for this module only, in an isolated app registry: it never reaches migrations.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import pytest
+from django.db import connection, models
+from django.test.utils import isolate_apps
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from quai.core import clock
+from quai.core.errors import Conflict, ValidationFailed
+from quai.core.events import Event
+from quai.core.models import OutboxEvent, StateTransition
+from quai.core.states import Actor, StateMachine, Transition, actor_of, transition
+
+with isolate_apps("quai.core"):
+
+    class Door(models.Model):
+        status = models.CharField(
+            max_length=20,
+            default="closed",
+            choices=[("closed", "Closed"), ("open", "Open"), ("locked", "Locked"), ("broken", "Broken")],
+        )
+        merchant_id = models.BigIntegerField(null=True)
+        version = models.PositiveIntegerField(default=1)
+        updated_at = models.DateTimeField(null=True)
+        opened_by = models.CharField(max_length=20, blank=True)
+
+        class Meta:
+            app_label = "core"
+            db_table = "core_test_door"
+
+
+@dataclass(frozen=True)
+class DoorMoved(Event):
+    """A door moved along its state machine (a test event)."""
+
+    name: ClassVar[str] = "test.door_moved"
+    aggregate: ClassVar[str] = "door"
+
+    door_id: int
+    from_status: str
+    to_status: str
+
+    @property
+    def aggregate_id(self) -> int:
+        return self.door_id
+
+
+DOOR = StateMachine.from_table(
+    "door",
+    {"closed": ["open", "locked"], "open": ["closed", "broken"], "locked": ["closed"], "broken": []},
+    names={("locked", "closed"): "unlock"},
+    reason_required=[("closed", "locked"), ("open", "broken")],
+)
+STATES = ["closed", "open", "locked", "broken"]
+NOW = datetime(2030, 3, 4, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def door_table(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
+    with django_db_blocker.unblock():
+        with connection.schema_editor() as editor:
+            editor.create_model(Door)
+        yield
+        with connection.schema_editor() as editor:
+            editor.delete_model(Door)
+
+
+def _move(door: Door, to: str, **kwargs: Any) -> StateTransition:
+    return transition(
+        door,
+        machine=DOOR,
+        to_status=to,
+        event=lambda step: DoorMoved(door_id=door.pk, from_status=step.from_status, to_status=step.to_status),
+        **kwargs,
+    )
+
+
+# --- the table alone, no database -------------------------------------------------------------------------------
+
+
+def test_the_table_lists_what_each_status_may_become():
+    assert DOOR.allowed_from("closed") == ["open", "locked"]
+    assert DOOR.allowed_from("broken") == []
+    assert DOOR.states == set(STATES)
+    assert DOOR.check("locked", "closed").name == "unlock"
+
+
+def test_a_step_outside_the_table_is_a_conflict_naming_what_is_allowed():
+    with pytest.raises(Conflict) as refused:
+        DOOR.check("locked", "open", labels={"locked": "Locked", "open": "Open"})
+    assert refused.value.code == "invalid_transition"
+    assert refused.value.details == {"aggregate": "door", "from": "locked", "to": "open", "allowed": ["closed"]}
+    assert "Locked" in refused.value.message and "Open" in refused.value.message
+
+
+def test_a_step_that_needs_a_reason_is_refused_without_one():
+    with pytest.raises(ValidationFailed) as refused:
+        DOOR.check("closed", "locked", reason="   ")
+    assert refused.value.code == "reason_required"
+    assert DOOR.check("closed", "locked", reason="night").target == "locked"
+
+
+def test_a_table_that_repeats_a_step_or_stays_put_is_refused_at_definition():
+    with pytest.raises(ValueError):
+        StateMachine("door", [Transition("a", "b"), Transition("a", "b")])
+    with pytest.raises(ValueError):
+        StateMachine("door", [Transition("a", "a")])
+    with pytest.raises(ValueError):
+        StateMachine.from_table("door", {"a": ["b"]}, reason_required=[("b", "a")])
+
+
+@given(source=st.sampled_from([*STATES, "nowhere"]), target=st.sampled_from([*STATES, "nowhere"]))
+def test_check_accepts_exactly_the_steps_of_the_table(source, target):
+    allowed = DOOR.can(source, target)
+    try:
+        DOOR.check(source, target, reason="because")
+        accepted = True
+    except Conflict:
+        accepted = False
+    assert accepted == allowed
+
+
+def test_the_actor_is_told_apart_without_knowing_the_apps():
+    class User:
+        pk = 7
+
+        def get_username(self) -> str:
+            return "alice"
+
+    class Key:
+        pk = 3
+        prefix = "quai_ab12"
+
+    class Principal:
+        def __init__(self, user: Any = None, api_key: Any = None) -> None:
+            self.user, self.api_key = user, api_key
+
+    assert actor_of(None) == Actor(None, "system")
+    assert actor_of("import asns") == Actor(None, "import asns")
+    assert actor_of(User()) == Actor(7, "alice")
+    assert actor_of(Principal(user=User())) == Actor(7, "alice")
+    assert actor_of(Principal(api_key=Key())) == Actor(None, "api key quai_ab12")
+
+
+# --- the one function, on the database --------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_transition_writes_the_status_the_audit_row_and_the_event_together(door_table):
+    clock.set_now(NOW)
+    door = Door.objects.create(merchant_id=5)
+    audit = _move(door, "open", actor="front desk", details={"badge": "B-1"}, values={"opened_by": "desk"})
+
+    stored = Door.objects.get(pk=door.pk)
+    assert (stored.status, stored.opened_by, stored.version, stored.updated_at) == ("open", "desk", 2, NOW)
+    assert (door.status, door.version) == ("open", 2)  # the caller's copy follows
+    audit = StateTransition.objects.get(pk=audit.pk)
+    assert (audit.aggregate, audit.aggregate_id, audit.merchant_id) == ("door", str(door.pk), 5)
+    assert (audit.from_status, audit.to_status, audit.actor_id, audit.actor_label) == (
+        "closed",
+        "open",
+        None,
+        "front desk",
+    )
+    assert (audit.details, audit.at) == ({"badge": "B-1"}, NOW)
+    event = OutboxEvent.objects.get(name="test.door_moved")
+    assert event.event_id == audit.event_id
+    assert event.payload == {"door_id": door.pk, "from_status": "closed", "to_status": "open"}
+    assert (event.aggregate, event.aggregate_id, event.merchant_id) == ("door", str(door.pk), 5)
+
+
+@pytest.mark.django_db
+def test_a_refused_transition_writes_nothing_and_leaves_the_callers_copy_alone(door_table):
+    door = Door.objects.create(status="locked")
+    with pytest.raises(Conflict) as refused:
+        _move(door, "open")
+    assert refused.value.details["allowed"] == ["closed"]
+    with pytest.raises(ValidationFailed):
+        _move(Door.objects.create(), "locked", reason="")
+    assert door.status == "locked" and door.version == 1
+    assert Door.objects.get(pk=door.pk).status == "locked"
+    assert not StateTransition.objects.exists()
+    assert not OutboxEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_status_is_read_from_the_locked_row_not_from_a_stale_copy(door_table):
+    door = Door.objects.create()
+    stale = Door.objects.get(pk=door.pk)
+    _move(door, "open")
+    with pytest.raises(Conflict):
+        _move(stale, "open")  # the stale copy still says closed; the row says open
+    audit = _move(stale, "closed")
+    assert (audit.from_status, audit.to_status) == ("open", "closed")
+
+
+@pytest.mark.django_db
+def test_when_the_event_cannot_be_built_the_status_does_not_change(door_table):
+    door = Door.objects.create()
+
+    def broken_event(step: StateTransition) -> Event:
+        raise RuntimeError("no event, no change")
+
+    with pytest.raises(RuntimeError):
+        transition(door, machine=DOOR, to_status="open", event=broken_event)
+    assert Door.objects.get(pk=door.pk).status == "closed"
+    assert not StateTransition.objects.exists()
+    assert not OutboxEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_back_office_lists_transitions_read_only(door_table, admin_client):
+    _move(Door.objects.create(), "open", actor="front desk")
+    response = admin_client.get("/admin/core/statetransition/?aggregate=door")
+    assert response.status_code == 200
+    assert b"front desk" in response.content
+    assert admin_client.get("/admin/core/statetransition/add/").status_code == 403
+
+
+@pytest.mark.django_db
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from([*STATES, "nowhere"]), st.sampled_from(["", "a reason"])),
+        max_size=12,
+    )
+)
+def test_random_requests_never_reach_a_forbidden_state_and_each_accepted_step_leaves_one_audit_row_and_one_event(
+    door_table, steps
+):
+    door = Door.objects.create()
+    expected = "closed"
+    accepted = 0
+    for target, reason in steps:
+        step = DOOR._table.get((expected, target))
+        allowed = step is not None and (not step.reason_required or bool(reason))
+        try:
+            _move(door, target, reason=reason)
+        except (Conflict, ValidationFailed):
+            assert not allowed
+        else:
+            assert allowed
+            expected = target
+            accepted += 1
+        assert Door.objects.get(pk=door.pk).status == expected
+    history = list(StateTransition.objects.filter(aggregate="door", aggregate_id=str(door.pk)).order_by("id"))
+    events = OutboxEvent.objects.filter(name="test.door_moved", aggregate_id=str(door.pk))
+    assert len(history) == accepted == events.count()
+    assert {row.event_id for row in history} == set(events.values_list("event_id", flat=True))
+    # the audit rows chain: each step starts where the previous one ended, and each is a step of the table
+    current = "closed"
+    for row in history:
+        assert row.from_status == current and DOOR.can(row.from_status, row.to_status)
+        current = row.to_status
+    assert current == expected
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_clerks_opening_the_same_door_at_once_make_one_transition(door_table):
+    if connection.vendor != "postgresql":
+        pytest.skip("real parallel writers need PostgreSQL")
+    door = Door.objects.create()
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def clerk() -> None:
+        try:
+            copy = Door.objects.get(pk=door.pk)
+            barrier.wait(5)
+            try:
+                _move(copy, "open")
+                result = "moved"
+            except Conflict:
+                result = "refused"
+            with lock:
+                outcomes.append(result)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=clerk) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    try:
+        assert sorted(outcomes) == ["moved", "refused"]
+        assert StateTransition.objects.filter(aggregate_id=str(door.pk)).count() == 1
+        assert OutboxEvent.objects.filter(name="test.door_moved").count() == 1
+    finally:
+        Door.objects.all().delete()
