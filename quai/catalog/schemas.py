@@ -128,6 +128,7 @@ class SkuBulkOut(Schema):
 class ScanResultOut(Schema):
     code: str = Field(description="The scanned data, without symbology identifier.")
     kind: str = Field(description="gtin, gs1, sscc or internal")
+    merchant_id: int | None = Field(None, description="The merchant whose SKU the code designates; None for an SSCC.")
     sku: SkuOut | None = Field(description="None only for an SSCC without a GTIN of its contents.")
     gtin: str | None
     lot: str | None
@@ -135,6 +136,13 @@ class ScanResultOut(Schema):
     serial: str | None
     sscc: str | None
     quantity: int = Field(description="Units the scan stands for: 1 unless the barcode carries a count (30/37).")
+    net_weight_kg: Decimal | None = Field(
+        None, description="Net weight in kg of a variable-measure item, from a GS1 (310n) element."
+    )
+    price: Decimal | None = Field(None, description="Price to pay printed on a variable-measure item: GS1 (392n/393n).")
+    price_currency_numeric: str | None = Field(
+        None, description="ISO 4217 numeric currency code of the price (978: euro), from a GS1 (393n) element."
+    )
 
 
 class PackagingTypeOut(Schema):

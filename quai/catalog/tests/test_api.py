@@ -271,3 +271,46 @@ def test_errors_are_explained_in_french_by_default(api, merchant):
     error = response.json()["error"]
     assert error["code"] == "invalid_gtin"
     assert error["message"] == "« 9521234543214 » n'est pas un GTIN valide : sa clé de contrôle devrait être 3."
+
+
+def test_a_barcode_equal_to_another_skus_code_gets_409_code_taken_naming_that_sku(api, merchant):
+    holder = SkuFactory(merchant=merchant, code="MUG-RED")
+    sku = SkuFactory(merchant=merchant)
+    response = api.post(f"catalog/skus/{sku.pk}/barcodes", {"code": "mug-red"})
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert (error["code"], error["details"]["sku_id"]) == ("code_taken", holder.pk)
+    assert "MUG-RED" in error["message"]
+
+
+def test_a_sku_whose_code_is_another_skus_barcode_gets_409_code_taken(api, merchant):
+    holder = BarcodeFactory(sku=SkuFactory(merchant=merchant), code="SUP-9").sku
+    response = api.post("catalog/skus", {"code": "SUP-9", "name": "Clash"})
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "code_taken"
+    assert error["details"]["errors"][0]["sku_id"] == holder.pk
+    assert not Sku.objects.filter(name="Clash").exists()
+
+
+def test_a_gs1_scan_of_a_variable_measure_item_gives_its_weight_and_price(api, merchant):
+    sku = SkuFactory(merchant=merchant, gtin="09521234543213")
+    code = "]C1" + "0109521234543213" + "3103001250" + "3932978002990"
+    response = api.get(f"/api/v1/catalog/scan?code={quote(code)}")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["merchant_id"], body["sku"]["id"]) == (merchant.pk, sku.pk)
+    assert (body["net_weight_kg"], body["price"], body["price_currency_numeric"]) == (
+        "1.250",
+        "29.90",
+        "978",
+    )
+
+
+def test_a_merchant_scanning_another_merchants_code_is_not_told_whose_it_is(api, other_merchant):
+    SkuFactory(merchant=other_merchant, code="THEIRS")
+    response = api.get("catalog/scan", code="THEIRS")
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert (error["code"], error["details"]["reason"]) == ("unknown_code", "unknown")
+    assert "Rival" not in error["message"]
