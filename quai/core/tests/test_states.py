@@ -40,6 +40,9 @@ with isolate_apps("quai.core"):
             app_label = "core"
             db_table = "core_test_door"
 
+        def __str__(self) -> str:
+            return f"door {self.pk} ({self.status})"
+
 
 @dataclass(frozen=True)
 class DoorMoved(Event):
