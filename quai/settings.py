@@ -171,6 +171,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "/ops/login/"
+LOGIN_REDIRECT_URL = "/ops/"  # after signing in: the operator menu (Django's default is a 404)
+LOGOUT_REDIRECT_URL = "/ops/login/"  # a shared handheld goes back to the sign-in page
 
 # --- I18n and time --------------------------------------------------------------------------------------------
 LANGUAGE_CODE = "fr"
@@ -179,6 +181,8 @@ LOCALE_PATHS = [BASE_DIR / "quai" / "locale"]
 TIME_ZONE = os.environ.get("QUAI_TIME_ZONE", "Europe/Paris")
 USE_I18N = True
 USE_TZ = True
+# Dates in ISO 8601 on every screen and in the back office, in every language (quai/formats/).
+FORMAT_MODULE_PATH = "quai.formats"
 
 STATIC_URL = "static/"
 # Assets shared by every operator screen (htmx, the scan-and-beep script, the handheld stylesheet).
