@@ -68,22 +68,8 @@ _RESERVE_SQL = (
 # not inside a transaction the statement commits on its own — one round trip, and the hot row is held only while
 # the server runs it (never while Python runs between statements). The event row is exactly what
 # ``event_record(ReservationMade(...))`` writes (a test compares them).
-#
-# A retried document line is answered in that same round trip: ``existing`` finds its open reservation (through
-# the partial unique index, whose predicate the WHERE repeats so the planner may use it), the update is then
-# skipped by a one-time filter (the hot row is not even locked) and the statement returns the existing id flagged
-# ``true``. Two first attempts racing both miss ``existing`` (one snapshot per statement); the second insert then
-# meets the unique index, which fails its whole statement — the update included — and the caller re-reads the
-# winner. Without a document id nothing of this costs more than an empty probe of that small index.
-_RESERVE_PG_SQL = f"""
-WITH existing AS (
-    SELECT id FROM {Reservation._meta.db_table}
-    WHERE merchant_id = %(merchant_id)s AND document_type = %(document_type)s AND document_id = %(document_id)s
-        AND sku_id = %(sku_id)s AND status = 'open' AND NOT (document_id = '')
-    LIMIT 1
-), level AS (
-    {_RESERVE_SQL} AND NOT EXISTS (SELECT 1 FROM existing) RETURNING sku_id
-), reservation AS (
+_RESERVE_PG_INSERTS = f"""
+reservation AS (
     INSERT INTO {Reservation._meta.db_table} (merchant_id, sku_id, quantity, requested_quantity, consumed_quantity,
         released_quantity, status, document_type, document_id, created_at, updated_at)
     SELECT %(merchant_id)s, level.sku_id, %(quantity)s, %(quantity)s, 0, 0, 'open', %(document_type)s,
@@ -100,7 +86,30 @@ WITH existing AS (
         %(now)s, NULL, 0, '', NULL
     FROM reservation
     RETURNING id
-)
+)"""
+
+_RESERVE_PG_SQL = f"""
+WITH level AS (
+    {_RESERVE_SQL} RETURNING sku_id
+), {_RESERVE_PG_INSERTS}
+SELECT reservation.id, false FROM reservation, event
+"""
+
+# A line with a document is answered in that same round trip when it is a retry: ``existing`` finds its open
+# reservation (through the partial unique index, whose predicate the WHERE repeats so the planner uses it), the
+# update is then skipped by a one-time filter (the hot row is not even locked) and the statement returns the
+# existing id flagged ``true``. Two first attempts racing both miss ``existing`` (one snapshot per statement); the
+# second insert then meets the unique index, which fails its whole statement — the update included — and the
+# caller re-reads the winner. A line without a document cannot meet that index: it keeps the statement above.
+_RESERVE_PG_DOCUMENT_SQL = f"""
+WITH existing AS (
+    SELECT id FROM {Reservation._meta.db_table}
+    WHERE merchant_id = %(merchant_id)s AND document_type = %(document_type)s AND document_id = %(document_id)s
+        AND sku_id = %(sku_id)s AND status = 'open' AND NOT (document_id = '')
+    LIMIT 1
+), level AS (
+    {_RESERVE_SQL} AND NOT EXISTS (SELECT 1 FROM existing) RETURNING sku_id
+), {_RESERVE_PG_INSERTS}
 SELECT reservation.id, false FROM reservation, event
 UNION ALL
 SELECT existing.id, true FROM existing
@@ -121,8 +130,9 @@ def reservation_create(
     The hot path costs the same whatever the ledger holds: the guarded
     ``UPDATE stock_level SET reserved = reserved + n WHERE sku_id = … AND on_hand - reserved >= n``, the
     reservation row and its ``ReservationMade`` event, all or nothing. On PostgreSQL that is one statement (see
-    ``_RESERVE_PG_SQL``); elsewhere (SQLite) three statements in one transaction, the update last so the hot row is
-    held only for that statement and the commit. Zero rows updated: ``InsufficientStock``, nothing written.
+    ``_RESERVE_PG_SQL`` and ``_RESERVE_PG_DOCUMENT_SQL``); elsewhere (SQLite) three statements in one transaction,
+    the update last so the hot row is held only for that statement and the commit. Zero rows updated:
+    ``InsufficientStock``, nothing written.
 
     Idempotent per document line: while (merchant, document type, document id, SKU) has an open reservation, a
     second one is refused with ``Conflict(code="reservation_exists")`` whose details carry the existing
@@ -171,7 +181,7 @@ def reservation_create(
 def _reserve_pg(*, sku: Any, values: dict[str, Any]) -> Reservation:
     with connection.cursor() as cursor:
         cursor.execute(
-            _RESERVE_PG_SQL,
+            _RESERVE_PG_DOCUMENT_SQL if values["document_id"] else _RESERVE_PG_SQL,
             {
                 **values,
                 "now": values["created_at"],

@@ -517,8 +517,8 @@ def _blind_first_look(monkeypatch) -> None:
 
     if connection.vendor == "postgresql":  # the look-up is part of the one statement there
         monkeypatch.setattr(
-            "quai.inventory.services.reservations._RESERVE_PG_SQL",
-            services.reservations._RESERVE_PG_SQL.replace("AND status = 'open'", "AND status = 'nothing'"),
+            "quai.inventory.services.reservations._RESERVE_PG_DOCUMENT_SQL",
+            services.reservations._RESERVE_PG_DOCUMENT_SQL.replace("AND status = 'open'", "AND status = 'nothing'"),
         )
         return
     real = selectors.reservation_open_for_document
