@@ -19,7 +19,6 @@ from quai.core.events import (
     subscribers_for,
     unsubscribe,
 )
-from quai.inventory.events import StockChanged
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,6 @@ class LabelPrinted(Event):
 def test_defining_an_event_registers_it_under_its_name():
     assert event_class("test.label_printed") is LabelPrinted
     assert LabelPrinted in registered_events()
-    assert event_class("inventory.stock_changed") is StockChanged
     with pytest.raises(LookupError):
         event_class("test.never_defined")
 
@@ -53,10 +51,10 @@ def test_a_second_event_with_a_taken_name_is_refused_at_definition():
 
         @dataclass(frozen=True)
         class Impostor(Event):
-            name: ClassVar[str] = "inventory.stock_changed"
+            name: ClassVar[str] = "test.label_printed"
             aggregate_id: int
 
-    assert event_class("inventory.stock_changed") is StockChanged
+    assert event_class("test.label_printed") is LabelPrinted
 
 
 def test_an_event_needs_a_dotted_name_and_an_aggregate_id():
