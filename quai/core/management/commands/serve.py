@@ -75,7 +75,9 @@ class Command(BaseCommand):
                 dead = [(name, process) for name, process in processes.items() if process.poll() is not None]
                 if dead:
                     name, process = dead[0]
-                    exit_code = process.returncode or 1
+                    # killed by a signal (negative code): the shell's convention, 128 + the signal's number
+                    code = process.returncode
+                    exit_code = 128 - code if code < 0 else code or 1
                     self.stderr.write(f"Quai: {name} exited with code {process.returncode}; stopping the others.")
                     break
                 time.sleep(0.2)
