@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from ninja import Field, Schema
+from pydantic import StrictBool, StrictInt
 
 from quai.catalog.models import BarcodeKind, PackagingKind, SkuStatus
 
@@ -17,8 +18,16 @@ class BarcodeOut(Schema):
     is_primary: bool
 
 
+# Outer bounds against oversized input; the cleaning (quai.catalog.cleaning) checks the exact column lengths with
+# its own per-field codes, after trimming.
+CODE_LENGTH = 128
+NAME_LENGTH = 512
+DESCRIPTION_LENGTH = 10_000
+BARCODES_PER_SKU = 50
+
+
 class BarcodeCreateIn(Schema):
-    code: str
+    code: str = Field(..., min_length=1, max_length=CODE_LENGTH)
     kind: BarcodeKind | None = Field(
         None, description="gtin, internal or supplier. Empty: a code passing the GTIN check is a GTIN."
     )
@@ -55,51 +64,55 @@ class SkuOut(Schema):
 
 
 class SkuCreateIn(Schema):
-    merchant_id: int | None = Field(None, description="Staff only: the merchant the SKU belongs to.")
-    code: str
-    name: str
-    description: str = ""
-    gtin: str = Field("", description="GTIN-8, 12, 13 or 14; its check digit is verified.")
-    barcodes: list[str] = Field(default_factory=list, description="Extra codes that resolve to this SKU.")
-    length_mm: int | None = None
-    width_mm: int | None = None
-    height_mm: int | None = None
-    weight_g: int | None = None
-    lot_tracked: bool = False
-    expiry_tracked: bool = False
-    serial_tracked: bool = False
-    fragile: bool = False
-    hazmat: bool = False
-    hs_code: str = ""
-    country_of_origin: str = ""
+    merchant_id: StrictInt | None = Field(None, description="Staff only: the merchant the SKU belongs to.")
+    code: str = Field(..., max_length=CODE_LENGTH)
+    name: str = Field(..., max_length=NAME_LENGTH)
+    description: str = Field("", max_length=DESCRIPTION_LENGTH)
+    gtin: str = Field("", max_length=64, description="GTIN-8, 12, 13 or 14; its check digit is verified.")
+    barcodes: list[Annotated[str, Field(max_length=CODE_LENGTH)]] = Field(
+        default_factory=list, max_length=BARCODES_PER_SKU, description="Extra codes that resolve to this SKU."
+    )
+    length_mm: StrictInt | None = None
+    width_mm: StrictInt | None = None
+    height_mm: StrictInt | None = None
+    weight_g: StrictInt | None = None
+    lot_tracked: StrictBool = False
+    expiry_tracked: StrictBool = False
+    serial_tracked: StrictBool = False
+    fragile: StrictBool = False
+    hazmat: StrictBool = False
+    hs_code: str = Field("", max_length=32)
+    country_of_origin: str = Field("", max_length=16)
     status: SkuStatus = SkuStatus.ACTIVE
 
 
 class SkuUpdateIn(Schema):
     """Only the fields sent change. ``version`` is the one read: a stale version gets 409 ``stale_version``."""
 
-    version: int
-    code: str | None = None
-    name: str | None = None
-    description: str | None = None
-    gtin: str | None = Field(None, description="Empty string: the SKU has no GTIN any more.")
-    length_mm: int | None = None
-    width_mm: int | None = None
-    height_mm: int | None = None
-    weight_g: int | None = None
-    lot_tracked: bool | None = None
-    expiry_tracked: bool | None = None
-    serial_tracked: bool | None = None
-    fragile: bool | None = None
-    hazmat: bool | None = None
-    hs_code: str | None = None
-    country_of_origin: str | None = None
+    version: StrictInt
+    code: str | None = Field(None, max_length=CODE_LENGTH)
+    name: str | None = Field(None, max_length=NAME_LENGTH)
+    description: str | None = Field(None, max_length=DESCRIPTION_LENGTH)
+    gtin: str | None = Field(None, max_length=64, description="Empty string: the SKU has no GTIN any more.")
+    length_mm: StrictInt | None = None
+    width_mm: StrictInt | None = None
+    height_mm: StrictInt | None = None
+    weight_g: StrictInt | None = None
+    lot_tracked: StrictBool | None = None
+    expiry_tracked: StrictBool | None = None
+    serial_tracked: StrictBool | None = None
+    fragile: StrictBool | None = None
+    hazmat: StrictBool | None = None
+    hs_code: str | None = Field(None, max_length=32)
+    country_of_origin: str | None = Field(None, max_length=16)
     status: SkuStatus | None = None
 
 
 class SkuBulkIn(Schema):
-    merchant_id: int | None = Field(None, description="Staff only: the merchant the SKUs belong to.")
+    merchant_id: StrictInt | None = Field(None, description="Staff only: the merchant the SKUs belong to.")
     rows: list[dict[str, Any]] = Field(
+        # An outer wall only: the service refuses more than 1,000 rows with its own code (too_many_rows).
+        max_length=10_000,
         description=(
             "Up to 1,000 SKUs matched by code: created when new, updated otherwise. Each row takes the fields of "
             "a SKU (code, name, description, gtin, length_mm, width_mm, height_mm, weight_g, lot_tracked, "
@@ -164,32 +177,32 @@ class PackagingTypeOut(Schema):
 
 
 class PackagingTypeCreateIn(Schema):
-    merchant_id: int | None = Field(
+    merchant_id: StrictInt | None = Field(
         None, description="Staff: empty for the operator's packaging, or the merchant it belongs to."
     )
-    code: str
-    name: str
+    code: str = Field(..., max_length=CODE_LENGTH)
+    name: str = Field(..., max_length=NAME_LENGTH)
     kind: PackagingKind = PackagingKind.BOX
-    inner_length_mm: int
-    inner_width_mm: int
-    inner_height_mm: int
-    max_weight_g: int
-    tare_weight_g: int = 0
+    inner_length_mm: StrictInt
+    inner_width_mm: StrictInt
+    inner_height_mm: StrictInt
+    max_weight_g: StrictInt
+    tare_weight_g: StrictInt = 0
     cost: Decimal = Decimal("0")
-    currency: str = "EUR"
-    active: bool = True
+    currency: str = Field("EUR", max_length=8)
+    active: StrictBool = True
 
 
 class PackagingTypeUpdateIn(Schema):
-    version: int
-    code: str | None = None
-    name: str | None = None
+    version: StrictInt
+    code: str | None = Field(None, max_length=CODE_LENGTH)
+    name: str | None = Field(None, max_length=NAME_LENGTH)
     kind: PackagingKind | None = None
-    inner_length_mm: int | None = None
-    inner_width_mm: int | None = None
-    inner_height_mm: int | None = None
-    max_weight_g: int | None = None
-    tare_weight_g: int | None = None
+    inner_length_mm: StrictInt | None = None
+    inner_width_mm: StrictInt | None = None
+    inner_height_mm: StrictInt | None = None
+    max_weight_g: StrictInt | None = None
+    tare_weight_g: StrictInt | None = None
     cost: Decimal | None = None
-    currency: str | None = None
-    active: bool | None = None
+    currency: str | None = Field(None, max_length=8)
+    active: StrictBool | None = None

@@ -3,13 +3,17 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from ninja import Field, Schema
+from pydantic import StrictInt
 
 from quai.tenants.schemas import MAX_INT
+
+NOTES_LENGTH = 4000
+ASN_LINES = 5000  # lines or cartons of one ASN: a full trailer of mixed cartons
 
 
 class AsnLineIn(Schema):
     sku: str = Field(..., min_length=1, max_length=64, description="The merchant's SKU code.")
-    quantity: int = Field(..., le=MAX_INT, description="Expected units, above zero.")
+    quantity: StrictInt = Field(..., le=MAX_INT, description="Expected units, above zero.")
     lot: str = Field("", max_length=64)
     expiry: date | None = None
     sscc: str = Field("", max_length=20, description="The carton or pallet (one of handling_units) it travels in.")
@@ -21,16 +25,17 @@ class HandlingUnitIn(Schema):
 
 
 class AsnCreateIn(Schema):
-    merchant_id: int | None = Field(None, description="Staff only: the merchant the ASN is for.")
+    merchant_id: StrictInt | None = Field(None, description="Staff only: the merchant the ASN is for.")
     reference: str = Field(..., min_length=1, max_length=64)
     supplier: str = Field("", max_length=200)
     expected_at: date | None = None
     site: str | None = Field(
         None, max_length=20, description="Site code; may be left out when the warehouse has one site."
     )
-    notes: str = ""
-    lines: list[AsnLineIn] = Field(..., min_length=1)
-    handling_units: list[HandlingUnitIn] = Field(default_factory=list)
+    # A note for the receiving team, not a document store: was unbounded (1 MB went in).
+    notes: str = Field("", max_length=NOTES_LENGTH)
+    lines: list[AsnLineIn] = Field(..., min_length=1, max_length=ASN_LINES)
+    handling_units: list[HandlingUnitIn] = Field(default_factory=list, max_length=ASN_LINES)
 
 
 class AsnCancelIn(Schema):
@@ -115,12 +120,12 @@ class PutawayTaskOut(Schema):
 
 
 class PickFaceIn(Schema):
-    merchant_id: int | None = None
+    merchant_id: StrictInt | None = None
     site: str | None = Field(None, max_length=20)
     location: str = Field(..., min_length=1, max_length=40, description="Location code.")
     sku: str = Field(..., min_length=1, max_length=64, description="The merchant's SKU code.")
-    min_quantity: int = Field(..., le=MAX_INT)
-    max_quantity: int = Field(..., le=MAX_INT)
+    min_quantity: StrictInt = Field(..., le=MAX_INT)
+    max_quantity: StrictInt = Field(..., le=MAX_INT)
 
 
 class PickFaceOut(Schema):

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from ninja import Field, Schema
+from pydantic import StrictBool, StrictInt
 
 
 class IncomingOut(Schema):
@@ -103,20 +104,20 @@ class ReservationOut(Schema):
 
 
 class ReservationCreateIn(Schema):
-    sku_id: int
-    quantity: int = Field(..., gt=0)
-    document_type: str = ""
-    document_id: str = ""
-    merchant_id: int | None = None
-    allocate: bool = False
+    sku_id: StrictInt
+    quantity: StrictInt = Field(..., gt=0)
+    document_type: str = Field("", max_length=50)
+    document_id: str = Field("", max_length=100)
+    merchant_id: StrictInt | None = None
+    allocate: StrictBool = False
 
 
 class ReservationConsumeIn(Schema):
-    quantity: int | None = Field(None, gt=0)
+    quantity: StrictInt | None = Field(None, gt=0)
 
 
 class ReservationShrinkIn(Schema):
-    quantity: int = Field(..., gt=0)
+    quantity: StrictInt = Field(..., gt=0)
 
 
 class CountLineOut(Schema):
@@ -163,41 +164,41 @@ class CountTaskOut(Schema):
 
 
 class CountTaskCreateIn(Schema):
-    location_id: int | None = None
-    sku_id: int | None = None
-    site_id: int | None = None
-    blind: bool = True
+    location_id: StrictInt | None = None
+    sku_id: StrictInt | None = None
+    site_id: StrictInt | None = None
+    blind: StrictBool = True
 
 
 class CountLineSetIn(Schema):
-    sku_id: int
-    counted_quantity: int = Field(..., ge=0)
-    lot: str = ""
+    sku_id: StrictInt
+    counted_quantity: StrictInt = Field(..., ge=0)
+    lot: str = Field("", max_length=64)
     expiry: date | None = None
-    status: str = "sellable"
+    status: str = Field("sellable", max_length=20)
 
 
 class CountDecisionIn(Schema):
-    note: str = ""
+    note: str = Field("", max_length=255)
 
 
 class StockMoveIn(Schema):
-    sku_id: int
-    from_location_id: int
-    to_location_id: int
-    quantity: int = Field(..., gt=0)
-    lot: str = ""
+    sku_id: StrictInt
+    from_location_id: StrictInt
+    to_location_id: StrictInt
+    quantity: StrictInt = Field(..., gt=0)
+    lot: str = Field("", max_length=64)
     expiry: date | None = None
-    status: str = "sellable"
-    to_status: str | None = None
-    reason: str = ""
+    status: str = Field("sellable", max_length=20)
+    to_status: str | None = Field(None, max_length=20)
+    reason: str = Field("", max_length=255)
 
 
 class StockAdjustIn(Schema):
-    sku_id: int
-    location_id: int
-    quantity_delta: int
-    reason: str
-    lot: str = ""
+    sku_id: StrictInt
+    location_id: StrictInt
+    quantity_delta: StrictInt
+    reason: str = Field(..., max_length=255)
+    lot: str = Field("", max_length=64)
     expiry: date | None = None
-    status: str = "sellable"
+    status: str = Field("sellable", max_length=20)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ninja import Field, Schema
+from pydantic import StrictInt
 
 
 class MerchantOut(Schema):
@@ -33,7 +34,7 @@ class MerchantCreateIn(Schema):
     contact_name: str = Field("", max_length=200)
     contact_email: str = Field("", max_length=254, pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")
     contact_phone: str = Field("", max_length=40)
-    default_currency: str = Field("EUR", pattern=r"^[A-Za-z]{3}$", description="ISO 4217 code, e.g. EUR.")
+    default_currency: str = Field("EUR", max_length=3, pattern=r"^[A-Za-z]{3}$", description="ISO 4217 code, e.g. EUR.")
 
 
 class ApiKeyOut(Schema):
@@ -48,7 +49,7 @@ class ApiKeyOut(Schema):
 
 class ApiKeyCreateIn(Schema):
     name: str = Field(..., min_length=1, max_length=100)
-    merchant_id: int | None = None
+    merchant_id: StrictInt | None = None
 
 
 class ApiKeyCreatedOut(ApiKeyOut):

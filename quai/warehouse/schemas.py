@@ -5,7 +5,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from ninja import Field, Schema
-from pydantic import field_validator
+from pydantic import StrictBool, StrictInt, field_validator
 
 from quai.tenants.schemas import MAX_BIGINT, MAX_INT
 
@@ -16,7 +16,7 @@ RACK_ORIGIN = Decimal("10000")
 RACK_STEP = Decimal("100")
 PATTERN_LENGTH = 200
 # A count (30 = 1-30) or a pattern ("1-30", "1,3,5"); the pattern's expansion is bounded by the service.
-RackPart = Annotated[int, Field(le=MAX_INT)] | Annotated[str, Field(max_length=PATTERN_LENGTH)]
+RackPart = Annotated[StrictInt, Field(le=MAX_INT)] | Annotated[str, Field(max_length=PATTERN_LENGTH)]
 
 
 class SiteOut(Schema):
@@ -51,7 +51,7 @@ class SiteCreateIn(Schema):
     city: str = Field("", max_length=100)
     country: str = Field("FR", min_length=2, max_length=2)
     time_zone: str = Field("Europe/Paris", max_length=64)
-    opening_days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
+    opening_days: list[StrictInt] = Field(default_factory=lambda: [1, 2, 3, 4, 5], max_length=7)
     opens_at: time = time(8, 0)
     closes_at: time = time(18, 0)
 
@@ -66,7 +66,7 @@ class SiteUpdateIn(Schema):
     city: str | None = Field(None, max_length=100)
     country: str | None = Field(None, min_length=2, max_length=2)
     time_zone: str | None = Field(None, max_length=64)
-    opening_days: list[int] | None = None
+    opening_days: list[StrictInt] | None = Field(None, max_length=7)
     opens_at: time | None = None
     closes_at: time | None = None
 
@@ -89,7 +89,7 @@ class ZoneOut(Schema):
 
 
 class ZoneCreateIn(Schema):
-    site_id: int
+    site_id: StrictInt
     code: str = Field(..., min_length=1, max_length=20)
     name: str = Field(..., min_length=1, max_length=200)
     # A plain string, so an unknown kind gets the service's own error code (unknown_zone_kind).
@@ -98,20 +98,20 @@ class ZoneCreateIn(Schema):
         max_length=20,
         description="receiving, storage, picking, processing, packing, shipping, returns or quarantine",
     )
-    merchant_id: int | None = None
+    merchant_id: StrictInt | None = None
     valid_from: datetime | None = None
     valid_until: datetime | None = None
 
 
 class ZoneUpdateIn(Schema):
-    version: int = Field(..., description="The version you read; a stale one is refused with 409 stale_version.")
+    version: StrictInt = Field(..., description="The version you read; a stale one is refused with 409 stale_version.")
     name: str | None = Field(None, min_length=1, max_length=200)
     kind: str | None = Field(None, max_length=20)
-    merchant_id: int | None = Field(None, description="Set to the owning merchant; see clear_merchant.")
-    clear_merchant: bool = Field(False, description="true: the zone becomes shared by every merchant.")
+    merchant_id: StrictInt | None = Field(None, description="Set to the owning merchant; see clear_merchant.")
+    clear_merchant: StrictBool = Field(False, description="true: the zone becomes shared by every merchant.")
     valid_from: datetime | None = None
     valid_until: datetime | None = None
-    clear_window: bool = Field(False, description="true: the zone becomes permanent (no validity window).")
+    clear_window: StrictBool = Field(False, description="true: the zone becomes permanent (no validity window).")
 
 
 class LocationOut(Schema):
@@ -135,19 +135,19 @@ class LocationOut(Schema):
 
 
 class LocationCreateIn(Schema):
-    zone_id: int
+    zone_id: StrictInt
     code: str = Field(..., min_length=1, max_length=40)
     aisle: str | None = Field(None, max_length=10)
-    bay: int | None = Field(None, ge=1, le=MAX_INT)
-    level: int | None = Field(None, ge=1, le=MAX_INT)
-    position: int | None = Field(None, ge=1, le=MAX_INT)
+    bay: StrictInt | None = Field(None, ge=1, le=MAX_INT)
+    level: StrictInt | None = Field(None, ge=1, le=MAX_INT)
+    position: StrictInt | None = Field(None, ge=1, le=MAX_INT)
     side: str = Field("", max_length=5)
     x_m: Decimal = Field(Decimal("0"), ge=-COORDINATE, le=COORDINATE)
     y_m: Decimal = Field(Decimal("0"), ge=-COORDINATE, le=COORDINATE)
-    max_volume_cm3: int | None = Field(None, ge=1, le=MAX_BIGINT)
-    max_weight_g: int | None = Field(None, ge=1, le=MAX_BIGINT)
-    pick_sequence: int | None = Field(None, ge=0, le=MAX_INT)
-    mixed_sku: bool = True
+    max_volume_cm3: StrictInt | None = Field(None, ge=1, le=MAX_BIGINT)
+    max_weight_g: StrictInt | None = Field(None, ge=1, le=MAX_BIGINT)
+    pick_sequence: StrictInt | None = Field(None, ge=0, le=MAX_INT)
+    mixed_sku: StrictBool = True
 
 
 class LocationBlockIn(Schema):
@@ -155,7 +155,7 @@ class LocationBlockIn(Schema):
 
 
 class LocationsMoveIn(Schema):
-    location_ids: list[Annotated[int, Field(ge=1, le=MAX_BIGINT)]] = Field(..., min_length=1, max_length=10_000)
+    location_ids: list[Annotated[StrictInt, Field(ge=1, le=MAX_BIGINT)]] = Field(..., min_length=1, max_length=10_000)
 
 
 class LocationsMovedOut(Schema):
@@ -165,7 +165,7 @@ class LocationsMovedOut(Schema):
 
 
 class RackCreateIn(Schema):
-    zone_id: int
+    zone_id: StrictInt
     aisles: str = Field(..., max_length=PATTERN_LENGTH, description='"A-F", "A,B,C" or "A-C,F"', examples=["A-F"])
     bays: RackPart = Field(..., description='30 (= 1-30), "1-30" or "1,3,5"', examples=["1-30"])
     levels: RackPart = Field(..., description='4 (= 1-4), "1-4"', examples=[4])
@@ -174,13 +174,13 @@ class RackCreateIn(Schema):
     origin_y_m: Decimal = Field(Decimal("0"), ge=-RACK_ORIGIN, le=RACK_ORIGIN)
     aisle_spacing_m: Decimal = Field(Decimal("3"), gt=0, le=RACK_STEP)
     bay_width_m: Decimal = Field(Decimal("1.2"), gt=0, le=RACK_STEP)
-    max_volume_cm3: int | None = Field(
+    max_volume_cm3: StrictInt | None = Field(
         None, ge=1, le=MAX_BIGINT, description="Capacity of each location (one level of a bay)."
     )
-    max_weight_g: int | None = Field(
+    max_weight_g: StrictInt | None = Field(
         None, ge=1, le=MAX_BIGINT, description="Capacity of each location (one level of a bay)."
     )
-    mixed_sku: bool = True
+    mixed_sku: StrictBool = True
 
 
 class RackCreatedOut(Schema):
