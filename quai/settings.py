@@ -160,6 +160,8 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "quai.core.tasks.outbox_sweep", "schedule": QUAI_OUTBOX_SWEEP_SECONDS},
     # Temporary zones open and close with the clock: this puts their stock in or out of availability.
     "stock-counting-sweep": {"task": "quai.inventory.tasks.stock_counting_sweep", "schedule": 60.0},
+    # Idempotency-Key records are kept 24 h; the expired ones are deleted every hour, in batches.
+    "idempotency-records-purge": {"task": "quai.tenants.tasks.idempotency_records_purge", "schedule": 3600.0},
 }
 # After each commit that recorded events, nudge the relay at once (the periodic sweep catches anything missed).
 QUAI_OUTBOX_NUDGE = _env_bool("QUAI_OUTBOX_NUDGE", True)

@@ -83,11 +83,12 @@ def test_a_failing_handler_is_retried_with_backoff_by_the_embedded_worker_and_be
     assert serve.returncode == 0
 
 
-def test_beat_schedules_the_outbox_sweep_and_the_temporary_zone_sweep():
+def test_beat_schedules_the_outbox_sweep_the_temporary_zone_sweep_and_the_idempotency_purge():
     from quai.celery import app
 
     app.loader.import_default_modules()  # what a worker does at start: discover every app's tasks
     schedule = {entry["task"] for entry in app.conf.beat_schedule.values()}
     assert "quai.core.tasks.outbox_sweep" in schedule
     assert "quai.inventory.tasks.stock_counting_sweep" in schedule
+    assert "quai.tenants.tasks.idempotency_records_purge" in schedule
     assert set(schedule) <= set(app.tasks), "every scheduled task is a registered task"
