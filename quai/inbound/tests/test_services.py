@@ -409,7 +409,7 @@ def test_putaway_to_a_packing_table_or_an_unknown_location_is_refused(merchant, 
     assert caught.value.code == "location_wrong_zone"
     with pytest.raises(NotFound) as missing:
         services.putaway_confirm(task=task, location_code="NOWHERE")
-    assert missing.value.code in ("location_not_found", "unknown_location")  # warehouse's code, being renamed
+    assert missing.value.code == "location_not_found"
 
 
 def test_a_done_putaway_cannot_be_confirmed_twice(merchant, wh, shirt):
