@@ -111,7 +111,16 @@ class OutboxEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 class StateTransitionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Every status change of every state machine (who, when, from, to, why), read-only: it is the audit trail."""
 
-    list_display = ("at", "aggregate", "aggregate_id", "from_status", "to_status", "transition", "actor_label", "reason")
+    list_display = (
+        "at",
+        "aggregate",
+        "aggregate_id",
+        "from_status",
+        "to_status",
+        "transition",
+        "actor_label",
+        "reason",
+    )
     list_filter = ("aggregate", "to_status")
     search_fields = ("=aggregate_id", "=event_id", "actor_label")
     date_hierarchy = "at"
