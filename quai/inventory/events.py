@@ -64,11 +64,13 @@ class ReservationMade(_ReservationEvent):
     quantity: int
     document_type: str
     document_id: str
+    sku_code: str = ""
 
 
 @dataclass(frozen=True)
 class ReservationAllocated(_ReservationEvent):
-    """A reservation was given places to pick from: one entry per location and lot."""
+    """A reservation was given places to pick from: one entry per location and lot (``location_id``,
+    ``location_code``, ``lot``, ``quantity``, ``stock_id``)."""
 
     name: ClassVar[str] = "inventory.reservation_allocated"
 

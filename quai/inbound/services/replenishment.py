@@ -55,7 +55,7 @@ def replenishment_check(
     *, location_ids: Iterable[int] | None = None, sku_ids: Iterable[int] | None = None
 ) -> list[ReplenishmentTask]:
     """Open a replenishment task for every pick face below its min (one open task per face at most)."""
-    faces = PickFace.objects.select_related("location")
+    faces = PickFace.objects.select_related("location", "sku")  # the SKU for its code, in the event
     if location_ids is not None:
         faces = faces.filter(location_id__in=list(location_ids))
     if sku_ids is not None:
@@ -91,6 +91,8 @@ def replenishment_check(
                 sku_id=face.sku_id,
                 location_id=face.location_id,
                 quantity=need,
+                sku_code=face.sku.code,
+                location_code=face.location.code,
             ),
             merchant_id=face.merchant_id,
         )

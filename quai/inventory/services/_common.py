@@ -80,7 +80,11 @@ def _counts(row: StockQuantity) -> bool:
     return row.status == StockStatus.SELLABLE and row.counted
 
 
-def _stock_changed(movement: StockMovement) -> None:
+def _stock_changed(
+    movement: StockMovement, *, sku_code: str, from_location_code: str = "", to_location_code: str = ""
+) -> None:
+    """Record the movement's ``StockChanged``. The codes come from the caller, which already read them with the
+    rows it wrote (the SKU it was given, the locations it checked): the event costs no query to find them."""
     level: Any = StockLevel.objects.filter(sku_id=movement.sku_id).values("on_hand", "reserved").first() or {}
     event_record(
         StockChanged(
@@ -95,6 +99,9 @@ def _stock_changed(movement: StockMovement) -> None:
             to_status=movement.to_status,
             sellable_on_hand=level.get("on_hand", 0),
             reserved=level.get("reserved", 0),
+            sku_code=sku_code,
+            from_location_code=from_location_code,
+            to_location_code=to_location_code,
         ),
         merchant_id=movement.merchant_id,
     )

@@ -62,10 +62,13 @@ def stock_counting_sync(*, zone: Any = None, at: datetime | None = None) -> Coun
     base = StockQuantity.objects.all()
     if zone is not None:
         base = base.filter(location__zone_id=zone.pk)
-    to_add = list(base.filter(counted=False).filter(active).order_by("pk").values_list("pk", flat=True))
-    to_remove = list(base.filter(counted=True).exclude(active).order_by("pk").values_list("pk", flat=True))
+    # The codes the events name (SKU, location) come with the ids, in the two reads that find the rows; a row's
+    # SKU and location never change, so reading them before its lock is safe.
+    fields = ("pk", "sku__code", "location__code")
+    to_add = list(base.filter(counted=False).filter(active).order_by("pk").values_list(*fields))
+    to_remove = list(base.filter(counted=True).exclude(active).order_by("pk").values_list(*fields))
     added = removed = held = 0
-    for row_id, counted in [(i, True) for i in to_add] + [(i, False) for i in to_remove]:
+    for (row_id, sku_code, location_code), counted in [(r, True) for r in to_add] + [(r, False) for r in to_remove]:
         with transaction.atomic():
             row = _lock_rows([row_id]).get(row_id)
             if row is None or row.counted == counted:
@@ -82,7 +85,12 @@ def stock_counting_sync(*, zone: Any = None, at: datetime | None = None) -> Coun
                         continue
                 event_record(
                     StockCountingChanged(
-                        sku_id=row.sku_id, location_id=row.location_id, counted=counted, quantity=row.on_hand
+                        sku_id=row.sku_id,
+                        location_id=row.location_id,
+                        counted=counted,
+                        quantity=row.on_hand,
+                        sku_code=sku_code,
+                        location_code=location_code,
                     ),
                     merchant_id=row.merchant_id,
                 )

@@ -42,6 +42,7 @@ class _Place:
     location_id: int
     zone_id: int
     active: bool
+    location_code: str  # read with the checks, so the movement's event names the place in merchants' terms
 
 
 def _place(location: Any, *, sku: Any, incoming: bool, now: datetime) -> _Place:
@@ -82,7 +83,7 @@ def _place(location: Any, *, sku: Any, incoming: bool, now: datetime) -> _Place:
     active = zone_is_active(
         status=zone["status"], valid_from=zone["valid_from"], valid_until=zone["valid_until"], at=now
     )
-    return _Place(location_id=loc["pk"], zone_id=loc["zone_id"], active=active)
+    return _Place(location_id=loc["pk"], zone_id=loc["zone_id"], active=active, location_code=loc["code"])
 
 
 def _key_filter(*, sku_id: int, location_id: int, lot: str, expiry: date | None, status: str) -> dict[str, Any]:
@@ -210,7 +211,12 @@ def _write(
         document_id=str(document_id),
         occurred_at=now,
     )
-    _stock_changed(movement)
+    _stock_changed(
+        movement,
+        sku_code=sku.code,
+        from_location_code=source[0].location_code if source else "",
+        to_location_code=target[0].location_code if target else "",
+    )
     return movement
 
 
@@ -408,11 +414,16 @@ def _adjust_place(location: Any, *, sku: Any, incoming: bool, now: datetime) -> 
             raise
     from quai.warehouse.models import Location, Zone
 
-    loc = Location.objects.filter(pk=location.pk).values("zone_id").get()
+    loc = Location.objects.filter(pk=location.pk).values("zone_id", "code").get()
     zone = Zone.objects.filter(pk=loc["zone_id"]).values("status", "valid_from", "valid_until").get()
     if incoming and zone["status"] != "open":
         raise ValidationFailed(_("The location is in a closed zone."), code="zone_closed")
-    return _Place(location_id=location.pk, zone_id=loc["zone_id"], active=zone_is_active(at=now, **zone))
+    return _Place(
+        location_id=location.pk,
+        zone_id=loc["zone_id"],
+        active=zone_is_active(at=now, **zone),
+        location_code=loc["code"],
+    )
 
 
 @transaction.atomic

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
@@ -41,6 +41,15 @@ from quai.inventory.models import (
 )
 from quai.inventory.services._common import _actor, _counts, _kind_check, _lock_rows, _stock_changed, _tracking
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    class _PlaceCode(TypedDict):
+        location_code: str
+
+    # An allocation read with its place's code (``_open_allocations``), for the events of the picks it becomes.
+    OpenAllocation = WithAnnotations[ReservationAllocation, _PlaceCode]
+
 
 def _reservation_locked(reservation: Reservation | int) -> Reservation:
     pk = reservation if isinstance(reservation, int) else reservation.pk
@@ -67,7 +76,8 @@ _RESERVE_SQL = (
 # statement: a reservation row and its outbox event exist only if the update took a row, and when the caller is
 # not inside a transaction the statement commits on its own — one round trip, and the hot row is held only while
 # the server runs it (never while Python runs between statements). The event row is exactly what
-# ``event_record(ReservationMade(...))`` writes (a test compares them).
+# ``event_record(ReservationMade(...))`` writes (a test compares them); the SKU's code is a bound parameter taken
+# from the SKU the caller holds, so speaking the merchant's terms costs the statement no join.
 _RESERVE_PG_INSERTS = f"""
 reservation AS (
     INSERT INTO {Reservation._meta.db_table} (merchant_id, sku_id, quantity, requested_quantity, consumed_quantity,
@@ -77,12 +87,12 @@ reservation AS (
     FROM level
     RETURNING id
 ), event AS (
-    INSERT INTO {OutboxEvent._meta.db_table} (event_id, name, merchant_id, aggregate, aggregate_id, payload,
-        occurred_at, relayed_at, attempts, last_error, next_attempt_at)
-    SELECT %(event_id)s, %(event_name)s, %(merchant_id)s, %(aggregate)s, reservation.id::text,
+    INSERT INTO {OutboxEvent._meta.db_table} (event_id, name, schema_version, merchant_id, aggregate, aggregate_id,
+        payload, occurred_at, relayed_at, attempts, last_error, next_attempt_at)
+    SELECT %(event_id)s, %(event_name)s, %(schema_version)s, %(merchant_id)s, %(aggregate)s, reservation.id::text,
         jsonb_build_object('reservation_id', reservation.id, 'sku_id', %(sku_id)s::bigint,
             'quantity', %(quantity)s::integer, 'document_type', %(document_type)s::text,
-            'document_id', %(document_id)s::text),
+            'document_id', %(document_id)s::text, 'sku_code', %(sku_code)s::text),
         %(now)s, NULL, 0, '', NULL
     FROM reservation
     RETURNING id
@@ -123,9 +133,14 @@ def reservation_create(
     quantity: int,
     document_type: str = "",
     document_id: str = "",
+    allocate: bool = False,
     actor: Any = None,
 ) -> Reservation:
     """Reserve ``quantity`` units of a SKU for an order line (first stage: SKU level, no place yet).
+
+    ``allocate=True`` also pins the units to places at once (``reservation_allocate``), in one transaction owned
+    here: when the places cannot cover the quantity, ``InsufficientStock`` and nothing is reserved either. Without
+    it the hot path below is untouched.
 
     The hot path costs the same whatever the ledger holds: the guarded
     ``UPDATE stock_level SET reserved = reserved + n WHERE sku_id = … AND on_hand - reserved >= n``, the
@@ -138,6 +153,17 @@ def reservation_create(
     second one is refused with ``Conflict(code="reservation_exists")`` whose details carry the existing
     ``reservation_id`` — also when both arrive at once (the partial unique index decides; nothing is held twice).
     """
+    if allocate:
+        with transaction.atomic():
+            reservation = reservation_create(
+                merchant=merchant,
+                sku=sku,
+                quantity=quantity,
+                document_type=document_type,
+                document_id=document_id,
+                actor=actor,
+            )
+            return reservation_allocate(reservation=reservation, actor=actor)
     domain.quantity_check(quantity)
     merchant_id = merchant if isinstance(merchant, int) else merchant.pk
     if sku.merchant_id != merchant_id:
@@ -187,7 +213,9 @@ def _reserve_pg(*, sku: Any, values: dict[str, Any]) -> Reservation:
                 "now": values["created_at"],
                 "event_id": uuid.uuid4(),
                 "event_name": ReservationMade.name,
+                "schema_version": ReservationMade.schema_version,
                 "aggregate": ReservationMade.aggregate,
+                "sku_code": sku.code,
             },
         )
         row = cursor.fetchone()
@@ -221,6 +249,7 @@ def _reserve_in_transaction(*, sku: Any, values: dict[str, Any]) -> Reservation:
                 quantity=values["quantity"],
                 document_type=values["document_type"],
                 document_id=values["document_id"],
+                sku_code=sku.code,
             ),
             merchant_id=values["merchant_id"],
         )
@@ -294,14 +323,20 @@ def reservation_allocate(*, reservation: Reservation | int, actor: Any = None) -
     )
     ids = list(eligible.values_list("pk", flat=True))
     rows = _lock_rows(ids)
-    sequences = dict(StockQuantity.objects.filter(pk__in=list(rows)).values_list("pk", "location__pick_sequence"))
+    # One read for what the lock does not bring: each place's pick sequence (the plan) and code (the event).
+    places = {
+        pk: (sequence, code)
+        for pk, sequence, code in StockQuantity.objects.filter(pk__in=list(rows)).values_list(
+            "pk", "location__pick_sequence", "location__code"
+        )
+    }
     candidates = [
         domain.Candidate(
             stock_id=row.pk,
             free=row.on_hand - row.reserved,
             expiry=row.expiry,
             received_at=row.received_at,
-            pick_sequence=sequences.get(row.pk, 0),
+            pick_sequence=places[row.pk][0] if row.pk in places else 0,
         )
         for row in rows.values()
     ]
@@ -350,17 +385,30 @@ def reservation_allocate(*, reservation: Reservation | int, actor: Any = None) -
             reservation_id=current.pk,
             sku_id=sku.pk,
             allocations=[
-                {"location_id": a.location_id, "lot": a.lot, "quantity": a.quantity, "stock_id": a.stock_id}
+                {
+                    "location_id": a.location_id,
+                    "location_code": places[a.stock_id][1],
+                    "lot": a.lot,
+                    "quantity": a.quantity,
+                    "stock_id": a.stock_id,
+                }
                 for a in created
             ],
+            sku_code=sku.code,
+            document_type=current.document_type,
+            document_id=current.document_id,
         ),
         merchant_id=current.merchant_id,
     )
     return current
 
 
-def _open_allocations(reservation: Reservation) -> list[ReservationAllocation]:
-    return list(reservation.allocations.filter(quantity__gt=0).order_by("pk"))
+def _open_allocations(reservation: Reservation) -> list[OpenAllocation]:
+    """The allocations still holding units, each with its place's ``location_code`` (read in the same query, for
+    the events of the movements they become)."""
+    return list(
+        reservation.allocations.filter(quantity__gt=0).annotate(location_code=F("location__code")).order_by("pk")
+    )
 
 
 @transaction.atomic
@@ -396,7 +444,7 @@ def reservation_consume(
             code="reservation_not_allocated",
             details={"reservation_id": current.pk, "allocated": allocated, "requested": quantity},
         )
-    lines: list[tuple[ReservationAllocation, int]] = []
+    lines: list[tuple[OpenAllocation, int]] = []
     need = quantity
     for allocation in allocations:
         if need == 0:
@@ -407,7 +455,7 @@ def reservation_consume(
     rows = _lock_rows(a.stock_id for a, _q in lines)
     now = clock.now()
     counted_out = 0
-    movements = []
+    movements: list[tuple[StockMovement, str]] = []  # with the code of the place each leaves (for its event)
     for allocation, take in sorted(lines, key=lambda line: line[0].stock_id):
         row = rows[allocation.stock_id]
         updated = StockQuantity.objects.filter(pk=row.pk, reserved__gte=take, on_hand__gte=take).update(
@@ -421,29 +469,32 @@ def reservation_consume(
         allocation.consumed_quantity += take
         allocation.save(update_fields=["quantity", "consumed_quantity"])
         movements.append(
-            StockMovement(
-                merchant_id=current.merchant_id,
-                kind=kind,
-                sku_id=current.sku_id,
-                lot=row.lot,
-                expiry=row.expiry,
-                from_location_id=row.location_id,
-                from_status=row.status,
-                quantity=take,
-                actor=_actor(actor),
-                reason=reason,
-                document_type=current.document_type or "reservation",
-                document_id=current.document_id or str(current.pk),
-                occurred_at=now,
+            (
+                StockMovement(
+                    merchant_id=current.merchant_id,
+                    kind=kind,
+                    sku_id=current.sku_id,
+                    lot=row.lot,
+                    expiry=row.expiry,
+                    from_location_id=row.location_id,
+                    from_status=row.status,
+                    quantity=take,
+                    actor=_actor(actor),
+                    reason=reason,
+                    document_type=current.document_type or "reservation",
+                    document_id=current.document_id or str(current.pk),
+                    occurred_at=now,
+                ),
+                allocation.location_code,
             )
         )
     # Units leave on-hand and reserved together, so the counter's free stock never shrinks: no guard needed.
     StockLevel.objects.filter(sku_id=current.sku_id).update(
         on_hand=F("on_hand") - counted_out, reserved=F("reserved") - quantity
     )
-    for movement in movements:
+    for movement, location_code in movements:
         movement.save()
-        _stock_changed(movement)
+        _stock_changed(movement, sku_code=current.sku.code, from_location_code=location_code)
     current.quantity -= quantity
     current.consumed_quantity += quantity
     if current.quantity == 0:
@@ -452,7 +503,13 @@ def reservation_consume(
     current.save(update_fields=["quantity", "consumed_quantity", "status", "updated_at"])
     event_record(
         ReservationConsumed(
-            reservation_id=current.pk, sku_id=current.sku_id, quantity=quantity, remaining=current.quantity
+            reservation_id=current.pk,
+            sku_id=current.sku_id,
+            quantity=quantity,
+            remaining=current.quantity,
+            sku_code=current.sku.code,
+            document_type=current.document_type,
+            document_id=current.document_id,
         ),
         merchant_id=current.merchant_id,
     )
@@ -464,7 +521,7 @@ def _release(current: Reservation, quantity: int) -> Reservation:
     allocations = _open_allocations(current)
     allocated = sum(a.quantity for a in allocations)
     need = max(0, quantity - (current.quantity - allocated))
-    lines: list[tuple[ReservationAllocation, int]] = []
+    lines: list[tuple[OpenAllocation, int]] = []
     for allocation in reversed(allocations):
         if need == 0:
             break
@@ -486,7 +543,13 @@ def _release(current: Reservation, quantity: int) -> Reservation:
     current.save(update_fields=["quantity", "released_quantity", "status", "updated_at"])
     event_record(
         ReservationReleased(
-            reservation_id=current.pk, sku_id=current.sku_id, quantity=quantity, remaining=current.quantity
+            reservation_id=current.pk,
+            sku_id=current.sku_id,
+            quantity=quantity,
+            remaining=current.quantity,
+            sku_code=current.sku.code,
+            document_type=current.document_type,
+            document_id=current.document_id,
         ),
         merchant_id=current.merchant_id,
     )
@@ -528,7 +591,7 @@ def reservation_move(
     """Pin (part of) an allocation to another place or lot (the stock there must be free, sellable, counted)."""
     current = _reservation_locked(reservation)
     allocation_id = allocation if isinstance(allocation, int) else allocation.pk
-    source = current.allocations.filter(pk=allocation_id).first()
+    source = current.allocations.filter(pk=allocation_id).annotate(location_code=F("location__code")).first()
     if source is None:
         raise NotFound(_("Allocation not found."), code="allocation_not_found")
     quantity = source.quantity if quantity is None else quantity
@@ -595,6 +658,9 @@ def reservation_move(
             quantity=quantity,
             from_location_id=source.location_id,
             to_location_id=target_row.location_id,
+            sku_code=current.sku.code,
+            from_location_code=source.location_code,
+            to_location_code=to_location.code,
         ),
         merchant_id=current.merchant_id,
     )
