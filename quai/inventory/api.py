@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.http import HttpRequest
 from ninja import Router, Status
 from ninja.pagination import paginate
@@ -115,17 +114,15 @@ def reservation_create(request: HttpRequest, payload: ReservationCreateIn) -> St
     merchant = principal_of(request).merchant_for(payload.merchant_id)
     sku = sku_get(merchant=merchant, sku_id=payload.sku_id)
     # A retried line answers 409 ``reservation_exists`` with the existing reservation's id in the details.
-    with transaction.atomic():
-        reservation = services.reservation_create(
-            merchant=merchant,
-            sku=sku,
-            quantity=payload.quantity,
-            document_type=payload.document_type,
-            document_id=payload.document_id,
-            actor=principal_of(request).user,
-        )
-        if payload.allocate:
-            services.reservation_allocate(reservation=reservation, actor=principal_of(request).user)
+    reservation = services.reservation_create(
+        merchant=merchant,
+        sku=sku,
+        quantity=payload.quantity,
+        document_type=payload.document_type,
+        document_id=payload.document_id,
+        allocate=payload.allocate,
+        actor=principal_of(request).user,
+    )
     return Status(201, selectors.reservation_get(merchant_id=merchant.pk, reservation_id=reservation.pk))
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from quai.inventory import services
 from quai.inventory.models import StockLevel
-from quai.inventory.tests.factories import LocationFactory, stocked_sku
+from quai.inventory.tests.factories import LocationFactory, ZoneFactory, stocked_sku
 
 pytestmark = pytest.mark.django_db
 
@@ -103,3 +103,14 @@ def test_a_retried_reservation_answers_409_with_the_existing_reservations_id(api
     assert (error["code"], error["details"]["reservation_id"]) == ("reservation_exists", first.json()["id"])
     assert StockLevel.objects.get(sku=sku).reserved == 2
     assert api.get("inventory/reservations").json()["count"] == 1
+
+
+def test_a_reservation_asked_allocated_that_cannot_be_answers_409_and_holds_nothing(api, merchant):
+    dock = LocationFactory(zone=ZoneFactory(kind="receiving"))  # available, but not at a pickable place yet
+    sku, _location = stocked_sku(merchant=merchant, quantity=5, location=dock)
+    body = {"sku_id": sku.pk, "quantity": 2, "document_id": "SO-11", "allocate": True}
+    response = api.post("inventory/reservations", body)
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "insufficient_stock"
+    assert StockLevel.objects.get(sku=sku).reserved == 0
+    assert api.get("inventory/reservations").json()["count"] == 0

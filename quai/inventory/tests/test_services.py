@@ -453,7 +453,12 @@ def test_a_reservation_records_the_same_event_on_every_database(merchant):
     assert (stored.quantity, stored.requested_quantity, stored.status, stored.created_at) == (2, 2, "open", NOW)
     event = OutboxEvent.objects.get(name="inventory.reservation_made")
     expected = ReservationMade(
-        reservation_id=reservation.pk, sku_id=sku.pk, quantity=2, document_type="order", document_id="SO-7"
+        reservation_id=reservation.pk,
+        sku_id=sku.pk,
+        quantity=2,
+        document_type="order",
+        document_id="SO-7",
+        sku_code=sku.code,
     )
     assert event.payload == event_payload(expected)
     assert (event.aggregate, event.aggregate_id, event.merchant_id, event.occurred_at) == (
@@ -555,3 +560,36 @@ def test_a_duplicate_stopped_by_the_index_inside_a_transaction_leaves_the_transa
     assert (excinfo.value.code, excinfo.value.details["reservation_id"]) == ("reservation_exists", first.pk)
     assert Reservation.objects.filter(pk__in=[first.pk, later.pk]).count() == 2
     assert _level(sku) == (10, 3)
+
+
+# --- Reserve and allocate in one service (STYLE.md: no handler chains two services in its own transaction) -------
+
+
+def test_a_reservation_created_with_allocate_is_pinned_to_places_at_once(merchant):
+    sku, location = stocked_sku(merchant=merchant, quantity=5)
+    reservation = services.reservation_create(
+        merchant=merchant, sku=sku, quantity=2, document_id="SO-20", allocate=True
+    )
+    assert [(a.location_id, a.quantity) for a in reservation.allocations.all()] == [(location.pk, 2)]
+    assert StockQuantity.objects.get(sku=sku).reserved == 2
+    assert _level(sku) == (5, 2)
+    assert [e.name for e in OutboxEvent.objects.filter(name__startswith="inventory.reservation_")] == [
+        "inventory.reservation_made",
+        "inventory.reservation_allocated",
+    ]
+
+
+def test_a_reservation_that_cannot_be_allocated_is_not_made_either(merchant):
+    zone = ZoneFactory(kind="receiving")  # on hand and available, but not yet at a pickable place
+    sku, _location = stocked_sku(merchant=merchant, quantity=5, location=LocationFactory(zone=zone))
+    _refused(
+        "insufficient_stock",
+        services.reservation_create,
+        merchant=merchant,
+        sku=sku,
+        quantity=2,
+        document_id="SO-21",
+        allocate=True,
+    )
+    assert _level(sku) == (5, 0)
+    assert services.reservation_create(merchant=merchant, sku=sku, quantity=2, document_id="SO-21").quantity == 2
