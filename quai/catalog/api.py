@@ -27,6 +27,7 @@ from quai.catalog.schemas import (
 )
 from quai.core.errors import Forbidden
 from quai.tenants.auth import principal_of
+from quai.tenants.scope import Scope
 
 router = Router(tags=["catalog"])
 
@@ -53,24 +54,21 @@ class PackagingTypeFilters(Schema):
 
 
 def _sku_for(request: HttpRequest, sku_id: int) -> Sku:
-    principal = principal_of(request)
-    return selectors.sku_get(merchant=principal.merchant_id, sku_id=sku_id)
+    return selectors.sku_get(scope=principal_of(request).scope(), sku_id=sku_id)
 
 
 @router.get("/skus", response=list[SkuOut])
 @paginate
 def sku_list(request: HttpRequest, filters: Query[SkuFilters]):
-    principal = principal_of(request)
     values = filters.dict()
-    merchant_id = principal.merchant_filter(values.pop("merchant_id"))
-    return selectors.sku_list(merchant_id=merchant_id, **values)
+    return selectors.sku_list(scope=principal_of(request).scope(values.pop("merchant_id")), **values)
 
 
 @router.post("/skus", response={201: SkuOut})
 def sku_create(request: HttpRequest, payload: SkuCreateIn) -> Status[Sku]:
     merchant = principal_of(request).merchant_for(payload.merchant_id)
     sku = services.sku_create(merchant=merchant, **payload.dict(exclude={"merchant_id"}))
-    return Status(201, selectors.sku_get(merchant=merchant, sku_id=sku.pk))
+    return Status(201, selectors.sku_get(scope=Scope.merchant(merchant), sku_id=sku.pk))
 
 
 @router.post("/skus/bulk", response=SkuBulkOut)
@@ -133,10 +131,8 @@ def scan(request: HttpRequest, code: str, merchant_id: int | None = None) -> sel
 @router.get("/packaging-types", response=list[PackagingTypeOut])
 @paginate
 def packaging_type_list(request: HttpRequest, filters: Query[PackagingTypeFilters]):
-    principal = principal_of(request)
     values = filters.dict()
-    merchant_id = principal.merchant_filter(values.pop("merchant_id"))
-    return selectors.packaging_type_list(merchant_id=merchant_id, staff=principal.is_staff, **values)
+    return selectors.packaging_type_list(scope=principal_of(request).scope(values.pop("merchant_id")), **values)
 
 
 @router.post("/packaging-types", response={201: PackagingTypeOut})
@@ -152,8 +148,7 @@ def packaging_type_create(request: HttpRequest, payload: PackagingTypeCreateIn) 
 
 @router.get("/packaging-types/{packaging_type_id}", response=PackagingTypeOut)
 def packaging_type_detail(request: HttpRequest, packaging_type_id: int) -> PackagingType:
-    principal = principal_of(request)
-    return selectors.packaging_type_get(merchant_id=principal.merchant_id, packaging_type_id=packaging_type_id)
+    return selectors.packaging_type_get(scope=principal_of(request).scope(), packaging_type_id=packaging_type_id)
 
 
 @router.patch("/packaging-types/{packaging_type_id}", response=PackagingTypeOut)
@@ -161,7 +156,7 @@ def packaging_type_update(
     request: HttpRequest, packaging_type_id: int, payload: PackagingTypeUpdateIn
 ) -> PackagingType:
     principal = principal_of(request)
-    packaging = selectors.packaging_type_get(merchant_id=principal.merchant_id, packaging_type_id=packaging_type_id)
+    packaging = selectors.packaging_type_get(scope=principal.scope(), packaging_type_id=packaging_type_id)
     if packaging.merchant_id is None and not principal.is_staff:
         raise Forbidden(
             _("The operator's packaging types are shared by every merchant: only the warehouse staff change them."),

@@ -16,17 +16,12 @@ from quai.catalog.domain import GtinInvalid, ParsedScan, ScanKind, gtin_normaliz
 from quai.catalog.models import Barcode, PackagingType, Sku
 from quai.core.errors import NotFound
 from quai.tenants.models import Merchant
-
-
-def _merchant_id(merchant: Merchant | int | None) -> int | None:
-    if merchant is None or isinstance(merchant, int):
-        return merchant
-    return int(merchant.pk)
+from quai.tenants.scope import Scope
 
 
 def sku_list(
     *,
-    merchant_id: int | None,
+    scope: Scope,
     q: str | None = None,
     status: str | None = None,
     code: str | None = None,
@@ -38,10 +33,8 @@ def sku_list(
     fragile: bool | None = None,
     hazmat: bool | None = None,
 ) -> QuerySet[Sku]:
-    """SKUs of one merchant (``merchant_id`` None: every merchant, for staff), filtered, in code order."""
-    qs = Sku.objects.all()
-    if merchant_id is not None:
-        qs = qs.filter(merchant_id=merchant_id)
+    """SKUs inside ``scope`` (one merchant's, or every merchant's for staff), filtered, in code order."""
+    qs = Sku.objects.within(scope)
     if q:
         # "q" also finds a SKU by any of its barcodes, so a code read off a parcel finds the product.
         matching = Barcode.objects.filter(code__icontains=q.strip()).values("sku_id")
@@ -77,13 +70,9 @@ def _barcode_candidates(code: str) -> list[str]:
     return candidates
 
 
-def sku_get(*, merchant: Merchant | int | None, sku_id: int) -> Sku:
-    """One SKU; another merchant's answers exactly like a missing one. ``merchant`` None: staff, any merchant."""
-    qs = Sku.objects.prefetch_related("barcodes")
-    merchant_id = _merchant_id(merchant)
-    if merchant_id is not None:
-        qs = qs.filter(merchant_id=merchant_id)
-    sku = qs.filter(pk=sku_id).first()
+def sku_get(*, scope: Scope, sku_id: int) -> Sku:
+    """One SKU inside ``scope``; another merchant's answers exactly like a missing one."""
+    sku = Sku.objects.within(scope).prefetch_related("barcodes").filter(pk=sku_id).first()
     if sku is None:
         raise NotFound(_("SKU not found."), code="sku_not_found", details={"sku_id": sku_id})
     return sku
@@ -301,21 +290,14 @@ def _unknown_code(parsed: ParsedScan, *, others: list[Sku]) -> NotFound:
 
 def packaging_type_list(
     *,
-    merchant_id: int | None,
-    staff: bool = False,
+    scope: Scope,
     q: str | None = None,
     kind: str | None = None,
     active: bool | None = None,
     operator_only: bool = False,
 ) -> QuerySet[PackagingType]:
-    """The operator's packaging types plus ``merchant_id``'s own. Staff without a merchant see every row."""
-    qs = PackagingType.objects.all()
-    if operator_only:
-        qs = qs.filter(merchant__isnull=True)
-    elif merchant_id is not None:
-        qs = qs.filter(Q(merchant__isnull=True) | Q(merchant_id=merchant_id))
-    elif not staff:
-        qs = qs.filter(merchant__isnull=True)
+    """The operator's packaging types (shared by every merchant) plus those of the merchants inside ``scope``."""
+    qs = PackagingType.objects.filter(Q(merchant__isnull=True) if operator_only else _packaging_usable(scope))
     if q:
         qs = qs.filter(Q(code__icontains=q) | Q(name__icontains=q))
     if kind:
@@ -325,12 +307,9 @@ def packaging_type_list(
     return qs.order_by("code", "id")
 
 
-def packaging_type_get(*, merchant_id: int | None, packaging_type_id: int) -> PackagingType:
-    """One packaging type the merchant may use (the operator's or its own); ``merchant_id`` None: staff, any."""
-    qs = PackagingType.objects.filter(pk=packaging_type_id)
-    if merchant_id is not None:
-        qs = qs.filter(Q(merchant__isnull=True) | Q(merchant_id=merchant_id))
-    packaging = qs.first()
+def packaging_type_get(*, scope: Scope, packaging_type_id: int) -> PackagingType:
+    """One packaging type usable inside ``scope`` (the operator's, or a merchant's own)."""
+    packaging = PackagingType.objects.filter(_packaging_usable(scope)).filter(pk=packaging_type_id).first()
     if packaging is None:
         raise NotFound(
             _("Packaging type not found."),
@@ -338,3 +317,10 @@ def packaging_type_get(*, merchant_id: int | None, packaging_type_id: int) -> Pa
             details={"packaging_type_id": packaging_type_id},
         )
     return packaging
+
+
+def _packaging_usable(scope: Scope) -> Q:
+    """Packaging types have no ``MerchantScopedQuerySet``: a row of no merchant is the operator's, for everyone."""
+    if scope.is_all:
+        return Q()
+    return Q(merchant__isnull=True) | scope.q()

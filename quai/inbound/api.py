@@ -64,31 +64,31 @@ def asn_create(request: HttpRequest, payload: AsnCreateIn) -> Status[Asn]:
         handling_units=[services.HandlingUnitInput(sscc=u.sscc, kind=u.kind) for u in payload.handling_units],
         actor=principal.user,
     )
-    return Status(201, selectors.asn_get(principal=principal, asn_id=asn.pk))
+    return Status(201, selectors.asn_get(scope=principal.scope(), asn_id=asn.pk))
 
 
 @router.get("/asns", response=list[AsnOut])
 @paginate
 def asn_list(request: HttpRequest, merchant_id: int | None = None, status: str | None = None, q: str | None = None):
-    return selectors.asn_list(principal=principal_of(request), merchant_id=merchant_id, status=status, q=q)
+    return selectors.asn_list(scope=principal_of(request).scope(merchant_id), status=status, q=q)
 
 
 @router.get("/asns/{asn_id}", response=AsnDetailOut)
 def asn_detail(request: HttpRequest, asn_id: int) -> Asn:
-    return selectors.asn_get(principal=principal_of(request), asn_id=asn_id)
+    return selectors.asn_get(scope=principal_of(request).scope(), asn_id=asn_id)
 
 
 @router.post("/asns/{asn_id}/cancel", response=AsnDetailOut)
 def asn_cancel(request: HttpRequest, asn_id: int, payload: AsnCancelIn) -> Asn:
     principal = principal_of(request)
-    asn = selectors.asn_get(principal=principal, asn_id=asn_id)
+    asn = selectors.asn_get(scope=principal.scope(), asn_id=asn_id)
     services.asn_cancel(asn=asn, actor=principal.user, reason=payload.reason)
-    return selectors.asn_get(principal=principal, asn_id=asn_id)
+    return selectors.asn_get(scope=principal.scope(), asn_id=asn_id)
 
 
 @router.get("/asns/{asn_id}/discrepancy-report", response=DiscrepancyReportOut)
 def asn_discrepancy_report(request: HttpRequest, asn_id: int) -> DiscrepancyReport:
-    return selectors.discrepancy_report_get(principal=principal_of(request), asn_id=asn_id)
+    return selectors.discrepancy_report_get(scope=principal_of(request).scope(), asn_id=asn_id)
 
 
 @router.get("/putaway-tasks", response=list[PutawayTaskOut])
@@ -96,25 +96,23 @@ def asn_discrepancy_report(request: HttpRequest, asn_id: int) -> DiscrepancyRepo
 def putaway_task_list(
     request: HttpRequest, merchant_id: int | None = None, status: str | None = None, asn_id: int | None = None
 ):
-    return selectors.putaway_task_list(
-        principal=principal_of(request), merchant_id=merchant_id, status=status, asn_id=asn_id
-    )
+    return selectors.putaway_task_list(scope=principal_of(request).scope(merchant_id), status=status, asn_id=asn_id)
 
 
 @router.get("/putaway-tasks/{putaway_task_id}", response=PutawayTaskOut)
 def putaway_task_detail(request: HttpRequest, putaway_task_id: int) -> PutawayTask:
-    return selectors.putaway_task_get(principal=principal_of(request), putaway_task_id=putaway_task_id)
+    return selectors.putaway_task_get(scope=principal_of(request).scope(), putaway_task_id=putaway_task_id)
 
 
 @router.get("/pick-faces", response=list[PickFaceOut])
 @paginate
 def pick_face_list(request: HttpRequest, merchant_id: int | None = None, sku_id: int | None = None):
-    return selectors.pick_face_list(principal=principal_of(request), merchant_id=merchant_id, sku_id=sku_id)
+    return selectors.pick_face_list(scope=principal_of(request).scope(merchant_id), sku_id=sku_id)
 
 
 @router.get("/pick-faces/{pick_face_id}", response=PickFaceOut)
 def pick_face_detail(request: HttpRequest, pick_face_id: int) -> PickFace:
-    return selectors.pick_face_get(principal=principal_of(request), pick_face_id=pick_face_id)
+    return selectors.pick_face_get(scope=principal_of(request).scope(), pick_face_id=pick_face_id)
 
 
 @router.post("/pick-faces", response={201: PickFaceOut})
@@ -137,10 +135,10 @@ def pick_face_set(request: HttpRequest, payload: PickFaceIn) -> Status[PickFace]
         max_quantity=payload.max_quantity,
     )
     services.replenishment_check(location_ids=[face.location_id])
-    return Status(201, selectors.pick_face_get(principal=principal, pick_face_id=face.pk))
+    return Status(201, selectors.pick_face_get(scope=principal.scope(), pick_face_id=face.pk))
 
 
 @router.get("/replenishment-tasks", response=list[ReplenishmentTaskOut])
 @paginate
 def replenishment_task_list(request: HttpRequest, merchant_id: int | None = None, status: str | None = None):
-    return selectors.replenishment_task_list(principal=principal_of(request), merchant_id=merchant_id, status=status)
+    return selectors.replenishment_task_list(scope=principal_of(request).scope(merchant_id), status=status)

@@ -32,23 +32,18 @@ from quai.inbound.models import (
 )
 from quai.inventory.models import StockStatus
 from quai.inventory.selectors import location_contents, location_load, stock_list
-from quai.tenants.models import Merchant
-from quai.tenants.principal import Principal
+from quai.tenants.scope import Scope
 from quai.warehouse.models import Location, LocationStatus, Site, ZoneKind
 from quai.warehouse.selectors import location_get_by_code, zone_active_q
 
 
 def asn_list(
     *,
-    principal: Principal,
-    merchant_id: int | None = None,
+    scope: Scope,
     status: str | None = None,
     q: str | None = None,
 ) -> QuerySet[Asn]:
-    qs = Asn.objects.visible_to(principal)
-    scope = principal.merchant_filter(merchant_id)
-    if scope is not None:
-        qs = qs.filter(merchant_id=scope)
+    qs = Asn.objects.within(scope)
     if status:
         qs = qs.filter(status=status)
     if q:
@@ -56,9 +51,9 @@ def asn_list(
     return qs.select_related("site").order_by("-created_at", "-id")
 
 
-def asn_get(*, principal: Principal, asn_id: int) -> Asn:
-    """One ASN the principal may see (another merchant's answers like a missing one)."""
-    asn = Asn.objects.visible_to(principal).select_related("site", "receiving_location").filter(pk=asn_id).first()
+def asn_get(*, scope: Scope, asn_id: int) -> Asn:
+    """One ASN inside ``scope`` (another merchant's answers like a missing one)."""
+    asn = Asn.objects.within(scope).select_related("site", "receiving_location").filter(pk=asn_id).first()
     if asn is None:
         raise NotFound(_("ASN not found."), code="asn_not_found", details={"asn_id": asn_id})
     return asn
@@ -72,8 +67,8 @@ def asn_recent_receipts(*, asn: Asn, limit: int = 8) -> list[Receipt]:
     return list(asn.receipts.select_related("sku").order_by("-received_at", "-id")[:limit])
 
 
-def discrepancy_report_get(*, principal: Principal, asn_id: int) -> DiscrepancyReport:
-    asn = asn_get(principal=principal, asn_id=asn_id)
+def discrepancy_report_get(*, scope: Scope, asn_id: int) -> DiscrepancyReport:
+    asn = asn_get(scope=scope, asn_id=asn_id)
     report = DiscrepancyReport.objects.filter(asn=asn).select_related("asn").first()
     if report is None:
         raise NotFound(_("This ASN has no discrepancy report yet: receiving is not closed."), code="report_not_found")
@@ -82,15 +77,11 @@ def discrepancy_report_get(*, principal: Principal, asn_id: int) -> DiscrepancyR
 
 def putaway_task_list(
     *,
-    principal: Principal,
-    merchant_id: int | None = None,
+    scope: Scope,
     status: str | None = None,
     asn_id: int | None = None,
 ) -> QuerySet[PutawayTask]:
-    qs = PutawayTask.objects.visible_to(principal)
-    scope = principal.merchant_filter(merchant_id)
-    if scope is not None:
-        qs = qs.filter(merchant_id=scope)
+    qs = PutawayTask.objects.within(scope)
     if status:
         qs = qs.filter(status=status)
     if asn_id is not None:
@@ -100,21 +91,21 @@ def putaway_task_list(
     )
 
 
-def putaway_task_get(*, principal: Principal, putaway_task_id: int) -> PutawayTask:
-    task = putaway_task_list(principal=principal).filter(pk=putaway_task_id).first()
+def putaway_task_get(*, scope: Scope, putaway_task_id: int) -> PutawayTask:
+    task = putaway_task_list(scope=scope).filter(pk=putaway_task_id).first()
     if task is None:
         raise NotFound(_("Putaway task not found."), code="putaway_task_not_found")
     return task
 
 
-def putaway_open_tasks(*, site_id: int | None = None) -> QuerySet[PutawayTask]:
-    qs = PutawayTask.objects.filter(status=PutawayStatus.OPEN)
+def putaway_open_tasks(*, scope: Scope, site_id: int | None = None) -> QuerySet[PutawayTask]:
+    qs = PutawayTask.objects.within(scope).filter(status=PutawayStatus.OPEN)
     if site_id is not None:
         qs = qs.filter(from_location__site_id=site_id)
     return qs.select_related("sku", "asn", "from_location", "suggested_location").order_by("created_at", "id")
 
 
-def putaway_task_for_scan(*, code: str) -> PutawayTask:
+def putaway_task_for_scan(*, scope: Scope, code: str) -> PutawayTask:
     """The open putaway task a scan points at: a task label (PT…), or the oldest open task of the scanned item.
 
     The item is resolved among the merchants with open tasks in one query (``scan_resolve_among``). Nothing to put
@@ -123,7 +114,7 @@ def putaway_task_for_scan(*, code: str) -> PutawayTask:
     """
     cleaned = code.strip()
     raw = cleaned.upper()
-    open_tasks = putaway_open_tasks()
+    open_tasks = putaway_open_tasks(scope=scope)
     if raw.startswith("PT") and raw[2:].isdigit():
         task = open_tasks.filter(pk=int(raw[2:])).first()
         if task is None:
@@ -137,7 +128,7 @@ def putaway_task_for_scan(*, code: str) -> PutawayTask:
     merchant_ids = sorted(open_tasks.order_by().values_list("merchant_id", flat=True).distinct())
     try:
         # Staff screen: another merchant's item is known, it simply has nothing waiting here.
-        scans = scan_resolve_among(merchant_ids=merchant_ids, code=cleaned, tell_other_merchants=True)
+        scans = scan_resolve_among(merchant_ids=merchant_ids, code=cleaned, tell_other_merchants=scope.is_all)
     except NotFound as exc:
         if exc.code == "unknown_code" and exc.details.get("reason") == "other_merchant":
             raise nothing from exc
@@ -171,7 +162,7 @@ class PutawayScan:
     location: Location | None = None
 
 
-def putaway_scan_target(*, code: str, task: PutawayTask | None = None) -> PutawayScan:
+def putaway_scan_target(*, scope: Scope, code: str, task: PutawayTask | None = None) -> PutawayScan:
     """Read a putaway scan. With no task chosen it picks the task; with one, it is the location (or another task).
 
     With a task chosen the operator was asked for a location: a code that matches nothing is a location that does
@@ -181,14 +172,14 @@ def putaway_scan_target(*, code: str, task: PutawayTask | None = None) -> Putawa
     if not cleaned:
         raise ValidationFailed(_("Scan a code."), code="empty_scan")
     if task is None:
-        return PutawayScan(task=putaway_task_for_scan(code=cleaned))
+        return PutawayScan(task=putaway_task_for_scan(scope=scope, code=cleaned))
     site_id = task.from_location.site_id
     try:
         return PutawayScan(location=location_get_by_code(site=site_id, code=cleaned))
     except NotFound:
         pass  # not a location of this site: perhaps the operator scanned another item or task label
     try:
-        return PutawayScan(task=putaway_task_for_scan(code=cleaned))
+        return PutawayScan(task=putaway_task_for_scan(scope=scope, code=cleaned))
     except NotFound as exc:
         if exc.code != "unknown_code":
             raise
@@ -199,32 +190,22 @@ def putaway_scan_target(*, code: str, task: PutawayTask | None = None) -> Putawa
         ) from exc
 
 
-def pick_face_list(
-    *, principal: Principal, merchant_id: int | None = None, sku_id: int | None = None
-) -> QuerySet[PickFace]:
-    qs = PickFace.objects.visible_to(principal)
-    scope = principal.merchant_filter(merchant_id)
-    if scope is not None:
-        qs = qs.filter(merchant_id=scope)
+def pick_face_list(*, scope: Scope, sku_id: int | None = None) -> QuerySet[PickFace]:
+    qs = PickFace.objects.within(scope)
     if sku_id is not None:
         qs = qs.filter(sku_id=sku_id)
     return qs.select_related("location", "sku").order_by("location__code", "id")
 
 
-def pick_face_get(*, principal: Principal, pick_face_id: int) -> PickFace:
-    face = pick_face_list(principal=principal).filter(pk=pick_face_id).first()
+def pick_face_get(*, scope: Scope, pick_face_id: int) -> PickFace:
+    face = pick_face_list(scope=scope).filter(pk=pick_face_id).first()
     if face is None:
         raise NotFound(_("Pick face not found."), code="pick_face_not_found")
     return face
 
 
-def replenishment_task_list(
-    *, principal: Principal, merchant_id: int | None = None, status: str | None = None
-) -> QuerySet[ReplenishmentTask]:
-    qs = ReplenishmentTask.objects.visible_to(principal)
-    scope = principal.merchant_filter(merchant_id)
-    if scope is not None:
-        qs = qs.filter(merchant_id=scope)
+def replenishment_task_list(*, scope: Scope, status: str | None = None) -> QuerySet[ReplenishmentTask]:
+    qs = ReplenishmentTask.objects.within(scope)
     if status:
         qs = qs.filter(status=status)
     return qs.select_related("sku", "from_location", "to_location").order_by("created_at", "id")
@@ -268,23 +249,19 @@ def receiving_location_default(*, site: Site) -> Location:
     return location
 
 
-def asn_open_by_code(*, code: str, merchant: Merchant | None) -> tuple[Asn, HandlingUnit | None]:
+def asn_open_by_code(*, scope: Scope, code: str) -> tuple[Asn, HandlingUnit | None]:
     """The open ASN a scan names: one of its cartons or pallets (SSCC, symbology prefix allowed), or its reference.
 
-    ``merchant`` None is the warehouse floor, which receives for every merchant.
+    The warehouse floor receives for every merchant: it passes a system scope.
     """
     open_states = (AsnStatus.ANNOUNCED, AsnStatus.RECEIVING)
     sscc = domain.sscc_normalize(code)
     if sscc is not None:
-        units = HandlingUnit.objects.filter(sscc=sscc, asn__status__in=open_states).select_related("asn")
-        if merchant is not None:
-            units = units.filter(merchant=merchant)
+        units = HandlingUnit.objects.within(scope).filter(sscc=sscc, asn__status__in=open_states).select_related("asn")
         found_units = list(units[:2])
         if len(found_units) == 1:
             return found_units[0].asn, found_units[0]
-    asns = Asn.objects.filter(reference=code.strip(), status__in=open_states)
-    if merchant is not None:
-        asns = asns.filter(merchant=merchant)
+    asns = Asn.objects.within(scope).filter(reference=code.strip(), status__in=open_states)
     found = list(asns[:2])
     if len(found) > 1:
         raise Conflict(
@@ -311,11 +288,15 @@ class LocationLoadTotal:
     sku_ids: set[int] = field(default_factory=set)
 
 
+# A location's load is physical: every merchant's goods in it take room, whoever's task is being put away.
+_EVERY_OWNER = Scope.system("putaway: a location's load counts every merchant's goods")
+
+
 def _loads_in_zones(zone_ids: Iterable[int]) -> dict[int, LocationLoadTotal]:
     """What every location of these zones holds, from inventory's stock list: one query per zone, not per place."""
     loads: dict[int, LocationLoadTotal] = {}
     for zone_id in sorted(set(zone_ids)):
-        for row in stock_list(merchant_id=None, zone_id=zone_id):
+        for row in stock_list(scope=_EVERY_OWNER, zone_id=zone_id):
             load = loads.setdefault(row.location_id, LocationLoadTotal())
             load.volume_mm3 += (row.sku.volume_mm3 or 0) * row.on_hand
             load.weight_g += (row.sku.weight_g or 0) * row.on_hand
@@ -411,7 +392,7 @@ def replenishment_source(*, face: PickFace) -> Location | None:
     """Where to take the units from: sellable stock of the SKU in a storage zone, earliest expiry, then oldest."""
     rows = [
         row
-        for row in stock_list(merchant_id=face.merchant_id, sku_id=face.sku_id, status=StockStatus.SELLABLE)
+        for row in stock_list(scope=Scope.merchant(face.merchant_id), sku_id=face.sku_id, status=StockStatus.SELLABLE)
         if row.location.zone_id != face.location.zone_id and row.location_id != face.location_id
     ]
     storage_zone_ids = set(

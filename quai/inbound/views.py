@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from quai.core.errors import QuaiError
 from quai.inbound import domain, selectors, services
 from quai.inbound.models import Asn, AsnStatus, HandlingUnit, PutawayStatus, PutawayTask
-from quai.tenants.access import staff_role_required
+from quai.tenants.access import staff_role_required, staff_scope
 
 RECEIVER_GROUPS = ("admin", "supervisor", "receiver")
 
@@ -282,11 +282,12 @@ def receiving_report(request: HttpRequest, asn_id: int) -> HttpResponse:
 
 
 # --- Putaway -------------------------------------------------------------------------------------------------------
-def _putaway_context(task: PutawayTask | None) -> dict[str, Any]:
+def _putaway_context(request: HttpRequest, task: PutawayTask | None) -> dict[str, Any]:
+    open_tasks = selectors.putaway_open_tasks(scope=staff_scope(request.user))
     return {
         "task": task,
-        "open_tasks": list(selectors.putaway_open_tasks()[:10]),
-        "open_count": selectors.putaway_open_tasks().count(),
+        "open_tasks": list(open_tasks[:10]),
+        "open_count": open_tasks.count(),
         "screen": "putaway",
     }
 
@@ -300,7 +301,7 @@ def putaway_home(request: HttpRequest) -> HttpResponse:
         if task is not None:
             services.putaway_suggest(task=task)
             task.refresh_from_db()
-    return render(request, "inbound/putaway.html", _putaway_context(task))
+    return render(request, "inbound/putaway.html", _putaway_context(request, task))
 
 
 @receiver_required
@@ -316,7 +317,7 @@ def putaway_scan(request: HttpRequest) -> HttpResponse:
     )
     result, message, detail, done = "ok", "", "", None
     try:
-        target = selectors.putaway_scan_target(code=code, task=task)
+        target = selectors.putaway_scan_target(scope=staff_scope(request.user), code=code, task=task)
         if target.location is not None and task is not None:
             done = services.putaway_confirm(task=task, location_code=target.location.code, actor=request.user)
             message = _("Put away: %(quantity)s × %(sku)s in %(location)s") % {
@@ -338,6 +339,6 @@ def putaway_scan(request: HttpRequest) -> HttpResponse:
             }
     except QuaiError as exc:
         result, message = "error", _error_text(exc, code.upper() if task is not None else code)
-    context = _putaway_context(task)
+    context = _putaway_context(request, task)
     context.update({"result": result, "message": message, "detail": detail, "code": code, "done": done, "oob": True})
     return render(request, "inbound/_putaway_scan.html", context)

@@ -29,6 +29,7 @@ from quai.inventory.schemas import (
     ZoneStockOut,
 )
 from quai.tenants.auth import principal_of
+from quai.tenants.scope import Scope
 from quai.warehouse.selectors import location_get, site_get
 
 router = Router(tags=["inventory"])
@@ -39,14 +40,13 @@ router = Router(tags=["inventory"])
 def availability_list(
     request: HttpRequest, merchant_id: int | None = None, q: str | None = None, in_stock: bool | None = None
 ):
-    scope = principal_of(request).merchant_filter(merchant_id)
-    return selectors.availability_list(merchant_id=scope, q=q, in_stock=in_stock)
+    scope = principal_of(request).scope(merchant_id)
+    return selectors.availability_list(scope=scope, q=q, in_stock=in_stock)
 
 
 @router.get("/availability/{sku_id}", response=AvailabilityOut)
 def availability_detail(request: HttpRequest, sku_id: int) -> selectors.SkuAvailability:
-    scope = principal_of(request).merchant_filter(None)
-    return selectors.availability_get(merchant_id=scope, sku_id=sku_id)
+    return selectors.availability_get(scope=principal_of(request).scope(), sku_id=sku_id)
 
 
 @router.get("/stock", response=list[StockOut])
@@ -59,10 +59,8 @@ def stock_list(
     sku_id: int | None = None,
     status: str | None = None,
 ):
-    scope = principal_of(request).merchant_filter(merchant_id)
-    return selectors.stock_list(
-        merchant_id=scope, location_id=location_id, zone_id=zone_id, sku_id=sku_id, status=status
-    )
+    scope = principal_of(request).scope(merchant_id)
+    return selectors.stock_list(scope=scope, location_id=location_id, zone_id=zone_id, sku_id=sku_id, status=status)
 
 
 @router.get("/stock/zones", response=list[ZoneStockOut])
@@ -70,8 +68,8 @@ def stock_list(
 def stock_by_zone(
     request: HttpRequest, merchant_id: int | None = None, zone_id: int | None = None, sku_id: int | None = None
 ):
-    scope = principal_of(request).merchant_filter(merchant_id)
-    return selectors.stock_by_zone(merchant_id=scope, zone_id=zone_id, sku_id=sku_id)
+    scope = principal_of(request).scope(merchant_id)
+    return selectors.stock_by_zone(scope=scope, zone_id=zone_id, sku_id=sku_id)
 
 
 @router.get("/movements", response=list[MovementOut])
@@ -85,9 +83,9 @@ def movement_list(
     document_type: str | None = None,
     document_id: str | None = None,
 ):
-    scope = principal_of(request).merchant_filter(merchant_id)
+    scope = principal_of(request).scope(merchant_id)
     return selectors.movement_list(
-        merchant_id=scope,
+        scope=scope,
         sku_id=sku_id,
         location_id=location_id,
         kind=kind,
@@ -105,14 +103,14 @@ def reservation_list(
     status: str | None = None,
     document_id: str | None = None,
 ):
-    scope = principal_of(request).merchant_filter(merchant_id)
-    return selectors.reservation_list(merchant_id=scope, sku_id=sku_id, status=status, document_id=document_id)
+    scope = principal_of(request).scope(merchant_id)
+    return selectors.reservation_list(scope=scope, sku_id=sku_id, status=status, document_id=document_id)
 
 
 @router.post("/reservations", response={201: ReservationOut})
 def reservation_create(request: HttpRequest, payload: ReservationCreateIn) -> Status[Reservation]:
     merchant = principal_of(request).merchant_for(payload.merchant_id)
-    sku = sku_get(merchant=merchant, sku_id=payload.sku_id)
+    sku = sku_get(scope=Scope.merchant(merchant), sku_id=payload.sku_id)
     # A retried line answers 409 ``reservation_exists`` with the existing reservation's id in the details.
     reservation = services.reservation_create(
         merchant=merchant,
@@ -123,13 +121,11 @@ def reservation_create(request: HttpRequest, payload: ReservationCreateIn) -> St
         allocate=payload.allocate,
         actor=principal_of(request).user,
     )
-    return Status(201, selectors.reservation_get(merchant_id=merchant.pk, reservation_id=reservation.pk))
+    return Status(201, selectors.reservation_get(scope=Scope.merchant(merchant), reservation_id=reservation.pk))
 
 
 def _own_reservation(request: HttpRequest, reservation_id: int) -> Reservation:
-    return selectors.reservation_get(
-        merchant_id=principal_of(request).merchant_filter(None), reservation_id=reservation_id
-    )
+    return selectors.reservation_get(scope=principal_of(request).scope(), reservation_id=reservation_id)
 
 
 @router.get("/reservations/{reservation_id}", response=ReservationOut)
@@ -138,7 +134,8 @@ def reservation_detail(request: HttpRequest, reservation_id: int) -> Reservation
 
 
 def _after(request: HttpRequest, reservation: Reservation) -> Reservation:
-    return selectors.reservation_get(merchant_id=None, reservation_id=reservation.pk)
+    # The reservation was read inside the request's scope just before: reading it back is the same merchant's.
+    return selectors.reservation_get(scope=Scope.merchant(reservation.merchant_id), reservation_id=reservation.pk)
 
 
 @router.post("/reservations/{reservation_id}/allocate", response=ReservationOut)
@@ -184,15 +181,20 @@ def _staff(request: HttpRequest) -> Any:
     return principal.user
 
 
-def _sku(sku_id: int) -> Any:
-    return sku_get(merchant=None, sku_id=sku_id)  # staff only: any merchant's SKU
+def _all(request: HttpRequest) -> Scope:
+    """Every merchant: the routes below are the warehouse staff's (each one checks it first)."""
+    return Scope.all_merchants(principal_of(request))
+
+
+def _sku(request: HttpRequest, sku_id: int) -> Any:
+    return sku_get(scope=_all(request), sku_id=sku_id)  # staff only: any merchant's
 
 
 @router.post("/moves", response={201: MovementOut})
 def stock_move(request: HttpRequest, payload: StockMoveIn) -> Status[StockMovement]:
     user = _staff(request)
     movement = services.stock_move(
-        sku=_sku(payload.sku_id),
+        sku=_sku(request, payload.sku_id),
         from_location=location_get(location_id=payload.from_location_id),
         to_location=location_get(location_id=payload.to_location_id),
         quantity=payload.quantity,
@@ -211,7 +213,7 @@ def stock_move(request: HttpRequest, payload: StockMoveIn) -> Status[StockMoveme
 def stock_adjust(request: HttpRequest, payload: StockAdjustIn) -> Status[StockMovement]:
     user = _staff(request)
     movement = services.stock_adjust(
-        sku=_sku(payload.sku_id),
+        sku=_sku(request, payload.sku_id),
         location=location_get(location_id=payload.location_id),
         quantity_delta=payload.quantity_delta,
         lot=payload.lot,
@@ -234,7 +236,9 @@ def count_task_list(
     status: str | None = None,
 ):
     _staff(request)
-    return selectors.count_task_list(site_id=site_id, location_id=location_id, sku_id=sku_id, status=status)
+    return selectors.count_task_list(
+        scope=_all(request), site_id=site_id, location_id=location_id, sku_id=sku_id, status=status
+    )
 
 
 @router.post("/count-tasks", response={201: list[CountTaskOut]})
@@ -243,28 +247,31 @@ def count_task_create(request: HttpRequest, payload: CountTaskCreateIn) -> Statu
     site = site_get(site_id=payload.site_id) if payload.site_id is not None else None
     tasks = services.count_task_create(
         location=location_get(location_id=payload.location_id) if payload.location_id is not None else None,
-        sku=_sku(payload.sku_id) if payload.sku_id is not None else None,
+        sku=_sku(request, payload.sku_id) if payload.sku_id is not None else None,
         site=site,
         blind=payload.blind,
         actor=user,
     )
-    loaded = {task.pk: task for task in selectors.count_task_list().filter(pk__in=[task.pk for task in tasks])}
+    loaded = {
+        task.pk: task
+        for task in selectors.count_task_list(scope=_all(request)).filter(pk__in=[task.pk for task in tasks])
+    }
     return Status(201, [loaded[task.pk] for task in tasks])
 
 
 @router.get("/count-tasks/{count_task_id}", response=CountTaskOut)
 def count_task_detail(request: HttpRequest, count_task_id: int) -> CountTask:
     _staff(request)
-    return selectors.count_task_get(count_task_id=count_task_id)
+    return selectors.count_task_get(scope=_all(request), count_task_id=count_task_id)
 
 
 @router.post("/count-tasks/{count_task_id}/lines", response=CountLineOut)
 def count_line_set(request: HttpRequest, count_task_id: int, payload: CountLineSetIn) -> Any:
     user = _staff(request)
-    task = selectors.count_task_get(count_task_id=count_task_id)
+    task = selectors.count_task_get(scope=_all(request), count_task_id=count_task_id)
     return services.count_line_set(
         task=task,
-        sku=_sku(payload.sku_id),
+        sku=_sku(request, payload.sku_id),
         lot=payload.lot,
         expiry=payload.expiry,
         status=payload.status,
@@ -276,23 +283,25 @@ def count_line_set(request: HttpRequest, count_task_id: int, payload: CountLineS
 @router.post("/count-tasks/{count_task_id}/submit", response=CountTaskOut)
 def count_submit(request: HttpRequest, count_task_id: int) -> CountTask:
     user = _staff(request)
-    task = services.count_submit(task=selectors.count_task_get(count_task_id=count_task_id), actor=user)
-    return selectors.count_task_get(count_task_id=task.pk)
+    task = services.count_submit(
+        task=selectors.count_task_get(scope=_all(request), count_task_id=count_task_id), actor=user
+    )
+    return selectors.count_task_get(scope=_all(request), count_task_id=task.pk)
 
 
 @router.post("/count-tasks/{count_task_id}/approve", response=CountTaskOut)
 def count_approve(request: HttpRequest, count_task_id: int, payload: CountDecisionIn) -> CountTask:
     user = _staff(request)
     task = services.count_approve(
-        task=selectors.count_task_get(count_task_id=count_task_id), actor=user, note=payload.note
+        task=selectors.count_task_get(scope=_all(request), count_task_id=count_task_id), actor=user, note=payload.note
     )
-    return selectors.count_task_get(count_task_id=task.pk)
+    return selectors.count_task_get(scope=_all(request), count_task_id=task.pk)
 
 
 @router.post("/count-tasks/{count_task_id}/reject", response=CountTaskOut)
 def count_reject(request: HttpRequest, count_task_id: int, payload: CountDecisionIn) -> CountTask:
     user = _staff(request)
     task = services.count_reject(
-        task=selectors.count_task_get(count_task_id=count_task_id), actor=user, reason=payload.note
+        task=selectors.count_task_get(scope=_all(request), count_task_id=count_task_id), actor=user, reason=payload.note
     )
-    return selectors.count_task_get(count_task_id=task.pk)
+    return selectors.count_task_get(scope=_all(request), count_task_id=task.pk)

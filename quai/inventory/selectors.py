@@ -27,6 +27,7 @@ from quai.inventory.models import (
     StockStatus,
 )
 from quai.tenants.access import user_has_staff_role
+from quai.tenants.scope import Scope
 
 # --- Incoming stock (sources registered by inbound) --------------------------------------------------------------
 
@@ -113,14 +114,11 @@ def _buffers(merchant_ids: set[int], sku_ids: list[int]) -> tuple[dict[int, int]
     return per_sku, per_merchant
 
 
-def _sku_queryset(merchant_id: int | None) -> QuerySet[Any]:
+def _sku_queryset(scope: Scope) -> QuerySet[Any]:
     from quai.catalog.models import Sku
 
     level = StockLevel.objects.filter(sku_id=OuterRef("pk"))
-    qs = Sku.objects.all()
-    if merchant_id is not None:
-        qs = qs.filter(merchant_id=merchant_id)
-    return qs.annotate(
+    return Sku.objects.within(scope).annotate(
         level_on_hand=Coalesce(Subquery(level.values("on_hand")[:1]), Value(0), output_field=IntegerField()),
         level_reserved=Coalesce(Subquery(level.values("reserved")[:1]), Value(0), output_field=IntegerField()),
     )
@@ -179,9 +177,9 @@ class AvailabilityPage:
 
 
 def availability_list(
-    *, merchant_id: int | None, sku_id: int | None = None, q: str | None = None, in_stock: bool | None = None
+    *, scope: Scope, sku_id: int | None = None, q: str | None = None, in_stock: bool | None = None
 ) -> AvailabilityPage:
-    qs = _sku_queryset(merchant_id)
+    qs = _sku_queryset(scope)
     if sku_id is not None:
         qs = qs.filter(pk=sku_id)
     if q:
@@ -193,8 +191,8 @@ def availability_list(
     return AvailabilityPage(qs.order_by("merchant_id", "code", "pk"))
 
 
-def availability_get(*, merchant_id: int | None, sku_id: int) -> SkuAvailability:
-    rows = _availability_rows(list(_sku_queryset(merchant_id).filter(pk=sku_id)))
+def availability_get(*, scope: Scope, sku_id: int) -> SkuAvailability:
+    rows = _availability_rows(list(_sku_queryset(scope).filter(pk=sku_id)))
     if not rows:
         raise NotFound(_("SKU not found."), code="sku_not_found", details={"sku_id": sku_id})
     return rows[0]
@@ -205,7 +203,7 @@ def availability_get(*, merchant_id: int | None, sku_id: int) -> SkuAvailability
 
 def stock_list(
     *,
-    merchant_id: int | None,
+    scope: Scope,
     location_id: int | None = None,
     zone_id: int | None = None,
     sku_id: int | None = None,
@@ -213,9 +211,7 @@ def stock_list(
     lot: str | None = None,
 ) -> QuerySet[StockQuantity]:
     """Stock per place (location, SKU, lot, expiry, status), empty places left out."""
-    qs = StockQuantity.objects.filter(on_hand__gt=0).select_related("sku", "location")
-    if merchant_id is not None:
-        qs = qs.filter(merchant_id=merchant_id)
+    qs = StockQuantity.objects.within(scope).filter(on_hand__gt=0).select_related("sku", "location")
     if location_id is not None:
         qs = qs.filter(location_id=location_id)
     if zone_id is not None:
@@ -229,11 +225,9 @@ def stock_list(
     return qs.order_by("location__pick_sequence", "location__code", "sku_id", "lot", "pk")
 
 
-def stock_by_zone(*, merchant_id: int | None, zone_id: int | None = None, sku_id: int | None = None) -> QuerySet[Any]:
+def stock_by_zone(*, scope: Scope, zone_id: int | None = None, sku_id: int | None = None) -> QuerySet[Any]:
     """Totals per (zone, SKU, status): on hand, reserved, free."""
-    qs = StockQuantity.objects.filter(on_hand__gt=0)
-    if merchant_id is not None:
-        qs = qs.filter(merchant_id=merchant_id)
+    qs = StockQuantity.objects.within(scope).filter(on_hand__gt=0)
     if zone_id is not None:
         qs = qs.filter(location__zone_id=zone_id)
     if sku_id is not None:
@@ -281,16 +275,14 @@ def location_load(*, location: Any) -> LocationLoad:
 
 def movement_list(
     *,
-    merchant_id: int | None,
+    scope: Scope,
     sku_id: int | None = None,
     location_id: int | None = None,
     kind: str | None = None,
     document_type: str | None = None,
     document_id: str | None = None,
 ) -> QuerySet[StockMovement]:
-    qs = StockMovement.objects.all()
-    if merchant_id is not None:
-        qs = qs.filter(merchant_id=merchant_id)
+    qs = StockMovement.objects.within(scope)
     if sku_id is not None:
         qs = qs.filter(sku_id=sku_id)
     if location_id is not None:
@@ -305,11 +297,9 @@ def movement_list(
 
 
 def reservation_list(
-    *, merchant_id: int | None, sku_id: int | None = None, status: str | None = None, document_id: str | None = None
+    *, scope: Scope, sku_id: int | None = None, status: str | None = None, document_id: str | None = None
 ) -> QuerySet[Reservation]:
-    qs = Reservation.objects.all()
-    if merchant_id is not None:
-        qs = qs.filter(merchant_id=merchant_id)
+    qs = Reservation.objects.within(scope)
     if sku_id is not None:
         qs = qs.filter(sku_id=sku_id)
     if status:
@@ -319,11 +309,8 @@ def reservation_list(
     return qs.prefetch_related("allocations").order_by("-id")
 
 
-def reservation_get(*, merchant_id: int | None, reservation_id: int) -> Reservation:
-    qs = Reservation.objects.prefetch_related("allocations")
-    if merchant_id is not None:
-        qs = qs.filter(merchant_id=merchant_id)
-    found = qs.filter(pk=reservation_id).first()
+def reservation_get(*, scope: Scope, reservation_id: int) -> Reservation:
+    found = Reservation.objects.within(scope).prefetch_related("allocations").filter(pk=reservation_id).first()
     if found is None:
         raise NotFound(
             _("Reservation not found."), code="reservation_not_found", details={"reservation_id": reservation_id}
@@ -452,12 +439,20 @@ def _key_text(key: domain.StockKey) -> str:
 
 def count_task_list(
     *,
+    scope: Scope,
     site_id: int | None = None,
     location_id: int | None = None,
     sku_id: int | None = None,
     status: str | list[str] | None = None,
 ) -> QuerySet[CountTask]:
-    qs = CountTask.objects.select_related("location", "sku").prefetch_related("lines__sku").order_by("-pk")
+    """Count tasks inside ``scope``; a count of a whole location (no merchant: it may cover several) is in an
+    all-merchants scope only."""
+    qs = (
+        CountTask.objects.filter(scope.q())
+        .select_related("location", "sku")
+        .prefetch_related("lines__sku")
+        .order_by("-pk")
+    )
     if site_id is not None:
         qs = qs.filter(site_id=site_id)
     if location_id is not None:
@@ -471,8 +466,8 @@ def count_task_list(
     return qs
 
 
-def count_task_get(*, count_task_id: int) -> CountTask:
-    found = count_task_list().filter(pk=count_task_id).first()
+def count_task_get(*, scope: Scope, count_task_id: int) -> CountTask:
+    found = count_task_list(scope=scope).filter(pk=count_task_id).first()
     if found is None:
         raise NotFound(_("Count not found."), code="count_task_not_found", details={"count_task_id": count_task_id})
     return found

@@ -26,7 +26,7 @@ from quai.core.errors import NotFound, QuaiError, ValidationFailed
 from quai.inventory import selectors, services
 from quai.inventory.domain import COUNT_TASK_COUNTABLE
 from quai.inventory.models import CountTask, CountTaskStatus, StockQuantity, StockStatus
-from quai.tenants.access import staff_role_required
+from quai.tenants.access import staff_role_required, staff_scope
 from quai.warehouse.models import Location, Site
 from quai.warehouse.selectors import location_get, location_get_by_code, site_list
 
@@ -218,17 +218,21 @@ def move_scan(request: HttpRequest) -> HttpResponse:
 # --- Cycle counts ----------------------------------------------------------------------------------------------
 
 
-def _count_tasks_to_do(site: Site | None) -> list[CountTask]:
+def _count_tasks_to_do(request: HttpRequest, site: Site | None) -> list[CountTask]:
     if site is None:
         return []
-    return list(selectors.count_task_list(site_id=site.pk, status=sorted(COUNT_TASK_COUNTABLE)).order_by("pk")[:30])
+    return list(
+        selectors.count_task_list(
+            scope=staff_scope(request.user), site_id=site.pk, status=sorted(COUNT_TASK_COUNTABLE)
+        ).order_by("pk")[:30]
+    )
 
 
 def _count_home(request: HttpRequest, site: Site | None, **context: Any) -> HttpResponse:
     return render(
         request,
         "inventory/count_home.html",
-        {"screen": "count", "site": site, "sites": site_list(), "tasks": _count_tasks_to_do(site), **context},
+        {"screen": "count", "site": site, "sites": site_list(), "tasks": _count_tasks_to_do(request, site), **context},
     )
 
 
@@ -251,7 +255,9 @@ def count_start(request: HttpRequest) -> HttpResponse:
             raise NotFound("No site.", code="location_not_found")
         location = location_get_by_code(site=site, code=code)
         task = (
-            selectors.count_task_list(location_id=location.pk, status=sorted(COUNT_TASK_COUNTABLE))
+            selectors.count_task_list(
+                scope=staff_scope(request.user), location_id=location.pk, status=sorted(COUNT_TASK_COUNTABLE)
+            )
             .order_by("pk")
             .first()
         )
@@ -263,8 +269,8 @@ def count_start(request: HttpRequest) -> HttpResponse:
     return redirect(f"{reverse('inventory_ops:count_task', args=[task.pk])}?started=1")
 
 
-def _count_task_or_404(count_task_id: int) -> CountTask:
-    return selectors.count_task_get(count_task_id=count_task_id)
+def _count_task_or_404(request: HttpRequest, count_task_id: int) -> CountTask:
+    return selectors.count_task_get(scope=staff_scope(request.user), count_task_id=count_task_id)
 
 
 def _sku_known_at(task: CountTask, sku_id: object) -> bool:
@@ -324,7 +330,7 @@ def _count_panel(request: HttpRequest, task: CountTask, **context: Any) -> HttpR
 @require_http_methods(["GET"])
 def count_task(request: HttpRequest, count_task_id: int) -> HttpResponse:
     try:
-        task = _count_task_or_404(count_task_id)
+        task = _count_task_or_404(request, count_task_id)
     except NotFound:
         return _count_home(request, _site(request), result="error", message=_("This count no longer exists."))
     if task.status not in COUNT_TASK_COUNTABLE:
@@ -359,7 +365,7 @@ def _count_finish(request: HttpRequest, task: CountTask) -> HttpResponse:
 def count_scan(request: HttpRequest, count_task_id: int) -> HttpResponse:
     code = request.POST.get("code", "").strip()
     try:
-        task = _count_task_or_404(count_task_id)
+        task = _count_task_or_404(request, count_task_id)
     except NotFound as exc:
         return HttpResponse(exc.message, status=404)
     try:
@@ -380,7 +386,7 @@ def count_scan(request: HttpRequest, count_task_id: int) -> HttpResponse:
             # "several lots are here" would be untrue: say the item is not at this location.
             exc = ValidationFailed(exc.message, code="lot_not_here", details=exc.details)
         context = {"result": "error", "message": _error_text(exc, code), "code": code}
-    task = _count_task_or_404(count_task_id)
+    task = _count_task_or_404(request, count_task_id)
     return _count_panel(request, task, **context)
 
 
@@ -388,7 +394,7 @@ def count_scan(request: HttpRequest, count_task_id: int) -> HttpResponse:
 @require_POST
 def count_finish(request: HttpRequest, count_task_id: int) -> HttpResponse:
     try:
-        task = _count_task_or_404(count_task_id)
+        task = _count_task_or_404(request, count_task_id)
         return _count_finish(request, task)
     except QuaiError as exc:
         return _count_home(request, _site(request), result="error", message=exc.message)
@@ -398,7 +404,7 @@ def count_finish(request: HttpRequest, count_task_id: int) -> HttpResponse:
 @require_http_methods(["GET"])
 def count_result(request: HttpRequest, count_task_id: int) -> HttpResponse:
     try:
-        task = _count_task_or_404(count_task_id)
+        task = _count_task_or_404(request, count_task_id)
     except NotFound:
         return _count_home(request, _site(request), result="error", message=_("This count no longer exists."))
     if task.status == CountTaskStatus.APPLIED:

@@ -10,6 +10,8 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.utils.functional import Promise
 
+from quai.tenants.scope import Scope
+
 View = Callable[..., HttpResponse]
 
 
@@ -37,3 +39,15 @@ def staff_role_required(roles: Iterable[str], refusal: str | Promise) -> Callabl
         return wrapped
 
     return decorator
+
+
+def staff_scope(user: Any) -> Scope:
+    """Every merchant's rows, for an operator screen: the warehouse staff work for all merchants at once.
+
+    The screens' decorator has already let only staff in; asking ``Scope.all_merchants`` again means a screen
+    reached by anyone else is refused (``staff_only``) rather than shown every merchant's rows.
+    """
+    from quai.tenants.principal import Principal
+
+    is_staff = bool(user.is_authenticated and user.is_active and user.is_staff)
+    return Scope.all_merchants(Principal(kind="staff" if is_staff else "merchant_user", merchant_id=None, user=user))

@@ -1,11 +1,9 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from django.utils.translation import gettext as _
 from ninja import Router, Status
 from ninja.pagination import paginate
 
-from quai.core.errors import NotFound
 from quai.tenants import selectors, services
 from quai.tenants.auth import principal_of
 from quai.tenants.models import Merchant
@@ -24,7 +22,11 @@ router = Router(tags=["tenants"])
 @router.get("/whoami", response=WhoAmIOut)
 def whoami(request: HttpRequest) -> dict[str, object]:
     principal = principal_of(request)
-    merchant = Merchant.objects.filter(pk=principal.merchant_id).first() if principal.merchant_id else None
+    merchant = (
+        selectors.merchant_get(scope=principal.scope(), merchant_id=principal.merchant_id)
+        if principal.merchant_id
+        else None
+    )
     return {
         "kind": principal.kind,
         "merchant_id": principal.merchant_id,
@@ -36,18 +38,12 @@ def whoami(request: HttpRequest) -> dict[str, object]:
 @router.get("/merchants", response=list[MerchantOut])
 @paginate
 def merchant_list(request: HttpRequest, status: str | None = None, q: str | None = None):
-    return selectors.merchant_list(principal=principal_of(request), status=status, q=q)
+    return selectors.merchant_list(scope=principal_of(request).scope(), status=status, q=q)
 
 
 @router.get("/merchants/{merchant_id}", response=MerchantOut)
 def merchant_detail(request: HttpRequest, merchant_id: int) -> Merchant:
-    principal = principal_of(request)
-    if principal.merchant_id is not None and principal.merchant_id != merchant_id:
-        raise NotFound(_("Merchant not found."), code="merchant_not_found", details={"merchant_id": merchant_id})
-    merchant = Merchant.objects.filter(pk=merchant_id).first()
-    if merchant is None:
-        raise NotFound(_("Merchant not found."), code="merchant_not_found", details={"merchant_id": merchant_id})
-    return merchant
+    return selectors.merchant_get(scope=principal_of(request).scope(), merchant_id=merchant_id)
 
 
 @router.post("/merchants", response={201: MerchantOut})
@@ -59,7 +55,7 @@ def merchant_create(request: HttpRequest, payload: MerchantCreateIn) -> Status[M
 @router.get("/api-keys", response=list[ApiKeyOut])
 @paginate
 def api_key_list(request: HttpRequest, merchant_id: int | None = None):
-    return selectors.api_key_list(principal=principal_of(request), merchant_id=merchant_id)
+    return selectors.api_key_list(scope=principal_of(request).scope(merchant_id))
 
 
 @router.post("/api-keys", response={201: ApiKeyCreatedOut})

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from quai.core.models import TimeStampedModel
 
 if TYPE_CHECKING:
-    from quai.tenants.principal import Principal
+    from quai.tenants.scope import Scope
 
 
 class Operator(TimeStampedModel):
@@ -61,17 +61,18 @@ class Merchant(TimeStampedModel):
 
 
 class MerchantScopedQuerySet(models.QuerySet):
-    """The one mechanism that keeps a merchant inside its own rows: every merchant-owned model uses it."""
+    """The one mechanism that keeps a merchant inside its own rows: every merchant-owned model uses it.
+
+    Selectors read with ``within(scope)``; a ``Scope`` says whose rows (``quai.tenants.scope``), never a default.
+    """
 
     def for_merchant(self, merchant: Merchant | int) -> MerchantScopedQuerySet:
         merchant_id = merchant if isinstance(merchant, int) else merchant.pk
         return self.filter(merchant_id=merchant_id)
 
-    def visible_to(self, principal: Principal) -> MerchantScopedQuerySet:
-        """Staff see every merchant's rows; a merchant (API key or portal user) sees its own only."""
-        if principal.merchant_id is None:
-            return self.all()
-        return self.filter(merchant_id=principal.merchant_id)
+    def within(self, scope: Scope) -> MerchantScopedQuerySet:
+        """The rows inside ``scope``: one merchant's, or every merchant's for an all-merchants or system scope."""
+        return self.filter(scope.q())
 
 
 class MerchantOwned(models.Model):

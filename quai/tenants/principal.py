@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from django.utils.translation import gettext as _
 
 from quai.core.errors import Forbidden, NotFound, ValidationFailed
+from quai.tenants.scope import Scope
 
 if TYPE_CHECKING:
     from quai.tenants.models import ApiKey, Merchant
@@ -62,12 +63,15 @@ class Principal:
                 _("Merchant not found."), code="merchant_not_found", details={"merchant_id": merchant_id}
             ) from None
 
-    def merchant_filter(self, merchant_id: int | None) -> int | None:
-        """For reads: the merchant to filter on (a merchant is always held to itself; staff may leave it open)."""
+    def scope(self, merchant_id: int | None = None) -> Scope:
+        """Whose rows this request may read: a merchant always its own (naming another merchant is answered as if
+        it did not exist); staff the merchant they name, or every merchant when they name none."""
         if self.merchant_id is not None:
             if merchant_id is not None and merchant_id != self.merchant_id:
                 raise NotFound(
                     _("Merchant not found."), code="merchant_not_found", details={"merchant_id": merchant_id}
                 )
-            return self.merchant_id
-        return merchant_id
+            return Scope.merchant(self.merchant_id)
+        if merchant_id is not None:
+            return Scope.merchant(merchant_id)
+        return Scope.all_merchants(self)

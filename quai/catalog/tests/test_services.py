@@ -18,6 +18,7 @@ from quai.catalog.services import (
 )
 from quai.catalog.tests.factories import PackagingTypeFactory, SkuFactory, valid_gtin13
 from quai.core.errors import Conflict, NotFound, ValidationFailed
+from quai.tenants.scope import Scope
 
 pytestmark = pytest.mark.django_db
 
@@ -272,7 +273,7 @@ def test_packaging_types_of_the_operator_are_offered_to_every_merchant(merchant,
     )
     own = PackagingTypeFactory(merchant=merchant)
     theirs = PackagingTypeFactory(merchant=other_merchant)
-    visible = set(selectors.packaging_type_list(merchant_id=merchant.pk))
+    visible = set(selectors.packaging_type_list(scope=Scope.merchant(merchant)))
     assert visible == {shared, own}
     assert theirs not in visible
 

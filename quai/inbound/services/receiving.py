@@ -37,6 +37,7 @@ from quai.inbound.services.putaway import putaway_task_add
 from quai.inventory.models import StockStatus
 from quai.inventory.services import stock_receive
 from quai.tenants.models import Merchant
+from quai.tenants.scope import Scope
 from quai.warehouse.selectors import location_get_by_code
 
 
@@ -51,7 +52,9 @@ def receiving_start(
     *, code: str, actor: Any = None, merchant: Merchant | None = None, location_code: str = ""
 ) -> ReceivingStarted:
     """Open (or resume) the receiving of the ASN whose reference, or one of whose SSCCs, was scanned."""
-    asn, unit = selectors.asn_open_by_code(code=code, merchant=merchant)
+    # ``merchant`` None is the warehouse floor, which receives for every merchant.
+    scope = Scope.merchant(merchant) if merchant is not None else Scope.system("receiving on the warehouse floor")
+    asn, unit = selectors.asn_open_by_code(scope=scope, code=code)
     asn = asn_locked(asn)
     if asn.status == AsnStatus.ANNOUNCED:
         location = (

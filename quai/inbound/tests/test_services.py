@@ -29,9 +29,12 @@ from quai.inbound.tests.conftest import ledger
 from quai.inbound.tests.factories import location, sscc
 from quai.inventory.models import StockQuantity, StockStatus
 from quai.inventory.services import incoming_sources, stock_move, stock_receive
+from quai.tenants.scope import Scope
 from quai.warehouse.models import LocationStatus
 
 pytestmark = pytest.mark.django_db
+
+FLOOR = Scope.system("the putaway screen's reads, as the warehouse floor makes them")
 
 GS1_CREAM = "0103760000000024" + "17311231" + "10LOT42"  # (01) GTIN (17) 2031-12-31 (10) LOT42
 
@@ -544,9 +547,9 @@ def test_a_putaway_scan_of_an_unknown_location_says_the_location_does_not_exist(
     shelf = location(wh.storage, "A-01")
     task = PutawayTask.objects.select_related("from_location").get()
     with pytest.raises(NotFound) as caught, translation.override("en"):
-        selectors.putaway_scan_target(code="Z-99-99-99", task=task)
+        selectors.putaway_scan_target(scope=FLOOR, code="Z-99-99-99", task=task)
     assert caught.value.code == "location_not_found" and "Z-99-99-99" in caught.value.message
-    assert selectors.putaway_scan_target(code="a-01", task=task).location == shelf
+    assert selectors.putaway_scan_target(scope=FLOOR, code="a-01", task=task).location == shelf
 
 
 def test_with_no_task_chosen_an_empty_location_has_nothing_to_put_away_and_a_stranger_code_is_unknown(
@@ -556,12 +559,12 @@ def test_with_no_task_chosen_an_empty_location_has_nothing_to_put_away_and_a_str
     services.receiving_scan(asn=asn, code="3760000000017", quantity=4)
     location(wh.storage, "A-01")
     with pytest.raises(NotFound) as empty:
-        selectors.putaway_task_for_scan(code="A-01")
+        selectors.putaway_task_for_scan(scope=FLOOR, code="A-01")
     assert empty.value.code == "no_putaway_task"
     with pytest.raises(NotFound) as unknown, translation.override("en"):
-        selectors.putaway_task_for_scan(code="Z-99-99-99")
+        selectors.putaway_task_for_scan(scope=FLOOR, code="Z-99-99-99")
     assert unknown.value.code == "unknown_code" and "nor a location" in unknown.value.message
-    assert selectors.putaway_task_for_scan(code="3760000000017") == PutawayTask.objects.get()
+    assert selectors.putaway_task_for_scan(scope=FLOOR, code="3760000000017") == PutawayTask.objects.get()
 
 
 def test_the_putaway_task_of_a_scan_is_found_in_one_query_whatever_the_number_of_merchants(
@@ -575,4 +578,4 @@ def test_the_putaway_task_of_a_scan_is_found_in_one_query_whatever_the_number_of
     services.receiving_scan(asn=asn, code="3760000000017", quantity=4)
     # the distinct merchants, the scan among them, the matching task
     with django_assert_max_num_queries(3):
-        assert selectors.putaway_task_for_scan(code="3760000000017").sku_id == shirt.pk
+        assert selectors.putaway_task_for_scan(scope=FLOOR, code="3760000000017").sku_id == shirt.pk

@@ -24,6 +24,7 @@ from quai.inventory.models import (
     StockStatus,
 )
 from quai.inventory.tests.factories import LocationFactory, SkuFactory, ZoneFactory, stocked_sku
+from quai.tenants.scope import Scope
 from quai.warehouse.models import ZoneStatus
 
 pytestmark = pytest.mark.django_db
@@ -85,7 +86,7 @@ def test_a_receipt_writes_the_ledger_the_quantity_the_counter_and_an_event(merch
 def test_quarantined_stock_is_on_hand_but_not_available(merchant):
     sku, _location = stocked_sku(merchant=merchant, quantity=5, status=StockStatus.QUARANTINE)
     assert StockQuantity.objects.get(sku=sku).on_hand == 5
-    assert selectors.availability_get(merchant_id=merchant.pk, sku_id=sku.pk).available == 0
+    assert selectors.availability_get(scope=Scope.merchant(merchant), sku_id=sku.pk).available == 0
 
 
 def test_a_move_between_places_keeps_availability_and_a_status_change_moves_it(merchant):
@@ -386,7 +387,7 @@ def test_availability_shows_the_buffer_and_incoming_stock(merchant):
 
     services.register_incoming_source(asns)
     try:
-        row = selectors.availability_get(merchant_id=merchant.pk, sku_id=sku.pk)
+        row = selectors.availability_get(scope=Scope.merchant(merchant), sku_id=sku.pk)
     finally:
         services.unregister_incoming_source(asns)
     assert (row.on_hand, row.reserved, row.available, row.safety_buffer, row.available_to_sell) == (10, 3, 7, 2, 5)
@@ -400,7 +401,7 @@ def test_location_load_sums_volume_and_weight(merchant):
     assert load.sku_ids == {sku.pk}
     assert load.volume_mm3 == 3 * sku.volume_mm3
     assert load.weight_g == 3 * sku.weight_g
-    zones = list(selectors.stock_by_zone(merchant_id=merchant.pk))
+    zones = list(selectors.stock_by_zone(scope=Scope.merchant(merchant)))
     assert [(z["zone_id_value"], z["on_hand"]) for z in zones] == [(location.zone_id, 3)]
 
 
