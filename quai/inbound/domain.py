@@ -16,17 +16,21 @@ RECEIVING = "receiving"
 CLOSED = "closed"
 CANCELLED = "cancelled"
 
-#: The one transition table of an ASN: from → the states it may move to.
-ASN_TRANSITIONS: dict[str, frozenset[str]] = {
-    ANNOUNCED: frozenset({RECEIVING, CANCELLED}),
-    RECEIVING: frozenset({CLOSED}),
-    CLOSED: frozenset(),
-    CANCELLED: frozenset(),
+#: The one transition table of an ASN: from → the states it may move to. ``quai.inbound.services.asns`` builds the
+#: ASN's ``StateMachine`` from it (this module stays free of Django, so its tests run without a database).
+ASN_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    ANNOUNCED: (RECEIVING, CANCELLED),
+    RECEIVING: (CLOSED,),
+    CLOSED: (),
+    CANCELLED: (),
 }
 
-
-def asn_can_move(from_status: str, to_status: str) -> bool:
-    return to_status in ASN_TRANSITIONS.get(from_status, frozenset())
+#: The steps' names, as the audit rows (``core.StateTransition.transition``) record them.
+ASN_TRANSITION_NAMES: dict[tuple[str, str], str] = {
+    (ANNOUNCED, RECEIVING): "start_receiving",
+    (ANNOUNCED, CANCELLED): "cancel",
+    (RECEIVING, CLOSED): "close",
+}
 
 
 # --- SSCC ----------------------------------------------------------------------------------------------------------

@@ -37,6 +37,24 @@ class AsnAnnounced(_AsnEvent):
 
 
 @dataclass(frozen=True)
+class AsnStatusChanged(_AsnEvent):
+    """The ASN moved along its state machine: announced → receiving → closed, or announced → cancelled.
+
+    Recorded with every status change, beside the step's own event (``inbound.asn_cancelled``,
+    ``inbound.asn_received``), so a subscriber to ``inbound.asn_status_changed`` sees every step of every ASN.
+    ``reason`` says why, in the words of whoever made the step ("receiving started", a cancellation's reason).
+    """
+
+    name: ClassVar[str] = "inbound.asn_status_changed"
+
+    asn_id: int
+    reference: str
+    from_status: str
+    to_status: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class AsnCancelled(_AsnEvent):
     """The ASN was cancelled before anything was received; ``reason`` says why."""
 

@@ -61,27 +61,6 @@ class Asn(MerchantOwned, TimeStampedModel):
         return self.reference
 
 
-class AsnStatusChange(models.Model):
-    """The audit trail of an ASN's state machine: one row per transition."""
-
-    asn = models.ForeignKey(Asn, on_delete=models.CASCADE, related_name="status_changes")
-    from_status = models.CharField(_("from"), max_length=20, choices=AsnStatus.choices)
-    to_status = models.CharField(_("to"), max_length=20, choices=AsnStatus.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    reason = models.CharField(_("reason"), max_length=255, blank=True)
-    changed_at = models.DateTimeField(_("changed at"), default=_now)
-
-    class Meta:
-        verbose_name = _("ASN status change")
-        verbose_name_plural = _("ASN status changes")
-        ordering = ["id"]
-
-    def __str__(self) -> str:
-        return f"{self.asn_id}: {self.from_status} → {self.to_status}"
-
-
 class HandlingUnitKind(models.TextChoices):
     CARTON = "carton", _("Carton")
     PALLET = "pallet", _("Pallet")

@@ -195,22 +195,19 @@ def available_for_shops(*, on_hand: int, reserved: int, safety_buffer: int) -> i
 
 # --- Cycle counts (inventaire tournant) -------------------------------------------------------------------------
 
-# One transition table for count tasks: what each status may become. ``count_task_transition`` refuses the rest.
-COUNT_TASK_TRANSITIONS: dict[str, frozenset[str]] = {
-    "open": frozenset({"counting", "submitted", "cancelled"}),
-    "counting": frozenset({"submitted", "cancelled"}),
-    "submitted": frozenset({"applied", "approved", "rejected"}),
-    "approved": frozenset({"applied"}),
-    "rejected": frozenset({"counting", "submitted", "cancelled"}),
-    "applied": frozenset(),
-    "cancelled": frozenset(),
+# One transition table for count tasks: what each status may become. ``quai.inventory.services.counts`` builds the
+# count task's ``StateMachine`` from it (this module stays free of Django); ``count_task_transition`` refuses the rest.
+COUNT_TASK_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "open": ("counting", "submitted", "cancelled"),
+    "counting": ("submitted", "cancelled"),
+    "submitted": ("applied", "approved", "rejected"),
+    "approved": ("applied",),
+    "rejected": ("counting", "submitted", "cancelled"),
+    "applied": (),
+    "cancelled": (),
 }
 COUNT_TASK_ACTIVE = frozenset({"open", "counting", "submitted", "rejected", "approved"})
 COUNT_TASK_COUNTABLE = frozenset({"open", "counting", "rejected"})
-
-
-def count_transition_allowed(from_status: str, to_status: str) -> bool:
-    return to_status in COUNT_TASK_TRANSITIONS.get(from_status, frozenset())
 
 
 # Defaults when a merchant has set no count tolerance in its StockPolicy.

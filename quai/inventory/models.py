@@ -404,8 +404,9 @@ class CountTask(models.Model):
     """A cycle count of one location (every SKU there, or only ``sku``): counted, submitted, applied.
 
     The status only moves along ``quai.inventory.domain.COUNT_TASK_TRANSITIONS``, through
-    ``count_task_transition``, which writes a ``CountTaskTransition`` row each time. ``merchant`` is set when the
-    count is for one SKU (its owner); a count of a whole location may cover several merchants.
+    ``count_task_transition`` (``quai.core.states``), which writes a ``core.StateTransition`` row (aggregate
+    "count_task") each time. ``merchant`` is set when the count is for one SKU (its owner); a count of a whole
+    location may cover several merchants.
     """
 
     site = models.ForeignKey("warehouse.Site", on_delete=models.PROTECT, related_name="+", verbose_name=_("site"))
@@ -509,30 +510,3 @@ class CountLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sku_id} {self.lot}: {self.counted_quantity}"
-
-
-class CountTaskTransition(models.Model):
-    """The audit trail of a count task: every status change, who made it, when, and why."""
-
-    task = models.ForeignKey(CountTask, on_delete=models.CASCADE, related_name="transitions")
-    from_status = models.CharField(_("from"), max_length=20, choices=CountTaskStatus.choices)
-    to_status = models.CharField(_("to"), max_length=20, choices=CountTaskStatus.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        verbose_name=_("actor"),
-    )
-    note = models.CharField(_("note"), max_length=255, blank=True)
-    details = models.JSONField(_("details"), default=dict, blank=True)
-    occurred_at = models.DateTimeField(_("occurred at"), default=_now)
-
-    class Meta:
-        verbose_name = _("count status change")
-        verbose_name_plural = _("count status changes")
-        ordering = ["id"]
-
-    def __str__(self) -> str:
-        return f"{self.task_id}: {self.from_status} → {self.to_status}"

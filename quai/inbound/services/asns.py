@@ -14,10 +14,11 @@ from quai.catalog.models import Sku
 from quai.core import clock
 from quai.core.errors import Conflict, ValidationFailed
 from quai.core.outbox import event_record
+from quai.core.states import StateMachine, transition
 from quai.inbound import domain
-from quai.inbound.events import AsnAnnounced, AsnCancelled
-from quai.inbound.models import Asn, AsnLine, AsnStatus, AsnStatusChange, HandlingUnit, HandlingUnitKind
-from quai.inbound.services._shared import asn_locked, user_of
+from quai.inbound.events import AsnAnnounced, AsnCancelled, AsnStatusChanged
+from quai.inbound.models import Asn, AsnLine, AsnStatus, HandlingUnit, HandlingUnitKind
+from quai.inbound.services._shared import asn_locked
 from quai.tenants.models import Merchant
 from quai.warehouse.models import Site
 
@@ -216,41 +217,43 @@ def asn_create(
     return asn
 
 
+#: The ASN's one state machine (table: ``domain.ASN_TRANSITIONS``); ``asn_transition`` is its only writer.
+ASN_MACHINE = StateMachine.from_table("asn", domain.ASN_TRANSITIONS, names=domain.ASN_TRANSITION_NAMES)
+
+
 @transaction.atomic
-def asn_transition(*, asn: Asn, to_status: str, actor: Any = None, reason: str = "") -> Asn:
-    """Move an ASN along its one transition table (``domain.ASN_TRANSITIONS``), with its audit row."""
+def asn_transition(*, asn: Asn | int, to_status: str, actor: Any = None, reason: str = "") -> Asn:
+    """Move an ASN along its state machine (``ASN_MACHINE``): status, audit row and event in one transaction.
+
+    The step goes through ``quai.core.states.transition``: refused with ``invalid_transition`` (details: from, to,
+    allowed) when the table forbids it; otherwise the status and its time stamp (receiving started, closed) are
+    written, with a ``core.StateTransition`` row and an ``inbound.asn_status_changed`` event. The step-specific
+    events (``inbound.asn_cancelled``, ``inbound.asn_received``…) are recorded by the services that make the step.
+    The ASN passed in is updated too; the returned copy is the row as the step left it.
+    """
     locked = asn_locked(asn)
-    from_status = locked.status
-    if not domain.asn_can_move(from_status, to_status):
-        raise Conflict(
-            _("ASN %(reference)s is %(status)s: it cannot become %(to)s.")
-            % {
-                "reference": locked.reference,
-                "status": locked.get_status_display(),
-                "to": AsnStatus(to_status).label if to_status in AsnStatus.values else to_status,
-            },
-            code="invalid_transition",
-            details={"from": from_status, "to": to_status},
-        )
     now = clock.now()
-    locked.status = to_status
-    fields = ["status"]
+    values: dict[str, Any] = {}
     if to_status == AsnStatus.RECEIVING:
-        locked.receiving_started_at = now
-        fields.append("receiving_started_at")
+        values["receiving_started_at"] = now
     if to_status in (AsnStatus.CLOSED, AsnStatus.CANCELLED):
-        locked.closed_at = now
-        fields.append("closed_at")
-    locked.save(update_fields=fields)
-    AsnStatusChange.objects.create(
-        asn=locked,
-        from_status=from_status,
+        values["closed_at"] = now
+    transition(
+        locked,
+        machine=ASN_MACHINE,
         to_status=to_status,
-        actor=user_of(actor),
-        reason=reason[:255],
-        changed_at=now,
+        event=lambda step: AsnStatusChanged(
+            asn_id=locked.pk,
+            reference=locked.reference,
+            from_status=step.from_status,
+            to_status=step.to_status,
+            reason=step.reason,
+        ),
+        actor=actor,
+        reason=reason,
+        values=values,
     )
-    if isinstance(asn, Asn):
+    if isinstance(asn, Asn) and asn is not locked:
         for name in ("status", "receiving_started_at", "closed_at", "updated_at"):
             setattr(asn, name, getattr(locked, name))
     return locked

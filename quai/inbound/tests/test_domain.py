@@ -18,14 +18,12 @@ def loc(location_id: int, x: float, y: float = 0.0, **kwargs: object) -> Locatio
     return LocationSnapshot(location_id=location_id, code=f"L{location_id:02d}", x=x, y=y, **kwargs)  # type: ignore[arg-type]
 
 
-def test_the_asn_state_machine_has_one_table_and_no_way_back():
-    assert domain.asn_can_move("announced", "receiving")
-    assert domain.asn_can_move("announced", "cancelled")
-    assert domain.asn_can_move("receiving", "closed")
-    assert not domain.asn_can_move("receiving", "cancelled")
-    assert not domain.asn_can_move("closed", "receiving")
-    assert not domain.asn_can_move("cancelled", "announced")
-    assert not domain.asn_can_move("announced", "closed")
+def test_the_asn_table_goes_forward_only_and_ends_closed_or_cancelled():
+    table = domain.ASN_TRANSITIONS
+    assert table["announced"] == ("receiving", "cancelled")
+    assert table["receiving"] == ("closed",)
+    assert table["closed"] == () and table["cancelled"] == ()
+    assert set(domain.ASN_TRANSITION_NAMES) <= {(source, target) for source in table for target in table[source]}
 
 
 def test_an_sscc_is_18_digits_with_a_gs1_check_digit():

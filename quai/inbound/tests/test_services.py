@@ -12,12 +12,12 @@ from quai.catalog.tests.factories import SkuFactory
 from quai.core.errors import Conflict, NotFound, ValidationFailed
 from quai.core.models import OutboxEvent
 from quai.core.outbox import outbox_sweep
+from quai.core.selectors import state_history
 from quai.inbound import selectors, services
 from quai.inbound.models import (
     Asn,
     AsnLine,
     AsnStatus,
-    AsnStatusChange,
     HandlingUnit,
     PutawayStatus,
     PutawayTask,
@@ -142,8 +142,17 @@ def test_an_announced_asn_can_be_cancelled_with_an_audit_row_but_not_once_receiv
     services.asn_cancel(asn=asn, actor=staff_user, reason="supplier gave up")
     asn.refresh_from_db()
     assert asn.status == AsnStatus.CANCELLED
-    change = AsnStatusChange.objects.get(asn=asn)
-    assert (change.from_status, change.to_status, change.actor) == ("announced", "cancelled", staff_user)
+    change = state_history(aggregate="asn", aggregate_id=asn.pk).get()
+    assert (change.from_status, change.to_status, change.transition) == ("announced", "cancelled", "cancel")
+    assert (change.actor_id, change.actor_label, change.reason) == (
+        staff_user.pk,
+        staff_user.username,
+        "supplier gave up",
+    )
+    assert change.merchant_id == merchant.pk
+    changed = OutboxEvent.objects.get(name="inbound.asn_status_changed")
+    assert changed.payload["reference"] == "ASN-1" and changed.event_id == change.event_id
+    assert OutboxEvent.objects.filter(name="inbound.asn_cancelled").count() == 1
     other = _asn(merchant, wh, AsnLineInput(sku_code="SHIRT-M", quantity=5), reference="ASN-2")
     services.receiving_start(code="ASN-2")
     with pytest.raises(Conflict) as caught:

@@ -16,14 +16,13 @@ from django.utils.translation import gettext as _
 
 from quai.core import clock
 from quai.core.errors import Conflict, Forbidden, InsufficientStock, NotFound, ValidationFailed
-from quai.core.outbox import event_record
+from quai.core.states import StateMachine, transition
 from quai.inventory import domain, selectors
 from quai.inventory.events import CountTaskChanged
 from quai.inventory.models import (
     CountLine,
     CountTask,
     CountTaskStatus,
-    CountTaskTransition,
     StockQuantity,
     StockStatus,
 )
@@ -54,66 +53,61 @@ def _count_task_locked(task: CountTask | int) -> CountTask:
     return current
 
 
+#: The count task's one state machine (table: ``domain.COUNT_TASK_TRANSITIONS``); ``count_task_transition`` is its
+#: only writer.
+COUNT_TASK_MACHINE = StateMachine.from_table("count_task", domain.COUNT_TASK_TRANSITIONS)
+
+
 @transaction.atomic
 def count_task_transition(
     *, task: CountTask | int, to_status: str, actor: Any = None, note: str = "", details: dict[str, Any] | None = None
 ) -> CountTask:
-    """The one writer of a count task's status: checks the transition table, stamps who and when, audits, tells."""
+    """The one writer of a count task's status: checks the transition table, stamps who and when, audits, tells.
+
+    The step goes through ``quai.core.states.transition``: refused with ``invalid_transition`` (details: from, to,
+    allowed) when ``COUNT_TASK_MACHINE`` forbids it; otherwise the status and who/when columns are written with a
+    ``core.StateTransition`` row (``note`` is its reason, ``details`` its details) and an
+    ``inventory.count_task_changed`` event naming the location and SKU by their codes.
+    """
     current = _count_task_locked(task)
-    from_status = current.status
-    if not domain.count_transition_allowed(from_status, to_status):
-        raise Conflict(
-            _("A count that is %(status)s cannot become %(to)s.")
-            % {"status": CountTaskStatus(from_status).label, "to": CountTaskStatus(to_status).label}
-            if to_status in CountTaskStatus.values
-            else _("Unknown count status '%(to)s'.") % {"to": to_status},
-            code="invalid_transition",
-            details={
-                "count_task_id": current.pk,
-                "from": from_status,
-                "to": to_status,
-                "allowed": sorted(domain.COUNT_TASK_TRANSITIONS.get(from_status, ())),
-            },
-        )
     now = clock.now()
     who = _actor(actor)
-    current.status = to_status
-    fields = ["status"]
+    values: dict[str, Any] = {}
     if to_status == CountTaskStatus.COUNTING:
-        current.counted_by = who
-        fields.append("counted_by")
+        values["counted_by"] = who
     elif to_status == CountTaskStatus.SUBMITTED:
-        current.submitted_at = now
-        fields.append("submitted_at")
+        values["submitted_at"] = now
         if current.counted_by_id is None:
-            current.counted_by = who
-            fields.append("counted_by")
+            values["counted_by"] = who
     elif to_status in (CountTaskStatus.APPROVED, CountTaskStatus.REJECTED):
-        current.decided_by = who
-        current.decided_at = now
-        fields += ["decided_by", "decided_at"]
+        values["decided_by"] = who
+        values["decided_at"] = now
     elif to_status == CountTaskStatus.APPLIED:
-        current.applied_at = now
-        fields.append("applied_at")
-    current.save(update_fields=fields)
-    CountTaskTransition.objects.create(
-        task=current,
-        from_status=from_status,
+        values["applied_at"] = now
+    from quai.catalog.models import Sku
+    from quai.warehouse.models import Location
+
+    location_code = Location.objects.filter(pk=current.location_id).values_list("code", flat=True).first() or ""
+    sku_code = ""
+    if current.sku_id is not None:
+        sku_code = Sku.objects.filter(pk=current.sku_id).values_list("code", flat=True).first() or ""
+    transition(
+        current,
+        machine=COUNT_TASK_MACHINE,
         to_status=to_status,
-        actor=who,
-        note=note[:255],
-        details=details or {},
-        occurred_at=now,
-    )
-    event_record(
-        CountTaskChanged(
+        event=lambda step: CountTaskChanged(
             count_task_id=current.pk,
             location_id=current.location_id,
             sku_id=current.sku_id,
-            from_status=from_status,
-            to_status=to_status,
+            from_status=step.from_status,
+            to_status=step.to_status,
+            location_code=location_code,
+            sku_code=sku_code,
         ),
-        merchant_id=current.merchant_id,
+        actor=actor,
+        reason=note,
+        details=details,
+        values=values,
     )
     return current
 
