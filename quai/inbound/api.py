@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Router, Status
 from ninja.pagination import paginate
 
-from quai.catalog.models import Sku
+from quai.catalog.selectors import sku_list
 from quai.core.errors import NotFound, ValidationFailed
 from quai.inbound import selectors, services
 from quai.inbound.models import Asn, DiscrepancyReport, PickFace, PutawayTask
@@ -23,22 +25,22 @@ from quai.inbound.schemas import (
     ReplenishmentTaskOut,
 )
 from quai.tenants.auth import principal_of
-from quai.warehouse.models import Site
-from quai.warehouse.selectors import location_get_by_code
+from quai.tenants.scope import Scope
+from quai.warehouse.selectors import location_get_by_code, site_list
 
 router = Router(tags=["inbound"])
 
 
-def site_for(code: str | None) -> Site:
+def site_for(code: str | None) -> Any:
     """The site named by ``code``, or the only site when the warehouse has one."""
     if code:
-        site = Site.objects.filter(code=code).first()
+        site = site_list().filter(code=code).first()
         if site is None:
             raise NotFound(
                 _("Site '%(site)s' not found.") % {"site": code}, code="site_not_found", details={"site": code}
             )
         return site
-    sites = list(Site.objects.order_by("id")[:2])
+    sites = list(site_list().order_by("id")[:2])
     if len(sites) != 1:
         raise ValidationFailed(_("Say which site the goods go to (site)."), code="site_required")
     return sites[0]
@@ -121,7 +123,7 @@ def pick_face_set(request: HttpRequest, payload: PickFaceIn) -> Status[PickFace]
     principal = principal_of(request)
     principal.require_staff()
     merchant = principal.merchant_for(payload.merchant_id)
-    sku = Sku.objects.for_merchant(merchant).filter(code=payload.sku).first()
+    sku = sku_list(scope=Scope.merchant(merchant), code=payload.sku).first()
     if sku is None:
         raise NotFound(
             _("SKU '%(sku)s' not found.") % {"sku": payload.sku}, code="sku_not_found", details={"sku": payload.sku}

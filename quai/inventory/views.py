@@ -21,12 +21,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from quai.catalog.selectors import scan_resolve_among
+from quai.catalog.selectors import scan_resolve_among, sku_list
 from quai.core.errors import NotFound, QuaiError, ValidationFailed
 from quai.inventory import selectors, services
 from quai.inventory.domain import COUNT_TASK_COUNTABLE
 from quai.inventory.models import CountTask, CountTaskStatus, StockQuantity, StockStatus
 from quai.tenants.access import staff_role_required, staff_scope
+from quai.tenants.scope import Scope
 from quai.warehouse.models import Location, Site
 from quai.warehouse.selectors import location_get, location_get_by_code, site_list
 
@@ -300,9 +301,9 @@ def _count_lines(task: CountTask) -> list[dict[str, Any]]:
             }
         )
     if not task.blind and expected:
-        from quai.catalog.models import Sku
-
-        skus = {sku.pk: sku for sku in Sku.objects.filter(pk__in={key[0] for key in expected})}
+        # The books of a location hold any merchant's SKUs; the count task was read inside the screen's scope.
+        in_books = Scope.system("the SKUs a count task's books name")
+        skus = {sku.pk: sku for sku in sku_list(scope=in_books).filter(pk__in={key[0] for key in expected})}
         for key, quantity in sorted(expected.items(), key=lambda item: (skus[item[0][0]].code, item[0][1])):
             if key not in seen:
                 lines.append(

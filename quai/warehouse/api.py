@@ -7,10 +7,10 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Router, Status
 from ninja.pagination import paginate
 
-from quai.core.errors import NotFound
 from quai.tenants.auth import MerchantKeyAuth, SessionAuth, principal_of
-from quai.tenants.models import Merchant
 from quai.tenants.principal import Principal
+from quai.tenants.scope import Scope
+from quai.tenants.selectors import merchant_get
 from quai.warehouse import selectors, services
 from quai.warehouse.models import Location, Site, Zone
 from quai.warehouse.schemas import (
@@ -65,11 +65,8 @@ def _staff(request: HttpRequest) -> Any:
     return principal.user
 
 
-def _merchant(merchant_id: int) -> Merchant:
-    try:
-        return Merchant.objects.get(pk=merchant_id)
-    except Merchant.DoesNotExist:
-        raise NotFound("Merchant not found.", details={"merchant_id": merchant_id}) from None
+def _merchant(merchant_id: int) -> Any:
+    return merchant_get(scope=Scope.merchant(merchant_id), merchant_id=merchant_id)  # merchant_not_found
 
 
 # --- Sites -----------------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from quai.core.errors import Forbidden, NotFound
-from quai.inventory.models import StockMovement
+from quai.tenants.models import ApiKey, MerchantScopedQuerySet
 from quai.tenants.principal import Principal
 from quai.tenants.scope import Scope
 from quai.tenants.tests.factories import MerchantFactory
@@ -48,6 +48,6 @@ def test_a_scope_filters_on_any_merchant_column():
 @pytest.mark.django_db
 def test_within_keeps_a_merchant_inside_its_own_rows():
     merchant = MerchantFactory()
-    sql, params = StockMovement.objects.within(Scope.merchant(merchant)).query.sql_with_params()
+    sql, params = MerchantScopedQuerySet(model=ApiKey).within(Scope.merchant(merchant)).query.sql_with_params()
     assert '"merchant_id" = ' in sql and params == (merchant.pk,)
-    assert "WHERE" not in str(StockMovement.objects.within(Scope.system("test")).query)
+    assert "WHERE" not in str(MerchantScopedQuerySet(model=ApiKey).within(Scope.system("test")).query)
