@@ -41,6 +41,7 @@ from quai.catalog.api import router as catalog_router
 from quai.core.errors import QuaiError, ValidationFailed
 from quai.inbound.api import router as inbound_router
 from quai.inventory.api import router as inventory_router
+from quai.orders.api import router as orders_router
 from quai.tenants import services as tenants_services
 from quai.tenants.api import router as tenants_router
 from quai.tenants.auth import MerchantKeyAuth, SessionAuth, principal_of
@@ -583,3 +584,4 @@ api.add_router("/catalog", catalog_router)
 api.add_router("/warehouse", warehouse_router)
 api.add_router("/inventory", inventory_router)
 api.add_router("/inbound", inbound_router)
+api.add_router("/orders", orders_router)

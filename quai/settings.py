@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "quai.warehouse",
     "quai.inventory",
     "quai.inbound",
+    "quai.orders",
     "quai.demo",
 ]
 
