@@ -1,4 +1,7 @@
-"""The outbox in the back office: every event, read-only, filterable by name and by whether it was relayed.
+"""The outbox and the state-transition audit trail in the back office, read-only.
+
+The outbox lists every event, filterable by name and by whether it was relayed. ``state_history_table`` renders one
+record's status history for the admin page of the app that owns the record (ASNs, count tasks…).
 
 Core imports no app, yet a supervisor reads a merchant's name, not its id: the tenants app registers a lookup
 (``merchant_labels_register``) in its ``AppConfig.ready()``, and the outbox list asks it once per page for the
@@ -13,9 +16,14 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 
 from quai.core.models import HandledEvent, OutboxEvent, StateTransition
+from quai.core.selectors import state_history
 
 MerchantLabels = Callable[[Iterable[int]], dict[int, str]]
 _merchant_labels: list[MerchantLabels] = []
@@ -32,6 +40,44 @@ def merchant_labels(ids: Iterable[int]) -> dict[int, str]:
     if not wanted or not _merchant_labels:
         return {}
     return _merchant_labels[0](wanted)
+
+
+def state_history_table(*, aggregate: str, aggregate_id: int | str | None, labels: dict[str, str]) -> str:
+    """One record's status history as a read-only HTML table (when, from, to, who, why), oldest step first.
+
+    The audit rows live in core (``core.StateTransition``), which has no foreign key to the record: an inline cannot
+    reach them, so the owning app's admin shows this table in a read-only field. ``labels`` names each status in
+    words (the model's ``TextChoices``); a status it does not know is shown as stored. A record not yet saved
+    (``aggregate_id`` None) has no history.
+    """
+    steps = state_history(aggregate=aggregate, aggregate_id=aggregate_id) if aggregate_id else []
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
+                date_format(localtime(step.at), "SHORT_DATETIME_FORMAT"),
+                labels.get(step.from_status, step.from_status),
+                labels.get(step.to_status, step.to_status),
+                step.actor_label,
+                step.reason,
+            )
+            for step in steps
+        ),
+    )
+    if not rows:
+        return str(_("No status change yet."))
+    table: SafeString = format_html(
+        "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
+        "<tbody>{}</tbody></table>",
+        _("when"),
+        _("from"),
+        _("to"),
+        _("who"),
+        _("why"),
+        rows,
+    )
+    return table
 
 
 class RelayedFilter(admin.SimpleListFilter):

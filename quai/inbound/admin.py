@@ -13,13 +13,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.formats import date_format
-from django.utils.html import format_html, format_html_join
-from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 
+from quai.core.admin import state_history_table
 from quai.core.errors import QuaiError
-from quai.core.selectors import state_history
 from quai.inbound import services
 from quai.inbound.models import (
     Asn,
@@ -95,36 +92,7 @@ class AsnAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("status history"))
     def status_history(self, asn: Asn) -> str:
-        # The audit rows live in core (``core.StateTransition``), which has no foreign key to an ASN: an inline
-        # cannot reach them, so the page shows them as a read-only table read through core's selector.
-        steps = state_history(aggregate=ASN_MACHINE.aggregate, aggregate_id=asn.pk) if asn.pk else []
-        labels = dict(AsnStatus.choices)
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (
-                    date_format(localtime(step.at), "SHORT_DATETIME_FORMAT"),
-                    labels.get(step.from_status, step.from_status),
-                    labels.get(step.to_status, step.to_status),
-                    step.actor_label,
-                    step.reason,
-                )
-                for step in steps
-            ),
-        )
-        if not rows:
-            return str(_("No status change yet."))
-        return format_html(
-            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
-            "<tbody>{}</tbody></table>",
-            _("when"),
-            _("from"),
-            _("to"),
-            _("who"),
-            _("why"),
-            rows,
-        )
+        return state_history_table(aggregate=ASN_MACHINE.aggregate, aggregate_id=asn.pk, labels=dict(AsnStatus.choices))
 
     def get_urls(self) -> list[Any]:
         return [

@@ -9,13 +9,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.formats import date_format, time_format
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from quai.core.admin import state_history_table
 from quai.core.errors import QuaiError
-from quai.core.selectors import state_history
 from quai.inventory import services
 from quai.inventory.models import (
     CountLine,
@@ -224,35 +224,8 @@ class CountTaskAdmin(ReadOnlyAdmin):
 
     @admin.display(description=gettext_lazy("status history"))
     def status_history(self, task: CountTask) -> str:
-        # The audit rows live in core (``core.StateTransition``), which has no foreign key to a count task: an
-        # inline cannot reach them, so the page shows them as a read-only table read through core's selector.
-        steps = state_history(aggregate=COUNT_TASK_MACHINE.aggregate, aggregate_id=task.pk) if task.pk else []
-        labels = dict(CountTaskStatus.choices)
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (
-                    date_format(timezone.localtime(step.at), "SHORT_DATETIME_FORMAT"),
-                    labels.get(step.from_status, step.from_status),
-                    labels.get(step.to_status, step.to_status),
-                    step.actor_label,
-                    step.reason,
-                )
-                for step in steps
-            ),
-        )
-        if not rows:
-            return str(_("No status change yet."))
-        return format_html(
-            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
-            "<tbody>{}</tbody></table>",
-            _("when"),
-            _("from"),
-            _("to"),
-            _("who"),
-            _("why"),
-            rows,
+        return state_history_table(
+            aggregate=COUNT_TASK_MACHINE.aggregate, aggregate_id=task.pk, labels=dict(CountTaskStatus.choices)
         )
 
     @admin.display(description=gettext_lazy("why it waits for approval"))
