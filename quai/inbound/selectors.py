@@ -63,6 +63,25 @@ def asn_lines(*, asn: Asn) -> QuerySet[AsnLine]:
     return asn.lines.select_related("sku", "handling_unit").order_by("id")
 
 
+def asn_counted_lines(*, lines: Iterable[AsnLine]) -> list[domain.CountedLine]:
+    """An ASN's lines as the discrepancy rule (``domain.discrepancies``) counts them.
+
+    The close service writes its report from these and the close screen previews it from these: one translation,
+    so the preview says what the report will.
+    """
+    return [
+        domain.CountedLine(
+            sku_id=line.sku_id,
+            expected=line.expected_quantity,
+            received=line.received_quantity,
+            damaged=line.damaged_quantity,
+            unexpected=line.unexpected,
+            lot=line.lot,
+        )
+        for line in lines
+    ]
+
+
 def asn_recent_receipts(*, asn: Asn, limit: int = 8) -> list[Receipt]:
     return list(asn.receipts.select_related("sku").order_by("-received_at", "-id")[:limit])
 

@@ -194,17 +194,7 @@ def receiving_scan(request: HttpRequest, asn_id: int) -> HttpResponse:
 def _preview(asn: Asn) -> list[dict[str, Any]]:
     lines = list(selectors.asn_lines(asn=asn))
     skus = {line.sku_id: line.sku for line in lines}
-    found = domain.discrepancies(
-        domain.CountedLine(
-            sku_id=line.sku_id,
-            expected=line.expected_quantity,
-            received=line.received_quantity,
-            damaged=line.damaged_quantity,
-            unexpected=line.unexpected,
-            lot=line.lot,
-        )
-        for line in lines
-    )
+    found = domain.discrepancies(selectors.asn_counted_lines(lines=lines))
     return [
         {
             "sku": skus[d.sku_id],

@@ -260,17 +260,7 @@ def receiving_close(*, asn: Asn, actor: Any = None) -> DiscrepancyReport:
             code="asn_not_receiving",
         )
     lines = list(asn.lines.select_related("sku").order_by("id"))
-    counted = [
-        domain.CountedLine(
-            sku_id=line.sku_id,
-            expected=line.expected_quantity,
-            received=line.received_quantity,
-            damaged=line.damaged_quantity,
-            unexpected=line.unexpected,
-            lot=line.lot,
-        )
-        for line in lines
-    ]
+    counted = selectors.asn_counted_lines(lines=lines)
     found = domain.discrepancies(counted)
     closed = asn_transition(asn=asn, to_status=AsnStatus.CLOSED, actor=actor, reason="receiving closed")
     report = DiscrepancyReport.objects.create(
