@@ -10,7 +10,7 @@ merchants on that page.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.contrib import admin
@@ -42,7 +42,7 @@ def merchant_labels(ids: Iterable[int]) -> dict[int, str]:
     return _merchant_labels[0](wanted)
 
 
-def state_history_table(*, aggregate: str, aggregate_id: int | str | None, labels: dict[str, str]) -> str:
+def state_history_table(*, aggregate: str, aggregate_id: int | str | None, labels: Mapping[str, Any]) -> str:
     """One record's status history as a read-only HTML table (when, from, to, who, why), oldest step first.
 
     The audit rows live in core (``core.StateTransition``), which has no foreign key to the record: an inline cannot
