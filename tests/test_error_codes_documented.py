@@ -142,4 +142,7 @@ def test_docs_errors_md_lists_each_code_once_with_a_4xx_status():
     rows = re.findall(r"^\|\s*`([a-z0-9_]+)`\s*\|\s*(\d{3})", DOC.read_text(), re.MULTILINE)
     codes = [code for code, _status in rows]
     assert len(codes) == len(set(codes)), sorted({code for code in codes if codes.count(code) > 1})
-    assert all(400 <= int(status) < 500 for _code, status in rows)
+    # The two of intake's group committer (quai/core/batching.py) are the server's state, not the request's fault:
+    # 503, nothing written, retry. Every other refusal is the client's to fix: 4xx.
+    server_side = {"overloaded", "commit_failed"}
+    assert all(400 <= int(status) < 500 or (code in server_side and int(status) == 503) for code, status in rows)

@@ -1,0 +1,219 @@
+"""The group committer: shared commits, a unit failing alone, no answer before the commit, fairness, real threads."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from quai.core.batching import CommitFailed, GroupCommitter, Overloaded
+from quai.core.errors import ValidationFailed
+from quai.core.models import HandledEvent, OutboxEvent
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def make_committer() -> Iterator[Any]:
+    made: list[GroupCommitter] = []
+
+    def make(**options: Any) -> GroupCommitter:
+        committer = GroupCommitter(name=f"test-{len(made)}", **options)
+        made.append(committer)
+        return committer
+
+    yield make
+    for committer in made:
+        committer.close()
+
+
+def _event(name: str = "test.unit", event_id: uuid.UUID | None = None) -> Any:
+    """A small real unit of work: one outbox row (its event id is unique, so a duplicate fails like one)."""
+
+    def work() -> int:
+        return OutboxEvent.objects.create(name=name, event_id=event_id or uuid.uuid4(), payload={}).pk
+
+    return work
+
+
+def _gate() -> tuple[threading.Event, threading.Event, Any]:
+    """A unit that holds its batch open until released: ``started`` is set when it runs."""
+    started, release = threading.Event(), threading.Event()
+
+    def work() -> str:
+        started.set()
+        assert release.wait(10), "the test never released the gate"
+        return "gate"
+
+    return started, release, work
+
+
+def test_units_that_arrive_together_share_one_commit(make_committer):
+    committer = make_committer(window=0.3, max_batch=50)
+    futures = [committer.submit(_event(f"test.{i}")) for i in range(20)]
+    ids = [committer.wait(future) for future in futures]
+    assert committer.stats.batches == 1
+    assert committer.stats.units == 20
+    assert OutboxEvent.objects.filter(pk__in=ids).count() == 20
+
+
+def test_a_failing_unit_rolls_back_alone_and_gets_its_own_error(make_committer):
+    committer = make_committer(window=0.3)
+    taken = uuid.uuid4()
+    OutboxEvent.objects.create(name="test.first", event_id=taken, payload={})
+
+    def refused() -> None:
+        OutboxEvent.objects.create(name="test.half-written", payload={})
+        raise ValidationFailed("bad input", code="bad_input")
+
+    good = committer.submit(_event("test.good"))
+    bad = committer.submit(refused)
+    duplicate = committer.submit(_event("test.duplicate", event_id=taken))
+    also_good = committer.submit(_event("test.also-good"))
+
+    assert OutboxEvent.objects.filter(pk=committer.wait(good)).exists()
+    assert OutboxEvent.objects.filter(pk=committer.wait(also_good)).exists()
+    with pytest.raises(ValidationFailed):
+        committer.wait(bad)
+    with pytest.raises(IntegrityError):
+        committer.wait(duplicate)
+    assert committer.stats.batches == 1
+    assert not OutboxEvent.objects.filter(name__in=["test.half-written", "test.duplicate"]).exists()
+
+
+def test_a_commit_that_fails_fails_every_waiter_and_keeps_nothing(make_committer):
+    committer = make_committer(window=0.3)
+
+    def dangling() -> None:
+        # A foreign key to nothing: deferred, so only the COMMIT itself fails (PostgreSQL and SQLite alike).
+        HandledEvent.objects.create(event_id=987654321, handler="test")
+
+    futures = [committer.submit(_event("test.lost")) for _ in range(3)]
+    futures.append(committer.submit(dangling))
+    for future in futures:
+        with pytest.raises(CommitFailed) as raised:
+            committer.wait(future)
+        assert raised.value.status == 503
+    assert not OutboxEvent.objects.filter(name="test.lost").exists()
+    assert committer.stats.failed_commits == 1
+    # The committer goes on: the next batch commits.
+    assert OutboxEvent.objects.filter(pk=committer.run(_event("test.after"))).exists()
+
+
+def test_no_unit_is_answered_before_the_commit_of_its_batch(make_committer):
+    committer = make_committer(window=0.3)
+    first = committer.submit(_event("test.first"))
+    started, release, gate = _gate()
+    held = committer.submit(gate)
+    assert started.wait(10)
+    # The first unit's work is done, but its batch has not committed: no answer, and nobody else sees its row.
+    assert not first.done()
+    if connection.vendor == "postgresql":  # the in-memory SQLite of the tests locks the table instead
+        assert not OutboxEvent.objects.filter(name="test.first").exists()
+    release.set()
+    pk = committer.wait(first)
+    assert committer.wait(held) == "gate"
+    assert OutboxEvent.objects.filter(pk=pk).exists()
+
+
+def test_a_burst_of_one_merchant_does_not_starve_another(make_committer):
+    committer = make_committer(window=0.01, max_batch=20, per_key_cap=10)
+    started, release, gate = _gate()
+    blocker = committer.submit(gate, key="blocker")
+    assert started.wait(10)
+
+    def batch_number() -> int:
+        return committer.stats.batches  # batches finished before this unit's: its batch's number minus one
+
+    burst = [committer.submit(batch_number, key="merchant-a") for _ in range(200)]
+    late = [committer.submit(batch_number, key="merchant-b") for _ in range(5)]
+    release.set()
+    committer.wait(blocker)
+    # Merchant B arrived after 200 orders of A, and still rides the very next batch.
+    assert {committer.wait(future) for future in late} == {1}
+    burst_batches = [committer.wait(future) for future in burst]
+    assert burst_batches.count(1) == 10  # A takes only its share of that batch
+    assert max(burst_batches) >= 10
+
+
+def test_a_full_queue_refuses_more_of_that_merchant_only(make_committer):
+    committer = make_committer(window=0.01, max_pending_per_key=3)
+    started, release, gate = _gate()
+    blocker = committer.submit(gate, key="blocker")
+    assert started.wait(10)
+    queued = [committer.submit(_event(), key="a") for _ in range(3)]
+    with pytest.raises(Overloaded) as refused:
+        committer.submit(_event(), key="a")
+    assert refused.value.status == 503
+    other = committer.submit(_event(), key="b")
+    release.set()
+    committer.wait(blocker)
+    assert all(committer.wait(future) for future in [*queued, other])
+
+
+def test_a_unit_still_queued_after_the_wait_is_withdrawn_and_never_written(make_committer):
+    committer = make_committer(window=0.01, wait_timeout=0.2)
+    started, release, gate = _gate()
+    blocker = committer.submit(gate)
+    assert started.wait(10)
+    late = committer.submit(_event("test.withdrawn"))
+    with pytest.raises(Overloaded):
+        committer.wait(late)
+    release.set()
+    committer.wait(blocker)
+    committer.run(_event("test.after"))  # one more batch: the withdrawn unit had its chance to (wrongly) run
+    assert not OutboxEvent.objects.filter(name="test.withdrawn").exists()
+
+
+def test_prepare_takes_the_batchs_locks_sorted_before_any_unit(make_committer):
+    seen: list[list[int]] = []
+    committer = make_committer(window=0.3, prepare=lambda locks: seen.append(list(locks)))
+    futures = [committer.submit(_event(), locks=locks) for locks in ([9, 3], [3], [], [7, 1])]
+    for future in futures:
+        committer.wait(future)
+    assert seen == [[1, 3, 7, 9]]
+
+
+def test_a_run_batch_answers_each_unit_its_own_outcome(make_committer):
+    committer = make_committer(window=0.05)
+
+    def refused() -> None:
+        raise ValidationFailed("no", code="bad_input")
+
+    outcomes = committer.run_many([_event(), refused, _event()], key="a")
+    assert isinstance(outcomes[1], ValidationFailed)
+    assert OutboxEvent.objects.filter(pk__in=[outcomes[0], outcomes[2]]).count() == 2
+
+
+def test_a_caller_already_in_a_transaction_runs_inline_in_it(make_committer):
+    committer = make_committer(window=0.01)
+    with transaction.atomic():
+        pk = committer.run(_event("test.inline"))
+        # Visible at once on the caller's own connection: it ran here, not on the committer's.
+        assert OutboxEvent.objects.filter(pk=pk).exists()
+    assert committer.stats.batches == 0
+
+
+@pytest.mark.postgres
+def test_many_threads_share_few_commits_and_every_unit_is_written_once(make_committer):
+    if connection.vendor != "postgresql":
+        pytest.skip("real parallel connections: PostgreSQL")
+    committer = make_committer(window=0.002, max_batch=100)
+    threads, per_thread = 16, 40
+
+    def client(number: int) -> list[int]:
+        ids = [committer.run(_event(f"test.thread-{number}"), key=number % 3) for _ in range(per_thread)]
+        connection.close()
+        return ids
+
+    with ThreadPoolExecutor(threads) as pool:
+        ids = [pk for chunk in pool.map(client, range(threads)) for pk in chunk]
+    assert len(ids) == len(set(ids)) == threads * per_thread
+    assert OutboxEvent.objects.filter(name__startswith="test.thread-").count() == threads * per_thread
+    assert committer.stats.units == threads * per_thread
+    assert committer.stats.batches < threads * per_thread / 2  # commits were shared
