@@ -40,6 +40,7 @@ from ninja.parser import Parser
 from quai.catalog.api import router as catalog_router
 from quai.core.errors import QuaiError, ValidationFailed
 from quai.inbound.api import router as inbound_router
+from quai.integrations.api import router as integrations_router
 from quai.inventory.api import router as inventory_router
 from quai.orders.api import router as orders_router
 from quai.tenants import services as tenants_services
@@ -585,3 +586,4 @@ api.add_router("/warehouse", warehouse_router)
 api.add_router("/inventory", inventory_router)
 api.add_router("/inbound", inbound_router)
 api.add_router("/orders", orders_router)
+api.add_router("/webhooks", integrations_router)

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "quai.inventory",
     "quai.inbound",
     "quai.orders",
+    "quai.integrations",
     "quai.demo",
 ]
 
@@ -163,9 +164,21 @@ CELERY_BEAT_SCHEDULE = {
     "stock-counting-sweep": {"task": "quai.inventory.tasks.stock_counting_sweep", "schedule": 60.0},
     # Idempotency-Key records are kept 24 h; the expired ones are deleted every hour, in batches.
     "idempotency-records-purge": {"task": "quai.tenants.tasks.idempotency_records_purge", "schedule": 3600.0},
+    # Outbound webhooks due for a retry (or missed by a nudge, or left by a dead worker) are sent from here.
+    "webhook-deliveries-sweep": {
+        "task": "quai.integrations.tasks.webhook_deliveries_sweep",
+        "schedule": QUAI_OUTBOX_SWEEP_SECONDS,
+    },
 }
+# Webhook URLs may point at private, loopback and link-local addresses only in development: in production a
+# subscription could otherwise make the workers call internal services (SSRF). Tests allow loopback receivers.
+QUAI_WEBHOOKS_ALLOW_PRIVATE = _env_bool("QUAI_WEBHOOKS_ALLOW_PRIVATE", DEBUG)
 # After each commit that recorded events, nudge the relay at once (the periodic sweep catches anything missed).
 QUAI_OUTBOX_NUDGE = _env_bool("QUAI_OUTBOX_NUDGE", True)
+# Intake shares commits between requests (quai/core/batching.py, docs/INTAKE.md); false: one transaction each.
+QUAI_GROUP_COMMIT = _env_bool("QUAI_GROUP_COMMIT", True)
+# Seconds a web process trusts an API key it authenticated without reading it again; a revocation bites within it.
+QUAI_API_KEY_CACHE_SECONDS = float(os.environ.get("QUAI_API_KEY_CACHE_SECONDS", "5"))
 
 # --- Auth -----------------------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,0 +1,120 @@
+"""Pure rules of outbound webhooks: which events a subscription wants, what an answer means, when to try again.
+
+No Django here: these are tested in milliseconds and used by the services and the delivery worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Literal
+
+# The same forms ``quai.core.events.subscribe`` accepts: an event name, a prefix ending in ".*", or "*".
+EVENT_PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*\.\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+)$")
+
+RESPONSE_EXCERPT_BYTES = 2048
+RETRY_WINDOW = timedelta(hours=24)
+BACKOFF_BASE = timedelta(seconds=5)
+BACKOFF_CAP = timedelta(hours=1)
+# Statuses that say "not now" rather than "no": the request timed out at the receiver, or it is rate-limiting us.
+RETRYABLE_CLIENT_ERRORS = frozenset({408, 429})
+
+Verdict = Literal["succeeded", "retry", "failed"]
+
+
+def pattern_is_exact(pattern: str) -> bool:
+    """An exact event name (not ``*`` nor a prefix ``order.*``)."""
+    return pattern != "*" and not pattern.endswith(".*")
+
+
+def pattern_matches(pattern: str, name: str) -> bool:
+    if pattern == "*":
+        return True
+    if pattern.endswith(".*"):
+        return name.startswith(pattern[:-1])
+    return name == pattern
+
+
+def patterns_match(patterns: Iterable[str], name: str) -> bool:
+    return any(pattern_matches(pattern, name) for pattern in patterns)
+
+
+def verdict(status_code: int | None) -> Verdict:
+    """What an answer means for the delivery (``None``: no answer at all — a timeout, a refused connection).
+
+    2xx is delivered. A 4xx is the receiver saying no for good, except 408 (it timed out) and 429 (rate limited).
+    Redirects are not followed (the subscription's URL should be updated instead) but are retried, as are 5xx and
+    missing answers, which usually pass.
+    """
+    if status_code is None:
+        return "retry"
+    if 200 <= status_code < 300:
+        return "succeeded"
+    if 400 <= status_code < 500 and status_code not in RETRYABLE_CLIENT_ERRORS:
+        return "failed"
+    return "retry"
+
+
+def retry_after_seconds(header: str | None, now: datetime) -> float | None:
+    """A ``Retry-After`` header as seconds from ``now``: a number of seconds or an HTTP date; None if unreadable."""
+    if not header:
+        return None
+    value = header.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return max(0.0, (moment - now).total_seconds())
+
+
+def backoff(attempts: int, *, base: timedelta = BACKOFF_BASE, cap: timedelta = BACKOFF_CAP, key: str = "") -> timedelta:
+    """The wait after the ``attempts``-th failure: base, 2×base, 4×base, … capped, with up to 10 % of jitter.
+
+    The jitter spreads the retries of many deliveries that failed together (a receiver that was down), so they do
+    not all come back at the same second; it is derived from ``key`` (the delivery) so a test can predict it.
+    """
+    delay = min(cap.total_seconds(), base.total_seconds() * 2 ** max(0, attempts - 1))
+    spread = int.from_bytes(hashlib.sha256(f"{key}:{attempts}".encode()).digest()[:2], "big") / 65535
+    return timedelta(seconds=delay * (1 + 0.1 * spread))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """After a failed attempt: when to try again, or ``None`` when the retry window is over (the delivery dies)."""
+
+    next_attempt_at: datetime | None
+
+
+def schedule_retry(
+    *,
+    attempts: int,
+    now: datetime,
+    started_at: datetime,
+    retry_after: float | None = None,
+    window: timedelta = RETRY_WINDOW,
+    base: timedelta = BACKOFF_BASE,
+    cap: timedelta = BACKOFF_CAP,
+    key: str = "",
+) -> Schedule:
+    """Exponential backoff inside a window that starts with the delivery; a ``Retry-After`` longer than the backoff
+    is honoured. The last try happens at the end of the window; after it, there is none."""
+    deadline = started_at + window
+    if now >= deadline:
+        return Schedule(next_attempt_at=None)
+    delay = backoff(attempts, base=base, cap=cap, key=key)
+    if retry_after is not None:
+        delay = max(delay, timedelta(seconds=retry_after))
+    return Schedule(next_attempt_at=min(now + delay, deadline))
+
+
+def response_excerpt(body: bytes, limit: int = RESPONSE_EXCERPT_BYTES) -> str:
+    """At most ``limit`` bytes of what the receiver answered, as text (undecodable bytes replaced, NUL removed)."""
+    return body[:limit].decode("utf-8", errors="replace").replace("\x00", "")
