@@ -18,6 +18,7 @@ from stdnum.fr import siret as fr_siret
 
 from quai.core import clock
 from quai.core.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
+from quai.tenants.key_cache import key_cache_forget_all
 from quai.tenants.models import ApiKey, IdempotencyRecord, Merchant, MerchantStatus, Operator, StaffRole
 
 KEY_PREFIX = "quai"
@@ -199,6 +200,10 @@ def api_key_revoke(*, api_key_id: int, merchant_id: int | None = None) -> ApiKey
         frontier = list(ApiKey.objects.filter(minted_by_id__in=frontier).values_list("pk", flat=True))
         descendants += frontier
     ApiKey.objects.filter(pk__in=[key.pk, *descendants], revoked_at=None).update(revoked_at=now)
+    # This process stops accepting them at once (and again after the commit, in case a request cached one in
+    # between); other processes within QUAI_API_KEY_CACHE_SECONDS.
+    key_cache_forget_all()
+    transaction.on_commit(key_cache_forget_all)
     key.refresh_from_db(fields=["revoked_at"])
     return key
 
