@@ -6,3 +6,12 @@ class OrdersConfig(AppConfig):
     name = "quai.orders"
     label = "orders"
     verbose_name = _("Orders")
+
+    def ready(self) -> None:
+        from quai.core.events import subscribe
+        from quai.inventory.events import StockChanged
+        from quai.orders import events  # noqa: F401  (registers the order events)
+        from quai.orders.services import on_stock_changed
+
+        # Stock arriving (a receipt, a putaway, a count that found more) goes to the backorders of that SKU.
+        subscribe(StockChanged.name, "orders.backorders_allocate", on_stock_changed)

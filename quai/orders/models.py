@@ -52,9 +52,6 @@ class Priority(models.TextChoices):
     STANDARD = domain.Priority.STANDARD, _("Standard")
 
 
-MONEY = {"max_digits": 12, "decimal_places": 2}
-
-
 class Order(MerchantOwned, TimeStampedModel, VersionedModel):
     """A shopper's order as the merchant's shop sent it, and where it stands."""
 
@@ -90,9 +87,9 @@ class Order(MerchantOwned, TimeStampedModel, VersionedModel):
     notes = models.TextField(_("notes"), blank=True)
 
     currency = models.CharField(_("currency"), max_length=3)
-    lines_total = models.DecimalField(_("lines total"), **MONEY)
-    shipping_total = models.DecimalField(_("shipping total"), default=0, **MONEY)
-    total = models.DecimalField(_("total"), **MONEY)
+    lines_total = models.DecimalField(_("lines total"), max_digits=12, decimal_places=2)
+    shipping_total = models.DecimalField(_("shipping total"), default=0, max_digits=12, decimal_places=2)
+    total = models.DecimalField(_("total"), max_digits=12, decimal_places=2)
 
     release_after = models.DateTimeField(
         _("release after"), help_text=_("End of the release buffer: until then the shopper may still change it.")
@@ -127,7 +124,7 @@ class OrderLine(models.Model):
     sku = models.ForeignKey("catalog.Sku", on_delete=models.PROTECT, related_name="+", verbose_name=_("SKU"))
     sku_code = models.CharField(_("SKU code"), max_length=64)
     quantity = models.PositiveIntegerField(_("quantity"))
-    unit_price = models.DecimalField(_("unit price"), **MONEY)
+    unit_price = models.DecimalField(_("unit price"), max_digits=12, decimal_places=2)
     # The inventory reservation holding this line's stock (no foreign key: inventory's rows are its own, and this
     # app reaches them only through its services and selectors).
     reservation_id = models.BigIntegerField(_("reservation id"), null=True, blank=True)

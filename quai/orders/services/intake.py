@@ -1,0 +1,447 @@
+"""Order intake: validate an order into a draft (no write), then write it once per external id and reserve its stock.
+
+The two steps are separate so a batch can validate many orders first (``order_validate`` reads the SKUs of one
+order in one query and writes nothing) and write them afterwards. ``order_create`` is both, for one order.
+
+Idempotency on (merchant, channel, external id): the draft's ``fingerprint`` is a digest of everything the order
+says once normalised, so a resend of the same order — whatever its key order, spacing or phone formatting — is
+answered with the order already stored (``created=False``), and another order reusing the id is refused with
+409 ``order_external_id_reused`` naming the stored one. Two identical orders arriving at once meet the unique
+constraint: the second waits for the first's commit, rolls back its insert and answers the first's order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
+from django.utils.translation import gettext as _
+
+from quai.catalog.selectors import sku_list
+from quai.core import clock
+from quai.core.errors import Conflict, NotFound, ValidationFailed
+from quai.core.outbox import event_record
+from quai.orders import domain
+from quai.orders.events import OrderReceived
+from quai.orders.models import DEFAULT_RELEASE_BUFFER_MINUTES, Order, OrderLine, OrderPolicy, OrderStatus
+from quai.orders.services.allocation import order_lines_reserve
+from quai.tenants.scope import Scope
+
+DEFAULT_CHANNEL = "api"
+MAX_LINES = 500
+MAX_QUANTITY = 2**31 - 1
+MONEY_MAX = Decimal("9999999999.99")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class DraftLine:
+    position: int
+    sku: Any
+    sku_code: str
+    quantity: int
+    unit_price: Decimal
+
+
+@dataclass(frozen=True)
+class OrderDraft:
+    """An order checked and normalised, ready to write: every value as it will be stored."""
+
+    merchant_id: int
+    channel: str
+    external_id: str
+    priority: str
+    currency: str
+    shopper: dict[str, str]
+    address: dict[str, str]
+    carrier_service: str
+    promise_id: str
+    promised_from: date | None
+    promised_to: date | None
+    gift_message: str
+    notes: str
+    shipping_total: Decimal
+    lines: tuple[DraftLine, ...] = field(default_factory=tuple)
+
+    @property
+    def lines_total(self) -> Decimal:
+        return sum((line.unit_price * line.quantity for line in self.lines), Decimal("0"))
+
+    @property
+    def total(self) -> Decimal:
+        return self.lines_total + self.shipping_total
+
+    @property
+    def fingerprint(self) -> str:
+        """A digest of the order as it will be stored: the same order sent twice has the same one."""
+        values = asdict(self)
+        values["lines"] = [
+            {"sku_id": line.sku.pk, "quantity": line.quantity, "unit_price": str(line.unit_price)}
+            for line in self.lines
+        ]
+        canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class _Problems:
+    """Field problems collected over the whole order, so the caller fixes them all in one go."""
+
+    def __init__(self) -> None:
+        self.fields: list[dict[str, str]] = []
+        self.codes: list[str] = []
+
+    def add(self, field_name: str, message: str, code: str = "invalid_input") -> None:
+        self.fields.append({"field": field_name, "message": message})
+        self.codes.append(code)
+
+    def raise_if_any(self) -> None:
+        if not self.fields:
+            return
+        summary = "; ".join(f"{f['field']}: {f['message']}" for f in self.fields)
+        # One problem keeps its own code (postcode_invalid, phone_invalid…); several are invalid_input, each field
+        # with its message. Programs read details.fields either way.
+        code = self.codes[0] if len(set(self.codes)) == 1 else "invalid_input"
+        raise ValidationFailed(
+            _("The order is not valid: %(summary)s") % {"summary": summary}, code=code, details={"fields": self.fields}
+        )
+
+
+def _text(data: Mapping[str, Any], key: str, problems: _Problems, where: str, *, required: bool, limit: int) -> str:
+    value = data.get(key)
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        problems.add(f"{where}{key}", _("Must be text."))
+        return ""
+    value = value.strip()
+    if required and not value:
+        problems.add(f"{where}{key}", _("Required."), code=f"{key}_required")
+    elif len(value) > limit:
+        problems.add(f"{where}{key}", _("Must have at most %(max)d characters.") % {"max": limit})
+    return value
+
+
+def _money(value: Any, field_name: str, problems: _Problems) -> Decimal:
+    if isinstance(value, bool) or value is None:
+        problems.add(field_name, _("Must be a decimal number."))
+        return Decimal("0")
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        problems.add(field_name, _("Must be a decimal number."))
+        return Decimal("0")
+    if not amount.is_finite() or amount < 0 or amount > MONEY_MAX:
+        problems.add(field_name, _("Must be an amount between 0 and %(max)s.") % {"max": MONEY_MAX})
+        return Decimal("0")
+    if amount != amount.quantize(Decimal("0.01")):
+        problems.add(field_name, _("Must have at most 2 decimal places."))
+        return Decimal("0")
+    return amount.quantize(Decimal("0.01"))
+
+
+def _date(value: Any, field_name: str, problems: _Problems) -> date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        problems.add(field_name, _("Must be a date (YYYY-MM-DD)."))
+        return None
+
+
+_ADDRESS_MESSAGES = {
+    "postcode_required": lambda p: _("A postcode is required to ship to %(country)s.") % p,
+    "postcode_invalid": lambda p: _("Not a postcode of %(country)s (for example %(example)s).") % p,
+    "country_invalid": lambda p: _("Not an ISO 3166-1 country code we can ship to: %(country)s.") % p,
+    "phone_invalid": lambda p: _("Not a phone number a carrier can call: %(phone)s.") % p,
+}
+
+
+def address_validate(address: Mapping[str, Any], *, problems: _Problems | None = None) -> dict[str, str]:
+    """A shipping address checked and normalised (country upper-cased, postcode in its country's form).
+
+    Raises ``ValidationFailed`` (``postcode_invalid``, ``country_invalid``, ``address_line1_required``…) unless a
+    ``problems`` collector is given, in which case the problems are added to it.
+    """
+    own = problems is None
+    collected = problems if problems is not None else _Problems()
+    where = "shipping_address."
+    values = {
+        "ship_company": _text(address, "company", collected, where, required=False, limit=200),
+        "address_line1": _text(address, "line1", collected, where, required=True, limit=200),
+        "address_line2": _text(address, "line2", collected, where, required=False, limit=200),
+        "city": _text(address, "city", collected, where, required=True, limit=100),
+        "region": _text(address, "region", collected, where, required=False, limit=100),
+    }
+    country = domain.country_normalise(str(address.get("country") or ""))
+    if isinstance(country, domain.AddressProblem):
+        collected.add(where + "country", _ADDRESS_MESSAGES[country.code](dict(country.params)), code=country.code)
+        values["country"] = ""
+    else:
+        values["country"] = country
+        postcode = domain.postcode_normalise(country, str(address.get("postcode") or ""))
+        if isinstance(postcode, domain.AddressProblem):
+            collected.add(
+                where + "postcode", _ADDRESS_MESSAGES[postcode.code](dict(postcode.params)), code=postcode.code
+            )
+            values["postcode"] = ""
+        else:
+            values["postcode"] = postcode
+    if own:
+        collected.raise_if_any()
+    return values
+
+
+def order_validate(*, merchant: Any, data: Mapping[str, Any]) -> OrderDraft:
+    """Check and normalise one order (no write): the draft ``order_create`` writes, or the reasons it cannot be.
+
+    Field problems (missing name or address, postcode off its country's format, a phone no carrier can call, a
+    quantity of zero…) are all reported at once in ``ValidationFailed`` ``details.fields``. SKUs are read in one
+    query among the merchant's own: a code the merchant does not have (another merchant's is the same) is 404
+    ``sku_not_found`` naming the line (``details.line``, ``details.sku``, and every missing code in ``skus``).
+    """
+    merchant_id = merchant if isinstance(merchant, int) else merchant.pk
+    problems = _Problems()
+    channel = _text(data, "channel", problems, "", required=False, limit=50) or DEFAULT_CHANNEL
+    external_id = _text(data, "external_id", problems, "", required=True, limit=100)
+    priority = str(data.get("priority") or domain.Priority.STANDARD)
+    if priority not in domain.Priority.ALL:
+        problems.add("priority", _("Must be one of: %(expected)s.") % {"expected": ", ".join(domain.Priority.ALL)})
+    currency = str(data.get("currency") or "").strip().upper()
+    if not _CURRENCY.match(currency):
+        problems.add("currency", _("Must be an ISO 4217 currency code (EUR, GBP…)."))
+
+    shopper_in = data.get("shopper") or {}
+    address_in = data.get("shipping_address") or {}
+    if not isinstance(shopper_in, Mapping):
+        problems.add("shopper", _("Must be an object."))
+        shopper_in = {}
+    if not isinstance(address_in, Mapping):
+        problems.add("shipping_address", _("Must be an object."))
+        address_in = {}
+    address = address_validate(address_in, problems=problems)
+    shopper = {
+        "shopper_name": _text(shopper_in, "name", problems, "shopper.", required=True, limit=200),
+        "shopper_email": _text(shopper_in, "email", problems, "shopper.", required=False, limit=254).lower(),
+        "shopper_phone": "",
+    }
+    if shopper["shopper_email"] and not _EMAIL.match(shopper["shopper_email"]):
+        problems.add("shopper.email", _("Not an email address."))
+    phone = domain.phone_normalise(str(shopper_in.get("phone") or ""), country=address.get("country") or "")
+    if isinstance(phone, domain.AddressProblem):
+        problems.add("shopper.phone", _ADDRESS_MESSAGES[phone.code](dict(phone.params)), code=phone.code)
+    else:
+        shopper["shopper_phone"] = phone
+
+    promise = data.get("promise") or {}
+    if not isinstance(promise, Mapping):
+        problems.add("promise", _("Must be an object."))
+        promise = {}
+    promised_from = _date(promise.get("delivery_from"), "promise.delivery_from", problems)
+    promised_to = _date(promise.get("delivery_by"), "promise.delivery_by", problems)
+    if promised_from and promised_to and promised_from > promised_to:
+        problems.add("promise.delivery_by", _("Must not be before delivery_from."))
+
+    lines_in = data.get("lines")
+    if not isinstance(lines_in, Sequence) or isinstance(lines_in, str) or not lines_in:
+        problems.add("lines", _("An order needs at least one line."), code="lines_required")
+        lines_in = []
+    elif len(lines_in) > MAX_LINES:
+        problems.add("lines", _("Must have at most %(max_length)s item(s).") % {"max_length": MAX_LINES})
+        lines_in = []
+    parsed_lines: list[tuple[int, str, int, Decimal]] = []
+    for index, line in enumerate(lines_in):
+        where = f"lines.{index}."
+        if not isinstance(line, Mapping):
+            problems.add(f"lines.{index}", _("Must be an object."))
+            continue
+        code = _text(line, "sku", problems, where, required=True, limit=64)
+        quantity = line.get("quantity")
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 0 < quantity <= MAX_QUANTITY:
+            problems.add(
+                where + "quantity",
+                _("Must be a whole number of units greater than zero (got %(value)s).") % {"value": quantity},
+                code="invalid_quantity",
+            )
+            quantity = 0
+        price = _money(line.get("unit_price", "0"), where + "unit_price", problems)
+        parsed_lines.append((index, code, quantity, price))
+    shipping_total = _money(data.get("shipping_total", "0"), "shipping_total", problems)
+
+    draft_values = {
+        "carrier_service": _text(data, "carrier_service", problems, "", required=False, limit=64),
+        "promise_id": _text(promise, "id", problems, "promise.", required=False, limit=100),
+        "gift_message": _text(data, "gift_message", problems, "", required=False, limit=1000),
+        "notes": _text(data, "notes", problems, "", required=False, limit=4000),
+    }
+    problems.raise_if_any()
+
+    skus = _skus_by_code(merchant_id, {code for _i, code, _q, _p in parsed_lines})
+    missing = [(index, code) for index, code, _q, _p in parsed_lines if code.lower() not in skus]
+    if missing:
+        index, code = missing[0]
+        raise NotFound(
+            _("Line %(line)d: SKU '%(sku)s' not found.") % {"line": index + 1, "sku": code},
+            code="sku_not_found",
+            details={
+                "line": index,
+                "field": f"lines.{index}.sku",
+                "sku": code,
+                "skus": sorted({c for _i, c in missing}),
+            },
+        )
+    lines = tuple(
+        DraftLine(
+            position=index + 1,
+            sku=skus[code.lower()],
+            sku_code=skus[code.lower()].code,
+            quantity=quantity,
+            unit_price=price,
+        )
+        for index, code, quantity, price in parsed_lines
+    )
+    return OrderDraft(
+        merchant_id=merchant_id,
+        channel=channel,
+        external_id=external_id,
+        priority=priority,
+        currency=currency,
+        shopper=shopper,
+        address=address,
+        promised_from=promised_from,
+        promised_to=promised_to,
+        shipping_total=shipping_total,
+        lines=lines,
+        **draft_values,
+    )
+
+
+def _skus_by_code(merchant_id: int, codes: set[str]) -> dict[str, Any]:
+    """The merchant's SKUs among ``codes``, by lower-cased code (SKU codes are unique without case)."""
+    if not codes:
+        return {}
+    lowered = {code.lower() for code in codes}
+    found = (
+        sku_list(scope=Scope.merchant(merchant_id)).annotate(code_lower=Lower("code")).filter(code_lower__in=lowered)
+    )
+    return {sku.code.lower(): sku for sku in found}
+
+
+@dataclass(frozen=True)
+class OrderCreated:
+    order: Order
+    created: bool
+
+
+def _existing_answer(draft: OrderDraft) -> OrderCreated | None:
+    existing = Order.objects.filter(
+        merchant_id=draft.merchant_id, channel=draft.channel, external_id=draft.external_id
+    ).first()
+    if existing is None:
+        return None
+    if existing.fingerprint != draft.fingerprint:
+        raise Conflict(
+            _("Order %(external_id)s of channel %(channel)s was already received with other contents (order %(id)d).")
+            % {"external_id": draft.external_id, "channel": draft.channel, "id": existing.pk},
+            code="order_external_id_reused",
+            details={"order_id": existing.pk, "channel": draft.channel, "external_id": draft.external_id},
+        )
+    return OrderCreated(order=existing, created=False)
+
+
+def order_policy_for(merchant_id: int) -> OrderPolicy | None:
+    return OrderPolicy.objects.filter(merchant_id=merchant_id).first()
+
+
+def order_create(*, merchant: Any, data: Mapping[str, Any] | OrderDraft, actor: Any = None) -> OrderCreated:
+    """Accept one order: validate it, write it once per (merchant, channel, external id), reserve its stock.
+
+    ``data`` is the order as the API takes it (a mapping) or a draft already made by ``order_validate``. Returns
+    the order and whether it was created now (False: the same order was already there, nothing written).
+
+    Stock is reserved line by line through ``quai.inventory.services.reservation_create`` (document "order",
+    "<order id>/<position>"); a line keeps what it got, and the order ends ``allocated`` when every line is
+    covered, ``backordered`` otherwise (``order.received``, then ``order.status_changed`` with ``order.allocated``
+    or ``order.backordered``). All in one transaction: an order is never visible half-written.
+    """
+    draft = data if isinstance(data, OrderDraft) else order_validate(merchant=merchant, data=data)
+    answer = _existing_answer(draft)
+    if answer is not None:
+        return answer
+    policy = order_policy_for(draft.merchant_id)
+    buffer_minutes = policy.release_buffer_minutes if policy else DEFAULT_RELEASE_BUFFER_MINUTES
+    now = clock.now()
+    try:
+        with transaction.atomic():
+            # The order row first: a twin arriving at the same moment waits here on the unique index (PostgreSQL)
+            # or on the IMMEDIATE transaction (SQLite), before either touched any stock.
+            order = Order.objects.create(
+                merchant_id=draft.merchant_id,
+                channel=draft.channel,
+                external_id=draft.external_id,
+                status=OrderStatus.RECEIVED,
+                priority=draft.priority,
+                currency=draft.currency,
+                carrier_service=draft.carrier_service,
+                promise_id=draft.promise_id,
+                promised_from=draft.promised_from,
+                promised_to=draft.promised_to,
+                gift_message=draft.gift_message,
+                notes=draft.notes,
+                shipping_total=draft.shipping_total,
+                lines_total=draft.lines_total,
+                total=draft.total,
+                release_after=now + timedelta(minutes=buffer_minutes),
+                fingerprint=draft.fingerprint,
+                created_at=now,
+                updated_at=now,
+                **draft.shopper,
+                **draft.address,
+            )
+            lines = OrderLine.objects.bulk_create(
+                [
+                    OrderLine(
+                        order=order,
+                        position=line.position,
+                        sku=line.sku,
+                        sku_code=line.sku_code,
+                        quantity=line.quantity,
+                        unit_price=line.unit_price,
+                        backordered_quantity=line.quantity,
+                    )
+                    for line in draft.lines
+                ]
+            )
+            event_record(
+                OrderReceived(
+                    order_id=order.pk,
+                    channel=order.channel,
+                    external_id=order.external_id,
+                    priority=order.priority,
+                    currency=order.currency,
+                    total=str(order.total),
+                    carrier_service=order.carrier_service,
+                    lines=[{"sku_code": line.sku_code, "quantity": line.quantity} for line in draft.lines],
+                ),
+                merchant_id=order.merchant_id,
+            )
+            skus = {line.position: line.sku for line in draft.lines}
+            order_lines_reserve(order=order, lines=lines, skus=skus, actor=actor)
+    except IntegrityError:
+        # A twin committed first (the unique index): answer it like any resend, or 409 if it is another order.
+        answer = _existing_answer(draft)
+        if answer is None:
+            raise
+        return answer
+    return OrderCreated(order=order, created=True)

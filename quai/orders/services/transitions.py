@@ -1,0 +1,50 @@
+"""The order's state machine: the one writer of ``Order.status``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from quai.core.states import StateMachine, transition
+from quai.orders import domain
+from quai.orders.events import OrderStatusChanged
+from quai.orders.models import Order
+
+ORDER_MACHINE = StateMachine.from_table("order", domain.ORDER_TRANSITIONS, names=domain.ORDER_TRANSITION_NAMES)
+
+
+def order_transition(
+    *,
+    order: Order,
+    to_status: str,
+    actor: Any = None,
+    reason: str = "",
+    values: Mapping[str, Any] | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> Order:
+    """Move an order along ``ORDER_MACHINE``: status, audit row (aggregate "order") and ``order.status_changed``.
+
+    Goes through ``quai.core.states.transition``, which locks the row and reads the status there: a step the table
+    forbids is 409 ``invalid_transition`` (details: from, to, allowed), with nothing written. ``values`` are other
+    columns the same guarded update writes (the hold's reason…). The step's own event (``order.allocated``,
+    ``order.cancelled``…) is recorded by the service that makes the step, in the same transaction. ``order`` is
+    updated in place and returned.
+    """
+    transition(
+        order,
+        machine=ORDER_MACHINE,
+        to_status=to_status,
+        actor=actor,
+        reason=reason,
+        values=values,
+        details=details,
+        event=lambda step: OrderStatusChanged(
+            order_id=order.pk,
+            channel=order.channel,
+            external_id=order.external_id,
+            from_status=step.from_status,
+            to_status=step.to_status,
+            reason=step.reason,
+        ),
+    )
+    return order
