@@ -115,7 +115,10 @@ class _Problems:
         )
 
 
-def _text(data: Mapping[str, Any], key: str, problems: _Problems, where: str, *, required: bool, limit: int) -> str:
+def _text(
+    data: Mapping[str, Any], key: str, problems: _Problems, where: str, *, limit: int, required_code: str = ""
+) -> str:
+    """A stripped text field; ``required_code`` (e.g. ``city_required``) makes it required."""
     value = data.get(key)
     if value is None:
         value = ""
@@ -123,8 +126,8 @@ def _text(data: Mapping[str, Any], key: str, problems: _Problems, where: str, *,
         problems.add(f"{where}{key}", _("Must be text."))
         return ""
     value = value.strip()
-    if required and not value:
-        problems.add(f"{where}{key}", _("Required."), code=f"{key}_required")
+    if required_code and not value:
+        problems.add(f"{where}{key}", _("Required."), code=required_code)
     elif len(value) > limit:
         problems.add(f"{where}{key}", _("Must have at most %(max)d characters.") % {"max": limit})
     return value
@@ -178,11 +181,11 @@ def address_validate(address: Mapping[str, Any], *, problems: _Problems | None =
     collected = problems if problems is not None else _Problems()
     where = "shipping_address."
     values = {
-        "ship_company": _text(address, "company", collected, where, required=False, limit=200),
-        "address_line1": _text(address, "line1", collected, where, required=True, limit=200),
-        "address_line2": _text(address, "line2", collected, where, required=False, limit=200),
-        "city": _text(address, "city", collected, where, required=True, limit=100),
-        "region": _text(address, "region", collected, where, required=False, limit=100),
+        "ship_company": _text(address, "company", collected, where, limit=200),
+        "address_line1": _text(address, "line1", collected, where, required_code="address_line1_required", limit=200),
+        "address_line2": _text(address, "line2", collected, where, limit=200),
+        "city": _text(address, "city", collected, where, required_code="city_required", limit=100),
+        "region": _text(address, "region", collected, where, limit=100),
     }
     country = domain.country_normalise(str(address.get("country") or ""))
     if isinstance(country, domain.AddressProblem):
@@ -213,8 +216,8 @@ def order_validate(*, merchant: Any, data: Mapping[str, Any]) -> OrderDraft:
     """
     merchant_id = merchant if isinstance(merchant, int) else merchant.pk
     problems = _Problems()
-    channel = _text(data, "channel", problems, "", required=False, limit=50) or DEFAULT_CHANNEL
-    external_id = _text(data, "external_id", problems, "", required=True, limit=100)
+    channel = _text(data, "channel", problems, "", limit=50) or DEFAULT_CHANNEL
+    external_id = _text(data, "external_id", problems, "", required_code="external_id_required", limit=100)
     priority = str(data.get("priority") or domain.Priority.STANDARD)
     if priority not in domain.Priority.ALL:
         problems.add("priority", _("Must be one of: %(expected)s.") % {"expected": ", ".join(domain.Priority.ALL)})
@@ -232,8 +235,10 @@ def order_validate(*, merchant: Any, data: Mapping[str, Any]) -> OrderDraft:
         address_in = {}
     address = address_validate(address_in, problems=problems)
     shopper = {
-        "shopper_name": _text(shopper_in, "name", problems, "shopper.", required=True, limit=200),
-        "shopper_email": _text(shopper_in, "email", problems, "shopper.", required=False, limit=254).lower(),
+        "shopper_name": _text(
+            shopper_in, "name", problems, "shopper.", required_code="shopper_name_required", limit=200
+        ),
+        "shopper_email": _text(shopper_in, "email", problems, "shopper.", limit=254).lower(),
         "shopper_phone": "",
     }
     if shopper["shopper_email"] and not _EMAIL.match(shopper["shopper_email"]):
@@ -266,7 +271,7 @@ def order_validate(*, merchant: Any, data: Mapping[str, Any]) -> OrderDraft:
         if not isinstance(line, Mapping):
             problems.add(f"lines.{index}", _("Must be an object."))
             continue
-        code = _text(line, "sku", problems, where, required=True, limit=64)
+        code = _text(line, "sku", problems, where, required_code="sku_required", limit=64)
         quantity = line.get("quantity")
         if isinstance(quantity, bool) or not isinstance(quantity, int) or not 0 < quantity <= MAX_QUANTITY:
             problems.add(
@@ -280,10 +285,10 @@ def order_validate(*, merchant: Any, data: Mapping[str, Any]) -> OrderDraft:
     shipping_total = _money(data.get("shipping_total", "0"), "shipping_total", problems)
 
     draft_values = {
-        "carrier_service": _text(data, "carrier_service", problems, "", required=False, limit=64),
-        "promise_id": _text(promise, "id", problems, "promise.", required=False, limit=100),
-        "gift_message": _text(data, "gift_message", problems, "", required=False, limit=1000),
-        "notes": _text(data, "notes", problems, "", required=False, limit=4000),
+        "carrier_service": _text(data, "carrier_service", problems, "", limit=64),
+        "promise_id": _text(promise, "id", problems, "promise.", limit=100),
+        "gift_message": _text(data, "gift_message", problems, "", limit=1000),
+        "notes": _text(data, "notes", problems, "", limit=4000),
     }
     problems.raise_if_any()
 
