@@ -54,7 +54,7 @@ class WebhookAttemptInline(admin.TabularInline):
     model = WebhookAttempt
     extra = 0
     can_delete = False
-    fields = ["at", "status_code", "latency_ms", "error", "response_excerpt"]
+    fields = ("at", "status_code", "latency_ms", "error", "response_excerpt")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -77,7 +77,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     list_filter = ["status", "event_name", "merchant"]
     search_fields = ["event_id", "resource_key", "subscription__url"]
     list_select_related = ["merchant", "subscription"]
-    readonly_fields = [
+    readonly_fields = (
         "merchant",
         "subscription",
         "event_id",
@@ -91,7 +91,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         "replay_of",
         "created_at",
         "payload",
-    ]
+    )
     fields = readonly_fields
     inlines = [WebhookAttemptInline]
     actions = ["replay"]
