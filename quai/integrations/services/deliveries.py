@@ -293,7 +293,7 @@ def webhook_delivery_send(*, delivery: WebhookDelivery, client: httpx.Client | N
             if own_client:
                 http.close()
     except WebhookUrlNotPublic as exc:
-        error, final = exc.message, True
+        error, final = f"{exc.code}: {exc.message}", True  # the code reads the same in every language
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"[:2000]
     except Exception as exc:  # a URL the check let through but the client cannot use: logged, retried, never lost
