@@ -38,6 +38,7 @@ from ninja.operation import Operation
 from ninja.parser import Parser
 
 from quai.catalog.api import router as catalog_router
+from quai.core.batching import Overloaded
 from quai.core.errors import QuaiError, ValidationFailed
 from quai.inbound.api import router as inbound_router
 from quai.integrations.api import router as integrations_router
@@ -395,7 +396,7 @@ def _error(request: HttpRequest, status: int, code: str, message: str, details: 
 @api.exception_handler(QuaiError)
 def _quai_error(request: HttpRequest, exc: QuaiError) -> HttpResponse:
     response = _error(request, exc.status, exc.code, exc.message, exc.details)
-    if isinstance(exc, AuthThrottled):
+    if isinstance(exc, AuthThrottled | Overloaded):
         response["Retry-After"] = str(exc.retry_after)
     return response
 
