@@ -36,3 +36,15 @@ if [ "${QUAI_SKIP_BROWSER:-}" != "1" ] && [ ! -x /usr/bin/chromium ]; then
     echo "!! /usr/bin/chromium is missing: 'apt-get install chromium' as root, or the browser tests will be skipped" >&2
   fi
 fi
+
+# wrk drives the intake benchmark (`make bench`): an HTTP load tool in C, so the load does not eat the CPU it measures.
+if [ "${QUAI_SKIP_BENCH_TOOLS:-}" != "1" ] && ! command -v wrk >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "==> installing Debian's wrk for the intake benchmark"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+  else
+    echo "!! wrk is missing: 'apt-get install wrk' as root, or the intake benchmark cannot run" >&2
+  fi
+fi
