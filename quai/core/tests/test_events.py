@@ -85,8 +85,10 @@ def test_subscriptions_match_by_exact_name_by_prefix_or_everything():
         subscribe("test.label_printed", "test.exact", handler)
         subscribe("test.*", "test.prefix", handler)
         subscribe("*", "test.all", handler)
-        assert list(subscribers_for("test.label_printed")) == ["test.exact", "test.prefix", "test.all"]
-        assert list(subscribers_for("test.label_jammed")) == ["test.prefix", "test.all"]
+        # Apps subscribe too (integrations' webhook fan-out takes "*"): only this test's keys are compared.
+        mine = lambda name: [key for key in subscribers_for(name) if key.startswith("test.")]  # noqa: E731
+        assert mine("test.label_printed") == ["test.exact", "test.prefix", "test.all"]
+        assert mine("test.label_jammed") == ["test.prefix", "test.all"]
         assert "test.prefix" not in subscribers_for("testing.label_printed")  # a prefix stops at a dot
         unsubscribe("test.prefix")
         assert "test.prefix" not in subscribers_for("test.label_printed")
