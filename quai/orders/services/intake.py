@@ -243,9 +243,12 @@ def order_validate(*, merchant: Any, data: Mapping[str, Any]) -> OrderDraft:
     }
     if shopper["shopper_email"] and not _EMAIL.match(shopper["shopper_email"]):
         problems.add("shopper.email", _("Not an email address."))
+    # A phone without its +prefix is read as a number of the address's country: with no valid country there is
+    # nothing to read it by, and the country's own problem is the one to fix first.
     phone = domain.phone_normalise(str(shopper_in.get("phone") or ""), country=address.get("country") or "")
     if isinstance(phone, domain.AddressProblem):
-        problems.add("shopper.phone", _ADDRESS_MESSAGES[phone.code](dict(phone.params)), code=phone.code)
+        if address.get("country"):
+            problems.add("shopper.phone", _ADDRESS_MESSAGES[phone.code](dict(phone.params)), code=phone.code)
     else:
         shopper["shopper_phone"] = phone
 

@@ -6,8 +6,9 @@ from typing import Any
 import pytest
 
 from quai.catalog.tests.factories import SkuFactory
-from quai.inbound.tests.factories import location, warehouse_build
 from quai.inventory.services import stock_receive
+from quai.warehouse.models import ZoneKind
+from quai.warehouse.tests.factories import LocationFactory, SiteFactory, ZoneFactory
 
 
 def order_data(external_id: str = "SHOP-1001", **changes: Any) -> dict[str, Any]:
@@ -34,13 +35,10 @@ def order_data(external_id: str = "SHOP-1001", **changes: Any) -> dict[str, Any]
 
 
 @pytest.fixture
-def wh(db):  # type: ignore[no-untyped-def]
-    return warehouse_build()
-
-
-@pytest.fixture
-def shelf(wh):  # type: ignore[no-untyped-def]
-    return location(wh.storage, "A-01-01")
+def shelf(db):  # type: ignore[no-untyped-def]
+    """A storage shelf (orders and inbound are sibling layers: the warehouse's factories, not inbound's)."""
+    zone = ZoneFactory(site=SiteFactory(code="lyon"), code="STO", kind=ZoneKind.STORAGE)
+    return LocationFactory(zone=zone, site=zone.site, code="A-01-01")
 
 
 @pytest.fixture
