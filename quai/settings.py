@@ -179,6 +179,8 @@ QUAI_OUTBOX_NUDGE = _env_bool("QUAI_OUTBOX_NUDGE", True)
 QUAI_GROUP_COMMIT = _env_bool("QUAI_GROUP_COMMIT", True)
 # Seconds a web process trusts an API key it authenticated without reading it again; a revocation bites within it.
 QUAI_API_KEY_CACHE_SECONDS = float(os.environ.get("QUAI_API_KEY_CACHE_SECONDS", "5"))
+# Mounts POST /api/v1/orders/bench/bare, the ceiling `make bench` compares intake with (quai/orders/bench_api.py).
+QUAI_BENCH_ENDPOINTS = _env_bool("QUAI_BENCH_ENDPOINTS", False)
 
 # --- Auth -----------------------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

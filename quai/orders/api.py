@@ -2,16 +2,22 @@
 
 Thin: each handler parses, calls one service and answers the order as ``quai.orders.selectors`` reads it. Every
 route reads through the principal's scope, so another merchant's order answers ``order_not_found``.
+
+Intake goes through ``quai.orders.services.intake_batched`` (orders written in shared commits, docs/INTAKE.md); a
+merchant key's merchant is taken from the key the auth already holds (cached per process), not read again.
 """
 
 # No "from __future__ import annotations" here: Ninja reads the query parameters' types (a date) at import, and
 # @paginate's wrapper does not carry this module's names for it to resolve strings.
 from datetime import date
+from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
-from ninja import Router, Status
+from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
 
+from quai.core.errors import QuaiError
 from quai.orders import selectors, services
 from quai.orders.models import Order
 from quai.orders.schemas import (
@@ -23,9 +29,34 @@ from quai.orders.schemas import (
     OrderOut,
     OrderReleaseHoldIn,
 )
+from quai.orders.services.intake_batched import BATCH_MAX_ORDERS, order_intake, order_intake_many
 from quai.tenants.auth import principal_of
+from quai.tenants.principal import Principal
 
 router = Router(tags=["orders"])
+
+
+class OrderBatchIn(Schema):
+    merchant_id: int | None = Field(None, description="Staff only: the merchant the orders are for.")
+    orders: list[OrderCreateIn] = Field(..., min_length=1, max_length=BATCH_MAX_ORDERS)
+
+
+class OrderBatchResultOut(Schema):
+    index: int = Field(..., description="The order's position in the request, from 0.")
+    status: int = Field(..., description="What POST /orders would have answered for it: 201, 200, or an error's.")
+    order: OrderOut | None = None
+    error: dict[str, Any] | None = Field(None, description="The error's code, message and details, as elsewhere.")
+
+
+class OrderBatchOut(Schema):
+    results: list[OrderBatchResultOut]
+
+
+def _merchant(principal: Principal, merchant_id: int | None) -> Any:
+    """A merchant key acts for its own merchant, known from the (cached) key: its id, no query. Staff name one."""
+    if principal.merchant_id is not None and merchant_id in (None, principal.merchant_id):
+        return principal.merchant_id
+    return principal.merchant_for(merchant_id)
 
 
 def _detail(request: HttpRequest, order_id: int) -> Order:
@@ -37,10 +68,28 @@ def order_create(request: HttpRequest, payload: OrderCreateIn) -> Status[Order]:
     """Accept one order. The same order sent again (same channel and external id, same contents) answers 200 with
     the order already stored; other contents under that external id answer 409 ``order_external_id_reused``."""
     principal = principal_of(request)
-    merchant = principal.merchant_for(payload.merchant_id)
-    data = payload.dict(exclude={"merchant_id"})
-    result = services.order_create(merchant=merchant, data=data, actor=principal)
+    merchant = _merchant(principal, payload.merchant_id)
+    result = order_intake(merchant=merchant, data=payload.dict(exclude={"merchant_id"}), actor=principal)
     return Status(201 if result.created else 200, _detail(request, result.order.pk))
+
+
+@router.post("/batch", response=OrderBatchOut)
+def order_create_batch(request: HttpRequest, payload: OrderBatchIn) -> dict[str, Any]:
+    """Accept up to 500 orders in one request. Each gets its own result, in the request's order: 201 (created),
+    200 (the same order already stored) or its own error; one order's refusal never stops the others. Answered
+    once every accepted order is durably written."""
+    principal = principal_of(request)
+    merchant = _merchant(principal, payload.merchant_id)
+    orders = [order.dict(exclude={"merchant_id"}) for order in payload.orders]
+    results: list[dict[str, Any]] = []
+    for index, outcome in enumerate(order_intake_many(merchant=merchant, orders=orders, actor=principal)):
+        if isinstance(outcome, QuaiError):
+            results.append({"index": index, "status": outcome.status, **outcome.as_dict()})
+        elif isinstance(outcome, Exception):
+            raise outcome  # not a refusal of this order: the API's 500 (the others are written; a retry is safe)
+        else:  # the order as written: no read again
+            results.append({"index": index, "status": 201 if outcome.created else 200, "order": outcome.order})
+    return {"results": results}
 
 
 @router.get("", response=list[OrderOut])
@@ -105,3 +154,10 @@ def order_address_change(request: HttpRequest, order_id: int, payload: OrderAddr
         order=order, address=payload.dict(exclude={"version"}), version=payload.version, actor=principal
     )
     return _detail(request, order_id)
+
+
+if settings.QUAI_BENCH_ENDPOINTS:
+    # The benchmark's ceiling (quai/orders/bench_api.py): mounted only when a setting asks for it, never by default.
+    from quai.orders.bench_api import router as bench_router
+
+    router.add_router("/bench", bench_router)
