@@ -164,6 +164,8 @@ CELERY_BEAT_SCHEDULE = {
     "stock-counting-sweep": {"task": "quai.inventory.tasks.stock_counting_sweep", "schedule": 60.0},
     # Idempotency-Key records are kept 24 h; the expired ones are deleted every hour, in batches.
     "idempotency-records-purge": {"task": "quai.tenants.tasks.idempotency_records_purge", "schedule": 3600.0},
+    # Allocated orders go to the warehouse once their release buffer (per merchant, 15 min by default) is over.
+    "orders-release-sweep": {"task": "quai.orders.tasks.orders_release_sweep", "schedule": 30.0},
     # Outbound webhooks due for a retry (or missed by a nudge, or left by a dead worker) are sent from here.
     "webhook-deliveries-sweep": {
         "task": "quai.integrations.tasks.webhook_deliveries_sweep",

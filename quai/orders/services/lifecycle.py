@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils.translation import gettext as _
 
 from quai.core import clock
@@ -276,12 +276,19 @@ def order_release(*, order: Order | int, actor: Any = None, now: datetime | None
 
 
 def orders_release_due(*, now: datetime | None = None, limit: int = 500) -> int:
-    """Release every allocated order whose buffer is over (the periodic sweep); returns how many went."""
+    """Release every order whose buffer is over (the periodic sweep): allocated ones, and backordered ones whose
+    merchant ships in parts when something of them is covered. Returns how many went."""
     at = now or clock.now()
+    splitting = OrderPolicy.objects.filter(split_shipments=True).values("merchant_id")
     due = list(
-        Order.objects.filter(status=OrderStatus.ALLOCATED, release_after__lte=at)
+        Order.objects.filter(release_after__lte=at)
+        .filter(
+            Q(status=OrderStatus.ALLOCATED)
+            | Q(status=OrderStatus.BACKORDERED, merchant_id__in=splitting, lines__reserved_quantity__gt=0)
+        )
         .order_by("release_after", "pk")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", flat=True)
+        .distinct()[:limit]
     )
     released = 0
     for order_id in due:

@@ -321,3 +321,31 @@ def test_a_backorder_is_released_in_parts_only_when_the_merchant_splits_shipment
     order.refresh_from_db()
     assert order.status == OrderStatus.RELEASED
     assert OutboxEvent.objects.get(name="order.released").payload["split"] is True
+
+
+def test_beat_releases_allocated_orders_whose_buffer_is_over(merchant, shirt, stock):
+    from quai.celery import app
+    from quai.orders.tasks import orders_release_sweep
+
+    schedule = {entry["task"] for entry in app.conf.beat_schedule.values()}
+    assert "quai.orders.tasks.orders_release_sweep" in schedule
+    stock(shirt, 5)
+    services.order_policy_set(merchant=merchant, release_buffer_minutes=10)
+    order = services.order_create(merchant=merchant, data=order_data()).order
+    assert orders_release_sweep() == 0
+    with clock.frozen(clock.now() + timedelta(minutes=11)):
+        assert orders_release_sweep() == 1
+    order.refresh_from_db()
+    assert order.status == OrderStatus.RELEASED
+
+
+def test_the_release_sweep_sends_the_covered_part_of_a_backorder_only_for_merchants_who_split(merchant, shirt, stock):
+    stock(shirt, 1)
+    services.order_policy_set(merchant=merchant, release_buffer_minutes=0, split_shipments=True)
+    order = services.order_create(merchant=merchant, data=order_data()).order
+    waiting = services.order_create(merchant=merchant, data=order_data("NOTHING-YET")).order
+    assert (order.status, waiting.status) == ("backordered", "backordered")
+    assert services.orders_release_due(now=clock.now() + timedelta(seconds=1)) == 1
+    order.refresh_from_db()
+    waiting.refresh_from_db()
+    assert (order.status, waiting.status) == ("released", "backordered")
