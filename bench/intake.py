@@ -1,0 +1,631 @@
+"""``make bench`` (``BENCH_ONLY=intake``): a flash sale of orders over HTTP against Quai started as in production.
+
+PostgreSQL (scratch database ``quai_bench_intake``, cloned per run from ``quai_bench_intake_seed``; never
+``quai_bench``) and Redis (``BENCH_INTAKE_REDIS_URL``, default ``redis://127.0.0.1:6379/13``, a db of its own).
+The data (two merchants with an API key each, 300 SKUs, one hot SKU holding less stock than its orders ask) is seeded
+through the services before any server starts. Then, once with the group committer and once without
+(``QUAI_GROUP_COMMIT=false``), each on a fresh clone:
+
+- gunicorn ``gthread`` (``BENCH_INTAKE_PROCESSES`` × ``BENCH_INTAKE_THREADS``, default 4 × 8), DEBUG off, a Celery
+  worker on Redis beside it (webhook deliveries), on a free loopback port. Why gthread: requests spend most of their
+  time waiting on the database; threads wait cheaply and share one group committer per process (docs/INTAKE.md);
+  an async server would run the same synchronous Django code in threads anyway;
+- the ceiling: ``wrk`` posting the same order body to ``POST /api/v1/orders/bench/bare`` (the same auth and schema,
+  one row committed per request; mounted by ``QUAI_BENCH_ENDPOINTS=true``) for ``BENCH_INTAKE_CEILING_SECONDS``;
+- the sale: ``wrk`` (``bench/intake.lua``) posting ``BENCH_INTAKE_ORDERS`` orders (default 20,000) with unique
+  external ids from ``BENCH_INTAKE_CONNECTIONS`` connections (default 48), alternating the merchants' keys, 30 % on
+  the hot SKU; bounded by ``BENCH_INTAKE_MAX_SECONDS``;
+- a replay of ``BENCH_INTAKE_REPLAY`` accepted bodies (each must answer the same order), then the database checks:
+  intake → allocated from ``core.StateTransition``, oversold units, the drift check, every 2xx id stored once;
+- a local receiver subscribed to ``inventory.stock_changed``: occurred_at → receipt.
+
+Each figure is printed against its target (PASS / MISS); FAIL (exit status 1) only for oversold, drift, lost or
+duplicated orders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+LUA = Path(__file__).resolve().parent / "intake.lua"
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    return int(raw) if raw.strip() else default
+
+
+ORDERS = _env_int("BENCH_INTAKE_ORDERS", 20_000)
+SKUS = 300
+HOT_SHARE = 30  # % of orders on the hot SKU
+HOT_STOCK = ORDERS * HOT_SHARE // 100 // 2  # the hot SKU runs out half-way through its orders
+OTHER_STOCK = 5_000
+CONNECTIONS = _env_int("BENCH_INTAKE_CONNECTIONS", 48)
+WRK_THREADS = _env_int("BENCH_INTAKE_WRK_THREADS", 2)
+PROCESSES = _env_int("BENCH_INTAKE_PROCESSES", 4)
+THREADS = _env_int("BENCH_INTAKE_THREADS", 8)
+CEILING_SECONDS = _env_int("BENCH_INTAKE_CEILING_SECONDS", 8)
+MAX_SECONDS = _env_int("BENCH_INTAKE_MAX_SECONDS", 120)
+REPLAY = _env_int("BENCH_INTAKE_REPLAY", 500)
+WEBHOOK_WAIT = _env_int("BENCH_INTAKE_WEBHOOK_WAIT", 30)
+PG_BASE = os.environ.get("BENCH_INTAKE_PG", "postgresql://postgres@127.0.0.1:5432")
+DB = "quai_bench_intake"
+SEED_DB = "quai_bench_intake_seed"
+REDIS_URL = os.environ.get("BENCH_INTAKE_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+TARGET_RATE = 1200.0
+AIM_RATE = 2000.0
+TARGET_P99_MS = 200.0
+TARGET_WEBHOOK_P99_S = 1.0
+
+
+def _say(message: str) -> None:
+    print(f"  · {message}", file=sys.stderr, flush=True)
+
+
+def order_body(external_id: str, sku: str, quantity: int) -> dict[str, Any]:
+    """The order the Lua script posts (bench/intake.lua builds the same JSON): replays rebuild it from its parts."""
+    return {
+        "channel": "bench",
+        "external_id": external_id,
+        "currency": "EUR",
+        "shopper": {"name": "Camille Martin", "email": "camille@example.fr", "phone": "06 12 34 56 78"},
+        "shipping_address": {"line1": "12 rue de la Roquette", "postcode": "75011", "city": "Paris", "country": "FR"},
+        "carrier_service": "colissimo_home",
+        "lines": [{"sku": sku, "quantity": quantity, "unit_price": "19.90"}],
+    }
+
+
+# --- Child processes (Django, DATABASE_URL = a scratch database) ---------------------------------------------------
+
+
+def child_seed(out: str, receiver_url: str) -> None:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from quai.catalog.models import Sku
+    from quai.integrations.services import webhook_subscription_create
+    from quai.inventory.services import stock_receive
+    from quai.tenants.models import Merchant
+    from quai.tenants.services import api_key_create
+    from quai.warehouse.models import Location, Site, Zone
+
+    _say("migrating the seed database")
+    call_command("migrate", verbosity=0, interactive=False)
+    site = Site.objects.create(code="bench", name="Bench")
+    zone = Zone.objects.create(site=site, code="STOCK", name="Stock", kind="storage")
+    location = Location.objects.create(site=site, zone=zone, code="A-01-01-01")
+    keys, skus = [], []
+    for m in (1, 2):
+        merchant = Merchant.objects.create(code=f"bench{m}", name=f"Bench {m}", legal_name=f"Bench {m} SAS")
+        keys.append(api_key_create(merchant=merchant, name="bench").secret)
+        codes = []
+        for i in range(SKUS // 2):
+            code = "HOT" if (m == 1 and i == 0) else f"M{m}-{i:03d}"
+            sku = Sku.objects.create(merchant=merchant, code=code, name=code)
+            stock_receive(sku=sku, location=location, quantity=HOT_STOCK if code == "HOT" else OTHER_STOCK)
+            codes.append(code)
+        skus.append(codes)
+        if m == 1:
+            webhook_subscription_create(merchant=merchant, url=receiver_url, event_types=["inventory.stock_changed"])
+    Path(out).write_text(json.dumps({"keys": keys, "skus": skus}))
+
+
+def child_check(out: str, accepted_path: str) -> None:
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.db.models import Count, Sum
+
+    from quai.inventory.models import Reservation, StockLevel
+    from quai.inventory.selectors import stock_drift
+    from quai.orders.models import Order
+
+    accepted = json.loads(Path(accepted_path).read_text())
+    result: dict[str, Any] = {}
+    with connection.cursor() as cursor:
+        # Intake → allocated: the order's creation to its allocated transition (orders allocated at intake).
+        cursor.execute(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d), percentile_cont(0.99) WITHIN GROUP (ORDER BY d),"
+            " count(*) FROM (SELECT extract(epoch FROM t.at - o.created_at) AS d FROM orders_order o"
+            " JOIN core_statetransition t ON t.aggregate = 'order' AND t.aggregate_id = o.id::text"
+            " AND t.to_status = 'allocated') x"
+        )
+        p50, p99, n = cursor.fetchone()
+        result["allocated_p50_s"], result["allocated_p99_s"], result["allocated"] = p50 or 0, p99 or 0, n
+    result["statuses"] = dict(Order.objects.values_list("status").annotate(n=Count("id")).order_by())
+    oversold = 0
+    mismatch = 0
+    for level in StockLevel.objects.all():
+        held = (
+            Reservation.objects.filter(sku_id=level.sku_id, status="open").aggregate(total=Sum("quantity"))["total"]
+            or 0
+        )
+        oversold += max(0, level.reserved - level.on_hand, held - level.on_hand)
+        mismatch += abs(held - level.reserved)
+    result["oversold"], result["counter_mismatch"] = oversold, mismatch
+    result["drift"] = len(stock_drift())
+    ids = list(Order.objects.filter(channel="bench").values_list("external_id", flat=True))
+    stored = set(ids)
+    result["orders_stored"] = len(ids)
+    result["duplicated"] = len(ids) - len(stored)
+    result["lost"] = sum(1 for external_id in accepted if external_id not in stored)
+    Path(out).write_text(json.dumps(result, default=str))
+
+
+# --- The orchestrator ----------------------------------------------------------------------------------------------
+
+
+def _pg(statement: str, database: str = "postgres") -> None:
+    import psycopg
+
+    with psycopg.connect(f"{PG_BASE}/{database}", autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Receiver:
+    """A local webhook receiver: records when each ``inventory.stock_changed`` arrived after it occurred."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                now = time.time()
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    occurred = datetime.fromisoformat(json.loads(body)["timestamp"]).timestamp()
+                    with receiver.lock:
+                        receiver.delays.append(now - occurred)
+                except (ValueError, KeyError):
+                    pass
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", _free_port()), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def take(self) -> list[float]:
+        with self.lock:
+            delays, self.delays = self.delays, []
+        return delays
+
+
+def _env(database: str, group_commit: bool) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "quai.settings",
+        "DATABASE_URL": f"{PG_BASE.replace('postgresql://', 'postgres://', 1)}/{database}",
+        "REDIS_URL": REDIS_URL,
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-only-secret-key-not-used-for-anything-else-0123456789abcdef",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "QUAI_HTTPS": "false",  # plain HTTP on loopback: no TLS proxy in front, so no redirect
+        "DB_CONN_MAX_AGE": "60",
+        "QUAI_LOG_LEVEL": "ERROR",
+        "QUAI_BENCH_ENDPOINTS": "true",
+        "QUAI_WEBHOOKS_ALLOW_PRIVATE": "true",  # the receiver is on loopback
+        "QUAI_GROUP_COMMIT": "true" if group_commit else "false",
+    }
+
+
+def _child(mode: str, env: dict[str, str], *args: str) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        out = handle.name
+    try:
+        subprocess.run([sys.executable, "-m", "bench.intake", f"--{mode}", out, *args], cwd=ROOT, env=env, check=True)
+        return dict(json.loads(Path(out).read_text()))
+    finally:
+        Path(out).unlink(missing_ok=True)
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        todo.extend(children.get(current, []))
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def _stop(process: subprocess.Popen[bytes] | None) -> None:
+    if process is not None and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def _wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
+    import httpx
+
+    for _ in range(300):
+        if process.poll() is not None:
+            raise RuntimeError("gunicorn exited before answering")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=2)
+            return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not answer within 60 s")
+
+
+def _wrk(port: int, path: str, seconds: int, env: dict[str, str], label: str, total: int | None) -> dict[str, Any]:
+    """Run wrk with bench/intake.lua; a progress bar fed by the lines the script writes as answers come."""
+    from tqdm import tqdm
+
+    out_dir = Path(env["BENCH_OUT"])
+    for old in out_dir.glob("answers-*.txt"):
+        old.unlink()
+    command = [
+        "wrk",
+        f"-t{WRK_THREADS}",
+        f"-c{CONNECTIONS}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA),
+        f"http://127.0.0.1:{port}{path}",
+    ]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    started = time.perf_counter()
+    with tqdm(
+        total=total or seconds,
+        desc=label,
+        unit="order" if total else "s",
+        file=sys.stderr,
+        leave=False,
+        mininterval=5 if not sys.stderr.isatty() else 0.2,
+    ) as bar:
+        while process.poll() is None:
+            time.sleep(0.25)
+            done = _answered(out_dir) if total else int(time.perf_counter() - started)
+            bar.n = min(done, total or seconds)
+            bar.refresh()
+            if total and done >= total:
+                # A wrk thread that stopped itself leaves wrk's clock running until -d: stop wrk here, so its
+                # duration (and the rate) ends with the last answer. wrk prints its summary on SIGINT.
+                process.send_signal(signal.SIGINT)
+                process.wait(30)
+    output = (process.stdout.read() if process.stdout else b"").decode()
+    found: dict[str, Any] = {}
+    for line in output.splitlines():
+        if line.startswith("BENCH "):
+            found.update(json.loads(line[6:]))
+    if not found:
+        raise RuntimeError(f"wrk printed no result:\n{output}")
+    return found
+
+
+def _answered(out_dir: Path) -> int:
+    count = 0
+    for path in out_dir.glob("answers-*.txt"):
+        with path.open("rb") as handle:
+            count += handle.read().count(b"\n")
+    return count
+
+
+def _answers(out_dir: Path) -> list[list[str]]:
+    rows: list[list[str]] = []
+    for path in out_dir.glob("answers-*.txt"):
+        rows.extend(line.split() for line in path.read_text().splitlines() if line.strip())
+    return rows
+
+
+def _replay(port: int, keys: list[str], sample: list[list[str]]) -> dict[str, int]:
+    """Post accepted orders again: each must answer 200 with the order it got the first time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    def one(row: list[str]) -> bool:
+        _status, external_id, order_id, key, sku, quantity = row[:6]
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/orders",
+            json=order_body(external_id, sku, int(quantity)),
+            headers={"Authorization": f"Bearer {keys[int(key)]}"},
+            timeout=30,
+        )
+        return response.status_code == 200 and str(response.json().get("id")) == order_id
+
+    with ThreadPoolExecutor(8) as pool:
+        same = sum(pool.map(one, sample))
+    return {"replayed": len(sample), "same": same}
+
+
+def _mode(group_commit: bool, seed: dict[str, Any], receiver: Receiver, ceiling: bool) -> dict[str, Any]:
+    name = "with the group committer" if group_commit else "one commit per order (QUAI_GROUP_COMMIT=false)"
+    print(f"==> intake {name}", flush=True)
+    _pg(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+    _pg(f'CREATE DATABASE "{DB}" TEMPLATE "{SEED_DB}"')
+    env = _env(DB, group_commit)
+    out_dir = Path(tempfile.mkdtemp(prefix="quai-bench-intake-"))
+    port = _free_port()
+    result: dict[str, Any] = {"group_commit": group_commit}
+    server = worker = None
+    try:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "quai", "worker", "-c", "2", "--loglevel", "error"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        # gunicorn's own "-c" default would read ./gunicorn.conf.py if any: the options are all given here.
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "quai.wsgi",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--worker-class",
+                "gthread",
+                "--workers",
+                str(PROCESSES),
+                "--threads",
+                str(THREADS),
+                "--backlog",
+                "2048",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        _wait_ready(port, server)
+        wrk_env = {
+            **os.environ,
+            "BENCH_OUT": str(out_dir),
+            "BENCH_KEYS": " ".join(seed["keys"]),
+            "BENCH_SKUS_1": " ".join(seed["skus"][0]),
+            "BENCH_SKUS_2": " ".join(seed["skus"][1]),
+            "BENCH_HOT_SHARE": str(HOT_SHARE),
+            "BENCH_RUN": "w" if group_commit else "o",
+        }
+        # Warm up: every process imports, connects and caches the keys before anything is measured.
+        _wrk(
+            port, "/api/v1/orders/bench/bare", 2, {**wrk_env, "BENCH_QUOTA": "0", "BENCH_RUN": "warm"}, "warm-up", None
+        )
+        if ceiling:
+            _say(f"ceiling: bare endpoint (same body, one row committed per request) for {CEILING_SECONDS} s")
+            bare = _wrk(
+                port, "/api/v1/orders/bench/bare", CEILING_SECONDS, {**wrk_env, "BENCH_QUOTA": "0"}, "bare", None
+            )
+            result["ceiling"] = bare
+        receiver.take()
+        _say(f"sale: {ORDERS:,} orders from {CONNECTIONS} connections, {HOT_SHARE} % on the hot SKU")
+        quota = (ORDERS + WRK_THREADS - 1) // WRK_THREADS
+        sale = _wrk(
+            port, "/api/v1/orders", MAX_SECONDS, {**wrk_env, "BENCH_QUOTA": str(quota)}, "orders", quota * WRK_THREADS
+        )
+        result["sale"] = sale
+        result["rss_mb"] = _rss_mb(server.pid)
+        answers = _answers(out_dir)
+        accepted = [row for row in answers if row[0] in ("200", "201")]
+        result["answers"] = len(answers)
+        result["accepted"] = len(accepted)
+        result["statuses"] = {}
+        for row in answers:
+            result["statuses"][row[0]] = result["statuses"].get(row[0], 0) + 1
+        step = max(1, len(accepted) // REPLAY)
+        sample = accepted[::step][:REPLAY]
+        _say(f"replaying {len(sample)} accepted orders")
+        result["replay"] = _replay(port, seed["keys"], sample)
+        _say(f"waiting up to {WEBHOOK_WAIT} s for the stock webhooks to drain")
+        delays: list[float] = []
+        quiet_since = time.perf_counter()
+        deadline = time.perf_counter() + WEBHOOK_WAIT
+        while time.perf_counter() < deadline and time.perf_counter() - quiet_since < 5:
+            time.sleep(1)
+            got = receiver.take()
+            if got:
+                delays.extend(got)
+                quiet_since = time.perf_counter()
+        result["webhooks"] = sorted(delays)
+        accepted_path = out_dir / "accepted.json"
+        accepted_path.write_text(json.dumps([row[1] for row in accepted]))
+        _stop(server)
+        server = None
+        _stop(worker)
+        worker = None
+        _say("checking the database: allocation times, oversold units, drift, lost or duplicated orders")
+        result["db"] = _child("check", env, str(accepted_path))
+    finally:
+        _stop(server)
+        _stop(worker)
+        shutil.rmtree(out_dir, ignore_errors=True)
+    return result
+
+
+def _pct(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def _must(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def _rows(run: dict[str, Any], ceiling: float) -> list[tuple[str, str, str, str]]:
+    tag = "committer" if run["group_commit"] else "one commit each"
+    sale, db = run["sale"], run["db"]
+    seconds = sale["duration_us"] / 1e6
+    rate = run["accepted"] / seconds if seconds else 0.0
+    share = rate / ceiling if ceiling else 0.0
+    lost_or_dup = db["lost"] + db["duplicated"] + (run["replay"]["replayed"] - run["replay"]["same"])
+    webhooks = run["webhooks"]
+    hook_p99 = _pct(webhooks, 99)
+    statuses = ", ".join(f"{k}: {v:,}" for k, v in sorted(run["statuses"].items()))
+    return [
+        (
+            f"[{tag}] accepted orders/s (2xx)",
+            f"{rate:,.0f}",
+            f">= {TARGET_RATE:,.0f} (aim {AIM_RATE:,.0f})",
+            _verdict(rate >= TARGET_RATE) + (" (aim reached)" if rate >= AIM_RATE else ""),
+        ),
+        (f"[{tag}] share of the bare ceiling", f"{share:.0%}", "(printed beside)", ""),
+        (f"[{tag}] answers by status", statuses, f"{ORDERS:,} orders sent", ""),
+        (
+            f"[{tag}] intake latency p50 / p99",
+            f"{sale['p50_us'] / 1000:.1f} / {sale['p99_us'] / 1000:.1f} ms",
+            f"p99 < {TARGET_P99_MS:.0f} ms",
+            _verdict(sale["p99_us"] / 1000 < TARGET_P99_MS),
+        ),
+        (
+            f"[{tag}] intake → allocated p50 / p99",
+            f"{db['allocated_p50_s'] * 1000:.1f} / "
+            f"{db['allocated_p99_s'] * 1000:.1f} ms ({db['allocated']:,} allocated)",
+            "(reported)",
+            "",
+        ),
+        (
+            f"[{tag}] orders by status in the database",
+            ", ".join(f"{k}: {v:,}" for k, v in db["statuses"].items()),
+            "",
+            "",
+        ),
+        (f"[{tag}] oversold units", str(db["oversold"]), "0 (must)", _must(db["oversold"] == 0)),
+        (
+            f"[{tag}] SKU counters vs open reservations",
+            str(db["counter_mismatch"]),
+            "0 (must)",
+            _must(db["counter_mismatch"] == 0),
+        ),
+        (f"[{tag}] drift found by stock_drift", str(db["drift"]), "0 (must)", _must(db["drift"] == 0)),
+        (
+            f"[{tag}] lost or duplicated (replay of {run['replay']['replayed']})",
+            f"{lost_or_dup} (lost {db['lost']}, duplicated {db['duplicated']}, replay mismatches "
+            f"{run['replay']['replayed'] - run['replay']['same']})",
+            "0 (must)",
+            _must(lost_or_dup == 0),
+        ),
+        (
+            f"[{tag}] stock change → webhook p99",
+            f"{hook_p99:.2f} s ({len(webhooks):,} received)" if webhooks else "none received",
+            f"< {TARGET_WEBHOOK_P99_S:.0f} s",
+            _verdict(bool(webhooks) and hook_p99 < TARGET_WEBHOOK_P99_S),
+        ),
+        (f"[{tag}] server memory (gunicorn RSS sum)", f"{run['rss_mb']:,.0f} MB", "(reported)", ""),
+    ]
+
+
+def _print_table(rows: list[tuple[str, str, str, str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    line = "+".join("-" * (w + 2) for w in widths)
+    print(line)
+    for row in rows:
+        print(" | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
+    print(line)
+
+
+def main() -> int:
+    if shutil.which("wrk") is None:
+        print("intake benchmark: wrk is missing (make install runs scripts/bootstrap.sh, which installs it)")
+        return 1
+    print(
+        f"Quai benchmark — intake: {ORDERS:,} orders over HTTP, {SKUS} SKUs, {HOT_SHARE} % on one hot SKU holding "
+        f"{HOT_STOCK:,} units, two merchants; gunicorn gthread {PROCESSES} × {THREADS}, wrk {WRK_THREADS} threads × "
+        f"{CONNECTIONS} connections",
+        flush=True,
+    )
+    started = time.perf_counter()
+    receiver = Receiver()
+    runs: list[dict[str, Any]] = []
+    try:
+        _pg(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+        _pg(f'DROP DATABASE IF EXISTS "{SEED_DB}" WITH (FORCE)')
+        _pg(f'CREATE DATABASE "{SEED_DB}"')
+        _say("seeding through the services: merchants, keys, SKUs, stock, the webhook subscription")
+        seed = _child("seed", _env(SEED_DB, True), receiver.url)
+        for group_commit in (True, False):
+            runs.append(_mode(group_commit, seed, receiver, ceiling=group_commit))
+    finally:
+        _pg(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+        _pg(f'DROP DATABASE IF EXISTS "{SEED_DB}" WITH (FORCE)')
+        receiver.server.shutdown()
+    bare = runs[0]["ceiling"]
+    ceiling = bare["ok"] / (bare["duration_us"] / 1e6) if bare["duration_us"] else 0.0
+    rows: list[tuple[str, str, str, str]] = [
+        (
+            "bare endpoint ceiling (2xx/s, one row per request)",
+            f"{ceiling:,.0f}",
+            f"p50 {bare['p50_us'] / 1000:.1f} / p99 {bare['p99_us'] / 1000:.1f} ms",
+            "(reference)",
+        ),
+    ]
+    for run in runs:
+        rows.extend(_rows(run, ceiling))
+    print()
+    _print_table([("figure", "measured", "target", "verdict"), *rows])
+    print(
+        f"settings: PostgreSQL {PG_BASE}/{DB} (cloned from {SEED_DB}), Redis {REDIS_URL}, DEBUG=false, "
+        f"gunicorn gthread {PROCESSES} processes × {THREADS} threads, a Celery worker (-c 2), QUAI_BENCH_ENDPOINTS=true"
+    )
+    print(f"total time: {time.perf_counter() - started:.0f} s (a MISS is reported, never fails the run)")
+    if any(row[3] == "FAIL" for row in rows):
+        print("FAILED: oversold, drift, or an order lost or duplicated", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] in ("--seed", "--check"):
+        sys.path.insert(0, str(ROOT))
+        {"--seed": child_seed, "--check": child_check}[sys.argv[1]](sys.argv[2], sys.argv[3])
+        sys.exit(0)
+    sys.exit(main())
