@@ -18,7 +18,8 @@ Environment: ``BENCH_SECONDS`` (default 20), ``BENCH_WORKERS`` (default 8), ``BE
 1,000,000), ``BENCH_PG_URL`` (default ``postgres://postgres@127.0.0.1:5432/quai_bench``), ``BENCH_ONLY``
 (``pg``, ``sqlite`` or
 ``intake``: bench/intake.py, the order intake over HTTP, which runs after the others), ``BENCH_PG_OPTIONS`` (JSON
-connection OPTIONS to try on PostgreSQL before they go into settings.py, e.g. ``{"server_side_binding": true, "prepare_threshold": 5}``; printed with the figures).
+connection OPTIONS to try on PostgreSQL before they go into settings.py, e.g.
+``{"server_side_binding": true, "prepare_threshold": 5}``; printed with the figures).
 """
 
 from __future__ import annotations
