@@ -9,6 +9,7 @@ from quai.orders.services.allocation import (
     on_stock_changed,
     order_backorder_allocate,
 )
+from quai.orders.services.csv_import import order_csv_text, order_import, order_import_errors_csv
 from quai.orders.services.intake import (
     DraftLine,
     OrderCreated,
@@ -44,7 +45,10 @@ __all__ = [
     "order_backorder_allocate",
     "order_cancel",
     "order_create",
+    "order_csv_text",
     "order_hold",
+    "order_import",
+    "order_import_errors_csv",
     "order_locked",
     "order_policy_get",
     "order_policy_set",
