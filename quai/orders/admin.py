@@ -1,17 +1,24 @@
 """Orders in the back office: read-only (orders come from shops, the API and imports; they change through the
-services, never by editing a row), with their lines and their status history; order policies are edited here."""
+services, never by editing a row), with their lines and their status history; order policies are edited here.
+The order list has an "Import orders from a CSV file" page (``order_import``, the same service as the command)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from quai.core.admin import state_history_table
+from quai.core.errors import QuaiError
+from quai.orders import services
 from quai.orders.models import Order, OrderLine, OrderPolicy, OrderStatus
 from quai.orders.services import ORDER_MACHINE
+from quai.tenants.models import Merchant
 
 
 class OrderLineInline(admin.TabularInline):
@@ -25,8 +32,23 @@ class OrderLineInline(admin.TabularInline):
         return False
 
 
+class OrderImportForm(forms.Form):
+    merchant = forms.ModelChoiceField(queryset=Merchant.objects.order_by("name"), label=_("merchant"))
+    file = forms.FileField(
+        label=_("CSV file"),
+        help_text=_(
+            "One row per order line: external_id, channel, priority, currency, shopper_name, shopper_email, "
+            "shopper_phone, address_company, address_line1, address_line2, postcode, city, region, country, "
+            "carrier_service, promise_id, delivery_from, delivery_by, shipping_total, gift_message, notes, sku, "
+            "quantity, unit_price. Rows with the same external_id make one order."
+        ),
+    )
+    dry_run = forms.BooleanField(label=_("Check only (write nothing)"), required=False)
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
+    change_list_template = "admin/orders/order/change_list.html"
     list_display = (
         "external_id",
         "channel",
@@ -78,6 +100,60 @@ class OrderAdmin(admin.ModelAdmin):
         return state_history_table(
             aggregate=ORDER_MACHINE.aggregate, aggregate_id=order.pk, labels=dict(OrderStatus.choices)
         )
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path("import/", self.admin_site.admin_view(self.import_view), name="orders_order_import"),
+            *super().get_urls(),
+        ]
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload a CSV of orders: each order imported on its own, the problems listed per row on the page."""
+        if not request.user.has_perm("orders.add_order"):
+            messages.error(request, _("You may not import orders."))
+            return HttpResponseRedirect(reverse("admin:orders_order_changelist"))
+        form = OrderImportForm(request.POST or None, request.FILES or None)
+        report = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                report = services.order_import(
+                    merchant=form.cleaned_data["merchant"],
+                    text=form.cleaned_data["file"].read(),
+                    dry_run=form.cleaned_data["dry_run"],
+                    actor=request.user,
+                )
+            except QuaiError as exc:  # a file that is not UTF-8
+                messages.error(request, exc.message)
+            else:
+                counts = {
+                    "created": report.count("created"),
+                    "valid": report.count("valid"),
+                    "already": report.count("already_there"),
+                    "refused": report.count("refused"),
+                }
+                summary = (
+                    _(
+                        "Check only, nothing written: %(valid)d order(s) would be created, "
+                        "%(already)d already there, %(refused)d refused."
+                    )
+                    if report.dry_run
+                    else _("%(created)d order(s) created, %(already)d already there, %(refused)d refused.")
+                ) % counts
+                if report.errors:
+                    messages.warning(request, summary)
+                else:
+                    messages.success(request, summary)
+                    if not report.dry_run:
+                        return HttpResponseRedirect(reverse("admin:orders_order_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Import orders from a CSV file"),
+            "form": form,
+            "errors": report.errors if report else [],
+            "errors_csv": services.order_import_errors_csv(report.errors) if report and report.errors else "",
+        }
+        return TemplateResponse(request, "admin/orders/order/import.html", context)
 
 
 @admin.register(OrderPolicy)

@@ -8,8 +8,11 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import ManagementUtility, call_command
 from django.core.management.base import CommandError
+from django.test import Client
 from django.utils import translation
 
 from quai.core.errors import ValidationFailed
@@ -284,3 +287,52 @@ def test_the_report_speaks_french_to_a_french_merchant(merchant, shirt):
     with translation.override("fr"):
         report = services.order_import(merchant=merchant, text=csv_text(f"F-1,,{CAMILLE},SHIRT-M,zéro,1"))
     assert report.errors[0].message == "Doit être un nombre entier d'unités supérieur à zéro (reçu zéro)."
+
+
+# The back office.
+
+
+@pytest.fixture
+def desk(staff_user):  # type: ignore[no-untyped-def]
+    client = Client()
+    client.force_login(staff_user)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    return client
+
+
+def test_the_order_list_links_to_the_csv_import(desk):
+    assert "/admin/orders/order/import/" in desk.get("/admin/orders/order/").content.decode()
+
+
+def test_the_back_office_imports_a_csv_file_of_orders(desk, merchant, shirt):
+    upload = SimpleUploadedFile("orders.csv", csv_text(f"B-1,,{CAMILLE},SHIRT-M,1,1").encode("utf-8-sig"))
+    response = desk.post("/admin/orders/order/import/", {"merchant": merchant.pk, "file": upload})
+    assert response.status_code == 302
+    assert Order.objects.get(external_id="B-1").channel == "csv"
+
+
+def test_the_back_office_lists_refused_rows_and_offers_the_error_report(desk, merchant, shirt):
+    upload = SimpleUploadedFile(
+        "orders.csv", csv_text(f"B-1,,{CAMILLE},SHIRT-M,1,1", f"B-2,,{CAMILLE},NOPE,1,1").encode()
+    )
+    response = desk.post("/admin/orders/order/import/", {"merchant": merchant.pk, "file": upload})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "1 order(s) created, 0 already there, 1 refused." in html
+    assert "sku_not_found" in html and "order-import-errors.csv" in html
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["B-1"]
+
+
+def test_a_check_only_upload_in_the_back_office_writes_nothing(desk, merchant, shirt):
+    upload = SimpleUploadedFile("orders.csv", csv_text(f"B-1,,{CAMILLE},SHIRT-M,1,1").encode())
+    response = desk.post("/admin/orders/order/import/", {"merchant": merchant.pk, "file": upload, "dry_run": "on"})
+    assert response.status_code == 200
+    assert "1 order(s) would be created" in response.content.decode()
+    assert not Order.objects.exists()
+
+
+def test_a_latin1_upload_in_the_back_office_is_refused_with_a_message(desk, merchant):
+    upload = SimpleUploadedFile("orders.csv", "external_id;sku;quantity\nÉ-1;A;1\n".encode("latin-1"))
+    response = desk.post("/admin/orders/order/import/", {"merchant": merchant.pk, "file": upload})
+    assert "CSV UTF-8" in response.content.decode()
+    assert not Order.objects.exists()
