@@ -20,13 +20,14 @@ from typing import Any
 from django.db import transaction
 
 from quai.core.errors import InsufficientStock
+from quai.core.models import StateTransition
 from quai.core.outbox import event_record
 from quai.inventory.selectors import availability_get
 from quai.inventory.services import reservation_create, reservation_release
 from quai.orders import domain
 from quai.orders.events import OrderAllocated, OrderBackordered, OrderLinesAllocated
 from quai.orders.models import Order, OrderLine, OrderStatus
-from quai.orders.services.transitions import order_transition
+from quai.orders.services.transitions import order_step, order_transition
 from quai.tenants.scope import Scope
 
 DOCUMENT_TYPE = "order"
@@ -99,6 +100,8 @@ def line_top_up(*, order: Order, line: OrderLine, sku: Any, actor: Any = None) -
     line.reservation_id = reservation.pk
     line.reserved_quantity += gained
     line.backordered_quantity = line.quantity - line.reserved_quantity
+    if line.pk is None:  # not inserted yet (intake): its INSERT carries these values
+        return gained
     OrderLine.objects.filter(pk=line.pk).update(
         reservation_id=line.reservation_id,
         reserved_quantity=line.reserved_quantity,
@@ -128,16 +131,26 @@ def _allocation_event(order: Order, lines: Sequence[OrderLine], *, covered: bool
 
 
 def order_lines_reserve(
-    *, order: Order, lines: Sequence[OrderLine], skus: Mapping[int, Any], actor: Any = None
-) -> Order:
+    *,
+    order: Order,
+    lines: Sequence[OrderLine],
+    skus: Mapping[int, Any],
+    actor: Any = None,
+    insert_lines: bool = False,
+) -> StateTransition:
     """Reserve a received order's lines (``skus``: the SKU of each line by position) and move it to allocated or
-    backordered. Runs inside ``order_create``'s transaction."""
+    backordered; returns that step's audit row. Runs inside ``order_create``'s transaction.
+
+    ``insert_lines``: the lines are not written yet; they are inserted once reserved, in one statement carrying
+    their reservation and quantities (``order_create``: no UPDATE per line)."""
     for line in sorted(lines, key=lambda item: (item.sku_id, item.position)):
         line_top_up(order=order, line=line, sku=skus[line.position], actor=actor)
+    if insert_lines:
+        OrderLine.objects.bulk_create(lines)
     covered = all(line.backordered_quantity == 0 for line in lines)
-    order_transition(order=order, to_status=domain.status_after_allocation(lines_fully_covered=covered), actor=actor)
+    step = order_step(order=order, to_status=domain.status_after_allocation(lines_fully_covered=covered), actor=actor)
     _allocation_event(order, lines, covered=covered)
-    return order
+    return step
 
 
 @transaction.atomic

@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 from quai.catalog.selectors import sku_list
 from quai.core import clock
 from quai.core.errors import Conflict, NotFound, ValidationFailed
+from quai.core.models import StateTransition
 from quai.core.outbox import event_record
 from quai.orders import domain
 from quai.orders.events import OrderReceived
@@ -341,15 +342,27 @@ def _skus_by_code(merchant_id: int, codes: set[str]) -> dict[str, Any]:
         return {}
     lowered = {code.lower() for code in codes}
     found = (
-        sku_list(scope=Scope.merchant(merchant_id)).annotate(code_lower=Lower("code")).filter(code_lower__in=lowered)
+        sku_list(scope=Scope.merchant(merchant_id))
+        .prefetch_related(None)  # an order needs the SKU rows, not their barcodes: one query, not two
+        .annotate(code_lower=Lower("code"))
+        .filter(code_lower__in=lowered)
     )
     return {sku.code.lower(): sku for sku in found}
 
 
 @dataclass(frozen=True)
 class OrderCreated:
+    """What intake did: the order, whether it was created now, and — when it was — what it wrote.
+
+    ``lines`` (in position order) and ``timeline`` (the status steps, oldest first) are the rows this call wrote,
+    so the caller can answer the order's detail without reading it again. For an order already there
+    (``created=False``) they are empty: that order's detail is read by ``quai.orders.selectors.order_detail``.
+    """
+
     order: Order
     created: bool
+    lines: tuple[OrderLine, ...] = ()
+    timeline: tuple[StateTransition, ...] = ()
 
 
 def _existing_answer(draft: OrderDraft) -> OrderCreated | None:
@@ -372,11 +385,25 @@ def order_policy_for(merchant_id: int) -> OrderPolicy | None:
     return OrderPolicy.objects.filter(merchant_id=merchant_id).first()
 
 
-def order_create(*, merchant: Any, data: Mapping[str, Any] | OrderDraft, actor: Any = None) -> OrderCreated:
+def release_buffer_minutes_for(merchant_id: int) -> int:
+    """The merchant's release buffer: its policy's, or the default."""
+    policy = order_policy_for(merchant_id)
+    return policy.release_buffer_minutes if policy else DEFAULT_RELEASE_BUFFER_MINUTES
+
+
+def order_create(
+    *,
+    merchant: Any,
+    data: Mapping[str, Any] | OrderDraft,
+    actor: Any = None,
+    release_buffer_minutes: int | None = None,
+) -> OrderCreated:
     """Accept one order: validate it, write it once per (merchant, channel, external id), reserve its stock.
 
     ``data`` is the order as the API takes it (a mapping) or a draft already made by ``order_validate``. Returns
     the order and whether it was created now (False: the same order was already there, nothing written).
+    ``release_buffer_minutes``: the merchant's release buffer when the caller already read it
+    (``release_buffer_minutes_for``; intake reads it in the request's thread, outside the shared commit).
 
     Stock is reserved line by line through ``quai.inventory.services.reservation_create`` (document "order",
     "<order id>/<position>"); a line keeps what it got, and the order ends ``allocated`` when every line is
@@ -384,11 +411,12 @@ def order_create(*, merchant: Any, data: Mapping[str, Any] | OrderDraft, actor: 
     or ``order.backordered``). All in one transaction: an order is never visible half-written.
     """
     draft = data if isinstance(data, OrderDraft) else order_validate(merchant=merchant, data=data)
-    answer = _existing_answer(draft)
-    if answer is not None:
-        return answer
-    policy = order_policy_for(draft.merchant_id)
-    buffer_minutes = policy.release_buffer_minutes if policy else DEFAULT_RELEASE_BUFFER_MINUTES
+    # No look-up of the external id first: the unique index on (merchant, channel, external id) answers it. A new
+    # order (the common case, a flash sale's every order) costs no query for it; a resend costs one failed insert,
+    # rolled back to the savepoint below, then the same look-up the twin race already needed.
+    buffer_minutes = (
+        release_buffer_minutes if release_buffer_minutes is not None else release_buffer_minutes_for(draft.merchant_id)
+    )
     now = clock.now()
     try:
         with transaction.atomic():
@@ -417,20 +445,20 @@ def order_create(*, merchant: Any, data: Mapping[str, Any] | OrderDraft, actor: 
                 **draft.shopper,
                 **draft.address,
             )
-            lines = OrderLine.objects.bulk_create(
-                [
-                    OrderLine(
-                        order=order,
-                        position=line.position,
-                        sku=line.sku,
-                        sku_code=line.sku_code,
-                        quantity=line.quantity,
-                        unit_price=line.unit_price,
-                        backordered_quantity=line.quantity,
-                    )
-                    for line in draft.lines
-                ]
-            )
+            # Lines are reserved before they are inserted (a reservation's document is "<order id>/<position>", the
+            # order id is known): each line's INSERT then carries what it got, instead of an UPDATE per line after.
+            lines = [
+                OrderLine(
+                    order=order,
+                    position=line.position,
+                    sku=line.sku,
+                    sku_code=line.sku_code,
+                    quantity=line.quantity,
+                    unit_price=line.unit_price,
+                    backordered_quantity=line.quantity,
+                )
+                for line in draft.lines
+            ]
             event_record(
                 OrderReceived(
                     order_id=order.pk,
@@ -445,11 +473,12 @@ def order_create(*, merchant: Any, data: Mapping[str, Any] | OrderDraft, actor: 
                 merchant_id=order.merchant_id,
             )
             skus = {line.position: line.sku for line in draft.lines}
-            order_lines_reserve(order=order, lines=lines, skus=skus, actor=actor)
+            step = order_lines_reserve(order=order, lines=lines, skus=skus, actor=actor, insert_lines=True)
     except IntegrityError:
-        # A twin committed first (the unique index): answer it like any resend, or 409 if it is another order.
+        # The external id is taken (a resend, or a twin that committed first): answer that order, or 409 if it is
+        # another order under the same id.
         answer = _existing_answer(draft)
         if answer is None:
             raise
         return answer
-    return OrderCreated(order=order, created=True)
+    return OrderCreated(order=order, created=True, lines=tuple(lines), timeline=(step,))

@@ -18,7 +18,7 @@ from django.db import connection
 
 from quai.core.batching import GroupCommitter, committer
 from quai.inventory.models import StockLevel
-from quai.orders.services.intake import OrderCreated, order_create, order_validate
+from quai.orders.services.intake import OrderCreated, order_create, order_validate, release_buffer_minutes_for
 
 # Orders per POST /api/v1/orders/batch.
 BATCH_MAX_ORDERS = 500
@@ -38,8 +38,11 @@ def intake_committer() -> GroupCommitter:
 def order_intake(*, merchant: Any, data: Mapping[str, Any], actor: Any = None) -> OrderCreated:
     """Validate one order here, write it in a shared commit; return once it is durably written (or raise)."""
     draft = order_validate(merchant=merchant, data=data)
+    # Every read that can happen here does, in parallel with the other requests: the committer runs its units one
+    # after the other, so a query inside a unit is a query on everyone's critical path.
+    buffer_minutes = release_buffer_minutes_for(draft.merchant_id)
     return intake_committer().run(
-        lambda: order_create(merchant=merchant, data=draft, actor=actor),
+        lambda: order_create(merchant=merchant, data=draft, actor=actor, release_buffer_minutes=buffer_minutes),
         key=draft.merchant_id,
         locks=sorted({line.sku.pk for line in draft.lines}),
     )
@@ -51,16 +54,21 @@ def order_intake_many(
     """Up to ``BATCH_MAX_ORDERS`` orders: each one's outcome (the order, or its own error), in order, all durable."""
     outcomes: list[OrderCreated | Exception | None] = [None] * len(orders)
     works, locks, positions = [], [], []
+    key = merchant if isinstance(merchant, int) else merchant.pk
+    buffer_minutes = release_buffer_minutes_for(key)  # one read for the whole request, outside the shared commit
     for index, data in enumerate(orders):
         try:
             draft = order_validate(merchant=merchant, data=data)
         except Exception as exc:  # this order's own refusal; the others go on
             outcomes[index] = exc
             continue
-        works.append(lambda draft=draft: order_create(merchant=merchant, data=draft, actor=actor))
+        works.append(
+            lambda draft=draft: order_create(
+                merchant=merchant, data=draft, actor=actor, release_buffer_minutes=buffer_minutes
+            )
+        )
         locks.append(sorted({line.sku.pk for line in draft.lines}))
         positions.append(index)
-    key = merchant if isinstance(merchant, int) else merchant.pk
     for index, outcome in zip(positions, intake_committer().run_many(works, key=key, locks=locks), strict=True):
         outcomes[index] = outcome
     return [outcome for outcome in outcomes if outcome is not None]

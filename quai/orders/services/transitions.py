@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from quai.core.models import StateTransition
 from quai.core.states import StateMachine, transition
 from quai.orders import domain
 from quai.orders.events import OrderStatusChanged
@@ -30,7 +31,21 @@ def order_transition(
     ``order.cancelled``…) is recorded by the service that makes the step, in the same transaction. ``order`` is
     updated in place and returned.
     """
-    transition(
+    order_step(order=order, to_status=to_status, actor=actor, reason=reason, values=values, details=details)
+    return order
+
+
+def order_step(
+    *,
+    order: Order,
+    to_status: str,
+    actor: Any = None,
+    reason: str = "",
+    values: Mapping[str, Any] | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> StateTransition:
+    """``order_transition`` returning the step's audit row (intake answers the order's timeline from it)."""
+    return transition(
         order,
         machine=ORDER_MACHINE,
         to_status=to_status,
@@ -47,4 +62,3 @@ def order_transition(
             reason=step.reason,
         ),
     )
-    return order
