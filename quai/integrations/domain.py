@@ -47,8 +47,10 @@ def verdict(status_code: int | None) -> Verdict:
     """What an answer means for the delivery (``None``: no answer at all — a timeout, a refused connection).
 
     2xx is delivered. A 4xx is the receiver saying no for good, except 408 (it timed out) and 429 (rate limited).
-    Redirects are not followed (the subscription's URL should be updated instead) but are retried, as are 5xx and
-    missing answers, which usually pass.
+    A 3xx is a failed attempt, retried like a 5xx or a missing answer: Standard Webhooks counts a redirect as a
+    failure and advises updating the URL rather than following it (following would also let a receiver point our
+    workers at an address the URL check never saw). Retrying, not giving up, lets a merchant who corrects the URL
+    within the retry window receive every pending delivery, since a delivery goes to the URL of the moment it is sent.
     """
     if status_code is None:
         return "retry"
@@ -57,6 +59,11 @@ def verdict(status_code: int | None) -> Verdict:
     if 400 <= status_code < 500 and status_code not in RETRYABLE_CLIENT_ERRORS:
         return "failed"
     return "retry"
+
+
+def redirect_note(location: str | None) -> str:
+    """What the attempt log says of a redirect: a stable code, then where the receiver pointed (not followed)."""
+    return f"redirect_not_followed: {(location or '').strip()[:1900]}".rstrip(": ")
 
 
 def retry_after_seconds(header: str | None, now: datetime) -> float | None:

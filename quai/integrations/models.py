@@ -8,9 +8,12 @@ Invariants and the choices behind them:
 - ``webhook-id`` is the event id, on every attempt and every replay: receivers deduplicate on it (at-least-once).
 - Deliveries of one subscription about one resource (``resource_key`` = "aggregate:aggregate_id") go out in the
   order of their ids: a delivery is not sent while an older one of the same subscription and resource is pending.
-- A delivery is ``pending`` until it ends: ``succeeded`` (a 2xx), ``failed`` (the receiver refused it for good: a 4xx
-  other than 408 and 429, a redirect it was not allowed to follow, a private address) or ``dead`` (retried with
-  exponential backoff for 24 hours without success). Only ``pending`` deliveries are ever sent.
+- A delivery is ``pending`` until it ends: ``succeeded`` (a 2xx), ``failed`` (refused for good: a 4xx other than 408
+  and 429, or a URL that now points at a private address) or ``dead`` (retried with exponential backoff for 24 hours
+  without success: timeouts, 5xx, 408, 429, and redirects, which are never followed but logged with their
+  ``Location`` so the URL can be corrected while the delivery still waits). Only ``pending`` deliveries are ever sent.
+- A subscription gets the events that occurred from its creation on (``occurred_at`` ≥ ``created_at``), even when
+  the relay passes an older event on after it was made; an older one reaches it only by an explicit replay.
 - A worker claims a delivery by setting ``locked_until`` (a lease) in a short transaction, sends outside any
   transaction, then records the attempt. A worker that dies between the two leaves the lease to expire, and the
   next sweep sends the delivery again: nothing is lost, and the receiver may see it twice (same ``webhook-id``).

@@ -16,7 +16,10 @@ The path of an event to a merchant's endpoint, and why each step is where it is:
    The price: while one delivery waits for its retries, the later ones about the same resource wait behind it
    (others resources are not held up).
 4. Retries: exponential backoff with jitter for 24 hours from the delivery's creation, then ``dead``; a 4xx other
-   than 408/429 is final (``failed``); ``Retry-After`` is honoured.
+   than 408/429 is final (``failed``); ``Retry-After`` is honoured. A redirect is never followed: it is a failed
+   attempt, retried, and its ``Location`` is logged, so correcting the subscription's URL gets the delivery through.
+5. A subscription gets the events that happened from its creation on (``occurred_at`` ≥ its ``created_at``), not
+   those still in the outbox when it was made; a replay sends an older one on purpose.
 """
 
 from __future__ import annotations
@@ -101,11 +104,14 @@ def webhook_fan_out(event: Event, envelope: Envelope) -> None:
     """
     if envelope.merchant_id is None:
         return
+    # Matched now, when the relay passes the event on, but only by subscriptions that existed when it happened: a
+    # subscription made while the relay lagged (or retried a failed handler) must not get the past it never asked
+    # for. An older event can still be sent to it on purpose, by replaying a delivery.
     subscriptions = [
         subscription
-        for subscription in WebhookSubscription.objects.filter(merchant_id=envelope.merchant_id, active=True).only(
-            "id", "merchant_id", "event_types"
-        )
+        for subscription in WebhookSubscription.objects.filter(
+            merchant_id=envelope.merchant_id, active=True, created_at__lte=envelope.occurred_at
+        ).only("id", "merchant_id", "event_types")
         if domain.patterns_match(subscription.event_types, envelope.name)
     ]
     if not subscriptions:
@@ -289,6 +295,9 @@ def webhook_delivery_send(*, delivery: WebhookDelivery, client: httpx.Client | N
                 status_code = response.status_code
                 excerpt = domain.response_excerpt(_read_at_most(response, domain.RESPONSE_EXCERPT_BYTES))
                 retry_after = domain.retry_after_seconds(response.headers.get("retry-after"), now)
+                if 300 <= status_code < 400:
+                    # Not followed (see ``domain.verdict``): the log tells where the receiver wants its events.
+                    error = domain.redirect_note(response.headers.get("location"))
         finally:
             if own_client:
                 http.close()

@@ -15,6 +15,7 @@ class Received:
     headers: dict[str, str]
     body: str
     status: int
+    path: str = ""
 
     @property
     def json(self) -> Any:
@@ -35,7 +36,9 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
-                request = Received({k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length).decode(), 0)
+                request = Received(
+                    {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length).decode(), 0, self.path
+                )
                 status, headers, body = receiver.answer(len(receiver.requests), request)
                 request.status = status
                 receiver.requests.append(request)

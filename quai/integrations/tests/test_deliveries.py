@@ -10,6 +10,7 @@ import pytest
 from django.db import transaction
 
 from quai.core import clock
+from quai.core.models import OutboxEvent
 from quai.core.outbox import event_record, outbox_relay
 from quai.integrations import services
 from quai.integrations.models import DeliveryStatus, WebhookDelivery
@@ -234,3 +235,58 @@ def test_a_private_address_is_refused_at_sending_time_in_production(merchant, re
     assert receiver.requests == []
     assert delivery.status == DeliveryStatus.FAILED
     assert delivery.attempt_log.get().error.startswith("webhook_url_not_public: ")
+
+
+def test_a_subscription_gets_no_event_that_happened_before_it_was_created_even_if_relayed_after(merchant, receiver):
+    clock.set_now(clock.now())
+    _released(merchant, 10, 1)  # in the outbox, not yet relayed
+    _later(seconds=1)
+    subscription = WebhookSubscriptionFactory(merchant=merchant, url=receiver.url, event_types=["inventory.*"])
+    _released(merchant, 10, 2)  # at the subscription's creation time: wanted
+
+    _relay_and_send()
+
+    assert [r.json["data"]["quantity"] for r in receiver.requests] == [2]
+    old_event = OutboxEvent.objects.order_by("id").first()
+    assert not WebhookDelivery.objects.filter(subscription=subscription, event_id=old_event.event_id).exists()
+
+
+def test_an_older_delivery_can_still_be_replayed_explicitly_to_its_subscription(merchant, receiver):
+    clock.set_now(clock.now())
+    subscription = WebhookSubscriptionFactory(merchant=merchant, url=receiver.url)
+    _released(merchant, 10, 1)
+    _relay_and_send()
+    _later(days=3)
+
+    replay = services.webhook_delivery_replay(delivery=WebhookDelivery.objects.get(subscription=subscription))
+    services.webhook_deliveries_send_due()
+
+    replay.refresh_from_db()
+    assert replay.status == DeliveryStatus.SUCCEEDED
+    assert [r.json["data"]["quantity"] for r in receiver.requests] == [1, 1]
+
+
+def test_a_redirect_is_not_followed_but_logged_and_retried_so_a_corrected_url_gets_the_delivery(merchant, receiver):
+    clock.set_now(clock.now())
+    moved = receiver.url.replace("/hooks", "/moved")
+    receiver.answer = lambda index, request: (
+        (301, {"Location": moved}, b"") if request.path == "/hooks" else (200, {}, b"ok")
+    )
+    subscription = WebhookSubscriptionFactory(merchant=merchant, url=receiver.url)
+    _released(merchant, 10, 1)
+
+    _relay_and_send()
+
+    delivery = WebhookDelivery.objects.get()
+    attempt = delivery.attempt_log.get()
+    assert [r.path for r in receiver.requests] == ["/hooks"]  # the Location was not followed
+    assert (delivery.status, attempt.status_code) == (DeliveryStatus.PENDING, 301)
+    assert moved in attempt.error  # the log says where the receiver wants its events
+
+    services.webhook_subscription_update(subscription=subscription, version=subscription.version, url=moved)
+    _later(minutes=1)
+    services.webhook_deliveries_send_due()
+
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SUCCEEDED
+    assert [r.path for r in receiver.requests] == ["/hooks", "/moved"]
