@@ -14,6 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from quai.core.batching import CommitFailed, GroupCommitter, Overloaded
 from quai.core.errors import ValidationFailed
 from quai.core.models import HandledEvent, OutboxEvent
+from quai.core.outbox import outbox_nudge
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -217,3 +218,46 @@ def test_many_threads_share_few_commits_and_every_unit_is_written_once(make_comm
     assert OutboxEvent.objects.filter(name__startswith="test.thread-").count() == threads * per_thread
     assert committer.stats.units == threads * per_thread
     assert committer.stats.batches < threads * per_thread / 2  # commits were shared
+
+
+def _nudging(name: str, *, fails: bool = False) -> Any:
+    """A unit that records an outbox row and asks for the relay's nudge, as ``event_record`` does."""
+
+    def work() -> int:
+        pk = _event(name)()
+        outbox_nudge()
+        if fails:
+            raise ValidationFailed("no", code="bad_input")
+        return pk
+
+    return work
+
+
+@pytest.fixture
+def nudges(monkeypatch: pytest.MonkeyPatch, settings: Any) -> list[int]:
+    """The relay's nudges published (each one is a broker round trip on the committer's path, after its commit)."""
+    from quai.core.tasks import outbox_relay_task
+
+    settings.QUAI_OUTBOX_NUDGE = True
+    published: list[int] = []
+    monkeypatch.setattr(outbox_relay_task, "delay", lambda *args, **kwargs: published.append(1))
+    return published
+
+
+def test_a_batch_of_units_that_record_events_nudges_the_relay_once_not_once_per_unit(make_committer, nudges):
+    committer = make_committer(window=0.3, max_batch=50)
+    futures = [committer.submit(_nudging(f"test.nudge-{i}")) for i in range(20)]
+    for future in futures:
+        committer.wait(future)
+    assert committer.stats.batches == 1
+    assert len(nudges) == 1
+
+
+def test_a_batch_whose_first_nudging_unit_failed_still_nudges_once_for_the_others(make_committer, nudges):
+    committer = make_committer(window=0.3, max_batch=50)
+    outcomes = committer.run_many(
+        [_nudging("test.nudge-failed", fails=True), _nudging("test.nudge-a"), _nudging("test.nudge-b")], key="a"
+    )
+    assert isinstance(outcomes[0], ValidationFailed)
+    assert committer.stats.batches == 1
+    assert len(nudges) == 1  # the failed unit's nudge went with its savepoint; the next unit asked again
