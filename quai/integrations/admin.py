@@ -1,22 +1,62 @@
 """Back office for outbound webhooks: subscriptions, and deliveries with their attempts and a replay action.
 
-Writes go through the services, as from the API: a URL is checked the same way, a replay is a new delivery.
-The secrets are never shown here (the API shows one once, at creation or rotation).
+Writes go through the services, as from the API: a subscription is created by ``webhook_subscription_create`` (the
+same URL checks and event-type patterns), a replay is a new delivery. A signing secret appears once, in the message
+shown after the creation or the rotation that made it, to the staff member who did it; no page shows it afterwards.
 """
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from quai.core.errors import QuaiError
+from quai.core.errors import QuaiError, ValidationFailed
 from quai.integrations import services
 from quai.integrations.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+
+
+class WebhookSubscriptionAddForm(forms.ModelForm):
+    """The creation form: the URL and the patterns are checked by the services the API uses, field by field."""
+
+    url = forms.CharField(
+        label=_("URL"),
+        max_length=2000,
+        help_text=_("The merchant's endpoint, https://… (in production its host must resolve to public addresses)."),
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+    event_types = forms.CharField(
+        label=capfirst(_("event types")),
+        help_text=_(
+            "Event names (order.accepted), prefixes (order.*) or * for every event, separated by commas or spaces."
+        ),
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ["merchant", "url", "event_types", "description", "active"]
+
+    def _checked(self, field: str, check: Any, value: Any) -> Any:
+        try:
+            return check(value)
+        except ValidationFailed as exc:
+            raise forms.ValidationError(exc.message, code=exc.code) from None
+
+    def clean_url(self) -> str:
+        return str(self._checked("url", services.webhook_url_check, self.cleaned_data["url"].strip()))
+
+    def clean_event_types(self) -> list[str]:
+        patterns = [part for part in re.split(r"[\s,]+", self.cleaned_data["event_types"]) if part]
+        return list(self._checked("event_types", services.webhook_event_types_clean, patterns))
 
 
 @admin.register(WebhookSubscription)
@@ -27,11 +67,70 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
     list_select_related = ["merchant"]
     readonly_fields = ["merchant", "url", "event_types", "previous_secret_expires_at", "version", "created_at"]
     fields = ["merchant", "url", "event_types", "description", "active", "previous_secret_expires_at", "version"]
-    actions = ["ping"]
+    actions = ["ping", "rotate_secret", "rotate_secret_now"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        # Created through the API, which checks the URL and shows the new secret once.
-        return False
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = WebhookSubscriptionAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # Adding: what the service takes (no secret field, ever). Changing: the read-only view with two editable fields.
+        return WebhookSubscriptionAddForm.Meta.fields if obj is None else self.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [] if obj is None else list(self.readonly_fields)
+
+    def save_model(self, request: HttpRequest, obj: WebhookSubscription, form: Any, change: bool) -> None:
+        if change:
+            current = WebhookSubscription.objects.get(pk=obj.pk)
+            saved = services.webhook_subscription_update(
+                subscription=obj,
+                version=current.version,
+                description=form.cleaned_data.get("description"),
+                active=form.cleaned_data.get("active"),
+            )
+        else:
+            data = form.cleaned_data
+            saved = services.webhook_subscription_create(
+                merchant=data["merchant"],
+                url=data["url"],
+                event_types=data["event_types"],
+                description=data.get("description") or "",
+                active=data.get("active", True),
+            )
+            self._show_secret_once(request, saved)
+        obj.pk = saved.pk
+        obj._state.adding = False
+        obj.refresh_from_db()
+
+    def _show_secret_once(self, request: HttpRequest, subscription: WebhookSubscription) -> None:
+        # A one-time message: displayed on the next page, then gone. The secret is in no form, field or list.
+        messages.warning(
+            request,
+            _(
+                "Signing secret of %(url)s: %(secret)s. Copy it now and give it to the merchant: it will not be "
+                "shown again (rotate it to get a new one)."
+            )
+            % {"url": subscription.url, "secret": subscription.secret},
+        )
+
+    def _rotate(self, request: HttpRequest, queryset: QuerySet[WebhookSubscription], overlap: timedelta) -> None:
+        for subscription in queryset.order_by("id"):
+            try:
+                rotated = services.webhook_subscription_rotate_secret(subscription=subscription, overlap=overlap)
+            except QuaiError as exc:
+                self.message_user(request, f"{subscription}: {exc.message}", messages.ERROR)
+                continue
+            self._show_secret_once(request, rotated)
+
+    @admin.action(description=_("Rotate the secret (the old one still signs for 24 hours)"))
+    def rotate_secret(self, request: HttpRequest, queryset: QuerySet[WebhookSubscription]) -> None:
+        self._rotate(request, queryset, timedelta(hours=24))
+
+    @admin.action(description=_("Rotate the secret now (leaked: the old one stops at once)"))
+    def rotate_secret_now(self, request: HttpRequest, queryset: QuerySet[WebhookSubscription]) -> None:
+        self._rotate(request, queryset, timedelta(0))
 
     @admin.action(description=_("Send a test ping"))
     def ping(self, request: HttpRequest, queryset: QuerySet[WebhookSubscription]) -> None:
