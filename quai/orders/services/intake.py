@@ -365,7 +365,11 @@ class OrderCreated:
     timeline: tuple[StateTransition, ...] = ()
 
 
-def _existing_answer(draft: OrderDraft) -> OrderCreated | None:
+def order_already_there(draft: OrderDraft) -> OrderCreated | None:
+    """The answer to an order whose insert met the unique index of (merchant, channel, external id): the order
+    already stored under it (``created=False``), or 409 ``order_external_id_reused`` if it holds other contents.
+    None if no order holds that id (the integrity error was another one). Call it once the failed write's
+    transaction or savepoint was rolled back."""
     existing = Order.objects.filter(
         merchant_id=draft.merchant_id, channel=draft.channel, external_id=draft.external_id
     ).first()
@@ -379,6 +383,10 @@ def _existing_answer(draft: OrderDraft) -> OrderCreated | None:
             details={"order_id": existing.pk, "channel": draft.channel, "external_id": draft.external_id},
         )
     return OrderCreated(order=existing, created=False)
+
+
+# The old private name, still imported by the CSV import (quai/orders/services/csv_import.py).
+_existing_answer = order_already_there
 
 
 def order_policy_for(merchant_id: int) -> OrderPolicy | None:
@@ -408,77 +416,87 @@ def order_create(
     Stock is reserved line by line through ``quai.inventory.services.reservation_create`` (document "order",
     "<order id>/<position>"); a line keeps what it got, and the order ends ``allocated`` when every line is
     covered, ``backordered`` otherwise (``order.received``, then ``order.status_changed`` with ``order.allocated``
-    or ``order.backordered``). All in one transaction: an order is never visible half-written.
+    or ``order.backordered``). All in one transaction: an order is never visible half-written. The writes are
+    ``order_write``'s, in a savepoint here.
     """
     draft = data if isinstance(data, OrderDraft) else order_validate(merchant=merchant, data=data)
-    # No look-up of the external id first: the unique index on (merchant, channel, external id) answers it. A new
-    # order (the common case, a flash sale's every order) costs no query for it; a resend costs one failed insert,
-    # rolled back to the savepoint below, then the same look-up the twin race already needed.
     buffer_minutes = (
         release_buffer_minutes if release_buffer_minutes is not None else release_buffer_minutes_for(draft.merchant_id)
     )
-    now = clock.now()
     try:
         with transaction.atomic():
-            # The order row first: a twin arriving at the same moment waits here on the unique index (PostgreSQL)
-            # or on the IMMEDIATE transaction (SQLite), before either touched any stock.
-            order = Order.objects.create(
-                merchant_id=draft.merchant_id,
-                channel=draft.channel,
-                external_id=draft.external_id,
-                status=OrderStatus.RECEIVED,
-                priority=draft.priority,
-                currency=draft.currency,
-                carrier_service=draft.carrier_service,
-                promise_id=draft.promise_id,
-                promised_from=draft.promised_from,
-                promised_to=draft.promised_to,
-                gift_message=draft.gift_message,
-                notes=draft.notes,
-                shipping_total=draft.shipping_total,
-                lines_total=draft.lines_total,
-                total=draft.total,
-                release_after=now + timedelta(minutes=buffer_minutes),
-                fingerprint=draft.fingerprint,
-                created_at=now,
-                updated_at=now,
-                **draft.shopper,
-                **draft.address,
-            )
-            # Lines are reserved before they are inserted (a reservation's document is "<order id>/<position>", the
-            # order id is known): each line's INSERT then carries what it got, instead of an UPDATE per line after.
-            lines = [
-                OrderLine(
-                    order=order,
-                    position=line.position,
-                    sku=line.sku,
-                    sku_code=line.sku_code,
-                    quantity=line.quantity,
-                    unit_price=line.unit_price,
-                    backordered_quantity=line.quantity,
-                )
-                for line in draft.lines
-            ]
-            event_record(
-                OrderReceived(
-                    order_id=order.pk,
-                    channel=order.channel,
-                    external_id=order.external_id,
-                    priority=order.priority,
-                    currency=order.currency,
-                    total=str(order.total),
-                    carrier_service=order.carrier_service,
-                    lines=[{"sku_code": line.sku_code, "quantity": line.quantity} for line in draft.lines],
-                ),
-                merchant_id=order.merchant_id,
-            )
-            skus = {line.position: line.sku for line in draft.lines}
-            step = order_lines_reserve(order=order, lines=lines, skus=skus, actor=actor, insert_lines=True)
+            return order_write(draft=draft, actor=actor, release_buffer_minutes=buffer_minutes)
     except IntegrityError:
-        # The external id is taken (a resend, or a twin that committed first): answer that order, or 409 if it is
-        # another order under the same id.
-        answer = _existing_answer(draft)
+        answer = order_already_there(draft)
         if answer is None:
             raise
         return answer
+
+
+def order_write(*, draft: OrderDraft, actor: Any = None, release_buffer_minutes: int) -> OrderCreated:
+    """The writes of one checked order — the order, its reservations, its lines, its step and events — with no
+    savepoint of their own: the caller holds one (the group committer's unit; ``order_create``'s) and answers an
+    ``IntegrityError`` (the external id is taken: a resend, or a twin that committed first) with
+    ``order_already_there`` once that savepoint was rolled back. Two round trips fewer per order than a savepoint
+    here, on the committer's serial path.
+
+    No look-up of the external id before the insert: the unique index answers it. A new order (a flash sale's every
+    order) costs no query for it; a resend costs one failed insert, then the look-up the twin race needed anyway.
+    """
+    now = clock.now()
+    with transaction.atomic(savepoint=False):
+        # The order row first: a twin arriving at the same moment waits here on the unique index (PostgreSQL)
+        # or on the IMMEDIATE transaction (SQLite), before either touched any stock.
+        order = Order.objects.create(
+            merchant_id=draft.merchant_id,
+            channel=draft.channel,
+            external_id=draft.external_id,
+            status=OrderStatus.RECEIVED,
+            priority=draft.priority,
+            currency=draft.currency,
+            carrier_service=draft.carrier_service,
+            promise_id=draft.promise_id,
+            promised_from=draft.promised_from,
+            promised_to=draft.promised_to,
+            gift_message=draft.gift_message,
+            notes=draft.notes,
+            shipping_total=draft.shipping_total,
+            lines_total=draft.lines_total,
+            total=draft.total,
+            release_after=now + timedelta(minutes=release_buffer_minutes),
+            fingerprint=draft.fingerprint,
+            created_at=now,
+            updated_at=now,
+            **draft.shopper,
+            **draft.address,
+        )
+        # Lines are reserved before they are inserted (a reservation's document is "<order id>/<position>", the
+        # order id is known): each line's INSERT then carries what it got, instead of an UPDATE per line after.
+        lines = [
+            OrderLine(
+                order=order,
+                position=line.position,
+                sku=line.sku,
+                sku_code=line.sku_code,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                backordered_quantity=line.quantity,
+            )
+            for line in draft.lines
+        ]
+        event_record(
+            OrderReceived(
+                order_id=order.pk,
+                channel=order.channel,
+                external_id=order.external_id,
+                priority=order.priority,
+                currency=order.currency,
+                total=str(order.total),
+                carrier_service=order.carrier_service,
+                lines=[{"sku_code": line.sku_code, "quantity": line.quantity} for line in draft.lines],
+            ),
+            merchant_id=order.merchant_id,
+        )
+        skus = {line.position: line.sku for line in draft.lines}
+        step = order_lines_reserve(order=order, lines=lines, skus=skus, actor=actor, insert_lines=True)
     return OrderCreated(order=order, created=True, lines=tuple(lines), timeline=(step,))
