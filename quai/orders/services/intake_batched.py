@@ -13,6 +13,7 @@ order before any order runs, so two processes' batches never deadlock on two hot
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -85,7 +86,7 @@ def order_intake_many(
         except Exception as exc:  # this order's own refusal; the others go on
             outcomes[index] = exc
             continue
-        works.append(lambda draft=draft: order_write(draft=draft, actor=actor, release_buffer_minutes=buffer_minutes))
+        works.append(functools.partial(order_write, draft=draft, actor=actor, release_buffer_minutes=buffer_minutes))
         locks.append(sorted({line.sku.pk for line in draft.lines}))
         drafts.append((index, draft))
     for (index, draft), outcome in zip(drafts, intake_committer().run_many(works, key=key, locks=locks), strict=True):
