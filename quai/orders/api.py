@@ -16,6 +16,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
+from pydantic import StrictInt
 
 from quai.core.errors import QuaiError
 from quai.orders import selectors, services
@@ -38,7 +39,7 @@ router = Router(tags=["orders"])
 
 
 class OrderBatchIn(Schema):
-    merchant_id: int | None = Field(None, description="Staff only: the merchant the orders are for.")
+    merchant_id: StrictInt | None = Field(None, description="Staff only: the merchant the orders are for.")
     orders: list[OrderCreateIn] = Field(..., min_length=1, max_length=BATCH_MAX_ORDERS)
 
 
