@@ -192,6 +192,9 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/ops/login/"
 LOGIN_REDIRECT_URL = "/ops/"  # after signing in: the operator menu (Django's default is a 404)
+# Messages live in the session (server side), never in a cookie: the back office shows a new webhook secret once in
+# a message, and a secret must not travel in the browser's cookie jar.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 LOGOUT_REDIRECT_URL = "/ops/login/"  # a shared handheld goes back to the sign-in page
 
 # --- I18n and time --------------------------------------------------------------------------------------------

@@ -43,6 +43,9 @@ def test_the_back_office_subscribes_a_url_and_shows_its_secret_once(desk, settin
 
     assert saved.status_code == 302
     subscription = WebhookSubscription.objects.get()
+    # The secret waits for the next page on the server (session messages), never in the browser's cookie jar
+    # (Django's default keeps messages in a signed but readable "messages" cookie).
+    assert "messages" not in saved.cookies
     assert (subscription.merchant, subscription.url) == (merchant, "https://hooks.example.com/quai")
     assert subscription.event_types == ["order.*", "inventory.stock_changed"]
     assert subscription.secret.startswith("whsec_")
