@@ -248,6 +248,21 @@ def order_release(*, order: Order | int, actor: Any = None, now: datetime | None
     ``order_in_release_buffer`` with the time it may go.
     """
     current = order_locked(order)
+    if current.status not in (OrderStatus.ALLOCATED, OrderStatus.BACKORDERED):
+        # The table allows on_hold → released (a released hold going back where it was), so it cannot refuse a
+        # held order here: the release sweep reads due orders before locking them, and one held in between must
+        # stay held, not reach the warehouse.
+        raise Conflict(
+            _("The status cannot go from “%(from)s” to “%(to)s”.")
+            % {"from": current.get_status_display(), "to": OrderStatus.RELEASED.label},
+            code="invalid_transition",
+            details={
+                "aggregate": ORDER_MACHINE.aggregate,
+                "from": current.status,
+                "to": OrderStatus.RELEASED,
+                "allowed": ORDER_MACHINE.allowed_from(current.status),
+            },
+        )
     at = now or clock.now()
     if at < current.release_after:
         raise Conflict(

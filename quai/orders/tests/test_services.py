@@ -349,3 +349,18 @@ def test_the_release_sweep_sends_the_covered_part_of_a_backorder_only_for_mercha
     order.refresh_from_db()
     waiting.refresh_from_db()
     assert (order.status, waiting.status) == ("released", "backordered")
+
+
+def test_an_order_put_on_hold_is_not_released_to_the_warehouse(merchant, shirt, stock):
+    # The release sweep reads the due orders, then locks each one: an order held in between must stay held (the
+    # table allows on_hold → released, but only for a released hold going back where it was).
+    stock(shirt, 5)
+    services.order_policy_set(merchant=merchant, release_buffer_minutes=0)
+    order = services.order_create(merchant=merchant, data=order_data()).order
+    services.order_hold(order=order, reason="fraud")
+    with pytest.raises(Conflict) as refused:
+        services.order_release(order=order, now=clock.now() + timedelta(seconds=1))
+    assert refused.value.code == "invalid_transition"
+    order.refresh_from_db()
+    assert (order.status, order.held_from, order.hold_reason) == ("on_hold", "allocated", "fraud")
+    assert not OutboxEvent.objects.filter(name="order.released").exists()
