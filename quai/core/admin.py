@@ -25,6 +25,25 @@ from django.utils.translation import gettext_lazy as _
 from quai.core.models import HandledEvent, OutboxEvent, StateTransition
 from quai.core.selectors import state_history
 
+
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """A back-office page to read, never to write: the rows change through the services (or never: audit trails)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def code_html(value: str) -> SafeString:
+    """A code (SKU, location, lot, order reference) on one line: the back office never breaks one in the middle."""
+    return format_html('<span style="white-space: nowrap">{}</span>', value)
+
+
 MerchantLabels = Callable[[Iterable[int]], dict[int, str]]
 _merchant_labels: list[MerchantLabels] = []
 
@@ -108,7 +127,7 @@ class HandledEventInline(admin.TabularInline):  # type: ignore[type-arg]
 
 
 @admin.register(OutboxEvent)
-class OutboxEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class OutboxEventAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "name",
@@ -143,18 +162,9 @@ class OutboxEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         label = getattr(event, "merchant_label", None)
         return label or f"#{event.merchant_id}"
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(StateTransition)
-class StateTransitionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class StateTransitionAdmin(ReadOnlyAdmin):
     """Every status change of every state machine (who, when, from, to, why), read-only: it is the audit trail."""
 
     list_display = (
@@ -171,12 +181,3 @@ class StateTransitionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ("=aggregate_id", "=event_id", "actor_label")
     date_hierarchy = "at"
     readonly_fields = [f.name for f in StateTransition._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -14,7 +14,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from quai.core.admin import state_history_table
+from quai.core.admin import ReadOnlyAdmin, code_html, state_history_table
 from quai.core.errors import QuaiError
 from quai.inventory import services
 from quai.inventory.models import (
@@ -30,22 +30,6 @@ from quai.inventory.models import (
     StockQuantity,
 )
 from quai.inventory.services.counts import COUNT_TASK_MACHINE
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-def _code(value: str) -> SafeString:
-    """A code (SKU, location, lot) on one line: the back office never breaks one in the middle."""
-    return format_html('<span style="white-space: nowrap">{}</span>', value)
 
 
 @admin.register(StockMovement)
@@ -72,15 +56,15 @@ class StockMovementAdmin(ReadOnlyAdmin):
 
     @admin.display(description=gettext_lazy("SKU"), ordering="sku__code")
     def sku_column(self, movement: StockMovement) -> SafeString:
-        lot = format_html(" · {} {}", _("lot"), _code(movement.lot)) if movement.lot else ""
+        lot = format_html(" · {} {}", _("lot"), code_html(movement.lot)) if movement.lot else ""
         return format_html(
-            "<strong>{}</strong>{}<br><small>{}</small>", _code(movement.sku.code), lot, movement.merchant.name
+            "<strong>{}</strong>{}<br><small>{}</small>", code_html(movement.sku.code), lot, movement.merchant.name
         )
 
     @admin.display(description=gettext_lazy("from → to"))
     def route_column(self, movement: StockMovement) -> SafeString:
         ends = [end.code if end else "—" for end in (movement.from_location, movement.to_location)]
-        return format_html("{}<br>{}", _code(ends[0]), _code(f"→ {ends[1]}"))
+        return format_html("{}<br>{}", code_html(ends[0]), code_html(f"→ {ends[1]}"))
 
 
 @admin.register(StockQuantity)

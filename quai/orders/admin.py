@@ -15,7 +15,7 @@ from django.utils.formats import date_format, number_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from quai.core.admin import state_history_table
+from quai.core.admin import ReadOnlyAdmin, code_html, state_history_table
 from quai.core.errors import QuaiError
 from quai.orders import services
 from quai.orders.models import Order, OrderLine, OrderPolicy, OrderStatus
@@ -49,7 +49,9 @@ class OrderImportForm(forms.Form):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ReadOnlyAdmin):
+    # Read-only: orders come from the shops, the API and imports through the intake service; status, hold, address
+    # and cancellation change through the services (API, agent console).
     change_list_template = "admin/orders/order/change_list.html"
     # A desk screen (1366 px) beside the navigation and the filters: seven short columns, the detail that goes with
     # a value written small under it (channel, hold reason, promised date), the currency with the amount.
@@ -78,18 +80,9 @@ class OrderAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [str(name) for _title, options in self.fieldsets for name in options["fields"]]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # orders come from the shops, the API and imports, through the intake service
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # status, hold, address and cancellation change through the services (API, agent console)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     @admin.display(description=_("order"), ordering="external_id")
     def reference(self, order: Order) -> str:
-        return format_html("{}<br><small>{}</small>", order.external_id, order.channel)
+        return format_html("{}<br><small>{}</small>", code_html(order.external_id), order.channel)
 
     @admin.display(description=_("delivery"), ordering="promised_to")
     def delivery(self, order: Order) -> str:
