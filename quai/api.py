@@ -44,6 +44,7 @@ from quai.inbound.api import router as inbound_router
 from quai.integrations.api import router as integrations_router
 from quai.inventory.api import router as inventory_router
 from quai.orders.api import router as orders_router
+from quai.promise.api import router as promise_router
 from quai.tenants import services as tenants_services
 from quai.tenants.api import router as tenants_router
 from quai.tenants.auth import MerchantKeyAuth, SessionAuth, principal_of
@@ -588,3 +589,4 @@ api.add_router("/inventory", inventory_router)
 api.add_router("/inbound", inbound_router)
 api.add_router("/orders", orders_router)
 api.add_router("/webhooks", integrations_router)
+api.add_router("/promise", promise_router)

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "quai.inventory",
     "quai.inbound",
     "quai.orders",
+    "quai.promise",
     "quai.integrations",
     "quai.demo",
 ]

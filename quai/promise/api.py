@@ -1,0 +1,5 @@
+"""Delivery promise HTTP API."""
+
+from ninja import Router
+
+router = Router(tags=["promise"])
