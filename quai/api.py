@@ -40,11 +40,14 @@ from ninja.parser import Parser
 from quai.catalog.api import router as catalog_router
 from quai.core.batching import Overloaded
 from quai.core.errors import QuaiError, ValidationFailed
+from quai.fulfillment.api import router as fulfillment_router
 from quai.inbound.api import router as inbound_router
 from quai.integrations.api import router as integrations_router
 from quai.inventory.api import router as inventory_router
 from quai.orders.api import router as orders_router
+from quai.packing.api import router as packing_router
 from quai.promise.api import router as promise_router
+from quai.shipping.api import router as shipping_router
 from quai.tenants import services as tenants_services
 from quai.tenants.api import router as tenants_router
 from quai.tenants.auth import MerchantKeyAuth, SessionAuth, principal_of
@@ -590,3 +593,6 @@ api.add_router("/inbound", inbound_router)
 api.add_router("/orders", orders_router)
 api.add_router("/webhooks", integrations_router)
 api.add_router("/promise", promise_router)
+api.add_router("/fulfilment", fulfillment_router)
+api.add_router("/packing", packing_router)
+api.add_router("/shipping", shipping_router)

@@ -58,6 +58,9 @@ INSTALLED_APPS = [
     "quai.inbound",
     "quai.orders",
     "quai.promise",
+    "quai.fulfillment",
+    "quai.shipping",
+    "quai.packing",
     "quai.integrations",
     "quai.demo",
 ]

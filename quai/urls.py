@@ -19,6 +19,9 @@ urlpatterns = [
     path("ops/logout/", LogoutView.as_view(next_page="ops_login"), name="ops_logout"),
     path("ops/inbound/", include("quai.inbound.urls")),
     path("ops/inventory/", include("quai.inventory.urls")),
+    path("ops/fulfilment/", include("quai.fulfillment.urls")),
+    path("ops/packing/", include("quai.packing.urls")),
+    path("ops/promise/", include("quai.promise.urls")),
     path("admin/", admin.site.urls),
     path("", RedirectView.as_view(url="/ops/", permanent=False)),
 ]

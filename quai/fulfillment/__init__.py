@@ -1,0 +1,1 @@
+"""Fulfilment: waves, pick batches (cluster picking into totes), pick routes and the handheld pick screen."""

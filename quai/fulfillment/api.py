@@ -1,0 +1,5 @@
+"""Fulfilment HTTP API."""
+
+from ninja import Router
+
+router = Router(tags=["fulfillment"])

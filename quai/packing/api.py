@@ -1,0 +1,5 @@
+"""Packing HTTP API."""
+
+from ninja import Router
+
+router = Router(tags=["packing"])

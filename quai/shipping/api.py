@@ -1,0 +1,5 @@
+"""Shipping HTTP API."""
+
+from ninja import Router
+
+router = Router(tags=["shipping"])
