@@ -47,6 +47,7 @@ from quai.inventory.api import router as inventory_router
 from quai.orders.api import router as orders_router
 from quai.packing.api import router as packing_router
 from quai.promise.api import router as promise_router
+from quai.service.api import router as service_router
 from quai.shipping.api import router as shipping_router
 from quai.tenants import services as tenants_services
 from quai.tenants.api import router as tenants_router
@@ -596,3 +597,4 @@ api.add_router("/promise", promise_router)
 api.add_router("/fulfilment", fulfillment_router)
 api.add_router("/packing", packing_router)
 api.add_router("/shipping", shipping_router)
+api.add_router("/service", service_router)

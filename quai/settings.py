@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "quai.shipping",
     "quai.packing",
     "quai.integrations",
+    "quai.service",
     "quai.demo",
 ]
 

@@ -22,6 +22,8 @@ urlpatterns = [
     path("ops/fulfilment/", include("quai.fulfillment.urls")),
     path("ops/packing/", include("quai.packing.urls")),
     path("ops/promise/", include("quai.promise.urls")),
+    path("ops/service/", include("quai.service.urls")),
+    path("track/", include("quai.service.tracking_urls")),
     path("admin/", admin.site.urls),
     path("", RedirectView.as_view(url="/ops/", permanent=False)),
 ]

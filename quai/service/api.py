@@ -1,0 +1,5 @@
+"""Customer service HTTP API."""
+
+from ninja import Router
+
+router = Router(tags=["service"])
