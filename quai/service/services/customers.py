@@ -1,0 +1,217 @@
+"""Shoppers per merchant, de-duplicated by email and phone, linked to their orders; GDPR export and erasure.
+
+Identity: the email lower-cased and stripped (as orders intake stores it), the phone in E.164 through orders'
+own rule (``quai.orders.domain.phone_normalise``). A shopper seen with a known email or a known phone is that
+customer; seen with an email of one customer and the phone of another, the email wins (phones are shared within
+families and change hands) and the phone is left where it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils.translation import gettext as _
+
+from quai.core import clock
+from quai.core.errors import NotFound
+from quai.core.events import Envelope
+from quai.core.outbox import event_record
+from quai.core.states import actor_of
+from quai.orders import domain as orders_domain
+from quai.orders import selectors as orders_selectors
+from quai.orders.events import OrderReceived
+from quai.orders.services.gdpr import order_personal_data_erase, personal_data_of
+from quai.service.events import CustomerErased
+from quai.service.models import Customer, CustomerOrder, MessageKind, Refund, Rma, Ticket, TicketMessage
+from quai.tenants.scope import Scope
+
+ERASED = "[erased]"
+
+
+def email_normalise(email: str) -> str:
+    """The email as orders intake stores it: stripped and lower-cased (empty stays empty)."""
+    return email.strip().lower()
+
+
+def phone_key(phone: str, *, country: str) -> str:
+    """The phone in E.164 by orders' rule, or "" when it is not a valid number (then it identifies no one)."""
+    value = orders_domain.phone_normalise(phone, country=country or "FR")
+    return value if isinstance(value, str) else ""
+
+
+def customer_match(
+    *, merchant_id: int, email: str = "", phone: str = "", country: str = "FR", name: str = ""
+) -> Customer | None:
+    """The customer of ``merchant_id`` with this email or phone, created when new; None without either.
+
+    Fills in what the customer lacked (a phone first seen now, a name). Safe under concurrency: two requests
+    creating the same shopper meet the partial unique index; the loser reads the winner's row.
+    """
+    email = email_normalise(email)
+    phone = phone_key(phone, country=country) if phone else ""
+    if not email and not phone:
+        return None
+    for _attempt in range(2):
+        try:
+            with transaction.atomic():
+                return _customer_match_once(merchant_id=merchant_id, email=email, phone=phone, name=name)
+        except IntegrityError:
+            continue  # a twin inserted the same email or phone meanwhile: read it on the next pass
+    return _customer_match_once(merchant_id=merchant_id, email=email, phone=phone, name=name)
+
+
+def _customer_match_once(*, merchant_id: int, email: str, phone: str, name: str) -> Customer:
+    found = list(
+        Customer.objects.select_for_update()
+        .filter(merchant_id=merchant_id)
+        .filter((Q(email=email) if email else Q(pk__in=[])) | (Q(phone=phone) if phone else Q(pk__in=[])))
+        .order_by("pk")
+    )
+    by_email = next((c for c in found if email and c.email == email), None)
+    by_phone = next((c for c in found if phone and c.phone == phone), None)
+    customer = by_email or by_phone
+    if customer is None:
+        return Customer.objects.create(merchant_id=merchant_id, email=email, phone=phone, name=name[:200])
+    changed = []
+    if email and not customer.email:
+        customer.email = email
+        changed.append("email")
+    if phone and not customer.phone and by_phone is None:
+        customer.phone = phone
+        changed.append("phone")
+    if name and not customer.name:
+        customer.name = name[:200]
+        changed.append("name")
+    if changed:
+        customer.save(update_fields=changed)
+    return customer
+
+
+def customer_link_order(*, order: Any) -> Customer | None:
+    """Link an order to its shopper's customer (created when new); an order already linked stays as it is."""
+    existing = CustomerOrder.objects.filter(order_id=order.pk).select_related("customer").first()
+    if existing is not None:
+        return existing.customer
+    customer = customer_match(
+        merchant_id=order.merchant_id,
+        email=order.shopper_email,
+        phone=order.shopper_phone,
+        country=order.country,
+        name=order.shopper_name,
+    )
+    if customer is None:
+        return None
+    CustomerOrder.objects.get_or_create(order_id=order.pk, defaults={"customer": customer})
+    return customer
+
+
+def on_order_received(event: OrderReceived, envelope: Envelope) -> None:
+    """Subscribed to ``order.received``: every new order finds (or makes) its customer. Idempotent by order."""
+    try:
+        order = orders_selectors.order_get(scope=Scope.system("service: customer link"), order_id=event.order_id)
+    except NotFound:
+        return  # the order is gone (its merchant's data deleted): nothing to link
+    with transaction.atomic():
+        customer_link_order(order=order)
+
+
+def customer_get(*, scope: Scope, customer_id: int) -> Customer:
+    customer = Customer.objects.within(scope).filter(pk=customer_id).first()
+    if customer is None:
+        raise NotFound(_("Customer not found."), code="customer_not_found", details={"customer_id": customer_id})
+    return customer
+
+
+def customer_export(*, scope: Scope, customer_id: int) -> dict[str, Any]:
+    """Everything Quai holds about one shopper, as JSON-ready data (GDPR art. 15 and 20)."""
+    customer = customer_get(scope=scope, customer_id=customer_id)
+    order_ids = list(CustomerOrder.objects.filter(customer=customer).values_list("order_id", flat=True))
+    orders = []
+    for order_id in sorted(order_ids):
+        order = orders_selectors.order_get(scope=scope, order_id=order_id)
+        orders.append(
+            {
+                "order_id": order.pk,
+                "external_id": order.external_id,
+                "channel": order.channel,
+                "status": order.status,
+                "created_at": order.created_at.isoformat(),
+                "total": str(order.total),
+                "currency": order.currency,
+                "personal_data": personal_data_of(order),
+                "lines": [
+                    {"sku_code": line.sku_code, "quantity": line.quantity, "unit_price": str(line.unit_price)}
+                    for line in order.lines.all()
+                ],
+            }
+        )
+    tickets = []
+    for ticket in Ticket.objects.filter(merchant_id=customer.merchant_id, customer=customer).order_by("pk"):
+        tickets.append(
+            {
+                "ticket": ticket.reference,
+                "subject": ticket.subject,
+                "channel": ticket.channel,
+                "status": ticket.status,
+                "created_at": ticket.created_at.isoformat(),
+                "requester_email": ticket.requester_email,
+                "requester_name": ticket.requester_name,
+                "messages": [
+                    {"at": m.created_at.isoformat(), "kind": m.kind, "from": m.author_label, "text": m.body}
+                    for m in ticket.messages.exclude(kind=MessageKind.NOTE)
+                ],
+            }
+        )
+    returns = [
+        {"rma": rma.reference, "order_id": rma.order_id, "status": rma.status, "reason": rma.reason}
+        for rma in Rma.objects.filter(merchant_id=customer.merchant_id, order_id__in=order_ids).order_by("pk")
+    ]
+    refunds = [
+        {"order_id": r.order_id, "amount": str(r.amount), "currency": r.currency, "state": r.state}
+        for r in Refund.objects.filter(merchant_id=customer.merchant_id, order_id__in=order_ids).order_by("pk")
+    ]
+    return {
+        "customer": {
+            "id": customer.pk,
+            "name": customer.name,
+            "email": customer.email,
+            "phone": customer.phone,
+            "language": customer.language,
+            "created_at": customer.created_at.isoformat(),
+            "erased_at": customer.erased_at.isoformat() if customer.erased_at else None,
+        },
+        "orders": orders,
+        "tickets": tickets,
+        "returns": returns,
+        "refunds": refunds,
+        "exported_at": clock.now().isoformat(),
+    }
+
+
+@transaction.atomic
+def customer_erase(*, scope: Scope, customer_id: int, actor: Any = None) -> Customer:
+    """Erase a shopper's personal data (GDPR art. 17): the customer, their orders' personal fields (through
+    orders' own erase step) and their tickets' texts; orders, lines, statuses, returns and refunds stay."""
+    customer = customer_get(scope=scope, customer_id=customer_id)
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    order_ids = sorted(CustomerOrder.objects.filter(customer=customer).values_list("order_id", flat=True))
+    for order_id in order_ids:
+        order_personal_data_erase(order=order_id, actor=actor)
+    tickets = list(Ticket.objects.filter(customer=customer).order_by("pk"))
+    ticket_ids = [t.pk for t in tickets]
+    Ticket.objects.filter(pk__in=ticket_ids).update(subject=ERASED, requester_email="", requester_name="")
+    TicketMessage.objects.filter(ticket_id__in=ticket_ids).update(body=ERASED, author_label="", attachments=[])
+    customer.name, customer.email, customer.phone = "", "", ""
+    customer.erased_at = clock.now()
+    customer.save(update_fields=["name", "email", "phone", "erased_at"])
+    event_record(
+        CustomerErased(customer_id=customer.pk, order_ids=order_ids, ticket_ids=ticket_ids),
+        merchant_id=customer.merchant_id,
+    )
+    return customer
+
+
+def actor_label(actor: Any) -> str:
+    return actor_of(actor).label

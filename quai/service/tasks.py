@@ -1,0 +1,31 @@
+"""Customer service's async work: mailing agents' answers, polling support mailboxes, the SLA sweep."""
+
+from __future__ import annotations
+
+from quai.celery import app
+from quai.service import services
+
+
+@app.task(name="quai.service.tasks.ticket_message_send", ignore_result=True)
+def ticket_message_send(message_id: int) -> str:
+    """Mail one answer (SMTP); a failure is kept on the message (``send_state`` failed, with the error)."""
+    return str(services.ticket_message_send(message_id=message_id).send_state)
+
+
+@app.task(name="quai.service.tasks.support_mailboxes_poll", ignore_result=True)
+def support_mailboxes_poll() -> int:
+    return services.mailboxes_poll()
+
+
+@app.task(name="quai.service.tasks.tickets_sla_sweep", ignore_result=True)
+def tickets_sla_sweep() -> int:
+    """Warn about tickets whose SLA is about to breach (once per clock)."""
+    return services.tickets_sla_sweep()
+
+
+# Beat's schedule lives in settings; these two join it from here so the app carries its own periodic work.
+app.conf.beat_schedule = {
+    **(app.conf.beat_schedule or {}),
+    "service-tickets-sla-sweep": {"task": "quai.service.tasks.tickets_sla_sweep", "schedule": 60.0},
+    "service-mailboxes-poll": {"task": "quai.service.tasks.support_mailboxes_poll", "schedule": 60.0},
+}

@@ -1,0 +1,1 @@
+from quai.orders.tests.conftest import mug, shelf, shirt, stock  # noqa: F401  (shared fixtures)
