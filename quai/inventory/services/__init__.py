@@ -42,14 +42,20 @@ from quai.inventory.services.counts import (
 )
 from quai.inventory.services.move_tasks import move_task_complete, zone_close_check, zone_empty_tasks
 from quai.inventory.services.movements import stock_adjust, stock_count, stock_move, stock_receive, zone_is_active
+from quai.inventory.services.parcels import parcel_stock_pack, parcel_stock_ship  # noqa: F401
+from quai.inventory.services.totes import reservation_pick_to, reservation_release_at  # noqa: F401
 from quai.inventory.services.reservations import (
     ALLOCATABLE_ZONE_KINDS,
+    LockedLevels,
+    ReservationRequest,
     reservation_allocate,
     reservation_consume,
     reservation_create,
     reservation_move,
     reservation_release,
     reservation_shrink,
+    reservations_create_many,
+    stock_levels_lock,
 )
 
 __all__ = [
@@ -58,6 +64,8 @@ __all__ = [
     "CountedItem",
     "CountingSyncReport",
     "IncomingSource",
+    "LockedLevels",
+    "ReservationRequest",
     "count_approve",
     "count_line_set",
     "count_reject",
@@ -75,9 +83,11 @@ __all__ = [
     "reservation_move",
     "reservation_release",
     "reservation_shrink",
+    "reservations_create_many",
     "stock_adjust",
     "stock_count",
     "stock_counting_sync",
+    "stock_levels_lock",
     "stock_move",
     "stock_policy_set",
     "stock_receive",

@@ -1,0 +1,530 @@
+"""The pack station's writes: open a parcel for an order (or a tote), scan each unit, choose the box, check the
+weight, get the label and close the parcel.
+
+"Flashage": a parcel closes only when every unit was scanned and matched the order, the box was chosen, the
+measured weight matched the expected one, and the carrier gave a label. The order is re-read at every step, so a
+hold or a cancellation placed by customer service stops the parcel even after picking. Every scan, accepted or
+refused, is an event with its operator and time (``packing.scan_recorded``).
+
+The close runs in two parts: the carrier is asked for the label outside any transaction (a 500 or a timeout leaves
+the parcel ``awaiting_label`` with the error shown, nothing else changed); then one transaction moves the units to
+the pack station in the ledger, records the shipment, steps the order to ``packed`` and closes the parcel. If that
+transaction is refused (the order was held meanwhile), the label is voided at the carrier.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from quai.catalog.models import PackagingType
+from quai.catalog.selectors import scan_resolve
+from quai.core import clock
+from quai.core.errors import Conflict, NotFound, QuaiError, ValidationFailed
+from quai.core.outbox import event_record
+from quai.core.states import actor_of
+from quai.orders.models import Order, OrderStatus
+from quai.packing import cartonization
+from quai.packing.events import PackScanRecorded, ParcelClosed
+from quai.packing.models import Parcel, ParcelItem, ParcelStatus
+from quai.packing.sources import units_to_pack
+from quai.tenants.scope import Scope
+
+FLOOR = Scope.system("pack station")
+PACKABLE = (OrderStatus.RELEASED, OrderStatus.PICKING)
+
+
+def _user(actor: Any) -> Any:
+    return actor if getattr(actor, "pk", None) is not None and hasattr(actor, "get_username") else None
+
+
+def order_packable_check(order: Order) -> None:
+    """Refuse an order that must not be packed, with the reason an operator acts on."""
+    if order.status == OrderStatus.ON_HOLD:
+        raise Conflict(
+            _("STOP: order %(ref)s is on hold (%(reason)s). Put the goods aside for the supervisor.")
+            % {"ref": order.external_id, "reason": order.get_hold_reason_display() or "-"},
+            code="order_on_hold",
+            details={"order_id": order.pk, "hold_reason": order.hold_reason},
+        )
+    if order.status == OrderStatus.CANCELLED:
+        raise Conflict(
+            _("STOP: order %(ref)s was cancelled. Put the goods aside for the supervisor.")
+            % {"ref": order.external_id},
+            code="order_cancelled",
+            details={"order_id": order.pk},
+        )
+    if order.status not in PACKABLE:
+        raise Conflict(
+            _("Order %(ref)s cannot be packed now (it is %(status)s).")
+            % {"ref": order.external_id, "status": order.get_status_display()},
+            code="order_not_packable",
+            details={"order_id": order.pk, "status": order.status},
+        )
+
+
+def _order_for_code(code: str) -> Order:
+    text = code.strip()
+    orders = list(Order.objects.within(FLOOR).filter(external_id__iexact=text).order_by("-id")[:2])
+    if not orders and text.isdigit():
+        orders = list(Order.objects.within(FLOOR).filter(pk=int(text))[:1])
+    if not orders:
+        raise NotFound(
+            _("No order or tote has the code %(code)s.") % {"code": text},
+            code="order_not_found",
+            details={"code": text},
+        )
+    if len(orders) > 1:
+        raise Conflict(
+            _("Several merchants have an order %(code)s: scan its pick label instead.") % {"code": text},
+            code="order_ambiguous",
+            details={"code": text},
+        )
+    return orders[0]
+
+
+def _scan_event(parcel: Parcel, *, code: str, sku_code: str, result: str, reason: str, actor: Any) -> None:
+    event_record(
+        PackScanRecorded(
+            parcel_id=parcel.pk,
+            order_id=parcel.order_id,
+            code=code[:100],
+            sku_code=sku_code,
+            result=result,
+            reason=reason,
+            operator=actor_of(actor).label,
+            scanned_at=clock.now(),
+        ),
+        merchant_id=parcel.merchant_id,
+    )
+
+
+@transaction.atomic
+def parcel_open(*, code: str, station: Any, actor: Any = None) -> Parcel:
+    """Open (or resume) the parcel of the order scanned (its reference) at ``station``."""
+    order = _order_for_code(code)
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    order_packable_check(order)
+    existing = Parcel.objects.filter(order_id=order.pk, status__in=[ParcelStatus.OPEN, ParcelStatus.AWAITING_LABEL])
+    found = existing.first()
+    if found is not None:
+        return found
+    units = units_to_pack(scope=FLOOR, order=order)
+    if not units:
+        raise Conflict(
+            _("Order %(ref)s holds no stock to pack.") % {"ref": order.external_id},
+            code="order_nothing_to_pack",
+            details={"order_id": order.pk},
+        )
+    from quai.catalog.models import Sku
+
+    names = dict(Sku.objects.filter(pk__in=[u.sku_id for u in units]).values_list("pk", "name"))
+    parcel = Parcel.objects.create(
+        merchant_id=order.merchant_id,
+        order_id=order.pk,
+        order_reference=order.external_id,
+        station_id=station.pk,
+        opened_by=_user(actor),
+    )
+    ParcelItem.objects.bulk_create(
+        [
+            ParcelItem(
+                parcel=parcel,
+                sku_id=u.sku_id,
+                sku_code=u.sku_code,
+                name=names.get(u.sku_id, u.sku_code),
+                lot=u.lot,
+                expected=u.quantity,
+                reservation_id=u.reservation_id,
+            )
+            for u in units
+        ]
+    )
+    _scan_event(parcel, code=code, sku_code="", result="ok", reason="parcel_opened", actor=actor)
+    return parcel
+
+
+def _locked(parcel: Parcel | int) -> Parcel:
+    pk = parcel if isinstance(parcel, int) else parcel.pk
+    found = Parcel.objects.select_for_update().filter(pk=pk).first()
+    if found is None:
+        raise NotFound(_("Parcel not found."), code="parcel_not_found", details={"parcel_id": pk})
+    return found
+
+
+def _order_still_packable(parcel: Parcel) -> Order:
+    order = Order.objects.get(pk=parcel.order_id)
+    order_packable_check(order)
+    return order
+
+
+def _refuse(parcel: Parcel, exc: QuaiError, *, code: str, sku_code: str = "", actor: Any) -> QuaiError:
+    """Record a refused scan in its own transaction (the refusal itself must leave a trace), then return it."""
+    with transaction.atomic():
+        _scan_event(parcel, code=code, sku_code=sku_code, result="refused", reason=exc.code, actor=actor)
+    return exc
+
+
+def parcel_scan(*, parcel: Parcel | int, code: str, actor: Any = None) -> ParcelItem:
+    """One unit scanned (GTIN, GS1 or SKU code): counted on its line, or refused loudly — unknown code, an item of
+    another order, one too many, or the order stopped (held / cancelled)."""
+    pk = parcel if isinstance(parcel, int) else parcel.pk
+    current = Parcel.objects.filter(pk=pk).first()
+    if current is None:
+        raise NotFound(_("Parcel not found."), code="parcel_not_found", details={"parcel_id": pk})
+    try:
+        with transaction.atomic():
+            current = _locked(pk)
+            if current.status != ParcelStatus.OPEN:
+                raise Conflict(_("This parcel is no longer being packed."), code="parcel_not_open")
+            _order_still_packable(current)
+            result = scan_resolve(merchant=current.merchant_id, code=code)
+            if result.sku is None:
+                raise ValidationFailed(
+                    _("%(code)s is a carton label, not an item.") % {"code": code}, code="item_not_in_order"
+                )
+            item = current.items.select_for_update().filter(sku_id=result.sku.pk).first()
+            if item is None:
+                raise ValidationFailed(
+                    _("WRONG ITEM: %(sku)s is not in order %(ref)s. Take it out.")
+                    % {"sku": result.sku.code, "ref": current.order_reference},
+                    code="item_not_in_order",
+                    details={"sku": result.sku.code},
+                )
+            if item.lot and result.lot and result.lot != item.lot:
+                raise ValidationFailed(
+                    _("WRONG LOT: %(sku)s lot %(lot)s was picked for this order, not %(scanned)s.")
+                    % {"sku": item.sku_code, "lot": item.lot, "scanned": result.lot},
+                    code="item_wrong_lot",
+                )
+            if item.scanned + result.quantity > item.expected:
+                raise ValidationFailed(
+                    _("ONE TOO MANY: order %(ref)s takes %(expected)d × %(sku)s, all already scanned. Take it out.")
+                    % {"ref": current.order_reference, "expected": item.expected, "sku": item.sku_code},
+                    code="item_extra",
+                    details={"sku": item.sku_code, "expected": item.expected},
+                )
+            item.scanned += result.quantity
+            item.save(update_fields=["scanned"])
+            # A box or weight chosen for fewer items no longer holds.
+            Parcel.objects.filter(pk=current.pk).update(weight_ok=False, last_error="")
+            _scan_event(current, code=code, sku_code=item.sku_code, result="ok", reason="", actor=actor)
+            return item
+    except QuaiError as exc:
+        sku_code = str(exc.details.get("sku", "")) if exc.details else ""
+        raise _refuse(current, exc, code=code, sku_code=sku_code, actor=actor) from None
+
+
+def _packaging_for(parcel: Parcel) -> list[PackagingType]:
+    from quai.catalog.selectors import packaging_type_list
+
+    return list(packaging_type_list(scope=Scope.merchant(parcel.merchant_id), active=True))
+
+
+def _items(parcel: Parcel) -> list[cartonization.Item]:
+    from quai.catalog.models import Sku
+
+    rows = list(parcel.items.all())
+    skus = {s.pk: s for s in Sku.objects.filter(pk__in=[r.sku_id for r in rows])}
+    out = []
+    for row in rows:
+        sku = skus[row.sku_id]
+        if not (sku.length_mm and sku.width_mm and sku.height_mm and sku.weight_g is not None):
+            raise ValidationFailed(
+                _("%(sku)s has no dimensions or weight in the catalogue: choose the box by scanning it.")
+                % {"sku": sku.code},
+                code="sku_dimensions_unknown",
+                details={"sku": sku.code},
+            )
+        out.extend([cartonization.Item(sku.length_mm, sku.width_mm, sku.height_mm, sku.weight_g)] * row.expected)
+    return out
+
+
+def parcel_box_suggest(*, parcel: Parcel) -> cartonization.Suggestion:
+    """The box cartonization suggests for the parcel's items; ``no_box_fits`` when none holds them."""
+    items = _items(parcel)
+    boxes = [
+        cartonization.Box(
+            p.code, p.inner_length_mm, p.inner_width_mm, p.inner_height_mm, p.max_weight_g, p.tare_weight_g
+        )
+        for p in _packaging_for(parcel)
+    ]
+    suggestion = cartonization.choose_box(items, boxes)
+    if suggestion is None:
+        raise ValidationFailed(
+            _("No packaging holds these items (size or weight): split the parcel or call the supervisor."),
+            code="no_box_fits",
+            details={"parcel_id": parcel.pk},
+        )
+    return suggestion
+
+
+@transaction.atomic
+def parcel_box_set(*, parcel: Parcel | int, packaging_code: str, actor: Any = None) -> Parcel:
+    """The box the items go in (the suggested one, or another scanned by its code, if the items fit in it)."""
+    current = _locked(parcel)
+    if current.status != ParcelStatus.OPEN:
+        raise Conflict(_("This parcel is no longer being packed."), code="parcel_not_open")
+    _order_still_packable(current)
+    code = packaging_code.strip()
+    packaging = next((p for p in _packaging_for(current) if p.code.lower() == code.lower()), None)
+    if packaging is None:
+        raise NotFound(_("No packaging has the code %(code)s.") % {"code": code}, code="packaging_type_not_found")
+    items = _items(current)
+    box = cartonization.Box(
+        packaging.code,
+        packaging.inner_length_mm,
+        packaging.inner_width_mm,
+        packaging.inner_height_mm,
+        packaging.max_weight_g,
+        packaging.tare_weight_g,
+    )
+    weight = sum(i.weight_g for i in items)
+    if weight + box.tare_g > box.max_weight_g or cartonization.pack(items, box) is None:
+        raise ValidationFailed(
+            _("These items do not fit in %(code)s (size or weight): take a bigger box.") % {"code": packaging.code},
+            code="box_too_small",
+            details={"packaging_code": packaging.code},
+        )
+    current.packaging_code = packaging.code
+    current.packaging_tare_g = packaging.tare_weight_g
+    current.packaging_dims_mm = [packaging.inner_length_mm, packaging.inner_width_mm, packaging.inner_height_mm]
+    current.expected_weight_g = weight + packaging.tare_weight_g
+    current.weight_ok = False
+    current.measured_weight_g = None
+    current.save()
+    return current
+
+
+def parcel_weigh(*, parcel: Parcel | int, weight_g: int, actor: Any = None) -> Parcel:
+    """The measured weight (typed or from the scale) against the expected one; a mismatch blocks the parcel
+    (``weight_mismatch``, recorded, the parcel stays open to be checked)."""
+    if isinstance(weight_g, bool) or not isinstance(weight_g, int) or weight_g <= 0:
+        raise ValidationFailed(
+            _("Weigh the parcel: a weight above zero grams is needed."),
+            code="weight_invalid",
+            details={"field": "weight_g", "value": weight_g},
+        )
+    with transaction.atomic():
+        current = _locked(parcel)
+        if current.status != ParcelStatus.OPEN:
+            raise Conflict(_("This parcel is no longer being packed."), code="parcel_not_open")
+        _order_still_packable(current)
+        if current.expected_weight_g is None:
+            raise Conflict(_("Choose the box first."), code="parcel_box_missing")
+        ok = cartonization.weight_within_tolerance(expected_g=current.expected_weight_g, measured_g=weight_g)
+        current.measured_weight_g = weight_g
+        current.weight_ok = ok
+        current.last_error = "" if ok else "weight_mismatch"
+        current.save(update_fields=["measured_weight_g", "weight_ok", "last_error", "updated_at"])
+        _scan_event(
+            current,
+            code=f"{weight_g}g",
+            sku_code="",
+            result="ok" if ok else "refused",
+            reason="weighed" if ok else "weight_mismatch",
+            actor=actor,
+        )
+    if not ok:
+        raise ValidationFailed(
+            _("WEIGHT MISMATCH: %(measured)d g weighed, %(expected)d g expected. Check the parcel's contents.")
+            % {"measured": weight_g, "expected": current.expected_weight_g},
+            code="weight_mismatch",
+            details={"measured_g": weight_g, "expected_g": current.expected_weight_g},
+        )
+    return current
+
+
+@transaction.atomic
+def parcel_photo_set(*, parcel: Parcel | int, content: bytes, content_type: str) -> Parcel:
+    """Keep a photo of the open parcel (evidence for customer service). JPEG or PNG, at most 5 MB."""
+    if content_type not in ("image/jpeg", "image/png") or not content or len(content) > 5 * 1024 * 1024:
+        raise ValidationFailed(_("A photo is a JPEG or PNG of at most 5 MB."), code="photo_invalid")
+    current = _locked(parcel)
+    current.photo = content
+    current.photo_type = content_type
+    current.save(update_fields=["photo", "photo_type", "updated_at"])
+    return current
+
+
+def _carrier_for(order: Order) -> Any:
+    from quai.shipping.models import CarrierAccount
+    from quai.shipping.services import sandbox_carrier_ensure
+
+    wanted = (order.carrier_service or "").split("_")[0]
+    for code in (order.carrier_service, wanted, wanted.replace("-", "_")):
+        if code:
+            found = CarrierAccount.objects.filter(code=code, active=True).first()
+            if found is not None:
+                return found
+    if wanted.startswith("mondial"):
+        found = CarrierAccount.objects.filter(code="mondial_relay", active=True).first()
+        if found is not None:
+            return found
+    return sandbox_carrier_ensure()
+
+
+def parcel_close(*, parcel: Parcel | int, actor: Any = None, label_format: str = "pdf") -> Parcel:
+    """Label and close the parcel (see the module docstring for the two parts and what a failure leaves)."""
+    from quai.catalog.models import Sku
+    from quai.inventory.services import parcel_stock_pack
+    from quai.orders.services.floor_shipping import order_pack
+    from quai.shipping import labels
+    from quai.shipping.carriers.base import Address, CustomsArticle, ShipmentRequest
+    from quai.shipping.services import (
+        carrier_sender,
+        shipment_label_request,
+        shipment_label_void,
+        shipment_record,
+        sscc_next,
+    )
+
+    pk = parcel if isinstance(parcel, int) else parcel.pk
+    with transaction.atomic():
+        current = _locked(pk)
+        if current.status not in (ParcelStatus.OPEN, ParcelStatus.AWAITING_LABEL):
+            raise Conflict(_("This parcel is already closed."), code="parcel_not_open")
+        order = _order_still_packable(current)
+        items = list(current.items.all())
+        missing = [i for i in items if not i.done]
+        if missing:
+            raise Conflict(
+                _("Scan every item first: %(left)d unit(s) still to scan.")
+                % {"left": sum(i.expected - i.scanned for i in missing)},
+                code="parcel_incomplete",
+            )
+        if not current.packaging_code:
+            raise Conflict(_("Choose the box first."), code="parcel_box_missing")
+        if not current.weight_ok:
+            raise Conflict(_("Weigh the parcel first: its weight must match."), code="parcel_weight_unchecked")
+        current.status = ParcelStatus.AWAITING_LABEL
+        current.save(update_fields=["status", "updated_at"])
+    carrier = _carrier_for(order)
+    skus = {s.pk: s for s in Sku.objects.filter(pk__in=[i.sku_id for i in items])}
+    recipient = Address(
+        name=order.shopper_name,
+        company=order.ship_company,
+        line1=order.address_line1,
+        line2=order.address_line2,
+        postcode=order.postcode,
+        city=order.city,
+        country=order.country,
+        phone=order.shopper_phone,
+        email=order.shopper_email,
+    )
+    sender = carrier_sender(carrier)
+    articles = [
+        CustomsArticle(
+            description=i.name,
+            quantity=i.expected,
+            weight_g=(skus[i.sku_id].weight_g or 0) * i.expected,
+            value=str(next((line.unit_price for line in order.lines.all() if line.sku_id == i.sku_id), 0)),
+            hs_code=skus[i.sku_id].hs_code,
+            origin_country=skus[i.sku_id].country_of_origin,
+            currency=order.currency,
+        )
+        for i in items
+    ]
+    customs = None
+    if labels.customs_required(
+        origin_country=sender.country, destination_country=order.country, destination_postcode=order.postcode
+    ):
+        try:
+            customs = labels.cn23_data(
+                articles=articles,
+                reference=order.external_id,
+                sender=sender,
+                recipient=recipient,
+                shipping_cost=order.shipping_total,
+            )
+        except ValueError as exc:
+            _fail(current, "customs_data_missing")
+            raise ValidationFailed(
+                _("Customs papers cannot be made: %(why)s") % {"why": exc}, code="customs_data_missing"
+            ) from exc
+    dims = current.packaging_dims_mm or [0, 0, 0]
+    request = ShipmentRequest(
+        reference=order.external_id,
+        service_code=_service_code(carrier.kind, order),
+        sender=sender,
+        recipient=recipient,
+        weight_g=current.measured_weight_g or 0,
+        sscc=sscc_next(),
+        length_mm=dims[0],
+        width_mm=dims[1],
+        height_mm=dims[2],
+        pickup_point_id="",
+        label_format=label_format,
+        customs=articles if customs else (),
+        ship_date=clock.today().isoformat(),
+    )
+    try:
+        answer = shipment_label_request(carrier=carrier, request=request)
+    except QuaiError as exc:
+        _fail(current, exc.code)
+        raise
+    try:
+        with transaction.atomic():
+            current = _locked(pk)
+            order = Order.objects.select_for_update().get(pk=current.order_id)
+            order_packable_check(order)
+            reservation_ids = [i.reservation_id for i in current.items.all() if i.reservation_id]
+            parcel_stock_pack(
+                reservation_ids=reservation_ids, location=current.station, parcel_id=current.pk, actor=_user(actor)
+            )
+            shipment = shipment_record(
+                answer=answer,
+                merchant_id=current.merchant_id,
+                order_id=order.pk,
+                order_reference=order.external_id,
+                parcel_id=current.pk,
+                stock_location_id=current.station_id,
+                reservation_ids=reservation_ids,
+                customs=customs,
+            )
+            order_pack(order=order, actor=actor, parcel_id=current.pk)
+            now = clock.now()
+            current.status = ParcelStatus.CLOSED
+            current.closed_at = now
+            current.shipment_id = shipment.pk
+            current.carrier_code = carrier.code
+            current.last_error = ""
+            current.save()
+            event_record(
+                ParcelClosed(
+                    parcel_id=current.pk,
+                    order_id=order.pk,
+                    packaging_code=current.packaging_code,
+                    weight_g=current.measured_weight_g or 0,
+                    sscc=shipment.sscc,
+                    tracking_number=shipment.tracking_number,
+                    carrier=carrier.code,
+                    operator=actor_of(actor).label,
+                    closed_at=now,
+                ),
+                merchant_id=current.merchant_id,
+            )
+    except BaseException as exc:
+        shipment_label_void(answer)
+        if isinstance(exc, QuaiError):
+            _fail(current, exc.code)
+        raise
+    return current
+
+
+def _service_code(kind: str, order: Order) -> str:
+    if kind == "colissimo":
+        overseas = order.country == "FR" and order.postcode[:2] in ("97", "98")
+        return "COM" if overseas else "DOM"
+    if kind == "mondial_relay":
+        return "HOM"
+    return order.carrier_service or "STANDARD"
+
+
+def _fail(parcel: Parcel, code: str) -> None:
+    """The parcel waits for its label, the reason kept for the operator."""
+    Parcel.objects.filter(pk=parcel.pk, status__in=[ParcelStatus.OPEN, ParcelStatus.AWAITING_LABEL]).update(
+        status=ParcelStatus.AWAITING_LABEL, last_error=code[:300]
+    )

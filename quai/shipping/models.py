@@ -1,0 +1,178 @@
+"""Carriers, parcels as the carrier sees them (shipments), their tracking, and the day's manifests.
+
+Invariants, and where each is kept:
+
+- One shipment per packed parcel (``parcel_id`` unique) and one SSCC per shipment (unique, from ``SsccSequence``,
+  a serial never handed out twice: the sequence row is advanced by a guarded update under its lock).
+- A shipment's ``status`` follows the normalised tracking scale (``domain.TRACKING_STATUSES``) once the carrier
+  took it (``handed_over`` first); ``cancelled`` when the label was voided before handover.
+- The units of a shipment wait in the ledger at ``stock_location_id`` (the pack station) until its manifest
+  closes: ``inventory.services.parcel_stock_ship`` then takes them out, in the same transaction as the status.
+- A manifest is the handover of one carrier's parcels: those scanned onto the truck leave, the others are flagged
+  missing (kept in ``missing`` and detached, so they go on a later manifest).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from quai.core.models import TimeStampedModel
+from quai.shipping import domain
+from quai.tenants.models import MerchantOwned
+
+
+class CarrierKind(models.TextChoices):
+    SANDBOX = "sandbox", _("Sandbox (built in)")
+    COLISSIMO = "colissimo", _("Colissimo")
+    MONDIAL_RELAY = "mondial_relay", _("Mondial Relay")
+
+
+class CarrierAccount(TimeStampedModel):
+    """A carrier contract the warehouse ships with: which adapter, its endpoints and credentials, the sender."""
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("adapter"), max_length=20, choices=CarrierKind.choices)
+    active = models.BooleanField(_("active"), default=True)
+    settings = models.JSONField(
+        _("settings"),
+        default=dict,
+        blank=True,
+        help_text=_("Endpoints and credentials the adapter takes (e.g. sls_url, contract_number, password)."),
+    )
+    sender_name = models.CharField(_("sender name"), max_length=100)
+    sender_line1 = models.CharField(_("sender address"), max_length=200)
+    sender_postcode = models.CharField(_("sender postcode"), max_length=20)
+    sender_city = models.CharField(_("sender city"), max_length=100)
+    sender_country = models.CharField(_("sender country"), max_length=2, default="FR")
+    sender_phone = models.CharField(_("sender phone"), max_length=20, blank=True)
+    sender_email = models.EmailField(_("sender email"), blank=True)
+
+    class Meta:
+        verbose_name = _("carrier account")
+        verbose_name_plural = _("carrier accounts")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SsccSequence(models.Model):
+    """Where the next SSCC serial comes from, per GS1 company prefix."""
+
+    company_prefix = models.CharField(_("GS1 company prefix"), max_length=10, unique=True)
+    extension_digit = models.PositiveSmallIntegerField(_("extension digit"), default=0)
+    next_serial = models.BigIntegerField(_("next serial reference"), default=1)
+
+    class Meta:
+        verbose_name = _("SSCC sequence")
+        verbose_name_plural = _("SSCC sequences")
+
+    def __str__(self) -> str:
+        return f"{self.extension_digit}{self.company_prefix}…"
+
+
+class ShipmentStatus(models.TextChoices):
+    LABEL_CREATED = domain.LABEL_CREATED, _("Label created")
+    HANDED_OVER = "handed_over", _("Handed to the carrier")
+    IN_TRANSIT = domain.IN_TRANSIT, _("In transit")
+    AT_PICKUP_POINT = domain.AT_PICKUP_POINT, _("At the pickup point")
+    OUT_FOR_DELIVERY = domain.OUT_FOR_DELIVERY, _("Out for delivery")
+    DELIVERED = domain.DELIVERED, _("Delivered")
+    EXCEPTION = domain.EXCEPTION, _("Exception")
+    RETURNED = domain.RETURNED, _("Returned")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class ManifestStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    CLOSED = "closed", _("Closed")
+
+
+class Manifest(TimeStampedModel):
+    """One carrier's end-of-day handover (several merchants' parcels: it belongs to the warehouse)."""
+
+    number = models.CharField(_("number"), max_length=40, unique=True)
+    carrier = models.ForeignKey(CarrierAccount, on_delete=models.PROTECT, related_name="+", verbose_name=_("carrier"))
+    status = models.CharField(_("status"), max_length=10, choices=ManifestStatus.choices, default=ManifestStatus.OPEN)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    missing = models.JSONField(_("missing parcels"), default=list, blank=True)
+    document = models.BinaryField(_("manifest PDF"), null=True, blank=True)
+    carrier_document = models.BinaryField(_("carrier's deposit slip"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("manifest")
+        verbose_name_plural = _("manifests")
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["carrier"], condition=models.Q(status="open"), name="manifest_one_open_per_carrier"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class Shipment(MerchantOwned, TimeStampedModel):
+    """A labelled parcel as the carrier knows it."""
+
+    order_id = models.BigIntegerField(_("order id"), db_index=True)
+    order_reference = models.CharField(_("order reference"), max_length=100)
+    parcel_id = models.BigIntegerField(_("parcel id"), unique=True)
+    carrier = models.ForeignKey(CarrierAccount, on_delete=models.PROTECT, related_name="+", verbose_name=_("carrier"))
+    service = models.CharField(_("service"), max_length=40, blank=True)
+    sscc = models.CharField(_("SSCC"), max_length=18, unique=True)
+    tracking_number = models.CharField(_("tracking number"), max_length=64, db_index=True)
+    tracking_url = models.URLField(_("tracking link"), max_length=300, blank=True)
+    label = models.BinaryField(_("label"))
+    label_format = models.CharField(_("label format"), max_length=5, default="pdf")
+    status = models.CharField(
+        _("status"), max_length=20, choices=ShipmentStatus.choices, default=ShipmentStatus.LABEL_CREATED
+    )
+    weight_g = models.PositiveIntegerField(_("weight (g)"))
+    pickup_point_id = models.CharField(_("pickup point"), max_length=40, blank=True)
+    stock_location_id = models.BigIntegerField(_("where its units wait"))
+    reservation_ids = models.JSONField(_("reservations of its units"), default=list)
+    customs = models.JSONField(_("CN23 data"), null=True, blank=True)
+    manifest = models.ForeignKey(
+        Manifest, null=True, blank=True, on_delete=models.PROTECT, related_name="shipments", verbose_name=_("manifest")
+    )
+    loaded_at = models.DateTimeField(_("scanned onto the truck at"), null=True, blank=True)
+    shipped_at = models.DateTimeField(_("handed over at"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    estimated_delivery = models.DateField(_("estimated delivery"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("shipment")
+        verbose_name_plural = _("shipments")
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["carrier", "status"], name="shipment_carrier_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.carrier_id}:{self.tracking_number}"
+
+
+class TrackingEventRecord(MerchantOwned):
+    """One carrier event of a shipment, normalised; the same event told twice is stored once."""
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="events")
+    status = models.CharField(_("status"), max_length=20, blank=True)
+    carrier_code = models.CharField(_("carrier code"), max_length=120)
+    description = models.CharField(_("description"), max_length=300, blank=True)
+    location = models.CharField(_("location"), max_length=120, blank=True)
+    occurred_at = models.DateTimeField(_("occurred at"))
+
+    class Meta:
+        verbose_name = _("tracking event")
+        verbose_name_plural = _("tracking events")
+        ordering = ["shipment_id", "occurred_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shipment", "carrier_code", "occurred_at"], name="tracking_event_once_per_shipment"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.shipment_id} {self.status} {self.occurred_at}"

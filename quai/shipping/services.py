@@ -1,0 +1,420 @@
+"""Every write of shipping: SSCCs, labels (through the carrier adapters), manifests and tracking.
+
+The carrier is called outside any transaction of ours (``shipment_label_request``): a slow or failing carrier
+never holds a lock, and a 500 or a timeout leaves nothing written (``carrier_unavailable``; the parcel waits).
+What the carrier answered is then recorded by the caller's transaction (``shipment_record``); if that
+transaction fails, ``shipment_label_void`` tells the carrier the label will not be used.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils.translation import gettext as _
+
+from quai.core import clock
+from quai.core.errors import Conflict, NotFound, ValidationFailed
+from quai.core.outbox import event_record
+from quai.core.states import actor_of
+from quai.shipping import domain
+from quai.shipping.carriers.base import (
+    Address,
+    CarrierAdapter,
+    CarrierRefused,
+    CarrierUnavailable,
+    ShipmentRequest,
+    ShipmentResult,
+    TrackingEvent,
+)
+from quai.shipping.carriers.colissimo import ColissimoAdapter
+from quai.shipping.carriers.mondial_relay import MondialRelayAdapter
+from quai.shipping.carriers.sandbox import SandboxAdapter
+from quai.shipping.events import ParcelLoaded, ShipmentDelivered, ShipmentShipped, ShipmentTrackingEvent
+from quai.shipping.models import (
+    CarrierAccount,
+    CarrierKind,
+    Manifest,
+    ManifestStatus,
+    Shipment,
+    ShipmentStatus,
+    SsccSequence,
+    TrackingEventRecord,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Quai's own GS1 company prefix until the 3PL sets its own in the SSCC sequence (France: 300–379).
+DEFAULT_COMPANY_PREFIX = "3760123"
+#: Statuses in which tracking is still worth asking for.
+TRACKED = (
+    ShipmentStatus.HANDED_OVER,
+    ShipmentStatus.IN_TRANSIT,
+    ShipmentStatus.AT_PICKUP_POINT,
+    ShipmentStatus.OUT_FOR_DELIVERY,
+    ShipmentStatus.EXCEPTION,
+)
+
+
+# --- Carriers ---------------------------------------------------------------------------------------------------
+
+
+def carrier_get(*, code: str) -> CarrierAccount:
+    carrier = CarrierAccount.objects.filter(code=code, active=True).first()
+    if carrier is None:
+        raise NotFound(_("Carrier %(code)s not found.") % {"code": code}, code="carrier_not_found")
+    return carrier
+
+
+def carrier_sender(carrier: CarrierAccount) -> Address:
+    return Address(
+        name=carrier.sender_name,
+        line1=carrier.sender_line1,
+        postcode=carrier.sender_postcode,
+        city=carrier.sender_city,
+        country=carrier.sender_country,
+        phone=carrier.sender_phone,
+        email=carrier.sender_email,
+    )
+
+
+def carrier_adapter(carrier: CarrierAccount) -> CarrierAdapter:
+    """The adapter of ``carrier`` configured from its settings (endpoints, credentials, timeout)."""
+    options: dict[str, Any] = dict(carrier.settings or {})
+    sender = carrier_sender(carrier)
+    if carrier.kind == CarrierKind.COLISSIMO:
+        return ColissimoAdapter(sender=sender, **options)
+    if carrier.kind == CarrierKind.MONDIAL_RELAY:
+        return MondialRelayAdapter(sender=sender, **options)
+    return SandboxAdapter(sender=sender)
+
+
+def sandbox_carrier_ensure() -> CarrierAccount:
+    """The built-in sandbox carrier account, created on first use (a site runs end to end without a contract)."""
+    carrier, _created = CarrierAccount.objects.get_or_create(
+        code="sandbox",
+        defaults={
+            "name": "Sandbox",
+            "kind": CarrierKind.SANDBOX,
+            "sender_name": "Quai 3PL",
+            "sender_line1": "1 quai du Port",
+            "sender_postcode": "69002",
+            "sender_city": "Lyon",
+        },
+    )
+    return carrier
+
+
+# --- SSCC -------------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def sscc_next(*, company_prefix: str = DEFAULT_COMPANY_PREFIX) -> str:
+    """The next SSCC of ``company_prefix``: its serial is taken under the sequence row's lock, never twice."""
+    SsccSequence.objects.get_or_create(company_prefix=company_prefix)
+    sequence = SsccSequence.objects.select_for_update().get(company_prefix=company_prefix)
+    serial = sequence.next_serial
+    SsccSequence.objects.filter(pk=sequence.pk).update(next_serial=F("next_serial") + 1)
+    return domain.sscc_build(extension=sequence.extension_digit, company_prefix=company_prefix, serial=serial)
+
+
+# --- Labels -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelAnswer:
+    """What the carrier gave for a parcel, not yet recorded."""
+
+    carrier: CarrierAccount
+    request: ShipmentRequest
+    result: ShipmentResult
+    tracking_url: str
+
+
+def shipment_label_request(*, carrier: CarrierAccount, request: ShipmentRequest) -> LabelAnswer:
+    """Ask the carrier for the parcel's shipment and label. Must run outside a transaction: a failing carrier
+    raises ``carrier_unavailable`` (503) or ``carrier_refused`` (422) with nothing of ours written."""
+    adapter = carrier_adapter(carrier)
+    result = adapter.create_shipment(request)
+    return LabelAnswer(
+        carrier=carrier, request=request, result=result, tracking_url=adapter.tracking_url(result.tracking_number)
+    )
+
+
+def shipment_label_void(answer: LabelAnswer) -> None:
+    """Tell the carrier a label will not be used (best effort: an unused label is never handed over anyway)."""
+    try:
+        carrier_adapter(answer.carrier).cancel(answer.result.tracking_number)
+    except (CarrierUnavailable, CarrierRefused):
+        logger.warning("could not void label %s", answer.result.tracking_number, exc_info=True)
+
+
+def shipment_record(
+    *,
+    answer: LabelAnswer,
+    merchant_id: int,
+    order_id: int,
+    order_reference: str,
+    parcel_id: int,
+    stock_location_id: int,
+    reservation_ids: Sequence[int],
+    customs: dict[str, Any] | None = None,
+) -> Shipment:
+    """Record the carrier's answer as the parcel's shipment (inside the caller's transaction)."""
+    request, result = answer.request, answer.result
+    return Shipment.objects.create(
+        merchant_id=merchant_id,
+        order_id=order_id,
+        order_reference=order_reference,
+        parcel_id=parcel_id,
+        carrier=answer.carrier,
+        service=request.service_code,
+        sscc=request.sscc,
+        tracking_number=result.tracking_number,
+        tracking_url=answer.tracking_url,
+        label=result.label,
+        label_format=result.label_format,
+        weight_g=request.weight_g,
+        pickup_point_id=request.pickup_point_id,
+        stock_location_id=stock_location_id,
+        reservation_ids=sorted(reservation_ids),
+        customs=customs,
+    )
+
+
+# --- Manifests --------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def manifest_open(*, carrier: CarrierAccount, actor: Any = None) -> Manifest:
+    """The carrier's open manifest (one at a time), holding every labelled parcel not yet handed over."""
+    manifest = Manifest.objects.select_for_update().filter(carrier=carrier, status=ManifestStatus.OPEN).first()
+    if manifest is None:
+        now = clock.now()
+        count = Manifest.objects.filter(carrier=carrier).count() + 1
+        manifest = Manifest.objects.create(carrier=carrier, number=f"{carrier.code.upper()}-{now:%Y%m%d}-{count:03d}")
+    Shipment.objects.filter(carrier=carrier, status=ShipmentStatus.LABEL_CREATED, manifest__isnull=True).update(
+        manifest=manifest
+    )
+    return manifest
+
+
+def _shipment_for_code(code: str) -> Shipment | None:
+    text = code.strip()
+    digits = text[2:] if len(text) == 20 and text.startswith("00") else text  # a GS1-128 scan of AI 00
+    if domain.sscc_is_valid(digits):
+        found = Shipment.objects.filter(sscc=digits).first()
+        if found is not None:
+            return found
+    return Shipment.objects.filter(tracking_number__iexact=text).order_by("-id").first()
+
+
+@transaction.atomic
+def manifest_scan(*, manifest: Manifest | int, code: str, actor: Any = None) -> Shipment:
+    """A parcel scanned onto the truck (by its SSCC or tracking number): marked loaded, the scan recorded."""
+    current = Manifest.objects.select_for_update().get(pk=manifest if isinstance(manifest, int) else manifest.pk)
+    if current.status != ManifestStatus.OPEN:
+        raise Conflict(_("This manifest is closed."), code="manifest_closed", details={"manifest_id": current.pk})
+    shipment = _shipment_for_code(code)
+    if shipment is None:
+        raise NotFound(
+            _("No parcel has the code %(code)s.") % {"code": code}, code="shipment_not_found", details={"code": code}
+        )
+    if shipment.manifest_id != current.pk:
+        if shipment.carrier_id != current.carrier_id:
+            raise ValidationFailed(
+                _("Parcel %(code)s goes with another carrier: keep it off this truck.") % {"code": code},
+                code="shipment_other_carrier",
+                details={"shipment_id": shipment.pk},
+            )
+        if shipment.status != ShipmentStatus.LABEL_CREATED:
+            raise Conflict(
+                _("Parcel %(code)s was already handed over.") % {"code": code},
+                code="shipment_already_shipped",
+                details={"shipment_id": shipment.pk},
+            )
+        shipment.manifest = current
+    now = clock.now()
+    if shipment.loaded_at is None:
+        shipment.loaded_at = now
+    shipment.save(update_fields=["manifest", "loaded_at", "updated_at"])
+    event_record(
+        ParcelLoaded(
+            manifest_id=current.pk,
+            shipment_id=shipment.pk,
+            sscc=shipment.sscc,
+            operator=actor_of(actor).label,
+            scanned_at=now,
+        ),
+        merchant_id=shipment.merchant_id,
+    )
+    return shipment
+
+
+def manifest_close(*, manifest: Manifest | int, actor: Any = None) -> Manifest:
+    """Hand the loaded parcels to the carrier: their units leave the ledger, their orders are shipped
+    (``shipment.shipped``), the manifest PDF is drawn; parcels not scanned are flagged missing and detached.
+
+    The carrier's close of day (Colissimo's deposit slip) is asked first, outside the transaction: if it fails
+    (``carrier_unavailable``) the manifest stays open and nothing moved.
+    """
+    from quai.inventory.services import parcel_stock_ship
+    from quai.orders.services.floor_shipping import order_ship
+    from quai.shipping import labels
+    from quai.warehouse.models import Location
+
+    manifest_id = manifest if isinstance(manifest, int) else manifest.pk
+    current = Manifest.objects.select_related("carrier").get(pk=manifest_id)
+    if current.status != ManifestStatus.OPEN:
+        raise Conflict(_("This manifest is closed."), code="manifest_closed", details={"manifest_id": current.pk})
+    loaded_numbers = list(
+        Shipment.objects.filter(manifest=current, loaded_at__isnull=False).values_list("tracking_number", flat=True)
+    )
+    carrier_document = carrier_adapter(current.carrier).close_day(loaded_numbers) if loaded_numbers else None
+    with transaction.atomic():
+        current = Manifest.objects.select_for_update().select_related("carrier").get(pk=manifest_id)
+        if current.status != ManifestStatus.OPEN:
+            raise Conflict(_("This manifest is closed."), code="manifest_closed")
+        now = clock.now()
+        shipments = list(Shipment.objects.select_for_update().filter(manifest=current).order_by("pk"))
+        loaded = [s for s in shipments if s.loaded_at is not None]
+        missing = [s for s in shipments if s.loaded_at is None]
+        by_order: dict[int, list[Shipment]] = {}
+        for shipment in loaded:
+            location = Location.objects.get(pk=shipment.stock_location_id)
+            parcel_stock_ship(
+                reservation_ids=shipment.reservation_ids,
+                location=location,
+                parcel_id=shipment.parcel_id,
+                actor=actor,
+            )
+            shipment.status = ShipmentStatus.HANDED_OVER
+            shipment.shipped_at = now
+            shipment.save(update_fields=["status", "shipped_at", "updated_at"])
+            by_order.setdefault(shipment.order_id, []).append(shipment)
+        for order_id, parcels in sorted(by_order.items()):
+            order_ship(order=order_id, actor=actor, parcel_ids=[p.parcel_id for p in parcels])
+            event_record(
+                ShipmentShipped(
+                    order_id=order_id,
+                    shipped_at=now,
+                    parcel_ids=[p.parcel_id for p in parcels],
+                    tracking_numbers=[p.tracking_number for p in parcels],
+                    carrier=current.carrier.code,
+                ),
+                merchant_id=parcels[0].merchant_id,
+            )
+        current.missing = [
+            {"shipment_id": s.pk, "sscc": s.sscc, "tracking_number": s.tracking_number, "order": s.order_reference}
+            for s in missing
+        ]
+        Shipment.objects.filter(pk__in=[s.pk for s in missing]).update(manifest=None)
+        current.document = labels.manifest_pdf(
+            labels.ManifestData(
+                number=current.number,
+                carrier_name=current.carrier.name,
+                closed_at=now.isoformat(timespec="minutes"),
+                site=current.carrier.sender_city,
+                lines=[
+                    labels.ManifestLine(
+                        s.sscc, s.tracking_number, s.order_reference, s.weight_g, s.loaded_at is not None
+                    )
+                    for s in shipments
+                ],
+            )
+        )
+        current.carrier_document = carrier_document
+        current.status = ManifestStatus.CLOSED
+        current.closed_at = now
+        current.save()
+    return current
+
+
+# --- Tracking ---------------------------------------------------------------------------------------------------
+
+
+def _estimated(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value[:10]) if value else None
+    except ValueError:
+        return None
+
+
+@transaction.atomic
+def tracking_record(*, shipment: Shipment | int, events: Sequence[TrackingEvent]) -> list[TrackingEventRecord]:
+    """Store the carrier's events not seen before, move the shipment to the latest known status and tell it
+    (``shipment.tracking_event`` each; ``shipment.delivered`` and the order delivered when it is)."""
+    from quai.orders.services.floor_shipping import order_deliver
+
+    pk = shipment if isinstance(shipment, int) else shipment.pk
+    current = Shipment.objects.select_for_update().get(pk=pk)
+    if current.status in (ShipmentStatus.LABEL_CREATED, ShipmentStatus.CANCELLED):
+        # Before handover the parcel is still ours: a carrier's "in transit" then is not true yet.
+        events = [e for e in events if e.status == domain.LABEL_CREATED]
+    known = set(current.events.values_list("carrier_code", "occurred_at"))
+    fresh = [
+        e for e in sorted(events, key=lambda e: e.occurred_at) if (e.carrier_code[:120], e.occurred_at) not in known
+    ]
+    records = []
+    for event in fresh:
+        records.append(
+            TrackingEventRecord.objects.create(
+                merchant_id=current.merchant_id,
+                shipment=current,
+                status=event.status or "",
+                carrier_code=event.carrier_code[:120],
+                description=event.description[:300],
+                location=event.location[:120],
+                occurred_at=event.occurred_at,
+            )
+        )
+        estimated = _estimated(event.estimated_delivery)
+        if estimated is not None:
+            current.estimated_delivery = estimated
+        if event.status is None:
+            continue
+        event_record(
+            ShipmentTrackingEvent(
+                order_id=current.order_id,
+                status=event.status,
+                occurred_at=event.occurred_at,
+                estimated_delivery=current.estimated_delivery,
+            ),
+            merchant_id=current.merchant_id,
+        )
+        if current.status in (ShipmentStatus.LABEL_CREATED, ShipmentStatus.CANCELLED, ShipmentStatus.DELIVERED):
+            continue
+        if event.status == domain.LABEL_CREATED:
+            continue
+        current.status = event.status
+        if event.status == domain.DELIVERED:
+            current.delivered_at = event.occurred_at
+            order_deliver(order=current.order_id, actor="carrier tracking")
+            event_record(
+                ShipmentDelivered(order_id=current.order_id, delivered_at=event.occurred_at),
+                merchant_id=current.merchant_id,
+            )
+    current.save(update_fields=["status", "delivered_at", "estimated_delivery", "updated_at"])
+    return records
+
+
+def tracking_poll(*, limit: int = 200) -> int:
+    """Ask each carrier for the parcels still travelling; returns how many new events were recorded. A carrier
+    that does not answer is skipped until the next sweep."""
+    recorded = 0
+    shipments = list(
+        Shipment.objects.filter(status__in=TRACKED).select_related("carrier").order_by("updated_at")[:limit]
+    )
+    for shipment in shipments:
+        try:
+            events = carrier_adapter(shipment.carrier).track(shipment.tracking_number)
+        except (CarrierUnavailable, CarrierRefused):
+            logger.warning("tracking of %s failed", shipment.tracking_number, exc_info=True)
+            continue
+        recorded += len(tracking_record(shipment=shipment.pk, events=events))
+    return recorded
