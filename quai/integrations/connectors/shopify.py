@@ -948,6 +948,17 @@ class ShopifyAdapter(PlatformAdapter):
                 pending = [sku for sku in pending if sku in stale]
         return StockPushReport(updated=tuple(dict.fromkeys(updated)), unknown=tuple(unknown), failed=failed)
 
+    def stock_levels(self, skus: Sequence[str]) -> dict[str, int | None]:
+        """The "available" quantity at our location for each SKU the shop has (None: not stocked there), for the
+        reconcile; SKUs the shop does not have are left out."""
+        location_id = self.location_id()
+        levels: dict[str, int | None] = {}
+        unique = list(dict.fromkeys(skus))
+        for start in range(0, len(unique), STOCK_BATCH):
+            for sku, items in self._inventory(unique[start : start + STOCK_BATCH], location_id).items():
+                levels[sku] = items[0][1]
+        return levels
+
     def _set_quantities(
         self, quantities: list[dict[str, Any]], owners: list[str], snapshot_id: str, failed: dict[str, str]
     ) -> set[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from quai.integrations.connectors import adapter_for
 from quai.integrations.connectors.base import (
@@ -17,7 +19,7 @@ from quai.integrations.connectors.base import (
     StockLevel,
     Throttled,
 )
-from quai.integrations.connectors.shopify import ShopifyAdapter
+from quai.integrations.connectors.shopify import ShopifyAdapter, _Bucket
 from quai.integrations.tests.fake_shops.shopify import FakeShopify
 
 
@@ -315,6 +317,13 @@ def test_the_location_is_looked_up_once_from_the_service_name(shop, location):
     assert [call.root for call in shop.calls].count("shop") == 1
 
 
+def test_stock_levels_read_what_the_shop_shows_at_our_location(shop, location):
+    shop.add_variant("MUG-01", location, 4)
+    shop.add_variant("ELSEWHERE", None, None)
+    levels = make_adapter(shop).stock_levels(["MUG-01", "ELSEWHERE", "NOPE", "MUG-01"])
+    assert levels == {"MUG-01": 4, "ELSEWHERE": None}
+
+
 def test_stock_without_a_registered_service_is_a_clear_refusal(shop):
     with pytest.raises(ConnectorError) as refused:
         make_adapter(shop).push_stock([StockLevel("MUG-01", 1)], snapshot_id="s")
@@ -381,6 +390,22 @@ def test_the_adapter_paces_itself_on_the_bucket_instead_of_being_throttled(shop,
         adapter.fetch_orders(None)
     assert shop.throttled == 0
     assert time.monotonic() - started >= 0.5  # 8 × 40 = 320 points from a 100-point bucket at 200 points/s
+
+
+@given(
+    maximum=st.floats(1, 2000),
+    available=st.floats(0, 2000),
+    rate=st.floats(0.5, 2000),
+    cost=st.floats(0, 3000),
+    elapsed=st.floats(0, 10),
+)
+def test_waiting_what_the_bucket_says_is_always_enough_and_never_too_much(maximum, available, rate, cost, elapsed):
+    bucket = _Bucket(maximum=maximum, available=min(available, maximum), restore_rate=rate, read_at=0.0)
+    wait = bucket.wait_for(cost, elapsed)
+    assert wait >= 0
+    assert bucket.available_now(elapsed + wait) >= min(cost, maximum) - 1e-6
+    if wait > 1e-6:  # not a moment longer than needed
+        assert bucket.available_now(elapsed + wait * 0.99) < min(cost, maximum)
 
 
 def test_a_wait_longer_than_allowed_is_handed_back_as_throttled(shop, location):
