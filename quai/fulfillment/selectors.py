@@ -1,0 +1,132 @@
+"""Reads of the picking floor. Those about merchants' orders take a required ``scope``.
+
+The contract with packing: ``tote_contents`` (what a tote holds, by order) and ``order_picked_units`` (what of an
+order was picked, wherever its totes are). Both read the pick tasks, the floor's record of which units went from
+which place into which tote; the units themselves are in the tote's location in the ledger until packed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet, Sum
+from django.utils.translation import gettext as _
+
+from quai.core.errors import NotFound
+from quai.fulfillment.models import PickBatch, PickScan, PickShortage, PickTask, Tote, Wave
+from quai.tenants.scope import Scope
+
+
+@dataclass(frozen=True)
+class PickedUnits:
+    """Units of one order line picked from one place (and lot) into one tote."""
+
+    order_id: int
+    line_id: int
+    sku_id: int
+    sku_code: str
+    quantity: int
+    lot: str
+    from_location_code: str
+    tote_code: str
+    reservation_id: int
+
+
+@dataclass(frozen=True)
+class ToteContents:
+    tote_code: str
+    batch_id: int | None
+    order_ids: list[int]
+    complete: bool  # every pick bound for this tote is done (picked, short or cancelled)
+    units: list[PickedUnits]
+
+
+def _picked(tasks: QuerySet[PickTask]) -> list[PickedUnits]:
+    rows = (
+        tasks.filter(picked_quantity__gt=0)
+        .values("order_id", "line_id", "sku_id", "sku__code", "lot", "location__code", "tote__code", "reservation_id")
+        .annotate(total=Sum("picked_quantity"))
+        .order_by("order_id", "line_id", "location__code", "lot", "tote__code")
+    )
+    return [
+        PickedUnits(
+            order_id=row["order_id"],
+            line_id=row["line_id"],
+            sku_id=row["sku_id"],
+            sku_code=row["sku__code"],
+            quantity=row["total"],
+            lot=row["lot"],
+            from_location_code=row["location__code"],
+            tote_code=row["tote__code"],
+            reservation_id=row["reservation_id"],
+        )
+        for row in rows
+    ]
+
+
+def tote_contents(*, scope: Scope, tote_code: str, site_id: int | None = None) -> ToteContents:
+    """The orders (inside ``scope``) picked into the tote in its current batch, and their units: SKU, quantity, lot
+    and the place each came from. Another merchant's orders in a shared tote are left out; a tote unknown, or
+    holding nothing of ``scope``'s orders, is ``tote_not_found``."""
+    totes = Tote.objects.filter(code=tote_code.strip().upper())
+    if site_id is not None:
+        totes = totes.filter(site_id=site_id)
+    tote = totes.order_by("pk").first()
+    if tote is None or tote.batch_id is None:
+        raise NotFound(_("Tote not found."), code="tote_not_found", details={"tote_code": tote_code})
+    tasks = PickTask.objects.filter(tote=tote, batch_id=tote.batch_id).filter(scope.q())
+    order_ids = sorted(set(tasks.values_list("order_id", flat=True)))
+    if not order_ids:
+        raise NotFound(_("Tote not found."), code="tote_not_found", details={"tote_code": tote_code})
+    complete = not PickTask.objects.filter(tote=tote, batch_id=tote.batch_id, status="open").exists()
+    return ToteContents(
+        tote_code=tote.code, batch_id=tote.batch_id, order_ids=order_ids, complete=complete, units=_picked(tasks)
+    )
+
+
+def order_picked_units(*, scope: Scope, order_id: int) -> list[PickedUnits]:
+    """Every unit of the order picked so far, per line, place, lot and tote (several totes when the order was split
+    by zone or volume). An order outside ``scope`` reads as nothing picked."""
+    return _picked(PickTask.objects.filter(order_id=order_id).filter(scope.q()))
+
+
+def order_picking_done(*, scope: Scope, order_id: int) -> bool:
+    """Whether nothing of the order is left to pick (its tasks all picked, short or cancelled)."""
+    tasks = PickTask.objects.filter(order_id=order_id).filter(scope.q())
+    return tasks.exists() and not tasks.filter(status="open").exists()
+
+
+def wave_get(*, wave_id: int) -> Wave:
+    wave = Wave.objects.filter(pk=wave_id).first()
+    if wave is None:
+        raise NotFound(_("Wave not found."), code="wave_not_found", details={"wave_id": wave_id})
+    return wave
+
+
+def batch_list(*, site_id: int | None = None, status: str | None = None) -> QuerySet[PickBatch]:
+    qs = PickBatch.objects.select_related("zone", "operator")
+    if site_id is not None:
+        qs = qs.filter(site_id=site_id)
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("pk")
+
+
+def batch_get(*, batch_id: int) -> PickBatch:
+    batch = PickBatch.objects.select_related("zone", "site", "operator").filter(pk=batch_id).first()
+    if batch is None:
+        raise NotFound(_("Pick batch not found."), code="pick_batch_not_found", details={"batch_id": batch_id})
+    return batch
+
+
+def batch_tasks(*, batch: PickBatch) -> QuerySet[PickTask]:
+    return batch.tasks.select_related("location", "sku", "tote").order_by("sequence", "pk")
+
+
+def batch_scans(*, batch: PickBatch) -> QuerySet[PickScan]:
+    return batch.scans.select_related("operator").order_by("pk")
+
+
+def shortage_list(*, scope: Scope, status: str | None = None) -> QuerySet[PickShortage]:
+    qs = PickShortage.objects.filter(scope.q()).select_related("location", "task__sku")
+    return qs.filter(status=status) if status else qs

@@ -1,0 +1,893 @@
+"""Every write of the picking floor: waves, batches and their routes, totes, scans, shortages.
+
+A wave picks released orders (``domain.wave_select``), pins their reservations to places
+(``reservation_allocate``), groups them into carts (``domain.batch_plan``) and orders each cart's stops along its
+route (``routing.plan_route``). A batch is picked one task at a time by one operator: scan the location, the item,
+then the tote (with the quantity); each accepted pick moves the units, still reserved, from the shelf into the
+tote's location (``reservation_pick_to``). Every scan, accepted or refused, is a ``PickScan`` row written even when
+the step is refused (in its own transaction, after the refused one rolled back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from quai.catalog.selectors import scan_resolve_among
+from quai.core import clock
+from quai.core.errors import Conflict, InsufficientStock, NotFound, QuaiError, ValidationFailed
+from quai.core.outbox import event_record
+from quai.core.states import StateMachine, transition
+from quai.fulfillment import domain, routing
+from quai.fulfillment.events import BatchStatusChanged, PickConfirmed, PickShort, ToteCompleted, WaveReleased
+from quai.fulfillment.models import (
+    BatchStatus,
+    PickBatch,
+    PickScan,
+    PickShortage,
+    PickTask,
+    ScanKind,
+    ShortageStatus,
+    TaskStatus,
+    Tote,
+    Wave,
+)
+from quai.inventory.models import ReservationAllocation, StockQuantity
+from quai.inventory.services import ALLOCATABLE_ZONE_KINDS, reservation_allocate, reservation_move, reservation_pick_to
+from quai.orders.models import Order, OrderLine, OrderStatus
+from quai.orders.services.floor_picking import order_line_short_backorder, order_picking_check, order_picking_start
+from quai.warehouse.models import Location, Site, Zone, ZoneKind
+from quai.warehouse.selectors import zone_active_q
+from quai.warehouse.services import location_create, zone_create
+
+TOTE_ZONE_CODE = "TOTES"
+
+BATCH_MACHINE = StateMachine.from_table(
+    "pick_batch",
+    {
+        BatchStatus.OPEN: (BatchStatus.PICKING, BatchStatus.CANCELLED),
+        BatchStatus.PICKING: (BatchStatus.PAUSED, BatchStatus.DONE, BatchStatus.CANCELLED),
+        BatchStatus.PAUSED: (BatchStatus.PICKING, BatchStatus.CANCELLED),
+        BatchStatus.DONE: (),
+        BatchStatus.CANCELLED: (),
+    },
+    names={
+        (BatchStatus.OPEN, BatchStatus.PICKING): "start",
+        (BatchStatus.PICKING, BatchStatus.PAUSED): "pause",
+        (BatchStatus.PAUSED, BatchStatus.PICKING): "resume",
+        (BatchStatus.PICKING, BatchStatus.DONE): "finish",
+    },
+)
+
+
+def batch_transition(
+    *, batch: PickBatch, to_status: str, actor: Any = None, values: Mapping[str, Any] | None = None
+) -> PickBatch:
+    """The one writer of a batch's status: guarded update, audit row ("pick_batch") and its event."""
+    transition(
+        batch,
+        machine=BATCH_MACHINE,
+        to_status=to_status,
+        actor=actor,
+        values=values,
+        merchant_id=None,
+        event=lambda step: BatchStatusChanged(
+            batch_id=batch.pk,
+            from_status=step.from_status,
+            to_status=step.to_status,
+            operator_id=batch.operator_id,
+        ),
+    )
+    return batch
+
+
+# --- Layout and routes ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ZoneLayout:
+    """A zone's walking layout: its aisles (centre lines), the depot, and each location's place on it."""
+
+    layout: routing.Layout
+    places: Mapping[int, routing.Place]
+
+
+def zone_layout(*, zone_id: int) -> ZoneLayout:
+    """Aisles from the zone's rack locations (centre line between the two faces; ends one metre past the first and
+    last slots, where the cross-aisles run); the depot on the front cross-aisle in front of the site's pack
+    stations (or of the first aisle when the site has none). Locations without an aisle are loose places."""
+    zone = Zone.objects.get(pk=zone_id)
+    rows = list(Location.objects.filter(zone_id=zone_id).values("pk", "aisle", "x_m", "y_m"))
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for row in rows:
+        if row["aisle"]:
+            spans.setdefault(row["aisle"], []).append((float(row["x_m"]), float(row["y_m"])))
+    aisle_names = sorted(spans, key=lambda name: (min(x for x, _y in spans[name]), name))
+    aisles = tuple(
+        routing.AisleSpan(
+            x=(min(x for x, _y in spans[name]) + max(x for x, _y in spans[name])) / 2,
+            y_low=min(y for _x, y in spans[name]) - 1.0,
+            y_high=max(y for _x, y in spans[name]) + 1.0,
+        )
+        for name in aisle_names
+    )
+    index = {name: i for i, name in enumerate(aisle_names)}
+    front = min((a.y_low for a in aisles), default=min((float(r["y_m"]) for r in rows), default=0.0))
+    packing = list(
+        Location.objects.filter(site_id=zone.site_id, zone__kind=ZoneKind.PACKING).values_list("x_m", flat=True)
+    )
+    depot_x = sum(float(x) for x in packing) / len(packing) if packing else (aisles[0].x if aisles else 0.0)
+    places = {
+        row["pk"]: routing.Place(
+            x=aisles[index[row["aisle"]]].x if row["aisle"] else float(row["x_m"]),
+            y=float(row["y_m"]),
+            aisle=index[row["aisle"]] if row["aisle"] else None,
+        )
+        for row in rows
+    }
+    return ZoneLayout(layout=routing.Layout(aisles=aisles, depot=(depot_x, front)), places=places)
+
+
+def _route_of(zone_layout_: ZoneLayout, location_ids: Sequence[int]) -> tuple[routing.RoutePlan, list[int]]:
+    """The route through these locations (each once) and the locations in visiting order."""
+    unique = list(dict.fromkeys(location_ids))
+    plan = routing.plan_route(zone_layout_.layout, [zone_layout_.places[pk] for pk in unique])
+    return plan, [unique[i] for i in plan.order]
+
+
+# --- Totes ----------------------------------------------------------------------------------------------------
+
+
+def _tote_zone(site: Site) -> Zone:
+    zone = Zone.objects.filter(site=site, code=TOTE_ZONE_CODE).first()
+    if zone is None:
+        zone = zone_create(site=site, code=TOTE_ZONE_CODE, name=str(_("Totes on carts")), kind=ZoneKind.PROCESSING)
+    return zone
+
+
+def tote_ensure(*, site: Site, code: str) -> Tote:
+    """The tote with this code at ``site``, created with its location (in the site's tote zone) if new."""
+    cleaned = code.strip().upper()
+    tote = Tote.objects.filter(site=site, code=cleaned).first()
+    if tote is not None:
+        return tote
+    location = Location.objects.filter(site=site, code=cleaned).first() or location_create(
+        site=site, zone=_tote_zone(site), code=cleaned
+    )
+    return Tote.objects.create(site=site, code=cleaned, location=location)
+
+
+def _free_totes(site: Site, count: int) -> list[Tote]:
+    totes = list(Tote.objects.select_for_update().filter(site=site, batch__isnull=True).order_by("code")[:count])
+    number = Tote.objects.filter(site=site).count()
+    while len(totes) < count:
+        number += 1
+        code = f"TOTE-{number:04d}"
+        if Tote.objects.filter(site=site, code=code).exists():
+            continue
+        totes.append(tote_ensure(site=site, code=code))
+    return totes
+
+
+@transaction.atomic
+def tote_release(*, site: Site, tote_code: str) -> Tote:
+    """Give an emptied tote back to the pool (the packer, once its units are in parcels). A tote that still holds
+    stock is refused (``tote_not_empty``): its units must go somewhere first."""
+    tote = Tote.objects.select_for_update().filter(site=site, code=tote_code.strip().upper()).first()
+    if tote is None:
+        raise NotFound(_("Tote not found."), code="tote_not_found", details={"tote_code": tote_code})
+    holding = StockQuantity.objects.filter(location_id=tote.location_id, on_hand__gt=0).exists()
+    if holding:
+        raise Conflict(
+            _("Tote %(code)s still holds units: empty it before giving it back.") % {"code": tote.code},
+            code="tote_not_empty",
+            details={"tote_code": tote.code},
+        )
+    tote.batch = None
+    tote.slot = 0
+    tote.save(update_fields=["batch", "slot"])
+    return tote
+
+
+# --- Waves ----------------------------------------------------------------------------------------------------
+
+
+def _cutoffs() -> Mapping[str, time]:
+    """Carrier service → the local time its truck leaves (``QUAI_FULFILMENT_CUTOFFS``, "HH:MM"); others last."""
+    raw = getattr(settings, "QUAI_FULFILMENT_CUTOFFS", {}) or {}
+    return {service: time.fromisoformat(value) for service, value in raw.items()}
+
+
+def _waiting_orders(*, limit: int | None = None) -> list[Order]:
+    """Released orders not yet in a batch (a cancelled task does not count: its order waits again)."""
+    taken = PickTask.objects.exclude(status=TaskStatus.CANCELLED).values("order_id")
+    qs = Order.objects.filter(status=OrderStatus.RELEASED).exclude(pk__in=taken).order_by("created_at", "pk")
+    return list(qs[:limit] if limit else qs)
+
+
+def _floor_order(
+    order: Order, lines: Sequence[domain.PickLine], cutoffs: Mapping[str, time], today: Any
+) -> domain.FloorOrder:
+    cut = cutoffs.get(order.carrier_service)
+    return domain.FloorOrder(
+        order_id=order.pk,
+        carrier_service=order.carrier_service,
+        cutoff=datetime.combine(today, cut) if cut else None,
+        promised=order.promised_from or order.promised_to,
+        priority=order.priority,
+        created=order.created_at,
+        zone_ids=frozenset(line.zone_id for line in lines),
+        lines=tuple(lines),
+    )
+
+
+def _allocated_lines(order: Order, *, site: Site, actor: Any) -> list[domain.PickLine]:
+    """Pin every open reservation of the order's lines to places (FEFO/FIFO) and return the picks they make.
+    Raises ``InsufficientStock`` when a line's units are not all at pickable places of ``site``."""
+    lines = list(OrderLine.objects.filter(order=order, reserved_quantity__gt=0, reservation_id__isnull=False))
+    picks: list[domain.PickLine] = []
+    for line in lines:
+        assert line.reservation_id is not None
+        reservation_allocate(reservation=line.reservation_id, actor=actor)
+        allocations = ReservationAllocation.objects.filter(reservation_id=line.reservation_id, quantity__gt=0).values(
+            "location_id",
+            "location__zone_id",
+            "location__site_id",
+            "location__aisle",
+            "location__x_m",
+            "location__y_m",
+            "location__zone__kind",
+            "lot",
+            "quantity",
+        )
+        sku = line.sku
+        for allocation in allocations:
+            if (
+                allocation["location__site_id"] != site.pk
+                or allocation["location__zone__kind"] not in ALLOCATABLE_ZONE_KINDS
+            ):
+                raise InsufficientStock(
+                    _("Some units of order %(order)s are not on the shelves of this site.")
+                    % {"order": order.external_id}
+                )
+            picks.append(
+                domain.PickLine(
+                    line_id=line.pk,
+                    reservation_id=line.reservation_id,
+                    sku_id=line.sku_id,
+                    location_id=allocation["location_id"],
+                    zone_id=allocation["location__zone_id"],
+                    aisle=allocation["location__aisle"],
+                    x=float(allocation["location__x_m"]),
+                    y=float(allocation["location__y_m"]),
+                    lot=allocation["lot"],
+                    quantity=allocation["quantity"],
+                    unit_volume_cm3=_unit_volume(sku),
+                    unit_weight_g=int(getattr(sku, "weight_g", 0) or 0),
+                )
+            )
+    return picks
+
+
+def _unit_volume(sku: Any) -> int:
+    length, width, height = (getattr(sku, name, None) for name in ("length_mm", "width_mm", "height_mm"))
+    if not (length and width and height):
+        return 0
+    return int(length * width * height / 1000)
+
+
+def wave_release(
+    *,
+    site: Site,
+    criteria: domain.WaveCriteria,
+    cart: domain.Cart | None = None,
+    actor: Any = None,
+    scheduled: bool = False,
+) -> Wave:
+    """Send the most urgent waiting orders matching ``criteria`` to the floor, at most ``criteria.capacity``.
+
+    Each chosen order's reservations are pinned to places first (each order in its own savepoint: an order whose
+    units are not all on this site's shelves is left out, with the reason, and waits). The kept orders are grouped
+    into batches whose tasks follow each batch's route. Orders stay ``released`` until their batch starts.
+    """
+    cart = cart or domain.Cart()
+    cutoffs = _cutoffs()
+    today = clock.today()
+    with transaction.atomic():
+        Site.objects.select_for_update().filter(pk=site.pk).first()  # one wave at a time per site
+        waiting = _waiting_orders()
+        by_id = {order.pk: order for order in waiting}
+        ranked = [
+            floor.order_id
+            for floor in domain.wave_rank([_floor_order(order, [], cutoffs, today) for order in waiting], criteria)
+        ]
+        chosen: list[domain.FloorOrder] = []
+        skipped: list[dict[str, Any]] = []
+        for order_id in ranked:
+            if len(chosen) >= criteria.capacity:
+                break
+            order = by_id[order_id]
+            try:
+                with transaction.atomic():
+                    lines = _allocated_lines(order, site=site, actor=actor)
+            except QuaiError as error:
+                skipped.append({"order_id": order.pk, "code": error.code, "message": str(error.message)})
+                continue
+            floor = _floor_order(order, lines, cutoffs, today)
+            if not lines or (criteria.zone_id is not None and criteria.zone_id not in floor.zone_ids):
+                continue
+            chosen.append(floor)
+        wave = Wave.objects.create(
+            site=site,
+            criteria={
+                "carrier_services": sorted(criteria.carrier_services),
+                "promised_by": criteria.promised_by.isoformat() if criteria.promised_by else None,
+                "priorities": sorted(criteria.priorities),
+                "zone_id": criteria.zone_id,
+                "totes": cart.totes,
+            },
+            capacity=criteria.capacity,
+            order_count=len(chosen),
+            skipped=skipped,
+            scheduled=scheduled,
+            created_by=actor if getattr(actor, "pk", None) else None,
+        )
+        batch_ids = [_batch_create(wave, planned, by_id).pk for planned in domain.batch_plan(chosen, cart)]
+        event_record(
+            WaveReleased(
+                wave_id=wave.pk, site_id=site.pk, order_count=len(chosen), batch_ids=batch_ids, skipped=skipped
+            )
+        )
+    return wave
+
+
+def _batch_create(wave: Wave, planned: domain.PlannedBatch, orders: Mapping[int, Order]) -> PickBatch:
+    layout = zone_layout(zone_id=planned.zone_id)
+    plan, ordered = _route_of(layout, [line.location_id for line in planned.lines])
+    per_order: dict[int, list[int]] = {}
+    for load in planned.totes:
+        for k, line in enumerate(load.lines):
+            per_order.setdefault(_order_of_line(load, k), []).append(line.location_id)
+    order_by_order = sum(_route_of(layout, ids)[0].length for ids in per_order.values())
+    batch = PickBatch.objects.create(
+        wave=wave,
+        site=wave.site,
+        zone_id=planned.zone_id,
+        single_units=planned.single_units,
+        routing=plan.routing,
+        route_m=round(plan.length, 2),
+        s_shape_m=round(plan.s_shape, 2) if plan.s_shape is not None else None,
+        largest_gap_m=round(plan.largest_gap, 2) if plan.largest_gap is not None else None,
+        order_by_order_m=round(order_by_order, 2),
+        route=[[round(x, 2), round(y, 2)] for x, y in plan.path],
+    )
+    totes = _free_totes(wave.site, len(planned.totes))
+    rank = {location_id: k for k, location_id in enumerate(ordered)}
+    tasks: list[PickTask] = []
+    for slot, (tote, load) in enumerate(zip(totes, planned.totes, strict=True), start=1):
+        Tote.objects.filter(pk=tote.pk).update(batch=batch, slot=slot)
+        tote.batch, tote.slot = batch, slot
+        for k, line in enumerate(load.lines):
+            order = orders[_order_of_line(load, k)]
+            tasks.append(
+                PickTask(
+                    batch=batch,
+                    sequence=0,
+                    merchant_id=order.merchant_id,
+                    order_id=order.pk,
+                    line_id=line.line_id,
+                    reservation_id=line.reservation_id,
+                    sku_id=line.sku_id,
+                    location_id=line.location_id,
+                    lot=line.lot,
+                    tote=tote,
+                    quantity=line.quantity,
+                )
+            )
+    tasks.sort(key=lambda task: (rank[task.location_id], task.tote.slot, task.line_id))
+    for sequence, task in enumerate(tasks, start=1):
+        task.sequence = sequence
+    PickTask.objects.bulk_create(tasks)
+    return batch
+
+
+def _order_of_line(load: domain.ToteLoad, k: int) -> int:
+    """The order of a tote's ``k``-th line: a tote of single-unit orders lists one order per line, in step."""
+    return load.order_ids[0] if len(load.order_ids) == 1 else load.order_ids[k]
+
+
+# --- Picking --------------------------------------------------------------------------------------------------
+
+
+def _batch_locked(batch_id: int) -> PickBatch:
+    batch = PickBatch.objects.select_for_update().filter(pk=batch_id).first()
+    if batch is None:
+        raise NotFound(_("Pick batch not found."), code="pick_batch_not_found", details={"batch_id": batch_id})
+    return batch
+
+
+def _operator_check(batch: PickBatch, operator: Any) -> None:
+    if batch.operator_id is not None and batch.operator_id != getattr(operator, "pk", None):
+        raise Conflict(
+            _("Batch %(batch)s is being picked by someone else.") % {"batch": batch},
+            code="pick_batch_taken",
+            details={"batch_id": batch.pk},
+        )
+
+
+@transaction.atomic
+def batch_start(*, batch_id: int, operator: Any) -> PickBatch:
+    """Take a batch: one at a time per operator (``operator_busy``). Its orders move released → picking; a held or
+    cancelled one has its tasks cancelled (the screen says so) and the rest goes on."""
+    batch = _batch_locked(batch_id)
+    busy = (
+        PickBatch.objects.filter(operator_id=operator.pk, status__in=[BatchStatus.PICKING, BatchStatus.PAUSED])
+        .exclude(pk=batch.pk)
+        .first()
+    )
+    if busy is not None:
+        raise Conflict(
+            _("You are already picking batch %(batch)s: finish or pause it… one batch at a time.") % {"batch": busy},
+            code="operator_busy",
+            details={"batch_id": busy.pk},
+        )
+    _operator_check(batch, operator)
+    batch_transition(
+        batch=batch,
+        to_status=BatchStatus.PICKING,
+        actor=operator,
+        values={"operator": operator, "started_at": clock.now()},
+    )
+    batch.operator = operator
+    for order_id in sorted(set(batch.tasks.filter(status=TaskStatus.OPEN).values_list("order_id", flat=True))):
+        try:
+            order_picking_start(
+                order_id=order_id, actor=operator, reason=str(_("Batch %(batch)s started") % {"batch": batch})
+            )
+        except Conflict as refusal:
+            _order_tasks_cancel(batch, order_id, str(refusal.message))
+    _scan_record(batch, None, operator, ScanKind.ACTION, "start", accepted=True)
+    _batch_maybe_done(batch, operator)
+    return batch
+
+
+@transaction.atomic
+def batch_pause(*, batch_id: int, operator: Any) -> PickBatch:
+    batch = _batch_locked(batch_id)
+    _operator_check(batch, operator)
+    batch_transition(batch=batch, to_status=BatchStatus.PAUSED, actor=operator)
+    _scan_record(batch, None, operator, ScanKind.ACTION, "pause", accepted=True)
+    return batch
+
+
+@transaction.atomic
+def batch_resume(*, batch_id: int, operator: Any) -> PickBatch:
+    batch = _batch_locked(batch_id)
+    _operator_check(batch, operator)
+    batch_transition(batch=batch, to_status=BatchStatus.PICKING, actor=operator)
+    _scan_record(batch, None, operator, ScanKind.ACTION, "resume", accepted=True)
+    return batch
+
+
+def _order_tasks_cancel(batch: PickBatch, order_id: int, note: str) -> None:
+    batch.tasks.filter(order_id=order_id, status=TaskStatus.OPEN).update(status=TaskStatus.CANCELLED, note=note[:255])
+
+
+def current_task(batch: PickBatch) -> PickTask | None:
+    """The next stop: the first open task in route order."""
+    return (
+        batch.tasks.filter(status=TaskStatus.OPEN)
+        .select_related("location", "sku", "tote")
+        .order_by("sequence", "pk")
+        .first()
+    )
+
+
+def task_step(task: PickTask) -> str:
+    """What the picker scans next at this stop: the location, the item, then the tote."""
+    if not task.location_ok:
+        return "location"
+    if not task.item_ok:
+        return "item"
+    return "tote"
+
+
+def _scan_record(
+    batch: PickBatch,
+    task: PickTask | None,
+    operator: Any,
+    kind: str,
+    value: str,
+    *,
+    accepted: bool,
+    quantity: int | None = None,
+    error_code: str = "",
+) -> None:
+    PickScan.objects.create(
+        batch=batch,
+        task=task,
+        operator=operator if getattr(operator, "pk", None) else None,
+        kind=kind,
+        value=value[:200],
+        quantity=quantity,
+        accepted=accepted,
+        error_code=error_code,
+        occurred_at=clock.now(),
+    )
+
+
+T = TypeVar("T")
+
+
+def _recorded(batch_id: int, operator: Any, kind: str, value: str, quantity: int | None, step: Callable[[], T]) -> T:
+    """Run a scan's step; if refused, record the refused scan in its own transaction, then re-raise."""
+    try:
+        return step()
+    except QuaiError as refusal:
+        with transaction.atomic():
+            batch = PickBatch.objects.filter(pk=batch_id).first()
+            if batch is not None:
+                task = current_task(batch)
+                _scan_record(
+                    batch, task, operator, kind, value, accepted=False, quantity=quantity, error_code=refusal.code
+                )
+                if refusal.code in ("order_on_hold", "order_cancelled"):
+                    # The stopped order's tasks leave the route (its units already in a tote stay there, in the
+                    # ledger, for the supervisor to put aside); the picker goes on with the other orders.
+                    _order_tasks_cancel(batch, int(refusal.details["order_id"]), str(refusal.message))
+                    _batch_maybe_done(batch, operator)
+        raise
+
+
+def pick_scan(*, batch_id: int, operator: Any, code: str, quantity: int | None = None) -> PickTask | None:
+    """One scan on the pick screen, read according to the current stop's step (location → item → tote).
+
+    Refusals (409/422, nothing moved, the scan recorded as refused): ``pick_batch_not_picking``, ``wrong_location``
+    (with the expected code; a location of the batch scanned out of turn or a place outside the route),
+    ``unknown_code``, ``wrong_item`` (another SKU — another order's item says so), ``wrong_lot``, ``wrong_tote``,
+    ``order_on_hold`` / ``order_cancelled`` (that order's tasks are dropped from the batch; the picker goes on).
+    Returns the task now current (None when the batch is done).
+    """
+    cleaned = code.strip()
+    if not cleaned:
+        raise ValidationFailed(_("Scan a code."), code="validation_failed", details={"field": "code"})
+    kind_box: dict[str, str] = {"kind": ScanKind.LOCATION}
+
+    def step() -> PickTask | None:
+        with transaction.atomic():
+            batch = _batch_locked(batch_id)
+            _operator_check(batch, operator)
+            if batch.status != BatchStatus.PICKING:
+                raise Conflict(
+                    _("Batch %(batch)s is %(status)s: resume it to pick.")
+                    % {"batch": batch, "status": batch.get_status_display()},
+                    code="pick_batch_not_picking",
+                    details={"batch_id": batch.pk, "status": batch.status},
+                )
+            task = current_task(batch)
+            if task is None:
+                return None
+            kind_box["kind"] = {"location": ScanKind.LOCATION, "item": ScanKind.ITEM, "tote": ScanKind.TOTE}[
+                task_step(task)
+            ]
+            _order_check(batch, task)
+            current = task_step(task)
+            if current == "location":
+                _scan_location(batch, task, cleaned)
+            elif current == "item":
+                _scan_item(batch, task, cleaned)
+            else:
+                _scan_tote(batch, task, cleaned, quantity, operator)
+            _scan_record(batch, task, operator, kind_box["kind"], cleaned, accepted=True, quantity=quantity)
+            _batch_maybe_done(batch, operator)
+            return current_task(batch)
+
+    return _recorded(batch_id, operator, kind_box["kind"], cleaned, quantity, step)
+
+
+def _order_check(batch: PickBatch, task: PickTask) -> None:
+    """A held or cancelled order stops here; ``_recorded`` then drops its tasks from the batch."""
+    order_picking_check(order_id=task.order_id)
+
+
+def _scan_location(batch: PickBatch, task: PickTask, code: str) -> None:
+    wanted = task.location.code
+    if code.upper() != wanted:
+        in_route = batch.tasks.filter(status=TaskStatus.OPEN, location__code=code.upper()).exists()
+        message = (
+            _("%(code)s comes later in the route: go to %(wanted)s first.")
+            if in_route
+            else _("%(code)s is not on this route: go to %(wanted)s.")
+        )
+        raise ValidationFailed(
+            message % {"code": code.upper(), "wanted": wanted},
+            code="wrong_location",
+            details={"expected": wanted, "scanned": code.upper(), "in_route": in_route},
+        )
+    PickTask.objects.filter(pk=task.pk).update(location_ok=True)
+
+
+def _scan_item(batch: PickBatch, task: PickTask, code: str) -> None:
+    merchant_ids = sorted(set(batch.tasks.values_list("merchant_id", flat=True)))
+    results = scan_resolve_among(merchant_ids=merchant_ids, code=code)
+    match = next((r for r in results if r.sku is not None and r.sku.pk == task.sku_id), None)
+    if match is None:
+        other = next((r for r in results if r.sku is not None), None)
+        other_order = (
+            batch.tasks.filter(sku_id=other.sku.pk)
+            .exclude(order_id=task.order_id)
+            .values_list("order_id", flat=True)
+            .first()
+            if other is not None and other.sku is not None
+            else None
+        )
+        if other_order is not None and other is not None and other.sku is not None:
+            message = _("That is %(scanned)s, for another order: this stop asks for %(wanted)s.")
+        else:
+            message = _("That is %(scanned)s: this stop asks for %(wanted)s.")
+        scanned = other.sku.code if other is not None and other.sku is not None else code
+        raise ValidationFailed(
+            message % {"scanned": scanned, "wanted": task.sku.code},
+            code="wrong_item",
+            details={"expected_sku": task.sku.code, "scanned": code, "other_order": other_order is not None},
+        )
+    if task.lot and match.lot and match.lot != task.lot:
+        raise ValidationFailed(
+            _("Lot %(scanned)s is not the one to take: take lot %(wanted)s.")
+            % {"scanned": match.lot, "wanted": task.lot},
+            code="wrong_lot",
+            details={"expected_lot": task.lot, "scanned_lot": match.lot},
+        )
+    PickTask.objects.filter(pk=task.pk).update(item_ok=True)
+
+
+def _scan_tote(batch: PickBatch, task: PickTask, code: str, quantity: int | None, operator: Any) -> None:
+    if code.upper() != task.tote.code:
+        raise ValidationFailed(
+            _("Wrong tote: put these units in tote %(wanted)s (slot %(slot)d).")
+            % {"wanted": task.tote.code, "slot": task.tote.slot},
+            code="wrong_tote",
+            details={"expected": task.tote.code, "scanned": code.upper()},
+        )
+    remaining = task.quantity - task.picked_quantity
+    take = remaining if quantity is None else quantity
+    if take < 1 or take > remaining:
+        raise ValidationFailed(
+            _("Between 1 and %(remaining)d unit(s) are to be taken here.") % {"remaining": remaining},
+            code="validation_failed",
+            details={"field": "quantity", "remaining": remaining},
+        )
+    _pick(batch, task, take, operator)
+
+
+def _pick(batch: PickBatch, task: PickTask, take: int, operator: Any) -> None:
+    reservation_pick_to(
+        reservation=task.reservation_id,
+        from_location=task.location,
+        to_location=task.tote.location,
+        quantity=take,
+        lot=task.lot,
+        actor=operator,
+    )
+    task.picked_quantity += take
+    done = task.picked_quantity == task.quantity
+    PickTask.objects.filter(pk=task.pk).update(
+        picked_quantity=task.picked_quantity,
+        status=TaskStatus.PICKED if done else TaskStatus.OPEN,
+        picked_at=clock.now(),
+    )
+    event_record(
+        PickConfirmed(
+            order_id=task.order_id,
+            batch_id=batch.pk,
+            task_id=task.pk,
+            sku_id=task.sku_id,
+            sku_code=task.sku.code,
+            quantity=take,
+            lot=task.lot,
+            from_location_code=task.location.code,
+            tote_code=task.tote.code,
+            operator_id=getattr(operator, "pk", None),
+        ),
+        merchant_id=task.merchant_id,
+    )
+    if done:
+        _tote_maybe_complete(batch, task.tote)
+
+
+def _tote_maybe_complete(batch: PickBatch, tote: Tote) -> None:
+    tasks = batch.tasks.filter(tote=tote)
+    if tasks.filter(status=TaskStatus.OPEN).exists():
+        return
+    by_merchant: dict[int, set[int]] = {}
+    for merchant_id, order_id in tasks.values_list("merchant_id", "order_id"):
+        by_merchant.setdefault(merchant_id, set()).add(order_id)
+    for merchant_id, order_ids in sorted(by_merchant.items()):
+        event_record(
+            ToteCompleted(tote_code=tote.code, batch_id=batch.pk, order_ids=sorted(order_ids)),
+            merchant_id=merchant_id,
+        )
+
+
+def _batch_maybe_done(batch: PickBatch, operator: Any) -> None:
+    if batch.status == BatchStatus.PICKING and not batch.tasks.filter(status=TaskStatus.OPEN).exists():
+        batch_transition(batch=batch, to_status=BatchStatus.DONE, actor=operator, values={"done_at": clock.now()})
+
+
+def pick_short(*, batch_id: int, operator: Any, found_quantity: int, resolution: str) -> PickTask | None:
+    """The place holds fewer units than the task asks. ``found_quantity`` go into the tote; the rest is taken from
+    another place holding free stock (``other_location``: a new stop in the route) or given back and backordered
+    (``backorder``; also when no other place has them). A ``PickShortage`` row and ``fulfilment.pick_short``
+    tell the supervisor. The location and the item must have been scanned."""
+    if resolution not in ("other_location", "backorder"):
+        raise ValidationFailed(
+            _("Choose another location or a backorder."),
+            code="validation_failed",
+            details={"field": "resolution", "allowed": ["other_location", "backorder"]},
+        )
+
+    def step() -> PickTask | None:
+        with transaction.atomic():
+            batch = _batch_locked(batch_id)
+            _operator_check(batch, operator)
+            task = current_task(batch)
+            if batch.status != BatchStatus.PICKING or task is None or not (task.location_ok and task.item_ok):
+                raise Conflict(
+                    _("Scan the location and the item before reporting a short pick."),
+                    code="pick_not_started",
+                    details={"batch_id": batch_id},
+                )
+            remaining = task.quantity - task.picked_quantity
+            if found_quantity < 0 or found_quantity >= remaining:
+                raise ValidationFailed(
+                    _("A short pick finds fewer than the %(remaining)d unit(s) asked.") % {"remaining": remaining},
+                    code="validation_failed",
+                    details={"field": "found_quantity", "remaining": remaining},
+                )
+            if found_quantity:
+                _pick(batch, task, found_quantity, operator)
+            missing = remaining - found_quantity
+            new_place = _other_place(task, missing) if resolution == "other_location" else None
+            applied = "other_location" if new_place is not None else "backorder"
+            if new_place is not None:
+                allocation = (
+                    ReservationAllocation.objects.filter(
+                        reservation_id=task.reservation_id, location_id=task.location_id, quantity__gte=missing
+                    )
+                    .order_by("pk")
+                    .first()
+                )
+                assert allocation is not None
+                reservation_move(
+                    reservation=task.reservation_id,
+                    allocation=allocation.pk,
+                    to_location=new_place,
+                    quantity=missing,
+                    actor=operator,
+                )
+                PickTask.objects.create(
+                    batch=batch,
+                    sequence=task.sequence,
+                    merchant_id=task.merchant_id,
+                    order_id=task.order_id,
+                    line_id=task.line_id,
+                    reservation_id=task.reservation_id,
+                    sku_id=task.sku_id,
+                    location=new_place,
+                    lot=task.lot,
+                    tote=task.tote,
+                    quantity=missing,
+                )
+                _resequence(batch)
+            else:
+                order_line_short_backorder(
+                    order_id=task.order_id,
+                    line_id=task.line_id,
+                    location=task.location,
+                    quantity=missing,
+                    actor=operator,
+                )
+            PickTask.objects.filter(pk=task.pk).update(
+                quantity=task.picked_quantity,
+                status=TaskStatus.SHORT,
+                note=str(_("%(missing)d missing") % {"missing": missing}),
+            )
+            PickShortage.objects.create(
+                task=task,
+                merchant_id=task.merchant_id,
+                order_id=task.order_id,
+                location=task.location,
+                missing_quantity=missing,
+                status=ShortageStatus.OTHER_LOCATION if new_place is not None else ShortageStatus.BACKORDERED,
+                resolution_location=new_place,
+                reported_by=operator if getattr(operator, "pk", None) else None,
+            )
+            event_record(
+                PickShort(
+                    order_id=task.order_id,
+                    batch_id=batch.pk,
+                    task_id=task.pk,
+                    sku_code=task.sku.code,
+                    location_code=task.location.code,
+                    missing_quantity=missing,
+                    resolution=applied,
+                    new_location_code=new_place.code if new_place is not None else "",
+                    operator_id=getattr(operator, "pk", None),
+                ),
+                merchant_id=task.merchant_id,
+            )
+            _scan_record(
+                batch, task, operator, ScanKind.ACTION, f"short:{applied}", accepted=True, quantity=found_quantity
+            )
+            _tote_maybe_complete(batch, task.tote)
+            _batch_maybe_done(batch, operator)
+            return current_task(batch)
+
+    return _recorded(batch_id, operator, ScanKind.ACTION, f"short:{resolution}", found_quantity, step)
+
+
+def _other_place(task: PickTask, missing: int) -> Location | None:
+    """Another active place of the batch's zone kinds holding ``missing`` free sellable units of the task's SKU
+    and lot (the nearest in pick sequence), or None."""
+    from django.db.models import F
+
+    row = (
+        StockQuantity.objects.filter(
+            sku_id=task.sku_id,
+            lot=task.lot,
+            status="sellable",
+            counted=True,
+            on_hand__gte=F("reserved") + missing,
+            location__site_id=task.location.site_id,
+            location__status="active",
+            location__zone__kind__in=ALLOCATABLE_ZONE_KINDS,
+        )
+        .filter(zone_active_q(clock.now(), prefix="location__zone__"))
+        .exclude(location_id=task.location_id)
+        .select_related("location")
+        .order_by("location__pick_sequence", "pk")
+        .first()
+    )
+    return row.location if row is not None else None
+
+
+def _resequence(batch: PickBatch) -> None:
+    """Re-plan the open stops after a change of place (a short pick sent elsewhere), after the stops done."""
+    open_tasks = list(batch.tasks.filter(status=TaskStatus.OPEN).select_related("location", "tote"))
+    if not open_tasks:
+        return
+    by_zone: dict[int, list[PickTask]] = {}
+    for task in open_tasks:
+        by_zone.setdefault(task.location.zone_id, []).append(task)
+    start = (
+        batch.tasks.exclude(status=TaskStatus.OPEN).order_by("-sequence").values_list("sequence", flat=True).first()
+        or 0
+    )
+    ordered: list[PickTask] = []
+    for zone_id, tasks in sorted(by_zone.items()):
+        layout = zone_layout(zone_id=zone_id)
+        _plan, locations = _route_of(layout, [task.location_id for task in tasks])
+        rank = {location_id: k for k, location_id in enumerate(locations)}
+        ordered.extend(sorted(tasks, key=lambda task: (rank[task.location_id], task.tote.slot, task.pk)))
+    for offset, task in enumerate(ordered, start=1):
+        PickTask.objects.filter(pk=task.pk).update(sequence=start + offset)
+
+
+def waves_release_scheduled(*, now: datetime | None = None) -> list[int]:
+    """The schedule (beat): one wave per site of the next ``QUAI_FULFILMENT_SCHEDULED_WAVE_SIZE`` waiting orders
+    (default 100), when some wait. Returns the waves' ids."""
+    size = int(getattr(settings, "QUAI_FULFILMENT_SCHEDULED_WAVE_SIZE", 100))
+    released: list[int] = []
+    if not _waiting_orders(limit=1):
+        return released
+    for site in Site.objects.order_by("pk"):
+        wave = wave_release(site=site, criteria=domain.WaveCriteria(capacity=size), actor=None, scheduled=True)
+        if wave.order_count:
+            released.append(wave.pk)
+    return released

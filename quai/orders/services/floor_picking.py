@@ -1,0 +1,97 @@
+"""The order's steps on the picking floor, for ``quai.fulfillment`` (which imports this module directly).
+
+- ``order_picking_start``: released → picking when the order's batch starts (already picking: nothing to do);
+- ``order_picking_check``: a held or cancelled order stops being picked, with a sentence the picker understands;
+- ``order_line_short_backorder``: units a place did not have are given back and wait for stock as a backorder.
+
+Each status change goes through ``order_transition``. A fully picked order stays ``picking``: the packer moves it
+to ``packed``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from quai.core.errors import Conflict, NotFound, ValidationFailed
+from quai.inventory.services import reservation_release_at
+from quai.orders.models import Order, OrderLine, OrderStatus
+from quai.orders.services.transitions import order_transition
+from quai.warehouse.models import Location
+
+
+def _stopped(order: Order) -> Conflict | None:
+    if order.status == OrderStatus.ON_HOLD:
+        return Conflict(
+            _("Order %(external_id)s is on hold (%(reason)s): stop picking it and put its units aside.")
+            % {"external_id": order.external_id, "reason": order.get_hold_reason_display() or order.hold_reason},
+            code="order_on_hold",
+            details={"order_id": order.pk, "hold_reason": order.hold_reason},
+        )
+    if order.status == OrderStatus.CANCELLED:
+        return Conflict(
+            _("Order %(external_id)s was cancelled: stop picking it and put its units aside.")
+            % {"external_id": order.external_id},
+            code="order_cancelled",
+            details={"order_id": order.pk},
+        )
+    return None
+
+
+def _locked(order_id: int) -> Order:
+    order = Order.objects.select_for_update().filter(pk=order_id).first()
+    if order is None:
+        raise NotFound(_("Order not found."), code="order_not_found", details={"order_id": order_id})
+    return order
+
+
+def order_picking_check(*, order_id: int) -> Order:
+    """The order if it may still be picked; ``order_on_hold`` or ``order_cancelled`` (409) otherwise."""
+    order = Order.objects.filter(pk=order_id).first()
+    if order is None:
+        raise NotFound(_("Order not found."), code="order_not_found", details={"order_id": order_id})
+    refusal = _stopped(order)
+    if refusal is not None:
+        raise refusal
+    return order
+
+
+@transaction.atomic
+def order_picking_start(*, order_id: int, actor: Any = None, reason: str = "") -> Order:
+    """Released → picking (the order's batch starts). Already picking: unchanged. Held or cancelled: refused."""
+    order = _locked(order_id)
+    refusal = _stopped(order)
+    if refusal is not None:
+        raise refusal
+    if order.status == OrderStatus.PICKING:
+        return order
+    return order_transition(order=order, to_status=OrderStatus.PICKING, actor=actor, reason=reason)
+
+
+@transaction.atomic
+def order_line_short_backorder(
+    *, order_id: int, line_id: int, location: Location, quantity: int, actor: Any = None
+) -> OrderLine:
+    """``quantity`` units of a line were not found: its reservation gives them back and the line waits for them
+    (``backordered_quantity``). Only the units allocated at ``location`` (the place found short) are given
+    back; units already in a tote stay reserved. The order keeps its status (picking): what was found goes on."""
+    order = _locked(order_id)
+    line = OrderLine.objects.select_for_update().filter(pk=line_id, order_id=order.pk).first()
+    if line is None:
+        raise NotFound(_("Order line not found."), code="order_line_not_found", details={"line_id": line_id})
+    if quantity < 1 or quantity > line.reserved_quantity or line.reservation_id is None:
+        raise ValidationFailed(
+            _("The line holds %(held)d unit(s); %(asked)d cannot be backordered.")
+            % {"held": line.reserved_quantity, "asked": quantity},
+            code="validation_failed",
+            details={"reserved": line.reserved_quantity, "requested": quantity},
+        )
+    reservation_release_at(reservation=line.reservation_id, location=location, quantity=quantity, actor=actor)
+    line.reserved_quantity -= quantity
+    line.backordered_quantity += quantity
+    OrderLine.objects.filter(pk=line.pk).update(
+        reserved_quantity=line.reserved_quantity, backordered_quantity=line.backordered_quantity
+    )
+    return line
