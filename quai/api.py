@@ -43,6 +43,7 @@ from quai.core.errors import QuaiError, ValidationFailed
 from quai.fulfillment.api import router as fulfillment_router
 from quai.inbound.api import router as inbound_router
 from quai.integrations.api import router as integrations_router
+from quai.integrations.api import shops_router
 from quai.inventory.api import router as inventory_router
 from quai.orders.api import router as orders_router
 from quai.packing.api import router as packing_router
@@ -593,6 +594,7 @@ api.add_router("/inventory", inventory_router)
 api.add_router("/inbound", inbound_router)
 api.add_router("/orders", orders_router)
 api.add_router("/webhooks", integrations_router)
+api.add_router("/shops", shops_router)
 api.add_router("/promise", promise_router)
 api.add_router("/fulfilment", fulfillment_router)
 api.add_router("/packing", packing_router)

@@ -176,7 +176,26 @@ CELERY_BEAT_SCHEDULE = {
         "task": "quai.integrations.tasks.webhook_deliveries_sweep",
         "schedule": QUAI_OUTBOX_SWEEP_SECONDS,
     },
+    # Shop connections: due retries (deliveries held or failed, stock pushes, calls to shops) and the order poll,
+    # a safety net under the shops' webhooks; the stock reconcile compares each shop's levels with Quai's.
+    "shop-connections-sweep": {
+        "task": "quai.integrations.tasks.connections_sweep",
+        "schedule": QUAI_OUTBOX_SWEEP_SECONDS,
+    },
+    "shop-orders-poll": {"task": "quai.integrations.tasks.connections_poll", "schedule": 300.0},
+    "shop-stock-reconcile": {"task": "quai.integrations.tasks.connections_reconcile", "schedule": 3600.0},
 }
+# Secrets at rest (shop credentials, webhook secrets): comma-separated Fernet keys, the first encrypts, all decrypt
+# (quai/integrations/crypto.py). Unset: a key derived from SECRET_KEY, and only while DEBUG is on; unset
+# with DEBUG off, the first use of a secret raises ImproperlyConfigured.
+QUAI_ENCRYPTION_KEYS = [k.strip() for k in os.environ.get("QUAI_ENCRYPTION_KEYS", "").split(",") if k.strip()]
+if not QUAI_ENCRYPTION_KEYS and DEBUG:
+    import base64
+    import hashlib
+
+    QUAI_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(hashlib.sha256(b"quai-encryption-at-rest:" + SECRET_KEY.encode()).digest()).decode()
+    ]
 # Webhook URLs may point at private, loopback and link-local addresses only in development: in production a
 # subscription could otherwise make the workers call internal services (SSRF). Tests allow loopback receivers.
 QUAI_WEBHOOKS_ALLOW_PRIVATE = _env_bool("QUAI_WEBHOOKS_ALLOW_PRIVATE", DEBUG)

@@ -10,10 +10,20 @@ class IntegrationsConfig(AppConfig):
     def ready(self) -> None:
         from quai.core.events import subscribe
         from quai.integrations.connectors import load_adapters
-        from quai.integrations.services import webhook_fan_out
+        from quai.integrations.services import on_sku_created, on_stock_event, webhook_fan_out
 
         load_adapters()
 
         # Every event may interest some merchant's subscription; the handler only writes delivery rows (inside the
         # relay's transaction) and nudges the delivery task after the commit: no HTTP in the relay.
         subscribe("*", "integrations.webhook_fan_out", webhook_fan_out)
+        # Shops: every change of what a SKU may sell marks it for a push to the merchant's shops (pushed by a task
+        # after the relay's commit); a new SKU releases the shop orders held for it.
+        for name in (
+            "inventory.stock_changed",
+            "inventory.reservation_made",
+            "inventory.reservation_released",
+            "inventory.reservation_consumed",
+        ):
+            subscribe(name, f"integrations.shop_stock.{name}", on_stock_event)
+        subscribe("catalog.sku_created", "integrations.shop_orders_held", on_sku_created)

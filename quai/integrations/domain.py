@@ -1,4 +1,5 @@
-"""Pure rules of outbound webhooks: which events a subscription wants, what an answer means, when to try again.
+"""Pure rules of outbound webhooks (which events a subscription wants, what an answer means, when to try again) and
+of shop connections (what a shop is told it may sell, a shop order in intake's words, the stored shapes).
 
 No Django here: these are tested in milliseconds and used by the services and the delivery worker.
 """
@@ -7,11 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Literal
+from typing import Any, Literal
+
+from quai.integrations.connectors.base import (
+    Address,
+    ExternalLine,
+    ExternalOrder,
+    Parcel,
+    Refund,
+    RefundLine,
+    Shipment,
+    ShipmentLine,
+)
 
 # The same forms ``quai.core.events.subscribe`` accepts: an event name, a prefix ending in ".*", or "*".
 EVENT_PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*\.\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+)$")
@@ -125,3 +138,116 @@ def schedule_retry(
 def response_excerpt(body: bytes, limit: int = RESPONSE_EXCERPT_BYTES) -> str:
     """At most ``limit`` bytes of what the receiver answered, as text (undecodable bytes replaced, NUL removed)."""
     return body[:limit].decode("utf-8", errors="replace").replace("\x00", "")
+
+
+# --- Shop connections: pure rules --------------------------------------------------------------------------------
+
+
+def availability_for_shop(*, available_to_sell: int, connection_buffer: int) -> int:
+    """What one shop is told: what the reservation guard still allows minus the inventory's safety buffer (already
+    out of ``available_to_sell``) minus this connection's own buffer, never below zero."""
+    return max(0, available_to_sell - connection_buffer)
+
+
+def order_intake_data(order: ExternalOrder, *, channel: str) -> dict[str, Any]:
+    """A shop's order in the words of ``quai.orders`` intake (``order_intake``'s ``data``)."""
+    ship_to = order.ship_to
+    return {
+        "channel": channel,
+        "external_id": order.external_id,
+        "currency": order.currency,
+        "shopper": {
+            "name": ship_to.name or ship_to.company,
+            "email": order.customer_email or ship_to.email,
+            "phone": ship_to.phone or order.customer_phone,
+        },
+        "shipping_address": {
+            "company": ship_to.company,
+            "line1": ship_to.line1,
+            "line2": ship_to.line2,
+            "postcode": ship_to.postcode,
+            "city": ship_to.city,
+            "region": ship_to.region,
+            "country": ship_to.country,
+        },
+        "lines": [
+            {"sku": line.sku, "quantity": line.quantity, "unit_price": str(line.unit_price)} for line in order.lines
+        ],
+        "shipping_total": str(order.shipping_total),
+        "notes": order.notes,
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def order_to_json(order: ExternalOrder) -> dict[str, Any]:
+    """The order as stored on its ``ShopOrder`` (without ``raw``: the platform's payload is not needed later)."""
+    data = {f.name: getattr(order, f.name) for f in fields(order) if f.name != "raw"}
+    data["ship_to"] = asdict(order.ship_to)
+    data["lines"] = [asdict(line) for line in order.lines]
+    result: dict[str, Any] = _jsonable(data)
+    return result
+
+
+def _moment(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def order_from_json(data: Mapping[str, Any]) -> ExternalOrder:
+    values = dict(data)
+    values["ship_to"] = Address(**values.get("ship_to", {}))
+    values["lines"] = tuple(
+        ExternalLine(**{**line, "unit_price": Decimal(str(line.get("unit_price", "0")))})
+        for line in values.get("lines", [])
+    )
+    values["shipping_total"] = Decimal(str(values.get("shipping_total", "0")))
+    values["created_at"] = _moment(values.get("created_at"))
+    values["updated_at"] = _moment(values.get("updated_at"))
+    known = {f.name for f in fields(ExternalOrder)}
+    return ExternalOrder(**{k: v for k, v in values.items() if k in known})
+
+
+def shipment_to_json(shipment: Shipment) -> dict[str, Any]:
+    result: dict[str, Any] = _jsonable(asdict(shipment))
+    return result
+
+
+def shipment_from_json(data: Mapping[str, Any]) -> Shipment:
+    return Shipment(
+        lines=tuple(ShipmentLine(**line) for line in data.get("lines", [])),
+        parcels=tuple(Parcel(**parcel) for parcel in data.get("parcels", [])),
+        shipped_at=_moment(data.get("shipped_at")),
+        notify_customer=bool(data.get("notify_customer", True)),
+    )
+
+
+def refund_to_json(refund: Refund) -> dict[str, Any]:
+    result: dict[str, Any] = _jsonable(asdict(refund))
+    return result
+
+
+def refund_from_json(data: Mapping[str, Any]) -> Refund:
+    return Refund(
+        lines=tuple(
+            RefundLine(
+                external_line_id=str(line["external_line_id"]),
+                quantity=int(line["quantity"]),
+                amount=Decimal(str(line.get("amount", "0"))),
+            )
+            for line in data.get("lines", [])
+        ),
+        amount=Decimal(str(data["amount"])),
+        currency=str(data.get("currency", "")),
+        reason=str(data.get("reason", "")),
+        restock=bool(data.get("restock", False)),
+    )

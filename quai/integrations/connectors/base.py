@@ -278,6 +278,11 @@ class PlatformAdapter(abc.ABC):
     def add_note(self, order: ExternalOrder, text: str, customer_visible: bool = False) -> None:
         raise NotSupported(f"{self.platform}: notes are not supported by this connector")
 
+    def stock_levels(self, skus: Sequence[str]) -> dict[str, int | None]:
+        """What the shop shows now for each SKU it has (None: it does not manage that SKU's stock); SKUs the shop
+        does not have are left out. Read by the stock reconcile, which repairs any drift."""
+        raise NotSupported(f"{self.platform}: reading stock levels is not supported by this connector")
+
     # Callbacks some platforms make on us (Shopify's fulfilment-service fetch_stock / fetch_tracking_numbers).
     def answer_stock_query(self, levels: Mapping[str, int], query: Mapping[str, Any]) -> dict[str, Any]:
         raise NotSupported(f"{self.platform} does not query stock")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -7,7 +8,7 @@ from typing import Any
 import factory
 
 from quai.core import clock
-from quai.integrations.models import WebhookDelivery, WebhookSubscription
+from quai.integrations.models import Connection, InboundDelivery, InboundStatus, WebhookDelivery, WebhookSubscription
 from quai.integrations.signing import secret_generate
 from quai.tenants.tests.factories import MerchantFactory
 
@@ -41,3 +42,38 @@ ISOLATION_FACTORIES: dict[str, Callable[[Any], int]] = {
         WebhookDeliveryFactory(subscription=WebhookSubscriptionFactory(merchant=merchant)).pk
     ),
 }
+
+
+class ConnectionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Connection
+
+    merchant = factory.SubFactory(MerchantFactory)
+    name = "Boutique"
+    platform = "woocommerce"
+    base_url = "https://shop.example"
+    credentials = factory.LazyFunction(
+        lambda: json.dumps({"consumer_key": "ck_test", "consumer_secret": "cs_test", "webhook_secret": "s3cret"})
+    )
+
+
+class InboundDeliveryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = InboundDelivery
+
+    connection = factory.SubFactory(ConnectionFactory)
+    merchant = factory.SelfAttribute("connection.merchant")
+    delivery_key = factory.Sequence(lambda n: f"key-{n}")
+    topic = "order.created"
+    body = b"{}"
+    status = InboundStatus.FAILED
+
+
+ISOLATION_FACTORIES.update(
+    {
+        "connection_id": lambda merchant: ConnectionFactory(merchant=merchant).pk,
+        "shop_delivery_id": lambda merchant: InboundDeliveryFactory(connection=ConnectionFactory(merchant=merchant)).pk,
+        # Not an id: the hook routes' topic. Any value will do, the call is refused for its missing signature.
+        "topic": lambda merchant: "order.created",  # type: ignore[dict-item]
+    }
+)
