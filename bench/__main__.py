@@ -561,6 +561,11 @@ def main() -> int:
 
         print()
         failed = intake.main() != 0 or failed
+    if only in ("", "labels"):
+        from bench import labels
+
+        print()
+        failed = labels.run() != 0 or failed
     return 1 if failed else 0
 
 

@@ -31,6 +31,8 @@ class PackScanRecorded(Event):
 
 @dataclass(frozen=True)
 class ParcelClosed(Event):
+    """A parcel was closed at the pack station: every unit scanned, its box, its weight, its label."""
+
     name = "packing.parcel_closed"
     aggregate = "parcel"
 

@@ -18,7 +18,7 @@ from quai.packing.models import ParcelStatus
 from quai.packing.tests.factories import floor_build, released_order
 from quai.shipping import services as shipping
 from quai.shipping.models import ManifestStatus, Shipment
-from quai.shipping.tests.test_carriers import server  # noqa: F401, F811  (the local carrier server)
+from quai.shipping.tests.test_carriers import server  # noqa: F401  (the local carrier server)
 
 pytestmark = pytest.mark.django_db
 
