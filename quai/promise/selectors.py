@@ -1,0 +1,288 @@
+"""Reads of the promise: the snapshot the rule runs on (cached), the stock of a cart, the supervisor's figures.
+
+The hot path (``POST /api/v1/promise``) must not query the configuration or count the backlog each time: the site's
+configuration is cached per process until a configuration write (``snapshot_invalidate``) or ``CONFIG_TTL``; the
+backlog is counted at most every ``BACKLOG_TTL`` seconds and dropped on every order status change
+(``backlog_invalidate``, subscribed in ``apps.py``). Other processes see a change within the TTLs, which the
+promise tolerates: a backlog seconds old moves a cut-off by a few lines' worth of work at most.
+"""
+
+from __future__ import annotations
+
+import threading
+import time as monotonic
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import date, time, timedelta
+
+from django.db.models import Count, Q
+
+from quai.core import clock
+from quai.inventory import selectors as inventory_selectors
+from quai.orders import domain as order_domain
+from quai.orders.selectors import order_list
+from quai.promise import domain
+from quai.promise.models import CarrierService, PromiseRecord, PromiseSite, PromiseStatus, TransitLane
+from quai.tenants.scope import Scope
+
+CONFIG_TTL = 60.0
+BACKLOG_TTL = 5.0
+
+#: Order statuses whose lines still wait at each stage (allocated and released work is ahead of a new order).
+STAGE_STATUSES: dict[str, tuple[str, ...]] = {
+    "pick": (order_domain.ALLOCATED, order_domain.RELEASED),
+    "pack": (order_domain.ALLOCATED, order_domain.RELEASED, order_domain.PICKING),
+}
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    """One site's configuration as the rule reads it, with the rows' ids the recording needs."""
+
+    promise_site_id: int
+    site_code: str
+    merchant_ids: frozenset[int]  # empty: every merchant
+    snapshot: domain.Snapshot  # with an empty backlog; ``snapshot_for`` adds the live one
+    lane_ids: dict[tuple[str, str], int]
+    kept_rate_threshold: float
+    widened_confidence: float
+
+
+_lock = threading.Lock()
+_configs: tuple[float, list[SiteConfig]] | None = None
+_backlogs: dict[int, tuple[float, dict[str, int]]] = {}
+
+
+def snapshot_invalidate() -> None:
+    """Forget the cached configuration (a configuration write calls it)."""
+    global _configs
+    with _lock:
+        _configs = None
+        _backlogs.clear()
+
+
+def backlog_invalidate() -> None:
+    with _lock:
+        _backlogs.clear()
+
+
+def _time(text: str) -> time:
+    return time.fromisoformat(text)
+
+
+def _service_of(row: CarrierService, lanes: Iterable[TransitLane], widened_confidence: float) -> domain.CarrierService:
+    transit: dict[str, domain.Transit] = {}
+    lane_confidence: dict[str, float] = {}
+    for lane in lanes:
+        seed = domain.Transit(tuple((int(d), float(s)) for d, s in lane.seed))
+        observed = {int(days): int(count) for days, count in (lane.observed or {}).items()}
+        transit[lane.zone] = domain.transit_observed(seed, observed)
+        if lane.widened:
+            lane_confidence[lane.zone] = widened_confidence
+    return domain.CarrierService(
+        code=row.code,
+        name=row.name,
+        carrier=row.carrier,
+        cutoffs={int(day): _time(cutoff) for day, cutoff in row.cutoffs.items()},
+        delivery_weekdays=frozenset(int(d) for d in row.delivery_weekdays),
+        transit=transit,
+        pickup_point=row.pickup_point,
+        price=row.price,
+        currency=row.currency,
+        lane_confidence=lane_confidence,
+    )
+
+
+def _load_configs() -> list[SiteConfig]:
+    configs = []
+    sites = PromiseSite.objects.select_related("site").prefetch_related(
+        "closures", "capacities", "merchants", "services__lanes"
+    )
+    for row in sites.order_by("site__code"):
+        site = row.site
+        calendar = domain.SiteCalendar(
+            time_zone=site.time_zone,
+            opening_days=frozenset(int(d) for d in site.opening_days),
+            opens_at=site.opens_at if isinstance(site.opens_at, time) else _time(str(site.opens_at)),
+            closes_at=site.closes_at if isinstance(site.closes_at, time) else _time(str(site.closes_at)),
+            holiday_country=row.holiday_country,
+            holiday_subdivision=row.holiday_subdivision,
+            works_public_holidays=row.works_public_holidays,
+            closures=frozenset(c.day for c in row.closures.all()),
+        )
+        services = [s for s in row.services.all() if s.active]
+        lane_ids = {(s.code, lane.zone): lane.pk for s in services for lane in s.lanes.all()}
+        snapshot = domain.Snapshot(
+            calendar=calendar,
+            services=tuple(_service_of(s, s.lanes.all(), float(row.widened_confidence)) for s in services),
+            capacity=domain.Capacity(
+                lines_per_hour={c.stage: float(c.lines_per_hour) for c in row.capacities.all()}, backlog_lines={}
+            ),
+            putaway_hours=float(row.putaway_hours),
+            confidence=float(row.confidence),
+        )
+        configs.append(
+            SiteConfig(
+                promise_site_id=row.pk,
+                site_code=site.code,
+                merchant_ids=frozenset(m.pk for m in row.merchants.all()),
+                snapshot=snapshot,
+                lane_ids=lane_ids,
+                kept_rate_threshold=float(row.kept_rate_threshold),
+                widened_confidence=float(row.widened_confidence),
+            )
+        )
+    return configs
+
+
+def site_configs() -> list[SiteConfig]:
+    global _configs
+    now = monotonic.monotonic()
+    cached = _configs
+    if cached is not None and now - cached[0] < CONFIG_TTL:
+        return cached[1]
+    configs = _load_configs()
+    with _lock:
+        _configs = (now, configs)
+    return configs
+
+
+def site_config_for(merchant_id: int) -> SiteConfig | None:
+    """The site that ships for ``merchant_id``: one that names it, else the first that serves every merchant."""
+    fallback = None
+    for config in site_configs():
+        if merchant_id in config.merchant_ids:
+            return config
+        if not config.merchant_ids and fallback is None:
+            fallback = config
+    return fallback
+
+
+def _count_backlog(config: SiteConfig) -> dict[str, int]:
+    orders = order_list(scope=Scope.system("promise backlog"))
+    if config.merchant_ids:
+        orders = orders.filter(merchant_id__in=config.merchant_ids)
+    statuses = {status for stage in STAGE_STATUSES.values() for status in stage}
+    rows = orders.filter(status__in=statuses).order_by().values_list("status").annotate(line_count=Count("lines"))
+    counts: dict[str, int] = {status: int(count) for status, count in rows}
+    return {stage: sum(int(counts.get(s, 0)) for s in wanted) for stage, wanted in STAGE_STATUSES.items()}
+
+
+def backlog_for(config: SiteConfig) -> dict[str, int]:
+    now = monotonic.monotonic()
+    cached = _backlogs.get(config.promise_site_id)
+    if cached is not None and now - cached[0] < BACKLOG_TTL:
+        return cached[1]
+    backlog = _count_backlog(config)
+    with _lock:
+        _backlogs[config.promise_site_id] = (now, backlog)
+    return backlog
+
+
+def snapshot_for(config: SiteConfig) -> domain.Snapshot:
+    """The site's snapshot with the live backlog (cached for ``BACKLOG_TTL``)."""
+    snapshot = config.snapshot
+    return replace(snapshot, capacity=replace(snapshot.capacity, backlog_lines=backlog_for(config)))
+
+
+@dataclass(frozen=True)
+class SkuStock:
+    sku_id: int
+    code: str
+    available: int
+    incoming: tuple[tuple[date, int], ...]
+
+
+def stock_of(*, merchant_id: int, codes: Iterable[str]) -> dict[str, SkuStock]:
+    """Free stock (what shops may sell: on hand − reserved − safety buffer) and open ASNs of the merchant's SKUs
+    named by ``codes``; a code not of this merchant is absent."""
+    wanted = list(dict.fromkeys(codes))
+    page = inventory_selectors.availability_list(scope=Scope.merchant(merchant_id))
+    rows = inventory_selectors.AvailabilityPage(page.queryset.filter(code__in=wanted))
+    found = {}
+    for row in rows:
+        incoming = tuple((i.expected_date, i.quantity) for i in row.incoming if i.expected_date is not None)
+        found[row.sku_code] = SkuStock(row.sku_id, row.sku_code, row.available_to_sell, incoming)
+    return found
+
+
+# --- The supervisor's figures -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeptRate:
+    key: str
+    kept: int
+    broken: int
+
+    @property
+    def total(self) -> int:
+        return self.kept + self.broken
+
+    @property
+    def rate(self) -> float | None:
+        return self.kept / self.total if self.total else None
+
+
+def kept_rates(*, scope: Scope, days: int = 14) -> dict[str, list[KeptRate]]:
+    """Kept and broken promises decided in the last ``days`` days, by merchant, by carrier and by day."""
+    since = clock.today() - timedelta(days=days - 1)
+    rows = (
+        PromiseRecord.objects.within(scope)
+        .filter(status__in=(PromiseStatus.KEPT, PromiseStatus.BROKEN), closed_on__gte=since)
+        .values("merchant__code", "carrier", "service", "closed_on", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    tallies: dict[str, dict[str, list[int]]] = {"merchant": {}, "carrier": {}, "day": {}}
+    for row in rows:
+        kept = row["status"] == PromiseStatus.KEPT
+        keys = {
+            "merchant": row["merchant__code"],
+            "carrier": row["carrier"] or row["service"],
+            "day": row["closed_on"].isoformat(),
+        }
+        for axis, key in keys.items():
+            tally = tallies[axis].setdefault(key, [0, 0])
+            tally[0 if kept else 1] += row["n"]
+    by_day = tallies["day"]
+    for offset in range(days):
+        by_day.setdefault((since + timedelta(days=offset)).isoformat(), [0, 0])
+    return {axis: [KeptRate(k, v[0], v[1]) for k, v in sorted(found.items())] for axis, found in tallies.items()}
+
+
+def at_risk_now(*, scope: Scope, limit: int = 100) -> list[PromiseRecord]:
+    return list(
+        PromiseRecord.objects.within(scope)
+        .filter(status=PromiseStatus.AT_RISK)
+        .select_related("order", "merchant")
+        .order_by("ship_by", "id")[:limit]
+    )
+
+
+def widened_lanes() -> list[TransitLane]:
+    return list(TransitLane.objects.filter(widened=True).select_related("service__promise_site__site"))
+
+
+def open_records(*, promise_site_id: int) -> list[PromiseRecord]:
+    """Promises not yet decided and not yet shipped, in the warehouse's work order (cut-off, then age)."""
+    return list(
+        PromiseRecord.objects.filter(
+            promise_site_id=promise_site_id,
+            status__in=(PromiseStatus.PENDING, PromiseStatus.AT_RISK),
+            shipped_at__isnull=True,
+            ship_by__isnull=False,
+        )
+        .select_related("order")
+        .annotate(line_count=Count("order__lines"))
+        .order_by("ship_by", "order__created_at", "id")
+    )
+
+
+def overdue_records(*, today: date) -> list[PromiseRecord]:
+    """Promises whose last promised delivery day is over and that were not delivered."""
+    return list(
+        PromiseRecord.objects.filter(
+            Q(status__in=(PromiseStatus.PENDING, PromiseStatus.AT_RISK)), delivery_by__lt=today
+        ).select_related("order", "promise_site__site")
+    )

@@ -1,0 +1,567 @@
+"""Promise services: quote a cart, record the promise on an order, follow it to kept or broken, load configuration.
+
+- ``promise_quote`` gathers the snapshot (cached, ``quai.promise.selectors``), the cart's stock, and runs the pure
+  rule. It writes nothing: each option carries a ``promise_id``, a signed token of what was promised (site, service,
+  zone, dates), so the order that follows can prove which promise the checkout showed without a row per quote.
+- ``promise_record_for_order`` runs on ``order.received``: it keeps the promise the shop passed (its token, or its
+  dates) or computes one at the order's intake instant.
+- Shipments are told by events of the shipping app, subscribed by name (``shipment.shipped``,
+  ``shipment.tracking_event``, ``shipment.delivered``), never imported: shipping sits above promise.
+- ``promise_watch`` (periodic) marks orders at risk of missing their ship-by cut-off and breaks the promises whose
+  last promised day passed undelivered; each decided promise counts in its lane, which widens its confidence when
+  its kept rate falls under the threshold.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.translation import gettext as _
+
+from quai.core import clock
+from quai.core.errors import Conflict, NotFound, QuaiError, ValidationFailed
+from quai.core.events import Envelope
+from quai.core.outbox import event_record
+from quai.orders.domain import AddressProblem
+from quai.orders.selectors import order_get
+from quai.promise import domain, selectors
+from quai.promise.events import (
+    PromiseAtRisk,
+    PromiseBroken,
+    PromiseKept,
+    PromiseLaneWidened,
+    PromiseRecorded,
+    PromiseReforecast,
+)
+from quai.promise.models import PromiseRecord, PromiseSource, PromiseStatus, TransitLane
+from quai.tenants.scope import Scope
+
+logger = logging.getLogger(__name__)
+
+MAX_LINES = 200
+
+
+class PromiseUnavailable(QuaiError):
+    status = 409
+    code = "promise_not_configured"
+
+
+# --- Quoting ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Quote:
+    result: domain.PromiseResult
+    config: selectors.SiteConfig
+    tokens: Mapping[str, str]
+
+
+def _address_error(problem: AddressProblem, country: str, postcode: str) -> ValidationFailed:
+    if problem.code == "country_invalid":
+        return ValidationFailed(
+            _("%(country)s is not a country code (ISO 3166-1 alpha-2, e.g. FR).") % {"country": country},
+            code="invalid_country",
+            details={"country": country},
+        )
+    example = problem.params.get("example", "")
+    return ValidationFailed(
+        _("%(postcode)r is not a postcode of %(country)s (e.g. %(example)s).")
+        % {"postcode": postcode, "country": country.upper(), "example": example or "—"},
+        code="invalid_postcode",
+        details={"country": country.upper(), "postcode": postcode, "example": example},
+    )
+
+
+_PROBLEM_MESSAGES = {
+    "out_of_stock": (Conflict, lambda p: _("%(sku)s is out of stock and no delivery announces it.") % p),
+    "invalid_quantity": (ValidationFailed, lambda p: _("The quantity of %(sku)s must be above zero.") % p),
+    "invalid_instant": (ValidationFailed, lambda p: _("The instant needs a UTC offset (e.g. 2025-03-10T10:00+01:00).")),
+    "service_unavailable": (
+        ValidationFailed,
+        lambda p: _("The carrier service %(service)s is not offered from this warehouse.") % p,
+    ),
+    "empty_cart": (ValidationFailed, lambda p: _("The cart has no line.")),
+}
+
+
+def _problem_error(problem: domain.Problem) -> QuaiError:
+    cls, message = _PROBLEM_MESSAGES[problem.code]
+    return cls(message(dict(problem.params)), code=problem.code, details=dict(problem.params))
+
+
+def promise_quote(
+    *,
+    merchant_id: int,
+    lines: Sequence[tuple[str, int]],
+    country: str,
+    postcode: str,
+    services: Sequence[str] | None = None,
+    at: datetime | None = None,
+) -> Quote:
+    """The promise of each service for ``lines`` ((SKU code, quantity), the merchant's) sent to the destination."""
+    if not lines:
+        raise ValidationFailed(_("The cart has no line."), code="empty_cart")
+    if len(lines) > MAX_LINES:
+        raise ValidationFailed(_("A cart has at most %(n)d lines.") % {"n": MAX_LINES}, code="too_many_lines")
+    for code, quantity in lines:
+        if quantity <= 0:
+            raise ValidationFailed(
+                _("The quantity of %(sku)s must be above zero.") % {"sku": code},
+                code="invalid_quantity",
+                details={"sku": code, "quantity": quantity},
+            )
+    zone = domain.destination_zone(country, postcode)
+    if isinstance(zone, AddressProblem):
+        raise _address_error(zone, country, postcode)
+    config = selectors.site_config_for(merchant_id)
+    if config is None:
+        raise PromiseUnavailable(_("No warehouse is configured to promise dates for this merchant."))
+    quantities: dict[str, int] = {}
+    for code, quantity in lines:
+        quantities[code] = quantities.get(code, 0) + quantity
+    stock = selectors.stock_of(merchant_id=merchant_id, codes=quantities)
+    unknown = [code for code in quantities if code not in stock]
+    if unknown:
+        raise NotFound(
+            _("Unknown SKU: %(skus)s.") % {"skus": ", ".join(unknown)}, code="unknown_sku", details={"skus": unknown}
+        )
+    cart = [
+        domain.CartLine(code, quantity, on_hand=stock[code].available, incoming=stock[code].incoming)
+        for code, quantity in quantities.items()
+    ]
+    instant = at or clock.now()
+    try:
+        result = domain.promise_compute(
+            selectors.snapshot_for(config), lines=cart, zone=zone, at=instant, services=services
+        )
+    except domain.NoDate:
+        raise PromiseUnavailable(
+            _("This warehouse's calendar leaves no ship day: check its cut-offs and closures."), code="no_ship_date"
+        ) from None
+    if isinstance(result, domain.Problem):
+        raise _problem_error(result)
+    if not result.options:
+        raise ValidationFailed(
+            _("No carrier service of this warehouse delivers to %(country)s %(postcode)s.")
+            % {"country": zone.country, "postcode": zone.postcode},
+            code="destination_not_served",
+            details={"zone": zone.code, "services": [u.service for u in result.unserved]},
+        )
+    tokens = {
+        option.service: promise_token(merchant_id=merchant_id, config=config, zone=zone.code, option=option)
+        for option in result.options
+    }
+    return Quote(result=result, config=config, tokens=tokens)
+
+
+# --- Tokens -------------------------------------------------------------------------------------------------------
+
+_TOKEN_SALT = "quai.promise.token"
+
+
+def _day(value: date) -> str:
+    return value.strftime("%y%m%d")
+
+
+def _sign(value: str) -> str:
+    digest = salted_hmac(_TOKEN_SALT, value, algorithm="sha256").digest()[:12]
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def promise_token(*, merchant_id: int, config: selectors.SiteConfig, zone: str, option: domain.ServiceOption) -> str:
+    """``p1.<merchant>.<site>.<service>.<zone>.<ship>.<from>.<by>.<signature>`` (≤ 100 characters: it goes in the
+    order's ``promise_id``). The signature proves Quai made it, for this merchant."""
+    body = ".".join(
+        (
+            "p1",
+            str(merchant_id),
+            str(config.promise_site_id),
+            option.service,
+            zone,
+            _day(option.ship_date),
+            _day(option.delivery_earliest),
+            _day(option.delivery_latest),
+        )
+    )
+    return f"{body}.{_sign(body)}"
+
+
+@dataclass(frozen=True)
+class TokenPromise:
+    merchant_id: int
+    promise_site_id: int
+    service: str
+    zone: str
+    ship_date: date
+    delivery_from: date
+    delivery_by: date
+
+
+def promise_token_read(token: str) -> TokenPromise | None:
+    """What a token promised, or None when it is not one of ours (forged, altered, another format)."""
+    parts = token.split(".")
+    if len(parts) != 9 or parts[0] != "p1":
+        return None
+    body, signature = ".".join(parts[:8]), parts[8]
+    if not constant_time_compare(_sign(body), signature):
+        return None
+    try:
+        ship, start, end = (datetime.strptime(p, "%y%m%d").date() for p in parts[5:8])
+        return TokenPromise(int(parts[1]), int(parts[2]), parts[3], parts[4], ship, start, end)
+    except ValueError:
+        return None
+
+
+# --- Recording on the order ---------------------------------------------------------------------------------------
+
+
+def on_order_received(event: Any, envelope: Envelope) -> None:
+    """``order.received``: record the promise the shop showed, or compute one (idempotent: one per order)."""
+    if envelope.merchant_id is None:
+        return
+    promise_record_for_order(merchant_id=envelope.merchant_id, order_id=int(event.order_id))
+
+
+def promise_record_for_order(*, merchant_id: int, order_id: int) -> PromiseRecord | None:
+    """Record the order's promise once. The shop's token wins; then the dates the shop passed (their ship date is
+    computed, since the warehouse must meet it); else the promise computed at the order's intake instant. An order
+    Quai cannot promise (no site, an unserved zone, no stock anywhere) is recorded as the shop's dates or not at all.
+    """
+    existing = PromiseRecord.objects.filter(order_id=order_id).first()
+    if existing is not None:
+        return existing
+    order = order_get(scope=Scope.merchant(merchant_id), order_id=order_id)
+    config = selectors.site_config_for(merchant_id)
+    token = promise_token_read(order.promise_id) if order.promise_id else None
+    if token is not None and token.merchant_id != merchant_id:
+        token = None
+    values: dict[str, Any] = {"promise_id": order.promise_id}
+    computed: domain.ServiceOption | None = None
+    zone = ""
+    if config is not None:
+        wanted = [token.service] if token else ([order.carrier_service] if order.carrier_service else None)
+        try:
+            quote = promise_quote(
+                merchant_id=merchant_id,
+                lines=[(line.sku_code, line.quantity) for line in order.lines.all()],
+                country=order.country,
+                postcode=order.postcode,
+                services=wanted,
+                at=order.created_at,
+            )
+            computed = quote.result.options[0]
+            zone = quote.result.zone.code
+        except QuaiError as error:
+            logger.info("order %s: no promise computed at intake (%s)", order_id, error.code)
+    if token is not None:
+        values.update(
+            source=PromiseSource.SHOP,
+            service=token.service,
+            zone=token.zone,
+            ship_date=token.ship_date,
+            delivery_from=token.delivery_from,
+            delivery_by=token.delivery_by,
+        )
+    elif order.promised_to is not None:
+        values.update(source=PromiseSource.SHOP, delivery_from=order.promised_from, delivery_by=order.promised_to)
+    elif computed is not None:
+        values.update(
+            source=PromiseSource.INTAKE,
+            delivery_from=computed.delivery_earliest,
+            delivery_by=computed.delivery_latest,
+        )
+    else:
+        return None
+    if computed is not None:
+        values.setdefault("service", computed.service)
+        values.setdefault("zone", zone)
+        values.setdefault("ship_date", computed.ship_date)
+        values["carrier"] = computed.carrier
+        values["confidence"] = Decimal(str(computed.confidence)).quantize(Decimal("0.001"))
+        if values["ship_date"] == computed.ship_date:
+            values["ship_by"] = computed.cutoff
+    with transaction.atomic():
+        record, created = PromiseRecord.objects.get_or_create(
+            order_id=order_id,
+            defaults={
+                "merchant_id": merchant_id,
+                "promise_site_id": config.promise_site_id if config else None,
+                **values,
+            },
+        )
+        if created:
+            event_record(
+                PromiseRecorded(
+                    order_id=order_id,
+                    source=record.source,
+                    service=record.service,
+                    ship_date=_iso(record.ship_date),
+                    delivery_from=_iso(record.delivery_from),
+                    delivery_by=_iso(record.delivery_by),
+                ),
+                merchant_id=merchant_id,
+            )
+    return record
+
+
+def _iso(value: date | None) -> str:
+    return value.isoformat() if value else ""
+
+
+# --- Shipments (events of the shipping app, by name) --------------------------------------------------------------
+
+
+def _record_for(order_id: Any) -> PromiseRecord | None:
+    try:
+        return PromiseRecord.objects.select_related("promise_site__site", "order").get(order_id=int(order_id))
+    except (PromiseRecord.DoesNotExist, TypeError, ValueError):
+        return None
+
+
+def _instant(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def _site_zone_name(record: PromiseRecord) -> str:
+    return record.promise_site.site.time_zone if record.promise_site else "Europe/Paris"
+
+
+def on_shipment_shipped(event: Any, envelope: Envelope) -> None:
+    """``shipment.shipped`` (order_id, shipped_at): measure "shipped on time" apart from delivery."""
+    with transaction.atomic():
+        record = _record_for(getattr(event, "order_id", None))
+        if record is None or record.shipped_at is not None:
+            return
+        record.shipped_at = _instant(event.shipped_at)
+        if record.ship_date is not None:
+            record.shipped_on_time = domain.shipped_on_time(
+                shipped_at=record.shipped_at, ship_date=record.ship_date, time_zone=_site_zone_name(record)
+            )
+        if record.status == PromiseStatus.AT_RISK:
+            record.status, record.at_risk_since = PromiseStatus.PENDING, None
+        record.save(update_fields=["shipped_at", "shipped_on_time", "status", "at_risk_since"])
+
+
+def on_shipment_tracking_event(event: Any, envelope: Envelope) -> None:
+    """``shipment.tracking_event`` (order_id, status, occurred_at, estimated_delivery): a carrier's new estimate
+    past the promised date re-forecasts the delivery and tells the merchant (and the shopper) before it passes."""
+    estimated = getattr(event, "estimated_delivery", None)
+    if not estimated:
+        return
+    new_date = (
+        estimated if isinstance(estimated, date) and not isinstance(estimated, datetime) else _instant(estimated).date()
+    )
+    with transaction.atomic():
+        record = _record_for(getattr(event, "order_id", None))
+        if record is None or record.delivery_by is None or record.status in (PromiseStatus.KEPT, PromiseStatus.BROKEN):
+            return
+        if new_date <= record.delivery_by or record.forecast_date == new_date:
+            return
+        record.forecast_date = new_date
+        if record.status == PromiseStatus.PENDING:
+            record.status, record.at_risk_since = PromiseStatus.AT_RISK, clock.now()
+        record.save(update_fields=["forecast_date", "status", "at_risk_since"])
+        event_record(
+            PromiseReforecast(
+                order_id=record.order_id, delivery_by=record.delivery_by.isoformat(), forecast_date=new_date.isoformat()
+            ),
+            merchant_id=record.merchant_id,
+        )
+
+
+def on_shipment_delivered(event: Any, envelope: Envelope) -> None:
+    """``shipment.delivered`` (order_id, delivered_at): kept or broken, with its cause; counts in the lane and teaches
+    it the transit observed."""
+    with transaction.atomic():
+        record = _record_for(getattr(event, "order_id", None))
+        if record is None or record.delivered_at is not None or record.delivery_by is None:
+            return
+        delivered_at = _instant(event.delivered_at)
+        zone_name = _site_zone_name(record)
+        delivered_on = delivered_at.astimezone(domain._zone_info(zone_name)).date()
+        record.delivered_at = delivered_at
+        if record.status in (PromiseStatus.KEPT, PromiseStatus.BROKEN):
+            record.save(update_fields=["delivered_at"])  # broken by the watch already: the cause stays
+            return
+        status, cause = domain.delivery_outcome(
+            delivered_on=delivered_on,
+            promised_by=record.delivery_by,
+            shipped_on_time=record.shipped_on_time is not False,
+            hold_reason=record.order.hold_reason,
+        )
+        _decide(record, status, cause, decided_on=delivered_on)
+        if record.shipped_at is not None:
+            _observe_transit(record, record.shipped_at, delivered_on)
+
+
+def _decide(record: PromiseRecord, status: str, cause: str, *, decided_on: date) -> None:
+    record.status, record.cause, record.closed_on = status, cause, decided_on
+    record.save(update_fields=["delivered_at", "status", "cause", "closed_on"])
+    delivery_by = record.delivery_by.isoformat() if record.delivery_by else ""
+    if status == domain.KEPT:
+        event = PromiseKept(
+            order_id=record.order_id, delivery_by=delivery_by, shipped_on_time=bool(record.shipped_on_time)
+        )
+        event_record(event, merchant_id=record.merchant_id)
+    else:
+        broken = PromiseBroken(
+            order_id=record.order_id, delivery_by=delivery_by, cause=cause, shipped_on_time=record.shipped_on_time
+        )
+        event_record(broken, merchant_id=record.merchant_id)
+    _lane_count(record, kept=status == domain.KEPT)
+
+
+def _lane_of(record: PromiseRecord) -> TransitLane | None:
+    if record.promise_site_id is None or not record.service or not record.zone:
+        return None
+    return (
+        TransitLane.objects.select_for_update()
+        .select_related("service__promise_site__site")
+        .filter(service__promise_site_id=record.promise_site_id, service__code=record.service, zone=record.zone)
+        .first()
+    )
+
+
+#: Outcomes a lane needs before its kept rate says anything.
+LANE_MIN_OUTCOMES = 20
+
+
+def _lane_count(record: PromiseRecord, *, kept: bool) -> None:
+    lane = _lane_of(record)
+    if lane is None:
+        return
+    if kept:
+        lane.kept += 1
+    else:
+        lane.broken += 1
+    site = lane.service.promise_site
+    total = lane.kept + lane.broken
+    confidence = domain.lane_confidence(
+        kept=lane.kept,
+        total=total,
+        threshold=float(site.kept_rate_threshold),
+        base=float(site.confidence),
+        widened=float(site.widened_confidence),
+        min_outcomes=LANE_MIN_OUTCOMES,
+    )
+    widened = confidence > float(site.confidence)
+    changed = widened != lane.widened
+    lane.widened = widened
+    lane.save(update_fields=["kept", "broken", "widened", "updated_at"])
+    if changed:
+        event_record(
+            PromiseLaneWidened(
+                lane_id=lane.pk,
+                site=site.site.code,
+                service=lane.service.code,
+                zone=lane.zone,
+                kept_rate=round(lane.kept / total, 4),
+                confidence=confidence,
+                widened=widened,
+            )
+        )
+        transaction.on_commit(selectors.snapshot_invalidate)
+
+
+def _observe_transit(record: PromiseRecord, shipped_at: datetime, delivered_on: date) -> None:
+    lane = _lane_of(record)
+    if lane is None:
+        return
+    zone_name = _site_zone_name(record)
+    shipped_on = shipped_at.astimezone(domain._zone_info(zone_name)).date()
+    zone = domain.DestinationZone(
+        code=lane.zone,
+        country=record.order.country,
+        postcode=record.order.postcode,
+        holiday_country=record.order.country,
+    )
+    days = domain.transit_days_between(
+        shipped_on, delivered_on, delivery_weekdays=frozenset(lane.service.delivery_weekdays), zone=zone
+    )
+    observed = dict(lane.observed or {})
+    observed[str(days)] = int(observed.get(str(days), 0)) + 1
+    lane.observed = observed
+    lane.save(update_fields=["observed", "updated_at"])
+    transaction.on_commit(selectors.snapshot_invalidate)
+
+
+# --- The watch ----------------------------------------------------------------------------------------------------
+
+
+def promise_watch() -> dict[str, int]:
+    """Mark the orders that will miss their ship-by cut-off (and tell the merchant), clear those that no longer
+    will, and break the promises whose last promised day passed undelivered. Periodic (``tasks.promise_watch``)."""
+    now = clock.now()
+    flagged = cleared = broken = 0
+    for config in selectors.site_configs():
+        records = selectors.open_records(promise_site_id=config.promise_site_id)
+        if not records:
+            continue
+        calendar = config.snapshot.calendar
+        open_orders = [
+            domain.OpenOrder(r.order_id, int(getattr(r, "line_count", 0)), r.ship_by) for r in records if r.ship_by
+        ]
+        risky = set(domain.orders_at_risk(calendar, config.snapshot.capacity, open_orders, now))
+        for record in records:
+            if record.order_id in risky and record.status == PromiseStatus.PENDING:
+                _flag_at_risk(record, now)
+                flagged += 1
+            elif record.order_id not in risky and record.status == PromiseStatus.AT_RISK and not record.forecast_date:
+                PromiseRecord.objects.filter(pk=record.pk).update(status=PromiseStatus.PENDING, at_risk_since=None)
+                cleared += 1
+    for record in selectors.overdue_records(today=clock.today()):
+        with transaction.atomic():
+            locked = (
+                PromiseRecord.objects.select_for_update()
+                .select_related("order", "promise_site__site")
+                .get(pk=record.pk)
+            )
+            if locked.status not in (PromiseStatus.PENDING, PromiseStatus.AT_RISK):
+                continue
+            zone_name = _site_zone_name(locked)
+            if locked.delivery_by is None or locked.delivery_by >= clock.today(zone_name):
+                continue
+            _, cause = domain.delivery_outcome(
+                delivered_on=clock.today(zone_name),
+                promised_by=locked.delivery_by,
+                shipped_on_time=locked.shipped_at is not None and locked.shipped_on_time is not False,
+                hold_reason=locked.order.hold_reason,
+                stock_short=locked.shipped_at is None and locked.order.status == "backordered",
+            )
+            _decide(locked, domain.BROKEN, cause, decided_on=clock.today(zone_name))
+            broken += 1
+    return {"at_risk": flagged, "cleared": cleared, "broken": broken}
+
+
+def _flag_at_risk(record: PromiseRecord, now: datetime) -> None:
+    with transaction.atomic():
+        updated = PromiseRecord.objects.filter(pk=record.pk, status=PromiseStatus.PENDING).update(
+            status=PromiseStatus.AT_RISK, at_risk_since=now
+        )
+        if updated:
+            hold = record.order.hold_reason
+            cause = domain.HOLD_CAUSES.get(hold, domain.Cause.CUSTOMER_HOLD) if hold else domain.Cause.WAREHOUSE_LATE
+            event_record(
+                PromiseAtRisk(
+                    order_id=record.order_id,
+                    ship_by=record.ship_by.isoformat() if record.ship_by else "",
+                    delivery_by=_iso(record.delivery_by),
+                    cause=cause,
+                ),
+                merchant_id=record.merchant_id,
+            )
+
+
+def on_order_changed(event: Any, envelope: Envelope) -> None:
+    """Any order status change moves the backlog: the next promise counts it again."""
+    selectors.backlog_invalidate()
