@@ -37,7 +37,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 
@@ -71,6 +71,8 @@ DEFAULT_REFUNDED_STATE = 7  # "Refunded" (PS_OS_REFUND)
 FAR_END = "2999-12-31 23:59:59"
 EPOCH = "1970-01-01 00:00:00"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+Key = TypeVar("Key", int, str)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -197,13 +199,14 @@ def decode_cursor(cursor: str) -> tuple[str, set[int]]:
     return since, seen
 
 
-def advance_cursor(since: str, seen: set[int], rows: Sequence[tuple[int, str]]) -> tuple[str, set[int], list[int]]:
-    """The high-water mark after a page of ``(id, date_upd)`` rows sorted by ``date_upd`` then ``id``.
+def advance_cursor(since: str, seen: set[Key], rows: Sequence[tuple[Key, str]]) -> tuple[str, set[Key], list[Key]]:
+    """The high-water mark after a page of ``(id, updated)`` rows sorted by ``updated`` then a stable tie-break.
 
     ``date_upd`` has one-second resolution, so several orders share a second and a page may end inside one: the
     window starts *at* the mark (inclusive) and the cursor remembers the ids already taken at that exact second.
     An order taken at the mark and updated again later has a later ``date_upd``, so it is not among the forgotten
-    ones. Returns the new mark, its seen ids, and the ids of the page that are new."""
+    ones. Returns the new mark, its seen ids, and the ids of the page that are new. (Saleor's poll uses the same
+    rule on ``updatedAt``.)"""
     new_ids = [order_id for order_id, updated in rows if not (updated == since and order_id in seen)]
     if not rows:
         return since, set(seen), []
