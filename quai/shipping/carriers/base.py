@@ -20,7 +20,7 @@ from quai.core.errors import QuaiError
 class CarrierUnavailable(QuaiError):
     """The carrier did not answer in time or answered with a server error: try again later."""
 
-    status = 503
+    status = 424  # a failed dependency: the request was fine, the carrier was not
     code = "carrier_unavailable"
 
 
