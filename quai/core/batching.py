@@ -19,6 +19,11 @@ Invariants (docs/INTAKE.md explains them and their limits):
 - **Deadlock-free across processes.** Units may declare the rows they will lock (``locks``, e.g. SKU ids); the
   optional ``prepare`` hook receives the union of a batch's locks, sorted, and takes them first, in that order, so
   two committers of two processes never wait on each other in a circle.
+- **Bulk units, per-unit fallback.** A committer given a ``bulk`` handler hands the items of its batch's bulk units
+  (``submit(…, item=…)``) to it in ONE savepoint — one statement per table for the whole batch instead of one per
+  unit — with what ``prepare`` returned. If the handler raises, that savepoint is rolled back and every unit runs
+  its own ``work`` in its own savepoint as before, so a unit still fails alone. The handler answers each item its
+  own outcome (a value, or an exception instance: that unit's error, nothing of it written).
 - **A caller inside a transaction runs inline.** Its work could not see the caller's uncommitted rows from the
   committer's connection, so it runs in the caller's thread, in a savepoint of the caller's transaction (tests,
   management commands, a service composing another). ``QUAI_GROUP_COMMIT=false`` makes every call inline.
@@ -70,11 +75,19 @@ class CommitFailed(QuaiError):
     code = "commit_failed"
 
 
+_NO_ITEM: Any = object()
+
+#: A bulk handler: the items of a batch's bulk units (in batch order) and what ``prepare`` returned; one outcome per
+#: item, in the same order — a value, or an exception instance for an item that failed alone (nothing of it written).
+BulkHandler = Callable[[Sequence[Any], Any], Sequence[Any]]
+
+
 @dataclass(eq=False)
 class _Unit(Generic[T]):
     work: Callable[[], T]
     key: Hashable
     locks: tuple[Any, ...]
+    item: Any = _NO_ITEM
     future: Future[T] = field(default_factory=Future)
     queued_at: float = field(default_factory=time.perf_counter)
 
@@ -89,6 +102,8 @@ class CommitterStats:
     failed_commits: int = 0
     largest_batch: int = 0
     overloaded: int = 0
+    bulk_batches: int = 0
+    bulk_fallbacks: int = 0
 
 
 class GroupCommitter:
@@ -101,7 +116,10 @@ class GroupCommitter:
     ``wait_timeout``: how long a caller waits for its unit to START; a unit still queued then is withdrawn and the
     caller gets ``Overloaded`` (nothing done). A unit already running is always waited for: its outcome is coming.
     ``prepare(locks)``: called inside the batch's transaction before any unit, with the sorted union of the units'
-    ``locks``; it takes those locks in that order (e.g. ``SELECT … ORDER BY id FOR UPDATE``).
+    ``locks``; it takes those locks in that order (e.g. ``SELECT … ORDER BY id FOR UPDATE``). What it returns (say,
+    the locked rows' counters) is handed to ``bulk``.
+    ``bulk(items, prepared)``: runs the batch's bulk units together (see the module's docstring); ``work`` stays
+    each unit's fallback.
     """
 
     def __init__(
@@ -114,7 +132,8 @@ class GroupCommitter:
         max_pending_per_key: int = 2000,
         max_pending: int = 10000,
         wait_timeout: float = 30.0,
-        prepare: Callable[[Sequence[Any]], None] | None = None,
+        prepare: Callable[[Sequence[Any]], Any] | None = None,
+        bulk: BulkHandler | None = None,
         using: str = DEFAULT_DB_ALIAS,
     ) -> None:
         if per_key_cap < 1 or max_batch < 1:
@@ -127,6 +146,7 @@ class GroupCommitter:
         self.max_pending = max_pending
         self.wait_timeout = wait_timeout
         self.prepare = prepare
+        self.bulk = bulk
         self.using = using
         self.stats = CommitterStats()
         self._queues: OrderedDict[Hashable, deque[_Unit[Any]]] = OrderedDict()
@@ -138,9 +158,13 @@ class GroupCommitter:
 
     # --- The request side ---------------------------------------------------------------------------------------
 
-    def submit(self, work: Callable[[], T], *, key: Hashable = None, locks: Iterable[Any] = ()) -> Future[T]:
-        """Queue ``work`` for the next batch; its future resolves after the batch's commit (or with its error)."""
-        unit: _Unit[T] = _Unit(work=work, key=key, locks=tuple(locks))
+    def submit(
+        self, work: Callable[[], T], *, key: Hashable = None, locks: Iterable[Any] = (), item: Any = _NO_ITEM
+    ) -> Future[T]:
+        """Queue ``work`` for the next batch; its future resolves after the batch's commit (or with its error).
+
+        ``item``: what the ``bulk`` handler needs to do this unit's work together with the batch's others."""
+        unit: _Unit[T] = _Unit(work=work, key=key, locks=tuple(locks), item=item)
         with self._condition:
             self._ensure_thread()
             queue = self._queues.get(key)
@@ -157,31 +181,40 @@ class GroupCommitter:
             self._condition.notify()
         return unit.future
 
-    def run(self, work: Callable[[], T], *, key: Hashable = None, locks: Iterable[Any] = ()) -> T:
+    def run(self, work: Callable[[], T], *, key: Hashable = None, locks: Iterable[Any] = (), item: Any = _NO_ITEM) -> T:
         """Run ``work`` in a shared transaction and return its result once that transaction has committed."""
         if self._inline():
-            with transaction.atomic(using=self.using):
-                return work()
-        return self.wait(self.submit(work, key=key, locks=locks))
+            (outcome,) = self._run_inline([_Unit(work=work, key=key, locks=tuple(locks), item=item)])
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome  # type: ignore[no-any-return]
+        return self.wait(self.submit(work, key=key, locks=locks, item=item))
 
     def run_many(
-        self, works: Sequence[Callable[[], T]], *, key: Hashable = None, locks: Sequence[Iterable[Any]] = ()
+        self,
+        works: Sequence[Callable[[], T]],
+        *,
+        key: Hashable = None,
+        locks: Sequence[Iterable[Any]] = (),
+        items: Sequence[Any] = (),
     ) -> list[T | Exception]:
         """Several units (a batch request): each one's result or its own error, in order, all committed."""
-        if self._inline():
-            outcomes: list[T | Exception] = []
-            for work in works:
-                try:
-                    with transaction.atomic(using=self.using):
-                        outcomes.append(work())
-                except Exception as exc:  # each unit's error is its own answer
-                    outcomes.append(exc)
-            return outcomes
         lock_lists = list(locks) or [()] * len(works)
+        item_list = list(items) or [_NO_ITEM] * len(works)
+        units: list[_Unit[T]] = [
+            _Unit(work=work, key=key, locks=tuple(unit_locks), item=item)
+            for work, unit_locks, item in zip(works, lock_lists, item_list, strict=True)
+        ]
+        if self._inline():
+            if connections[self.using].in_atomic_block:
+                # Inside the caller's transaction: the units are one batch of it (a test, a command).
+                return self._run_inline(units)
+            # QUAI_GROUP_COMMIT=false: one transaction per unit, as the setting says.
+            return [outcome for unit in units for outcome in self._run_inline([unit])]
         futures = []
-        for work, unit_locks in zip(works, lock_lists, strict=True):
+        for unit in units:
             try:
-                futures.append(self.submit(work, key=key, locks=unit_locks))
+                futures.append(self.submit(unit.work, key=key, locks=unit.locks, item=unit.item))
             except Overloaded as exc:
                 futures.append(_failed(exc))
         results: list[T | Exception] = []
@@ -292,25 +325,82 @@ class GroupCommitter:
         self._pending -= len(batch)
         return batch
 
+    def _run_inline(self, units: Sequence[_Unit[Any]]) -> list[Any]:
+        """The units' outcomes (a value or the unit's own exception), run in this thread in one atomic block."""
+        if len(units) != 1:
+            with transaction.atomic(using=self.using):
+                return [outcome for _unit, _ok, outcome in self._run_units(units)]
+        # One unit: its own atomic block is its savepoint (no second one inside it), as a unit of a batch has one.
+        (unit,) = units
+        if self.bulk is not None and unit.item is not _NO_ITEM:
+            try:
+                with transaction.atomic(using=self.using):
+                    (answer,) = self.bulk([unit.item], self._prepare(units))
+            except Exception:
+                logger.warning("group commit %s: bulk run of 1 unit failed; it runs alone", self.name, exc_info=True)
+            else:
+                return [answer]
+        try:
+            with transaction.atomic(using=self.using):
+                return [unit.work()]
+        except Exception as exc:
+            return [exc]
+
+    def _prepare(self, units: Sequence[_Unit[Any]]) -> Any:
+        if self.prepare is None:
+            return None
+        locks = sorted(set(itertools.chain.from_iterable(unit.locks for unit in units)))
+        return self.prepare(locks) if locks else None
+
+    def _run_units(self, units: Sequence[_Unit[Any]]) -> list[tuple[_Unit[Any], bool, Any]]:
+        """Inside the batch's transaction: take its locks, run its bulk units together (or each alone if that
+        fails), then the others each in its own savepoint. Returns (unit, ok, value or error) in batch order."""
+        prepared = self._prepare(units)
+        results: dict[int, tuple[bool, Any]] = {}
+        bulk_units = [unit for unit in units if unit.item is not _NO_ITEM] if self.bulk is not None else []
+        if bulk_units and self.bulk is not None:
+            try:
+                with transaction.atomic(using=self.using):
+                    answers = list(self.bulk([unit.item for unit in bulk_units], prepared))
+                    if len(answers) != len(bulk_units):
+                        raise RuntimeError(f"bulk handler answered {len(answers)} of {len(bulk_units)} units")
+            except Exception:
+                # Nothing of the bulk attempt stands (its savepoint is rolled back); each unit runs alone below.
+                logger.warning(
+                    "group commit %s: bulk run of %d unit(s) failed; each runs alone",
+                    self.name,
+                    len(bulk_units),
+                    exc_info=True,
+                )
+                with self._condition:
+                    self.stats.bulk_fallbacks += 1
+            else:
+                with self._condition:
+                    self.stats.bulk_batches += 1
+                for unit, answer in zip(bulk_units, answers, strict=True):
+                    results[id(unit)] = (False, answer) if isinstance(answer, Exception) else (True, answer)
+        outcomes: list[tuple[_Unit[Any], bool, Any]] = []
+        for unit in units:
+            if id(unit) in results:
+                ok, value = results[id(unit)]
+                outcomes.append((unit, ok, value))
+                continue
+            try:
+                with transaction.atomic(using=self.using):
+                    value = unit.work()
+            except Exception as exc:
+                outcomes.append((unit, False, exc))
+            else:
+                outcomes.append((unit, True, value))
+        return outcomes
+
     def _run_batch(self, batch: list[_Unit[Any]]) -> None:
         units = [unit for unit in batch if unit.future.set_running_or_notify_cancel()]
         if not units:
             return
-        outcomes: list[tuple[_Unit[Any], bool, Any]] = []
         try:
             with transaction.atomic(using=self.using):
-                if self.prepare is not None:
-                    locks = sorted(set(itertools.chain.from_iterable(unit.locks for unit in units)))
-                    if locks:
-                        self.prepare(locks)
-                for unit in units:
-                    try:
-                        with transaction.atomic(using=self.using):
-                            value = unit.work()
-                    except Exception as exc:
-                        outcomes.append((unit, False, exc))
-                    else:
-                        outcomes.append((unit, True, value))
+                outcomes = self._run_units(units)
         except Exception as exc:
             # Nothing of the batch is durable: every unit gets the commit's failure (a unit's own error would
             # wrongly suggest that the others' work stands). The connection may be broken: start afresh.

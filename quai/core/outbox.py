@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import traceback
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -68,6 +69,34 @@ def event_record(event: Event, *, merchant_id: int | None = None) -> OutboxEvent
     row._state.adding = False
     _nudge_after_commit()
     return row
+
+
+def events_record_many(events: Sequence[tuple[Event, int | None]]) -> list[OutboxEvent]:
+    """``event_record`` for many events in ONE insert (a batch's hot path): ``(event, merchant_id)`` pairs, stored
+    in that order (ascending ids, so the relay sees each aggregate's events in the order given), each row exactly
+    what ``event_record`` writes; one relay nudge after the commit. The rows' ``event_id`` are set on return."""
+    rows: list[OutboxEvent] = []
+    now = clock.now()
+    for event, merchant_id in events:
+        cls = type(event)
+        if not isinstance(event, Event) or cls.__dict__.get("name") is None:
+            raise TypeError(f"{cls.__name__} is not a registered event: derive it from quai.core.events.Event")
+        rows.append(
+            OutboxEvent(
+                event_id=uuid.uuid4(),
+                name=cls.name,
+                schema_version=cls.schema_version,
+                merchant_id=merchant_id,
+                aggregate=cls.aggregate,
+                aggregate_id=aggregate_id_of(event),
+                payload=event_payload(event),
+                occurred_at=now,
+            )
+        )
+    if rows:
+        OutboxEvent.objects.bulk_create(rows)
+        _nudge_after_commit()
+    return rows
 
 
 def outbox_nudge() -> None:

@@ -17,11 +17,17 @@ database), so a table can be tested in milliseconds.
 
 All of it or none of it: the event exists if and only if the status changed, and the history of a status is
 exactly its audit rows. Each app wraps this in its ``<entity>_transition`` service, which builds the event.
+
+``transitions_of_inserted(steps, machine=…)`` is the same for the first step of rows the CURRENT transaction has
+just inserted (a batch of orders at intake): no other transaction can see such a row, let alone change it, so its
+status is the one in memory and locking it would only cost a round trip per row. It checks every step against the
+table, moves each group of rows with one guarded ``UPDATE … WHERE pk IN (…) AND status = <from>`` (a count that
+differs refuses everything), and writes the audit rows and the events in one insert each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +39,7 @@ from quai.core import clock
 from quai.core.errors import Conflict, ValidationFailed
 from quai.core.events import Event
 from quai.core.models import StateTransition
-from quai.core.outbox import event_record
+from quai.core.outbox import event_record, events_record_many
 
 REASON_MAX_LENGTH = 1000
 
@@ -237,3 +243,98 @@ def transition(
     if "version" in field_names:
         obj.version = locked.version + 1  # type: ignore[attr-defined]
     return audit
+
+
+@dataclass(frozen=True)
+class InsertedStep:
+    """One row's first step in ``transitions_of_inserted``: the row, where it goes, its event (or a function of its
+    audit row), and optionally why, details and who asked (``actor_of``)."""
+
+    obj: models.Model
+    to_status: str
+    event: Event | EventFactory
+    reason: str = ""
+    details: Mapping[str, Any] | None = None
+    actor: Any = None
+
+
+def transitions_of_inserted(steps: Sequence[InsertedStep], *, machine: StateMachine) -> list[StateTransition]:
+    """Move rows that THIS transaction inserted a moment ago along ``machine``: one guarded update per (from, to)
+    group, the audit rows in one insert, the events in one insert (in ``steps`` order); the audit rows returned in
+    that order. Every step is checked before anything is written; a refused one raises ``Conflict`` or
+    ``ValidationFailed`` with nothing written, like ``transition``.
+
+    Only for rows inserted by the current transaction (the caller's promise): their status in memory is then the
+    stored one, so there is nothing to lock or read. The guarded update still checks it: a row not at its
+    expected status makes the count differ, and everything is refused (``invalid_transition``) rather than a false
+    history written. It takes no savepoint of its own (it runs on a batch's hot path, inside the caller's): a
+    refusal raised after the first update leaves the caller's atomic block to roll back, as any error there does.
+    """
+    if not steps:
+        return []
+    model = type(steps[0].obj)
+    if any(type(step.obj) is not model for step in steps):
+        raise TypeError("transitions_of_inserted moves rows of one model at a time")
+    field = machine.field
+    labels = {str(k): str(v) for k, v in (model._meta.get_field(field).choices or [])}  # type: ignore[union-attr]
+    checked = [
+        (
+            step,
+            str(getattr(step.obj, field)),
+            machine.check(str(getattr(step.obj, field)), step.to_status, reason=step.reason, labels=labels),
+        )
+        for step in steps
+    ]
+    now = clock.now()
+    field_names = {f.name for f in model._meta.concrete_fields}
+    changes: dict[str, Any] = {}
+    if "updated_at" in field_names:
+        changes["updated_at"] = now
+    if "version" in field_names:
+        changes["version"] = F("version") + 1
+    with transaction.atomic(savepoint=False):
+        groups: dict[tuple[str, str], list[Any]] = {}
+        for step, source, _rule in checked:
+            groups.setdefault((source, step.to_status), []).append(step.obj.pk)
+        for (source, target), pks in groups.items():
+            updated = model._default_manager.filter(pk__in=pks, **{field: source}).update(**{field: target, **changes})
+            if updated != len(pks):
+                raise Conflict(
+                    _("The status changed meanwhile; try again."),
+                    code="invalid_transition",
+                    details={"aggregate": machine.aggregate, "from": source, "to": target, "allowed": []},
+                )
+        audits: list[StateTransition] = []
+        for step, source, rule in checked:
+            who = actor_of(step.actor)
+            audits.append(
+                StateTransition(
+                    aggregate=machine.aggregate,
+                    aggregate_id=str(step.obj.pk),
+                    merchant_id=getattr(step.obj, "merchant_id", None),
+                    transition=rule.name,
+                    from_status=source,
+                    to_status=step.to_status,
+                    reason=step.reason,
+                    details=dict(step.details or {}),
+                    at=now,
+                    actor_id=who.user_id,
+                    actor_label=who.label,
+                )
+            )
+        recorded = events_record_many(
+            [
+                (step.event(audit) if callable(step.event) else step.event, audit.merchant_id)
+                for (step, _source, _rule), audit in zip(checked, audits, strict=True)
+            ]
+        )
+        for audit, row in zip(audits, recorded, strict=True):
+            audit.event_id = row.event_id
+        StateTransition.objects.bulk_create(audits)
+    for step in steps:
+        setattr(step.obj, field, step.to_status)
+        if "updated_at" in changes:
+            step.obj.updated_at = now  # type: ignore[attr-defined]
+        if "version" in field_names:
+            step.obj.version += 1  # type: ignore[attr-defined]
+    return audits

@@ -261,3 +261,69 @@ def test_a_batch_whose_first_nudging_unit_failed_still_nudges_once_for_the_other
     assert isinstance(outcomes[0], ValidationFailed)
     assert committer.stats.batches == 1
     assert len(nudges) == 1  # the failed unit's nudge went with its savepoint; the next unit asked again
+
+
+# --- bulk units: one handler for the batch, each unit's work as its fallback --------------------------------------
+
+
+def _bulk_rows(items: Any, prepared: Any) -> list[Any]:
+    """A bulk handler writing every item's outbox row in one insert; an item "bad" is answered its own error."""
+    good = [item for item in items if item != "bad"]
+    rows = OutboxEvent.objects.bulk_create(
+        [OutboxEvent(name=f"test.bulk.{item}", event_id=uuid.uuid4(), payload={"prepared": prepared}) for item in good]
+    )
+    made = iter(rows)
+    return [ValidationFailed("bad item", code="bad_input") if item == "bad" else next(made).pk for item in items]
+
+
+def test_bulk_units_of_a_batch_are_written_together_and_each_answered_its_outcome(make_committer):
+    committer = make_committer(window=0.3, bulk=_bulk_rows, prepare=lambda locks: list(locks))
+    futures = [
+        committer.submit(_event("test.fallback"), item=item, locks=[index])
+        for index, item in enumerate(["a", "bad", "c"])
+    ]
+    futures.append(committer.submit(_event("test.alone")))  # no item: runs alone, after the bulk units
+    outcomes: list[Any] = []
+    for future in futures:
+        try:
+            outcomes.append(committer.wait(future))
+        except ValidationFailed as exc:
+            outcomes.append(exc)
+    assert isinstance(outcomes[1], ValidationFailed)
+    assert OutboxEvent.objects.get(pk=outcomes[0]).name == "test.bulk.a"
+    assert OutboxEvent.objects.get(pk=outcomes[2]).payload == {"prepared": [0, 1, 2]}  # what prepare returned
+    assert OutboxEvent.objects.get(pk=outcomes[3]).name == "test.alone"
+    assert not OutboxEvent.objects.filter(name="test.fallback").exists()
+    assert (committer.stats.batches, committer.stats.bulk_batches, committer.stats.bulk_fallbacks) == (1, 1, 0)
+
+
+def test_a_bulk_handler_that_fails_leaves_nothing_and_each_unit_runs_alone_and_fails_alone(make_committer):
+    def broken_bulk(items: Any, prepared: Any) -> list[Any]:
+        OutboxEvent.objects.create(name="test.half_written", event_id=uuid.uuid4(), payload={})
+        raise IntegrityError("a bulk statement failed")
+
+    def refused() -> None:
+        raise ValidationFailed("no", code="bad_input")
+
+    committer = make_committer(window=0.3, bulk=broken_bulk)
+    futures = [committer.submit(work, item=index) for index, work in enumerate([_event("test.one"), refused])]
+    futures.append(committer.submit(_event("test.two"), item=2))
+    assert isinstance(committer.wait(futures[0]), int)
+    with pytest.raises(ValidationFailed):
+        committer.wait(futures[1])
+    assert isinstance(committer.wait(futures[2]), int)
+    assert not OutboxEvent.objects.filter(name="test.half_written").exists()  # the bulk attempt rolled back
+    assert OutboxEvent.objects.filter(name__in=["test.one", "test.two"]).count() == 2
+    assert (committer.stats.batches, committer.stats.bulk_fallbacks, committer.stats.failed_units) == (1, 1, 1)
+
+
+def test_inline_bulk_units_run_through_the_handler_in_the_callers_transaction(make_committer):
+    committer = make_committer(bulk=_bulk_rows)
+    with transaction.atomic():
+        outcomes = committer.run_many([_event("test.fallback")] * 3, items=["x", "bad", "y"])
+        single = committer.run(_event("test.fallback"), item="z")
+    assert isinstance(outcomes[1], ValidationFailed)
+    names = set(OutboxEvent.objects.values_list("name", flat=True))
+    assert names == {"test.bulk.x", "test.bulk.y", "test.bulk.z"}
+    assert OutboxEvent.objects.get(pk=single).name == "test.bulk.z"
+    assert committer.stats.batches == 0

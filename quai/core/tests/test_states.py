@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import pytest
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.test.utils import isolate_apps
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,7 +21,15 @@ from quai.core import clock
 from quai.core.errors import Conflict, ValidationFailed
 from quai.core.events import Event
 from quai.core.models import OutboxEvent, StateTransition
-from quai.core.states import Actor, StateMachine, Transition, actor_of, transition
+from quai.core.states import (
+    Actor,
+    InsertedStep,
+    StateMachine,
+    Transition,
+    actor_of,
+    transition,
+    transitions_of_inserted,
+)
 
 with isolate_apps("quai.core"):
 
@@ -305,3 +313,71 @@ def test_two_clerks_opening_the_same_door_at_once_make_one_transition(door_table
         assert OutboxEvent.objects.filter(name="test.door_moved").count() == 1
     finally:
         Door.objects.all().delete()
+
+
+# --- the first steps of rows just inserted, in bulk --------------------------------------------------------------
+
+
+def _first_steps(doors: list[Door], to: list[str], **kwargs: Any) -> list[StateTransition]:
+    return transitions_of_inserted(
+        [
+            InsertedStep(
+                obj=door,
+                to_status=target,
+                event=lambda step, door=door: DoorMoved(
+                    door_id=door.pk, from_status=step.from_status, to_status=step.to_status
+                ),
+                **kwargs,
+            )
+            for door, target in zip(doors, to, strict=True)
+        ],
+        machine=DOOR,
+    )
+
+
+@pytest.mark.django_db
+def test_first_steps_of_inserted_rows_write_what_one_transition_each_writes_without_locking_them(
+    door_table, django_assert_num_queries
+):
+    clock.set_now(NOW)
+    doors = [Door.objects.create(merchant_id=5) for _ in range(4)]
+    targets = ["open", "locked", "open", "locked"]
+    # Two guarded updates (one per step kind), one insert of events, one of audit rows: no lock, no read.
+    with django_assert_num_queries(4) as context:
+        audits = _first_steps(doors, targets, actor="intake", reason="because")
+    assert not any("FOR UPDATE" in query["sql"] for query in context.captured_queries)
+    for door, target, audit in zip(doors, targets, audits, strict=True):
+        stored = Door.objects.get(pk=door.pk)
+        assert (stored.status, stored.version, stored.updated_at) == (target, 2, NOW)
+        assert (door.status, door.version) == (target, 2)
+        row = StateTransition.objects.get(aggregate_id=str(door.pk))
+        assert (row.from_status, row.to_status, row.actor_label, row.reason, row.at) == (
+            "closed",
+            target,
+            "intake",
+            "because",
+            NOW,
+        )
+        event = OutboxEvent.objects.get(event_id=row.event_id)
+        assert event.payload == {"door_id": door.pk, "from_status": "closed", "to_status": target}
+        assert (event.aggregate, event.aggregate_id, event.merchant_id) == ("door", str(door.pk), 5)
+        assert audit.event_id == row.event_id
+    # The events are stored in the order of the steps (the relay's order per aggregate).
+    assert list(OutboxEvent.objects.order_by("id").values_list("aggregate_id", flat=True)) == [
+        str(door.pk) for door in doors
+    ]
+
+
+@pytest.mark.django_db
+def test_first_steps_refuse_everything_when_one_step_is_outside_the_table_or_the_row_moved(door_table):
+    doors = [Door.objects.create(), Door.objects.create(status="broken")]
+    with pytest.raises(Conflict):
+        _first_steps(doors, ["open", "open"])
+    fresh = [Door.objects.create(), Door.objects.create()]
+    Door.objects.filter(pk=fresh[1].pk).update(status="open")  # the caller's copy is not what is stored
+    # No savepoint of its own (it runs inside the caller's, on a hot path): the caller's block is rolled back.
+    with pytest.raises(Conflict), transaction.atomic():
+        _first_steps(fresh, ["open", "open"])
+    assert [door.status for door in fresh] == ["closed", "closed"]  # the copies follow only a step that happened
+    assert not StateTransition.objects.exists()
+    assert not OutboxEvent.objects.exists()
