@@ -567,10 +567,14 @@ class SaleorAdapter(PlatformAdapter):
             if existing.get("trackingNumber") == number and existing.get("status") != "CANCELED":
                 return str(existing["id"])
         warehouse = self._warehouse()
+        # No lines named: the whole remaining order (each line's quantity is what is left to fulfil).
+        shipped = [(line.external_line_id, line.quantity) for line in shipment.lines] or [
+            (line.external_line_id, line.quantity) for line in current.lines
+        ]
         lines = [
-            {"orderLineId": line.external_line_id, "stocks": [{"quantity": line.quantity, "warehouse": warehouse}]}
-            for line in shipment.lines
-            if line.quantity > 0
+            {"orderLineId": line_id, "stocks": [{"quantity": quantity, "warehouse": warehouse}]}
+            for line_id, quantity in shipped
+            if quantity > 0
         ]
         result = self._mutate(
             ORDER_FULFILL,
