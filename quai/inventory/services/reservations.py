@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db import IntegrityError, connection, transaction
@@ -20,7 +22,7 @@ from quai.core import clock
 from quai.core.db import insert_returning_id
 from quai.core.errors import Conflict, InsufficientStock, NotFound, ValidationFailed
 from quai.core.models import OutboxEvent
-from quai.core.outbox import event_record, outbox_nudge
+from quai.core.outbox import event_record, events_record_many, outbox_nudge
 from quai.inventory import domain, selectors
 from quai.inventory.events import (
     ReservationAllocated,
@@ -259,6 +261,131 @@ def _reserve_in_transaction(*, sku: Any, values: dict[str, Any]) -> Reservation:
         if not updated:
             raise _not_enough_to_reserve(sku=sku, quantity=values["quantity"])
     return reservation
+
+
+class LockedLevels(dict[int, int]):
+    """Free units (``on_hand - reserved``) of SKUs whose level rows the current transaction holds, by SKU id, as
+    ``stock_levels_lock`` read them under the lock; ``reservations_create_many`` keeps them current as it reserves."""
+
+
+def stock_levels_lock(sku_ids: Sequence[int]) -> LockedLevels:
+    """Lock the level rows of ``sku_ids`` in SKU order (the global lock order) and read their free units, in ONE
+    statement. A SKU without a level row has 0 free. Call it inside a transaction; on SQLite (no row locks) the
+    ``IMMEDIATE`` transaction already holds every row."""
+    ids = sorted(set(sku_ids))
+    rows = StockLevel.objects.filter(sku_id__in=ids).order_by("sku_id")
+    if connection.vendor == "postgresql":
+        rows = rows.select_for_update()
+    levels = LockedLevels.fromkeys(ids, 0)
+    levels.update(rows.annotate(free=F("on_hand") - F("reserved")).values_list("sku_id", "free"))
+    return LockedLevels(levels)
+
+
+@dataclass(frozen=True)
+class ReservationRequest:
+    """One line's want for ``reservations_create_many``. ``partial``: when fewer units are free, take those (a line
+    that may be backordered for the rest) rather than nothing."""
+
+    merchant_id: int
+    sku: Any
+    quantity: int
+    document_type: str = ""
+    document_id: str = ""
+    partial: bool = True
+
+
+def reservations_create_many(
+    *, requests: Sequence[ReservationRequest], levels: LockedLevels
+) -> list[Reservation | None]:
+    """Reserve for many lines at once, served in the order given (the caller's priority order): each request gets
+    its quantity, or — short — what is still free (``partial``) or nothing; ``None`` when it gets nothing.
+
+    ``levels`` is what ``stock_levels_lock`` returned in THIS transaction for every SKU of ``requests``: the rows
+    are held, so deciding in Python is exact. Then ONE guarded update of all the SKUs' counters
+    (``reserved = reserved + n WHERE on_hand - reserved >= n``, the same guard as ``reservation_create``; a count
+    that differs raises ``InsufficientStock`` — the transaction must be rolled back, nothing stands), ONE insert of
+    the reservation rows and ONE of their ``ReservationMade`` events, each row what ``reservation_create`` writes.
+    Bad requests (a quantity below one, another merchant's SKU, a SKU not locked) raise before any write.
+    """
+    for request in requests:
+        domain.quantity_check(request.quantity)
+        if request.sku.merchant_id != request.merchant_id:
+            raise NotFound(_("SKU not found."), code="sku_not_found", details={"sku_id": request.sku.pk})
+        if request.sku.pk not in levels:
+            raise ValueError(f"SKU {request.sku.pk} is not locked by stock_levels_lock in this transaction")
+    granted: list[int] = []
+    totals: dict[int, int] = {}
+    for request in requests:
+        free = levels[request.sku.pk] - totals.get(request.sku.pk, 0)
+        take = request.quantity if free >= request.quantity else (max(free, 0) if request.partial else 0)
+        granted.append(take)
+        if take:
+            totals[request.sku.pk] = totals.get(request.sku.pk, 0) + take
+    if not totals:
+        return [None] * len(requests)
+    _levels_reserve(totals)
+    for sku_id, total in totals.items():
+        levels[sku_id] -= total
+    now = clock.now()
+    rows = [
+        Reservation(
+            merchant_id=request.merchant_id,
+            sku_id=request.sku.pk,
+            quantity=take,
+            requested_quantity=take,
+            status=ReservationStatus.OPEN,
+            document_type=request.document_type,
+            document_id=str(request.document_id),
+            created_at=now,
+            updated_at=now,
+        )
+        for request, take in zip(requests, granted, strict=True)
+        if take
+    ]
+    Reservation.objects.bulk_create(rows)
+    events_record_many(
+        [
+            (
+                ReservationMade(
+                    reservation_id=row.pk,
+                    sku_id=row.sku_id,
+                    quantity=row.quantity,
+                    document_type=row.document_type,
+                    document_id=row.document_id,
+                    sku_code=request.sku.code,
+                ),
+                row.merchant_id,
+            )
+            for row, request in zip(rows, [r for r, take in zip(requests, granted, strict=True) if take], strict=True)
+        ]
+    )
+    made = iter(rows)
+    return [next(made) if take else None for take in granted]
+
+
+def _levels_reserve(totals: Mapping[int, int]) -> None:
+    """Add ``totals`` (units by SKU) to the SKUs' reserved counters in one guarded statement, all or nothing."""
+    table = StockLevel._meta.db_table
+    wanted = " UNION ALL ".join(["SELECT CAST(%s AS BIGINT) AS sku_id, CAST(%s AS INTEGER) AS n"] * len(totals))
+    params: list[int] = [value for pair in sorted(totals.items()) for value in pair]
+    if connection.vendor == "postgresql":
+        sql = (
+            f"UPDATE {table} AS level SET reserved = level.reserved + wanted.n FROM ({wanted}) AS wanted "
+            "WHERE level.sku_id = wanted.sku_id AND level.on_hand - level.reserved >= wanted.n"
+        )
+    else:  # SQLite: the updated table is not aliased
+        sql = (
+            f"UPDATE {table} SET reserved = reserved + wanted.n FROM ({wanted}) AS wanted "
+            f"WHERE {table}.sku_id = wanted.sku_id AND {table}.on_hand - {table}.reserved >= wanted.n"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        updated = cursor.rowcount
+    if updated != len(totals):
+        raise InsufficientStock(
+            _("Insufficient stock: the units of a batch could not all be reserved; nothing was reserved."),
+            details={"sku_ids": sorted(totals)},
+        )
 
 
 def _already_reserved(existing: Reservation) -> Conflict:
