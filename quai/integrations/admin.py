@@ -13,6 +13,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.text import capfirst
@@ -21,7 +22,15 @@ from django.utils.translation import ngettext
 
 from quai.core.errors import QuaiError, ValidationFailed
 from quai.integrations import services
-from quai.integrations.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from quai.integrations.models import (
+    Connection,
+    ConnectorCall,
+    InboundDelivery,
+    InboundStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 
 
 class WebhookSubscriptionAddForm(forms.ModelForm):
@@ -217,3 +226,190 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
                 % {"count": replayed},
                 messages.SUCCESS,
             )
+
+
+# --- Shop connections --------------------------------------------------------------------------------------------
+
+
+class ConnectionForm(forms.ModelForm):
+    """Credentials are write-only: typed as ``key=value`` lines, merged into the stored ones (an empty value removes
+    the key), never shown back."""
+
+    new_credentials = forms.CharField(
+        label=_("Credentials to set"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}),
+        help_text=_(
+            "One key=value per line (consumer_key, consumer_secret, webhook_secret…); stored encrypted, never shown."
+        ),
+    )
+
+    class Meta:
+        model = Connection
+        fields = ["merchant", "name", "platform", "base_url", "settings", "safety_buffer", "push_stock", "poll_orders"]
+
+    def clean_new_credentials(self) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for line in (self.cleaned_data.get("new_credentials") or "").splitlines():
+            if not line.strip():
+                continue
+            key, sep, value = line.partition("=")
+            if not sep or not key.strip():
+                raise ValidationError(_("Write each credential as key=value."))
+            values[key.strip()] = value.strip()
+        return values
+
+
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    form = ConnectionForm
+    list_display = ["name", "merchant", "platform", "status", "last_sync_at", "lag_ms", "next_retry_at", "short_error"]
+    list_filter = ["platform", "status"]
+    search_fields = ["name", "base_url", "merchant__code"]
+    readonly_fields = [
+        "inbound_url",
+        "credential_keys",
+        "status",
+        "cursor",
+        "last_sync_at",
+        "last_polled_at",
+        "last_stock_push_at",
+        "lag_ms",
+        "last_error",
+        "last_error_at",
+        "consecutive_failures",
+        "next_retry_at",
+        "last_health",
+        "last_reconcile",
+        "version",
+    ]
+    actions = ["health_check", "reconcile_stock", "pause", "resume"]
+
+    @admin.display(description=_("Inbound URL"))
+    def inbound_url(self, obj: Connection) -> str:
+        return services.connection_inbound_url(obj) + "/<topic>" if obj.pk else "—"
+
+    @admin.display(description=_("Credentials set"))
+    def credential_keys(self, obj: Connection) -> str:
+        return ", ".join(sorted(services.connection_config(obj).credentials)) if obj.pk else "—"
+
+    @admin.display(description=_("Last error"))
+    def short_error(self, obj: Connection) -> str:
+        return obj.last_error[:80]
+
+    def save_model(self, request: HttpRequest, obj: Connection, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        fields = {k: data[k] for k in ("name", "base_url", "settings", "safety_buffer", "push_stock", "poll_orders")}
+        try:
+            if change:
+                saved = services.connection_update(
+                    connection=obj,
+                    version=Connection.objects.get(pk=obj.pk).version,
+                    credentials=data["new_credentials"],
+                    **fields,
+                )
+            else:
+                saved = services.connection_create(
+                    merchant=data["merchant"], platform=data["platform"], credentials=data["new_credentials"], **fields
+                )
+        except QuaiError as exc:  # the service's refusal, in the page's language (nothing written)
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        obj.pk = saved.pk
+
+    def _each(self, request: HttpRequest, queryset: QuerySet[Connection], action: str, done: str) -> None:
+        for connection in queryset:
+            services.connection_task(connection=connection, action=action)
+        self.message_user(request, done % {"count": queryset.count()}, messages.SUCCESS)
+
+    @admin.action(description=_("Check the shop's health (credentials, webhooks)"))
+    def health_check(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+        self._each(
+            request, queryset, "health", str(_("Health check asked for %(count)d connection(s); see Last health."))
+        )
+
+    @admin.action(description=_("Reconcile the shop's stock with Quai's"))
+    def reconcile_stock(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+        self._each(
+            request,
+            queryset,
+            "reconcile",
+            str(_("Reconcile asked for %(count)d connection(s); see Last stock reconcile.")),
+        )
+
+    @admin.action(description=_("Pause (no sync)"))
+    def pause(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+        for connection in queryset:
+            services.connection_update(connection=connection, version=connection.version, status="paused")
+
+    @admin.action(description=_("Resume"))
+    def resume(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+        for connection in queryset:
+            services.connection_update(connection=connection, version=connection.version, status="active")
+
+
+@admin.register(InboundDelivery)
+class InboundDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["id", "connection", "topic", "external_id", "status", "reason", "attempts", "created_at"]
+    list_filter = ["status", "topic"]
+    search_fields = ["external_id", "delivery_key"]
+    exclude = ["body"]
+    readonly_fields = [
+        "merchant",
+        "connection",
+        "delivery_key",
+        "topic",
+        "headers",
+        "status",
+        "attempts",
+        "reason",
+        "error_code",
+        "missing_skus",
+        "external_id",
+        "next_attempt_at",
+        "processed_at",
+        "created_at",
+    ]
+    actions = ["retry"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description=_("Take again (held or failed)"))
+    def retry(self, request: HttpRequest, queryset: QuerySet[InboundDelivery]) -> None:
+        for delivery in queryset.exclude(status=InboundStatus.PROCESSED):
+            services.inbound_delivery_retry(delivery=delivery)
+
+
+@admin.register(ConnectorCall)
+class ConnectorCallAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "connection",
+        "kind",
+        "idempotency_key",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+    ]
+    list_filter = ["status", "kind"]
+    readonly_fields = [
+        "merchant",
+        "connection",
+        "kind",
+        "shop_order",
+        "idempotency_key",
+        "payload",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "locked_until",
+        "last_error",
+        "result",
+        "finished_at",
+        "created_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

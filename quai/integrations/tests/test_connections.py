@@ -294,7 +294,7 @@ def test_the_reconcile_repairs_drift_and_reports_it(
 
 def _raw(table: str, column: str, pk: int) -> str:
     with db.cursor() as cursor:
-        cursor.execute(f"SELECT {column} FROM {table} WHERE id = %s", [pk])  # noqa: S608
+        cursor.execute(f"SELECT {column} FROM {table} WHERE id = %s", [pk])
         return str(cursor.fetchone()[0])
 
 
@@ -350,3 +350,38 @@ def test_the_api_never_returns_credentials_and_shows_the_inbound_url(merchant, s
     assert changed.json()["credential_keys"] == ["consumer_key", "consumer_secret"]
     unknown = api.post("shops", {"name": "X", "platform": "magento", "base_url": shop.url})
     assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "platform_unknown"
+
+
+def test_the_back_office_sets_credentials_write_only_and_shows_the_inbound_url(
+    merchant, shop, staff_user, django_capture_on_commit_callbacks
+):
+    client = Client()
+    client.force_login(staff_user)
+    added = client.post(
+        "/admin/integrations/connection/add/",
+        {
+            "merchant": merchant.pk,
+            "name": "Boutique",
+            "platform": "woocommerce",
+            "base_url": shop.url,
+            "settings": "{}",
+            "safety_buffer": 0,
+            "push_stock": "on",
+            "poll_orders": "on",
+            "new_credentials": f"consumer_key={CONSUMER_KEY}\nconsumer_secret={CONSUMER_SECRET}\nwebhook_secret=hush",
+        },
+    )
+    assert added.status_code == 302, added.content.decode()[:2000]
+    connection = Connection.objects.get()
+    assert services.connection_config(connection).credentials["webhook_secret"] == "hush"
+    page = client.get(f"/admin/integrations/connection/{connection.pk}/change/").content.decode()
+    assert f"/api/v1/shops/{connection.pk}/hooks" in page and "hush" not in page and CONSUMER_SECRET not in page
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            "/admin/integrations/connection/",
+            {"action": "health_check", "_selected_action": [connection.pk]},
+        )
+    connection.refresh_from_db()
+    assert connection.last_health["checks"]["credentials"] is True
+    assert client.get("/admin/integrations/inbounddelivery/").status_code == 200
+    assert client.get("/admin/integrations/connectorcall/").status_code == 200

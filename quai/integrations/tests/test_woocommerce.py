@@ -31,7 +31,6 @@ from quai.integrations.tests.fake_shops.woocommerce import (
     CONSUMER_KEY,
     CONSUMER_SECRET,
     FakeWooCommerce,
-    php_json_encode,
     woo_signature,
 )
 
