@@ -1,9 +1,13 @@
-"""Operator screens of fulfillment (mounted under /ops/fulfillment/)."""
+"""Operator screens of fulfillment (mounted under /ops/fulfilment/)."""
 
-from typing import Any
+from django.urls import path
 
-from django.urls import path  # noqa: F401  (the screens' routes are added here)
+from quai.fulfillment import views
 
 app_name = "fulfillment_ops"
 
-urlpatterns: list[Any] = []
+urlpatterns = [
+    path("", views.pick_home, name="pick_home"),
+    path("batch/<int:batch_id>/", views.pick_batch, name="pick_batch"),
+    path("batch/<int:batch_id>/action/", views.pick_action, name="pick_action"),
+]
