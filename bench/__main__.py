@@ -17,7 +17,8 @@ benchmark crashed.
 Environment: ``BENCH_SECONDS`` (default 20), ``BENCH_WORKERS`` (default 8), ``BENCH_HISTORY`` (default
 1,000,000), ``BENCH_PG_URL`` (default ``postgres://postgres@127.0.0.1:5432/quai_bench``), ``BENCH_ONLY``
 (``pg``, ``sqlite`` or
-``intake``: bench/intake.py, the order intake over HTTP, which runs after the others), ``BENCH_PG_OPTIONS`` (JSON
+``intake``: bench/intake.py, the order intake over HTTP, which runs after the others; ``fulfilment``:
+bench/fulfilment.py, waves, batches and pick routes), ``BENCH_PG_OPTIONS`` (JSON
 connection OPTIONS to try on PostgreSQL before they go into settings.py, e.g.
 ``{"server_side_binding": true, "prepare_threshold": 5}``; printed with the figures).
 """
@@ -566,6 +567,12 @@ def main() -> int:
 
         print()
         failed = labels.run() != 0 or failed
+    if only in ("", "fulfilment"):
+        # Waves, batches and pick routes for 5,000 orders on the demo site (bench/fulfilment.py, no database).
+        from bench import fulfilment
+
+        print()
+        failed = fulfilment.main() != 0 or failed
     return 1 if failed else 0
 
 

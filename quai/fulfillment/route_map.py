@@ -51,9 +51,34 @@ def route_svg(*, batch: PickBatch) -> str:
     svg = site_map_render(data.__class__(zones=data.zones, locations=data.locations, text=text))
     if not data.locations or not batch.route:
         return svg
-    origin_x, origin_y, scale, max_y = _plan_transform(
-        svg, [float(loc.x_m) for loc in data.locations], [float(loc.y_m) for loc in data.locations]
+    stops: list[tuple[float, float, str]] = []
+    seen: set[int] = set()
+    for task in batch.tasks.select_related("location").order_by("sequence", "pk"):
+        if task.location_id not in seen:
+            seen.add(task.location_id)
+            stops.append((float(task.location.x_m), float(task.location.y_m), task.location.code))
+    return route_overlay(
+        svg,
+        xs=[float(loc.x_m) for loc in data.locations],
+        ys=[float(loc.y_m) for loc in data.locations],
+        path=[(float(x), float(y)) for x, y in batch.route],
+        stops=stops,
+        title=title,
     )
+
+
+def route_overlay(
+    svg: str,
+    *,
+    xs: Sequence[float],
+    ys: Sequence[float],
+    path: Sequence[tuple[float, float]],
+    stops: Sequence[tuple[float, float, str]],
+    title: str,
+    colour: str = "#d00",
+) -> str:
+    """Lay a route over a site map's SVG (``xs``/``ys``: the map's location coordinates, which frame it)."""
+    origin_x, origin_y, scale, max_y = _plan_transform(svg, xs, ys)
 
     def px(x: float) -> float:
         return origin_x + x * scale
@@ -61,27 +86,23 @@ def route_svg(*, batch: PickBatch) -> str:
     def py(y: float) -> float:
         return origin_y + (max_y - y) * scale
 
-    points = " ".join(f"{_fmt(px(x))},{_fmt(py(y))}" for x, y in batch.route)
+    points = " ".join(f"{_fmt(px(x))},{_fmt(py(y))}" for x, y in path)
     overlay = [
         f'<g class="route"><title>{escape(title)}</title>',
-        f'<polyline points="{points}" fill="none" stroke="#d00" stroke-width="3" stroke-opacity="0.8" '
+        f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="3" stroke-opacity="0.8" '
         'stroke-linejoin="round"/>',
     ]
-    depot_x, depot_y = batch.route[0]
+    depot_x, depot_y = path[0]
     overlay.append(
         f'<rect class="depot" x="{_fmt(px(depot_x) - 6)}" y="{_fmt(py(depot_y) - 6)}" width="12" height="12" '
         'fill="#000"/>'
     )
-    seen: set[int] = set()
-    for number, task in enumerate(batch.tasks.select_related("location").order_by("sequence", "pk"), start=1):
-        if task.location_id in seen:
-            continue
-        seen.add(task.location_id)
-        cx, cy = px(float(task.location.x_m)), py(float(task.location.y_m))
+    for number, (x, y, code) in enumerate(stops, start=1):
+        cx, cy = px(x), py(y)
         overlay.append(
-            f'<g class="stop"><circle cx="{_fmt(cx)}" cy="{_fmt(cy)}" r="8" fill="#fff" stroke="#d00" '
+            f'<g class="stop"><circle cx="{_fmt(cx)}" cy="{_fmt(cy)}" r="8" fill="#fff" stroke="{colour}" '
             f'stroke-width="2"/><text x="{_fmt(cx)}" y="{_fmt(cy + 4)}" font-size="10" text-anchor="middle" '
-            f'fill="#d00" font-weight="bold">{number}</text><title>{escape(task.location.code)}</title></g>'
+            f'fill="{colour}" font-weight="bold">{number}</text><title>{escape(code)}</title></g>'
         )
     overlay.append("</g>")
     return svg.replace("</svg>", "\n".join(overlay) + "\n</svg>")

@@ -638,3 +638,33 @@ def _leg_path(layout: Layout, first: Place, second: Place) -> list[Point]:
         ),
     )
     return [(first.x, e1), (second.x, e1), (second.x, e2), (second.x, second.y)]
+
+
+def layout_of_locations(
+    locations: Sequence[tuple[int, str, float, float]], *, depot_x: float | None = None
+) -> tuple[Layout, dict[int, Place]]:
+    """A zone's walking layout from its locations ``(id, aisle, x, y)``: one aisle per aisle name, on the centre
+    line between its two rack faces, its ends one metre past the first and last slots (where the cross-aisles
+    run); locations without an aisle are loose places. The depot stands on the front cross-aisle at ``depot_x``
+    (default: the first aisle's)."""
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for _key, aisle, x, y in locations:
+        if aisle:
+            spans.setdefault(aisle, []).append((x, y))
+    names = sorted(spans, key=lambda name: (min(x for x, _y in spans[name]), name))
+    aisles = tuple(
+        AisleSpan(
+            x=(min(x for x, _y in spans[name]) + max(x for x, _y in spans[name])) / 2,
+            y_low=min(y for _x, y in spans[name]) - 1.0,
+            y_high=max(y for _x, y in spans[name]) + 1.0,
+        )
+        for name in names
+    )
+    index = {name: i for i, name in enumerate(names)}
+    front = min((a.y_low for a in aisles), default=min((y for *_rest, y in locations), default=0.0))
+    places = {
+        key: Place(x=aisles[index[aisle]].x, y=y, aisle=index[aisle]) if aisle else Place(x=x, y=y)
+        for key, aisle, x, y in locations
+    }
+    chosen_x = depot_x if depot_x is not None else (aisles[0].x if aisles else 0.0)
+    return Layout(aisles=aisles, depot=(chosen_x, front)), places

@@ -103,35 +103,15 @@ def zone_layout(*, zone_id: int) -> ZoneLayout:
     last slots, where the cross-aisles run); the depot on the front cross-aisle in front of the site's pack
     stations (or of the first aisle when the site has none). Locations without an aisle are loose places."""
     zone = Zone.objects.get(pk=zone_id)
-    rows = list(Location.objects.filter(zone_id=zone_id).values("pk", "aisle", "x_m", "y_m"))
-    spans: dict[str, list[tuple[float, float]]] = {}
-    for row in rows:
-        if row["aisle"]:
-            spans.setdefault(row["aisle"], []).append((float(row["x_m"]), float(row["y_m"])))
-    aisle_names = sorted(spans, key=lambda name: (min(x for x, _y in spans[name]), name))
-    aisles = tuple(
-        routing.AisleSpan(
-            x=(min(x for x, _y in spans[name]) + max(x for x, _y in spans[name])) / 2,
-            y_low=min(y for _x, y in spans[name]) - 1.0,
-            y_high=max(y for _x, y in spans[name]) + 1.0,
-        )
-        for name in aisle_names
-    )
-    index = {name: i for i, name in enumerate(aisle_names)}
-    front = min((a.y_low for a in aisles), default=min((float(r["y_m"]) for r in rows), default=0.0))
+    rows = Location.objects.filter(zone_id=zone_id).values_list("pk", "aisle", "x_m", "y_m")
     packing = list(
         Location.objects.filter(site_id=zone.site_id, zone__kind=ZoneKind.PACKING).values_list("x_m", flat=True)
     )
-    depot_x = sum(float(x) for x in packing) / len(packing) if packing else (aisles[0].x if aisles else 0.0)
-    places = {
-        row["pk"]: routing.Place(
-            x=aisles[index[row["aisle"]]].x if row["aisle"] else float(row["x_m"]),
-            y=float(row["y_m"]),
-            aisle=index[row["aisle"]] if row["aisle"] else None,
-        )
-        for row in rows
-    }
-    return ZoneLayout(layout=routing.Layout(aisles=aisles, depot=(depot_x, front)), places=places)
+    layout, places = routing.layout_of_locations(
+        [(pk, aisle, float(x), float(y)) for pk, aisle, x, y in rows],
+        depot_x=sum(float(x) for x in packing) / len(packing) if packing else None,
+    )
+    return ZoneLayout(layout=layout, places=places)
 
 
 def _route_of(zone_layout_: ZoneLayout, location_ids: Sequence[int]) -> tuple[routing.RoutePlan, list[int]]:

@@ -26,7 +26,7 @@ pickers_only = staff_role_required(("admin", "supervisor", "picker"), _lazy("Thi
 def pick_home(request: HttpRequest) -> HttpResponse:
     """The operator's batch in progress (one at a time), else the batches ready to pick."""
     mine = (
-        PickBatch.objects.filter(operator=request.user, status__in=[BatchStatus.PICKING, BatchStatus.PAUSED])
+        PickBatch.objects.filter(operator_id=request.user.pk, status__in=[BatchStatus.PICKING, BatchStatus.PAUSED])
         .order_by("pk")
         .first()
     )
