@@ -485,10 +485,70 @@ def macro_placeholders(body: str) -> list[str]:
 # --- Language -----------------------------------------------------------------------------------------------------
 
 _FRENCH_WORDS: Final = frozenset(
-    ["le", "la", "les", "un", "une", "des", "du", "de", "je", "j'ai", "mon", "ma", "mes", "est", "et", "pas", "ne", "commande", "colis", "bonjour", "merci", "vous", "votre", "avec", "pour", "recu", "toujours", "quand", "ou", "suis", "avez"]
+    [
+        "le",
+        "la",
+        "les",
+        "un",
+        "une",
+        "des",
+        "du",
+        "de",
+        "je",
+        "j'ai",
+        "mon",
+        "ma",
+        "mes",
+        "est",
+        "et",
+        "pas",
+        "ne",
+        "commande",
+        "colis",
+        "bonjour",
+        "merci",
+        "vous",
+        "votre",
+        "avec",
+        "pour",
+        "recu",
+        "toujours",
+        "quand",
+        "ou",
+        "suis",
+        "avez",
+    ]
 )
 _ENGLISH_WORDS: Final = frozenset(
-    ["the", "a", "an", "my", "i", "i'm", "is", "and", "not", "order", "parcel", "package", "hello", "hi", "thanks", "thank", "you", "your", "with", "for", "received", "still", "when", "where", "have", "has", "please"]
+    [
+        "the",
+        "a",
+        "an",
+        "my",
+        "i",
+        "i'm",
+        "is",
+        "and",
+        "not",
+        "order",
+        "parcel",
+        "package",
+        "hello",
+        "hi",
+        "thanks",
+        "thank",
+        "you",
+        "your",
+        "with",
+        "for",
+        "received",
+        "still",
+        "when",
+        "where",
+        "have",
+        "has",
+        "please",
+    ]
 )
 
 

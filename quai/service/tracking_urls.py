@@ -1,9 +1,13 @@
 """The shopper's tracking page (public, mounted under /track/)."""
 
-from typing import Any
+from django.urls import path
 
-from django.urls import path  # noqa: F401  (the page's routes are added here)
+from quai.service import tracking_views
 
 app_name = "tracking"
 
-urlpatterns: list[Any] = []
+urlpatterns = [
+    path("s/<str:token>/", tracking_views.signed, name="signed"),
+    path("s/<str:token>/contact/", tracking_views.contact, name="contact"),
+    path("<slug:merchant_code>/", tracking_views.lookup, name="lookup"),
+]

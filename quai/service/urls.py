@@ -1,9 +1,14 @@
-"""Operator screens of service (mounted under /ops/service/)."""
+"""Operator screens of service (mounted under /ops/service/): the agent console."""
 
-from typing import Any
+from django.urls import path
 
-from django.urls import path  # noqa: F401  (the screens' routes are added here)
+from quai.service import views
 
 app_name = "service_ops"
 
-urlpatterns: list[Any] = []
+urlpatterns = [
+    path("", views.queue, name="queue"),
+    path("tickets/<int:ticket_id>/", views.ticket_page, name="ticket"),
+    path("tickets/<int:ticket_id>/<str:what>/", views.ticket_post, name="ticket_post"),
+    path("tickets/<int:ticket_id>/actions/<str:action>/", views.order_action, name="order_action"),
+]
