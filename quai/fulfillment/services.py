@@ -536,7 +536,7 @@ def pick_scan(*, batch_id: int, operator: Any, code: str, quantity: int | None =
     """
     cleaned = code.strip()
     if not cleaned:
-        raise ValidationFailed(_("Scan a code."), code="validation_failed", details={"field": "code"})
+        raise ValidationFailed(_("Scan a code."), code="code_required", details={"field": "code"})
     kind_box: dict[str, str] = {"kind": ScanKind.LOCATION}
 
     def step() -> PickTask | None:
@@ -640,7 +640,7 @@ def _scan_tote(batch: PickBatch, task: PickTask, code: str, quantity: int | None
     if take < 1 or take > remaining:
         raise ValidationFailed(
             _("Between 1 and %(remaining)d unit(s) are to be taken here.") % {"remaining": remaining},
-            code="validation_failed",
+            code="invalid_quantity",
             details={"field": "quantity", "remaining": remaining},
         )
     _pick(batch, task, take, operator)
@@ -708,7 +708,7 @@ def pick_short(*, batch_id: int, operator: Any, found_quantity: int, resolution:
     if resolution not in ("other_location", "backorder"):
         raise ValidationFailed(
             _("Choose another location or a backorder."),
-            code="validation_failed",
+            code="invalid_short_resolution",
             details={"field": "resolution", "allowed": ["other_location", "backorder"]},
         )
 
@@ -727,7 +727,7 @@ def pick_short(*, batch_id: int, operator: Any, found_quantity: int, resolution:
             if found_quantity < 0 or found_quantity >= remaining:
                 raise ValidationFailed(
                     _("A short pick finds fewer than the %(remaining)d unit(s) asked.") % {"remaining": remaining},
-                    code="validation_failed",
+                    code="invalid_quantity",
                     details={"field": "found_quantity", "remaining": remaining},
                 )
             if found_quantity:

@@ -85,7 +85,7 @@ def order_line_short_backorder(
         raise ValidationFailed(
             _("The line holds %(held)d unit(s); %(asked)d cannot be backordered.")
             % {"held": line.reserved_quantity, "asked": quantity},
-            code="validation_failed",
+            code="invalid_quantity",
             details={"reserved": line.reserved_quantity, "requested": quantity},
         )
     reservation_release_at(reservation=line.reservation_id, location=location, quantity=quantity, actor=actor)
