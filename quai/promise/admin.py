@@ -30,10 +30,21 @@ def _weekday_ok(value: Any) -> bool:
         return False
 
 
-class CarrierServiceForm(forms.ModelForm):  # type: ignore[type-arg]
+class CarrierServiceForm(forms.ModelForm):
     class Meta:
         model = CarrierService
-        fields = "__all__"
+        fields = (
+            "promise_site",
+            "code",
+            "name",
+            "carrier",
+            "cutoffs",
+            "delivery_weekdays",
+            "pickup_point",
+            "price",
+            "currency",
+            "active",
+        )
 
     def clean_cutoffs(self) -> dict[str, str]:
         cutoffs = self.cleaned_data["cutoffs"]
@@ -59,7 +70,7 @@ class CarrierServiceForm(forms.ModelForm):  # type: ignore[type-arg]
         return sorted({int(d) for d in days})
 
 
-class TransitLaneForm(forms.ModelForm):  # type: ignore[type-arg]
+class TransitLaneForm(forms.ModelForm):
     class Meta:
         model = TransitLane
         fields = ("zone", "seed", "widened", "kept", "broken")
@@ -84,18 +95,18 @@ class _InvalidatesSnapshot:
         transaction.on_commit(selectors.snapshot_invalidate)
 
 
-class ClosureInline(admin.TabularInline):  # type: ignore[type-arg]
+class ClosureInline(admin.TabularInline):
     model = SiteClosure
     extra = 0
 
 
-class CapacityInline(admin.TabularInline):  # type: ignore[type-arg]
+class CapacityInline(admin.TabularInline):
     model = StageCapacity
     extra = 0
 
 
 @admin.register(PromiseSite)
-class PromiseSiteAdmin(_InvalidatesSnapshot, admin.ModelAdmin):  # type: ignore[type-arg]
+class PromiseSiteAdmin(_InvalidatesSnapshot, admin.ModelAdmin):
     list_display = ("site", "holiday_country", "holiday_subdivision", "confidence", "kept_rate_threshold")
     fields = (
         "site",
@@ -112,7 +123,7 @@ class PromiseSiteAdmin(_InvalidatesSnapshot, admin.ModelAdmin):  # type: ignore[
         transaction.on_commit(selectors.snapshot_invalidate)
 
 
-class TransitLaneInline(admin.TabularInline):  # type: ignore[type-arg]
+class TransitLaneInline(admin.TabularInline):
     model = TransitLane
     form = TransitLaneForm
     extra = 0
@@ -120,7 +131,7 @@ class TransitLaneInline(admin.TabularInline):  # type: ignore[type-arg]
 
 
 @admin.register(CarrierService)
-class CarrierServiceAdmin(_InvalidatesSnapshot, admin.ModelAdmin):  # type: ignore[type-arg]
+class CarrierServiceAdmin(_InvalidatesSnapshot, admin.ModelAdmin):
     form = CarrierServiceForm
     list_display = ("code", "name", "carrier", "promise_site", "pickup_point", "price", "active")
     list_filter = ("promise_site", "carrier", "active")
