@@ -171,6 +171,8 @@ CELERY_BEAT_SCHEDULE = {
     "idempotency-records-purge": {"task": "quai.tenants.tasks.idempotency_records_purge", "schedule": 3600.0},
     # Allocated orders go to the warehouse once their release buffer (per merchant, 15 min by default) is over.
     "orders-release-sweep": {"task": "quai.orders.tasks.orders_release_sweep", "schedule": 30.0},
+    # Waves on a schedule (off unless QUAI_FULFILMENT_SCHEDULED_WAVE_SIZE > 0): the next N waiting orders per site.
+    "fulfilment-waves": {"task": "quai.fulfillment.tasks.waves_release_sweep", "schedule": 300.0},
     # Outbound webhooks due for a retry (or missed by a nudge, or left by a dead worker) are sent from here.
     "webhook-deliveries-sweep": {
         "task": "quai.integrations.tasks.webhook_deliveries_sweep",
@@ -205,6 +207,8 @@ QUAI_OUTBOX_NUDGE = _env_bool("QUAI_OUTBOX_NUDGE", True)
 QUAI_GROUP_COMMIT = _env_bool("QUAI_GROUP_COMMIT", True)
 # Seconds a web process trusts an API key it authenticated without reading it again; a revocation bites within it.
 QUAI_API_KEY_CACHE_SECONDS = float(os.environ.get("QUAI_API_KEY_CACHE_SECONDS", "5"))
+# Waves released by the schedule: the next N waiting orders per site every 5 minutes (0: only supervisors).
+QUAI_FULFILMENT_SCHEDULED_WAVE_SIZE = int(os.environ.get("QUAI_FULFILMENT_SCHEDULED_WAVE_SIZE", "0"))
 # Mounts POST /api/v1/orders/bench/bare, the ceiling `make bench` compares intake with (quai/orders/bench_api.py).
 QUAI_BENCH_ENDPOINTS = _env_bool("QUAI_BENCH_ENDPOINTS", False)
 

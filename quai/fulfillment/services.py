@@ -859,12 +859,12 @@ def _resequence(batch: PickBatch) -> None:
         PickTask.objects.filter(pk=task.pk).update(sequence=start + offset)
 
 
-def waves_release_scheduled(*, now: datetime | None = None) -> list[int]:
-    """The schedule (beat): one wave per site of the next ``QUAI_FULFILMENT_SCHEDULED_WAVE_SIZE`` waiting orders
-    (default 100), when some wait. Returns the waves' ids."""
-    size = int(getattr(settings, "QUAI_FULFILMENT_SCHEDULED_WAVE_SIZE", 100))
+def waves_release_scheduled(*, size: int | None = None) -> list[int]:
+    """The schedule (beat): one wave per site of the next ``size`` waiting orders (default
+    ``QUAI_FULFILMENT_SCHEDULED_WAVE_SIZE``, 0 = the schedule is off), when some wait. Returns the waves' ids."""
+    size = int(getattr(settings, "QUAI_FULFILMENT_SCHEDULED_WAVE_SIZE", 0)) if size is None else size
     released: list[int] = []
-    if not _waiting_orders(limit=1):
+    if size < 1 or not _waiting_orders(limit=1):
         return released
     for site in Site.objects.order_by("pk"):
         wave = wave_release(site=site, criteria=domain.WaveCriteria(capacity=size), actor=None, scheduled=True)

@@ -139,3 +139,33 @@ def test_a_short_pick_is_backordered_or_taken_elsewhere(merchant, staff_user):
     assert batch.status == BatchStatus.DONE
     tote = batch.totes.get()
     assert sum(r.reserved for r in StockQuantity.objects.filter(location=tote.location)) == 1
+
+
+def test_the_schedule_releases_the_next_n_waiting_orders(merchant):
+    floor = floor_for(merchant)
+    for n in range(4):
+        released_order(floor, f"N-{n}", [(n, 2)])
+    assert services.waves_release_scheduled(size=0) == []
+    (wave_id,) = services.waves_release_scheduled(size=3)
+    from quai.fulfillment.models import Wave
+
+    assert Wave.objects.get(pk=wave_id).order_count == 3 and Wave.objects.get(pk=wave_id).scheduled
+    (second,) = services.waves_release_scheduled(size=3)
+    assert Wave.objects.get(pk=second).order_count == 1
+
+
+def test_a_supervisor_releases_a_wave_from_the_back_office(merchant, client, staff_user):
+    floor = floor_for(merchant)
+    released_order(floor, "BO-1", [(0, 2)])
+    client.force_login(staff_user)
+    answer = client.post(
+        "/admin/fulfillment/wave/add/",
+        {"site": floor.site.pk, "capacity": 10, "totes": 4, "carrier_services": "", "promised_by": ""},
+    )
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    from quai.fulfillment.models import PickBatch, Wave
+
+    wave = Wave.objects.get()
+    assert wave.order_count == 1 and wave.created_by == staff_user
+    batch = PickBatch.objects.get()
+    assert client.get(f"/admin/fulfillment/pickbatch/{batch.pk}/change/").status_code == 200
