@@ -187,6 +187,8 @@ CELERY_BEAT_SCHEDULE = {
     "shop-orders-poll": {"task": "quai.integrations.tasks.connections_poll", "schedule": 300.0},
     "shop-stock-reconcile": {"task": "quai.integrations.tasks.connections_reconcile", "schedule": 3600.0},
 }
+# The address shops call Quai at: each shop connection's inbound URL is built on it (docs/CONNECTORS.md).
+QUAI_PUBLIC_URL = os.environ.get("QUAI_PUBLIC_URL", "http://localhost:8000")
 # Secrets at rest (shop credentials, webhook secrets): comma-separated Fernet keys, the first encrypts, all decrypt
 # (quai/integrations/crypto.py). Unset: a key derived from SECRET_KEY, and only while DEBUG is on; unset
 # with DEBUG off, the first use of a secret raises ImproperlyConfigured.

@@ -227,14 +227,15 @@ def _hook_answer(request: HttpRequest, connection_id: int, topic: str) -> HttpRe
     return JsonResponse(answer.body, status=answer.status)
 
 
-@shops_router.post("/{connection_id}/hooks/{topic}", auth=None, response={200: dict[str, Any], 202: dict[str, Any]})
+# Called by shop platforms, not by API clients: outside the OpenAPI description (docs/CONNECTORS.md documents them).
+@shops_router.post("/{connection_id}/hooks/{topic}", auth=None, include_in_schema=False)
 def connection_hook(request: HttpRequest, connection_id: int, topic: str) -> HttpResponse:
     """A shop's webhook. No API key: the platform's signature over the raw body authenticates it (401 otherwise,
     nothing stored). Answered at once (202; 200 for a ping or a delivery already received), processed by a worker."""
     return _hook_answer(request, connection_id, topic)
 
 
-@shops_router.get("/{connection_id}/hooks/{topic}", auth=None, response={200: dict[str, Any]})
+@shops_router.get("/{connection_id}/hooks/{topic}", auth=None, include_in_schema=False)
 def connection_callback(request: HttpRequest, connection_id: int, topic: str) -> HttpResponse:
     """A shop's callback (Shopify's ``fetch_stock``, ``fetch_tracking_numbers``), verified by its adapter."""
     return _hook_answer(request, connection_id, topic)

@@ -73,7 +73,5 @@ ISOLATION_FACTORIES.update(
     {
         "connection_id": lambda merchant: ConnectionFactory(merchant=merchant).pk,
         "shop_delivery_id": lambda merchant: InboundDeliveryFactory(connection=ConnectionFactory(merchant=merchant)).pk,
-        # Not an id: the hook routes' topic. Any value will do, the call is refused for its missing signature.
-        "topic": lambda merchant: "order.created",  # type: ignore[dict-item]
     }
 )
