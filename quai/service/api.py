@@ -32,13 +32,8 @@ from quai.tenants.auth import principal_of
 router = Router(tags=["service"])
 
 
-def _ticket_detail(request: HttpRequest, ticket_id: int) -> dict[str, Any]:
-    ticket = selectors.ticket_detail(scope=principal_of(request).scope(), ticket_id=ticket_id)
-    return {
-        **TicketOut.from_orm(ticket).dict(),
-        "messages": list(selectors.ticket_messages(ticket=ticket)),
-        "sla": services.sla_clocks(ticket),
-    }
+def _ticket_detail(request: HttpRequest, ticket_id: int) -> Ticket:
+    return selectors.ticket_detail(scope=principal_of(request).scope(), ticket_id=ticket_id)
 
 
 def _ticket(request: HttpRequest, ticket_id: int | None) -> Ticket | None:
@@ -84,7 +79,7 @@ def ticket_list(
 
 
 @router.post("/tickets", response={201: TicketDetailOut})
-def ticket_create(request: HttpRequest, payload: TicketCreateIn) -> tuple[int, dict[str, Any]]:
+def ticket_create(request: HttpRequest, payload: TicketCreateIn) -> tuple[int, Ticket]:
     """Open a ticket (the API channel, or ``shop`` for a shopper's message a shop forwarded): linked to the orders
     named by id, by number or tracking number in the text, or the shopper's latest order; a "where is my order"
     about an order on time is answered at once."""
@@ -107,12 +102,12 @@ def ticket_create(request: HttpRequest, payload: TicketCreateIn) -> tuple[int, d
 
 
 @router.get("/tickets/{ticket_id}", response=TicketDetailOut)
-def ticket_detail(request: HttpRequest, ticket_id: int) -> dict[str, Any]:
+def ticket_detail(request: HttpRequest, ticket_id: int) -> Ticket:
     return _ticket_detail(request, ticket_id)
 
 
 @router.post("/tickets/{ticket_id}/replies", response=TicketDetailOut)
-def ticket_reply(request: HttpRequest, ticket_id: int, payload: TicketReplyIn) -> dict[str, Any]:
+def ticket_reply(request: HttpRequest, ticket_id: int, payload: TicketReplyIn) -> Ticket:
     """Answer the shopper (mailed when the ticket has an address); the ticket then waits for them, or resolves."""
     principal = principal_of(request)
     ticket = selectors.ticket_detail(scope=principal.scope(), ticket_id=ticket_id)
@@ -121,7 +116,7 @@ def ticket_reply(request: HttpRequest, ticket_id: int, payload: TicketReplyIn) -
 
 
 @router.post("/tickets/{ticket_id}/notes", response=TicketDetailOut)
-def ticket_note(request: HttpRequest, ticket_id: int, payload: TicketNoteIn) -> dict[str, Any]:
+def ticket_note(request: HttpRequest, ticket_id: int, payload: TicketNoteIn) -> Ticket:
     principal = principal_of(request)
     ticket = selectors.ticket_detail(scope=principal.scope(), ticket_id=ticket_id)
     services.ticket_note(ticket=ticket, body=payload.body, actor=principal)
@@ -129,7 +124,7 @@ def ticket_note(request: HttpRequest, ticket_id: int, payload: TicketNoteIn) -> 
 
 
 @router.post("/tickets/{ticket_id}/status", response=TicketDetailOut)
-def ticket_status(request: HttpRequest, ticket_id: int, payload: TicketStatusIn) -> dict[str, Any]:
+def ticket_status(request: HttpRequest, ticket_id: int, payload: TicketStatusIn) -> Ticket:
     principal = principal_of(request)
     ticket = selectors.ticket_detail(scope=principal.scope(), ticket_id=ticket_id)
     services.ticket_transition(ticket=ticket, to_status=payload.status, actor=principal, reason=payload.reason)

@@ -341,7 +341,7 @@ class RmaLine(models.Model):
 
 class RefundState(models.TextChoices):
     RECORDED = "recorded", _("Recorded (no shop connector to push it)")
-    PUSHED = "pushed", _("Refunded on the shop")
+    PUSHED = "pushed", _("Sent to the shop")
     FAILED = "failed", _("Push to the shop failed")
 
 

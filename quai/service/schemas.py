@@ -77,6 +77,16 @@ class TicketDetailOut(TicketOut):
     messages: list[TicketMessageOut]
     sla: dict[str, str]
 
+    @staticmethod
+    def resolve_messages(obj: Any) -> list[Any]:
+        return list(obj.messages.order_by("created_at", "id"))
+
+    @staticmethod
+    def resolve_sla(obj: Any) -> dict[str, str]:
+        from quai.service.services import sla_clocks
+
+        return sla_clocks(obj)
+
 
 class TicketReplyIn(Schema):
     body: str = Field(..., min_length=1, max_length=100_000)

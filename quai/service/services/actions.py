@@ -401,21 +401,23 @@ class RefundPush:
     error: str = ""
 
 
-def _push_refund(refund: Refund) -> RefundPush:
-    """Push the refund to the shop through integrations' ``connection_push_refund`` when it exists and the order
-    came from a connected shop; otherwise the refund stays recorded for the merchant to make on the shop."""
+def _push_refund(refund: Refund, order: Any) -> RefundPush:
+    """Queue the refund for the shop through integrations' ``connection_push_refund`` (a retried connector call
+    per shop the order came from); an order from no connected shop stays recorded for the merchant to refund."""
     from quai.integrations import services as integrations_services
+    from quai.integrations.connectors.base import Refund as ShopRefund
 
     push = getattr(integrations_services, "connection_push_refund", None)
     if push is None:
         return RefundPush(RefundState.RECORDED)
+    shaped = ShopRefund(lines=(), amount=refund.amount, currency=refund.currency, reason=refund.reason)
     try:
-        answer = push(refund=refund)
+        calls = push(order=order, refund=shaped, key=f"quai-refund-{refund.pk}")
     except QuaiError as exc:
         return RefundPush(RefundState.FAILED, error=exc.message[:500])
-    if answer is None:
+    if not calls:
         return RefundPush(RefundState.RECORDED)
-    return RefundPush(RefundState.PUSHED, external_id=str(answer)[:100])
+    return RefundPush(RefundState.PUSHED, external_id=",".join(str(call.pk) for call in calls)[:100])
 
 
 def refund_issue(
@@ -470,7 +472,7 @@ def refund_issue(
             reason=reason.strip()[:500],
             actor_label=actor_of(actor).label,
         )
-        pushed = _push_refund(refund)
+        pushed = _push_refund(refund, order)
         Refund.objects.filter(pk=refund.pk).update(
             state=pushed.state, external_id=pushed.external_id, push_error=pushed.error
         )
