@@ -445,6 +445,20 @@ def _asns(report: DemoReport) -> None:
         report.count("ASNs")
 
 
+def _promise(report: DemoReport) -> None:
+    """The demo site's delivery-promise configuration (calendar, carrier services, transit), from its example file."""
+    import json
+    from pathlib import Path
+
+    from quai.promise.models import PromiseSite
+    from quai.promise.services import promise_config_load
+
+    if PromiseSite.objects.filter(site__code=SITE_CODE).exists():
+        return
+    document = json.loads((Path(__file__).resolve().parent.parent / "promise" / "config" / "demo.json").read_text())
+    report.count("promise services", promise_config_load(document=document)["services"])
+
+
 STEPS: list[tuple[str, Step]] = [
     ("operator", _operator),
     ("staff and roles", _staff),
@@ -454,6 +468,7 @@ STEPS: list[tuple[str, Step]] = [
     ("catalogue", _catalogue),
     ("opening stock", _stock),
     ("advance shipping notices", _asns),
+    ("delivery promise", _promise),
 ]
 
 
