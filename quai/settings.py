@@ -186,6 +186,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "shop-orders-poll": {"task": "quai.integrations.tasks.connections_poll", "schedule": 300.0},
     "shop-stock-reconcile": {"task": "quai.integrations.tasks.connections_reconcile", "schedule": 3600.0},
+    # Carriers without push are asked for the parcels still travelling (delivered closes the order's promise).
+    "shipping-tracking-poll": {"task": "quai.shipping.tasks.tracking_poll", "schedule": 900.0},
 }
 # The address shops call Quai at: each shop connection's inbound URL is built on it (docs/CONNECTORS.md).
 QUAI_PUBLIC_URL = os.environ.get("QUAI_PUBLIC_URL", "http://localhost:8000")
