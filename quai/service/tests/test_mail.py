@@ -101,7 +101,10 @@ def test_polling_the_same_mail_twice_stores_it_once(merchant):
 
 
 def test_a_mail_with_a_malformed_header_is_kept_with_its_problem_noted(merchant):
-    raw = b"From: =?utf-8?q?broken\r\nSubject: =?x-unknown?B?????=\r\nMessage-ID: not-an-id\r\n\r\nMon colis est en retard\r\n"
+    raw = (
+        b"From: =?utf-8?q?broken\r\nSubject: =?x-unknown?B?????=\r\nMessage-ID: not-an-id\r\n"
+        b"\r\nMon colis est en retard\r\n"
+    )
     message = services.mail_ingest(merchant_id=merchant.pk, raw=raw)
     assert "Mon colis est en retard" in message.body
     assert "no_sender_address" in message.problems
