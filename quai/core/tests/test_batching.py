@@ -327,3 +327,25 @@ def test_inline_bulk_units_run_through_the_handler_in_the_callers_transaction(ma
     assert names == {"test.bulk.x", "test.bulk.y", "test.bulk.z"}
     assert OutboxEvent.objects.get(pk=single).name == "test.bulk.z"
     assert committer.stats.batches == 0
+
+
+def test_no_bulk_unit_is_answered_before_the_commit_of_its_batch(make_committer):
+    started, release = threading.Event(), threading.Event()
+
+    def slow_bulk(items: Any, prepared: Any) -> list[Any]:
+        rows = _bulk_rows(items, prepared)
+        started.set()
+        assert release.wait(10), "the test never released the batch"
+        return rows
+
+    committer = make_committer(window=0.01, bulk=slow_bulk)
+    future = committer.submit(_event("test.fallback"), item="held")
+    assert started.wait(10)
+    try:
+        assert not future.done()  # written, not committed: no answer yet
+        if connection.vendor == "postgresql":  # the in-memory SQLite of the tests locks the table instead
+            assert not OutboxEvent.objects.filter(name="test.bulk.held").exists()
+    finally:
+        release.set()
+    pk = committer.wait(future)
+    assert OutboxEvent.objects.get(pk=pk).name == "test.bulk.held"

@@ -8,19 +8,31 @@ the unique external id is answered afterwards, in the request's thread, with the
 docs/INTAKE.md gives the design, its invariants and limits.
 
 Each order declares the SKUs it will reserve; the committer locks the union of its batch's SKU counters in SKU
-order before any order runs, so two processes' batches never deadlock on two hot SKUs taken in opposite orders.
+order before any order runs (``stock_levels_lock``, which also reads their free units), so two processes' batches
+never deadlock on two hot SKUs taken in opposite orders. The batch's orders are then written together by
+``orders_write_many`` (a handful of statements per batch, stock decided per SKU by priority then age); if that
+fails, each order runs alone (``order_write``) and fails alone.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection
 
+from quai.core import clock
 from quai.core.batching import GroupCommitter, committer
-from quai.inventory.models import StockLevel
+from quai.core.outbox import events_record_many
+from quai.core.states import InsertedStep, transitions_of_inserted
+from quai.inventory.services import LockedLevels, ReservationRequest, reservations_create_many, stock_levels_lock
+from quai.orders import domain
+from quai.orders.events import OrderAllocated, OrderBackordered, OrderReceived, OrderStatusChanged
+from quai.orders.models import Order, OrderLine, OrderStatus
+from quai.orders.services.allocation import DOCUMENT_TYPE, _line_entries
 from quai.orders.services.intake import (
     OrderCreated,
     OrderDraft,
@@ -29,20 +41,234 @@ from quai.orders.services.intake import (
     order_write,
     release_buffer_minutes_for,
 )
+from quai.orders.services.transitions import ORDER_MACHINE
 
 # Orders per POST /api/v1/orders/batch.
 BATCH_MAX_ORDERS = 500
 
 
-def _stock_levels_lock(sku_ids: Sequence[Any]) -> None:
-    """Take the SKU counters a batch will update, in SKU order (PostgreSQL; SQLite's IMMEDIATE already serialises)."""
-    if connection.vendor != "postgresql":
-        return
-    list(StockLevel.objects.select_for_update().filter(sku_id__in=list(sku_ids)).order_by("sku_id").values_list("pk"))
+@dataclass(frozen=True)
+class IntakeItem:
+    """One validated order waiting for its batch: what ``orders_write_many`` writes for it."""
+
+    draft: OrderDraft
+    actor: Any
+    release_buffer_minutes: int
+    received_at: datetime
 
 
 def intake_committer() -> GroupCommitter:
-    return committer("orders.intake", prepare=_stock_levels_lock)
+    return committer("orders.intake", prepare=stock_levels_lock, bulk=orders_write_many)
+
+
+def _taken(draft: OrderDraft) -> IntegrityError:
+    """What a unit whose external id is taken answers from a batch: the request thread then reads the holder."""
+    return IntegrityError(f"order {draft.channel}:{draft.external_id} of merchant {draft.merchant_id} is taken")
+
+
+def _order_row(draft: OrderDraft, *, now: datetime, release_buffer_minutes: int) -> Order:
+    """The order row ``order_write`` inserts, field for field (received, nothing reserved yet)."""
+    return Order(
+        merchant_id=draft.merchant_id,
+        channel=draft.channel,
+        external_id=draft.external_id,
+        status=OrderStatus.RECEIVED,
+        priority=draft.priority,
+        currency=draft.currency,
+        carrier_service=draft.carrier_service,
+        promise_id=draft.promise_id,
+        promised_from=draft.promised_from,
+        promised_to=draft.promised_to,
+        gift_message=draft.gift_message,
+        notes=draft.notes,
+        shipping_total=draft.shipping_total,
+        lines_total=draft.lines_total,
+        total=draft.total,
+        release_after=now + timedelta(minutes=release_buffer_minutes),
+        fingerprint=draft.fingerprint,
+        created_at=now,
+        updated_at=now,
+        **draft.shopper,
+        **draft.address,
+    )
+
+
+# Rows per INSERT: far below either database's limit of bound parameters (SQLite 32,766; PostgreSQL 65,535).
+_INSERT_CHUNK = 400
+
+
+def _orders_insert_new(orders: Sequence[Order]) -> None:
+    """Insert ``orders`` in one statement per chunk, skipping those whose (merchant, channel, external id) is taken
+    (``ON CONFLICT DO NOTHING``: a twin of another transaction is waited for, as a plain insert would); the
+    inserted ones get their primary key, the skipped ones keep none. Keys must be distinct within ``orders``."""
+    fields = [field for field in Order._meta.concrete_fields if not field.primary_key]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(str(field.column)) for field in fields)
+    row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    by_key = {(order.merchant_id, order.channel, order.external_id): order for order in orders}
+    for start in range(0, len(orders), _INSERT_CHUNK):
+        chunk = orders[start : start + _INSERT_CHUNK]
+        sql = (
+            f"INSERT INTO {quote(Order._meta.db_table)} ({columns}) VALUES {', '.join([row_marks] * len(chunk))} "
+            f"ON CONFLICT DO NOTHING RETURNING {quote('id')}, {quote('merchant_id')}, {quote('channel')}, "
+            f"{quote('external_id')}"
+        )
+        params = [
+            field.get_db_prep_save(getattr(order, field.attname), connection) for order in chunk for field in fields
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            returned = cursor.fetchall()
+        for pk, merchant_id, channel, external_id in returned:
+            order = by_key[(merchant_id, channel, external_id)]
+            order.pk = pk
+            order._state.adding = False
+
+
+def orders_write_many(items: Sequence[IntakeItem], levels: LockedLevels | None) -> list[OrderCreated | Exception]:
+    """The committer's bulk handler: ``order_write`` for a whole batch of orders in a handful of statements.
+
+    ``levels``: the batch's SKU rows, locked in SKU order by ``prepare`` (``stock_levels_lock``) with their free
+    units. Orders are inserted in arrival order, skipping any whose external id is taken (answered ``IntegrityError``:
+    the request thread then answers the order holding it, as for a unit). Stock is decided here, under those locks:
+    orders are served by priority class, then age (arrival), each line — in SKU then position order, as
+    ``order_lines_reserve`` does — taking what it wants or, short, what is left (the rest backordered); then ONE
+    guarded update of the SKUs' counters and the reservation rows through ``reservations_create_many``. Then the
+    lines with what they got, the status steps (``transitions_of_inserted``: received → allocated | backordered,
+    audit rows and ``order.status_changed``), and the ``order.allocated`` / ``order.backordered`` events.
+
+    Every order's rows and events are exactly what ``order_write`` writes for it. Anything raised here rolls the
+    whole bulk attempt back; the committer then runs each order alone (``order_write``), so one order's failure
+    never fails another.
+    """
+    now = clock.now()
+    outcomes: list[OrderCreated | Exception | None] = [None] * len(items)
+    seen: set[tuple[int, str, str]] = set()
+    fresh: list[tuple[int, IntakeItem, Order]] = []
+    for index in sorted(range(len(items)), key=lambda i: (items[i].received_at, i)):
+        item = items[index]
+        key = (item.draft.merchant_id, item.draft.channel, item.draft.external_id)
+        if key in seen:  # its twin in this very batch is inserted first: answered as a resend
+            outcomes[index] = _taken(item.draft)
+            continue
+        seen.add(key)
+        fresh.append((index, item, _order_row(item.draft, now=now, release_buffer_minutes=item.release_buffer_minutes)))
+    _orders_insert_new([order for _i, _item, order in fresh])
+    written: list[tuple[int, IntakeItem, Order]] = []
+    for index, item, order in fresh:
+        if order.pk is None:
+            outcomes[index] = _taken(item.draft)
+        else:
+            written.append((index, item, order))
+    if not written:
+        return [outcome for outcome in outcomes if outcome is not None]
+    events_record_many(
+        [
+            (
+                OrderReceived(
+                    order_id=order.pk,
+                    channel=order.channel,
+                    external_id=order.external_id,
+                    priority=order.priority,
+                    currency=order.currency,
+                    total=str(order.total),
+                    carrier_service=order.carrier_service,
+                    lines=[{"sku_code": line.sku_code, "quantity": line.quantity} for line in item.draft.lines],
+                ),
+                order.merchant_id,
+            )
+            for _index, item, order in written
+        ]
+    )
+    # Who gets short stock first: priority class, then age; lines in SKU then position order within an order.
+    served = sorted(
+        written, key=lambda entry: (domain.priority_rank(entry[2].priority), entry[1].received_at, entry[0])
+    )
+    wants: list[tuple[OrderLine, ReservationRequest]] = []
+    lines_of: dict[int, list[OrderLine]] = {}
+    for _index, item, order in served:
+        lines = lines_of[order.pk] = [
+            OrderLine(
+                order=order,
+                position=line.position,
+                sku=line.sku,
+                sku_code=line.sku_code,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                backordered_quantity=line.quantity,
+            )
+            for line in item.draft.lines
+        ]
+        for line in sorted(lines, key=lambda entry: (entry.sku_id, entry.position)):
+            wants.append(
+                (
+                    line,
+                    ReservationRequest(
+                        merchant_id=order.merchant_id,
+                        sku=line.sku,
+                        quantity=line.quantity,
+                        document_type=DOCUMENT_TYPE,
+                        document_id=f"{order.pk}/{line.position}",
+                    ),
+                )
+            )
+    if levels is None:
+        levels = stock_levels_lock(sorted({request.sku.pk for _line, request in wants}))
+    reserved = reservations_create_many(requests=[request for _line, request in wants], levels=levels)
+    for (line, _request), reservation in zip(wants, reserved, strict=True):
+        if reservation is not None:
+            line.reservation_id = reservation.pk
+            line.reserved_quantity = reservation.quantity
+            line.backordered_quantity = line.quantity - reservation.quantity
+    OrderLine.objects.bulk_create([line for _i, _item, order in written for line in lines_of[order.pk]])
+    covered = {
+        order.pk: all(line.backordered_quantity == 0 for line in lines_of[order.pk]) for _i, _item, order in written
+    }
+    steps = transitions_of_inserted(
+        [
+            InsertedStep(
+                obj=order,
+                to_status=domain.status_after_allocation(lines_fully_covered=covered[order.pk]),
+                event=functools.partial(_status_changed, order),
+                actor=item.actor,
+            )
+            for _index, item, order in written
+        ],
+        machine=ORDER_MACHINE,
+    )
+    events_record_many(
+        [
+            (
+                (OrderAllocated if covered[order.pk] else OrderBackordered)(
+                    order_id=order.pk,
+                    channel=order.channel,
+                    external_id=order.external_id,
+                    lines=_line_entries(lines_of[order.pk]),
+                ),
+                order.merchant_id,
+            )
+            for _index, _item, order in written
+        ]
+    )
+    for (index, _item, order), step in zip(written, steps, strict=True):
+        outcomes[index] = OrderCreated(
+            order=order,
+            created=True,
+            lines=tuple(sorted(lines_of[order.pk], key=lambda line: line.position)),
+            timeline=(step,),
+        )
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _status_changed(order: Order, step: Any) -> OrderStatusChanged:
+    return OrderStatusChanged(
+        order_id=order.pk,
+        channel=order.channel,
+        external_id=order.external_id,
+        from_status=step.from_status,
+        to_status=step.to_status,
+        reason=step.reason,
+    )
 
 
 def _already_there(draft: OrderDraft, error: IntegrityError) -> OrderCreated:
@@ -65,6 +291,7 @@ def order_intake(*, merchant: Any, data: Mapping[str, Any], actor: Any = None) -
             lambda: order_write(draft=draft, actor=actor, release_buffer_minutes=buffer_minutes),
             key=draft.merchant_id,
             locks=sorted({line.sku.pk for line in draft.lines}),
+            item=IntakeItem(draft=draft, actor=actor, release_buffer_minutes=buffer_minutes, received_at=clock.now()),
         )
     except IntegrityError as exc:
         return _already_there(draft, exc)
@@ -77,6 +304,7 @@ def order_intake_many(
     outcomes: list[OrderCreated | Exception | None] = [None] * len(orders)
     works: list[Callable[[], OrderCreated]] = []
     locks: list[list[Any]] = []
+    items: list[IntakeItem] = []
     drafts: list[tuple[int, OrderDraft]] = []
     key = merchant if isinstance(merchant, int) else merchant.pk
     buffer_minutes = release_buffer_minutes_for(key)  # one read for the whole request, outside the shared commit
@@ -88,8 +316,12 @@ def order_intake_many(
             continue
         works.append(functools.partial(order_write, draft=draft, actor=actor, release_buffer_minutes=buffer_minutes))
         locks.append(sorted({line.sku.pk for line in draft.lines}))
+        items.append(
+            IntakeItem(draft=draft, actor=actor, release_buffer_minutes=buffer_minutes, received_at=clock.now())
+        )
         drafts.append((index, draft))
-    for (index, draft), outcome in zip(drafts, intake_committer().run_many(works, key=key, locks=locks), strict=True):
+    answers = intake_committer().run_many(works, key=key, locks=locks, items=items)
+    for (index, draft), outcome in zip(drafts, answers, strict=True):
         if isinstance(outcome, IntegrityError):
             try:
                 outcome = _already_there(draft, outcome)
