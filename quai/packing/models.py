@@ -41,6 +41,7 @@ class Parcel(MerchantOwned, TimeStampedModel):
     weight_ok = models.BooleanField(_("weight checked"), default=False)
     carrier_code = models.CharField(_("carrier"), max_length=40, blank=True)
     shipment_id = models.BigIntegerField(_("shipment id"), null=True, blank=True)
+    tote_code = models.CharField(_("tote"), max_length=40, blank=True)
     last_error = models.CharField(_("last error"), max_length=300, blank=True)
     photo = models.BinaryField(_("photo of the open parcel"), null=True, blank=True)
     photo_type = models.CharField(_("photo type"), max_length=40, blank=True)

@@ -25,11 +25,12 @@ from quai.core import clock
 from quai.core.errors import Conflict, NotFound, QuaiError, ValidationFailed
 from quai.core.outbox import event_record
 from quai.core.states import actor_of
+from quai.fulfillment.selectors import ToteContents, order_picked_units, order_picking_done
 from quai.orders.models import Order, OrderStatus
 from quai.packing import cartonization
 from quai.packing.events import PackScanRecorded, ParcelClosed
 from quai.packing.models import Parcel, ParcelItem, ParcelStatus
-from quai.packing.sources import units_to_pack
+from quai.packing.sources import tote_orders, units_to_pack
 from quai.tenants.scope import Scope
 
 FLOOR = Scope.system("pack station")
@@ -101,9 +102,38 @@ def _scan_event(parcel: Parcel, *, code: str, sku_code: str, result: str, reason
     )
 
 
+def station_lookup(code: str) -> Order | ToteContents:
+    """What a code scanned at the pack station designates: an order (its reference or number), else a tote."""
+    try:
+        return _order_for_code(code)
+    except NotFound:
+        try:
+            return tote_orders(scope=FLOOR, tote_code=code)
+        except NotFound:
+            raise NotFound(
+                _("No order or tote has the code %(code)s.") % {"code": code.strip()},
+                code="order_not_found",
+                details={"code": code.strip()},
+            ) from None
+
+
+def _picking_check(order: Order) -> None:
+    """An order still being picked (another tote on its way) is not packed from half its units."""
+    from quai.fulfillment.models import PickTask
+
+    tasks = PickTask.objects.filter(order_id=order.pk)
+    if tasks.exists() and not order_picking_done(scope=FLOOR, order_id=order.pk):
+        raise Conflict(
+            _("Order %(ref)s is still being picked: wait for its other totes.") % {"ref": order.external_id},
+            code="order_picking_unfinished",
+            details={"order_id": order.pk},
+        )
+
+
 @transaction.atomic
-def parcel_open(*, code: str, station: Any, actor: Any = None) -> Parcel:
-    """Open (or resume) the parcel of the order scanned (its reference) at ``station``."""
+def parcel_open(*, code: str, station: Any, actor: Any = None, tote_code: str = "") -> Parcel:
+    """Open (or resume) the parcel of the order scanned (its reference) at ``station``; ``tote_code`` is the tote
+    it came in, when the packer scanned one (emptied, it goes back to the pool once the parcel closes)."""
     order = _order_for_code(code)
     order = Order.objects.select_for_update().get(pk=order.pk)
     order_packable_check(order)
@@ -111,6 +141,7 @@ def parcel_open(*, code: str, station: Any, actor: Any = None) -> Parcel:
     found = existing.first()
     if found is not None:
         return found
+    _picking_check(order)
     units = units_to_pack(scope=FLOOR, order=order)
     if not units:
         raise Conflict(
@@ -126,6 +157,7 @@ def parcel_open(*, code: str, station: Any, actor: Any = None) -> Parcel:
         order_id=order.pk,
         order_reference=order.external_id,
         station_id=station.pk,
+        tote_code=(tote_code or next((u.tote_code for u in units if u.tote_code), ""))[:40],
         opened_by=_user(actor),
     )
     ParcelItem.objects.bulk_create(
@@ -185,7 +217,13 @@ def parcel_scan(*, parcel: Parcel | int, code: str, actor: Any = None) -> Parcel
                 raise ValidationFailed(
                     _("%(code)s is a carton label, not an item.") % {"code": code}, code="item_not_in_order"
                 )
-            item = current.items.select_for_update().filter(sku_id=result.sku.pk).first()
+            # Several lines of one SKU (lots, reservations): the one the scanned lot designates, else the first
+            # still short of units.
+            lines = list(current.items.select_for_update().filter(sku_id=result.sku.pk).order_by("pk"))
+            open_lines = [i for i in lines if not i.done] or lines
+            item = next((i for i in open_lines if result.lot and i.lot == result.lot), None) or next(
+                iter(open_lines), None
+            )
             if item is None:
                 raise ValidationFailed(
                     _("WRONG ITEM: %(sku)s is not in order %(ref)s. Take it out.")
@@ -511,7 +549,23 @@ def parcel_close(*, parcel: Parcel | int, actor: Any = None, label_format: str =
         if isinstance(exc, QuaiError):
             _fail(current, exc.code)
         raise
+    _totes_release(current)
     return current
+
+
+def _totes_release(parcel: Parcel) -> None:
+    """Give back to the pool every tote the order came in that the parcel emptied (a tote shared with orders not
+    packed yet still holds their units: it stays with its batch)."""
+    from quai.fulfillment.services import tote_release
+    from quai.warehouse.models import Location
+
+    codes = {u.tote_code for u in order_picked_units(scope=FLOOR, order_id=parcel.order_id)} | {parcel.tote_code}
+    site = Location.objects.select_related("site").get(pk=parcel.station_id).site
+    for code in sorted(c for c in codes if c):
+        try:
+            tote_release(site=site, tote_code=code)
+        except QuaiError:
+            continue
 
 
 def _service_code(kind: str, order: Order) -> str:

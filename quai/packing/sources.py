@@ -1,14 +1,17 @@
-"""Where the units to pack come from: ONE function, so the pack station can be pointed at fulfilment's picked
-units (``quai.fulfillment.selectors.order_picked_units``) once picking records them, without touching the flow.
+"""Where the units to pack come from: ONE function, so the pack station reads what picking recorded.
 
-Until then the order's own lines are the units: what each line holds in stock (its reserved quantity), with the
-reservation that holds it (the ledger moves those units to the pack station when the parcel closes).
+An order picked on the floor (waves, totes) is packed from what fulfilment says was picked of it
+(``quai.fulfillment.selectors.order_picked_units``): per SKU and lot, wherever its totes are, with the reservation
+that holds the units (the ledger has them in the totes; closing the parcel moves them to the pack station). An
+order no pick wave took (a packer picking a small order himself) is packed from its lines: what each line holds
+in stock (its reserved quantity).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from quai.fulfillment.selectors import ToteContents, order_picked_units, tote_contents
 from quai.orders.models import Order
 from quai.orders.selectors import order_get
 from quai.tenants.scope import Scope
@@ -21,10 +24,32 @@ class UnitToPack:
     quantity: int
     lot: str = ""
     reservation_id: int | None = None
+    tote_code: str = ""
 
 
 def units_to_pack(*, scope: Scope, order: Order) -> list[UnitToPack]:
-    """The units of ``order`` that must go into its parcel, one entry per SKU (and lot, when picking tells it)."""
+    """The units of ``order`` that must go into its parcel, one entry per SKU and lot (and reservation)."""
+    picked = order_picked_units(scope=scope, order_id=order.pk)
+    if picked:
+        merged: dict[tuple[int, str, int], list[str | int]] = {}
+        codes: dict[int, str] = {}
+        for unit in picked:
+            key = (unit.sku_id, unit.lot, unit.reservation_id)
+            entry = merged.setdefault(key, [0, ""])
+            entry[0] = int(entry[0]) + unit.quantity
+            entry[1] = entry[1] or unit.tote_code
+            codes[unit.sku_id] = unit.sku_code
+        return [
+            UnitToPack(
+                sku_id=sku_id,
+                sku_code=codes[sku_id],
+                quantity=int(entry[0]),
+                lot=lot,
+                reservation_id=reservation_id,
+                tote_code=str(entry[1]),
+            )
+            for (sku_id, lot, reservation_id), entry in sorted(merged.items(), key=lambda kv: (kv[0][0], kv[0][1]))
+        ]
     lines = order_get(scope=scope, order_id=order.pk).lines.all()
     return [
         UnitToPack(
@@ -36,3 +61,8 @@ def units_to_pack(*, scope: Scope, order: Order) -> list[UnitToPack]:
         for line in lines
         if line.reserved_quantity > 0
     ]
+
+
+def tote_orders(*, scope: Scope, tote_code: str) -> ToteContents:
+    """What a tote scanned at the pack station holds: its orders (``tote_not_found`` when it holds none)."""
+    return tote_contents(scope=scope, tote_code=tote_code)

@@ -74,5 +74,24 @@ def released_order(merchant: Any, external_id: str, lines: list[dict[str, Any]],
     return orders.order_release(order=order.pk, now=clock.now() + timedelta(hours=2))
 
 
+def parcel_for(merchant: Any) -> int:
+    """A parcel of a new order of ``merchant`` at a pack table, as the pack station opens it (one item)."""
+    from quai.orders.tests.factories import order_for
+    from quai.packing.models import Parcel, ParcelItem
+
+    order = order_for(merchant, external_id=f"PCL-{merchant.code}-{Parcel.objects.count() + 1}")
+    line = order.lines.first()
+    parcel = Parcel.objects.create(
+        merchant_id=merchant.pk,
+        order_id=order.pk,
+        order_reference=order.external_id,
+        station=LocationFactory(),
+        photo=b"\xff\xd8\xff photo",
+        photo_type="image/jpeg",
+    )
+    ParcelItem.objects.create(parcel=parcel, sku_id=line.sku_id, sku_code=line.sku_code, name="item", expected=1)
+    return int(parcel.pk)
+
+
 # Every path parameter of the packing routes → a row of ``merchant``, for the project-wide isolation walk.
-ISOLATION_FACTORIES: dict[str, Callable[[Any], int]] = {}
+ISOLATION_FACTORIES: dict[str, Callable[[Any], int]] = {"parcel_id": parcel_for}

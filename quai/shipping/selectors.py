@@ -1,0 +1,48 @@
+"""Reads of shipping. Those about merchants' shipments take a required ``scope``; manifests and carriers are the
+warehouse's (staff)."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+
+from quai.core.errors import NotFound
+from quai.shipping.models import CarrierAccount, Manifest, Shipment, TrackingEventRecord
+from quai.tenants.scope import Scope
+
+
+def shipment_get(*, scope: Scope, shipment_id: int) -> Shipment:
+    shipment = Shipment.objects.filter(scope.q()).select_related("carrier").filter(pk=shipment_id).first()
+    if shipment is None:
+        raise NotFound(_("Shipment not found."), code="shipment_not_found", details={"shipment_id": shipment_id})
+    return shipment
+
+
+def shipments_of_order(*, scope: Scope, order_id: int) -> QuerySet[Shipment]:
+    return Shipment.objects.filter(scope.q()).filter(order_id=order_id).select_related("carrier").order_by("pk")
+
+
+def tracking_events(*, scope: Scope, shipment_id: int) -> QuerySet[TrackingEventRecord]:
+    shipment = shipment_get(scope=scope, shipment_id=shipment_id)
+    return shipment.events.order_by("occurred_at", "pk")
+
+
+def carrier_list(*, active: bool = True) -> QuerySet[CarrierAccount]:
+    return CarrierAccount.objects.filter(active=active).order_by("code")
+
+
+def manifest_get(*, manifest_id: int) -> Manifest:
+    manifest = Manifest.objects.select_related("carrier").filter(pk=manifest_id).first()
+    if manifest is None:
+        raise NotFound(_("Manifest not found."), code="manifest_not_found", details={"manifest_id": manifest_id})
+    return manifest
+
+
+def manifest_list(*, status: str | None = None) -> QuerySet[Manifest]:
+    qs = Manifest.objects.select_related("carrier").order_by("-pk")
+    return qs.filter(status=status) if status else qs
+
+
+def manifest_shipments(*, manifest: Manifest) -> QuerySet[Shipment]:
+    """The parcels on the manifest (once closed, those loaded: the missing ones are in ``manifest.missing``)."""
+    return Shipment.objects.filter(manifest=manifest).order_by("pk")
