@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from quai.core.errors import NotFound
 from quai.fulfillment.models import PickBatch, PickScan, PickShortage, PickTask, Tote, Wave
+from quai.orders.selectors import order_get
 from quai.tenants.scope import Scope
 
 
@@ -86,7 +87,8 @@ def tote_contents(*, scope: Scope, tote_code: str, site_id: int | None = None) -
 
 def order_picked_units(*, scope: Scope, order_id: int) -> list[PickedUnits]:
     """Every unit of the order picked so far, per line, place, lot and tote (several totes when the order was split
-    by zone or volume). An order outside ``scope`` reads as nothing picked."""
+    by zone or volume). An order outside ``scope`` is ``order_not_found``, like a missing one."""
+    order_get(scope=scope, order_id=order_id)
     return _picked(PickTask.objects.filter(order_id=order_id).filter(scope.q()))
 
 

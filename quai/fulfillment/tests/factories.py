@@ -27,7 +27,7 @@ class Floor:
     places: dict[str, Location] = field(default_factory=dict)  # SKU code → its shelf
 
 
-def floor_for(merchant: Any, *, skus: int = 6, site_code: str = "floor") -> Floor:
+def floor_for(merchant: Any, *, skus: int = 6, site_code: str = "floor", prefix: str = "FL") -> Floor:
     site = SiteFactory(code=site_code)
     zone = zone_create(site=site, code="PCK", name="Picking", kind=ZoneKind.PICKING)
     rack_bulk_create(site=site, zone=zone, aisles="M-N", bays=6, levels=1, origin_x_m=10, origin_y_m=10)
@@ -36,7 +36,9 @@ def floor_for(merchant: Any, *, skus: int = 6, site_code: str = "floor") -> Floo
     floor = Floor(site=site, zone=zone, merchant=merchant)
     shelves = list(Location.objects.filter(zone=zone).order_by("pick_sequence"))
     for k in range(skus):
-        sku = SkuFactory(merchant=merchant, code=f"FL-{k:02d}", weight_g=200, length_mm=100, width_mm=100, height_mm=50)
+        sku = SkuFactory(
+            merchant=merchant, code=f"{prefix}-{k:02d}", weight_g=200, length_mm=100, width_mm=100, height_mm=50
+        )
         shelf = shelves[(k * 5) % len(shelves)]
         stock_receive(sku=sku, location=shelf, quantity=20)
         floor.skus.append(sku)
@@ -62,14 +64,14 @@ def wave_for(floor: Floor, *, capacity: int = 50, totes: int = 4) -> Any:
 
 
 def _batch_for(merchant: Any) -> int:
-    floor = floor_for(merchant, skus=1, site_code=f"iso-{merchant.code}")
+    floor = floor_for(merchant, skus=1, site_code=f"iso-{merchant.code}", prefix="ISOB")
     released_order(floor, f"ISO-B-{merchant.code}", [(0, 1)])
     wave = wave_for(floor)
     return int(wave.batches.first().pk)
 
 
 def _wave_for(merchant: Any) -> int:
-    floor = floor_for(merchant, skus=1, site_code=f"isw-{merchant.code}")
+    floor = floor_for(merchant, skus=1, site_code=f"isw-{merchant.code}", prefix="ISOW")
     return int(wave_for(floor).pk)
 
 
