@@ -738,8 +738,9 @@ class SaleorAdapter(PlatformAdapter):
 
     def ensure_subscriptions(self, public_base_url: str) -> None:
         """One webhook for the four order events, with Quai's subscription query, unless the app already has one
-        pointing at this URL."""
-        target = public_base_url
+        pointing at this URL. ``public_base_url`` is the connection's inbound prefix (``.../hooks``); Saleor names the
+        event in ``Saleor-Event``, so one topic path serves all four."""
+        target = public_base_url.rstrip("/") + "/orders"
         app = self._gql(APP_QUERY, {}, "app").get("app") or {}
         if any(w.get("targetUrl") == target for w in app.get("webhooks") or [] if isinstance(w, dict)):
             return

@@ -301,9 +301,10 @@ def test_http_errors_map_to_retries_or_refusals(shop: FakeSaleor) -> None:
 def test_subscriptions_are_registered_once_and_health_sees_them(shop: FakeSaleor) -> None:
     adapter = make_adapter(shop)
     assert not adapter.health().ok  # no webhook yet
-    adapter.ensure_subscriptions("https://quai.example/api/v1/shops/3/hooks/orders")
-    adapter.ensure_subscriptions("https://quai.example/api/v1/shops/3/hooks/orders")
+    adapter.ensure_subscriptions("https://quai.example/api/v1/shops/3/hooks")
+    adapter.ensure_subscriptions("https://quai.example/api/v1/shops/3/hooks")
     (webhook,) = shop.webhooks
+    assert webhook["targetUrl"] == "https://quai.example/api/v1/shops/3/hooks/orders"
     assert webhook["asyncEvents"] == ["ORDER_CREATED", "ORDER_CONFIRMED", "ORDER_FULLY_PAID", "ORDER_CANCELLED"]
     assert "subscription" in webhook["query"] and "secretKey" not in webhook
     assert adapter.health().ok
