@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from ninja import Field, Schema
 from pydantic import StrictInt
@@ -27,7 +27,9 @@ class PromiseIn(Schema):
     merchant_id: StrictInt | None = Field(None, description="Staff only: the merchant whose SKUs these are.")
     lines: list[CartLineIn] = Field(..., max_length=MAX_LINES)
     destination: DestinationIn
-    services: list[str] | None = Field(None, max_length=20, description="Only these carrier services' codes.")
+    services: list[Annotated[str, Field(max_length=30)]] | None = Field(
+        None, max_length=20, description="Only these carrier services' codes."
+    )
     at: str | None = Field(
         None, max_length=40, description="ISO 8601 instant with its UTC offset (what-if, replays); default now."
     )

@@ -264,10 +264,11 @@ def widened_lanes() -> list[TransitLane]:
     return list(TransitLane.objects.filter(widened=True).select_related("service__promise_site__site"))
 
 
-def open_records(*, promise_site_id: int) -> list[PromiseRecord]:
+def open_records(*, scope: Scope, promise_site_id: int) -> list[PromiseRecord]:
     """Promises not yet decided and not yet shipped, in the warehouse's work order (cut-off, then age)."""
     return list(
-        PromiseRecord.objects.filter(
+        PromiseRecord.objects.within(scope)
+        .filter(
             promise_site_id=promise_site_id,
             status__in=(PromiseStatus.PENDING, PromiseStatus.AT_RISK),
             shipped_at__isnull=True,
@@ -279,10 +280,10 @@ def open_records(*, promise_site_id: int) -> list[PromiseRecord]:
     )
 
 
-def overdue_records(*, today: date) -> list[PromiseRecord]:
+def overdue_records(*, scope: Scope, today: date) -> list[PromiseRecord]:
     """Promises whose last promised delivery day is over and that were not delivered."""
     return list(
-        PromiseRecord.objects.filter(
-            Q(status__in=(PromiseStatus.PENDING, PromiseStatus.AT_RISK)), delivery_by__lt=today
-        ).select_related("order", "promise_site__site")
+        PromiseRecord.objects.within(scope)
+        .filter(Q(status__in=(PromiseStatus.PENDING, PromiseStatus.AT_RISK)), delivery_by__lt=today)
+        .select_related("order", "promise_site__site")
     )

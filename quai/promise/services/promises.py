@@ -498,13 +498,16 @@ def _observe_transit(record: PromiseRecord, shipped_at: datetime, delivered_on: 
 # --- The watch ----------------------------------------------------------------------------------------------------
 
 
+_WATCH = Scope.system("promise watch")
+
+
 def promise_watch() -> dict[str, int]:
     """Mark the orders that will miss their ship-by cut-off (and tell the merchant), clear those that no longer
     will, and break the promises whose last promised day passed undelivered. Periodic (``tasks.promise_watch``)."""
     now = clock.now()
     flagged = cleared = broken = 0
     for config in selectors.site_configs():
-        records = selectors.open_records(promise_site_id=config.promise_site_id)
+        records = selectors.open_records(scope=_WATCH, promise_site_id=config.promise_site_id)
         if not records:
             continue
         calendar = config.snapshot.calendar
@@ -519,7 +522,7 @@ def promise_watch() -> dict[str, int]:
             elif record.order_id not in risky and record.status == PromiseStatus.AT_RISK and not record.forecast_date:
                 PromiseRecord.objects.filter(pk=record.pk).update(status=PromiseStatus.PENDING, at_risk_since=None)
                 cleared += 1
-    for record in selectors.overdue_records(today=clock.today()):
+    for record in selectors.overdue_records(scope=_WATCH, today=clock.today()):
         with transaction.atomic():
             locked = (
                 PromiseRecord.objects.select_for_update()
