@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from ninja import Field, Schema
-from pydantic import StrictInt
+from pydantic import StrictBool, StrictInt
 
 
 class CustomerOut(Schema):
@@ -90,7 +90,7 @@ class TicketDetailOut(TicketOut):
 
 class TicketReplyIn(Schema):
     body: str = Field(..., min_length=1, max_length=100_000)
-    resolve: bool = False
+    resolve: StrictBool = False
 
 
 class TicketNoteIn(Schema):

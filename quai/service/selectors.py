@@ -55,9 +55,10 @@ def ticket_queue(
         qs = qs.filter(assignee_id=assignee_id)
     # An unanswered ticket's next deadline is its first response; an answered one's, its resolution.
     next_due = Case(When(first_responded_at__isnull=True, then=F("first_response_due")), default=F("resolution_due"))
-    return qs.annotate(next_due=Coalesce(next_due, F("resolution_due"))).order_by(
+    ordered = qs.annotate(next_due=Coalesce(next_due, F("resolution_due"))).order_by(
         F("next_due").asc(nulls_last=True), "id"
     )
+    return ordered  # type: ignore[return-value]
 
 
 def ticket_detail(*, scope: Scope, ticket_id: int) -> Ticket:
@@ -67,8 +68,8 @@ def ticket_detail(*, scope: Scope, ticket_id: int) -> Ticket:
     return ticket
 
 
-def ticket_messages(*, ticket: Ticket, with_notes: bool = True) -> QuerySet[TicketMessage]:
-    qs = TicketMessage.objects.filter(ticket=ticket)
+def ticket_messages(*, scope: Scope, ticket: Ticket, with_notes: bool = True) -> QuerySet[TicketMessage]:
+    qs = TicketMessage.objects.within(scope).filter(ticket=ticket)
     if not with_notes:
         qs = qs.exclude(kind="note")
     return qs.order_by("created_at", "id")

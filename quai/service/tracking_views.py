@@ -16,6 +16,7 @@ from django.core import signing
 from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -146,13 +147,14 @@ def _page(request: HttpRequest, token: str, *, sent: bool = False, error: str = 
         "token": token,
         "sent": sent,
         "error": error,
+        "next_url": reverse("tracking:signed", kwargs={"token": token}),
     }
     return render(request, "service/track_order.html", context, status=status)
 
 
 @require_http_methods(["GET"])
 def signed(request: HttpRequest, token: str) -> HttpResponse:
-    return _page(request, token)
+    return _page(request, token, sent=request.GET.get("sent") == "1")
 
 
 @require_POST
@@ -177,4 +179,5 @@ def contact(request: HttpRequest, token: str) -> HttpResponse:
         )
     except QuaiError as exc:
         return _page(request, token, error=exc.message, status=422)
-    return _page(request, token, sent=True)
+    # Post/redirect/get: a reload or a language switch never sends the message twice.
+    return redirect(reverse("tracking:signed", kwargs={"token": token}) + "?sent=1")

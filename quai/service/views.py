@@ -72,7 +72,7 @@ def _workspace(
         macros.append({"macro": macro, "text": domain.macro_render(macro.body, values)})
     return {
         "ticket": ticket,
-        "messages": selectors.ticket_messages(ticket=ticket),
+        "messages": selectors.ticket_messages(scope=scope, ticket=ticket),
         "sla": services.sla_clocks(ticket),
         "order_ids": order_ids,
         "panel": panel,

@@ -148,7 +148,7 @@ def _lines_chosen(order: Any, lines: Sequence[Mapping[str, Any]]) -> list[tuple[
     chosen: list[tuple[Any, int]] = []
     problems = []
     for index, item in enumerate(lines):
-        line = by_id.get(item.get("line_id"))  # type: ignore[arg-type]
+        line = by_id.get(item.get("line_id"))
         quantity = item.get("quantity")
         if line is None:
             problems.append({"field": f"lines.{index}.line_id", "message": _("Not a line of this order.")})
