@@ -26,7 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 
 from quai.core import clock
 from quai.core.db import insert_returning_id
@@ -145,27 +145,57 @@ def _handle(row: OutboxEvent, key: str, fn: Handler, event: Event, envelope: Env
         fn(event, envelope)
 
 
-def _dispatch(row: OutboxEvent, done: set[tuple[int, str]]) -> list[str]:
-    """Run the handlers of one row that have not succeeded yet; returns the errors (empty: all done)."""
-    handlers = {key: fn for key, fn in subscribers_for(row.name).items() if (row.pk, key) not in done}
-    if not handlers:
-        return []
+def _handle_together(key: str, fn: Handler, work: list[tuple[OutboxEvent, Event, Envelope]]) -> bool:
+    """Run one handler over several events (in id order) and record their successes in ONE insert, all in ONE
+    savepoint: all of it happens, or none of it (False: the caller runs them one by one)."""
     try:
-        event = event_from_row(row)
-    except Exception as exc:
-        logger.warning("outbox event %s %s cannot be read back", row.name, row.event_id)
-        return [f"cannot read the event back: {type(exc).__name__}: {exc}"]
-    envelope = Envelope.of(row)
-    errors: list[str] = []
-    for key, fn in handlers.items():
-        try:
-            _handle(row, key, fn, event, envelope)
-        except IntegrityError:
-            # another relay recorded this handler first: it ran once, which is what we want
+        with transaction.atomic():
+            for _row, event, envelope in work:
+                fn(event, envelope)
+            now = clock.now()
+            HandledEvent.objects.bulk_create(
+                [HandledEvent(event=row, handler=key, handled_at=now) for row, _e, _v in work]
+            )
+    except Exception:
+        return False
+    return True
+
+
+def _dispatch_all(rows: list[OutboxEvent], done: set[tuple[int, str]]) -> dict[int, list[str]]:
+    """Run the handlers of ``rows`` that have not succeeded yet; returns each row's errors (none: all done).
+
+    Handler by handler, each over all its events of the batch in one savepoint with one insert of their
+    ``HandledEvent`` rows (two round trips and one insert per handler per batch, instead of per event). If that
+    fails — a handler raised on one event, or another relay recorded one first — it is rolled back and that
+    handler's events run one at a time, each in its own savepoint as before, so one event's failure is its own.
+    Each handler still sees its events in id order (per resource, the order they happened)."""
+    errors: dict[int, list[str]] = {row.pk: [] for row in rows}
+    per_handler: dict[str, tuple[Handler, list[tuple[OutboxEvent, Event, Envelope]]]] = {}
+    for row in rows:
+        handlers = {key: fn for key, fn in subscribers_for(row.name).items() if (row.pk, key) not in done}
+        if not handlers:
             continue
+        try:
+            event = event_from_row(row)
         except Exception as exc:
-            logger.warning("outbox handler %s failed on %s %s", key, row.name, row.event_id)
-            errors.append(f"{key}: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
+            logger.warning("outbox event %s %s cannot be read back", row.name, row.event_id)
+            errors[row.pk].append(f"cannot read the event back: {type(exc).__name__}: {exc}")
+            continue
+        envelope = Envelope.of(row)
+        for key, fn in handlers.items():
+            per_handler.setdefault(key, (fn, []))[1].append((row, event, envelope))
+    for key, (fn, work) in per_handler.items():
+        if len(work) > 1 and _handle_together(key, fn, work):
+            continue
+        for row, event, envelope in work:
+            try:
+                _handle(row, key, fn, event, envelope)
+            except IntegrityError:
+                # another relay recorded this handler first: it ran once, which is what we want
+                continue
+            except Exception as exc:
+                logger.warning("outbox handler %s failed on %s %s", key, row.name, row.event_id)
+                errors[row.pk].append(f"{key}: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
     return errors
 
 
@@ -183,16 +213,23 @@ def outbox_relay(batch: int = 100) -> int:
             (event_id, handler)
             for event_id, handler in HandledEvent.objects.filter(event__in=events).values_list("event_id", "handler")
         }
+        errors = _dispatch_all(events, done)
+        relayed: list[int] = []
         for event in events:
-            errors = _dispatch(event, done)
-            event.attempts += 1
-            if errors:
-                event.last_error = "\n".join(errors)[:10_000]
+            if errors[event.pk]:
+                event.attempts += 1
+                event.last_error = "\n".join(errors[event.pk])[:10_000]
                 event.next_attempt_at = now + backoff_delay(event.attempts)
+                event.save(update_fields=["attempts", "last_error", "next_attempt_at", "relayed_at"])
             else:
+                relayed.append(event.pk)
+                event.attempts += 1
                 event.relayed_at = now
                 event.next_attempt_at = None
-            event.save(update_fields=["attempts", "last_error", "next_attempt_at", "relayed_at"])
+        if relayed:  # one statement for every event relayed (a failed one keeps its own update above)
+            OutboxEvent.objects.filter(pk__in=relayed).update(
+                attempts=F("attempts") + 1, relayed_at=now, next_attempt_at=None
+            )
         return len(events)
 
 

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection, transaction
 
 from quai.core import clock
-from quai.core.events import Envelope, Event, register_upcaster, subscribe, unsubscribe
+from quai.core.events import Envelope, Event, register_upcaster, subscribe, subscribers_for, unsubscribe
 from quai.core.models import HandledEvent, OutboxEvent
 from quai.core.outbox import backoff_delay, event_record, outbox_relay, outbox_sweep
 from quai.core.tasks import outbox_sweep as outbox_sweep_task
@@ -264,3 +264,43 @@ def test_two_relays_share_the_work_without_waiting_on_each_other(settings):
     finally:
         let_go.set()
         unsubscribe("test.slow")
+
+
+def test_a_relay_batch_costs_per_handler_not_per_event(calls, django_assert_max_num_queries):
+    subscribe(ThingHappened.name, "test.everything", lambda event, envelope: None)
+    for n in range(30):
+        event_record(_thing(n))
+    handlers = len(subscribers_for(ThingHappened.name))  # ours, and the apps' "*" (the webhook fan-out)
+    # The relay's own savepoint here (2), the claim (1), what was handled (1); per handler: a savepoint (2) and one
+    # insert of its successes (1); the relayed mark (1). Before: a savepoint and an insert per handler per event.
+    with django_assert_max_num_queries(2 + 2 + 3 * handlers + 1):
+        assert outbox_relay(batch=100) == 30
+    assert HandledEvent.objects.count() == 30 * handlers
+    assert not OutboxEvent.objects.filter(relayed_at=None).exists()
+    assert [event_id for _name, event_id in calls] == [
+        str(event_id) for event_id in OutboxEvent.objects.order_by("id").values_list("event_id", flat=True)
+    ]  # each handler sees the batch's events in the order they happened
+
+
+def test_a_handler_failing_on_one_event_of_a_batch_fails_only_that_event(calls):
+    seen: list[int] = []
+
+    def flaky(event: ThingHappened, envelope: Envelope) -> None:
+        if event.thing_id == 2:
+            raise RuntimeError("thing 2 is refused")
+        seen.append(event.thing_id)
+
+    subscribe(ThingHappened.name, "test.flaky", flaky)
+    rows = [event_record(_thing(n)) for n in range(4)]
+    outbox_relay()
+    assert sorted(set(seen)) == [0, 1, 3]
+    failed = OutboxEvent.objects.get(pk=rows[2].pk)
+    assert failed.relayed_at is None and "thing 2 is refused" in failed.last_error and failed.attempts == 1
+    assert OutboxEvent.objects.filter(relayed_at__isnull=False).count() == 3
+    # The good handler succeeded on every event, the flaky one on all but thing 2: each recorded once.
+    assert HandledEvent.objects.filter(handler="test.good").count() == 4
+    assert set(HandledEvent.objects.filter(handler="test.flaky").values_list("event_id", flat=True)) == {
+        rows[0].pk,
+        rows[1].pk,
+        rows[3].pk,
+    }
