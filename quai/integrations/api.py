@@ -223,6 +223,7 @@ def _hook_answer(request: HttpRequest, connection_id: int, topic: str) -> HttpRe
         headers=request.headers,
         raw_body=request.body,  # the bytes as sent: the signature is checked on them, before any parsing
         query={key: (values if len(values) > 1 else values[0]) for key, values in request.GET.lists()},
+        raw_query=request.META.get("QUERY_STRING", ""),  # as sent: Shopify signs its GET callbacks' query string
     )
     return JsonResponse(answer.body, status=answer.status)
 

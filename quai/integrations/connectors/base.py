@@ -2,7 +2,7 @@
 
 An adapter is protocol code only: it is built from a ``ConnectionConfig`` (the shop's address, its decrypted
 credentials, its settings) and an ``httpx.Client``, talks to the platform, and turns what the platform sends into the
-canonical shapes below. It never touches Quai's tables: the sync engine (``quai.integrations.services.connections``)
+canonical shapes below. It never touches Quai's tables: the sync engine (``quai.integrations.services``)
 stores, de-duplicates and feeds orders to ``quai.orders.services``; the adapter neither knows nor imports them.
 So each adapter is tested against a local server that speaks the platform's documented protocol, with the same code
 that talks to the real shop (``ConnectionConfig.base_url`` points at the local server).
@@ -234,6 +234,14 @@ class PlatformAdapter(abc.ABC):
     @abc.abstractmethod
     def verify(self, headers: Mapping[str, str], raw_body: bytes) -> None:
         """Raise ``SignatureInvalid`` unless the call is signed by this shop (constant-time comparison)."""
+
+    def verify_callback(
+        self, method: str, headers: Mapping[str, str], query: Mapping[str, Any], raw_body: bytes, raw_query: str = ""
+    ) -> None:
+        """Verify any inbound call, a POST or a GET callback (Shopify's ``fetch_stock``). ``raw_query`` is the query
+        string exactly as received (undecoded, unsorted), for platforms that sign it. By default the call is checked
+        as a webhook, on its body."""
+        self.verify(headers, raw_body)
 
     @abc.abstractmethod
     def delivery_id(self, headers: Mapping[str, str], raw_body: bytes) -> str:

@@ -50,6 +50,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
@@ -107,6 +108,10 @@ REJECTION_REASONS = frozenset(
 # FulfillmentOrderLineItem (https://shopify.dev/docs/api/admin-graphql/latest/objects/FulfillmentOrder,
 # .../objects/FulfillmentOrderDestination, .../objects/FulfillmentOrderLineItem); ``lineItem`` is read only for its
 # id (the order line, which refunds need), never to decide what to ship, as the FulfillmentOrderLineItem doc asks.
+# Unit prices: ``financialSummaries`` (FulfillmentOrderLineItemFinancialSummary: ``approximateDiscountedUnitPriceSet``,
+# "the approximate split price of a line item unit ... doesn't include discounts applied to the entire order",
+# https://shopify.dev/docs/api/admin-graphql/latest/objects/FulfillmentOrderLineItemFinancialSummary), in the shop's
+# currency (``shopMoney``), which is the order's ``currencyCode``; the customs value and insurance read them.
 FULFILLMENT_ORDER_FIELDS = """
 fragment QuaiFulfillmentOrder on FulfillmentOrder {
   id
@@ -119,7 +124,10 @@ fragment QuaiFulfillmentOrder on FulfillmentOrder {
   destination { firstName lastName company address1 address2 zip city province countryCode phone email }
   merchantRequests(first: 5) { nodes { kind message sentAt } }
   lineItems(first: LINES) {
-    nodes { id sku totalQuantity remainingQuantity productTitle variantTitle inventoryItemId lineItem { id } }
+    nodes {
+      id sku totalQuantity remainingQuantity productTitle variantTitle inventoryItemId lineItem { id }
+      financialSummaries { quantity approximateDiscountedUnitPriceSet { shopMoney { amount currencyCode } } }
+    }
   }
 }
 """.replace("LINES", str(LINES_PER_ORDER))
@@ -362,6 +370,17 @@ def _search_value(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _unit_price(item: Mapping[str, Any]) -> Decimal:
+    """The line's unit price after its own discounts (the first financial summary; 0 when Shopify gives none)."""
+    for summary in item.get("financialSummaries") or []:
+        money = ((summary or {}).get("approximateDiscountedUnitPriceSet") or {}).get("shopMoney") or {}
+        try:
+            return Decimal(str(money.get("amount")))
+        except (InvalidOperation, ValueError):
+            continue
+    return Decimal("0")
+
+
 def _parse_datetime(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
@@ -420,6 +439,57 @@ class ShopifyAdapter(PlatformAdapter):
         if shop and sender and sender.lower() != str(shop).lower():
             raise SignatureInvalid(f"signed for {sender}, not for this connection's shop")
 
+    def verify_callback(
+        self, method: str, headers: Mapping[str, str], query: Mapping[str, Any], raw_body: bytes, raw_query: str = ""
+    ) -> None:
+        """A GET callback (``fetch_stock``, ``fetch_tracking_numbers``) has no body: its ``X-Shopify-Hmac-Sha256`` is
+        the base64 HMAC-SHA256 of the **query string as sent**, keyed with the app's client secret. Shopify's reference
+        pages describe no signature for these GETs (FulfillmentService, "Hosted endpoints"); this is what Shopify's
+        staff answered ("take the query params along with your app's shared secret to calculate the HMAC ... the same
+        hmac validation" as webhooks, https://community.shopify.com/c/Shopify-APIs-SDKs/Is-there-any-authentication-on-the-fetch-stock-callback-url/m-p/519454)
+        and what developers confirmed working: the query string kept as-is, values not unescaped, not re-sorted
+        (https://community.shopify.dev/t/authenticating-fetch-stock-json-webhook-request-in-remix-app/22156). Shopify
+        sends its parameters already in alphabetical order (``max_retries``, ``shop``, ``sku``, ``timestamp``), which
+        is why another thread reads "sorted": both readings are accepted, neither decodes anything.
+
+        Then the ``shop`` parameter must name this connection's shop, and ``timestamp`` (seconds since the epoch,
+        sent by Shopify) must be within ``settings["callback_max_age"]`` seconds (default 3600) of our clock: a
+        captured URL and header cannot be replayed for ever. Shopify documents no window; an hour leaves room for its
+        retries (``max_retries``) and for clock skew. A POST is a webhook: checked on its raw body (``verify``)."""
+        if method.upper() != "GET":
+            self.verify(headers, raw_body)
+            return
+        lowered = _lower(headers)
+        received = lowered.get(HMAC_HEADER, "").strip()
+        if not received:
+            raise SignatureInvalid("X-Shopify-Hmac-Sha256 is missing")
+        secret = self.config.credentials.get("client_secret", "")
+        if not secret:
+            raise SignatureInvalid("no client secret is configured for this Shopify connection")
+        raw = raw_query.lstrip("?")
+        candidates = [raw, "&".join(sorted(part for part in raw.split("&") if part))]
+        received_bytes = received.encode("utf-8", errors="replace")
+        if not any(
+            hmac.compare_digest(
+                base64.b64encode(hmac.new(secret.encode("utf-8"), text.encode("utf-8"), hashlib.sha256).digest()),
+                received_bytes,
+            )
+            for text in candidates
+        ):
+            raise SignatureInvalid("X-Shopify-Hmac-Sha256 does not match the query string")
+        self._check_shop_param(query)
+        stamp = _first(query.get("timestamp"))
+        if stamp:
+            try:
+                sent_at = float(stamp)
+            except ValueError:
+                raise SignatureInvalid("the callback's timestamp is not a number") from None
+            from quai.core import clock
+
+            max_age = float(self.config.settings.get("callback_max_age", 3600))
+            if abs(clock.now().timestamp() - sent_at) > max_age:
+                raise SignatureInvalid("the callback's timestamp is too old (or too far ahead): replay refused")
+
     def delivery_id(self, headers: Mapping[str, str], raw_body: bytes) -> str:
         """Webhooks carry ``X-Shopify-Webhook-Id`` (the same on every retry of a delivery,
         https://shopify.dev/docs/apps/build/webhooks/ignore-duplicates). The fulfilment notification is only a
@@ -461,8 +531,7 @@ class ShopifyAdapter(PlatformAdapter):
     # --- Callbacks Shopify makes on us ----------------------------------------------------------------------------
 
     def _check_shop_param(self, query: Mapping[str, Any]) -> None:
-        # The GET callbacks are not signed (the FulfillmentService doc describes no signature): the per-connection
-        # URL is the secret; a ``shop`` naming another shop is refused all the same.
+        # ``verify_callback`` checked the signature; a ``shop`` naming another shop is refused all the same.
         shop = self.config.settings.get("shop_domain")
         asked = _first(query.get("shop"))
         if shop and asked and asked.lower() != str(shop).lower():
@@ -680,7 +749,11 @@ class ShopifyAdapter(PlatformAdapter):
             name = " – ".join(part for part in (item.get("productTitle"), item.get("variantTitle")) if part)
             lines.append(
                 ExternalLine(
-                    external_line_id=str(item["id"]), sku=str(item.get("sku") or ""), quantity=quantity, name=name
+                    external_line_id=str(item["id"]),
+                    sku=str(item.get("sku") or ""),
+                    quantity=quantity,
+                    unit_price=_unit_price(item),
+                    name=name,
                 )
             )
             refs_lines[str(item["id"])] = {

@@ -1,36 +1,20 @@
 """Outbound webhooks: subscriptions (``subscriptions``) and deliveries (``deliveries``); shop connections
-(``connections``); the public names here."""
+(``connections`` for their set-up, then one module per step of the sync engine: ``inbound``, ``processing``,
+``polling``, ``stock_out``, ``reconcile``, ``pushes``, ``sweep``); the public names here."""
 
 from quai.integrations.services.connections import (
-    Answer,
-    ReconcileReport,
-    Unauthorised,
-    call_create,
     connection_adapter,
     connection_config,
     connection_create,
     connection_delete,
     connection_health,
     connection_inbound_url,
-    connection_poll,
-    connection_push_fulfilment,
-    connection_push_refund,
-    connection_receive,
-    connection_stock_levels,
-    connection_stock_push,
-    connection_stock_reconcile,
     connection_subscribe,
     connection_task,
     connection_update,
     connections_get_any,
     connections_pollable,
     connections_stock_pushing,
-    connections_sweep_due,
-    connector_call_run,
-    inbound_delivery_process,
-    inbound_delivery_retry,
-    on_sku_created,
-    on_stock_event,
 )
 from quai.integrations.services.deliveries import (
     PING_EVENT,
@@ -43,6 +27,17 @@ from quai.integrations.services.deliveries import (
     webhook_fan_out,
     webhook_subscription_ping,
 )
+from quai.integrations.services.inbound import Answer, Unauthorised, connection_receive
+from quai.integrations.services.polling import connection_poll
+from quai.integrations.services.processing import inbound_delivery_process, inbound_delivery_retry, on_sku_created
+from quai.integrations.services.pushes import (
+    call_create,
+    connection_push_fulfilment,
+    connection_push_refund,
+    connector_call_run,
+)
+from quai.integrations.services.reconcile import ReconcileReport, connection_stock_reconcile
+from quai.integrations.services.stock_out import connection_stock_levels, connection_stock_push, on_stock_event
 from quai.integrations.services.subscriptions import (
     WebhookUrlNotPublic,
     private_urls_allowed,
@@ -54,6 +49,7 @@ from quai.integrations.services.subscriptions import (
     webhook_subscription_update,
     webhook_url_check,
 )
+from quai.integrations.services.sweep import connections_sweep_due
 
 __all__ = [
     "PING_EVENT",

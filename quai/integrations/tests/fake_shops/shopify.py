@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -156,7 +157,12 @@ class FakeShopify:
         return item
 
     def request_fulfillment(
-        self, location_id: str, lines: list[tuple[str, int]], name: str | None = None, **destination: Any
+        self,
+        location_id: str,
+        lines: list[tuple[str, int]],
+        name: str | None = None,
+        prices: dict[str, str] | None = None,
+        **destination: Any,
     ) -> dict[str, Any]:
         """A merchant's order whose fulfilment order is assigned to ``location_id`` and submitted to us."""
         number = next(self._ids)
@@ -206,6 +212,14 @@ class FakeShopify:
                             (v["inventory_item_id"] for v in self.variants if v["sku"] == sku), None
                         ),
                         "lineItem": {"id": self.gid("LineItem")},
+                        "financialSummaries": [
+                            {
+                                "quantity": quantity,
+                                "approximateDiscountedUnitPriceSet": {
+                                    "shopMoney": {"amount": (prices or {}).get(sku, "0.0"), "currencyCode": "EUR"}
+                                },
+                            }
+                        ],
                     }
                     for sku, quantity in lines
                 ]
@@ -228,6 +242,22 @@ class FakeShopify:
             "X-Shopify-Shop-Domain": self.shop_domain,
         }
         return httpx.post(f"{callback_url.rstrip('/')}/fulfillment_order_notification", content=body, headers=headers)
+
+    def callback(
+        self, name: str, params: list[tuple[str, str]] | None = None, timestamp: int | None = None
+    ) -> tuple[str, dict[str, str]]:
+        """What Shopify sends for ``fetch_stock`` / ``fetch_tracking_numbers``: ``GET <callbackUrl>/<name>.json?...``
+        with ``max_retries``, ``shop``, ``timestamp`` (and ``sku`` or ``order_names[]``) in alphabetical order, the
+        query string percent-encoded and signed as sent in ``X-Shopify-Hmac-Sha256``. Returns the path under the
+        callback URL (with its query string) and the headers, for any HTTP client to send."""
+        pairs = [("max_retries", "3"), ("shop", self.shop_domain), ("timestamp", str(timestamp or int(time.time())))]
+        pairs += list(params or [])
+        query = "&".join(f"{quote(k, safe='[]')}={quote(v, safe='')}" for k, v in sorted(pairs, key=lambda p: p[0]))
+        headers = {
+            "X-Shopify-Hmac-Sha256": sign(self.client_secret, query.encode()),
+            "X-Shopify-Shop-Domain": self.shop_domain,
+        }
+        return f"{name}.json?{query}", headers
 
     def level(self, sku: str, location_id: str) -> int | None:
         item = next(v["inventory_item_id"] for v in self.variants if v["sku"] == sku)
