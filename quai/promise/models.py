@@ -259,3 +259,23 @@ class PromiseRecord(MerchantOwned, TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.delivery_by}"
+
+
+class BacklogLines(MerchantOwned):
+    """Order lines of one merchant waiting in one order status (allocated, released, picking): the backlog the
+    promise counts, kept by ``order.status_changed`` (each step moves the order's lines from one row to the other)
+    so the hot path reads a few rows instead of counting the open orders. ``promise_watch`` recounts it from the
+    orders every run, which repairs what a handler racing the recount may have counted twice."""
+
+    status = models.CharField(_("order status"), max_length=20)
+    lines = models.IntegerField(_("order lines"), default=0)
+
+    class Meta:
+        verbose_name = _("backlog lines")
+        verbose_name_plural = _("backlog lines")
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "status"], name="promise_backlog_one_row_per_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id} {self.status}: {self.lines}"

@@ -1,10 +1,19 @@
 """Reads of the promise: the snapshot the rule runs on (cached), the stock of a cart, the supervisor's figures.
 
-The hot path (``POST /api/v1/promise``) must not query the configuration or count the backlog each time: the site's
-configuration is cached per process until a configuration write (``snapshot_invalidate``) or ``CONFIG_TTL``; the
-backlog is counted at most every ``BACKLOG_TTL`` seconds and dropped on every order status change
-(``backlog_invalidate``, subscribed in ``apps.py``). Other processes see a change within the TTLs, which the
-promise tolerates: a backlog seconds old moves a cut-off by a few lines' worth of work at most.
+The hot path (``POST /api/v1/promise``) makes no heavy query, and none at all once warm:
+
+- the site's configuration is cached per process until a configuration write (``snapshot_invalidate``) or
+  ``CONFIG_TTL``;
+- the backlog is never counted from the orders there: ``BacklogLines`` keeps it per merchant and status, moved by
+  ``order.status_changed`` (``quai.promise.services.backlog_step``), and the hot path reads those few rows at most
+  every ``BACKLOG_TTL`` seconds;
+- a SKU's stock (free to sell, and its open ASNs) is read through inventory's availability selector for the SKUs the
+  process has not seen in the last ``STOCK_TTL`` seconds, and kept that long.
+
+Events are relayed in a worker, not in the web process that quotes, so an in-process cache cannot be told of a
+change by them: the TTLs bound how old a figure may be instead. The promise tolerates it: a backlog seconds old
+moves a cut-off by a few lines' worth of work at most, and stock two seconds old is what a shop's own stock feed is
+at best; an order that took the last unit meanwhile is backordered and its promise broken as ``stock_short``.
 """
 
 from __future__ import annotations
@@ -15,18 +24,28 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, time, timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 
 from quai.core import clock
 from quai.inventory import selectors as inventory_selectors
 from quai.orders import domain as order_domain
 from quai.orders.selectors import order_list
 from quai.promise import domain
-from quai.promise.models import CarrierService, PromiseRecord, PromiseSite, PromiseStatus, TransitLane
+from quai.promise.models import (
+    BacklogLines,
+    CarrierService,
+    PromiseRecord,
+    PromiseSite,
+    PromiseStatus,
+    TransitLane,
+)
 from quai.tenants.scope import Scope
 
 CONFIG_TTL = 60.0
 BACKLOG_TTL = 5.0
+STOCK_TTL = 2.0
+#: Past this many SKUs in the stock cache, it starts again empty (memory stays bounded whatever the catalogue).
+STOCK_CACHE_MAX = 50_000
 
 #: Order statuses whose lines still wait at each stage (allocated and released work is ahead of a new order).
 STAGE_STATUSES: dict[str, tuple[str, ...]] = {
@@ -51,14 +70,16 @@ class SiteConfig:
 _lock = threading.Lock()
 _configs: tuple[float, list[SiteConfig]] | None = None
 _backlogs: dict[int, tuple[float, dict[str, int]]] = {}
+_stock: dict[tuple[int, str], tuple[float, SkuStock]] = {}
 
 
 def snapshot_invalidate() -> None:
-    """Forget the cached configuration (a configuration write calls it)."""
+    """Forget everything cached (a configuration write calls it; tests start with it)."""
     global _configs
     with _lock:
         _configs = None
         _backlogs.clear()
+        _stock.clear()
 
 
 def backlog_invalidate() -> None:
@@ -158,14 +179,37 @@ def site_config_for(merchant_id: int) -> SiteConfig | None:
     return fallback
 
 
+TRACKED_STATUSES: frozenset[str] = frozenset(status for stage in STAGE_STATUSES.values() for status in stage)
+
+
+def _stages(lines_by_status: dict[str, int]) -> dict[str, int]:
+    return {stage: sum(int(lines_by_status.get(s, 0)) for s in wanted) for stage, wanted in STAGE_STATUSES.items()}
+
+
 def _count_backlog(config: SiteConfig) -> dict[str, int]:
-    orders = order_list(scope=Scope.system("promise backlog"))
+    """The site's backlog per stage from ``BacklogLines`` (a handful of rows: merchants × three statuses)."""
+    rows = BacklogLines.objects.within(Scope.system("promise backlog"))
     if config.merchant_ids:
-        orders = orders.filter(merchant_id__in=config.merchant_ids)
-    statuses = {status for stage in STAGE_STATUSES.values() for status in stage}
-    rows = orders.filter(status__in=statuses).order_by().values_list("status").annotate(line_count=Count("lines"))
-    counts: dict[str, int] = {status: int(count) for status, count in rows}
-    return {stage: sum(int(counts.get(s, 0)) for s in wanted) for stage, wanted in STAGE_STATUSES.items()}
+        rows = rows.filter(merchant_id__in=config.merchant_ids)
+    found = rows.order_by().values_list("status").annotate(total=Sum("lines"))
+    return _stages({status: int(total or 0) for status, total in found})
+
+
+def backlog_counted_from_orders() -> dict[tuple[int, str], int]:
+    """Order lines per (merchant, status) of the tracked statuses, counted from the orders themselves: the heavy
+    count ``BacklogLines`` spares the hot path; the watch runs it to repair the tallies."""
+    rows = (
+        order_list(scope=Scope.system("promise backlog recount"))
+        .filter(status__in=TRACKED_STATUSES)
+        .order_by()
+        .values_list("merchant_id", "status")
+        .annotate(line_count=Count("lines"))
+    )
+    return {(int(merchant_id), str(status)): int(count) for merchant_id, status, count in rows}
+
+
+def backlog_rows() -> list[BacklogLines]:
+    return list(BacklogLines.objects.within(Scope.system("promise backlog")).order_by("merchant_id", "status"))
 
 
 def backlog_for(config: SiteConfig) -> dict[str, int]:
@@ -195,15 +239,38 @@ class SkuStock:
 
 def stock_of(*, merchant_id: int, codes: Iterable[str]) -> dict[str, SkuStock]:
     """Free stock (what shops may sell: on hand − reserved − safety buffer) and open ASNs of the merchant's SKUs
-    named by ``codes``; a code not of this merchant is absent."""
+    named by ``codes``; a code not of this merchant is absent. Read through inventory's availability selector
+    for the codes not read in the last ``STOCK_TTL`` seconds (one call for all of them), kept that long."""
     wanted = list(dict.fromkeys(codes))
+    now = monotonic.monotonic()
+    found: dict[str, SkuStock] = {}
+    missing = []
+    for code in wanted:
+        cached = _stock.get((merchant_id, code))
+        if cached is not None and now - cached[0] < STOCK_TTL:
+            found[code] = cached[1]
+        else:
+            missing.append(code)
+    if not missing:
+        return found
     page = inventory_selectors.availability_list(scope=Scope.merchant(merchant_id))
-    rows = inventory_selectors.AvailabilityPage(page.queryset.filter(code__in=wanted))
-    found = {}
-    for row in rows:
+    read = {}
+    for row in inventory_selectors.AvailabilityPage(page.queryset.filter(code__in=missing)):
         incoming = tuple((i.expected_date, i.quantity) for i in row.incoming if i.expected_date is not None)
-        found[row.sku_code] = SkuStock(row.sku_id, row.sku_code, row.available_to_sell, incoming)
+        read[row.sku_code] = SkuStock(row.sku_id, row.sku_code, row.available_to_sell, incoming)
+    with _lock:
+        if len(_stock) + len(read) > STOCK_CACHE_MAX:
+            _stock.clear()
+        for code, stock in read.items():
+            _stock[(merchant_id, code)] = (now, stock)
+    found.update(read)
     return found
+
+
+def stock_invalidate() -> None:
+    """Forget the stock read (this process only)."""
+    with _lock:
+        _stock.clear()
 
 
 # --- The supervisor's figures -------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ from quai.promise.services.config import promise_config_dump, promise_config_loa
 from quai.promise.services.promises import (
     PromiseUnavailable,
     Quote,
+    backlog_recount,
+    backlog_step,
     on_order_changed,
     on_order_received,
     on_shipment_delivered,
@@ -19,6 +21,8 @@ from quai.promise.services.promises import (
 __all__ = [
     "PromiseUnavailable",
     "Quote",
+    "backlog_recount",
+    "backlog_step",
     "on_order_changed",
     "on_order_received",
     "on_shipment_delivered",

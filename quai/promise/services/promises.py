@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
@@ -41,7 +42,7 @@ from quai.promise.events import (
     PromiseRecorded,
     PromiseReforecast,
 )
-from quai.promise.models import PromiseRecord, PromiseSource, PromiseStatus, TransitLane
+from quai.promise.models import BacklogLines, PromiseRecord, PromiseSource, PromiseStatus, TransitLane
 from quai.tenants.scope import Scope
 
 logger = logging.getLogger(__name__)
@@ -506,6 +507,7 @@ def promise_watch() -> dict[str, int]:
     will, and break the promises whose last promised day passed undelivered. Periodic (``tasks.promise_watch``)."""
     now = clock.now()
     flagged = cleared = broken = 0
+    backlog_recount()
     for config in selectors.site_configs():
         records = selectors.open_records(scope=_WATCH, promise_site_id=config.promise_site_id)
         if not records:
@@ -565,6 +567,58 @@ def _flag_at_risk(record: PromiseRecord, now: datetime) -> None:
             )
 
 
+# --- The backlog tallies ------------------------------------------------------------------------------------------
+
+
 def on_order_changed(event: Any, envelope: Envelope) -> None:
-    """Any order status change moves the backlog: the next promise counts it again."""
-    selectors.backlog_invalidate()
+    """``order.status_changed``: move the order's lines between the backlog tallies."""
+    if envelope.merchant_id is None:
+        return
+    backlog_step(
+        merchant_id=envelope.merchant_id,
+        order_id=int(event.order_id),
+        from_status=str(event.from_status),
+        to_status=str(event.to_status),
+    )
+
+
+def backlog_step(*, merchant_id: int, order_id: int, from_status: str, to_status: str) -> None:
+    """An order stepped ``from_status`` → ``to_status``: its lines leave one tally and join the other (only the
+    statuses the promise counts, ``selectors.TRACKED_STATUSES``, have one). The outbox runs it once per event."""
+    moves = [(s, sign) for s, sign in ((from_status, -1), (to_status, 1)) if s in selectors.TRACKED_STATUSES]
+    if not moves or from_status == to_status:
+        return
+    try:
+        lines = len(order_get(scope=Scope.merchant(merchant_id), order_id=order_id).lines.all())
+    except NotFound:
+        return
+    with transaction.atomic():
+        for status, sign in moves:
+            tally, _created = BacklogLines.objects.get_or_create(merchant_id=merchant_id, status=status)
+            BacklogLines.objects.filter(pk=tally.pk).update(lines=F("lines") + sign * lines)
+    transaction.on_commit(selectors.backlog_invalidate)
+
+
+def backlog_recount() -> int:
+    """Set every tally to the count of the orders themselves (``promise_watch`` runs it): repairs a step counted
+    twice when it raced a recount, or orders written without their events (a bulk load). Returns how many tallies
+    it corrected."""
+    counted = selectors.backlog_counted_from_orders()
+    corrected = 0
+    with transaction.atomic():
+        tallies = {(t.merchant_id, t.status): t for t in BacklogLines.objects.select_for_update()}
+        for key, tally in tallies.items():
+            lines = counted.get(key, 0)
+            if tally.lines != lines:
+                BacklogLines.objects.filter(pk=tally.pk).update(lines=lines)
+                corrected += 1
+        missing = [
+            BacklogLines(merchant_id=merchant_id, status=status, lines=lines)
+            for (merchant_id, status), lines in counted.items()
+            if (merchant_id, status) not in tallies
+        ]
+        BacklogLines.objects.bulk_create(missing)
+        corrected += len(missing)
+    if corrected:
+        transaction.on_commit(selectors.backlog_invalidate)
+    return corrected

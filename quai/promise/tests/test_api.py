@@ -105,18 +105,6 @@ def test_no_site_configured_is_a_clear_refusal(api, shirt):
     assert _error(_ask(api, ("SHIRT-M", 1)), 409) == "promise_not_configured"
 
 
-def test_the_hot_path_reads_no_configuration_and_counts_no_backlog_once_warm(
-    api, configured, shirt, django_assert_max_num_queries
-):
-    clock.set_now(MONDAY)
-    assert _ask(api, ("SHIRT-M", 1)).status_code == 200
-    # Authentication, the SKUs with their stock, their safety buffers, their ASNs: nothing about sites or orders.
-    with django_assert_max_num_queries(7) as captured:
-        assert _ask(api, ("SHIRT-M", 1)).status_code == 200
-    tables = " ".join(q["sql"] for q in captured.captured_queries)
-    assert "promise_" not in tables and "orders_order" not in tables
-
-
 def test_the_lead_time_feed_answers_each_sku_and_may_be_cached(api, merchant, configured, shirt):
     clock.set_now(MONDAY)
     SkuFactory(merchant=merchant, code="GONE")

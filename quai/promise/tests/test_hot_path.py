@@ -1,0 +1,145 @@
+"""The hot path's reads: no query at all once warm, stock re-read after ``STOCK_TTL``, and the backlog kept as tallies
+by ``order.status_changed`` (never counted from the orders while quoting), repaired by the watch's recount."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from types import SimpleNamespace
+
+import pytest
+
+from quai.catalog.tests.factories import SkuFactory
+from quai.core import clock
+from quai.core.outbox import outbox_relay
+from quai.inbound.tests.factories import AsnFactory, AsnLineFactory
+from quai.inventory.services import stock_receive
+from quai.orders import services as order_services
+from quai.orders.models import Order
+from quai.orders.tests.conftest import order_data
+from quai.promise import selectors, services
+from quai.promise.models import BacklogLines
+from quai.promise.services import promise_config_load, promise_quote
+from quai.promise.tests.conftest import demo_document
+
+pytestmark = pytest.mark.django_db
+
+MONDAY = datetime.fromisoformat("2025-03-10T10:00:00+01:00")
+CART = [("SHIRT-M", 1)]
+
+
+def _quote(merchant, lines=CART):  # type: ignore[no-untyped-def]
+    return promise_quote(merchant_id=merchant.pk, lines=lines, country="FR", postcode="75011")
+
+
+def _ship_date(quote, service="colissimo_home"):  # type: ignore[no-untyped-def]
+    return next(o.ship_date for o in quote.result.options if o.service == service)
+
+
+@pytest.fixture
+def frozen_monotonic(monkeypatch):  # type: ignore[no-untyped-def]
+    """The caches' clock, moved by hand."""
+    now = [1000.0]
+    monkeypatch.setattr(selectors, "monotonic", SimpleNamespace(monotonic=lambda: now[0]))
+    return now
+
+
+def test_a_warm_quote_makes_no_query(merchant, configured, shirt, django_assert_num_queries):
+    clock.set_now(MONDAY)
+    _quote(merchant)
+    with django_assert_num_queries(0):
+        quote = _quote(merchant)
+    assert _ship_date(quote) == date(2025, 3, 10)
+
+
+def test_a_warm_http_quote_only_authenticates(api, configured, shirt, django_assert_max_num_queries):
+    clock.set_now(MONDAY)
+    body = {"lines": [{"sku": "SHIRT-M", "quantity": 1}], "destination": {"country": "FR", "postcode": "75011"}}
+    assert api.post("promise", body).status_code == 200
+    with django_assert_max_num_queries(3) as captured:
+        assert api.post("promise", body).status_code == 200
+    sql = " ".join(q["sql"] for q in captured.captured_queries)
+    for table in ("promise_", "orders_", "inventory_", "catalog_sku", "inbound_"):
+        assert table not in sql
+
+
+def test_a_cold_quote_reads_the_stock_once_for_the_whole_cart(
+    merchant, configured, shelf, shirt, django_assert_max_num_queries
+):
+    clock.set_now(MONDAY)
+    for n in range(4):
+        stock_receive(sku=SkuFactory(merchant=merchant, code=f"CAP-{n}"), location=shelf, quantity=5)
+    _quote(merchant)  # the configuration and the backlog
+    cart = [("SHIRT-M", 1)] + [(f"CAP-{n}", 1) for n in range(4)]
+    # Inventory's availability selector once for the five SKUs: the SKUs with their levels, the two kinds of safety
+    # buffer, the open ASNs. Five SKUs cost what one does.
+    with django_assert_max_num_queries(4):
+        _quote(merchant, cart)
+
+
+def test_stock_is_read_again_once_its_ttl_has_passed(merchant, configured, shelf, frozen_monotonic):
+    clock.set_now(MONDAY)
+    sku = SkuFactory(merchant=merchant, code="SHIRT-M")
+    asn = AsnFactory(merchant=merchant, site=configured, expected_at=date(2025, 3, 11))
+    AsnLineFactory(asn=asn, sku=sku, expected_quantity=10)
+    assert _quote(merchant).result.stock.available_from == date(2025, 3, 11)
+    stock_receive(sku=sku, location=shelf, quantity=5)
+    frozen_monotonic[0] += selectors.STOCK_TTL - 0.1
+    assert _quote(merchant).result.stock.available_from == date(2025, 3, 11)  # seconds old, as documented
+    frozen_monotonic[0] += 0.2
+    assert _quote(merchant).result.stock.available_now is True
+
+
+def _order(merchant, external_id, lines=2):  # type: ignore[no-untyped-def]
+    data = order_data(
+        external_id, lines=[{"sku": "SHIRT-M", "quantity": 1, "unit_price": "9.90"} for _ in range(lines)]
+    )
+    order = order_services.order_create(merchant=merchant, data=data).order
+    outbox_relay()
+    return order
+
+
+def _tallies():  # type: ignore[no-untyped-def]
+    return {(t.merchant_id, t.status): t.lines for t in BacklogLines.objects.all() if t.lines}
+
+
+def test_the_backlog_tallies_follow_each_order_step(merchant, configured, shirt):
+    clock.set_now(MONDAY)
+    first, second = _order(merchant, "A", lines=2), _order(merchant, "B", lines=3)
+    assert _tallies() == {(merchant.pk, "allocated"): 5}
+    order_services.order_release(order=first, now=first.release_after)
+    outbox_relay()
+    assert _tallies() == {(merchant.pk, "allocated"): 3, (merchant.pk, "released"): 2}
+    order_services.order_hold(order=second, reason="fraud")
+    order_services.order_cancel(order=first)
+    outbox_relay()
+    assert _tallies() == {}
+    order_services.order_release_hold(order=second)
+    outbox_relay()
+    assert _tallies() == {(merchant.pk, "allocated"): 3}
+    assert _tallies() == {k: v for k, v in selectors.backlog_counted_from_orders().items() if v}
+
+
+def test_a_backlog_past_the_cutoff_moves_the_promise_and_the_recount_repairs_the_tallies(
+    merchant, site, shirt, django_capture_on_commit_callbacks
+):
+    document = demo_document(site.code)
+    document["sites"][0]["capacity"] = {"pick": 1, "pack": 300}  # 5 lines before Monday's 15:00 cut-off
+    with django_capture_on_commit_callbacks(execute=True):
+        promise_config_load(document=document)
+    clock.set_now(MONDAY)
+    assert _ship_date(_quote(merchant)) == date(2025, 3, 10)
+    for n in range(3):
+        _order(merchant, f"O-{n}", lines=2)
+    selectors.backlog_invalidate()  # another process's cache, seconds later
+    assert _ship_date(_quote(merchant)) == date(2025, 3, 11)
+    # Orders written without their events (a bulk load) and a tally counted twice: the watch's recount repairs both.
+    Order.objects.filter(external_id="O-0").update(status="picking")
+    BacklogLines.objects.filter(status="allocated").update(lines=60)
+    assert services.backlog_recount() == 2
+    assert _tallies() == {(merchant.pk, "allocated"): 4, (merchant.pk, "picking"): 2}
+    assert services.backlog_recount() == 0
+
+
+def test_a_step_between_untracked_statuses_reads_nothing(merchant, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        services.backlog_step(merchant_id=merchant.pk, order_id=1, from_status="received", to_status="backordered")
