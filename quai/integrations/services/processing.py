@@ -14,8 +14,10 @@ rest. An order already in Quai that the shop changed is re-read and its address 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -178,17 +180,85 @@ def _events_of(delivery: InboundDelivery, adapter: Any) -> list[InboundEvent]:
     return list(adapter.parse(_HeaderView(delivery.headers), bytes(delivery.body)))
 
 
+def _order_changed(connection: Connection, adapter: Any, shop_order: ShopOrder, order: ExternalOrder) -> None:
+    """A shop order already in Quai changed on the shop: its shipping address is changed through the orders'
+    service (the only change a shop may make to an order the warehouse holds; lines and quantities are not re-read:
+    the stock is reserved for what was taken in). Refused, with the reason, once a label exists: the delivery fails
+    with ``order_labelled`` and the shop gets a private note when it takes notes. The refused address is remembered so
+    the shop's next updates (status, notes) do not repeat the refusal."""
+    from quai.orders.services import order_address_change
+
+    new_ship_to = domain.order_to_json(order)["ship_to"]
+    snapshot = dict(shop_order.snapshot or {})
+    if new_ship_to == snapshot.get("ship_to") or new_ship_to == snapshot.get("refused_ship_to"):
+        return
+    address = domain.order_intake_data(order, channel=_channel(connection))["shipping_address"]
+    try:
+        order_address_change(order=shop_order.order_id or 0, address=address)
+    except (Conflict, ValidationFailed) as exc:
+        ShopOrder.objects.filter(pk=shop_order.pk).update(
+            snapshot={**snapshot, "refused_ship_to": new_ship_to}, updated_at=clock.now()
+        )
+        if "notes" in getattr(adapter, "capabilities", ()):
+            call_create(
+                connection=connection,
+                kind=CallKind.NOTE,
+                shop_order=shop_order,
+                key=f"note:address-refused:{order.external_id}:{_digest(new_ship_to)}",
+                payload={"text": str(exc.message), "customer_visible": False},
+            )
+        raise _Refused(exc.code, exc.message) from None
+    snapshot.pop("refused_ship_to", None)
+    ShopOrder.objects.filter(pk=shop_order.pk).update(
+        snapshot={**snapshot, "ship_to": new_ship_to}, updated_at=clock.now()
+    )
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _assigned(adapter: Any, status: str) -> Iterator[ExternalOrder]:
+    """The shop's orders waiting for the warehouse's answer, of one assignment status (Shopify lists fulfilment
+    requests, then cancellation requests, through one cursor; other platforms have no status: all are requests)."""
+    cursor: str | None = None
+    for _page in range(50):
+        page = adapter.fetch_orders(cursor)
+        for order in page.orders:
+            if str(order.platform_refs.get("assignment_status") or "FULFILLMENT_REQUESTED") == status:
+                yield order
+        if page.cursor is None or page.cursor == cursor:
+            return
+        cursor = page.cursor
+
+
+def _cancellation_answer(connection: Connection, adapter: Any, order: ExternalOrder) -> None:
+    try:
+        done = _order_cancel(connection, order.external_id, _("Cancellation asked by the shop."))
+        accepted, message = True, "" if done else _("Not in the warehouse yet.")
+    except _Refused as exc:
+        accepted, message = False, str(exc)
+    adapter.answer_cancellation(order, accepted, message)
+
+
 def _event_apply(connection: Connection, adapter: Any, event: InboundEvent) -> None:
     kind = event.kind
     if kind == "ping":
         return
     if kind in ("order_ready", "order_changed"):
-        # Re-read what the call only hints at; a webhook's body is the order as it was when sent.
-        order = event.order if event.order is not None and kind == "order_ready" else None
+        existing = ShopOrder.objects.filter(
+            connection=connection, external_id=event.external_id, order__isnull=False
+        ).first()
+        # Re-read what the call only hints at; a webhook's body is the order as it was when sent (and an order
+        # already in Quai is changed only from what the shop holds now, never from a late webhook's body).
+        order = event.order if event.order is not None and kind == "order_ready" and existing is None else None
         if order is None:
             order = adapter.fetch_order(event.external_id)
         if order.cancelled:
             _order_cancel(connection, order.external_id, _("Cancelled in the shop."))
+            return
+        if existing is not None:
+            _order_changed(connection, adapter, existing, order)
             return
         ready = kind == "order_ready" or order.status_raw in (connection.settings or {}).get(
             "ready_statuses", ["processing"]
@@ -200,23 +270,34 @@ def _event_apply(connection: Connection, adapter: Any, event: InboundEvent) -> N
         _order_cancel(connection, event.external_id, _("Cancelled in the shop."))
         return
     if kind == "fulfilment_requested":
-        cursor: str | None = None
-        for _page in range(50):
-            page = adapter.fetch_orders(cursor)
-            for order in page.orders:
+        # Each assigned order on its own: one held (unknown SKU) or refused does not hold back the others; the
+        # delivery then stays held (or failed) for those alone, and taking it again skips what is in already.
+        held: list[_Held] = []
+        refused: list[_Refused] = []
+        for order in _assigned(adapter, "FULFILLMENT_REQUESTED"):
+            try:
                 _order_take(connection, order)
-            cursor = page.cursor
-            if not page.orders or cursor is None:
-                break
+            except _Held as exc:
+                held.append(exc)
+            except _Refused as exc:
+                refused.append(exc)
+        if held:
+            skus = sorted({sku for exc in held for sku in exc.skus})
+            raise _Held(
+                _("Held: SKU %(skus)s unknown in Quai for this merchant; the order is taken as soon as it is created.")
+                % {"skus": ", ".join(skus)},
+                skus,
+            )
+        if refused:
+            raise refused[0]
         return
     if kind == "cancellation_requested":
-        order = event.order or adapter.fetch_order(event.external_id)
-        try:
-            done = _order_cancel(connection, order.external_id, _("Cancellation asked by the shop."))
-            accepted, message = True, "" if done else _("Not in the warehouse yet.")
-        except _Refused as exc:
-            accepted, message = False, str(exc)
-        adapter.answer_cancellation(order, accepted, message)
+        if event.order is not None or event.external_id:
+            _cancellation_answer(connection, adapter, event.order or adapter.fetch_order(event.external_id))
+            return
+        # Shopify's notification names no order: answer every cancellation request waiting.
+        for order in _assigned(adapter, "CANCELLATION_REQUESTED"):
+            _cancellation_answer(connection, adapter, order)
         return
     raise _Refused("event_unknown", f"unknown inbound event {kind!r}")
 

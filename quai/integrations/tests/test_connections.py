@@ -385,3 +385,44 @@ def test_the_back_office_sets_credentials_write_only_and_shows_the_inbound_url(
     assert connection.last_health["checks"]["credentials"] is True
     assert client.get("/admin/integrations/inbounddelivery/").status_code == 200
     assert client.get("/admin/integrations/connectorcall/").status_code == 200
+
+
+def test_an_address_changed_on_the_shop_changes_the_quai_order_until_a_label_exists(
+    merchant, location, shop, shop_connection, django_capture_on_commit_callbacks
+):
+    stock(merchant, location, "MUG-1", 10)
+    woo_order = shop.add_order([("MUG-1", 1)])
+    headers, body = shop.delivery("order.created", woo_order)
+    with django_capture_on_commit_callbacks(execute=True):
+        post_hook(shop_connection, headers, body)
+    order = Order.objects.get(external_id=str(woo_order["id"]))
+
+    def change_on_shop(line1):
+        with shop.lock:
+            shop.orders[woo_order["id"]]["shipping"]["address_1"] = line1
+        # The webhook's body is stale on purpose: the engine re-reads the order the shop holds now.
+        headers, body = shop.delivery("order.updated", {**woo_order, "shipping": {**woo_order["shipping"]}})
+        with django_capture_on_commit_callbacks(execute=True):
+            assert post_hook(shop_connection, headers, body, topic="order.updated").status_code == 202
+        return InboundDelivery.objects.latest("pk")
+
+    delivery = change_on_shop("8 place Bellecour")
+    assert delivery.status == InboundStatus.PROCESSED, delivery.reason
+    order.refresh_from_db()
+    assert order.address_line1 == "8 place Bellecour"
+    assert Order.objects.count() == 1  # changed, not taken twice
+
+    Order.objects.filter(pk=order.pk).update(status="packed")  # a label exists from packing on
+    notes_before = len(shop.notes.get(woo_order["id"], []))
+    delivery = change_on_shop("1 quai Perrache")
+    assert delivery.status == InboundStatus.FAILED
+    assert delivery.error_code == "order_labelled" and delivery.reason  # the orders service's sentence
+    order.refresh_from_db()
+    assert order.address_line1 == "8 place Bellecour"
+    assert len(shop.notes[woo_order["id"]]) == notes_before + 1  # the shop is told, privately
+
+    # The shop's next update (same refused address) is not refused again.
+    headers, body = shop.delivery("order.updated", woo_order)
+    with django_capture_on_commit_callbacks(execute=True):
+        post_hook(shop_connection, headers, body, topic="order.updated")
+    assert InboundDelivery.objects.latest("pk").status == InboundStatus.PROCESSED
