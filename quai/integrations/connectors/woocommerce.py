@@ -30,7 +30,7 @@ import hmac
 import json
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -289,31 +289,46 @@ class WooCommerceAdapter(PlatformAdapter):
     # --- Pull ---------------------------------------------------------------------------------------------------
 
     def fetch_orders(self, cursor: str | None) -> Page:
-        """Ready orders modified after the cursor, oldest first, one page of up to 100. The cursor is
-        ``<modified_gmt>|<page>``: the page number moves within one instant's orders, the date past them."""
-        since, _sep, page_text = (cursor or "").partition("|")
-        page = int(page_text or 1)
+        """Ready orders modified since the cursor, one page of up to 100 per call.
+
+        What the list endpoint documents [REST docs _orders.md "List all orders"]: ``modified_after`` ("limit
+        response to resources modified after a given ISO8601 compliant date", so strictly after, at the second) with
+        ``dates_are_gmt``, and ``orderby`` among ``date``, ``id``, ``include``, ``title``, ``slug`` only: sorting by
+        modification date is not documented (older stores answer 400 ``rest_invalid_param``), so a pass pages by
+        creation date, where an order modified between two pages keeps its place (sorted by modification, it would
+        jump to the end and push an unread one back onto a page already read). The pass's high-water mark is the
+        latest ``date_modified_gmt`` it saw; the next pass asks from one second before it, since orders modified in
+        that same second may land after the pass, and drops the ids already taken at that second (the rule
+        PrestaShop's and Saleor's polls share). Cursor ``{"since", "seen", "page", "mark", "mark_seen"}``; None:
+        caught up."""
+        since, seen, page, mark, mark_seen = _cursor_decode(cursor)
         params: dict[str, Any] = {
             "status": ",".join(self._ready_statuses()),
-            "orderby": "modified",
+            "orderby": "date",
             "order": "asc",
             "per_page": PER_PAGE,
             "page": page,
         }
         if since:
-            params["modified_after"] = since
+            params["modified_after"] = _second_before(since)
             params["dates_are_gmt"] = "true"
         response = self._request("GET", "/orders", params=params)
         rows = self._json(response)
         if not isinstance(rows, list):
             raise ConnectorError("the orders list is not a list", code="payload_invalid")
-        orders = tuple(self.order_from(row) for row in rows)
+        fresh = [row for row in rows if not (_modified(row) == since and _id(row) in seen)]
+        for row in rows:
+            stamp = _modified(row)
+            if stamp > mark:
+                mark, mark_seen = stamp, {_id(row)}
+            elif stamp == mark:
+                mark_seen.add(_id(row))
+        orders = tuple(self.order_from(row) for row in fresh)
         total_pages = int(response.headers.get("X-WP-TotalPages") or 1)
         if page < total_pages:
-            next_cursor: str | None = f"{since}|{page + 1}"
-        elif orders:
-            last = max((row.get("date_modified_gmt") or "" for row in rows), default="")
-            next_cursor = f"{last}|1" if last else None
+            next_cursor: str | None = _cursor_encode(since, seen, page + 1, mark, mark_seen)
+        elif mark > since or (mark == since and not mark_seen <= seen):
+            next_cursor = _cursor_encode(mark, mark_seen | (seen if mark == since else set()), 1, "", set())
         else:
             next_cursor = None
         return Page(orders=orders, cursor=next_cursor)
@@ -512,3 +527,56 @@ def _retry_after(response: httpx.Response) -> float | None:
         except (TypeError, ValueError):
             return None
         return max(0.0, (moment - clock.now()).total_seconds())
+
+
+# --- The poll's cursor ------------------------------------------------------------------------------------------
+
+
+def _modified(row: Mapping[str, Any]) -> str:
+    return str(row.get("date_modified_gmt") or "")
+
+
+def _id(row: Mapping[str, Any]) -> int:
+    try:
+        return int(row.get("id") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _second_before(stamp: str) -> str:
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        raise ConnectorError(f"unreadable date in the poll cursor: {stamp!r}", code="cursor_invalid") from None
+    return (moment - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _cursor_encode(since: str, seen: set[int], page: int, mark: str, mark_seen: set[int]) -> str:
+    return json.dumps(
+        {"since": since, "seen": sorted(seen), "page": page, "mark": mark, "mark_seen": sorted(mark_seen)},
+        separators=(",", ":"),
+    )
+
+
+def _cursor_decode(cursor: str | None) -> tuple[str, set[int], int, str, set[int]]:
+    if not cursor:
+        return "", set(), 1, "", set()
+    try:
+        data = json.loads(cursor)
+        return (
+            str(data["since"]),
+            {int(i) for i in data.get("seen", [])},
+            max(1, int(data.get("page", 1))),
+            str(data.get("mark", "")),
+            {int(i) for i in data.get("mark_seen", [])},
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        pass
+    # A cursor of the earlier form ``<modified_gmt>|<page>``: start again from its date.
+    since, _sep, _page = cursor.partition("|")
+    if since:
+        try:
+            datetime.fromisoformat(since)
+        except ValueError:
+            raise ConnectorError(f"unreadable WooCommerce cursor {cursor!r}", code="cursor_invalid") from None
+    return since, set(), 1, "", set()

@@ -234,3 +234,35 @@ def test_subscriptions_are_registered_once_and_a_disabled_one_is_reactivated(sho
     assert not woo.health().ok
     woo.ensure_subscriptions("https://quai.example/api/v1/shops/1/hooks")
     assert hook["status"] == "active" and woo.health().ok
+
+
+def test_the_poll_misses_no_order_modified_in_the_marks_second_nor_one_pushed_back_between_pages(shop):
+    woo = adapter(shop)
+    first = [shop.add_order([("MUG-1", 1)]) for _ in range(150)]
+
+    page1 = woo.fetch_orders(None)
+    assert len(page1.orders) == 100
+    shop.set_status(first[0]["id"], "processing")  # modified between two pages: it must not push another out of view
+    page2 = woo.fetch_orders(page1.cursor)
+    assert {o.external_id for o in page1.orders + page2.orders} == {str(o["id"]) for o in first}
+    # The next pass sees the order modified meanwhile again (once), then is caught up.
+    page3 = woo.fetch_orders(page2.cursor)
+    assert [o.external_id for o in page3.orders] == [str(first[0]["id"])]
+    assert woo.fetch_orders(page3.cursor).cursor is None
+
+    # ``modified_after`` is strict at the second: an order modified in the mark's own second, after the pass, is
+    # still found, and the ones taken at that second are not taken again.
+    mark = json.loads(page3.cursor)["since"]
+    late = shop.add_order([("MUG-1", 1)])
+    with shop.lock:
+        shop.orders[late["id"]]["date_modified_gmt"] = mark
+    page4 = woo.fetch_orders(page3.cursor)
+    assert [o.external_id for o in page4.orders] == [str(late["id"])]
+    assert woo.fetch_orders(page4.cursor).cursor is None
+
+
+def test_the_poll_sorts_only_by_what_the_api_documents(shop):
+    shop.add_order([("MUG-1", 1)])
+    adapter(shop).fetch_orders(None)
+    (request,) = [r for r in shop.requests if r.path.endswith("/orders")]
+    assert request.param("orderby") in ("date", "id")

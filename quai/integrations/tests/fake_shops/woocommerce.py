@@ -207,14 +207,30 @@ class FakeWooCommerce(FakeShop):
 
     def _orders_list(self, request: Request) -> Response:
         statuses = [s for s in request.param("status").split(",") if s]
-        after = request.param("modified_after")
+        after = request.param("modified_after")  # strictly after, at the second [REST docs _orders.md]
+        orderby = request.param("orderby", "date")
+        if orderby not in ("date", "id", "include", "title", "slug"):  # the documented enum: anything else is a 400
+            return Response(
+                400,
+                {
+                    "code": "rest_invalid_param",
+                    "message": "Invalid parameter(s): orderby",
+                    "data": {"status": 400, "params": {"orderby": "orderby is not one of date, id, include, title"}},
+                },
+            )
         with self.lock:
             rows = [
                 o
                 for o in self.orders.values()
                 if (not statuses or o["status"] in statuses) and (not after or o["date_modified_gmt"] > after)
             ]
-            rows.sort(key=lambda o: (o["date_modified_gmt"], o["id"]))
+            # WP_Query adds the id as tie-break to a date order; ``order`` defaults to desc for orders.
+            if orderby == "id":
+                rows.sort(key=lambda o: o["id"])
+            else:
+                rows.sort(key=lambda o: (o["date_created_gmt"], o["id"]))
+            if request.param("order", "desc") == "desc":
+                rows.reverse()
             return self._page(request, [dict(o) for o in rows])
 
     def _order(self, order_id: str) -> dict[str, Any] | None:
