@@ -317,7 +317,7 @@ def truck_home(request: HttpRequest) -> HttpResponse:
 
 
 def _truck(request: HttpRequest, manifest: Manifest, context: dict[str, Any]) -> HttpResponse:
-    shipments = list(shipping_selectors.manifest_shipments(manifest=manifest))
+    shipments = list(shipping_selectors.manifest_shipments(scope=staff_scope(request.user), manifest=manifest))
     loaded = [s for s in shipments if s.loaded_at is not None]
     context.update(
         manifest=manifest,
@@ -351,7 +351,11 @@ def truck_action(request: HttpRequest, manifest_id: int) -> HttpResponse:
             context.update(
                 result="warn" if manifest.missing else "ok",
                 message=_("Manifest closed: %(count)d parcel(s) handed over.")
-                % {"count": shipping_selectors.manifest_shipments(manifest=manifest).count()},
+                % {
+                    "count": shipping_selectors.manifest_shipments(
+                        scope=staff_scope(request.user), manifest=manifest
+                    ).count()
+                },
                 detail=(
                     _("%(count)d parcel(s) missing: they wait for the next truck.") % {"count": len(manifest.missing)}
                     if manifest.missing

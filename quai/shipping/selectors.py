@@ -43,6 +43,7 @@ def manifest_list(*, status: str | None = None) -> QuerySet[Manifest]:
     return qs.filter(status=status) if status else qs
 
 
-def manifest_shipments(*, manifest: Manifest) -> QuerySet[Shipment]:
-    """The parcels on the manifest (once closed, those loaded: the missing ones are in ``manifest.missing``)."""
-    return Shipment.objects.filter(manifest=manifest).order_by("pk")
+def manifest_shipments(*, scope: Scope, manifest: Manifest) -> QuerySet[Shipment]:
+    """The parcels on the manifest (once closed, those loaded: the missing ones are in ``manifest.missing``); a
+    manifest holds several merchants' parcels, the staff's truck screen reads them all."""
+    return Shipment.objects.filter(scope.q()).filter(manifest=manifest).order_by("pk")
