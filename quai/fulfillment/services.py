@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from quai.catalog.selectors import scan_resolve_among
@@ -42,6 +43,8 @@ from quai.inventory.models import ReservationAllocation, StockQuantity
 from quai.inventory.services import ALLOCATABLE_ZONE_KINDS, reservation_allocate, reservation_move, reservation_pick_to
 from quai.orders.models import Order, OrderLine, OrderStatus
 from quai.orders.services.floor_picking import order_line_short_backorder, order_picking_check, order_picking_start
+from quai.promise.selectors import ship_by_for_orders
+from quai.tenants.scope import Scope
 from quai.warehouse.models import Location, Site, Zone, ZoneKind
 from quai.warehouse.selectors import zone_active_q
 from quai.warehouse.services import location_create, zone_create
@@ -192,13 +195,19 @@ def _waiting_orders(*, limit: int | None = None) -> list[Order]:
 
 
 def _floor_order(
-    order: Order, lines: Sequence[domain.PickLine], cutoffs: Mapping[str, time], today: Any
+    order: Order,
+    lines: Sequence[domain.PickLine],
+    cutoffs: Mapping[str, time],
+    today: Any,
+    ship_by: datetime | None = None,
 ) -> domain.FloorOrder:
+    """``ship_by``: the cut-off of the order's promised ship date (quai.promise), which outranks the service's
+    daily cut-off: an order promised for tomorrow does not go before one promised for today."""
     cut = cutoffs.get(order.carrier_service)
     return domain.FloorOrder(
         order_id=order.pk,
         carrier_service=order.carrier_service,
-        cutoff=datetime.combine(today, cut) if cut else None,
+        cutoff=timezone.localtime(ship_by) if ship_by else (datetime.combine(today, cut) if cut else None),
         promised=order.promised_from or order.promised_to,
         priority=order.priority,
         created=order.created_at,
@@ -283,9 +292,12 @@ def wave_release(
         Site.objects.select_for_update().filter(pk=site.pk).first()  # one wave at a time per site
         waiting = _waiting_orders()
         by_id = {order.pk: order for order in waiting}
+        ship_by = ship_by_for_orders(scope=Scope.system("wave release"), order_ids=by_id)
         ranked = [
             floor.order_id
-            for floor in domain.wave_rank([_floor_order(order, [], cutoffs, today) for order in waiting], criteria)
+            for floor in domain.wave_rank(
+                [_floor_order(order, [], cutoffs, today, ship_by.get(order.pk)) for order in waiting], criteria
+            )
         ]
         chosen: list[domain.FloorOrder] = []
         skipped: list[dict[str, Any]] = []
@@ -299,7 +311,7 @@ def wave_release(
             except QuaiError as error:
                 skipped.append({"order_id": order.pk, "code": error.code, "message": str(error.message)})
                 continue
-            floor = _floor_order(order, lines, cutoffs, today)
+            floor = _floor_order(order, lines, cutoffs, today, ship_by.get(order.pk))
             if not lines or (criteria.zone_id is not None and criteria.zone_id not in floor.zone_ids):
                 continue
             chosen.append(floor)

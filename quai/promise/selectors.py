@@ -22,7 +22,7 @@ import threading
 import time as monotonic
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.db.models import Count, Q, Sum
 
@@ -354,3 +354,23 @@ def overdue_records(*, scope: Scope, today: date) -> list[PromiseRecord]:
         .filter(Q(status__in=(PromiseStatus.PENDING, PromiseStatus.AT_RISK)), delivery_by__lt=today)
         .select_related("order", "promise_site__site")
     )
+
+
+#: Order ids per query of ``ship_by_for_orders``: under every database's bound on query parameters.
+SHIP_BY_CHUNK = 10_000
+
+
+def ship_by_for_orders(*, scope: Scope, order_ids: Iterable[int]) -> dict[int, datetime]:
+    """The promised ship-by instant (the cut-off of the promised ship date) of each order in ``order_ids`` that has
+    one, for the warehouse's work order (waves). One query (per ``SHIP_BY_CHUNK`` orders); an order without a
+    recorded promise, or whose promised ship date has no known cut-off, is absent."""
+    ids = list(dict.fromkeys(order_ids))
+    found: dict[int, datetime] = {}
+    for start in range(0, len(ids), SHIP_BY_CHUNK):
+        rows = (
+            PromiseRecord.objects.within(scope)
+            .filter(order_id__in=ids[start : start + SHIP_BY_CHUNK], ship_by__isnull=False)
+            .values_list("order_id", "ship_by")
+        )
+        found.update((int(order_id), ship_by) for order_id, ship_by in rows)
+    return found

@@ -143,3 +143,19 @@ def test_a_backlog_past_the_cutoff_moves_the_promise_and_the_recount_repairs_the
 def test_a_step_between_untracked_statuses_reads_nothing(merchant, django_assert_num_queries):
     with django_assert_num_queries(0):
         services.backlog_step(merchant_id=merchant.pk, order_id=1, from_status="received", to_status="backordered")
+
+
+def test_ship_by_for_orders_reads_the_recorded_cutoffs_in_one_query(
+    merchant, other_merchant, configured, shirt, django_assert_num_queries
+):
+    from quai.promise.models import PromiseRecord
+    from quai.tenants.scope import Scope
+
+    clock.set_now(MONDAY)
+    first, second = _order(merchant, "S-1", lines=1), _order(merchant, "S-2", lines=1)
+    PromiseRecord.objects.filter(order_id=second.pk).update(ship_by=None)
+    expected = PromiseRecord.objects.get(order_id=first.pk).ship_by
+    with django_assert_num_queries(1):
+        found = selectors.ship_by_for_orders(scope=Scope.system("test"), order_ids=[first.pk, second.pk, 999_999])
+    assert found == {first.pk: expected}
+    assert selectors.ship_by_for_orders(scope=Scope.merchant(other_merchant.pk), order_ids=[first.pk]) == {}
