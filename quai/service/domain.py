@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -85,6 +86,59 @@ RMA_TRANSITION_NAMES: Final[dict[tuple[str, str], str]] = {
     (RMA_REQUESTED, RMA_CANCELLED): "cancel",
     (RMA_LABEL_REQUESTED, RMA_CANCELLED): "cancel",
 }
+
+
+# --- Returns desk ---------------------------------------------------------------------------------------------------
+
+GRADE_A: Final = "A"
+GRADE_B: Final = "B"
+GRADE_C: Final = "C"
+GRADES: Final = (GRADE_A, GRADE_B, GRADE_C)
+
+UNIT_RECEIVED: Final = "received"
+UNIT_TO_RESTOCK: Final = "to_restock"
+UNIT_RESTOCKED: Final = "restocked"
+UNIT_QUARANTINED: Final = "quarantined"
+
+#: Where a graded unit goes: (zone kind, stock status). A is resold (storage, sellable, after a restock scan);
+#: B waits for repair and C for destruction in the quarantine zone, never counted as available.
+GRADE_DESTINATIONS: Final[dict[str, tuple[str, str]]] = {
+    GRADE_A: ("storage", "sellable"),
+    GRADE_B: ("quarantine", "quarantine"),
+    GRADE_C: ("quarantine", "damaged"),
+}
+
+#: RMA statuses in which a parcel may still be scanned in at the desk.
+RMA_OPEN: Final = frozenset({RMA_REQUESTED, RMA_LABEL_REQUESTED, RMA_IN_TRANSIT})
+
+_RMA_REFERENCE = re.compile(r"^\s*RMA\s*-?\s*(\d{1,12})\s*$", re.IGNORECASE)
+
+
+def rma_reference_id(code: str) -> int | None:
+    """The RMA id in a scanned ``RMA12`` (the label's and the portal's reference), else None."""
+    found = _RMA_REFERENCE.match(code)
+    return int(found.group(1)) if found else None
+
+
+def grade_check(grade: str) -> str:
+    """The grade as stored (upper case), or ValueError for anything but A, B or C."""
+    value = grade.strip().upper()
+    if value not in GRADES:
+        raise ValueError(grade)
+    return value
+
+
+def return_window_open(*, since: date | None, today: date, days: int) -> bool:
+    """A shopper may open a return from the day the order left (``since``: delivered, else shipped) for ``days``
+    days, that day included. An order not yet gone has no window."""
+    return since is not None and since <= today <= since + timedelta(days=days)
+
+
+def return_refund_amount(*, unit_prices: list[Decimal], left: Decimal) -> Decimal:
+    """What a received return refunds: each unit received at its line's price, never more than is left to refund."""
+    total = sum(unit_prices, Decimal("0")).quantize(Decimal("0.01"))
+    return max(Decimal("0"), min(total, left))
+
 
 # --- Categories ---------------------------------------------------------------------------------------------------
 

@@ -121,3 +121,45 @@ class RefundRecorded(Event):
     @property
     def aggregate_id(self) -> int:
         return self.refund_id
+
+
+@dataclass(frozen=True)
+class ReturnUnitReceived(_RmaEvent):
+    """A unit of return ``rma_id`` was scanned into the returns zone (``location``, status quarantine)."""
+
+    name: ClassVar[str] = "service.return_unit_received"
+
+    rma_id: int
+    order_id: int
+    unit_id: int
+    sku_code: str
+    location: str
+
+
+@dataclass(frozen=True)
+class ReturnUnitGraded(_RmaEvent):
+    """A returned unit was graded (A resell, B repair, C destroy); ``to_status`` is the stock status it goes to,
+    ``location`` where it went (B, C) or where it should be put back (A, empty when no storage place was found)."""
+
+    name: ClassVar[str] = "service.return_unit_graded"
+
+    rma_id: int
+    order_id: int
+    unit_id: int
+    sku_code: str
+    grade: str
+    to_status: str
+    location: str
+
+
+@dataclass(frozen=True)
+class ReturnUnitRestocked(_RmaEvent):
+    """A unit graded A was put back in storage at ``location``, sellable again."""
+
+    name: ClassVar[str] = "service.return_unit_restocked"
+
+    rma_id: int
+    order_id: int
+    unit_id: int
+    sku_code: str
+    location: str

@@ -47,6 +47,8 @@ class ServiceSettings(MerchantOwned, TimeStampedModel):
     smtp_starttls = models.BooleanField(_("SMTP STARTTLS"), default=True)
     smtp_username = models.CharField(_("SMTP user"), max_length=200, blank=True)
     smtp_password = models.CharField(_("SMTP password"), max_length=200, blank=True)
+    # The returns portal: how long after delivery (else shipping) a shopper may open a return on their own.
+    return_window_days = models.PositiveIntegerField(_("return window (days)"), default=30)
 
     class Meta:
         verbose_name = _("service settings")
@@ -364,3 +366,55 @@ class Refund(MerchantOwned, TimeStampedModel):
         verbose_name_plural = _("refunds")
         ordering = ["-id"]
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")]
+
+
+class ReturnGrade(models.TextChoices):
+    A = domain.GRADE_A, _("A: resell")
+    B = domain.GRADE_B, _("B: repair")
+    C = domain.GRADE_C, _("C: destroy")
+
+
+class ReturnUnitState(models.TextChoices):
+    RECEIVED = domain.UNIT_RECEIVED, _("Received, to grade")
+    TO_RESTOCK = domain.UNIT_TO_RESTOCK, _("Graded A, to put back in storage")
+    RESTOCKED = domain.UNIT_RESTOCKED, _("Back in storage")
+    QUARANTINED = domain.UNIT_QUARANTINED, _("In quarantine")
+
+
+class ReturnUnit(MerchantOwned):
+    """One unit of a return scanned at the returns desk, its grade and where it went.
+
+    The stock itself lives in the inventory's ledger: scanned in at ``location`` (the returns zone, status
+    quarantine) by ``stock_receive``, then moved by ``stock_move`` to storage (A, after the restock scan at
+    ``put_at``) or to the quarantine zone (B, C). This row is the desk's own task list and evidence (note, photo).
+    """
+
+    rma = models.ForeignKey(Rma, on_delete=models.CASCADE, related_name="units")
+    rma_line = models.ForeignKey(RmaLine, on_delete=models.PROTECT, related_name="units")
+    sku = models.ForeignKey("catalog.Sku", on_delete=models.PROTECT, related_name="+")
+    lot = models.CharField(_("lot"), max_length=64, blank=True)
+    location = models.ForeignKey("warehouse.Location", on_delete=models.PROTECT, related_name="+")
+    state = models.CharField(
+        _("state"), max_length=12, choices=ReturnUnitState.choices, default=ReturnUnitState.RECEIVED
+    )
+    grade = models.CharField(_("grade"), max_length=1, choices=ReturnGrade.choices, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    photo = models.BinaryField(_("photo"), null=True, blank=True)
+    photo_type = models.CharField(_("photo type"), max_length=40, blank=True)
+    restock_to = models.ForeignKey(
+        "warehouse.Location", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    put_at = models.ForeignKey("warehouse.Location", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    received_at = models.DateTimeField(_("received at"))
+    received_by = models.CharField(_("received by"), max_length=150, blank=True)
+    graded_at = models.DateTimeField(_("graded at"), null=True, blank=True)
+    graded_by = models.CharField(_("graded by"), max_length=150, blank=True)
+    done_at = models.DateTimeField(_("put away at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("returned unit")
+        verbose_name_plural = _("returned units")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.rma_id}/{self.sku_id} {self.state}"

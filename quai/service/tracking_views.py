@@ -115,7 +115,16 @@ def _order_from(token: str) -> Any:
         raise Http404 from None
 
 
-def _page(request: HttpRequest, token: str, *, sent: bool = False, error: str = "", status: int = 200) -> HttpResponse:
+def _page(
+    request: HttpRequest,
+    token: str,
+    *,
+    sent: bool = False,
+    error: str = "",
+    status: int = 200,
+    return_error: str = "",
+    opened: Any = None,
+) -> HttpResponse:
     order = _order_from(token)
     merchant = merchant_get(scope=Scope.merchant(order.merchant_id), merchant_id=order.merchant_id)
     reached_index = next((i for i, (_step, statuses) in enumerate(_STEPS) if order.status in statuses), 0)
@@ -148,13 +157,36 @@ def _page(request: HttpRequest, token: str, *, sent: bool = False, error: str = 
         "sent": sent,
         "error": error,
         "next_url": reverse("tracking:signed", kwargs={"token": token}),
+        "returns": _returns_context(order),
+        "return_error": return_error,
+        "opened": opened,
     }
     return render(request, "service/track_order.html", context, status=status)
 
 
+def _returns_context(order: Any) -> dict[str, Any] | None:
+    """The returns portal's part of the page: only once the order has left the warehouse."""
+    if order.status not in ("partially_shipped", "shipped", "delivered"):
+        return None
+    state = services.portal_state(order=order)
+    reasons = {
+        "return": _("I changed my mind"),
+        "damaged": _("It arrived damaged"),
+        "wrong_item": _("It is not what I ordered"),
+        "missing_item": _("Something is missing"),
+        "exchange": _("Wrong size or colour: exchange"),
+    }
+    return {
+        "state": state,
+        "reasons": [(value, reasons[value]) for value in services.PORTAL_REASONS],
+        "rmas": services.order_rmas(order=order),
+    }
+
+
 @require_http_methods(["GET"])
 def signed(request: HttpRequest, token: str) -> HttpResponse:
-    return _page(request, token, sent=request.GET.get("sent") == "1")
+    opened = request.GET.get("rma", "")
+    return _page(request, token, sent=request.GET.get("sent") == "1", opened=int(opened) if opened.isdigit() else None)
 
 
 @require_POST
@@ -181,3 +213,28 @@ def contact(request: HttpRequest, token: str) -> HttpResponse:
         return _page(request, token, error=exc.message, status=422)
     # Post/redirect/get: a reload or a language switch never sends the message twice.
     return redirect(reverse("tracking:signed", kwargs={"token": token}) + "?sent=1")
+
+
+@require_POST
+def return_open(request: HttpRequest, token: str) -> HttpResponse:
+    """The returns portal: the quantities chosen per line (``qty_<line id>``), a reason, refund or exchange."""
+    order = _order_from(token)
+    if _throttled(request, f"return.{client_address(request)}", f"return.order.{order.pk}"):
+        return _page(request, token, return_error=_("Too many attempts: try again in a few minutes."), status=429)
+    lines = []
+    for key in request.POST:
+        value = request.POST.get(key, "")
+        if key.startswith("qty_") and key[4:].isdigit() and value.strip() not in ("", "0"):
+            quantity = int(value) if value.strip().isdigit() else -1
+            lines.append({"line_id": int(key[4:]), "quantity": quantity})
+    try:
+        rma = services.portal_return_open(
+            order=order,
+            lines=lines,
+            reason=request.POST.get("reason", ""),
+            exchange=request.POST.get("kind") == "exchange",
+            note=request.POST.get("note", ""),
+        )
+    except QuaiError as exc:
+        return _page(request, token, return_error=exc.message, status=422)
+    return redirect(reverse("tracking:signed", kwargs={"token": token}) + f"?rma={rma.pk}#returns")

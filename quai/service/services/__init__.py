@@ -22,6 +22,16 @@ from quai.service.services.customers import (
     on_order_received,
 )
 from quai.service.services.mail import mail_ingest, mail_parse, mailbox_poll, mailboxes_poll, ticket_message_send
+from quai.service.services.portal import PORTAL_REASONS, order_rmas, portal_return_open, portal_state
+from quai.service.services.returns_desk import (
+    desk_location,
+    desk_rma_find,
+    restock_suggest,
+    return_complete,
+    return_unit_grade,
+    return_unit_receive,
+    return_unit_restock,
+)
 from quai.service.services.tickets import (
     TICKET_MACHINE,
     IncomingMessage,
@@ -41,6 +51,7 @@ from quai.service.services.wismo import macro_values, tracking_token, wismo_hand
 
 __all__ = [
     "PAYERS",
+    "PORTAL_REASONS",
     "RMA_MACHINE",
     "TICKET_MACHINE",
     "IncomingMessage",
@@ -54,13 +65,23 @@ __all__ = [
     "customer_get",
     "customer_link_order",
     "customer_match",
+    "desk_location",
+    "desk_rma_find",
     "macro_values",
     "mail_ingest",
     "mail_parse",
     "mailbox_poll",
     "mailboxes_poll",
     "on_order_received",
+    "order_rmas",
+    "portal_return_open",
+    "portal_state",
     "refund_issue",
+    "restock_suggest",
+    "return_complete",
+    "return_unit_grade",
+    "return_unit_receive",
+    "return_unit_restock",
     "rma_open",
     "rma_transition",
     "service_settings",

@@ -27,3 +27,18 @@ def place(merchant, shirt, stock):  # type: ignore[no-untyped-def]  # noqa: F811
         return order
 
     return make
+
+
+@pytest.fixture
+def desk(shelf):  # type: ignore[no-untyped-def]  # noqa: F811
+    """The returns desk's places on the shelf's site: a returns bench and a quarantine cage."""
+    from quai.warehouse.models import ZoneKind
+    from quai.warehouse.tests.factories import LocationFactory, ZoneFactory
+
+    returns = ZoneFactory(site=shelf.site, code="RET", kind=ZoneKind.RETURNS)
+    quarantine = ZoneFactory(site=shelf.site, code="QUA", kind=ZoneKind.QUARANTINE)
+    return {
+        "returns": LocationFactory(zone=returns, site=shelf.site, code="RET-01"),
+        "quarantine": LocationFactory(zone=quarantine, site=shelf.site, code="QUA-01"),
+        "shelf": shelf,
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -179,3 +180,36 @@ def test_macros_fill_their_placeholders_and_never_show_template_syntax():
         "Commande 1001, prévue le 10/01, suivi — —"
     )
     assert domain.macro_placeholders(body) == ["order_number", "promised_date", "tracking_link", "unknown"]
+
+
+# --- Returns desk -------------------------------------------------------------------------------------------------
+
+
+@given(st.dates(), st.integers(min_value=-400, max_value=400), st.integers(min_value=0, max_value=365))
+def test_the_return_window_is_the_days_from_departure_inclusive(since: date, offset: int, days: int) -> None:
+    try:
+        today = since + timedelta(days=offset)
+    except OverflowError:
+        return
+    assert domain.return_window_open(since=since, today=today, days=days) == (0 <= offset <= days)
+    assert not domain.return_window_open(since=None, today=today, days=days)
+
+
+@given(
+    st.lists(st.decimals(min_value=0, max_value=1000, places=2), max_size=10),
+    st.decimals(min_value=-10, max_value=5000, places=2),
+)
+def test_a_return_refunds_its_units_never_more_than_is_left(prices: list[Decimal], left: Decimal) -> None:
+    amount = domain.return_refund_amount(unit_prices=prices, left=left)
+    assert Decimal("0") <= amount <= max(left, Decimal("0"))
+    assert amount == max(Decimal("0"), min(sum(prices, Decimal("0")), left))
+
+
+def test_rma_references_and_grades_as_scanned() -> None:
+    assert domain.rma_reference_id("RMA12") == 12
+    assert domain.rma_reference_id(" rma-7 ") == 7
+    assert domain.rma_reference_id("SHOP-12") is None and domain.rma_reference_id("RMA") is None
+    assert domain.grade_check(" a ") == "A"
+    for bad in ("", "D", "AB"):
+        with pytest.raises(ValueError):
+            domain.grade_check(bad)
