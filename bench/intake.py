@@ -62,10 +62,15 @@ CEILING_SECONDS = _env_int("BENCH_INTAKE_CEILING_SECONDS", 8)
 MAX_SECONDS = _env_int("BENCH_INTAKE_MAX_SECONDS", 120)
 REPLAY = _env_int("BENCH_INTAKE_REPLAY", 500)
 WEBHOOK_WAIT = _env_int("BENCH_INTAKE_WEBHOOK_WAIT", 30)
+RELAY_COST_ORDERS = _env_int("BENCH_INTAKE_RELAY_ORDERS", 500)
+RELAY_COST_STOCK = _env_int("BENCH_INTAKE_RELAY_STOCK", 100)
 PG_BASE = os.environ.get("BENCH_INTAKE_PG", "postgresql://postgres@127.0.0.1:5432")
 DB = "quai_bench_intake"
 SEED_DB = "quai_bench_intake_seed"
 REDIS_URL = os.environ.get("BENCH_INTAKE_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+# A Fernet key (32 bytes, URL-safe base64) for the scratch databases only.
+BENCH_ENCRYPTION_KEY = "cXVhaS1iZW5jaC1vbmx5LWtleS0wMTIzNDU2Nzg5YWI="
 
 TARGET_RATE = 1200.0
 AIM_RATE = 2000.0
@@ -170,6 +175,126 @@ def child_check(out: str, accepted_path: str) -> None:
     Path(out).write_text(json.dumps(result, default=str))
 
 
+def child_relay_cost(out: str) -> None:
+    """In-process, on a seeded database: write ``RELAY_COST_ORDERS`` orders of two lines through the bulk intake
+    (``order_intake_many``: the committer's ``orders_write_many``), relay their events with ``outbox_sweep`` and
+    count each handler's queries and CPU; then receive stock on ``RELAY_COST_STOCK`` SKUs (one
+    ``inventory.stock_changed`` each) and measure their relay the same way. Nothing is sent: no worker runs."""
+    import dataclasses
+    import uuid
+
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from quai.catalog.models import Sku
+    from quai.core import events as core_events
+    from quai.core.outbox import outbox_sweep
+    from quai.inventory.services import stock_receive
+    from quai.orders.services.intake_batched import order_intake_many
+    from quai.tenants.models import Merchant
+    from quai.warehouse.models import Location
+
+    current: dict[str, str] = {"key": "(the relay itself)"}
+    stats: dict[str, dict[str, float]] = {}
+
+    def stat(key: str) -> dict[str, float]:
+        return stats.setdefault(key, {"queries": 0, "cpu_s": 0.0, "events": 0, "calls": 0})
+
+    def count(execute: Any, sql: Any, params: Any, many: Any, context: Any) -> Any:
+        stat(current["key"])["queries"] += 1
+        return execute(sql, params, many, context)
+
+    def timed(key: str, call: Any, events: Any) -> None:
+        current["key"], started = key, time.process_time()
+        try:
+            call()
+        finally:
+            entry = stat(key)
+            entry["cpu_s"] += time.process_time() - started
+            entry["events"] += events
+            entry["calls"] += 1
+            current["key"] = "(the relay itself)"
+
+    def measured(key: str, fn: Any) -> Any:
+        return lambda event, envelope: timed(key, lambda: fn(event, envelope), 1)
+
+    def measured_batch(key: str, batch: Any) -> Any:
+        return None if batch is None else (lambda items: timed(key, lambda: batch(items), len(items)))
+
+    for key, sub in list(core_events._subscriptions.items()):
+        core_events._subscriptions[key] = dataclasses.replace(
+            sub, fn=measured(key, sub.fn), batch=measured_batch(key, sub.batch)
+        )
+
+    def relay(label: str) -> dict[str, Any]:
+        stats.clear()
+        with connection.execute_wrapper(count):
+            started, wall = time.process_time(), time.perf_counter()
+            events = outbox_sweep(batch=100, max_batches=10_000)
+            cpu, wall = time.process_time() - started, time.perf_counter() - wall
+        handled_cpu = sum(entry["cpu_s"] for key, entry in stats.items() if not key.startswith("("))
+        stat("(the relay itself)")["cpu_s"] = cpu - handled_cpu
+        return {"label": label, "events": events, "cpu_s": cpu, "wall_s": wall, "handlers": dict(stats)}
+
+    outbox_sweep(batch=100, max_batches=10_000)  # whatever the seed left pending is not measured
+    merchants = list(Merchant.objects.filter(code__in=["bench1", "bench2"]).order_by("code"))
+    codes = [list(Sku.objects.filter(merchant=m).order_by("code").values_list("code", flat=True)) for m in merchants]
+    run = uuid.uuid4().hex[:6]
+    orders: list[list[dict[str, Any]]] = [[], []]
+    for n in range(RELAY_COST_ORDERS):
+        m = n % 2
+        first = "HOT" if (m == 0 and n % 10 < 3) else codes[m][1 + n % (len(codes[m]) - 1)]
+        second = codes[m][1 + (n * 7 + 3) % (len(codes[m]) - 1)]
+        body = order_body(f"R{run}-{n}", first, 1)
+        if second != first:
+            body["lines"].append({"sku": second, "quantity": 1, "unit_price": "9.90"})
+        orders[m].append(body)
+    for merchant, bodies in zip(merchants, orders, strict=True):
+        for start in range(0, len(bodies), 500):
+            outcomes = order_intake_many(merchant=merchant, orders=bodies[start : start + 500])
+            failed = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+            if failed:
+                raise RuntimeError(f"{len(failed)} orders refused, e.g. {failed[0]!r}")
+    intake = relay(f"{RELAY_COST_ORDERS} orders written in bulk")
+    intake["orders"] = RELAY_COST_ORDERS
+    location = Location.objects.get(code="A-01-01-01")
+    for sku in Sku.objects.filter(merchant__in=merchants).order_by("merchant_id", "code")[:RELAY_COST_STOCK]:
+        stock_receive(sku=sku, location=location, quantity=1)
+    stock = relay(f"{RELAY_COST_STOCK} SKUs received (one stock change each)")
+    stock["orders"] = 0
+    Path(out).write_text(json.dumps({"intake": intake, "stock": stock}))
+
+
+def relay_cost_table(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """One row per handler: events, queries, CPU — per order for the intake relay, per event for stock."""
+    rows: list[tuple[str, str, str, str]] = []
+    for part in ("intake", "stock"):
+        run = result[part]
+        per = run["orders"] or run["events"] or 1
+        unit = "order" if run["orders"] else "event"
+        total_queries = sum(entry["queries"] for entry in run["handlers"].values())
+        rows.append(
+            (
+                f"relay: {run['label']}",
+                f"{run['events']:,} events, {total_queries / per:.1f} queries/{unit}",
+                f"{run['cpu_s'] * 1000 / per:.2f} ms CPU/{unit}",
+                f"{run['wall_s']:.1f} s",
+            )
+        )
+        for key, entry in sorted(run["handlers"].items(), key=lambda item: -item[1]["queries"]):
+            rows.append(
+                (
+                    f"  {key}",
+                    f"{entry['events']:,} events in {entry['calls']:,} calls",
+                    f"{entry['queries'] / per:.2f} queries/{unit}",
+                    f"{entry['cpu_s'] * 1000 / per:.2f} ms CPU/{unit}",
+                )
+            )
+    return rows
+
+
 # --- The orchestrator ----------------------------------------------------------------------------------------------
 
 
@@ -236,6 +361,8 @@ def _env(database: str, group_commit: bool) -> dict[str, str]:
         "QUAI_LOG_LEVEL": "ERROR",
         "QUAI_BENCH_ENDPOINTS": "true",
         "QUAI_WEBHOOKS_ALLOW_PRIVATE": "true",  # the receiver is on loopback
+        # DEBUG off requires a key for the secrets stored encrypted (webhook and shop secrets): a bench-only one.
+        "QUAI_ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY,
         "QUAI_GROUP_COMMIT": "true" if group_commit else "false",
     }
 
@@ -627,5 +754,17 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] in ("--seed", "--check"):
         sys.path.insert(0, str(ROOT))
         {"--seed": child_seed, "--check": child_check}[sys.argv[1]](sys.argv[2], sys.argv[3])
+        sys.exit(0)
+    if len(sys.argv) > 1 and sys.argv[1] == "--relay-cost":
+        # On a database the seed mode filled: ``--relay-cost OUT.json`` measures; ``--relay-cost`` alone prints.
+        sys.path.insert(0, str(ROOT))
+        if len(sys.argv) > 2:
+            child_relay_cost(sys.argv[2])
+        else:
+            with tempfile.NamedTemporaryFile(suffix=".json") as handle:
+                child_relay_cost(handle.name)
+                _print_table(
+                    [("figure", "measured", "", ""), *relay_cost_table(json.loads(Path(handle.name).read_text()))]
+                )
         sys.exit(0)
     sys.exit(main())

@@ -16,7 +16,9 @@
 - Handlers receive ``(event, envelope)``: the typed event and its ``Envelope`` (event id, when it occurred, for
   which merchant), never the raw row. ``subscribe(pattern, key, fn)`` runs ``fn`` for every event whose name is
   ``pattern`` exactly, starts with ``pattern``'s prefix (``"order.*"``) or for every event (``"*"``). The ``key``
-  names the handler for idempotency (``HandledEvent``), so it must stay the same across deployments.
+  names the handler for idempotency (``HandledEvent``), so it must stay the same across deployments. A handler
+  that reads per event what it could read once for many (its subscribers, its merchants' settings) may also give a
+  ``batch`` form: the relay then hands it all its events of one relay batch at once (``subscribe(..., batch=)``).
 
 This module imports no model: the relay in ``quai.core.outbox`` reads the rows and dispatches through it.
 """
@@ -28,7 +30,7 @@ import inspect
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -236,6 +238,8 @@ def event_from_row(row: StoredEvent) -> Event:
 
 
 Handler = Callable[[Any, Envelope], None]
+#: ``batch(items)``: ``items`` are ``(event, envelope)`` pairs in the order they happened.
+BatchHandler = Callable[[Sequence[tuple[Any, Envelope]]], None]
 
 
 @dataclass(frozen=True)
@@ -243,6 +247,7 @@ class Subscription:
     pattern: str
     key: str
     fn: Handler
+    batch: BatchHandler | None = None
 
     def matches(self, name: str) -> bool:
         if self.pattern == "*":
@@ -255,20 +260,25 @@ class Subscription:
 _subscriptions: dict[str, Subscription] = {}
 
 
-def subscribe(pattern: str, key: str, fn: Handler) -> None:
+def subscribe(pattern: str, key: str, fn: Handler, *, batch: BatchHandler | None = None) -> None:
     """Run ``fn(event, envelope)`` once per event matching ``pattern``; ``key`` names the handler.
 
     ``pattern`` is an event name ("inventory.stock_changed"), a prefix ending in ``.*`` ("order.*") or ``"*"``
     for every event. Handlers must be idempotent by ``envelope.event_id`` beyond what the relay guarantees (the
     relay records each success, so a retried event skips the handlers that already succeeded). Subscribing the
     same key again replaces it (``AppConfig.ready()`` may run more than once in tests).
+
+    ``batch``, optional: ``batch(items)`` does for several events at once exactly what ``fn`` does for each of
+    them in turn (``items``: ``(event, envelope)`` pairs in the order they happened), in fewer queries. The relay
+    calls it with this handler's events of one relay batch, inside one savepoint; if it raises, that savepoint is
+    rolled back and ``fn`` runs on each event alone, so one event's failure stays its own.
     """
     if not _PATTERN_PATTERN.match(pattern):
         raise ValueError(f"{pattern!r} is not an event name, a prefix like 'order.*', or '*'")
     if not key:
         raise ValueError("a subscription needs a key: it is how the relay remembers what already ran")
     _subscriptions.pop(key, None)
-    _subscriptions[key] = Subscription(pattern=pattern, key=key, fn=fn)
+    _subscriptions[key] = Subscription(pattern=pattern, key=key, fn=fn, batch=batch)
 
 
 def unsubscribe(key: str) -> None:
@@ -279,6 +289,11 @@ def unsubscribe(key: str) -> None:
 def subscribers_for(name: str) -> dict[str, Handler]:
     """The handlers to run for an event named ``name``, by key, in the order they subscribed."""
     return {key: sub.fn for key, sub in _subscriptions.items() if sub.matches(name)}
+
+
+def subscriptions_for(name: str) -> dict[str, Subscription]:
+    """The subscriptions (handler and batch form, if any) matching ``name``, by key, in the order they subscribed."""
+    return {key: sub for key, sub in _subscriptions.items() if sub.matches(name)}
 
 
 def subscriptions() -> list[Subscription]:

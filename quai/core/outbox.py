@@ -34,10 +34,11 @@ from quai.core.events import (
     Envelope,
     Event,
     Handler,
+    Subscription,
     aggregate_id_of,
     event_from_row,
     event_payload,
-    subscribers_for,
+    subscriptions_for,
 )
 from quai.core.models import HandledEvent, OutboxEvent
 
@@ -145,13 +146,18 @@ def _handle(row: OutboxEvent, key: str, fn: Handler, event: Event, envelope: Env
         fn(event, envelope)
 
 
-def _handle_together(key: str, fn: Handler, work: list[tuple[OutboxEvent, Event, Envelope]]) -> bool:
-    """Run one handler over several events (in id order) and record their successes in ONE insert, all in ONE
-    savepoint: all of it happens, or none of it (False: the caller runs them one by one)."""
+def _handle_together(sub: Subscription, work: list[tuple[OutboxEvent, Event, Envelope]]) -> bool:
+    """Run one handler over several events (in id order) — its batch form in one call if it has one — and record
+    their successes in ONE insert, all in ONE savepoint: all of it happens, or none of it (False: the caller runs
+    them one by one)."""
+    key = sub.key
     try:
         with transaction.atomic():
-            for _row, event, envelope in work:
-                fn(event, envelope)
+            if sub.batch is not None:
+                sub.batch([(event, envelope) for _row, event, envelope in work])
+            else:
+                for _row, event, envelope in work:
+                    sub.fn(event, envelope)
             now = clock.now()
             HandledEvent.objects.bulk_create(
                 [HandledEvent(event=row, handler=key, handled_at=now) for row, _e, _v in work]
@@ -165,14 +171,15 @@ def _dispatch_all(rows: list[OutboxEvent], done: set[tuple[int, str]]) -> dict[i
     """Run the handlers of ``rows`` that have not succeeded yet; returns each row's errors (none: all done).
 
     Handler by handler, each over all its events of the batch in one savepoint with one insert of their
-    ``HandledEvent`` rows (two round trips and one insert per handler per batch, instead of per event). If that
-    fails — a handler raised on one event, or another relay recorded one first — it is rolled back and that
+    ``HandledEvent`` rows (two round trips and one insert per handler per batch, instead of per event); a handler
+    with a batch form (``subscribe(..., batch=)``) gets them in one call, so its own reads can be per batch too.
+    If that fails — a handler raised on one event, or another relay recorded one first — it is rolled back and that
     handler's events run one at a time, each in its own savepoint as before, so one event's failure is its own.
     Each handler still sees its events in id order (per resource, the order they happened)."""
     errors: dict[int, list[str]] = {row.pk: [] for row in rows}
-    per_handler: dict[str, tuple[Handler, list[tuple[OutboxEvent, Event, Envelope]]]] = {}
+    per_handler: dict[str, tuple[Subscription, list[tuple[OutboxEvent, Event, Envelope]]]] = {}
     for row in rows:
-        handlers = {key: fn for key, fn in subscribers_for(row.name).items() if (row.pk, key) not in done}
+        handlers = {key: sub for key, sub in subscriptions_for(row.name).items() if (row.pk, key) not in done}
         if not handlers:
             continue
         try:
@@ -182,14 +189,14 @@ def _dispatch_all(rows: list[OutboxEvent], done: set[tuple[int, str]]) -> dict[i
             errors[row.pk].append(f"cannot read the event back: {type(exc).__name__}: {exc}")
             continue
         envelope = Envelope.of(row)
-        for key, fn in handlers.items():
-            per_handler.setdefault(key, (fn, []))[1].append((row, event, envelope))
-    for key, (fn, work) in per_handler.items():
-        if len(work) > 1 and _handle_together(key, fn, work):
+        for key, sub in handlers.items():
+            per_handler.setdefault(key, (sub, []))[1].append((row, event, envelope))
+    for key, (sub, work) in per_handler.items():
+        if len(work) > 1 and _handle_together(sub, work):
             continue
         for row, event, envelope in work:
             try:
-                _handle(row, key, fn, event, envelope)
+                _handle(row, key, sub.fn, event, envelope)
             except IntegrityError:
                 # another relay recorded this handler first: it ran once, which is what we want
                 continue

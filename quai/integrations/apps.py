@@ -11,12 +11,14 @@ class IntegrationsConfig(AppConfig):
         from quai.core.events import subscribe
         from quai.integrations.connectors import load_adapters
         from quai.integrations.services import on_sku_created, on_stock_event, webhook_fan_out
+        from quai.integrations.services.deliveries import webhook_fan_out_many
 
         load_adapters()
 
         # Every event may interest some merchant's subscription; the handler only writes delivery rows (inside the
-        # relay's transaction) and nudges the delivery task after the commit: no HTTP in the relay.
-        subscribe("*", "integrations.webhook_fan_out", webhook_fan_out)
+        # relay's transaction) and nudges the delivery task after the commit: no HTTP in the relay. Its batch form
+        # reads the subscriptions once per relay batch, not once per event.
+        subscribe("*", "integrations.webhook_fan_out", webhook_fan_out, batch=webhook_fan_out_many)
         # Shops: every change of what a SKU may sell marks it for a push to the merchant's shops (pushed by a task
         # after the relay's commit); a new SKU releases the shop orders held for it.
         for name in (

@@ -304,3 +304,48 @@ def test_a_handler_failing_on_one_event_of_a_batch_fails_only_that_event(calls):
         rows[1].pk,
         rows[3].pk,
     }
+
+
+def test_a_handler_s_batch_form_gets_its_events_of_a_relay_batch_in_one_call(calls):
+    batches: list[list[int]] = []
+    singles: list[int] = []
+
+    def one(event: ThingHappened, envelope: Envelope) -> None:
+        singles.append(event.thing_id)
+
+    def many(items: list[tuple[ThingHappened, Envelope]]) -> None:
+        batches.append([event.thing_id for event, _envelope in items])
+
+    subscribe(ThingHappened.name, "test.typed", one, batch=many)
+    for n in range(5):
+        event_record(_thing(n))
+    assert outbox_relay() == 5
+    assert (batches, singles) == ([[0, 1, 2, 3, 4]], [])  # one call, in the order the events happened
+    assert HandledEvent.objects.filter(handler="test.typed").count() == 5
+
+
+def test_a_batch_form_that_fails_is_undone_and_each_event_runs_alone_failing_alone(calls):
+    written: list[int] = []
+
+    def one(event: ThingHappened, envelope: Envelope) -> None:
+        if event.thing_id == 2:
+            raise RuntimeError("thing 2 is refused")
+        written.append(event.thing_id)
+
+    def many(items: list[tuple[ThingHappened, Envelope]]) -> None:
+        for event, envelope in items:
+            event_record(_thing(100 + event.thing_id))  # a write the failure must undo
+            one(event, envelope)
+
+    subscribe(ThingHappened.name, "test.typed", one, batch=many)
+    rows = [event_record(_thing(n)) for n in range(4)]
+    outbox_relay(batch=4)
+    assert written == [0, 1, 0, 1, 3]  # the batch got to 2 and was rolled back; then one by one
+    assert not OutboxEvent.objects.filter(payload__thing_id__gte=100).exists()
+    assert set(HandledEvent.objects.filter(handler="test.typed").values_list("event_id", flat=True)) == {
+        rows[0].pk,
+        rows[1].pk,
+        rows[3].pk,
+    }
+    failed = OutboxEvent.objects.get(pk=rows[2].pk)
+    assert failed.relayed_at is None and "thing 2 is refused" in failed.last_error
