@@ -207,13 +207,15 @@ def address_validate(address: Mapping[str, Any], *, problems: _Problems | None =
     return values
 
 
-def order_validate(*, merchant: Any, data: Mapping[str, Any]) -> OrderDraft:
+def order_validate(*, merchant: Any, data: Mapping[str, Any], known_skus: KnownSkus | None = None) -> OrderDraft:
     """Check and normalise one order (no write): the draft ``order_create`` writes, or the reasons it cannot be.
 
     Field problems (missing name or address, postcode off its country's format, a phone no carrier can call, a
     quantity of zero…) are all reported at once in ``ValidationFailed`` ``details.fields``. SKUs are read in one
     query among the merchant's own: a code the merchant does not have (another merchant's is the same) is 404
     ``sku_not_found`` naming the line (``details.line``, ``details.sku``, and every missing code in ``skus``).
+    ``known_skus``: the merchant's SKUs already read for many orders at once (``skus_known_for``); an order whose
+    codes it covers costs no query.
     """
     merchant_id = merchant if isinstance(merchant, int) else merchant.pk
     problems = _Problems()
@@ -296,7 +298,11 @@ def order_validate(*, merchant: Any, data: Mapping[str, Any]) -> OrderDraft:
     }
     problems.raise_if_any()
 
-    skus = _skus_by_code(merchant_id, {code for _i, code, _q, _p in parsed_lines})
+    codes = {code for _i, code, _q, _p in parsed_lines}
+    if known_skus is not None and known_skus.merchant_id == merchant_id and known_skus.covers(codes):
+        skus = known_skus.found
+    else:
+        skus = _skus_by_code(merchant_id, codes)
     missing = [(index, code) for index, code, _q, _p in parsed_lines if code.lower() not in skus]
     if missing:
         index, code = missing[0]
@@ -333,6 +339,37 @@ def order_validate(*, merchant: Any, data: Mapping[str, Any]) -> OrderDraft:
         shipping_total=shipping_total,
         lines=lines,
         **draft_values,
+    )
+
+
+@dataclass(frozen=True)
+class KnownSkus:
+    """A merchant's SKUs looked up once for many orders: ``found`` by lower-cased code among the ``looked_up``
+    lower-cased codes (a code looked up and not found is known not to exist)."""
+
+    merchant_id: int
+    looked_up: frozenset[str]
+    found: Mapping[str, Any]
+
+    def covers(self, codes: set[str]) -> bool:
+        return {code.lower() for code in codes} <= self.looked_up
+
+
+def skus_known_for(merchant_id: int, orders: Sequence[Any]) -> KnownSkus:
+    """The SKUs every line of ``orders`` (raw bodies, as ``order_validate`` takes them) names, in ONE query: what a
+    batch request validates its orders against. A line too malformed to name a code is left to ``order_validate``
+    to refuse."""
+    codes = {
+        line["sku"].strip()
+        for data in orders
+        if isinstance(data, Mapping) and isinstance(data.get("lines"), Sequence) and not isinstance(data["lines"], str)
+        for line in data["lines"]
+        if isinstance(line, Mapping) and isinstance(line.get("sku"), str) and line["sku"].strip()
+    }
+    return KnownSkus(
+        merchant_id=merchant_id,
+        looked_up=frozenset(code.lower() for code in codes),
+        found=_skus_by_code(merchant_id, codes),
     )
 
 

@@ -40,6 +40,7 @@ from quai.orders.services.intake import (
     order_validate,
     order_write,
     release_buffer_minutes_for,
+    skus_known_for,
 )
 from quai.orders.services.transitions import ORDER_MACHINE
 
@@ -307,10 +308,12 @@ def order_intake_many(
     items: list[IntakeItem] = []
     drafts: list[tuple[int, OrderDraft]] = []
     key = merchant if isinstance(merchant, int) else merchant.pk
-    buffer_minutes = release_buffer_minutes_for(key)  # one read for the whole request, outside the shared commit
+    # One read each for the whole request, outside the shared commit: the release buffer and every line's SKU.
+    buffer_minutes = release_buffer_minutes_for(key)
+    known_skus = skus_known_for(key, orders)
     for index, data in enumerate(orders):
         try:
-            draft = order_validate(merchant=merchant, data=data)
+            draft = order_validate(merchant=merchant, data=data, known_skus=known_skus)
         except Exception as exc:  # this order's own refusal; the others go on
             outcomes[index] = exc
             continue

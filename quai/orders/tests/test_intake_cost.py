@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from quai.catalog.tests.factories import SkuFactory
 from quai.orders.models import Order, OrderLine
 from quai.orders.services import order_policy_set, order_validate
+from quai.orders.services.intake import skus_known_for
 from quai.orders.services.intake_batched import order_intake_many
 from quai.orders.tests.conftest import order_data
 
@@ -147,3 +148,45 @@ def test_another_order_under_a_taken_external_id_in_a_batch_request_is_refused_a
     outcomes = order_intake_many(merchant=merchant, orders=[_two_lines("TWICE-2"), other, _two_lines("TWICE-3")])
     assert getattr(outcomes[1], "code", None) == "order_external_id_reused"
     assert [getattr(outcomes[i], "created", None) for i in (0, 2)] == [True, True]
+
+
+def test_a_batch_request_reads_the_skus_of_all_its_orders_in_one_query(merchant, two_skus, other_merchant):
+    SkuFactory(merchant=other_merchant, code="THEIRS")
+    orders = [_two_lines(f"SKUS-{index}") for index in range(6)]
+    orders[2] = order_data("SKUS-2", lines=[{"sku": "NOPE", "quantity": 1}, {"sku": "hot-1", "quantity": 1}])
+    orders[4] = order_data("SKUS-4", lines=[{"sku": "THEIRS", "quantity": 1}])  # another merchant's: not found
+    orders[5] = order_data("SKUS-5", lines=[{"sku": " mug-2 ", "quantity": 1}])  # case and spaces as one alone
+    with CaptureQueriesContext(connection) as context:
+        outcomes = order_intake_many(merchant=merchant, orders=orders)
+    sku_reads = [sql for sql in _statements(context) if sql.startswith("SELECT") and 'FROM "catalog_sku"' in sql]
+    assert len(sku_reads) == 1
+    assert [getattr(outcome, "code", None) for outcome in outcomes] == [
+        None,
+        None,
+        "sku_not_found",
+        None,
+        "sku_not_found",
+        None,
+    ]
+    assert outcomes[2].details["skus"] == ["NOPE"]  # type: ignore[union-attr]
+    assert [line.sku.code for line in outcomes[5].lines] == ["MUG-2"]  # type: ignore[union-attr]
+    # Each order gets what it gets when validated alone.
+    for data, outcome in zip(orders, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            with pytest.raises(type(outcome)) as alone:
+                order_validate(merchant=merchant, data=data)
+            assert alone.value.details == outcome.details  # type: ignore[attr-defined]
+
+
+def test_an_order_whose_codes_the_batch_read_does_not_cover_reads_its_own(
+    merchant, two_skus, django_assert_num_queries
+):
+    known = skus_known_for(merchant.pk, [_two_lines("A")])
+    with django_assert_num_queries(0):
+        assert order_validate(merchant=merchant, data=_two_lines("B"), known_skus=known).lines[0].sku.code == "HOT-1"
+    SkuFactory(merchant=merchant, code="LATER")
+    with django_assert_num_queries(1):
+        draft = order_validate(
+            merchant=merchant, data=order_data("C", lines=[{"sku": "later", "quantity": 1}]), known_skus=known
+        )
+    assert [line.sku_code for line in draft.lines] == ["LATER"]
