@@ -11,7 +11,8 @@ class OrdersConfig(AppConfig):
         from quai.core.events import subscribe
         from quai.inventory.events import StockChanged
         from quai.orders import events  # noqa: F401  (registers the order events)
-        from quai.orders.services import on_stock_changed
+        from quai.orders.services.allocation import on_stock_changed, on_stock_changed_many
 
-        # Stock arriving (a receipt, a putaway, a count that found more) goes to the backorders of that SKU.
-        subscribe(StockChanged.name, "orders.backorders_allocate", on_stock_changed)
+        # Stock arriving (a receipt, a putaway, a count that found more) goes to the backorders of that SKU; a relay
+        # batch of stock changes reads the backorders of all its SKUs at once.
+        subscribe(StockChanged.name, "orders.backorders_allocate", on_stock_changed, batch=on_stock_changed_many)

@@ -191,22 +191,33 @@ def order_backorder_allocate(*, order_id: int, sku_id: int, actor: Any = None) -
     return gained_total, exhausted
 
 
-def backorders_allocate(*, sku_id: int, actor: Any = None) -> int:
+def _waiting_by_sku(sku_ids: Sequence[int]) -> dict[int, set[domain.WaitingOrder]]:
+    """The orders waiting for each of ``sku_ids`` (a backordered line of it, the order in a waiting status): one
+    query however many SKUs."""
+    rows = (
+        OrderLine.objects.filter(sku_id__in=sku_ids, backordered_quantity__gt=0, order__status__in=WAITING_STATUSES)
+        .values_list("sku_id", "order_id", "order__priority", "order__created_at")
+        .distinct()
+    )
+    waiting: dict[int, set[domain.WaitingOrder]] = {}
+    for sku, order_id, priority, at in rows:
+        waiting.setdefault(sku, set()).add(domain.WaitingOrder(order_id=order_id, priority=priority, received_at=at))
+    return waiting
+
+
+def backorders_allocate(*, sku_id: int, actor: Any = None, waiting: set[domain.WaitingOrder] | None = None) -> int:
     """Give free stock of a SKU to the orders waiting for it, express first, then VIP, marketplace, standard, and
     oldest first within a class; stops as soon as the stock runs out. Returns the units reserved.
 
     Idempotent and safe to run at any time, from any number of workers: each order is handled in its own
-    transaction under its row lock, and stock is only ever taken through ``reservation_create``.
+    transaction under its row lock, and stock is only ever taken through ``reservation_create``. ``waiting``: the
+    candidates already read (``_waiting_by_sku``); each is checked again under its row lock anyway.
     """
-    rows = (
-        OrderLine.objects.filter(sku_id=sku_id, backordered_quantity__gt=0, order__status__in=WAITING_STATUSES)
-        .values_list("order_id", "order__priority", "order__created_at")
-        .distinct()
-    )
-    queue = domain.backorder_queue({domain.WaitingOrder(order_id=o, priority=p, received_at=at) for o, p, at in rows})
+    if waiting is None:
+        waiting = _waiting_by_sku([sku_id]).get(sku_id, set())
     total = 0
-    for waiting in queue:
-        gained, exhausted = order_backorder_allocate(order_id=waiting.order_id, sku_id=sku_id, actor=actor)
+    for candidate in domain.backorder_queue(waiting):
+        gained, exhausted = order_backorder_allocate(order_id=candidate.order_id, sku_id=sku_id, actor=actor)
         total += gained
         if exhausted:
             break
@@ -218,3 +229,19 @@ def on_stock_changed(event: Any, envelope: Any) -> None:
     if event.sellable_on_hand - event.reserved <= 0:
         return
     backorders_allocate(sku_id=event.sku_id, actor="backorder allocation")
+
+
+def on_stock_changed_many(items: Sequence[tuple[Any, Any]]) -> None:
+    """``on_stock_changed`` over a relay batch: the backorders of every SKU with free stock read in ONE query, then
+    each such SKU allocated once, in the order its first event came. Once is what the per-event handler amounts
+    to: after a SKU's allocation its backorders are served or its stock is out, so running it again changes
+    nothing."""
+    sku_ids = list(
+        dict.fromkeys(event.sku_id for event, _envelope in items if event.sellable_on_hand - event.reserved > 0)
+    )
+    if not sku_ids:
+        return
+    waiting = _waiting_by_sku(sku_ids)
+    for sku_id in sku_ids:
+        if waiting.get(sku_id):
+            backorders_allocate(sku_id=sku_id, actor="backorder allocation", waiting=waiting[sku_id])
