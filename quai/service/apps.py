@@ -10,7 +10,7 @@ class ServiceConfig(AppConfig):
     def ready(self) -> None:
         from quai.core.events import subscribe
         from quai.orders.events import OrderReceived
-        from quai.orders.services import gdpr  # noqa: F401  (registers order.personal_data_erased)
+        from quai.orders.services import amend, gdpr  # noqa: F401  (registers order.line_added, order.personal_data_erased…)
         from quai.service import events  # noqa: F401  (registers the service events)
         from quai.service.services import on_order_received
 

@@ -220,6 +220,22 @@ def order_action(request: HttpRequest, ticket_id: int, action: str) -> HttpRespo
                 "currency": refund.currency,
                 "state": refund.get_state_display(),
             }
+        elif action == "add_item":
+            quantity = data.get("quantity", "")
+            line = services.action_item_add(
+                **common,
+                sku_code=data.get("sku", ""),
+                quantity=int(quantity) if quantity.strip().isdigit() else -1,
+                unit_price=data.get("unit_price", "") or "0",
+            )
+            message = _("%(quantity)d × %(sku)s added: %(reserved)d reserved.") % {
+                "quantity": line.quantity,
+                "sku": line.sku_code,
+                "reserved": line.reserved_quantity,
+            }
+        elif action == "carrier":
+            order = services.action_carrier_change(**common, carrier_service=data.get("carrier_service", ""))
+            message = _("Carrier service now %(service)s.") % {"service": order.carrier_service}
         else:
             raise QuaiError(_("Unknown action."), code="invalid_input")
     except QuaiError as exc:

@@ -142,6 +142,54 @@ def action_address_change(
     )
 
 
+def action_item_add(
+    *,
+    scope: Scope,
+    order_id: int,
+    actor: Any,
+    sku_code: str,
+    quantity: int,
+    unit_price: Decimal | str = "0",
+    ticket: Ticket | None = None,
+) -> Any:
+    """Add an item (a SKU code or barcode of the order's merchant) and reserve it, until picking starts."""
+    from quai.catalog.selectors import scan_resolve
+    from quai.orders.services.amend import order_line_add
+
+    def run(order: Any) -> Any:
+        sku = scan_resolve(merchant=order.merchant_id, code=sku_code).sku
+        if sku is None:
+            raise ValidationFailed(_("Scan or type an item's code."), code="unknown_code")
+        return order_line_add(order=order.pk, sku=sku, quantity=quantity, unit_price=unit_price, actor=actor)
+
+    return _act(
+        "item_add",
+        scope=scope,
+        order_id=order_id,
+        ticket=ticket,
+        actor=actor,
+        details={"sku_code": sku_code, "quantity": quantity, "unit_price": str(unit_price)},
+        run=run,
+    )
+
+
+def action_carrier_change(
+    *, scope: Scope, order_id: int, actor: Any, carrier_service: str, ticket: Ticket | None = None
+) -> Any:
+    """Another carrier service for the order, until its label exists."""
+    from quai.orders.services.amend import order_carrier_service_change
+
+    return _act(
+        "carrier_change",
+        scope=scope,
+        order_id=order_id,
+        ticket=ticket,
+        actor=actor,
+        details={"carrier_service": carrier_service},
+        run=lambda order: order_carrier_service_change(order=order.pk, carrier_service=carrier_service, actor=actor),
+    )
+
+
 def _lines_chosen(order: Any, lines: Sequence[Mapping[str, Any]]) -> list[tuple[Any, int]]:
     """(order line, quantity) for each chosen line, checked against the order: its own lines, within quantity."""
     by_id = {line.pk: line for line in order.lines.all()}
