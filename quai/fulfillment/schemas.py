@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
 
 from ninja import Field, Schema
 from pydantic import StrictInt
@@ -9,9 +10,9 @@ from pydantic import StrictInt
 class WaveCreateIn(Schema):
     site_id: StrictInt
     capacity: StrictInt = Field(100, ge=1, le=5000, description="At most this many orders ('release the next N').")
-    carrier_services: list[str] = Field(default_factory=list, max_length=50)
+    carrier_services: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=50)
     promised_by: date | None = None
-    priorities: list[str] = Field(default_factory=list, max_length=10)
+    priorities: list[Annotated[str, Field(max_length=20)]] = Field(default_factory=list, max_length=10)
     zone_id: StrictInt | None = None
     totes: StrictInt = Field(8, ge=1, le=40, description="Totes on a cart.")
     tote_volume_cm3: StrictInt = Field(40_000, ge=1)
@@ -85,7 +86,7 @@ class ScanIn(Schema):
 
 class ShortIn(Schema):
     found_quantity: StrictInt = Field(..., ge=0)
-    resolution: str = Field(..., description="other_location or backorder")
+    resolution: str = Field(..., max_length=20, description="other_location or backorder")
 
 
 class PickedUnitsOut(Schema):
