@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from quai.integrations.connectors.base import (
     Address,
@@ -251,3 +251,26 @@ def refund_from_json(data: Mapping[str, Any]) -> Refund:
         reason=str(data.get("reason", "")),
         restock=bool(data.get("restock", False)),
     )
+
+
+# --- The poll's high-water mark -----------------------------------------------------------------------------------
+
+Key = TypeVar("Key", int, str)
+
+
+def advance_cursor(since: str, seen: set[Key], rows: Sequence[tuple[Key, str]]) -> tuple[str, set[Key], list[Key]]:
+    """The high-water mark after a page of ``(id, updated)`` rows sorted by ``updated`` then a stable tie-break.
+
+    A shop's modification time has one-second resolution (PrestaShop's ``date_upd``), so several orders share a
+    second and a page may end inside one: the window starts *at* the mark (inclusive) and the cursor remembers the
+    ids already taken at that exact second. An order taken at the mark and updated again later has a later time, so
+    it is not among the forgotten ones. Returns the new mark, its seen ids, and the ids of the page that are new.
+    (PrestaShop's and Saleor's polls use it; WooCommerce's keeps the same rule across its pages.)"""
+    new_ids = [order_id for order_id, updated in rows if not (updated == since and order_id in seen)]
+    if not rows:
+        return since, set(seen), []
+    last = max(updated for _, updated in rows)
+    at_last = {order_id for order_id, updated in rows if updated == last}
+    if last == since:
+        at_last |= seen
+    return last, at_last, new_ids

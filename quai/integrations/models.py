@@ -171,7 +171,9 @@ class Connection(MerchantOwned, TimeStampedModel, VersionedModel):
     )
     push_stock = models.BooleanField(_("push stock"), default=True)
     poll_orders = models.BooleanField(_("poll orders"), default=True)
-    cursor = models.CharField(_("poll cursor"), max_length=500, blank=True)
+    # A TextField: a cursor keeps the ids taken at its last second (PrestaShop, Saleor, WooCommerce), and a busy
+    # second of a shop holds hundreds of orders; cut, it would be unreadable or forget ids (orders taken twice).
+    cursor = models.TextField(_("poll cursor"), blank=True)
     last_sync_at = models.DateTimeField(_("last sync"), null=True, blank=True)
     last_polled_at = models.DateTimeField(_("last poll"), null=True, blank=True)
     last_stock_push_at = models.DateTimeField(_("last stock push"), null=True, blank=True)

@@ -225,6 +225,11 @@ class PlatformAdapter(abc.ABC):
     # e.g. {"push_orders", "poll_orders", "accept_reject", "cancel_requests", "stock_push", "stock_callback",
     #       "tracking_push", "tracking_callback", "refunds", "notes", "webhook_registration"}
     capabilities: ClassVar[frozenset[str]]
+    # What a poll's cursor is. False: a high-water mark (a modification time and the ids taken at it), kept once the
+    # poll is caught up, so the next poll starts where this one ended. True: a position in queues of current states
+    # (Shopify's assigned fulfilment orders), dropped once a pass has read them all, so the next poll reads them
+    # again from the start.
+    restart_after_pass: ClassVar[bool] = False
 
     def __init__(self, config: ConnectionConfig, client: httpx.Client | None = None) -> None:
         self.config = config

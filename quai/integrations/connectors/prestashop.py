@@ -37,10 +37,11 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import httpx
 
+from quai.integrations import domain
 from quai.integrations.connectors.base import (
     Address,
     ConnectorError,
@@ -71,8 +72,6 @@ DEFAULT_REFUNDED_STATE = 7  # "Refunded" (PS_OS_REFUND)
 FAR_END = "2999-12-31 23:59:59"
 EPOCH = "1970-01-01 00:00:00"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
-
-Key = TypeVar("Key", int, str)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -197,24 +196,6 @@ def decode_cursor(cursor: str) -> tuple[str, set[int]]:
     except (ValueError, KeyError, TypeError) as exc:
         raise ConnectorError(f"unreadable PrestaShop cursor {cursor!r}", code="cursor_invalid") from exc
     return since, seen
-
-
-def advance_cursor(since: str, seen: set[Key], rows: Sequence[tuple[Key, str]]) -> tuple[str, set[Key], list[Key]]:
-    """The high-water mark after a page of ``(id, updated)`` rows sorted by ``updated`` then a stable tie-break.
-
-    ``date_upd`` has one-second resolution, so several orders share a second and a page may end inside one: the
-    window starts *at* the mark (inclusive) and the cursor remembers the ids already taken at that exact second.
-    An order taken at the mark and updated again later has a later ``date_upd``, so it is not among the forgotten
-    ones. Returns the new mark, its seen ids, and the ids of the page that are new. (Saleor's poll uses the same
-    rule on ``updatedAt``.)"""
-    new_ids = [order_id for order_id, updated in rows if not (updated == since and order_id in seen)]
-    if not rows:
-        return since, set(seen), []
-    last = max(updated for _, updated in rows)
-    at_last = {order_id for order_id, updated in rows if updated == last}
-    if last == since:
-        at_last |= seen
-    return last, at_last, new_ids
 
 
 @register
@@ -375,7 +356,7 @@ class PrestaShopAdapter(PlatformAdapter):
         }
         rows = _list(self._get_json("orders", "orders", params), "orders")
         keyed = [(_int(row.get("id")), _text(row.get("date_upd"))) for row in rows]
-        mark, mark_seen, new_ids = advance_cursor(since, seen, keyed)
+        mark, mark_seen, new_ids = domain.advance_cursor(since, seen, keyed)
         if not new_ids:
             return Page(orders=(), cursor=None)
         new = [row for row in rows if _int(row.get("id")) in set(new_ids)]

@@ -52,6 +52,7 @@ import jwt
 from jwt import api_jws
 from jwt.algorithms import RSAAlgorithm
 
+from quai.integrations import domain
 from quai.integrations.connectors.base import (
     Address,
     ConnectorError,
@@ -71,7 +72,6 @@ from quai.integrations.connectors.base import (
     Throttled,
     register,
 )
-from quai.integrations.connectors.prestashop import advance_cursor
 
 # --- JWKS cache ----------------------------------------------------------------------------------------------------
 
@@ -516,7 +516,7 @@ class SaleorAdapter(PlatformAdapter):
     def fetch_orders(self, cursor: str | None) -> Page:
         """Orders changed at or after the cursor's mark, oldest change first (``orders`` sorted by
         ``LAST_MODIFIED_AT``); the cursor keeps the ids taken at its exact ``updatedAt`` (the rule of
-        ``prestashop.advance_cursor``). Ready and cancelled orders are answered; cursor ``None``: caught up."""
+        ``domain.advance_cursor``). Ready and cancelled orders are answered; cursor ``None``: caught up."""
         if cursor is None:
             since = str(self.config.settings.get("poll_since") or "")
             seen: set[str] = set()
@@ -540,7 +540,7 @@ class SaleorAdapter(PlatformAdapter):
         edges = _money(self._gql(ORDERS_QUERY, variables, "orders"), "orders", "edges") or []
         nodes = [e["node"] for e in edges if isinstance(e, dict) and isinstance(e.get("node"), dict)]
         keyed = [(str(n["id"]), str(n.get("updatedAt") or "")) for n in nodes]
-        mark, mark_seen, new_ids = advance_cursor(since, seen, keyed)
+        mark, mark_seen, new_ids = domain.advance_cursor(since, seen, keyed)
         if not new_ids:
             return Page(orders=(), cursor=None)
         wanted = set(new_ids)

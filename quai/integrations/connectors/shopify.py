@@ -407,6 +407,8 @@ class ShopifyAdapter(PlatformAdapter):
             "webhook_registration",
         }
     )
+    # The poll reads queues of fulfilment orders by their current assignment status, not a history.
+    restart_after_pass = True
 
     def __init__(self, config: ConnectionConfig, client: httpx.Client | None = None) -> None:
         super().__init__(config, client)

@@ -27,7 +27,11 @@ from quai.integrations.services.processing import deliveries_process_after_commi
 
 def connection_poll(*, connection: Connection, client: httpx.Client | None = None, max_pages: int = 20) -> int:
     """Orders ready on the shop since the cursor, stored as deliveries (one per order and modification time, so a
-    webhook's order and the poll's are one); returns how many were new. Outside transactions."""
+    webhook's order and the poll's are one); returns how many were new. Outside transactions.
+
+    Pages are read while the cursor moves, up to ``max_pages`` a run (the next run goes on from the stored cursor):
+    a page may hold no order for us and still move the cursor (Saleor's unpaid orders, Shopify's empty queue of
+    fulfilment requests before its cancellation queue), so an empty page is not the end."""
     adapter = connection_adapter(connection, client)
     cursor = connection.cursor or None
     found = 0
@@ -57,10 +61,12 @@ def connection_poll(*, connection: Connection, client: httpx.Client | None = Non
                     )
                     new_ids.append(delivery.pk)
                 if page.cursor:
-                    Connection.objects.filter(pk=connection.pk).update(cursor=page.cursor[:500])
+                    Connection.objects.filter(pk=connection.pk).update(cursor=page.cursor)
+                elif adapter.restart_after_pass:
+                    Connection.objects.filter(pk=connection.pk).update(cursor="")
                 deliveries_process_after_commit(new_ids)
             found += len(new_ids)
-            if page.cursor is None or not page.orders or page.cursor == cursor:
+            if page.cursor is None or page.cursor == cursor:
                 break
             cursor = page.cursor
     except ConnectorError as exc:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from quai.integrations import domain
 
@@ -78,3 +80,42 @@ def test_retries_stop_after_24_hours_with_a_last_try_at_the_end_of_the_window():
 def test_the_response_excerpt_keeps_two_kilobytes_as_text():
     assert len(domain.response_excerpt(b"x" * 10_000)) == 2048
     assert domain.response_excerpt(b"ok\xff\x00") == "ok\ufffd"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 30), st.integers(0, 4)), min_size=0, max_size=25),
+    st.integers(1, 4),
+)
+def test_the_cursor_rule_delivers_every_change_after_it_happens(changes: list[tuple[int, int]], page: int) -> None:
+    """Orders change (id, second) while a poller pages through ``date_upd >= mark`` with the cursor rule: at the end
+    every order's last change has been delivered after it was made, whatever the interleaving."""
+    table: dict[int, int] = {}  # id -> date_upd (second)
+    since, seen = "0", set[int]()
+    delivered: dict[int, int] = {}
+    clock = 0
+    for order_id, step in changes:
+        clock += step
+        table[order_id] = clock  # a change, at a clock that never goes back
+        # one poll page between changes
+        since, seen = _poll_page(table, since, seen, page, delivered)
+    for _ in range(100):  # then drain
+        before = (since, frozenset(seen), dict(delivered))
+        since, seen = _poll_page(table, since, seen, page, delivered)
+        if before == (since, frozenset(seen), delivered):
+            break
+    assert delivered == table
+
+
+def _poll_page(
+    table: dict[int, int], since: str, seen: set[int], page: int, delivered: dict[int, int]
+) -> tuple[str, set[int]]:
+    mark = int(since)
+    rows = sorted(((i, u) for i, u in table.items() if u >= mark), key=lambda r: (r[1], r[0]))[: page + len(seen)]
+    keyed = [(i, f"{u:020d}") for i, u in rows]
+    new_since, new_seen, new_ids = domain.advance_cursor(f"{mark:020d}", seen, keyed)
+    for order_id in new_ids:
+        delivered[order_id] = table[order_id]
+    if not new_ids:
+        return since, seen
+    return str(int(new_since)), new_seen
