@@ -404,13 +404,30 @@ def _carrier_for(order: Order) -> Any:
     return sandbox_carrier_ensure()
 
 
+def order_recipient(order: Order) -> Any:
+    """Where the order's parcel goes, as the carriers' and the documents' ``Address``."""
+    from quai.shipping.carriers.base import Address
+
+    return Address(
+        name=order.shopper_name,
+        company=order.ship_company,
+        line1=order.address_line1,
+        line2=order.address_line2,
+        postcode=order.postcode,
+        city=order.city,
+        country=order.country,
+        phone=order.shopper_phone,
+        email=order.shopper_email,
+    )
+
+
 def parcel_close(*, parcel: Parcel | int, actor: Any = None, label_format: str = "pdf") -> Parcel:
     """Label and close the parcel (see the module docstring for the two parts and what a failure leaves)."""
     from quai.catalog.models import Sku
     from quai.inventory.services import parcel_stock_pack
     from quai.orders.services.floor_shipping import order_pack
     from quai.shipping import labels
-    from quai.shipping.carriers.base import Address, CustomsArticle, ShipmentRequest
+    from quai.shipping.carriers.base import CustomsArticle, ShipmentRequest
     from quai.shipping.services import (
         carrier_sender,
         shipment_label_request,
@@ -441,17 +458,7 @@ def parcel_close(*, parcel: Parcel | int, actor: Any = None, label_format: str =
         current.save(update_fields=["status", "updated_at"])
     carrier = _carrier_for(order)
     skus = {s.pk: s for s in Sku.objects.filter(pk__in=[i.sku_id for i in items])}
-    recipient = Address(
-        name=order.shopper_name,
-        company=order.ship_company,
-        line1=order.address_line1,
-        line2=order.address_line2,
-        postcode=order.postcode,
-        city=order.city,
-        country=order.country,
-        phone=order.shopper_phone,
-        email=order.shopper_email,
-    )
+    recipient = order_recipient(order)
     sender = carrier_sender(carrier)
     articles = [
         CustomsArticle(

@@ -28,7 +28,7 @@ from quai.packing.models import Parcel, ParcelStatus
 from quai.shipping import labels
 from quai.shipping import selectors as shipping_selectors
 from quai.shipping import services as shipping
-from quai.shipping.carriers.base import Address
+from quai.shipping.http import label_response, manifest_response
 from quai.shipping.models import Manifest, ManifestStatus, Shipment
 from quai.tenants.access import staff_role_required, staff_scope
 from quai.warehouse.models import Location
@@ -260,14 +260,7 @@ def _shipment_of(request: HttpRequest, parcel_id: int) -> Shipment:
 @packers_only
 def parcel_label(request: HttpRequest, parcel_id: int) -> HttpResponse:
     """The carrier's label: a PDF the browser opens to print, or ZPL for a thermal printer."""
-    shipment = _shipment_of(request, parcel_id)
-    if shipment.label_format == "zpl":
-        response = HttpResponse(bytes(shipment.label), content_type="application/zpl; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{shipment.sscc}.zpl"'
-        return response
-    response = HttpResponse(bytes(shipment.label), content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="{shipment.sscc}.pdf"'
-    return response
+    return label_response(_shipment_of(request, parcel_id))
 
 
 @packers_only
@@ -277,18 +270,9 @@ def parcel_slip(request: HttpRequest, parcel_id: int) -> HttpResponse:
     order = Order.objects.get(pk=parcel.order_id)
     shipment = Shipment.objects.filter(parcel_id=parcel.pk).select_related("carrier").first()
     sender = shipping.carrier_sender(shipment.carrier if shipment else shipping.sandbox_carrier_ensure())
-    recipient = Address(
-        name=order.shopper_name,
-        company=order.ship_company,
-        line1=order.address_line1,
-        line2=order.address_line2,
-        postcode=order.postcode,
-        city=order.city,
-        country=order.country,
-    )
     pdf = labels.packing_slip_pdf(
         reference=order.external_id,
-        recipient=recipient,
+        recipient=services.order_recipient(order),
         sender=sender,
         lines=[labels.SlipLine(i.sku_code, i.name, i.expected, i.lot) for i in parcel.items.all()],
     )
@@ -380,6 +364,4 @@ def manifest_document(request: HttpRequest, manifest_id: int) -> HttpResponse:
     manifest = shipping_selectors.manifest_get(manifest_id=manifest_id)
     if not manifest.document:
         return HttpResponse(status=404)
-    response = HttpResponse(bytes(manifest.document), content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="{manifest.number}.pdf"'
-    return response
+    return manifest_response(manifest)

@@ -13,6 +13,7 @@ from ninja import Query, Router, Schema, Status
 from quai.core.errors import NotFound, ValidationFailed
 from quai.orders.selectors import order_get
 from quai.shipping import selectors, services
+from quai.shipping.http import label_response, manifest_response
 from quai.shipping.models import Manifest
 from quai.shipping.schemas import (
     ManifestOpenIn,
@@ -64,13 +65,7 @@ def shipment_detail(request: HttpRequest, shipment_id: int) -> Any:
 @router.get("/shipments/{shipment_id}/label", openapi_extra={"responses": _LABEL})
 def shipment_label(request: HttpRequest, shipment_id: int) -> HttpResponse:
     shipment = selectors.shipment_get(scope=principal_of(request).scope(), shipment_id=shipment_id)
-    if shipment.label_format == "zpl":
-        response = HttpResponse(bytes(shipment.label), content_type="application/zpl; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{shipment.sscc}.zpl"'
-    else:
-        response = HttpResponse(bytes(shipment.label), content_type="application/pdf")
-        response["Content-Disposition"] = f'inline; filename="{shipment.sscc}.pdf"'
-    return response
+    return label_response(shipment)
 
 
 @router.get("/shipments/{shipment_id}/tracking-events", response=list[TrackingEventOut])
@@ -152,6 +147,4 @@ def manifest_document(request: HttpRequest, manifest_id: int) -> HttpResponse:
             code="manifest_document_not_found",
             details={"manifest_id": manifest_id},
         )
-    response = HttpResponse(bytes(manifest.document), content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="{manifest.number}.pdf"'
-    return response
+    return manifest_response(manifest)
