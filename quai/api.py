@@ -37,6 +37,7 @@ from ninja.openapi.schema import OpenAPISchema
 from ninja.operation import Operation
 from ninja.parser import Parser
 
+from quai.campaigns.api import router as campaigns_router
 from quai.catalog.api import router as catalog_router
 from quai.core.batching import Overloaded
 from quai.core.errors import QuaiError, ValidationFailed
@@ -45,6 +46,7 @@ from quai.inbound.api import router as inbound_router
 from quai.integrations.api import router as integrations_router
 from quai.integrations.api import shops_router
 from quai.inventory.api import router as inventory_router
+from quai.labor.api import router as labor_router
 from quai.orders.api import router as orders_router
 from quai.packing.api import router as packing_router
 from quai.promise.api import router as promise_router
@@ -600,3 +602,5 @@ api.add_router("/fulfilment", fulfillment_router)
 api.add_router("/packing", packing_router)
 api.add_router("/shipping", shipping_router)
 api.add_router("/service", service_router)
+api.add_router("/labor", labor_router)
+api.add_router("/campaigns", campaigns_router)

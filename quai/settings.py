@@ -57,12 +57,14 @@ INSTALLED_APPS = [
     "quai.inventory",
     "quai.inbound",
     "quai.orders",
+    "quai.labor",
     "quai.promise",
     "quai.fulfillment",
     "quai.shipping",
     "quai.packing",
     "quai.integrations",
     "quai.service",
+    "quai.campaigns",
     "quai.demo",
 ]
 

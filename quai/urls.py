@@ -23,6 +23,8 @@ urlpatterns = [
     path("ops/packing/", include("quai.packing.urls")),
     path("ops/promise/", include("quai.promise.urls")),
     path("ops/service/", include("quai.service.urls")),
+    path("ops/labor/", include("quai.labor.urls")),
+    path("ops/campaigns/", include("quai.campaigns.urls")),
     path("track/", include("quai.service.tracking_urls")),
     path("admin/", admin.site.urls),
     path("", RedirectView.as_view(url="/ops/", permanent=False)),

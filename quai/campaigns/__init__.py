@@ -1,0 +1,1 @@
+"""Event sales (ventes événementielles): forecast, temporary zone, inbound plan, staffing plan, capacity check."""

@@ -1,0 +1,5 @@
+"""Event sales HTTP API."""
+
+from ninja import Router
+
+router = Router(tags=["campaigns"])

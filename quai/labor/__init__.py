@@ -1,0 +1,1 @@
+"""Labour: staff, skills, shifts, engineered and measured rates, staffing plans from the forecast workload."""

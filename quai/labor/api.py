@@ -1,0 +1,5 @@
+"""Labour HTTP API."""
+
+from ninja import Router
+
+router = Router(tags=["labor"])
