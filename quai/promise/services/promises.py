@@ -527,7 +527,7 @@ def promise_watch() -> dict[str, int]:
     for record in selectors.overdue_records(scope=_WATCH, today=clock.today()):
         with transaction.atomic():
             locked = (
-                PromiseRecord.objects.select_for_update()
+                PromiseRecord.objects.select_for_update(of=("self",))
                 .select_related("order", "promise_site__site")
                 .get(pk=record.pk)
             )
