@@ -190,3 +190,47 @@ def test_a_picked_batch_is_packed_with_typed_scans_and_loaded_onto_the_truck(chr
     screenshot(phone, "truck-phone-1-carriers")
     desk.context.close()
     phone.context.close()
+
+
+@pytest.fixture
+def chromium_with_camera():  # type: ignore[no-untyped-def]
+    """Chromium with a fake camera (a test pattern) and camera access granted without a prompt."""
+    from playwright.sync_api import sync_playwright
+
+    from conftest import CHROMIUM
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-background-networking",
+                "--disable-gpu",
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+def test_the_station_camera_photo_is_kept_with_the_parcel(chromium_with_camera, live_server):  # type: ignore[no-untyped-def]
+    _picked_floor()
+    desk = _page(chromium_with_camera, live_server, DESK)
+    desk.set_default_timeout(30_000)
+    desk.context.grant_permissions(["camera"], origin=live_server.url)
+    login_page(desk, _packer(), live_server.url)
+    desk.goto("/ops/packing/")
+    assert _scan(desk, "WEB-1") == "ok"
+    desk.click("[data-photo-start]")
+    desk.wait_for_function("() => (document.querySelector('[data-camera-video]') || {}).videoWidth > 0")
+    screenshot(desk, "pack-desk-8-camera")
+    heard = desk.evaluate("window.quaiSounds.length")
+    desk.click("[data-photo-take]")
+    desk.wait_for_function(f"() => window.quaiSounds.length > {heard}")
+    assert desk.evaluate("window.quaiSounds[window.quaiSounds.length - 1]") == "ok"
+    parcel = Parcel.objects.get(order_reference="WEB-1")
+    assert bytes(parcel.photo).startswith(b"\xff\xd8") and parcel.photo_type == "image/jpeg"
+    assert desk.locator("[data-photo-kept]").count() == 1
+    desk.context.close()
