@@ -6,10 +6,12 @@ The data (two merchants with an API key each, 300 SKUs, one hot SKU holding less
 through the services before any server starts. Then, once with the group committer and once without
 (``QUAI_GROUP_COMMIT=false``), each on a fresh clone:
 
-- gunicorn ``gthread`` (``BENCH_INTAKE_PROCESSES`` × ``BENCH_INTAKE_THREADS``, default 4 × 8), DEBUG off, a Celery
-  worker on Redis beside it (webhook deliveries), on a free loopback port. Why gthread: requests spend most of their
-  time waiting on the database; threads wait cheaply and share one group committer per process (docs/INTAKE.md);
-  an async server would run the same synchronous Django code in threads anyway;
+- the server chosen by ``BENCH_INTAKE_SERVER``: ``gunicorn`` (default; ``gthread``) or ``granian`` (its WSGI
+  interface, Rust I/O, the Django app in ``--blocking-threads``), ``BENCH_INTAKE_PROCESSES`` ×
+  ``BENCH_INTAKE_THREADS`` (default 4 × 8) either way, DEBUG off, a Celery worker on Redis beside it (the outbox
+  relay, webhook deliveries), on a free loopback port. Why threads: requests spend most of their time waiting on
+  the database; threads wait cheaply and share one group committer per process (docs/INTAKE.md); an async server
+  would run the same synchronous Django code in threads anyway;
 - the ceiling: ``wrk`` posting the same order body to ``POST /api/v1/orders/bench/bare`` (the same auth and schema,
   one row committed per request; mounted by ``QUAI_BENCH_ENDPOINTS=true``) for ``BENCH_INTAKE_CEILING_SECONDS``;
 - the sale: ``wrk`` (``bench/intake.lua``) posting ``BENCH_INTAKE_ORDERS`` orders (default 20,000) with unique
@@ -17,7 +19,11 @@ through the services before any server starts. Then, once with the group committ
   the hot SKU; bounded by ``BENCH_INTAKE_MAX_SECONDS``;
 - a replay of ``BENCH_INTAKE_REPLAY`` accepted bodies (each must answer the same order), then the database checks:
   intake → allocated from ``core.StateTransition``, oversold units, the drift check, every 2xx id stored once;
-- a local receiver subscribed to ``inventory.stock_changed``: occurred_at → receipt.
+- a local receiver subscribed to ``inventory.stock_changed``: occurred_at → receipt;
+- the relay: the bench waits (up to ``BENCH_INTAKE_DRAIN_WAIT`` s) for the outbox to drain, then prints the lag of
+  the sale's events (occurred → relayed, p50 / p99, from the outbox rows) and the CPU the worker (and the server)
+  used per accepted order, read from ``/proc`` at the sale's start and once the outbox drained;
+- ``--relay-cost``: in-process, on its own clone, each outbox handler's queries and CPU per order (child_relay_cost).
 
 Each figure is printed against its target (PASS / MISS); FAIL (exit status 1) only for oversold, drift, lost or
 duplicated orders.
@@ -56,12 +62,14 @@ HOT_STOCK = ORDERS * HOT_SHARE // 100 // 2  # the hot SKU runs out half-way thro
 OTHER_STOCK = 5_000
 CONNECTIONS = _env_int("BENCH_INTAKE_CONNECTIONS", 48)
 WRK_THREADS = _env_int("BENCH_INTAKE_WRK_THREADS", 2)
+SERVER = os.environ.get("BENCH_INTAKE_SERVER", "").strip() or "gunicorn"
 PROCESSES = _env_int("BENCH_INTAKE_PROCESSES", 4)
 THREADS = _env_int("BENCH_INTAKE_THREADS", 8)
 CEILING_SECONDS = _env_int("BENCH_INTAKE_CEILING_SECONDS", 8)
 MAX_SECONDS = _env_int("BENCH_INTAKE_MAX_SECONDS", 120)
 REPLAY = _env_int("BENCH_INTAKE_REPLAY", 500)
 WEBHOOK_WAIT = _env_int("BENCH_INTAKE_WEBHOOK_WAIT", 30)
+DRAIN_WAIT = _env_int("BENCH_INTAKE_DRAIN_WAIT", 120)
 RELAY_COST_ORDERS = _env_int("BENCH_INTAKE_RELAY_ORDERS", 500)
 RELAY_COST_STOCK = _env_int("BENCH_INTAKE_RELAY_STOCK", 100)
 PG_BASE = os.environ.get("BENCH_INTAKE_PG", "postgresql://postgres@127.0.0.1:5432")
@@ -155,6 +163,17 @@ def child_check(out: str, accepted_path: str) -> None:
         )
         p50, p99, n = cursor.fetchone()
         result["allocated_p50_s"], result["allocated_p99_s"], result["allocated"] = p50 or 0, p99 or 0, n
+        # The relay's lag: each event of the sale from its recording (in the order's commit) to its relay run
+        # (``relayed_at`` is that run's start: under by at most one relay batch's handling time).
+        cursor.execute(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d), percentile_cont(0.99) WITHIN GROUP (ORDER BY d),"
+            " count(d), count(*) - count(d) FROM (SELECT extract(epoch FROM e.relayed_at - e.occurred_at) AS d"
+            " FROM core_outboxevent e WHERE e.occurred_at >= (SELECT min(created_at) FROM orders_order"
+            " WHERE channel = 'bench')) x"
+        )
+        p50, p99, relayed, pending = cursor.fetchone()
+        result["relay_p50_s"], result["relay_p99_s"] = p50 or 0, p99 or 0
+        result["relayed"], result["relay_pending"] = relayed, pending
     result["statuses"] = dict(Order.objects.values_list("status").annotate(n=Count("id")).order_by())
     oversold = 0
     mismatch = 0
@@ -377,8 +396,8 @@ def _child(mode: str, env: dict[str, str], *args: str) -> dict[str, Any]:
         Path(out).unlink(missing_ok=True)
 
 
-def _rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants, from /proc."""
+def _tree(pid: int) -> list[int]:
+    """A process and all its descendants, from /proc."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -388,10 +407,31 @@ def _rss_mb(pid: int) -> float:
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(ppid, []).append(int(entry.name))
-    total, todo = 0, [pid]
+    found, todo = [], [pid]
     while todo:
         current = todo.pop()
+        found.append(current)
         todo.extend(children.get(current, []))
+    return found
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by a process and its descendants, those alive and those reaped."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for current in _tree(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    return total / ticks
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, from /proc."""
+    total = 0
+    for current in _tree(pid):
         try:
             for line in Path(f"/proc/{current}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -416,13 +456,13 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
 
     for _ in range(300):
         if process.poll() is not None:
-            raise RuntimeError("gunicorn exited before answering")
+            raise RuntimeError(f"{SERVER} exited before answering")
         try:
             httpx.get(f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=2)
             return
         except httpx.TransportError:
             time.sleep(0.2)
-    raise RuntimeError("gunicorn did not answer within 60 s")
+    raise RuntimeError(f"{SERVER} did not answer within 60 s")
 
 
 def _wrk(port: int, path: str, seconds: int, env: dict[str, str], label: str, total: int | None) -> dict[str, Any]:
@@ -509,6 +549,61 @@ def _replay(port: int, keys: list[str], sample: list[list[str]]) -> dict[str, in
     return {"replayed": len(sample), "same": same}
 
 
+def _server_command(port: int) -> list[str]:
+    """The web server as in production, ``BENCH_INTAKE_SERVER`` (gunicorn or granian), PROCESSES × THREADS."""
+    if SERVER == "granian":
+        # WSGI interface: granian's Rust runtime does the HTTP I/O; each worker process runs the Django app in its
+        # blocking threads (the threads of one process share its group committer, as gunicorn's gthread do).
+        return [
+            str(Path(sys.executable).parent / "granian"),
+            "--interface",
+            "wsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(PROCESSES),
+            "--blocking-threads",
+            str(THREADS),
+            "--backlog",
+            "2048",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "quai.wsgi:application",
+        ]
+    if SERVER != "gunicorn":
+        raise SystemExit(f"BENCH_INTAKE_SERVER must be gunicorn or granian, not {SERVER!r}")
+    # gunicorn's own "-c" default would read ./gunicorn.conf.py if any: the options are all given here.
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "quai.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--worker-class",
+        "gthread",
+        "--workers",
+        str(PROCESSES),
+        "--threads",
+        str(THREADS),
+        "--backlog",
+        "2048",
+        "--log-level",
+        "warning",
+    ]
+
+
+def _outbox_pending() -> int:
+    import psycopg
+
+    with psycopg.connect(f"{PG_BASE}/{DB}", autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM core_outboxevent WHERE relayed_at IS NULL").fetchone()
+    return int(row[0]) if row else 0
+
+
 def _mode(group_commit: bool, seed: dict[str, Any], receiver: Receiver, ceiling: bool) -> dict[str, Any]:
     name = "with the group committer" if group_commit else "one commit per order (QUAI_GROUP_COMMIT=false)"
     print(f"==> intake {name}", flush=True)
@@ -526,29 +621,7 @@ def _mode(group_commit: bool, seed: dict[str, Any], receiver: Receiver, ceiling:
             env=env,
             stdout=subprocess.DEVNULL,
         )
-        # gunicorn's own "-c" default would read ./gunicorn.conf.py if any: the options are all given here.
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "quai.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--worker-class",
-                "gthread",
-                "--workers",
-                str(PROCESSES),
-                "--threads",
-                str(THREADS),
-                "--backlog",
-                "2048",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
+        server = subprocess.Popen(_server_command(port), cwd=ROOT, env=env)
         _wait_ready(port, server)
         wrk_env = {
             **os.environ,
@@ -572,9 +645,12 @@ def _mode(group_commit: bool, seed: dict[str, Any], receiver: Receiver, ceiling:
         receiver.take()
         _say(f"sale: {ORDERS:,} orders from {CONNECTIONS} connections, {HOT_SHARE} % on the hot SKU")
         quota = (ORDERS + WRK_THREADS - 1) // WRK_THREADS
+        cpu_before = {"worker": _cpu_seconds(worker.pid), "server": _cpu_seconds(server.pid)}
+        sale_ended = 0.0
         sale = _wrk(
             port, "/api/v1/orders", MAX_SECONDS, {**wrk_env, "BENCH_QUOTA": str(quota)}, "orders", quota * WRK_THREADS
         )
+        sale_ended = time.perf_counter()
         result["sale"] = sale
         result["rss_mb"] = _rss_mb(server.pid)
         answers = _answers(out_dir)
@@ -599,6 +675,17 @@ def _mode(group_commit: bool, seed: dict[str, Any], receiver: Receiver, ceiling:
                 delays.extend(got)
                 quiet_since = time.perf_counter()
         result["webhooks"] = sorted(delays)
+        _say(f"waiting up to {DRAIN_WAIT} s for the outbox to drain (the relay's lag and the worker's CPU)")
+        deadline = time.perf_counter() + DRAIN_WAIT
+        pending = _outbox_pending()
+        while pending and time.perf_counter() < deadline:
+            time.sleep(1)
+            pending = _outbox_pending()
+        result["drained_after_s"] = None if pending else time.perf_counter() - sale_ended
+        result["cpu_s"] = {
+            "worker": _cpu_seconds(worker.pid) - cpu_before["worker"],
+            "server": _cpu_seconds(server.pid) - cpu_before["server"],
+        }
         accepted_path = out_dir / "accepted.json"
         accepted_path.write_text(json.dumps([row[1] for row in accepted]))
         _stop(server)
@@ -638,6 +725,7 @@ def _rows(run: dict[str, Any], ceiling: float) -> list[tuple[str, str, str, str]
     webhooks = run["webhooks"]
     hook_p99 = _pct(webhooks, 99)
     statuses = ", ".join(f"{k}: {v:,}" for k, v in sorted(run["statuses"].items()))
+    drained, cpu, accepted = run["drained_after_s"], run["cpu_s"], max(1, run["accepted"])
     return [
         (
             f"[{tag}] accepted orders/s (2xx)",
@@ -687,7 +775,26 @@ def _rows(run: dict[str, Any], ceiling: float) -> list[tuple[str, str, str, str]
             f"< {TARGET_WEBHOOK_P99_S:.0f} s",
             _verdict(bool(webhooks) and hook_p99 < TARGET_WEBHOOK_P99_S),
         ),
-        (f"[{tag}] server memory (gunicorn RSS sum)", f"{run['rss_mb']:,.0f} MB", "(reported)", ""),
+        (
+            f"[{tag}] relay lag, event occurred → relayed p50 / p99",
+            f"{db['relay_p50_s'] * 1000:,.0f} / {db['relay_p99_s'] * 1000:,.0f} ms ({db['relayed']:,} relayed, "
+            f"{db['relay_pending']:,} still pending)",
+            "(reported)",
+            "" if not db["relay_pending"] else "the relay did not catch up",
+        ),
+        (
+            f"[{tag}] outbox drained after the sale",
+            "never, within the wait" if drained is None else f"{drained:.1f} s",
+            f"(waited up to {DRAIN_WAIT} s)",
+            "",
+        ),
+        (
+            f"[{tag}] CPU per accepted order: worker / {SERVER}",
+            f"{cpu['worker'] * 1000 / accepted:.1f} / {cpu['server'] * 1000 / accepted:.1f} ms",
+            "(reported; sale start → outbox drained, incl. replay and webhooks)",
+            "",
+        ),
+        (f"[{tag}] server memory ({SERVER} RSS sum)", f"{run['rss_mb']:,.0f} MB", "(reported)", ""),
     ]
 
 
@@ -701,24 +808,33 @@ def _print_table(rows: list[tuple[str, str, str, str]]) -> None:
 
 
 def main() -> int:
+    if SERVER not in ("gunicorn", "granian"):
+        print(f"intake benchmark: BENCH_INTAKE_SERVER must be gunicorn or granian, not {SERVER!r}")
+        return 1
     if shutil.which("wrk") is None:
         print("intake benchmark: wrk is missing (make install runs scripts/bootstrap.sh, which installs it)")
         return 1
     print(
         f"Quai benchmark — intake: {ORDERS:,} orders over HTTP, {SKUS} SKUs, {HOT_SHARE} % on one hot SKU holding "
-        f"{HOT_STOCK:,} units, two merchants; gunicorn gthread {PROCESSES} × {THREADS}, wrk {WRK_THREADS} threads × "
+        f"{HOT_STOCK:,} units, two merchants; {SERVER} {PROCESSES} × {THREADS}, wrk {WRK_THREADS} threads × "
         f"{CONNECTIONS} connections",
         flush=True,
     )
     started = time.perf_counter()
     receiver = Receiver()
     runs: list[dict[str, Any]] = []
+    relay_cost: dict[str, Any] | None = None
     try:
         _pg(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
         _pg(f'DROP DATABASE IF EXISTS "{SEED_DB}" WITH (FORCE)')
         _pg(f'CREATE DATABASE "{SEED_DB}"')
         _say("seeding through the services: merchants, keys, SKUs, stock, the webhook subscription")
         seed = _child("seed", _env(SEED_DB, True), receiver.url)
+        if RELAY_COST_ORDERS > 0:
+            _say(f"relay cost per handler, in-process: {RELAY_COST_ORDERS} orders written in bulk, then relayed")
+            _pg(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+            _pg(f'CREATE DATABASE "{DB}" TEMPLATE "{SEED_DB}"')
+            relay_cost = _child("relay-cost", {**_env(DB, True), "QUAI_OUTBOX_NUDGE": "false"})
         for group_commit in (True, False):
             runs.append(_mode(group_commit, seed, receiver, ceiling=group_commit))
     finally:
@@ -739,9 +855,12 @@ def main() -> int:
         rows.extend(_rows(run, ceiling))
     print()
     _print_table([("figure", "measured", "target", "verdict"), *rows])
+    if relay_cost is not None:
+        print("The relay's cost per handler (in-process, no HTTP; bench/intake.py --relay-cost):")
+        _print_table([("handler", "events", "queries", "CPU"), *relay_cost_table(relay_cost)])
     print(
         f"settings: PostgreSQL {PG_BASE}/{DB} (cloned from {SEED_DB}), Redis {REDIS_URL}, DEBUG=false, "
-        f"gunicorn gthread {PROCESSES} processes × {THREADS} threads, a Celery worker (-c 2), QUAI_BENCH_ENDPOINTS=true"
+        f"{SERVER} {PROCESSES} processes × {THREADS} threads, a Celery worker (-c 2), QUAI_BENCH_ENDPOINTS=true"
     )
     print(f"total time: {time.perf_counter() - started:.0f} s (a MISS is reported, never fails the run)")
     if any(row[3] == "FAIL" for row in rows):

@@ -349,3 +349,14 @@ def test_a_batch_form_that_fails_is_undone_and_each_event_runs_alone_failing_alo
     }
     failed = OutboxEvent.objects.get(pk=rows[2].pk)
     assert failed.relayed_at is None and "thing 2 is refused" in failed.last_error
+
+
+def test_one_nudge_relays_everything_its_transaction_recorded_even_beyond_one_batch(calls):
+    from quai.core.tasks import outbox_relay_task
+
+    with transaction.atomic():
+        for n in range(230):  # one transaction (a group commit), one nudge, more events than a relay batch
+            event_record(_thing(n))
+    assert outbox_relay_task(batch=100) == 230
+    assert not OutboxEvent.objects.filter(relayed_at=None).exists()
+    assert len(calls) == 230
