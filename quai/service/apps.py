@@ -9,10 +9,14 @@ class ServiceConfig(AppConfig):
 
     def ready(self) -> None:
         from quai.core.events import subscribe
-        from quai.orders.events import OrderReceived
+        from quai.orders.events import OrderCancelled, OrderHeld, OrderReceived
         from quai.orders.services import amend, gdpr  # noqa: F401  (registers order.line_added, order.personal_data_erased…)
         from quai.service import events  # noqa: F401  (registers the service events)
         from quai.service.services import on_order_received
+        from quai.service.services.shop_events import on_order_cancelled, on_order_held
 
         # Every new order finds (or makes) its shopper's customer record.
         subscribe(OrderReceived.name, "service.customer_link", on_order_received)
+        # What a shop (or the merchant) did to an order without an agent lands on its tickets.
+        subscribe(OrderCancelled.name, "service.order_cancelled_note", on_order_cancelled)
+        subscribe(OrderHeld.name, "service.order_held_note", on_order_held)

@@ -231,6 +231,10 @@ class TicketMessage(MerchantOwned):
         _("sending"), max_length=10, choices=SendState.choices, default=SendState.NOT_APPLICABLE, blank=True
     )
     send_error = models.CharField(_("sending error"), max_length=500, blank=True)
+    # A failed mail is tried again by the beat sweep (``mails_retry_due``) with a growing wait, up to a limit;
+    # ``next_send_at`` empty on a failed mail means it was given up (an agent sends it again by hand).
+    send_attempts = models.PositiveIntegerField(_("sending attempts"), default=0)
+    next_send_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
     automatic = models.BooleanField(_("automatic answer"), default=False)
     created_at = models.DateTimeField(_("at"), db_index=True)
 

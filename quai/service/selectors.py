@@ -130,3 +130,13 @@ def order_360(*, scope: Scope, order_id: int, exclude_ticket_id: int | None = No
         customer=customer,
         labelled=orders_domain.label_exists(order.status),
     )
+
+
+def unsent_answers(*, scope: Scope, limit: int = 20) -> list[TicketMessage]:
+    """Agents' answers whose mail failed (being retried, or given up), newest first, for the console's banner."""
+    return list(
+        TicketMessage.objects.within(scope)
+        .filter(send_state="failed")
+        .select_related("ticket")
+        .order_by("-created_at", "-id")[:limit]
+    )

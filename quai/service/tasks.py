@@ -23,9 +23,16 @@ def tickets_sla_sweep() -> int:
     return services.tickets_sla_sweep()
 
 
-# Beat's schedule lives in settings; these two join it from here so the app carries its own periodic work.
+@app.task(name="quai.service.tasks.mails_retry_due", ignore_result=True)
+def mails_retry_due() -> int:
+    """Try again the answers whose mail failed, once their wait is over."""
+    return services.mails_retry_due()
+
+
+# Beat's schedule lives in settings; these join it from here so the app carries its own periodic work.
 app.conf.beat_schedule = {
     **(app.conf.beat_schedule or {}),
     "service-tickets-sla-sweep": {"task": "quai.service.tasks.tickets_sla_sweep", "schedule": 60.0},
     "service-mailboxes-poll": {"task": "quai.service.tasks.support_mailboxes_poll", "schedule": 60.0},
+    "service-mails-retry": {"task": "quai.service.tasks.mails_retry_due", "schedule": 60.0},
 }

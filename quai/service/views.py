@@ -43,6 +43,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         scope=scope, status=status, category=category, assignee_id=request.user.pk if mine else None
     ).prefetch_related("orders")[:200]
     rows = [{"ticket": t, "sla": services.sla_clocks(t)} for t in tickets]
+    unsent = selectors.unsent_answers(scope=scope)
     return render(
         request,
         "service/queue.html",
@@ -53,6 +54,7 @@ def queue(request: HttpRequest) -> HttpResponse:
             "status": status or "",
             "category": category or "",
             "mine": mine,
+            "unsent": unsent,
             "screen": "service",
         },
     )
@@ -129,6 +131,14 @@ def ticket_post(request: HttpRequest, ticket_id: int, what: str) -> HttpResponse
             services.ticket_reply(
                 ticket=ticket, body=data.get("body", ""), actor=user, resolve=data.get("resolve") == "1"
             )
+            message = _("Answer sent.")
+        elif what == "resend":
+            raw = data.get("message_id", "")
+            sent = services.ticket_message_resend(
+                scope=Scope.merchant(ticket.merchant_id), message_id=int(raw) if raw.isdigit() else 0
+            )
+            if sent.send_state != "sent":
+                raise QuaiError(sent.send_error or _("The mail could not be sent."), code="mail_not_sent")
             message = _("Answer sent.")
         elif what == "note":
             services.ticket_note(ticket=ticket, body=data.get("body", ""), actor=user)

@@ -23,7 +23,15 @@ from quai.service.services.customers import (
     customer_match,
     on_order_received,
 )
-from quai.service.services.mail import mail_ingest, mail_parse, mailbox_poll, mailboxes_poll, ticket_message_send
+from quai.service.services.mail import (
+    mail_ingest,
+    mail_parse,
+    mailbox_poll,
+    mailboxes_poll,
+    mails_retry_due,
+    ticket_message_resend,
+    ticket_message_send,
+)
 from quai.service.services.portal import PORTAL_REASONS, order_rmas, portal_return_open, portal_state
 from quai.service.services.returns_desk import (
     desk_location,
@@ -76,6 +84,7 @@ __all__ = [
     "mail_parse",
     "mailbox_poll",
     "mailboxes_poll",
+    "mails_retry_due",
     "on_order_received",
     "order_rmas",
     "portal_return_open",
@@ -93,6 +102,7 @@ __all__ = [
     "ticket_assign",
     "ticket_categorise",
     "ticket_get",
+    "ticket_message_resend",
     "ticket_message_send",
     "ticket_note",
     "ticket_open",

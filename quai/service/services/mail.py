@@ -19,6 +19,7 @@ import poplib
 import re
 import smtplib
 from dataclasses import dataclass
+from datetime import timedelta
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -29,13 +30,19 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from quai.core.errors import ValidationFailed
+from quai.core import clock
+from quai.core.errors import NotFound, ValidationFailed
+from quai.integrations.domain import backoff
 from quai.service.models import MessageKind, SendState, ServiceSettings, Ticket, TicketMessage, TicketStatus
 from quai.service.services.tickets import IncomingMessage, service_settings, ticket_open, ticket_shopper_message
 
 logger = logging.getLogger(__name__)
 
 MAIL_MAX_BYTES = 10 * 1024 * 1024
+#: Failed answers are tried again after 1, 2, 4… minutes (capped at an hour), then given up after 8 attempts.
+SEND_MAX_ATTEMPTS = 8
+SEND_BACKOFF_BASE = timedelta(minutes=1)
+SEND_BACKOFF_CAP = timedelta(hours=1)
 TOP_LINES = 200
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 _TICKET_TAG = re.compile(r"\[T(\d{1,12})\]")
@@ -269,9 +276,47 @@ def ticket_message_send(*, message_id: int, timeout: float = 30.0) -> TicketMess
                 smtp.login(settings.smtp_username, settings.smtp_password)
             smtp.send_message(mail, to_addrs=[address for _n, address in getaddresses([ticket.requester_email])])
     except (smtplib.SMTPException, OSError) as exc:
-        TicketMessage.objects.filter(pk=message.pk).update(send_state=SendState.FAILED, send_error=str(exc)[:500])
+        attempts = message.send_attempts + 1
+        retry_at = (
+            clock.now() + backoff(attempts, base=SEND_BACKOFF_BASE, cap=SEND_BACKOFF_CAP, key=str(message.pk))
+            if attempts < SEND_MAX_ATTEMPTS
+            else None
+        )
+        TicketMessage.objects.filter(pk=message.pk).update(
+            send_state=SendState.FAILED, send_error=str(exc)[:500], send_attempts=attempts, next_send_at=retry_at
+        )
         message.refresh_from_db()
         return message
-    TicketMessage.objects.filter(pk=message.pk).update(send_state=SendState.SENT, send_error="")
+    TicketMessage.objects.filter(pk=message.pk).update(
+        send_state=SendState.SENT, send_error="", send_attempts=message.send_attempts + 1, next_send_at=None
+    )
     message.refresh_from_db()
     return message
+
+
+def mails_retry_due(*, limit: int = 100, timeout: float = 30.0) -> int:
+    """Beat: try again the failed answers whose wait is over; each is claimed by one conditional update (two
+    sweeps never send the same mail twice). Returns how many were tried."""
+    now = clock.now()
+    due = list(
+        TicketMessage.objects.filter(send_state=SendState.FAILED, next_send_at__lte=now)
+        .order_by("next_send_at", "id")
+        .values_list("pk", flat=True)[:limit]
+    )
+    tried = 0
+    for pk in due:
+        claimed = TicketMessage.objects.filter(pk=pk, send_state=SendState.FAILED, next_send_at__lte=now).update(
+            send_state=SendState.PENDING, next_send_at=None
+        )
+        if claimed:
+            ticket_message_send(message_id=pk, timeout=timeout)
+            tried += 1
+    return tried
+
+
+def ticket_message_resend(*, scope: Any, message_id: int) -> TicketMessage:
+    """An agent sends a failed answer again now (also one the sweep gave up on)."""
+    found = TicketMessage.objects.within(scope).filter(pk=message_id, send_state=SendState.FAILED)
+    if not found.update(send_state=SendState.PENDING, next_send_at=None):
+        raise NotFound(_("No unsent answer with this id."), code="ticket_message_not_found")
+    return ticket_message_send(message_id=message_id)
