@@ -102,7 +102,7 @@ def _price(value: Any) -> Decimal:
     if not price.is_finite() or price < 0 or price >= Decimal("10") ** 10:
         raise ValidationFailed(
             _("The unit price is an amount of zero or more."),
-            code="validation_failed",
+            code="invalid_input",
             details={"fields": [{"field": "unit_price", "message": ">= 0"}]},
         )
     return price
@@ -175,7 +175,7 @@ def order_carrier_service_change(*, order: Order | int, carrier_service: str, ac
     if not wanted or len(wanted) > 64:
         raise ValidationFailed(
             _("Name the carrier service (at most 64 characters)."),
-            code="validation_failed",
+            code="invalid_input",
             details={"fields": [{"field": "carrier_service", "message": "1-64"}]},
         )
     current = order_locked(order)
