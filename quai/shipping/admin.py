@@ -10,7 +10,14 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from quai.core.admin import ReadOnlyAdmin, code_html
-from quai.shipping.models import CarrierAccount, Manifest, Shipment, SsccSequence, TrackingEventRecord
+from quai.shipping.models import (
+    CarrierAccount,
+    Manifest,
+    Shipment,
+    ShipmentStatus,
+    SsccSequence,
+    TrackingEventRecord,
+)
 
 
 @admin.register(CarrierAccount)
@@ -100,8 +107,14 @@ class ManifestAdmin(ReadOnlyAdmin):
 
 @admin.register(TrackingEventRecord)
 class TrackingEventRecordAdmin(ReadOnlyAdmin):
-    list_display = ("occurred_at", "shipment", "status", "carrier_code", "description", "location")
+    list_display = ("occurred_at", "shipment", "status_column", "carrier_code", "description", "location")
     list_filter = ("status", "merchant")
     search_fields = ("shipment__tracking_number", "carrier_code", "description")
     list_select_related = ("shipment",)
     date_hierarchy = "occurred_at"
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_column(self, record: TrackingEventRecord) -> str:
+        # The normalised scale in words; an event the carrier told but no status maps to shows its own code.
+        labels = dict(ShipmentStatus.choices)
+        return str(labels.get(record.status, record.status or "—"))
