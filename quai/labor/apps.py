@@ -6,3 +6,11 @@ class LaborConfig(AppConfig):
     name = "quai.labor"
     label = "labor"
     verbose_name = _("Labour")
+
+    def ready(self) -> None:
+        from quai.core.events import subscribe
+        from quai.labor import services
+
+        # By name: fulfilment and packing stand above labour, which never imports them.
+        subscribe(services.PICK_CONFIRMED, "labor.productivity_pick", services.on_pick_confirmed)
+        subscribe(services.PACK_SCAN_RECORDED, "labor.productivity_pack", services.on_pack_scan)

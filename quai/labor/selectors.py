@@ -1,0 +1,206 @@
+"""Labour reads: measured rates, plans, rostered heads against plan, the live backlog, and the capacity the promise
+reads (``capacity_lines_per_hour``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Q, QuerySet
+
+from quai.core.errors import NotFound
+from quai.labor import domain
+from quai.labor.models import ProductivityEntry, Shift, StaffingPlan, StaffingPlanCell, StaffMember, Standard
+from quai.orders import domain as order_domain
+from quai.orders.selectors import order_list
+from quai.tenants.scope import Scope
+from quai.warehouse.models import Site, Zone
+
+#: Below this many lines seen, a measured rate is noise: the engineered standard stands.
+MIN_MEASURED_LINES = 200
+#: How far back the measured rate of a stage looks.
+MEASURED_WINDOW = timedelta(days=14)
+
+#: Order statuses whose lines still wait for each activity (what re-planning reads from the orders).
+BACKLOG_STATUSES: dict[str, tuple[str, ...]] = {
+    domain.PICK: (order_domain.ALLOCATED, order_domain.RELEASED),
+    domain.PACK: (order_domain.ALLOCATED, order_domain.RELEASED, order_domain.PICKING),
+    domain.SHIP: (order_domain.PACKED,),
+}
+
+
+def staff_list(*, site_id: int | None = None, active: bool | None = None) -> QuerySet[StaffMember]:
+    qs = StaffMember.objects.select_related("user", "site")
+    if site_id is not None:
+        qs = qs.filter(site_id=site_id)
+    if active is not None:
+        qs = qs.filter(active=active)
+    return qs.order_by("site_id", "user__username", "id")
+
+
+def staff_get(*, staff_id: int) -> StaffMember:
+    try:
+        return StaffMember.objects.select_related("user", "site").get(pk=staff_id)
+    except StaffMember.DoesNotExist:
+        raise NotFound("Staff member not found.", code="staff_member_not_found") from None
+
+
+def standard_list(*, site_id: int | None = None) -> QuerySet[Standard]:
+    qs = Standard.objects.select_related("zone")
+    if site_id is not None:
+        qs = qs.filter(site_id=site_id)
+    return qs.order_by("site_id", "activity", "zone_id", "id")
+
+
+def shift_list(*, site_id: int | None = None, at: datetime | None = None) -> QuerySet[Shift]:
+    qs = Shift.objects.select_related("staff__user", "zone")
+    if site_id is not None:
+        qs = qs.filter(site_id=site_id)
+    if at is not None:
+        qs = qs.filter(starts_at__lte=at, ends_at__gt=at)
+    return qs.order_by("starts_at", "id")
+
+
+def plan_list(*, site_id: int | None = None) -> QuerySet[StaffingPlan]:
+    qs = StaffingPlan.objects.select_related("site")
+    if site_id is not None:
+        qs = qs.filter(site_id=site_id)
+    return qs.order_by("-created_at", "-id")
+
+
+def plan_get(*, plan_id: int) -> StaffingPlan:
+    try:
+        return StaffingPlan.objects.select_related("site").get(pk=plan_id)
+    except StaffingPlan.DoesNotExist:
+        raise NotFound("Staffing plan not found.", code="staffing_plan_not_found") from None
+
+
+def plan_cells(*, plan: StaffingPlan) -> list[StaffingPlanCell]:
+    return list(plan.cells.select_related("zone").order_by("hour", "activity", "zone_id", "id"))
+
+
+def measured_rate(
+    *, site: Site, activity: str, zone: Zone | None, since: datetime, until: datetime
+) -> domain.MeasuredRate:
+    """Lines per active hour seen in the scans of ``activity`` (in ``zone``) between ``since`` and ``until``.
+
+    Entries with no site (the pack station names none) count for every site."""
+    rows = ProductivityEntry.objects.filter(activity=activity, occurred_at__gte=since, occurred_at__lt=until).filter(
+        Q(site=site) | Q(site__isnull=True)
+    )
+    if zone is not None:
+        rows = rows.filter(zone=zone)
+    scans = [
+        domain.Scan(operator=str(operator_id or label), at=at, lines=lines)
+        for operator_id, label, at, lines in rows.order_by("occurred_at", "id").values_list(
+            "operator_id", "operator_label", "occurred_at", "lines"
+        )
+    ]
+    return domain.measured_rate(scans)
+
+
+def backlog_lines_now(*, merchant_ids: Sequence[int] | None = None) -> dict[str, int]:
+    """Order lines waiting now for each activity, counted from the orders (``BACKLOG_STATUSES``); ship counts
+    orders (one shipment each)."""
+    orders = order_list(scope=Scope.system("labour re-planning")).order_by()
+    if merchant_ids is not None:
+        orders = orders.filter(merchant_id__in=list(merchant_ids))
+    statuses = {status for wanted in BACKLOG_STATUSES.values() for status in wanted}
+    lines_by_status = {
+        str(status): int(count)
+        for status, count in orders.filter(status__in=statuses).values_list("status").annotate(n=Count("lines"))
+    }
+    orders_by_status = {
+        str(status): int(count)
+        for status, count in orders.filter(status__in=statuses).values_list("status").annotate(n=Count("id"))
+    }
+    backlog = {}
+    for activity, wanted in BACKLOG_STATUSES.items():
+        source = orders_by_status if activity == domain.SHIP else lines_by_status
+        backlog[activity] = sum(source.get(status, 0) for status in wanted)
+    return backlog
+
+
+@dataclass(frozen=True)
+class StaffingGap:
+    hour: datetime
+    activity: str
+    zone: str
+    planned: int
+    rostered: int
+
+
+def rostered_heads(*, site: Site | int, activity: str, at: datetime, zone: Zone | None = None) -> int:
+    """People on a shift of ``activity`` at ``at`` (in ``zone``: shifts there or site-wide)."""
+    qs = Shift.objects.filter(site=site, activity=activity, starts_at__lte=at, ends_at__gt=at, staff__active=True)
+    if zone is not None:
+        qs = qs.filter(Q(zone=zone) | Q(zone__isnull=True))
+    return qs.values("staff_id").distinct().count()
+
+
+def staffing_gaps(*, plan: StaffingPlan) -> list[StaffingGap]:
+    """Every cell of ``plan`` with work where fewer people are rostered than planned."""
+    gaps = []
+    for cell in plan_cells(plan=plan):
+        if cell.heads <= 0:
+            continue
+        # The middle of the hour: a shift ending at :30 still covers the hour's first half, not the whole of it.
+        rostered = rostered_heads(
+            site=plan.site_id, activity=cell.activity, at=cell.hour + timedelta(minutes=30), zone=cell.zone
+        )
+        if rostered < cell.heads:
+            gaps.append(
+                StaffingGap(
+                    hour=cell.hour,
+                    activity=cell.activity,
+                    zone=cell.zone.code if cell.zone is not None else "",
+                    planned=cell.heads,
+                    rostered=rostered,
+                )
+            )
+    return gaps
+
+
+def rate_for(*, site: Site | int, activity: str, at: datetime, zone: Zone | None = None) -> float | None:
+    """Lines per hour per person: measured over ``MEASURED_WINDOW`` when enough was seen, else engineered."""
+    site_obj = site if isinstance(site, Site) else Site.objects.get(pk=site)
+    measured = measured_rate(site=site_obj, activity=activity, zone=zone, since=at - MEASURED_WINDOW, until=at)
+    if measured.lines >= MIN_MEASURED_LINES and measured.lines_per_hour > 0:
+        return measured.lines_per_hour
+    standard = (
+        Standard.objects.filter(site=site_obj, activity=activity)
+        .filter(Q(zone=zone) | Q(zone__isnull=True) if zone is not None else Q(zone__isnull=True))
+        .order_by("zone_id")  # NULL sorts last on PostgreSQL, first on SQLite: pick explicitly below
+    )
+    rows = list(standard)
+    exact = next((row for row in rows if zone is not None and row.zone_id == zone.pk), None)
+    chosen = exact or next((row for row in rows if row.zone_id is None), None)
+    return float(chosen.lines_per_hour) if chosen else None
+
+
+def capacity_lines_per_hour(*, site: Site | int, stage: str, at: datetime) -> float | None:
+    """Lines per hour the site's ``stage`` ("pick", "pack", …) does at ``at``, for the promise's capacity.
+
+    The heads are the people rostered then (shifts) or, with no shift written for that hour, those of the newest
+    staffing plan covering it; each does the stage's rate (measured, else engineered) at the plan's utilisation
+    (0.85 with no plan). None when labour knows nothing of that hour (no shift, no plan) or has no rate: the
+    promise then keeps its own configured figure.
+    """
+    site_id = site if isinstance(site, int) else site.pk
+    hour = at.replace(minute=0, second=0, microsecond=0)
+    plan = (
+        StaffingPlan.objects.filter(site_id=site_id, starts_at__lte=at, ends_at__gt=at, cells__activity=stage)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    utilisation = float(plan.utilisation) if plan else 0.85
+    heads = rostered_heads(site=site_id, activity=stage, at=at)
+    if heads == 0 and plan is not None:
+        heads = sum(c.heads for c in plan.cells.filter(hour=hour, activity=stage))
+    if heads == 0:
+        return None if plan is None else 0.0
+    rate = rate_for(site=site_id, activity=stage, at=at)
+    if rate is None:
+        return None
+    return domain.capacity_of(heads, lines_per_hour=rate, utilisation=utilisation)
