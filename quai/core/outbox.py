@@ -1,12 +1,14 @@
 """The transactional outbox: events recorded with the change, relayed to handlers at least once, handled once.
 
 - ``event_record`` writes a past-tense event in the caller's transaction, so the event exists if and only if the
-  change committed. It also asks for one relay run after the commit (the "nudge"; eager in embedded mode, a Celery
-  task otherwise). The periodic ``outbox_sweep`` task catches whatever a nudge missed (a dead worker, a failure).
+  change committed. It also asks for one relay run after the commit (the "nudge", a Celery task that relays until
+  nothing is pending: one transaction may record many batches' worth). The periodic ``outbox_sweep`` task catches
+  whatever a nudge missed (a dead worker, a failure).
 - ``outbox_relay`` claims a batch of pending events (``SELECT … FOR UPDATE SKIP LOCKED`` where the database has it,
   so several relays share the work without waiting on each other; SQLite serialises writers instead), turns each
   row back into its typed event (``quai.core.events.event_from_row``) and runs every handler subscribed to its name
-  or prefix (``quai.core.events.subscribe``) with the event and its envelope, then marks the event relayed.
+  or prefix (``quai.core.events.subscribe``) with the event and its envelope — or, for a handler with a batch
+  form, all its events of the batch in one call — then marks the event relayed.
 - Handlers are idempotent by event id: each (event, handler) success is recorded in ``HandledEvent`` in the same
   savepoint as the handler's own writes, so a retried event skips the handlers that already succeeded.
 - A failing handler leaves the event pending with ``attempts``, ``last_error`` and ``next_attempt_at``
