@@ -1,21 +1,22 @@
 """What the warehouse knows of an order, read for the agent and the shopper: its status history, every event
 about it (picks, totes, parcels, tracking) with time and operator, and its parcels.
 
-Read from core's records, never from another app's tables: ``core.StateTransition`` (the order's steps, who made
-them) and the outbox (``core.OutboxEvent``: every event written with the change it reports). An event is about an
-order when its aggregate is that order or its payload names it (``order_id``): pick-pack-ship's events
+The story is read from core's records: ``core.StateTransition`` (the order's steps, who made them) and the
+outbox (``core.OutboxEvent``: every event written with the change it reports). An event is about an order when its
+aggregate is that order or its payload names it (``order_id``): pick-pack-ship's events
 (``fulfilment.pick_confirmed``, ``fulfilment.tote_completed``, ``shipment.shipped``, ``shipment.delivered``,
-``shipment.tracking_event``) carry it. Parcels are folded from the ``shipment.*`` events.
+``shipment.tracking_event``) carry it. Parcels are read from shipping (its shipments and tracking records).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.db.models import Q
+from django.db.models.functions import Upper
 
 from quai.core.models import OutboxEvent, StateTransition
 from quai.tenants.scope import Scope
@@ -36,6 +37,9 @@ _DETAIL_KEYS = (
     "carrier",
     "service",
     "tracking_number",
+    "tracking_numbers",
+    "estimated_delivery",
+    "sscc",
     "status",
     "description",
     "hold_reason",
@@ -83,47 +87,56 @@ class Parcel:
     tracking_number: str
     carrier: str = ""
     tracking_url: str = ""
-    status: str = "shipped"
+    status: str = ""
+    status_label: str = ""
     shipped_at: datetime | None = None
     delivered_at: datetime | None = None
+    estimated_delivery: date | None = None
     last_event_at: datetime | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
 def order_parcels(*, scope: Scope, order_id: int) -> list[Parcel]:
-    """The order's parcels as shipping's events told them: shipped, tracking news, delivered."""
-    parcels: dict[str, Parcel] = {}
-    rows = _events_of(scope=scope, order_id=order_id).filter(name__startswith="shipment.")
-    for row in rows:
-        payload = row.payload or {}
-        number = str(payload.get("tracking_number") or payload.get("parcel_id") or row.aggregate_id)
-        parcel = parcels.setdefault(number, Parcel(tracking_number=number))
-        parcel.carrier = str(payload.get("carrier") or parcel.carrier)
-        parcel.tracking_url = str(payload.get("tracking_url") or parcel.tracking_url)
-        parcel.last_event_at = row.occurred_at
-        if row.name == "shipment.shipped":
-            parcel.shipped_at = row.occurred_at
-        elif row.name == "shipment.delivered":
-            parcel.status = "delivered"
-            parcel.delivered_at = row.occurred_at
-        parcel.events.append(
-            {
-                "at": row.occurred_at,
-                "name": row.name,
-                "description": str(payload.get("description") or payload.get("status") or ""),
-                "location": str(payload.get("location") or ""),
-            }
+    """The order's parcels as shipping records them (``shipments_of_order``): carrier, tracking number and link,
+    status, handover and delivery times, the carrier's estimate, and every tracking event the carrier sent."""
+    from quai.shipping.selectors import shipments_of_order
+
+    parcels = []
+    for shipment in shipments_of_order(scope=scope, order_id=order_id).prefetch_related("events"):
+        events = sorted(shipment.events.all(), key=lambda e: (e.occurred_at, e.pk))
+        parcels.append(
+            Parcel(
+                tracking_number=shipment.tracking_number,
+                carrier=shipment.carrier.name or shipment.carrier.code,
+                tracking_url=shipment.tracking_url,
+                status=shipment.status,
+                status_label=str(shipment.get_status_display()),
+                shipped_at=shipment.shipped_at,
+                delivered_at=shipment.delivered_at,
+                estimated_delivery=shipment.estimated_delivery,
+                last_event_at=events[-1].occurred_at if events else shipment.shipped_at,
+                events=[
+                    {"at": e.occurred_at, "name": e.status, "description": e.description, "location": e.location}
+                    for e in events
+                ],
+            )
         )
-    return list(parcels.values())
+    return parcels
 
 
 def orders_by_tracking(*, scope: Scope, references: Sequence[str]) -> list[int]:
-    """Orders of ``scope`` whose parcel carries one of ``references`` as its tracking number."""
-    if not references:
+    """Orders of ``scope`` with a parcel whose tracking number (any case) is one of ``references``.
+
+    Shipping has no selector by tracking number; this reads its shipments inside the scope, never writes them."""
+    from quai.shipping.models import Shipment
+
+    wanted = [ref.strip().upper() for ref in references if ref.strip()][:50]
+    if not wanted:
         return []
     rows = (
-        OutboxEvent.objects.filter(scope.q())
-        .filter(name__startswith="shipment.", payload__tracking_number__in=list(references))
-        .values_list("payload__order_id", flat=True)[:20]
+        Shipment.objects.filter(scope.q())
+        .annotate(number=Upper("tracking_number"))
+        .filter(number__in=wanted)
+        .values_list("order_id", flat=True)[:20]
     )
-    return sorted({int(value) for value in rows if value is not None})
+    return sorted({int(value) for value in rows})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.core import signing
 from django.urls import reverse
 from django.utils import formats, translation
@@ -26,6 +27,11 @@ def tracking_token(order: Any) -> str:
 
 def tracking_path(order: Any) -> str:
     return reverse("tracking:signed", kwargs={"token": tracking_token(order)})
+
+
+def tracking_url(order: Any) -> str:
+    """The tracking page as a link that works outside Quai (mails, shop messages): ``QUAI_PUBLIC_URL`` + path."""
+    return django_settings.QUAI_PUBLIC_URL.rstrip("/") + tracking_path(order)
 
 
 def order_status_words(order: Any) -> str:
@@ -58,8 +64,8 @@ def macro_values(*, ticket: Ticket | None, order: Any | None) -> dict[str, str]:
             order_status=order_status_words(order),
             promised_date=formats.date_format(order.promised_to, "DATE_FORMAT") if order.promised_to else "",
             tracking_number=", ".join(p.tracking_number for p in parcels),
-            tracking_link=", ".join(p.tracking_url for p in parcels if p.tracking_url) or tracking_path(order),
-            tracking_page=tracking_path(order),
+            tracking_link=", ".join(p.tracking_url for p in parcels if p.tracking_url) or tracking_url(order),
+            tracking_page=tracking_url(order),
         )
     return values
 
