@@ -195,21 +195,17 @@ def _count_backlog(config: SiteConfig) -> dict[str, int]:
     return _stages({status: int(total or 0) for status, total in found})
 
 
-def backlog_counted_from_orders() -> dict[tuple[int, str], int]:
+def backlog_counted_from_orders(*, scope: Scope) -> dict[tuple[int, str], int]:
     """Order lines per (merchant, status) of the tracked statuses, counted from the orders themselves: the heavy
     count ``BacklogLines`` spares the hot path; the watch runs it to repair the tallies."""
     rows = (
-        order_list(scope=Scope.system("promise backlog recount"))
+        order_list(scope=scope)
         .filter(status__in=TRACKED_STATUSES)
         .order_by()
         .values_list("merchant_id", "status")
         .annotate(line_count=Count("lines"))
     )
     return {(int(merchant_id), str(status)): int(count) for merchant_id, status, count in rows}
-
-
-def backlog_rows() -> list[BacklogLines]:
-    return list(BacklogLines.objects.within(Scope.system("promise backlog")).order_by("merchant_id", "status"))
 
 
 def backlog_for(config: SiteConfig) -> dict[str, int]:

@@ -603,7 +603,7 @@ def backlog_recount() -> int:
     """Set every tally to the count of the orders themselves (``promise_watch`` runs it): repairs a step counted
     twice when it raced a recount, or orders written without their events (a bulk load). Returns how many tallies
     it corrected."""
-    counted = selectors.backlog_counted_from_orders()
+    counted = selectors.backlog_counted_from_orders(scope=Scope.system("promise backlog recount"))
     corrected = 0
     with transaction.atomic():
         tallies = {(t.merchant_id, t.status): t for t in BacklogLines.objects.select_for_update()}
