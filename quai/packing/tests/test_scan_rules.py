@@ -27,9 +27,13 @@ _refs = count(1)
 @pytest.fixture
 def floor(db):  # type: ignore[no-untyped-def]
     from quai.catalog.tests.factories import SkuFactory
+    from quai.inventory.services import stock_receive
 
     built = floor_build()
     SkuFactory(merchant=built.merchant, code="CAP", gtin="03760000000055")
+    # Hypothesis runs many examples (and replays some) in one test database: enough stock for every order it makes.
+    stock_receive(sku=built.shirt, location=built.shelf, quantity=2000)
+    stock_receive(sku=built.mug, location=built.shelf, quantity=2000)
     return built
 
 
