@@ -6,3 +6,6 @@ class CampaignsConfig(AppConfig):
     name = "quai.campaigns"
     label = "campaigns"
     verbose_name = _("Event sales")
+
+    def ready(self) -> None:
+        from quai.campaigns import events  # noqa: F401  (registers the campaign events)
