@@ -18,7 +18,8 @@ Environment: ``BENCH_SECONDS`` (default 20), ``BENCH_WORKERS`` (default 8), ``BE
 1,000,000), ``BENCH_PG_URL`` (default ``postgres://postgres@127.0.0.1:5432/quai_bench``), ``BENCH_ONLY``
 (``pg``, ``sqlite`` or
 ``intake``: bench/intake.py, the order intake over HTTP, which runs after the others; ``fulfilment``:
-bench/fulfilment.py, waves, batches and pick routes), ``BENCH_PG_OPTIONS`` (JSON
+bench/fulfilment.py, waves, batches and pick routes; ``connectors``: bench/connectors.py, stock out to fake
+shops during an order burst), ``BENCH_PG_OPTIONS`` (JSON
 connection OPTIONS to try on PostgreSQL before they go into settings.py, e.g.
 ``{"server_side_binding": true, "prepare_threshold": 5}``; printed with the figures).
 """
@@ -579,6 +580,12 @@ def main() -> int:
 
         print()
         failed = promise.main() != 0 or failed
+    if only in ("", "connectors"):
+        # Stock out to a fake WooCommerce and a fake Shopify during an order burst over HTTP (bench/connectors.py).
+        from bench import connectors
+
+        print()
+        failed = connectors.main() != 0 or failed
     return 1 if failed else 0
 
 
