@@ -193,26 +193,24 @@ def test_a_picked_batch_is_packed_with_typed_scans_and_loaded_onto_the_truck(chr
 
 
 @pytest.fixture
-def chromium_with_camera():  # type: ignore[no-untyped-def]
-    """Chromium with a fake camera (a test pattern) and camera access granted without a prompt."""
-    from playwright.sync_api import sync_playwright
-
+def chromium_with_camera(chromium):  # type: ignore[no-untyped-def]
+    """Chromium with a fake camera (a test pattern) and camera access granted without a prompt: a second browser
+    from the session's Playwright (one Playwright per process: a second one would meet the first one's loop)."""
     from conftest import CHROMIUM
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-background-networking",
-                "--disable-gpu",
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-            ],
-        )
-        yield browser
-        browser.close()
+    browser = chromium.browser_type.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            "--no-sandbox",
+            "--disable-background-networking",
+            "--disable-gpu",
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+        ],
+    )
+    yield browser
+    browser.close()
 
 
 def test_the_station_camera_photo_is_kept_with_the_parcel(chromium_with_camera, live_server):  # type: ignore[no-untyped-def]
