@@ -1,5 +1,5 @@
-"""The back office of shipping and packing renders in French: carriers configured, shipments, manifests, tracking
-events and parcels read-only (no add, no delete)."""
+"""The back office of shipping renders in French: carriers configured; shipments, manifests and tracking events
+read-only (no add, no delete)."""
 
 from __future__ import annotations
 
@@ -39,15 +39,3 @@ def test_the_back_office_pages_render_and_the_logs_are_read_only():
     assert client.get("/admin/shipping/shipment/add/").status_code == 403
     assert client.post(f"/admin/shipping/shipment/{shipment.pk}/delete/", {"post": "yes"}).status_code == 403
     assert Shipment.objects.filter(pk=shipment.pk).exists()
-
-
-def test_the_parcels_page_shows_items_and_the_photo():
-    from quai.packing.models import Parcel
-    from quai.packing.tests.factories import parcel_for
-
-    parcel = Parcel.objects.get(pk=parcel_for(MerchantFactory(code="acme")))
-    client = Client(HTTP_ACCEPT_LANGUAGE="fr")
-    client.force_login(StaffUserFactory(username="boss", is_superuser=True))
-    assert parcel.order_reference in client.get("/admin/packing/parcel/").content.decode()
-    page = client.get(f"/admin/packing/parcel/{parcel.pk}/change/").content.decode()
-    assert f"/ops/packing/parcel/{parcel.pk}/photo.jpg" in page and "Articles du colis" in page
