@@ -26,6 +26,12 @@ SCREENS = [
     Screen("inbound:putaway_home", _("Putaway"), _("Scan the item, then the location"), "2"),
     Screen("inventory_ops:move_home", _("Move stock"), _("Scan from, item, quantity, to"), "3"),
     Screen("inventory_ops:count_home", _("Cycle count"), _("Count a location blind"), "4"),
+    Screen("fulfillment_ops:pick_home", _("Picking"), _("Take a batch, scan location, item and tote"), "5"),
+    Screen("packing_ops:pack_home", _("Pack station"), _("Scan a tote or an order, then every unit"), "6"),
+    Screen("packing_ops:truck_home", _("Truck loading"), _("Scan each parcel onto the carrier's truck"), "7"),
+    Screen("service_ops:returns_desk", _("Returns desk"), _("Scan the return, grade every unit"), "8"),
+    Screen("service_ops:queue", _("Customer service"), _("Tickets by SLA, the order's whole story"), "9"),
+    Screen("promise_ops:board", _("Delivery promise"), _("Kept rate, orders at risk"), "0"),
 ]
 
 

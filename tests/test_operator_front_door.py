@@ -79,3 +79,20 @@ def test_dates_are_written_and_read_in_iso_8601_in_every_language(language):
         assert formats.date_format(when, "SHORT_DATETIME_FORMAT") == "2026-12-03 14:05"
         assert forms.DateField().clean("2026-12-03") == date(2026, 12, 3)
         assert forms.DateTimeField().clean("2026-12-03 14:05").replace(tzinfo=None) == when
+
+
+def test_the_menu_offers_every_floor_screen_each_under_its_own_key(operator):
+    """A screen whose URL name changed would silently drop off the menu (ops_home skips names that do not
+    reverse): every screen listed must be reachable, and each key must be pressed for one screen only."""
+    from django.urls import reverse
+
+    from quai.views import SCREENS
+
+    client = Client()
+    client.force_login(operator)
+    menu = client.get("/ops/")
+    links = [screen["url"] for screen in menu.context["screens"]]
+    assert links == [reverse(screen.url_name) for screen in SCREENS]
+    assert len({screen.key for screen in SCREENS}) == len(SCREENS)
+    for url in ("/ops/fulfilment/", "/ops/packing/", "/ops/packing/truck/", "/ops/service/returns/", "/ops/service/"):
+        assert url in links
