@@ -43,7 +43,6 @@ from quai.inventory.services.counts import (
 from quai.inventory.services.move_tasks import move_task_complete, zone_close_check, zone_empty_tasks
 from quai.inventory.services.movements import stock_adjust, stock_count, stock_move, stock_receive, zone_is_active
 from quai.inventory.services.parcels import parcel_stock_pack, parcel_stock_ship  # noqa: F401
-from quai.inventory.services.totes import reservation_pick_to, reservation_release_at  # noqa: F401
 from quai.inventory.services.reservations import (
     ALLOCATABLE_ZONE_KINDS,
     LockedLevels,
@@ -57,6 +56,7 @@ from quai.inventory.services.reservations import (
     reservations_create_many,
     stock_levels_lock,
 )
+from quai.inventory.services.totes import reservation_pick_to, reservation_release_at  # noqa: F401
 
 __all__ = [
     "ALLOCATABLE_ZONE_KINDS",
