@@ -17,26 +17,12 @@ from quai.inventory.services import stock_receive
 from quai.inventory.services.move_tasks import move_task_complete
 from quai.labor import services as labor
 from quai.labor.tests.factories import staff_member
-from quai.promise import selectors as promise_selectors
-from quai.promise.services import promise_config_load
-from quai.promise.tests.conftest import demo_document
 from quai.warehouse.models import ZoneKind, ZoneStatus
-from quai.warehouse.tests.factories import LocationFactory, SiteFactory, ZoneFactory
+from quai.warehouse.tests.factories import ZoneFactory
 
 pytestmark = pytest.mark.django_db
 PARIS = ZoneInfo("Europe/Paris")
 TUESDAY = datetime(2030, 3, 5, tzinfo=PARIS)
-
-
-@pytest.fixture
-def site(django_capture_on_commit_callbacks):
-    site = SiteFactory(code="LYS1")
-    promise_selectors.snapshot_invalidate()
-    with django_capture_on_commit_callbacks(execute=True):
-        promise_config_load(document=demo_document(site.code))
-    LocationFactory(site=site, zone=ZoneFactory(site=site, code="STO", kind=ZoneKind.STORAGE), code="R-01-01")
-    yield site
-    promise_selectors.snapshot_invalidate()
 
 
 def _campaign(merchant, site, orders_per_hour=600):
