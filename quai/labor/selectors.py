@@ -100,10 +100,10 @@ def measured_rate(
     return domain.measured_rate(scans)
 
 
-def backlog_lines_now(*, merchant_ids: Sequence[int] | None = None) -> dict[str, int]:
-    """Order lines waiting now for each activity, counted from the orders (``BACKLOG_STATUSES``); ship counts
-    orders (one shipment each)."""
-    orders = order_list(scope=Scope.system("labour re-planning")).order_by()
+def backlog_lines_now(*, scope: Scope, merchant_ids: Sequence[int] | None) -> dict[str, int]:
+    """Order lines waiting now for each activity, counted from the orders (``BACKLOG_STATUSES``) within ``scope``
+    (re-planning a site's staff reads every merchant's: ``Scope.system``); ship counts orders (one shipment each)."""
+    orders = order_list(scope=scope).order_by()
     if merchant_ids is not None:
         orders = orders.filter(merchant_id__in=list(merchant_ids))
     statuses = {status for wanted in BACKLOG_STATUSES.values() for status in wanted}

@@ -34,6 +34,7 @@ from quai.labor.models import (
     StaffMember,
     Standard,
 )
+from quai.tenants.scope import Scope
 from quai.warehouse.models import Location, Site, Zone
 
 PICK_CONFIRMED = "fulfilment.pick_confirmed"
@@ -405,7 +406,7 @@ def staffing_plan_replan(
             code="plan_over",
             details={"plan_id": plan.pk, "ends_at": plan.ends_at.isoformat()},
         )
-    backlog = selectors.backlog_lines_now(merchant_ids=merchant_ids)
+    backlog = selectors.backlog_lines_now(scope=Scope.system("labour re-planning"), merchant_ids=merchant_ids)
     zone_ids = {z.code: z.pk for z in Zone.objects.filter(site=plan.site)}
     shares = {zone_ids[code]: share for code, share in plan.inputs.get("zone_shares", {}).items() if code}
     return staffing_plan_create(

@@ -14,6 +14,7 @@ from quai.labor import selectors, services
 from quai.labor.models import ProductivityEntry, StaffingPlanCell
 from quai.labor.tests.factories import plan_for, staff_member
 from quai.orders.tests.factories import order_for
+from quai.tenants.scope import Scope
 from quai.warehouse.tests.factories import LocationFactory, SiteFactory, ZoneFactory
 
 pytestmark = pytest.mark.django_db
@@ -181,7 +182,11 @@ def test_replanning_adds_the_live_backlog_to_the_hours_left(merchant):
     plan = plan_for(site, orders=0)
     for n in range(3):
         order_for(merchant, external_id=f"R-{n}")  # backordered: not work for the floor yet
-    assert selectors.backlog_lines_now() == {"pick": 0, "pack": 0, "ship": 0}
+    assert selectors.backlog_lines_now(scope=Scope.system("test"), merchant_ids=None) == {
+        "pick": 0,
+        "pack": 0,
+        "ship": 0,
+    }
     with clock.frozen(NINE + timedelta(minutes=10)):
         new = services.staffing_plan_replan(plan=plan)
     assert new.replaces_id == plan.pk and new.source == "backlog"
