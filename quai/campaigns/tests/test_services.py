@@ -5,6 +5,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import translation
 
 from quai.campaigns import services
 from quai.campaigns.domain import CurvePoint
@@ -58,9 +59,10 @@ def _roster(site, pickers, packers):
 def test_planning_makes_the_zone_its_racks_the_staffing_plan_and_warns_of_the_peak(merchant, site):
     _roster(site, pickers=2, packers=2)  # 2 × 100 lines/h at the plan's utilisation of 1: 200 lines/h
     campaign = _campaign(merchant, site)
-    planned = services.campaign_plan(
-        campaign=campaign, zone_code="evt1", racks=RackPattern(aisles="E", bays=3, levels=2), utilisation=1.0
-    )
+    with translation.override("en"):  # the warnings are written in the language of the request that planned
+        planned = services.campaign_plan(
+            campaign=campaign, zone_code="evt1", racks=RackPattern(aisles="E", bays=3, levels=2), utilisation=1.0
+        )
     assert planned.status == "planned"
     zone = planned.zone
     assert zone.code == "EVT1" and zone.merchant_id == merchant.pk and zone.valid_until > campaign.ends_at
