@@ -12,6 +12,7 @@ met by the first answer sent to the shopper (an automatic one counts), the resol
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -45,6 +46,8 @@ TICKET_MACHINE = StateMachine.from_table("ticket", domain.TICKET_TRANSITIONS, na
 
 SUBJECT_MAX = 250
 BODY_MAX = 100_000
+
+logger = logging.getLogger(__name__)
 
 
 def service_settings(*, merchant_id: int) -> ServiceSettings:
@@ -283,11 +286,23 @@ def ticket_reply(
     if ticket.status != target and TICKET_MACHINE.can(ticket.status, target):
         ticket_transition(ticket=ticket, to_status=target, actor=actor)
     if message.send_state == SendState.PENDING:
-        from quai.service.tasks import ticket_message_send
-
         message_pk = message.pk
-        transaction.on_commit(lambda: ticket_message_send.delay(message_pk))
+        transaction.on_commit(lambda: _send_later(message_pk))
     return message
+
+
+def _send_later(message_pk: int) -> None:
+    """Queue the answer's mail; when the broker cannot take it, the answer stays stored and is handed to the retry
+    sweep (``mails_retry_due``) instead of failing the agent's request."""
+    from quai.service.tasks import ticket_message_send
+
+    try:
+        ticket_message_send.delay(message_pk)
+    except Exception as exc:  # any broker failure: the sweep sends it
+        logger.warning("answer %s not queued (%s); the retry sweep sends it", message_pk, exc)
+        TicketMessage.objects.filter(pk=message_pk, send_state=SendState.PENDING).update(
+            send_state=SendState.FAILED, send_error=str(exc)[:500], next_send_at=clock.now()
+        )
 
 
 def ticket_note(*, ticket: Ticket, body: str, actor: Any = None) -> TicketMessage:

@@ -125,3 +125,24 @@ def test_a_mail_is_given_up_after_its_last_attempt_and_can_be_sent_by_hand(merch
 
     again = services.ticket_message_resend(scope=Scope.merchant(merchant), message_id=reply.pk)
     assert again.send_state == SendState.FAILED and again.send_attempts == SEND_MAX_ATTEMPTS + 1
+
+
+def test_an_answer_the_broker_refuses_is_kept_for_the_retry_sweep(
+    merchant, monkeypatch, django_capture_on_commit_callbacks
+):  # type: ignore[no-untyped-def]
+    from quai.service import tasks
+
+    def broker_down(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("Acquire on closed pool")
+
+    monkeypatch.setattr(tasks.ticket_message_send, "delay", broker_down)
+    ticket = services.ticket_open(
+        merchant_id=merchant.pk, channel="api", message=services.IncomingMessage(body="Hi", email="c@example.fr")
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = services.ticket_reply(ticket=ticket, body="Bonjour", actor="agent")
+    reply.refresh_from_db()
+    assert reply.send_state == SendState.FAILED and reply.next_send_at is not None and "closed pool" in reply.send_error
+    assert TicketMessage.objects.filter(
+        pk=reply.pk, send_state=SendState.FAILED, next_send_at__lte=clock.now()
+    ).exists()
