@@ -10,7 +10,7 @@ class IntegrationsConfig(AppConfig):
     def ready(self) -> None:
         from quai.core.events import subscribe
         from quai.integrations.connectors import load_adapters
-        from quai.integrations.services import on_sku_created, on_stock_event, webhook_fan_out
+        from quai.integrations.services import on_shipment_shipped, on_sku_created, on_stock_event, webhook_fan_out
         from quai.integrations.services.deliveries import webhook_fan_out_many
 
         load_adapters()
@@ -29,3 +29,5 @@ class IntegrationsConfig(AppConfig):
         ):
             subscribe(name, f"integrations.shop_stock.{name}", on_stock_event)
         subscribe("catalog.sku_created", "integrations.shop_orders_held", on_sku_created)
+        # A shipped order is told to the shop it came from, with its tracking (a retried call, once per parcels).
+        subscribe("shipment.shipped", "integrations.shop_fulfilment", on_shipment_shipped)

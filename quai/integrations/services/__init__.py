@@ -37,6 +37,7 @@ from quai.integrations.services.pushes import (
     connector_call_run,
 )
 from quai.integrations.services.reconcile import ReconcileReport, connection_stock_reconcile
+from quai.integrations.services.shipments import on_shipment_shipped
 from quai.integrations.services.stock_out import connection_stock_levels, connection_stock_push, on_stock_event
 from quai.integrations.services.subscriptions import (
     WebhookUrlNotPublic,
@@ -81,6 +82,7 @@ __all__ = [
     "connector_call_run",
     "inbound_delivery_process",
     "inbound_delivery_retry",
+    "on_shipment_shipped",
     "on_sku_created",
     "on_stock_event",
     "private_urls_allowed",
