@@ -37,6 +37,7 @@ from ninja.openapi.schema import OpenAPISchema
 from ninja.operation import Operation
 from ninja.parser import Parser
 
+from quai.analytics.api import router as analytics_router
 from quai.campaigns.api import router as campaigns_router
 from quai.catalog.api import router as catalog_router
 from quai.core.batching import Overloaded
@@ -604,3 +605,4 @@ api.add_router("/shipping", shipping_router)
 api.add_router("/service", service_router)
 api.add_router("/labor", labor_router)
 api.add_router("/campaigns", campaigns_router)
+api.add_router("/analytics", analytics_router)

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "quai.integrations",
     "quai.service",
     "quai.campaigns",
+    "quai.analytics",
     "quai.demo",
 ]
 

@@ -25,6 +25,7 @@ urlpatterns = [
     path("ops/service/", include("quai.service.urls")),
     path("ops/labor/", include("quai.labor.urls")),
     path("ops/campaigns/", include("quai.campaigns.urls")),
+    path("ops/supervisor/", include("quai.analytics.urls")),
     path("track/", include("quai.service.tracking_urls")),
     path("admin/", admin.site.urls),
     path("", RedirectView.as_view(url="/ops/", permanent=False)),
