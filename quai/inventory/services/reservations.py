@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
@@ -51,6 +51,9 @@ if TYPE_CHECKING:
 
     # An allocation read with its place's code (``_open_allocations``), for the events of the picks it becomes.
     OpenAllocation = WithAnnotations[ReservationAllocation, _PlaceCode]
+
+
+_Allocation = TypeVar("_Allocation", bound=ReservationAllocation)
 
 
 def _reservation_locked(reservation: Reservation | int) -> Reservation:
@@ -571,14 +574,7 @@ def reservation_consume(
             code="reservation_not_allocated",
             details={"reservation_id": current.pk, "allocated": allocated, "requested": quantity},
         )
-    lines: list[tuple[OpenAllocation, int]] = []
-    need = quantity
-    for allocation in allocations:
-        if need == 0:
-            break
-        take = min(need, allocation.quantity)
-        lines.append((allocation, take))
-        need -= take
+    lines = _taken(allocations, quantity)
     rows = _lock_rows(a.stock_id for a, _q in lines)
     now = clock.now()
     counted_out = 0
@@ -643,18 +639,32 @@ def reservation_consume(
     return current
 
 
-def _release(current: Reservation, quantity: int) -> Reservation:
-    """Give back ``quantity`` units: the unallocated part first, then the latest allocations."""
-    allocations = _open_allocations(current)
-    allocated = sum(a.quantity for a in allocations)
-    need = max(0, quantity - (current.quantity - allocated))
-    lines: list[tuple[OpenAllocation, int]] = []
-    for allocation in reversed(allocations):
+def _taken(allocations: Iterable[_Allocation], need: int) -> list[tuple[_Allocation, int]]:
+    """The allocations, in the order given, that ``need`` units leave, each with how many it gives up."""
+    lines: list[tuple[_Allocation, int]] = []
+    for allocation in allocations:
         if need == 0:
             break
         take = min(need, allocation.quantity)
         lines.append((allocation, take))
         need -= take
+    return lines
+
+
+def _release(current: Reservation, quantity: int) -> Reservation:
+    """Give back ``quantity`` units: the unallocated part first, then the latest allocations."""
+    allocations = _open_allocations(current)
+    allocated = sum(a.quantity for a in allocations)
+    need = max(0, quantity - (current.quantity - allocated))
+    return _release_lines(current, quantity, _taken(reversed(allocations), need))
+
+
+def _release_lines(
+    current: Reservation, quantity: int, lines: Sequence[tuple[ReservationAllocation, int]]
+) -> Reservation:
+    """Give back ``quantity`` units of the locked reservation ``current``: ``lines`` are the allocations they leave
+    (each with how many), the rest of ``quantity`` is its unallocated part. The one writer of a release, whichever
+    allocations the caller chose (``_release``: the latest; ``reservation_release_at``: those at one place)."""
     _lock_rows(a.stock_id for a, _q in lines)
     for allocation, take in sorted(lines, key=lambda line: line[0].stock_id):
         StockQuantity.objects.filter(pk=allocation.stock_id, reserved__gte=take).update(reserved=F("reserved") - take)

@@ -18,7 +18,6 @@ from django.utils.translation import gettext as _
 
 from quai.core import clock
 from quai.core.errors import Conflict, InsufficientStock, NotFound, ValidationFailed
-from quai.core.outbox import event_record
 from quai.inventory import domain
 from quai.inventory.models import (
     MovementKind,
@@ -30,6 +29,7 @@ from quai.inventory.models import (
 )
 from quai.inventory.services._common import _actor, _counts, _lock_rows, _stock_changed
 from quai.inventory.services.movements import _place, _row_ensure
+from quai.inventory.services.reservations import _release_lines, _taken
 
 
 @transaction.atomic
@@ -65,20 +65,7 @@ def reservation_pick_to(
         )
     sku = current.sku
     now = clock.now()
-    allocations = ReservationAllocation.objects.filter(
-        reservation_id=current.pk, location_id=from_location.pk, quantity__gt=0
-    ).select_related("stock")
-    if lot is not None:
-        allocations = allocations.filter(lot=lot)
-    chosen = list(allocations.order_by("pk"))
-    held = sum(a.quantity for a in chosen)
-    if held < quantity:
-        raise Conflict(
-            _("Only %(held)d unit(s) of this reservation are allocated at %(code)s; %(asked)d asked.")
-            % {"held": held, "asked": quantity, "code": from_location.code},
-            code="reservation_not_allocated",
-            details={"reservation_id": current.pk, "allocated": held, "requested": quantity},
-        )
+    chosen = _allocations_at(current, from_location, quantity, lot=lot)
     source_place = _place(from_location, sku=sku, incoming=False, now=now)
     target_place = _place(to_location, sku=sku, incoming=True, now=now)
     movements: list[StockMovement] = []
@@ -162,21 +149,27 @@ def reservation_release_at(*, reservation: int, location: Any, quantity: int, ac
     """Give back ``quantity`` units of a reservation allocated at ``location`` (a place found short on the floor),
     leaving its other allocations (units already in a tote) untouched. ``reservation_shrink`` would give back the
     latest allocations first, which after a pick are the tote's."""
-    from quai.inventory.events import ReservationReleased
-    from quai.inventory.models import StockLevel
-
     domain.quantity_check(quantity)
     current = Reservation.objects.select_for_update().select_related("sku").filter(pk=reservation).first()
     if current is None or current.status != ReservationStatus.OPEN:
         raise Conflict(
             _("This reservation is not open."), code="reservation_closed", details={"reservation_id": reservation}
         )
-    allocations = list(
-        ReservationAllocation.objects.filter(
-            reservation_id=current.pk, location_id=location.pk, quantity__gt=0
-        ).order_by("pk")
-    )
-    held = sum(a.quantity for a in allocations)
+    return _release_lines(current, quantity, _taken(_allocations_at(current, location, quantity), quantity))
+
+
+def _allocations_at(
+    current: Reservation, location: Any, quantity: int, *, lot: str | None = None
+) -> list[ReservationAllocation]:
+    """The reservation's allocations holding units at ``location`` (of ``lot`` when given), oldest first, with
+    their quantity rows; refused (``reservation_not_allocated``) when they hold fewer than ``quantity``."""
+    allocations = ReservationAllocation.objects.filter(
+        reservation_id=current.pk, location_id=location.pk, quantity__gt=0
+    ).select_related("stock")
+    if lot is not None:
+        allocations = allocations.filter(lot=lot)
+    chosen = list(allocations.order_by("pk"))
+    held = sum(a.quantity for a in chosen)
     if held < quantity:
         raise Conflict(
             _("Only %(held)d unit(s) of this reservation are allocated at %(code)s; %(asked)d asked.")
@@ -184,35 +177,4 @@ def reservation_release_at(*, reservation: int, location: Any, quantity: int, ac
             code="reservation_not_allocated",
             details={"reservation_id": current.pk, "allocated": held, "requested": quantity},
         )
-    need = quantity
-    lines: list[tuple[ReservationAllocation, int]] = []
-    for allocation in allocations:
-        if need == 0:
-            break
-        take = min(need, allocation.quantity)
-        lines.append((allocation, take))
-        need -= take
-    _lock_rows(a.stock_id for a, _take in lines)
-    for allocation, take in sorted(lines, key=lambda line: line[0].stock_id):
-        StockQuantity.objects.filter(pk=allocation.stock_id, reserved__gte=take).update(reserved=F("reserved") - take)
-        ReservationAllocation.objects.filter(pk=allocation.pk).update(quantity=F("quantity") - take)
-    StockLevel.objects.filter(sku_id=current.sku_id, reserved__gte=quantity).update(reserved=F("reserved") - quantity)
-    current.quantity -= quantity
-    current.released_quantity += quantity
-    if current.quantity == 0:
-        current.status = ReservationStatus.CONSUMED if current.consumed_quantity else ReservationStatus.RELEASED
-    current.updated_at = clock.now()
-    current.save(update_fields=["quantity", "released_quantity", "status", "updated_at"])
-    event_record(
-        ReservationReleased(
-            reservation_id=current.pk,
-            sku_id=current.sku_id,
-            quantity=quantity,
-            remaining=current.quantity,
-            sku_code=current.sku.code,
-            document_type=current.document_type,
-            document_id=current.document_id,
-        ),
-        merchant_id=current.merchant_id,
-    )
-    return current
+    return chosen
