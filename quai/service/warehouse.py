@@ -16,7 +16,6 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db.models import Q
-from django.db.models.functions import Upper
 
 from quai.core.models import OutboxEvent, StateTransition
 from quai.tenants.scope import Scope
@@ -125,18 +124,9 @@ def order_parcels(*, scope: Scope, order_id: int) -> list[Parcel]:
 
 
 def orders_by_tracking(*, scope: Scope, references: Sequence[str]) -> list[int]:
-    """Orders of ``scope`` with a parcel whose tracking number (any case) is one of ``references``.
+    """Orders of ``scope`` with a parcel whose tracking number (any case) is one of ``references`` (the first 50
+    given; blanks ignored), read through shipping's selector."""
+    from quai.shipping.selectors import shipment_order_ids_by_tracking
 
-    Shipping has no selector by tracking number; this reads its shipments inside the scope, never writes them."""
-    from quai.shipping.models import Shipment
-
-    wanted = [ref.strip().upper() for ref in references if ref.strip()][:50]
-    if not wanted:
-        return []
-    rows = (
-        Shipment.objects.filter(scope.q())
-        .annotate(number=Upper("tracking_number"))
-        .filter(number__in=wanted)
-        .values_list("order_id", flat=True)[:20]
-    )
-    return sorted({int(value) for value in rows})
+    wanted = [ref.strip() for ref in references if ref.strip()][:50]
+    return shipment_order_ids_by_tracking(scope=scope, tracking_numbers=wanted)

@@ -3,7 +3,10 @@ warehouse's (staff)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.db.models import QuerySet
+from django.db.models.functions import Upper
 from django.utils.translation import gettext as _
 
 from quai.core.errors import NotFound
@@ -20,6 +23,21 @@ def shipment_get(*, scope: Scope, shipment_id: int) -> Shipment:
 
 def shipments_of_order(*, scope: Scope, order_id: int) -> QuerySet[Shipment]:
     return Shipment.objects.filter(scope.q()).filter(order_id=order_id).select_related("carrier").order_by("pk")
+
+
+def shipment_order_ids_by_tracking(*, scope: Scope, tracking_numbers: Sequence[str], limit: int = 20) -> list[int]:
+    """The orders of ``scope`` with a parcel whose tracking number is one of ``tracking_numbers``, in any case (a
+    shopper types it as they read it), each once; at most ``limit`` parcels are read."""
+    wanted = [number.upper() for number in tracking_numbers]
+    if not wanted:
+        return []
+    rows = (
+        Shipment.objects.filter(scope.q())
+        .annotate(number=Upper("tracking_number"))
+        .filter(number__in=wanted)
+        .values_list("order_id", flat=True)[:limit]
+    )
+    return sorted({int(value) for value in rows})
 
 
 def tracking_events(*, scope: Scope, shipment_id: int) -> QuerySet[TrackingEventRecord]:
