@@ -1,5 +1,6 @@
 """Event-sale writes: a campaign, its SKUs and ASNs, its plan (temporary zone, racks, staffing), the capacity check
-against the promise, opening, putaway into the zone, close-out.
+against the promise, opening (its release throttle pushed down to fulfilment's release limits), putaway into the
+zone, close-out (the throttle lifted).
 
 Campaigns stand at the top of the layers: every write of another app goes through that app's services (warehouse:
 zone and racks; inbound: ASNs and putaway; inventory: move tasks; labour: the staffing plan), never its tables.
@@ -24,6 +25,7 @@ from quai.catalog.models import Sku
 from quai.core import clock
 from quai.core.errors import Conflict, ValidationFailed
 from quai.core.states import StateMachine, transition
+from quai.fulfillment.services import release_limit_clear, release_limit_set
 from quai.inbound.models import PutawayTask
 from quai.inbound.services import AsnLineInput, asn_create, putaway_confirm
 from quai.inventory.models import StockQuantity
@@ -405,7 +407,35 @@ def campaign_open(*, campaign: Campaign, acknowledge_warnings: bool = False, act
             code="capacity_warnings_unacknowledged",
             details={"warnings": warnings},
         )
-    return campaign_transition(campaign=campaign, to_status=CampaignStatus.OPEN, actor=actor, reason="opened")
+    campaign_transition(campaign=campaign, to_status=CampaignStatus.OPEN, actor=actor, reason="opened")
+    _throttle_apply(campaign)
+    return campaign
+
+
+def throttle_source(campaign: Campaign) -> str:
+    """The name a campaign's release limit goes by in fulfilment (one per campaign)."""
+    return f"campaign:{campaign.pk}"
+
+
+def _throttle_apply(campaign: Campaign) -> None:
+    """Push the campaign's release throttle down to fulfilment, which every wave release reads: the merchant's
+    orders at the campaign's site, from the sale's start until its zone's close-out window ends (closing the
+    campaign lifts it sooner). Fulfilment cannot tell the sale's orders from the merchant's others: all count."""
+    if campaign.release_per_hour is None:
+        release_limit_clear(merchant=campaign.merchant, site=campaign.site, source=throttle_source(campaign))
+        return
+    release_limit_set(
+        merchant=campaign.merchant,
+        site=campaign.site,
+        source=throttle_source(campaign),
+        orders_per_hour=campaign.release_per_hour,
+        valid_from=campaign.starts_at,
+        valid_until=max(campaign.ends_at + timedelta(days=CLOSE_OUT_DAYS), clock.now() + timedelta(hours=1)),
+    )
+
+
+def _throttle_lift(campaign: Campaign) -> None:
+    release_limit_clear(merchant=campaign.merchant, site=campaign.site, source=throttle_source(campaign))
 
 
 def putaway_location(*, campaign: Campaign, sku: Sku) -> Location:
@@ -440,6 +470,7 @@ def campaign_close_out(*, campaign: Campaign, actor: Any = None) -> Campaign:
     _must_be(campaign, CampaignStatus.OPEN)
     if campaign.zone is not None:
         zone_empty_tasks(zone=campaign.zone, actor=actor)
+    _throttle_lift(campaign)  # the sale is over: its orders go to the floor as fast as the floor takes them
     return campaign_transition(campaign=campaign, to_status=CampaignStatus.CLOSING, actor=actor, reason="close-out")
 
 
@@ -451,4 +482,5 @@ def campaign_close(*, campaign: Campaign, actor: Any = None) -> Campaign:
     _must_be(campaign, CampaignStatus.CLOSING)
     if campaign.zone is not None:
         zone_close(zone=campaign.zone, actor=actor)
+    _throttle_lift(campaign)
     return campaign_transition(campaign=campaign, to_status=CampaignStatus.CLOSED, actor=actor, reason="closed")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from quai.core.admin import ReadOnlyAdmin
 from quai.fulfillment import domain, services
-from quai.fulfillment.models import PickBatch, PickShortage, PickTask, Wave
+from quai.fulfillment.models import PickBatch, PickShortage, PickTask, ReleaseLimit, Wave
 from quai.orders.models import Priority
 
 
@@ -38,7 +38,7 @@ class WaveAdmin(admin.ModelAdmin):
     list_display = ["__str__", "site", "order_count", "capacity", "scheduled", "created_by", "created_at"]
     list_filter = ["site", "scheduled"]
     form = WaveReleaseForm
-    readonly_fields = ["criteria", "order_count", "skipped", "scheduled", "created_by", "created_at", "status"]
+    readonly_fields = ["criteria", "order_count", "skipped", "held", "scheduled", "created_by", "created_at", "status"]
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         if obj is not None:
@@ -68,6 +68,8 @@ class WaveAdmin(admin.ModelAdmin):
         )
         obj.pk = wave.pk
         obj._state.adding = False
+        for held in wave.held:
+            self.message_user(request, str(held["message"]), level=messages.WARNING)
 
 
 class PickTaskInline(admin.TabularInline):
@@ -98,3 +100,11 @@ class PickBatchAdmin(ReadOnlyAdmin):
 class PickShortageAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "order_id", "location", "missing_quantity", "status", "reported_by", "reported_at"]
     list_filter = ["status"]
+
+
+@admin.register(ReleaseLimit)
+class ReleaseLimitAdmin(ReadOnlyAdmin):
+    """Release limits are set and cleared by services (an event sale opening and closing): shown, not edited."""
+
+    list_display = ["source", "merchant", "site", "orders_per_hour", "lines_per_hour", "valid_from", "valid_until"]
+    list_filter = ["site"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 PRIORITY_RANK: Mapping[str, int] = {"express": 0, "vip": 1, "marketplace": 2, "standard": 3}
 FAR_FUTURE = datetime.max.replace(tzinfo=None)
@@ -259,3 +259,98 @@ def _cluster_batches(zone_id: int, parts: Sequence[_ZonePart], cart: Cart) -> li
             aisles |= window[best].aisles
         batches.append(batch)
     return batches
+
+
+# --- Release limits (throttle) ----------------------------------------------------------------------------------
+
+#: A release limit counts what went to the floor in the last hour: a sliding window, not the clock's hour, so a
+#: burst just before 10:00 does not let a second burst through at 10:00.
+RELEASE_WINDOW = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class LimitFigures:
+    """One release limit in force: at most so many orders and/or order lines per sliding hour since ``valid_from``."""
+
+    orders_per_hour: int | None
+    lines_per_hour: int | None
+    valid_from: datetime
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Release:
+    """What one wave sent to the floor of one merchant's orders."""
+
+    at: datetime
+    orders: int
+    lines: int
+
+
+@dataclass
+class ReleaseRoom:
+    """What one merchant may still send to the floor now: the strictest figure of each kind over its limits.
+
+    ``orders_left`` / ``lines_left`` are None when no limit names that kind. An order bigger than the whole hourly
+    line figure would never fit: it goes alone when nothing was released in the window yet (``lines_fresh``)."""
+
+    merchant_id: int
+    orders_per_hour: int | None
+    lines_per_hour: int | None
+    orders_left: int | None
+    lines_left: int | None
+    lines_fresh: bool
+    sources: tuple[str, ...]
+    next_room_at: datetime | None
+    held: int = 0
+
+    def fits(self, *, lines: int) -> bool:
+        if self.orders_left is not None and self.orders_left < 1:
+            return False
+        if self.lines_left is None:
+            return True
+        return lines <= self.lines_left or self.lines_fresh
+
+    def take(self, *, lines: int) -> None:
+        if self.orders_left is not None:
+            self.orders_left -= 1
+        if self.lines_left is not None:
+            self.lines_left = max(0, self.lines_left - lines)
+            self.lines_fresh = False
+
+
+def release_room(
+    merchant_id: int, limits: Sequence[LimitFigures], releases: Sequence[Release], *, now: datetime
+) -> ReleaseRoom:
+    """The room left under ``limits`` (all in force at ``now``) given the merchant's ``releases``: each limit counts
+    the releases of the last hour made since its own start; the smallest room of each kind applies."""
+    if not limits:
+        raise ValueError("a release room needs at least one limit")
+    orders_left: int | None = None
+    lines_left: int | None = None
+    lines_fresh = True
+    counted_at: list[datetime] = []
+    for limit in limits:
+        since = max(limit.valid_from, now - RELEASE_WINDOW)
+        counted = [r for r in releases if since <= r.at <= now]
+        counted_at.extend(r.at for r in counted)
+        if limit.orders_per_hour is not None:
+            left = max(0, limit.orders_per_hour - sum(r.orders for r in counted))
+            orders_left = left if orders_left is None else min(orders_left, left)
+        if limit.lines_per_hour is not None:
+            used = sum(r.lines for r in counted)
+            left = max(0, limit.lines_per_hour - used)
+            lines_left = left if lines_left is None else min(lines_left, left)
+            lines_fresh = lines_fresh and used == 0
+    orders_figures = [limit.orders_per_hour for limit in limits if limit.orders_per_hour is not None]
+    lines_figures = [limit.lines_per_hour for limit in limits if limit.lines_per_hour is not None]
+    return ReleaseRoom(
+        merchant_id=merchant_id,
+        orders_per_hour=min(orders_figures) if orders_figures else None,
+        lines_per_hour=min(lines_figures) if lines_figures else None,
+        orders_left=orders_left,
+        lines_left=lines_left,
+        lines_fresh=lines_fresh,
+        sources=tuple(sorted({limit.source for limit in limits})),
+        next_room_at=min(counted_at) + RELEASE_WINDOW if counted_at else None,
+    )

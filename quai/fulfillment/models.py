@@ -10,6 +10,10 @@ Invariants, and where each is kept:
   location in the ledger (``reservation_pick_to``), never out of it.
 - A tote is in at most one open batch (``Tote.batch``): it is given back (``tote_release``) once emptied.
 - Scans are append-only: one ``PickScan`` row per scan, accepted or refused, with its operator and time.
+- A release limit (``ReleaseLimit``) caps how many of one merchant's orders (or order lines) the waves of one site
+  send to the floor in any sliding hour of its window; every wave release reads the limits in force and holds back
+  the orders beyond them (``Wave.held`` says how many and why). Limits are set and cleared by services only
+  (``release_limit_set`` / ``release_limit_clear``), e.g. by an event sale when it opens and closes.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from quai.core import clock
+from quai.core.models import TimeStampedModel
+from quai.tenants.models import MerchantOwned
 
 
 def _now() -> Any:
@@ -42,6 +48,7 @@ class Wave(models.Model):
     capacity = models.PositiveIntegerField(_("capacity (orders)"))
     order_count = models.PositiveIntegerField(_("orders"), default=0)
     skipped = models.JSONField(_("orders left out and why"), default=list, blank=True)
+    held = models.JSONField(_("orders held back by release limits"), default=list, blank=True)
     scheduled = models.BooleanField(_("released by the schedule"), default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -55,6 +62,38 @@ class Wave(models.Model):
 
     def __str__(self) -> str:
         return f"W{self.pk}"
+
+
+class ReleaseLimit(MerchantOwned, TimeStampedModel):
+    """At most ``orders_per_hour`` orders (and/or ``lines_per_hour`` order lines) of the merchant go to the floor of
+    ``site`` in any sliding hour between ``valid_from`` and ``valid_until`` (open-ended when empty). ``source`` names
+    who set it ("campaign:12"): setting again from the same source replaces the limit; several sources in force at
+    once: the strictest figure of each kind applies."""
+
+    site = models.ForeignKey("warehouse.Site", on_delete=models.PROTECT, related_name="+", verbose_name=_("site"))
+    source = models.CharField(_("set by"), max_length=60)
+    orders_per_hour = models.PositiveIntegerField(_("orders per hour"), null=True, blank=True)
+    lines_per_hour = models.PositiveIntegerField(_("order lines per hour"), null=True, blank=True)
+    valid_from = models.DateTimeField(_("from"))
+    valid_until = models.DateTimeField(_("until"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("release limit")
+        verbose_name_plural = _("release limits")
+        ordering = ["site_id", "merchant_id", "valid_from", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "site", "source"], name="release_limit_one_per_source"),
+            models.CheckConstraint(
+                condition=Q(orders_per_hour__gte=1) | Q(lines_per_hour__gte=1), name="release_limit_has_a_figure"
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_until__isnull=True) | Q(valid_until__gt=F("valid_from")),
+                name="release_limit_window_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.orders_per_hour or '-'} orders / {self.lines_per_hour or '-'} lines per hour"
 
 
 class BatchStatus(models.TextChoices):

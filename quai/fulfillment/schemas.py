@@ -27,6 +27,9 @@ class WaveOut(Schema):
     order_count: int
     criteria: dict[str, object]
     skipped: list[dict[str, object]]
+    held: list[dict[str, object]] = Field(
+        ..., description="Orders held back by release limits, per merchant: how many, the limit, when room comes back."
+    )
     batch_ids: list[int]
     created_at: datetime
 

@@ -8,12 +8,14 @@ which place into which tote; the units themselves are in the tote's location in 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils.translation import gettext as _
 
 from quai.core.errors import NotFound
-from quai.fulfillment.models import PickBatch, PickScan, PickShortage, PickTask, Tote, Wave
+from quai.fulfillment import domain
+from quai.fulfillment.models import PickBatch, PickScan, PickShortage, PickTask, ReleaseLimit, TaskStatus, Tote, Wave
 from quai.orders.selectors import order_get
 from quai.tenants.scope import Scope
 
@@ -132,3 +134,55 @@ def batch_scans(*, batch: PickBatch) -> QuerySet[PickScan]:
 def shortage_list(*, scope: Scope, status: str | None = None) -> QuerySet[PickShortage]:
     qs = PickShortage.objects.filter(scope.q()).select_related("location", "task__sku")
     return qs.filter(status=status) if status else qs
+
+
+# --- Release limits -----------------------------------------------------------------------------------------------
+
+
+def release_limits_in_force(*, scope: Scope, site_id: int, at: datetime) -> QuerySet[ReleaseLimit]:
+    """The release limits of ``site_id`` in force at ``at`` (inside ``scope``)."""
+    return (
+        ReleaseLimit.objects.within(scope)
+        .filter(site_id=site_id, valid_from__lte=at)
+        .filter(Q(valid_until__isnull=True) | Q(valid_until__gt=at))
+        .select_related("merchant")
+        .order_by("merchant_id", "id")
+    )
+
+
+def release_rooms(*, scope: Scope, site_id: int, at: datetime) -> dict[int, domain.ReleaseRoom]:
+    """Per merchant with a limit in force at ``site_id``: what its orders may still send to the floor now. Two
+    queries whatever the number of orders: the limits, and what the last hour's waves released per merchant."""
+    limits: dict[int, list[domain.LimitFigures]] = {}
+    for limit in release_limits_in_force(scope=scope, site_id=site_id, at=at):
+        limits.setdefault(limit.merchant_id, []).append(
+            domain.LimitFigures(
+                orders_per_hour=limit.orders_per_hour,
+                lines_per_hour=limit.lines_per_hour,
+                valid_from=limit.valid_from,
+                source=limit.source,
+            )
+        )
+    if not limits:
+        return {}
+    releases: dict[int, list[domain.Release]] = {}
+    rows = (
+        PickTask.objects.filter(
+            merchant_id__in=list(limits),
+            batch__site_id=site_id,
+            batch__wave__created_at__gte=at - domain.RELEASE_WINDOW,
+            batch__wave__created_at__lte=at,
+        )
+        .exclude(status=TaskStatus.CANCELLED)  # a cancelled pick's order waits again: counted when re-released
+        .values("merchant_id", "batch__wave_id", "batch__wave__created_at")
+        .annotate(orders=Count("order_id", distinct=True), lines=Count("line_id", distinct=True))
+        .order_by()
+    )
+    for row in rows:
+        releases.setdefault(row["merchant_id"], []).append(
+            domain.Release(at=row["batch__wave__created_at"], orders=row["orders"], lines=row["lines"])
+        )
+    return {
+        merchant_id: domain.release_room(merchant_id, figures, releases.get(merchant_id, []), now=at)
+        for merchant_id, figures in limits.items()
+    }

@@ -33,17 +33,20 @@ from quai.fulfillment.models import (
     PickScan,
     PickShortage,
     PickTask,
+    ReleaseLimit,
     ScanKind,
     ShortageStatus,
     TaskStatus,
     Tote,
     Wave,
 )
+from quai.fulfillment.selectors import release_rooms
 from quai.inventory.models import ReservationAllocation, StockQuantity
 from quai.inventory.services import ALLOCATABLE_ZONE_KINDS, reservation_allocate, reservation_move, reservation_pick_to
 from quai.orders.models import Order, OrderLine, OrderStatus
 from quai.orders.services.floor_picking import order_line_short_backorder, order_picking_check, order_picking_start
 from quai.promise.selectors import ship_by_for_orders
+from quai.tenants.models import Merchant
 from quai.tenants.scope import Scope
 from quai.warehouse.models import Location, Site, Zone, ZoneKind
 from quai.warehouse.selectors import zone_active_q
@@ -264,6 +267,32 @@ def _allocated_lines(order: Order, *, site: Site, actor: Any) -> list[domain.Pic
     return picks
 
 
+def _held_report(rooms: Mapping[int, domain.ReleaseRoom]) -> list[dict[str, Any]]:
+    report = []
+    for room in sorted(rooms.values(), key=lambda r: r.merchant_id):
+        if not room.held:
+            continue
+        figures = []
+        if room.orders_per_hour is not None:
+            figures.append(_("%(count)d orders per hour") % {"count": room.orders_per_hour})
+        if room.lines_per_hour is not None:
+            figures.append(_("%(count)d order lines per hour") % {"count": room.lines_per_hour})
+        report.append(
+            {
+                "merchant_id": room.merchant_id,
+                "orders": room.held,
+                "code": "release_limit_reached",
+                "message": _("%(count)d order(s) held back: the release limit (%(limit)s) is reached for this hour.")
+                % {"count": room.held, "limit": ", ".join(str(f) for f in figures)},
+                "orders_per_hour": room.orders_per_hour,
+                "lines_per_hour": room.lines_per_hour,
+                "sources": list(room.sources),
+                "next_room_at": room.next_room_at.isoformat() if room.next_room_at else None,
+            }
+        )
+    return report
+
+
 def _unit_volume(sku: Any) -> int:
     length, width, height = (getattr(sku, name, None) for name in ("length_mm", "width_mm", "height_mm"))
     if not (length and width and height):
@@ -284,6 +313,10 @@ def wave_release(
     Each chosen order's reservations are pinned to places first (each order in its own savepoint: an order whose
     units are not all on this site's shelves is left out, with the reason, and waits). The kept orders are grouped
     into batches whose tasks follow each batch's route. Orders stay ``released`` until their batch starts.
+
+    Release limits (``ReleaseLimit``, e.g. an event sale's throttle) apply to every release, the supervisor's and
+    the schedule's: an order whose merchant has no room left in the sliding hour waits, and ``wave.held`` says how
+    many were held back per merchant, under which limit, and when room comes back.
     """
     cart = cart or domain.Cart()
     cutoffs = _cutoffs()
@@ -299,12 +332,17 @@ def wave_release(
                 [_floor_order(order, [], cutoffs, today, ship_by.get(order.pk)) for order in waiting], criteria
             )
         ]
+        rooms = release_rooms(scope=Scope.system("wave release"), site_id=site.pk, at=clock.now())
         chosen: list[domain.FloorOrder] = []
         skipped: list[dict[str, Any]] = []
         for order_id in ranked:
             if len(chosen) >= criteria.capacity:
                 break
             order = by_id[order_id]
+            room = rooms.get(order.merchant_id)
+            if room is not None and not room.fits(lines=1):
+                room.held += 1  # its merchant's limit is reached: the order waits, nothing pinned
+                continue
             try:
                 with transaction.atomic():
                     lines = _allocated_lines(order, site=site, actor=actor)
@@ -314,7 +352,14 @@ def wave_release(
             floor = _floor_order(order, lines, cutoffs, today, ship_by.get(order.pk))
             if not lines or (criteria.zone_id is not None and criteria.zone_id not in floor.zone_ids):
                 continue
+            if room is not None:
+                line_count = len({line.line_id for line in lines})
+                if not room.fits(lines=line_count):
+                    room.held += 1
+                    continue
+                room.take(lines=line_count)
             chosen.append(floor)
+        held = _held_report(rooms)
         wave = Wave.objects.create(
             site=site,
             criteria={
@@ -327,6 +372,7 @@ def wave_release(
             capacity=criteria.capacity,
             order_count=len(chosen),
             skipped=skipped,
+            held=held,
             scheduled=scheduled,
             created_by=actor if getattr(actor, "pk", None) else None,
         )
@@ -869,6 +915,92 @@ def _resequence(batch: PickBatch) -> None:
         ordered.extend(sorted(tasks, key=lambda task: (rank[task.location_id], task.tote.slot, task.pk)))
     for offset, task in enumerate(ordered, start=1):
         PickTask.objects.filter(pk=task.pk).update(sequence=start + offset)
+
+
+# --- Release limits ---------------------------------------------------------------------------------------------
+
+#: Beyond this many orders or lines per hour a figure is a typo, not a limit.
+RELEASE_LIMIT_MAX = 1_000_000
+
+
+def _limit_figure(value: int | None, field: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= RELEASE_LIMIT_MAX:
+        message = (
+            _("A release limit of zero would stop every release: hold the orders instead, or clear the limit.")
+            if value == 0 and not isinstance(value, bool)
+            else _("A release limit is a whole number between 1 and 1,000,000 per hour.")
+        )
+        raise ValidationFailed(message, code="invalid_release_limit", details={"field": field, "value": value})
+    return value
+
+
+@transaction.atomic
+def release_limit_set(
+    *,
+    merchant: Merchant,
+    site: Site,
+    source: str,
+    orders_per_hour: int | None = None,
+    lines_per_hour: int | None = None,
+    valid_from: datetime | None = None,
+    valid_until: datetime | None = None,
+) -> ReleaseLimit:
+    """At most ``orders_per_hour`` orders and/or ``lines_per_hour`` order lines of ``merchant`` go to the floor of
+    ``site`` per sliding hour, from ``valid_from`` (now when empty) until ``valid_until`` (open-ended when empty).
+    ``source`` names who sets it ("campaign:12"); setting again from the same source replaces its limit.
+
+    Refused before anything is written: no figure or a figure out of 1..1,000,000 (``invalid_release_limit``; zero
+    included: a limit that lets nothing through is a hold, not a throttle), a naive instant (``invalid_instant``), a
+    window that ends before it starts or is already over (``invalid_release_window``)."""
+    source = source.strip()
+    if not source:
+        raise ValidationFailed(
+            _("Say who sets the release limit."), code="source_required", details={"field": "source"}
+        )
+    orders = _limit_figure(orders_per_hour, "orders_per_hour")
+    lines = _limit_figure(lines_per_hour, "lines_per_hour")
+    if orders is None and lines is None:
+        raise ValidationFailed(
+            _("A release limit needs orders per hour, order lines per hour, or both."),
+            code="invalid_release_limit",
+            details={"field": "orders_per_hour"},
+        )
+    now = clock.now()
+    start = valid_from or now
+    for name, instant in (("valid_from", start), ("valid_until", valid_until)):
+        if instant is not None and timezone.is_naive(instant):
+            raise ValidationFailed(
+                _("A release limit's window needs instants with their time zone."),
+                code="invalid_instant",
+                details={"field": name},
+            )
+    if valid_until is not None and (valid_until <= start or valid_until <= now):
+        raise ValidationFailed(
+            _("A release limit's window must end after it starts, and not in the past."),
+            code="invalid_release_window",
+            details={"valid_from": start.isoformat(), "valid_until": valid_until.isoformat()},
+        )
+    limit, _created = ReleaseLimit.objects.update_or_create(
+        merchant=merchant,
+        site=site,
+        source=source[:60],
+        defaults={
+            "orders_per_hour": orders,
+            "lines_per_hour": lines,
+            "valid_from": start,
+            "valid_until": valid_until,
+        },
+    )
+    return limit
+
+
+@transaction.atomic
+def release_limit_clear(*, merchant: Merchant, site: Site, source: str) -> int:
+    """Lift the limit ``source`` set for ``merchant`` at ``site`` (none: nothing to do). Returns how many went."""
+    deleted, _detail = ReleaseLimit.objects.filter(merchant=merchant, site=site, source=source.strip()).delete()
+    return deleted
 
 
 def waves_release_scheduled(*, size: int | None = None) -> list[int]:
