@@ -16,4 +16,9 @@ class InboundConfig(AppConfig):
         # Open ASN lines are the incoming stock that availability shows beside what is on hand.
         register_incoming_source(selectors.incoming_stock)
         # Stock leaving a pick face may take it below its min: check it (idempotent: one open task per face).
-        subscribe(StockChanged.name, "inbound.replenishment_check", handlers.replenishment_on_stock_changed)
+        subscribe(
+            StockChanged.name,
+            "inbound.replenishment_check",
+            handlers.replenishment_on_stock_changed,
+            batch=handlers.replenishment_on_stock_changed_many,  # one read of the touched faces per relay batch
+        )

@@ -12,6 +12,7 @@ class IntegrationsConfig(AppConfig):
         from quai.integrations.connectors import load_adapters
         from quai.integrations.services import on_shipment_shipped, on_sku_created, on_stock_event, webhook_fan_out
         from quai.integrations.services.deliveries import webhook_fan_out_many
+        from quai.integrations.services.stock_out import on_stock_events
 
         load_adapters()
 
@@ -20,14 +21,15 @@ class IntegrationsConfig(AppConfig):
         # reads the subscriptions once per relay batch, not once per event.
         subscribe("*", "integrations.webhook_fan_out", webhook_fan_out, batch=webhook_fan_out_many)
         # Shops: every change of what a SKU may sell marks it for a push to the merchant's shops (pushed by a task
-        # after the relay's commit); a new SKU releases the shop orders held for it.
+        # on the shop_push queue after the relay's commit); the batch form reads the shops once per relay batch and
+        # marks each SKU once. A new SKU releases the shop orders held for it.
         for name in (
             "inventory.stock_changed",
             "inventory.reservation_made",
             "inventory.reservation_released",
             "inventory.reservation_consumed",
         ):
-            subscribe(name, f"integrations.shop_stock.{name}", on_stock_event)
+            subscribe(name, f"integrations.shop_stock.{name}", on_stock_event, batch=on_stock_events)
         subscribe("catalog.sku_created", "integrations.shop_orders_held", on_sku_created)
         # A shipped order is told to the shop it came from, with its tracking (a retried call, once per parcels).
         subscribe("shipment.shipped", "integrations.shop_fulfilment", on_shipment_shipped)

@@ -110,6 +110,60 @@ def on_stock_event(event: Any, envelope: Any) -> None:
     _stock_push_after_commit(connection_ids)
 
 
+def on_stock_events(items: Sequence[tuple[Any, Any]]) -> None:
+    """Batch form of ``on_stock_event`` (``subscribe(..., batch=)``): exactly what it does for each event in turn,
+    in three or four queries per relay batch instead of one to three per event.
+
+    The batch's merchants' stock-pushing shops in one query; one insert of the (shop, SKU) rows not there yet (the
+    SKU code of the SKU's first event, as per event); then each SKU's generation goes up by its number of events
+    in the batch — one update per distinct count, usually one — so the rows end as the per-event form leaves them.
+    The push that follows still sends each SKU's current level once (the latest level wins); one push task per
+    shop is asked for after the commit, not one per event.
+    """
+    per_merchant: dict[int, dict[int, list[Any]]] = {}  # merchant -> SKU -> [events, code], in first-event order
+    for event, envelope in items:
+        sku_id = getattr(event, "sku_id", None)
+        if sku_id is None or envelope.merchant_id is None:
+            continue
+        entry = per_merchant.setdefault(envelope.merchant_id, {}).setdefault(
+            sku_id, [0, str(getattr(event, "sku_code", ""))[:64]]
+        )
+        entry[0] += 1
+    if not per_merchant:
+        return
+    shops: dict[int, list[int]] = {}
+    for pk, merchant_id in (
+        Connection.objects.filter(merchant_id__in=list(per_merchant), push_stock=True)
+        .exclude(status=ConnectionStatus.PAUSED)
+        .order_by("pk")
+        .values_list("pk", "merchant_id")
+    ):
+        shops.setdefault(merchant_id, []).append(pk)
+    if not shops:
+        return
+    rows: list[StockSync] = []
+    bumps: dict[int, Q] = {}  # events per SKU in this batch -> the rows to bump by that much
+    for merchant_id, skus in per_merchant.items():
+        connection_ids = shops.get(merchant_id)
+        if not connection_ids:
+            continue
+        for sku_id, (_events, sku_code) in skus.items():
+            rows.extend(
+                StockSync(merchant_id=merchant_id, connection_id=pk, sku_id=sku_id, sku_code=sku_code)
+                for pk in connection_ids
+            )
+        for events in {events for events, _code in skus.values()}:
+            same = [sku_id for sku_id, (count, _code) in skus.items() if count == events]
+            bumps[events] = bumps.get(events, Q(pk__in=[])) | Q(connection_id__in=connection_ids, sku_id__in=same)
+    StockSync.objects.bulk_create(rows, ignore_conflicts=True)
+    now = clock.now()
+    for events, which in sorted(bumps.items()):
+        StockSync.objects.filter(which).update(
+            generation=F("generation") + events, changed_at=Coalesce(F("changed_at"), now)
+        )
+    _stock_push_after_commit(pk for connection_ids in shops.values() for pk in connection_ids)
+
+
 def _stock_push_after_commit(connection_ids: Iterable[int]) -> None:
     ids = sorted(set(connection_ids))
 
