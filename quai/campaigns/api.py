@@ -20,7 +20,6 @@ from quai.core.errors import NotFound, ValidationFailed
 from quai.tenants.auth import principal_of
 from quai.tenants.principal import Principal
 from quai.tenants.schemas import MAX_INT
-from quai.warehouse.models import Site, Zone
 from quai.warehouse.selectors import site_list, zone_get
 
 router = Router(tags=["campaigns"])
@@ -98,7 +97,8 @@ class CampaignOpenIn(Schema):
     )
 
 
-def _site(code: str | None) -> Site:
+# ``Any``: a warehouse Site or Zone, read through warehouse's selectors; this API names no other app's model.
+def _site(code: str | None) -> Any:
     """The site named by ``code``, or the only site when the warehouse has one."""
     if code:
         site = site_list().filter(code=code).first()
@@ -113,7 +113,7 @@ def _site(code: str | None) -> Site:
     return sites[0]
 
 
-def _zone(campaign: Campaign, zone_id: int) -> Zone:
+def _zone(campaign: Campaign, zone_id: int) -> Any:
     """A zone the campaign's merchant may use: a shared one or its own; another merchant's does not exist for it."""
     zone = zone_get(zone_id=zone_id)
     if zone.merchant_id is not None and zone.merchant_id != campaign.merchant_id:

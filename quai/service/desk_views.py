@@ -19,11 +19,9 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from quai.core.errors import NotFound, QuaiError
-from quai.service import domain, services
+from quai.service import domain, selectors, services
 from quai.service.models import ReturnGrade, ReturnUnit, ReturnUnitState, Rma
 from quai.tenants.access import staff_role_required, staff_scope
-from quai.warehouse.models import ZoneKind
-from quai.warehouse.selectors import site_list
 
 DESK_GROUPS = ("admin", "supervisor", "receiver", "agent")
 SITE_KEY = "service.returns_desk.site"
@@ -33,7 +31,7 @@ desk_required = staff_role_required(DESK_GROUPS, gettext_lazy("This screen is fo
 
 
 def _site(request: HttpRequest) -> Any:
-    sites = site_list().filter(zones__kind=ZoneKind.RETURNS).distinct()
+    sites = selectors.desk_sites()
     wanted = request.GET.get("site") or request.session.get(SITE_KEY)
     site = sites.filter(code=wanted).first() if wanted else None
     site = site or sites.first()
@@ -102,7 +100,7 @@ def _scan(request: HttpRequest, code: str) -> dict[str, str]:
         found = services.desk_rma_find(scope=scope, code=code)
         request.session[RMA_KEY] = found.pk
         return {"result": "ok", "message": _("Return %(rma)s: scan each unit.") % {"rma": found.reference}}
-    location = services.desk_location(site_id=site.pk, kind=ZoneKind.RETURNS, merchant_id=rma.merchant_id)
+    location = services.desk_location(site_id=site.pk, merchant_id=rma.merchant_id)
     if location is None:
         raise NotFound(_("This site has no open returns zone."), code="returns_zone_missing")
     try:

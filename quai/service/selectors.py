@@ -25,6 +25,8 @@ from quai.service.models import (
     TicketStatus,
 )
 from quai.tenants.scope import Scope
+from quai.warehouse.models import Site, ZoneKind
+from quai.warehouse.selectors import site_list
 
 
 def customer_list(*, scope: Scope, q: str | None = None) -> QuerySet[Customer]:
@@ -140,3 +142,8 @@ def unsent_answers(*, scope: Scope, limit: int = 20) -> list[TicketMessage]:
         .select_related("ticket")
         .order_by("-created_at", "-id")[:limit]
     )
+
+
+def desk_sites() -> QuerySet[Site]:
+    """The sites the returns desk can work in: those with a returns zone (the warehouse's, staff only)."""
+    return site_list().filter(zones__kind=ZoneKind.RETURNS).distinct()

@@ -77,8 +77,9 @@ def desk_rma_find(*, scope: Scope, code: str) -> Rma:
     return found
 
 
-def desk_location(*, site_id: int, kind: str, merchant_id: int) -> Location | None:
-    """The first usable place of the site's zone of ``kind`` (returns, quarantine) for this merchant."""
+def desk_location(*, site_id: int, merchant_id: int, kind: str = ZoneKind.RETURNS) -> Location | None:
+    """The first usable place of the site's zone of ``kind`` (returns, the desk's own; quarantine) for this
+    merchant."""
     return (
         Location.objects.filter(site_id=site_id, zone__kind=kind, status=LocationStatus.ACTIVE)
         .filter(zone_active_q(clock.now(), prefix="zone__"))
