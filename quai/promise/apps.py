@@ -23,8 +23,15 @@ class PromiseConfig(AppConfig):
             services,
         )
 
-        subscribe(OrderReceived.name, "promise.record_on_order", services.on_order_received)
-        subscribe(OrderStatusChanged.name, "promise.backlog_refresh", services.on_order_changed)
+        subscribe(
+            OrderReceived.name, "promise.record_on_order", services.on_order_received, batch=services.on_orders_received
+        )
+        subscribe(
+            OrderStatusChanged.name,
+            "promise.backlog_refresh",
+            services.on_order_changed,
+            batch=services.on_orders_changed,
+        )
         subscribe(SHIPMENT_SHIPPED, "promise.shipped", services.on_shipment_shipped)
         subscribe(SHIPMENT_TRACKING_EVENT, "promise.tracking", services.on_shipment_tracking_event)
         subscribe(SHIPMENT_DELIVERED, "promise.delivered", services.on_shipment_delivered)

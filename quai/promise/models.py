@@ -261,21 +261,23 @@ class PromiseRecord(MerchantOwned, TimeStampedModel):
         return f"{self.order_id}: {self.delivery_by}"
 
 
-class BacklogLines(MerchantOwned):
-    """Order lines of one merchant waiting in one order status (allocated, released, picking): the backlog the
-    promise counts, kept by ``order.status_changed`` (each step moves the order's lines from one row to the other)
-    so the hot path reads a few rows instead of counting the open orders. ``promise_watch`` recounts it from the
-    orders every run, which repairs what a handler racing the recount may have counted twice."""
+class BacklogDelta(MerchantOwned):
+    """Order lines of one merchant that joined (positive) or left (negative) one order status (allocated, released,
+    picking): the backlog the promise counts is the sum of these rows per status, so the hot path reads a few rows
+    instead of counting the open orders.
+
+    Append-only, so that two relays handling a flash sale's ``order.status_changed`` events at once never wait on
+    each other: each relay batch inserts its net moves in one statement and no row is ever updated (a tally row per
+    merchant and status, updated in place, was a lock every relay queued on). ``backlog_compact`` (run by the watch)
+    folds the rows into one per merchant and status, deleting exactly the rows it sums; ``backlog_recount`` appends
+    the correction that brings the sums back to the count of the orders themselves."""
 
     status = models.CharField(_("order status"), max_length=20)
     lines = models.IntegerField(_("order lines"), default=0)
 
     class Meta:
-        verbose_name = _("backlog lines")
-        verbose_name_plural = _("backlog lines")
-        constraints = [
-            models.UniqueConstraint(fields=["merchant", "status"], name="promise_backlog_one_row_per_status"),
-        ]
+        verbose_name = _("backlog move")
+        verbose_name_plural = _("backlog moves")
 
     def __str__(self) -> str:
-        return f"{self.merchant_id} {self.status}: {self.lines}"
+        return f"{self.merchant_id} {self.status}: {self.lines:+d}"

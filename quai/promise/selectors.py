@@ -4,9 +4,9 @@ The hot path (``POST /api/v1/promise``) makes no heavy query, and none at all on
 
 - the site's configuration is cached per process until a configuration write (``snapshot_invalidate``) or
   ``CONFIG_TTL``;
-- the backlog is never counted from the orders there: ``BacklogLines`` keeps it per merchant and status, moved by
-  ``order.status_changed`` (``quai.promise.services.backlog_step``), and the hot path reads those few rows at most
-  every ``BACKLOG_TTL`` seconds;
+- the backlog is never counted from the orders there: ``BacklogDelta`` keeps it per merchant and status as rows
+  appended by ``order.status_changed`` (``quai.promise.services.backlog_apply``, one insert per relay batch) and
+  folded by the watch, and the hot path sums those few rows at most every ``BACKLOG_TTL`` seconds;
 - a SKU's stock (free to sell, and its open ASNs) is read through inventory's availability selector for the SKUs the
   process has not seen in the last ``STOCK_TTL`` seconds, and kept that long.
 
@@ -23,6 +23,7 @@ import time as monotonic
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from django.db.models import Count, Q, Sum
 
@@ -32,7 +33,7 @@ from quai.orders import domain as order_domain
 from quai.orders.selectors import order_list
 from quai.promise import domain
 from quai.promise.models import (
-    BacklogLines,
+    BacklogDelta,
     CarrierService,
     PromiseRecord,
     PromiseSite,
@@ -40,6 +41,9 @@ from quai.promise.models import (
     TransitLane,
 )
 from quai.tenants.scope import Scope
+
+if TYPE_CHECKING:
+    from quai.orders.models import Order
 
 CONFIG_TTL = 60.0
 BACKLOG_TTL = 5.0
@@ -187,17 +191,25 @@ def _stages(lines_by_status: dict[str, int]) -> dict[str, int]:
 
 
 def _count_backlog(config: SiteConfig) -> dict[str, int]:
-    """The site's backlog per stage from ``BacklogLines`` (a handful of rows: merchants × three statuses)."""
-    rows = BacklogLines.objects.within(Scope.system("promise backlog"))
+    """The site's backlog per stage: the sum of ``BacklogDelta`` per status (a few rows once the watch folded them)."""
+    rows = BacklogDelta.objects.within(Scope.system("promise backlog"))
     if config.merchant_ids:
         rows = rows.filter(merchant_id__in=config.merchant_ids)
     found = rows.order_by().values_list("status").annotate(total=Sum("lines"))
     return _stages({status: int(total or 0) for status, total in found})
 
 
+def backlog_sums(*, scope: Scope) -> dict[tuple[int, str], int]:
+    """The backlog as the moves say it: lines per (merchant, status), summed over ``BacklogDelta`` (zeros left out)."""
+    rows = (
+        BacklogDelta.objects.within(scope).order_by().values_list("merchant_id", "status").annotate(total=Sum("lines"))
+    )
+    return {(int(merchant_id), str(status)): int(total) for merchant_id, status, total in rows if total}
+
+
 def backlog_counted_from_orders(*, scope: Scope) -> dict[tuple[int, str], int]:
     """Order lines per (merchant, status) of the tracked statuses, counted from the orders themselves: the heavy
-    count ``BacklogLines`` spares the hot path; the watch runs it to repair the tallies."""
+    count ``BacklogDelta`` spares the hot path; the watch runs it to repair the sums."""
     rows = (
         order_list(scope=scope)
         .filter(status__in=TRACKED_STATUSES)
@@ -206,6 +218,31 @@ def backlog_counted_from_orders(*, scope: Scope) -> dict[tuple[int, str], int]:
         .annotate(line_count=Count("lines"))
     )
     return {(int(merchant_id), str(status)): int(count) for merchant_id, status, count in rows}
+
+
+def order_line_counts(*, scope: Scope, order_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+    """``order id → (merchant id, order lines)`` of the orders in ``order_ids`` within ``scope``, in one query (the
+    backlog handler's read, once per relay batch)."""
+    ids = list(dict.fromkeys(order_ids))
+    if not ids:
+        return {}
+    rows = (
+        order_list(scope=scope)
+        .filter(pk__in=ids)
+        .order_by()
+        .values_list("pk", "merchant_id")
+        .annotate(line_count=Count("lines"))
+    )
+    return {int(pk): (int(merchant_id), int(count)) for pk, merchant_id, count in rows}
+
+
+def orders_with_lines(*, scope: Scope, order_ids: Iterable[int]) -> dict[int, Order]:
+    """``order id → order`` (its lines prefetched) of the orders in ``order_ids`` within ``scope``: two queries for
+    a whole relay batch of ``order.received``."""
+    ids = list(dict.fromkeys(order_ids))
+    if not ids:
+        return {}
+    return {order.pk: order for order in order_list(scope=scope).filter(pk__in=ids).prefetch_related("lines")}
 
 
 def backlog_for(config: SiteConfig) -> dict[str, int]:

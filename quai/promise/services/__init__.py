@@ -2,12 +2,16 @@
 
 from quai.promise.services.config import promise_config_dump, promise_config_load
 from quai.promise.services.promises import (
+    BacklogStep,
     PromiseUnavailable,
     Quote,
+    backlog_apply,
+    backlog_compact,
     backlog_recount,
-    backlog_step,
     on_order_changed,
     on_order_received,
+    on_orders_changed,
+    on_orders_received,
     on_shipment_delivered,
     on_shipment_shipped,
     on_shipment_tracking_event,
@@ -16,15 +20,20 @@ from quai.promise.services.promises import (
     promise_token,
     promise_token_read,
     promise_watch,
+    promises_record_for_orders,
 )
 
 __all__ = [
+    "BacklogStep",
     "PromiseUnavailable",
     "Quote",
+    "backlog_apply",
+    "backlog_compact",
     "backlog_recount",
-    "backlog_step",
     "on_order_changed",
     "on_order_received",
+    "on_orders_changed",
+    "on_orders_received",
     "on_shipment_delivered",
     "on_shipment_shipped",
     "on_shipment_tracking_event",
@@ -35,4 +44,5 @@ __all__ = [
     "promise_token",
     "promise_token_read",
     "promise_watch",
+    "promises_record_for_orders",
 ]

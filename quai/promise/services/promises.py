@@ -22,15 +22,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
 from quai.core import clock
 from quai.core.errors import Conflict, NotFound, QuaiError, ValidationFailed
 from quai.core.events import Envelope
-from quai.core.outbox import event_record
+from quai.core.outbox import event_record, events_record_many
 from quai.orders.domain import AddressProblem
 from quai.orders.selectors import order_get
 from quai.promise import domain, selectors
@@ -42,7 +41,7 @@ from quai.promise.events import (
     PromiseRecorded,
     PromiseReforecast,
 )
-from quai.promise.models import BacklogLines, PromiseRecord, PromiseSource, PromiseStatus, TransitLane
+from quai.promise.models import BacklogDelta, PromiseRecord, PromiseSource, PromiseStatus, TransitLane
 from quai.tenants.scope import Scope
 
 logger = logging.getLogger(__name__)
@@ -226,9 +225,15 @@ def promise_token_read(token: str) -> TokenPromise | None:
 
 def on_order_received(event: Any, envelope: Envelope) -> None:
     """``order.received``: record the promise the shop showed, or compute one (idempotent: one per order)."""
-    if envelope.merchant_id is None:
-        return
-    promise_record_for_order(merchant_id=envelope.merchant_id, order_id=int(event.order_id))
+    on_orders_received([(event, envelope)])
+
+
+def on_orders_received(items: Sequence[tuple[Any, Envelope]]) -> None:
+    """``order.received``, the relay's batch form: every order of the batch recorded at once (see
+    ``promises_record_for_orders``), what ``on_order_received`` does for each in turn."""
+    promises_record_for_orders(
+        orders=[(int(event.order_id), envelope.merchant_id) for event, envelope in items if envelope.merchant_id]
+    )
 
 
 def promise_record_for_order(*, merchant_id: int, order_id: int) -> PromiseRecord | None:
@@ -240,6 +245,55 @@ def promise_record_for_order(*, merchant_id: int, order_id: int) -> PromiseRecor
     if existing is not None:
         return existing
     order = order_get(scope=Scope.merchant(merchant_id), order_id=order_id)
+    values = _promise_values(merchant_id=merchant_id, order=order)
+    if values is None:
+        return None
+    with transaction.atomic():
+        record, created = PromiseRecord.objects.get_or_create(order_id=order_id, defaults=values)
+        if created:
+            event_record(_recorded_event(record), merchant_id=merchant_id)
+    return record
+
+
+def promises_record_for_orders(*, orders: Sequence[tuple[int, int]]) -> list[PromiseRecord]:
+    """``promise_record_for_order`` for many ``(order id, merchant id)`` at once, in a handful of queries whatever
+    their number: the records that exist, the orders with their lines, each merchant's stock for all its carts in
+    one read (the quotes then hit the cache), one insert of the records and one of their ``promise.recorded``
+    events. Returns the records created. An order missing (or another merchant's) raises ``order_not_found`` as the
+    single form does; a record another relay wrote first fails the insert: the relay then runs the single form."""
+    wanted: dict[int, int] = {}
+    for order_id, merchant_id in orders:
+        wanted.setdefault(order_id, merchant_id)
+    if not wanted:
+        return []
+    existing = set(PromiseRecord.objects.filter(order_id__in=list(wanted)).values_list("order_id", flat=True))
+    missing = [order_id for order_id in wanted if order_id not in existing]
+    if not missing:
+        return []
+    found = selectors.orders_with_lines(scope=Scope.system("promise intake"), order_ids=missing)
+    codes: dict[int, list[str]] = {}
+    for order_id in missing:
+        order = found.get(order_id)
+        if order is None or order.merchant_id != wanted[order_id]:
+            raise NotFound(_("Order not found."), code="order_not_found", details={"order_id": order_id})
+        codes.setdefault(order.merchant_id, []).extend(line.sku_code for line in order.lines.all())
+    for merchant_id, merchant_codes in codes.items():
+        selectors.stock_of(merchant_id=merchant_id, codes=merchant_codes)
+    records = []
+    for order_id in missing:
+        values = _promise_values(merchant_id=wanted[order_id], order=found[order_id])
+        if values is not None:
+            records.append(PromiseRecord(order_id=order_id, **values))
+    if not records:
+        return []
+    with transaction.atomic(savepoint=False):
+        PromiseRecord.objects.bulk_create(records)
+        events_record_many([(_recorded_event(record), record.merchant_id) for record in records])
+    return records
+
+
+def _promise_values(*, merchant_id: int, order: Any) -> dict[str, Any] | None:
+    """The recorded promise's fields for ``order`` (with its lines), or None when there is nothing to record."""
     config = selectors.site_config_for(merchant_id)
     token = promise_token_read(order.promise_id) if order.promise_id else None
     if token is not None and token.merchant_id != merchant_id:
@@ -261,7 +315,7 @@ def promise_record_for_order(*, merchant_id: int, order_id: int) -> PromiseRecor
             computed = quote.result.options[0]
             zone = quote.result.zone.code
         except QuaiError as error:
-            logger.info("order %s: no promise computed at intake (%s)", order_id, error.code)
+            logger.info("order %s: no promise computed at intake (%s)", order.pk, error.code)
     if token is not None:
         values.update(
             source=PromiseSource.SHOP,
@@ -289,28 +343,20 @@ def promise_record_for_order(*, merchant_id: int, order_id: int) -> PromiseRecor
         values["confidence"] = Decimal(str(computed.confidence)).quantize(Decimal("0.001"))
         if values["ship_date"] == computed.ship_date:
             values["ship_by"] = computed.cutoff
-    with transaction.atomic():
-        record, created = PromiseRecord.objects.get_or_create(
-            order_id=order_id,
-            defaults={
-                "merchant_id": merchant_id,
-                "promise_site_id": config.promise_site_id if config else None,
-                **values,
-            },
-        )
-        if created:
-            event_record(
-                PromiseRecorded(
-                    order_id=order_id,
-                    source=record.source,
-                    service=record.service,
-                    ship_date=_iso(record.ship_date),
-                    delivery_from=_iso(record.delivery_from),
-                    delivery_by=_iso(record.delivery_by),
-                ),
-                merchant_id=merchant_id,
-            )
-    return record
+    values["merchant_id"] = merchant_id
+    values["promise_site_id"] = config.promise_site_id if config else None
+    return values
+
+
+def _recorded_event(record: PromiseRecord) -> PromiseRecorded:
+    return PromiseRecorded(
+        order_id=record.order_id,
+        source=record.source,
+        service=record.service,
+        ship_date=_iso(record.ship_date),
+        delivery_from=_iso(record.delivery_from),
+        delivery_by=_iso(record.delivery_by),
+    )
 
 
 def _iso(value: date | None) -> str:
@@ -507,6 +553,7 @@ def promise_watch() -> dict[str, int]:
     will, and break the promises whose last promised day passed undelivered. Periodic (``tasks.promise_watch``)."""
     now = clock.now()
     flagged = cleared = broken = 0
+    backlog_compact()
     backlog_recount()
     for config in selectors.site_configs():
         records = selectors.open_records(scope=_WATCH, promise_site_id=config.promise_site_id)
@@ -567,58 +614,107 @@ def _flag_at_risk(record: PromiseRecord, now: datetime) -> None:
             )
 
 
-# --- The backlog tallies ------------------------------------------------------------------------------------------
+# --- The backlog ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BacklogStep:
+    """One ``order.status_changed``: the order's lines leave ``from_status`` and join ``to_status``."""
+
+    merchant_id: int
+    order_id: int
+    from_status: str
+    to_status: str
 
 
 def on_order_changed(event: Any, envelope: Envelope) -> None:
-    """``order.status_changed``: move the order's lines between the backlog tallies."""
-    if envelope.merchant_id is None:
-        return
-    backlog_step(
-        merchant_id=envelope.merchant_id,
-        order_id=int(event.order_id),
-        from_status=str(event.from_status),
-        to_status=str(event.to_status),
+    """``order.status_changed``: move the order's lines between the backlog's statuses."""
+    on_orders_changed([(event, envelope)])
+
+
+def on_orders_changed(items: Sequence[tuple[Any, Envelope]]) -> None:
+    """``order.status_changed``, the relay's batch form: every step of the batch in one read and one insert."""
+    backlog_apply(
+        steps=[
+            BacklogStep(envelope.merchant_id, int(event.order_id), str(event.from_status), str(event.to_status))
+            for event, envelope in items
+            if envelope.merchant_id is not None
+        ]
     )
 
 
-def backlog_step(*, merchant_id: int, order_id: int, from_status: str, to_status: str) -> None:
-    """An order stepped ``from_status`` → ``to_status``: its lines leave one tally and join the other (only the
-    statuses the promise counts, ``selectors.TRACKED_STATUSES``, have one). The outbox runs it once per event."""
-    moves = [(s, sign) for s, sign in ((from_status, -1), (to_status, 1)) if s in selectors.TRACKED_STATUSES]
-    if not moves or from_status == to_status:
-        return
-    try:
-        lines = len(order_get(scope=Scope.merchant(merchant_id), order_id=order_id).lines.all())
-    except NotFound:
-        return
+def backlog_apply(*, steps: Sequence[BacklogStep]) -> int:
+    """Append the net moves of ``steps`` to the backlog (only the statuses the promise counts,
+    ``selectors.TRACKED_STATUSES``): one read of the orders' line counts and one insert, whatever the number of
+    steps, and no row updated, so two relays never wait on each other. A step of an order that is gone (or not
+    the merchant's) moves nothing. Returns how many rows it appended. The outbox runs it once per event."""
+    tracked = selectors.TRACKED_STATUSES
+    moving = [
+        step
+        for step in steps
+        if step.from_status != step.to_status and (step.from_status in tracked or step.to_status in tracked)
+    ]
+    if not moving:
+        return 0
+    counts = selectors.order_line_counts(
+        scope=Scope.system("promise backlog"), order_ids=[step.order_id for step in moving]
+    )
+    net: dict[tuple[int, str], int] = {}
+    for step in moving:
+        found = counts.get(step.order_id)
+        if found is None or found[0] != step.merchant_id:
+            continue
+        lines = found[1]
+        for status, sign in ((step.from_status, -1), (step.to_status, 1)):
+            if status in tracked:
+                key = (step.merchant_id, status)
+                net[key] = net.get(key, 0) + sign * lines
+    rows = [
+        BacklogDelta(merchant_id=merchant_id, status=status, lines=n) for (merchant_id, status), n in net.items() if n
+    ]
+    if rows:
+        BacklogDelta.objects.bulk_create(rows)
+        transaction.on_commit(selectors.backlog_invalidate)
+    return len(rows)
+
+
+def backlog_compact() -> int:
+    """Fold the backlog's rows into one per merchant and status (``promise_watch`` runs it); returns how many rows
+    it folded. It deletes the rows and re-inserts the sums of exactly the rows its ``DELETE … RETURNING`` removed,
+    in one transaction: a move a relay appends meanwhile is not seen and stays, a reader sees the rows before or
+    after (the same sums), and a second compaction at once re-inserts only what it deleted itself. It takes no lock
+    a relay waits on (appending never touches an existing row)."""
+    rows = BacklogDelta.objects.order_by()
+    if rows.count() <= rows.values("merchant_id", "status").distinct().count():
+        return 0
+    table = connection.ops.quote_name(BacklogDelta._meta.db_table)
     with transaction.atomic():
-        for status, sign in moves:
-            tally, _created = BacklogLines.objects.get_or_create(merchant_id=merchant_id, status=status)
-            BacklogLines.objects.filter(pk=tally.pk).update(lines=F("lines") + sign * lines)
-    transaction.on_commit(selectors.backlog_invalidate)
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {table} RETURNING merchant_id, status, lines")
+            deleted = cursor.fetchall()
+        sums: dict[tuple[int, str], int] = {}
+        for merchant_id, status, lines in deleted:
+            sums[(merchant_id, status)] = sums.get((merchant_id, status), 0) + lines
+        BacklogDelta.objects.bulk_create(
+            [BacklogDelta(merchant_id=m, status=s, lines=n) for (m, s), n in sums.items() if n]
+        )
+    return len(deleted)
 
 
 def backlog_recount() -> int:
-    """Set every tally to the count of the orders themselves (``promise_watch`` runs it): repairs a step counted
-    twice when it raced a recount, or orders written without their events (a bulk load). Returns how many tallies
-    it corrected."""
-    counted = selectors.backlog_counted_from_orders(scope=Scope.system("promise backlog recount"))
-    corrected = 0
-    with transaction.atomic():
-        tallies = {(t.merchant_id, t.status): t for t in BacklogLines.objects.select_for_update()}
-        for key, tally in tallies.items():
-            lines = counted.get(key, 0)
-            if tally.lines != lines:
-                BacklogLines.objects.filter(pk=tally.pk).update(lines=lines)
-                corrected += 1
-        missing = [
-            BacklogLines(merchant_id=merchant_id, status=status, lines=lines)
-            for (merchant_id, status), lines in counted.items()
-            if (merchant_id, status) not in tallies
-        ]
-        BacklogLines.objects.bulk_create(missing)
-        corrected += len(missing)
-    if corrected:
+    """Append the corrections that bring the backlog's sums to the count of the orders themselves
+    (``promise_watch`` runs it): repairs orders written without their events (a bulk load) and a step counted
+    twice when it raced a recount. Returns how many (merchant, status) it corrected."""
+    scope = Scope.system("promise backlog recount")
+    counted = selectors.backlog_counted_from_orders(scope=scope)
+    summed = selectors.backlog_sums(scope=scope)
+    corrections = [
+        BacklogDelta(merchant_id=merchant_id, status=status, lines=counted.get(key, 0) - summed.get(key, 0))
+        for key in sorted(set(counted) | set(summed))
+        for merchant_id, status in (key,)
+        if counted.get(key, 0) != summed.get(key, 0)
+    ]
+    if corrections:
+        BacklogDelta.objects.bulk_create(corrections)
         transaction.on_commit(selectors.backlog_invalidate)
-    return corrected
+    return len(corrections)

@@ -1,5 +1,5 @@
-"""The hot path's reads: no query at all once warm, stock re-read after ``STOCK_TTL``, and the backlog kept as tallies
-by ``order.status_changed`` (never counted from the orders while quoting), repaired by the watch's recount."""
+"""The hot path's reads: no query at all once warm, stock re-read after ``STOCK_TTL``, and the backlog kept as moves
+appended by ``order.status_changed`` (never counted from the orders while quoting), repaired by the watch's recount."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from quai.orders import services as order_services
 from quai.orders.models import Order
 from quai.orders.tests.conftest import order_data
 from quai.promise import selectors, services
-from quai.promise.models import BacklogLines
+from quai.promise.models import BacklogDelta
 from quai.promise.services import promise_config_load, promise_quote
 from quai.promise.tests.conftest import demo_document
 from quai.tenants.scope import Scope
@@ -100,7 +100,7 @@ def _order(merchant, external_id, lines=2):  # type: ignore[no-untyped-def]
 
 
 def _tallies():  # type: ignore[no-untyped-def]
-    return {(t.merchant_id, t.status): t.lines for t in BacklogLines.objects.all() if t.lines}
+    return selectors.backlog_sums(scope=Scope.system("test"))
 
 
 def test_the_backlog_tallies_follow_each_order_step(merchant, configured, shirt):
@@ -136,7 +136,7 @@ def test_a_backlog_past_the_cutoff_moves_the_promise_and_the_recount_repairs_the
     assert _ship_date(_quote(merchant)) == date(2025, 3, 11)
     # Orders written without their events (a bulk load) and a tally counted twice: the watch's recount repairs both.
     Order.objects.filter(external_id="O-0").update(status="picking")
-    BacklogLines.objects.filter(status="allocated").update(lines=60)
+    BacklogDelta.objects.create(merchant=merchant, status="allocated", lines=54)
     assert services.backlog_recount() == 2
     assert _tallies() == {(merchant.pk, "allocated"): 4, (merchant.pk, "picking"): 2}
     assert services.backlog_recount() == 0
@@ -144,7 +144,7 @@ def test_a_backlog_past_the_cutoff_moves_the_promise_and_the_recount_repairs_the
 
 def test_a_step_between_untracked_statuses_reads_nothing(merchant, django_assert_num_queries):
     with django_assert_num_queries(0):
-        services.backlog_step(merchant_id=merchant.pk, order_id=1, from_status="received", to_status="backordered")
+        services.backlog_apply(steps=[services.BacklogStep(merchant.pk, 1, "received", "backordered")])
 
 
 def test_ship_by_for_orders_reads_the_recorded_cutoffs_in_one_query(
