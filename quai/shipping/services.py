@@ -94,12 +94,13 @@ def carrier_adapter(carrier: CarrierAccount) -> CarrierAdapter:
     return SandboxAdapter(sender=sender)
 
 
-def sandbox_carrier_ensure() -> CarrierAccount:
-    """The built-in sandbox carrier account, created on first use (a site runs end to end without a contract)."""
+def sandbox_carrier_ensure(*, code: str = "sandbox", name: str = "Sandbox") -> CarrierAccount:
+    """The built-in sandbox carrier account, created on first use (a site runs end to end without a contract).
+    ``code``/``name``: a sandbox account standing in for a named carrier (a simulation's Colissimo truck)."""
     carrier, _created = CarrierAccount.objects.get_or_create(
-        code="sandbox",
+        code=code,
         defaults={
-            "name": "Sandbox",
+            "name": name,
             "kind": CarrierKind.SANDBOX,
             "sender_name": "Quai 3PL",
             "sender_line1": "1 quai du Port",

@@ -1,0 +1,588 @@
+"""The simulated day: a frozen clock moved tick by tick drives Quai's real services.
+
+Each tick (10 simulated minutes by default):
+
+1. **Intake**: the orders of the tick are posted to ``POST /api/v1/orders/batch`` (the Ninja API in process
+   through Django's test ``Client``, authenticated with the merchant's real API key, 500 orders a request); the
+   orders services validate, allocate and write them.
+2. **Relay**: ``outbox_sweep`` runs the real handlers (the promise recorded per order, backlog tallies, labour's
+   productivity from the scans, ...). The nudge after commit is off: the relay runs here, at each tick, so the run
+   does not depend on a worker's timing.
+3. **Release**: ``orders_release_due`` hands the orders whose buffer is over to the warehouse.
+4. **Waves**: ``wave_release`` sends the most urgent waiting orders to the floor when the open batches hold less
+   than half an hour of the pickers' work.
+5. **Picking**: the rostered pickers (the staffing plan's heads, or 70 % of them) have ``heads × tick`` hours of
+   work, times a seeded variation (±10 %); each batch is started (``batch_start``) and picked scan by scan as the
+   handheld does (``pick_scan``: the location, the item, the tote), at the zone's standard.
+6. **Packing**: the packers likewise take the fully picked orders, most urgent first: ``parcel_open``, one
+   ``parcel_scan`` per unit, the box cartonization suggests (``parcel_box_set``), the weight (``parcel_weigh``),
+   ``parcel_close`` (a ZPL label from the sandbox carrier).
+7. **Trucks**: at each carrier's cut-off its manifest is opened, every labelled parcel scanned onto the truck and
+   the manifest closed (``manifest_close``: the orders are shipped).
+8. **Tickets**: shoppers who ask "where is my order?" open a ticket (``ticket_open``, answered automatically when
+   the order is on time); agents (the Erlang C plan) answer the escalated ones.
+
+After the last hour the clock moves day by day: the carriers' tracking events (``tracking_record``) deliver each
+parcel after a number of delivery days drawn from the promise's own transit distribution for its lane (seeded), and
+the promise handlers decide kept or broken, with the cause.
+
+Time in the run is simulated time only; the figures never read the wall clock (``wall_seconds`` is reported apart).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import time as wall
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count
+from django.test import Client
+from django.test.utils import override_settings
+
+from quai.campaigns.simulation import world as world_mod
+from quai.campaigns.simulation.orders import (
+    CAMPAIGN_CODES,
+    OTHER_CODES,
+    PlannedOrder,
+    order_body,
+    order_curve,
+    orders_draw,
+)
+from quai.campaigns.simulation.params import SimulationParams, params_check
+from quai.core import clock
+from quai.core.outbox import outbox_sweep
+from quai.fulfillment import domain as fulfillment_domain
+from quai.fulfillment import services as fulfillment
+from quai.fulfillment.models import BatchStatus, PickBatch, PickTask, TaskStatus
+from quai.fulfillment.selectors import order_picking_done
+from quai.labor.models import Activity
+from quai.orders.selectors import order_list
+from quai.orders.services import orders_release_due
+from quai.packing import services as packing
+from quai.promise import domain as promise_domain
+from quai.promise import selectors as promise_selectors
+from quai.shipping import domain as shipping_domain
+from quai.shipping import services as shipping
+from quai.shipping.carriers.base import TrackingEvent
+from quai.shipping.models import Shipment
+from quai.tenants.scope import Scope
+
+SCOPE = Scope.system("flash-sale simulation")
+BATCH_SIZE = 500
+#: The pack standard counts lines; a parcel's open, box, weigh and close cost about one more line's time.
+PACK_OVERHEAD_LINES = 1.0
+STAGES = ("released", "picking", "packed", "shipped")
+
+
+@dataclass
+class Tick:
+    at: datetime
+    orders_in: int
+    intake: int
+    stages: dict[str, int]
+    pick_heads: int
+    pack_heads: int
+
+
+@dataclass
+class OrderTrace:
+    """What the simulation saw of one order (simulated times)."""
+
+    pk: int
+    external_id: str
+    service: str
+    lines: int
+    units: int
+    received_at: datetime
+    waved_at: datetime | None = None
+    picked_at: datetime | None = None
+    packed_at: datetime | None = None
+    shipped_at: datetime | None = None
+    ship_by: datetime | None = None
+
+
+@dataclass
+class Run:
+    params: SimulationParams
+    world: Any = None
+    curve: dict[datetime, int] = field(default_factory=dict)
+    traces: dict[int, OrderTrace] = field(default_factory=dict)
+    by_external: dict[str, int] = field(default_factory=dict)
+    refused: Counter[str] = field(default_factory=Counter)
+    ticks: list[Tick] = field(default_factory=list)
+    #: (activity, zone) → [available person-hours, used person-hours]
+    effort: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(lambda: [0.0, 0.0]))
+    #: stage → the first simulated time its queue of today's work exceeded what it could still do before the cut-off
+    behind_at: dict[str, datetime] = field(default_factory=dict)
+    tickets_opened: int = 0
+    tickets_answered_by_agents: int = 0
+    manifests: list[dict[str, Any]] = field(default_factory=list)
+    wall_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    delivered_days: Counter[int] = field(default_factory=Counter)
+
+
+class _SimulatedMonotonic:
+    """``time``'s ``monotonic`` read from the simulated clock: the promise's caches (backlog, stock, config) then
+    expire after simulated seconds, as they would in a real day, and the run does not depend on the machine's
+    speed (a run on a slow machine would otherwise quote from older backlogs)."""
+
+    def monotonic(self) -> float:
+        return clock.now().timestamp()
+
+
+@contextmanager
+def _simulated_world() -> Iterator[None]:
+    saved = promise_selectors.monotonic
+    promise_selectors.monotonic = _SimulatedMonotonic()  # type: ignore[assignment]
+    promise_selectors.snapshot_invalidate()
+    try:
+        with override_settings(QUAI_OUTBOX_NUDGE=False, QUAI_FULFILMENT_SCHEDULED_WAVE_SIZE=0):
+            yield
+    finally:
+        promise_selectors.monotonic = saved
+        promise_selectors.snapshot_invalidate()
+        clock.reset()
+
+
+class _Timer:
+    def __init__(self, run: Run, name: str) -> None:
+        self.run, self.name = run, name
+
+    def __enter__(self) -> None:
+        self.started = wall.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.run.wall_seconds[self.name] += wall.perf_counter() - self.started
+
+
+def _hour_of(at: datetime) -> datetime:
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+def _heads(run: Run, activity: str, at: datetime) -> list[Any]:
+    return run.world.roster.on_shift(activity, at)
+
+
+# --- Intake -----------------------------------------------------------------------------------------------------
+
+
+def _intake(run: Run, client: Client, orders: list[PlannedOrder]) -> None:
+    for start in range(0, len(orders), BATCH_SIZE):
+        chunk = orders[start : start + BATCH_SIZE]
+        response = client.post(
+            "/api/v1/orders/batch",
+            data=json.dumps({"orders": [order_body(o) for o in chunk]}),
+            content_type="application/json",
+            secure=True,  # production settings redirect plain HTTP
+        )
+        if response.status_code != 200:
+            raise RuntimeError(f"the batch intake answered {response.status_code}: {response.content[:300]!r}")
+        for result, planned in zip(response.json()["results"], chunk, strict=True):
+            if result["status"] not in (200, 201):
+                run.refused[result.get("code", str(result["status"]))] += 1
+                continue
+            pk = int(result["order"]["id"])
+            run.by_external[planned.external_id] = pk
+            run.traces[pk] = OrderTrace(
+                pk=pk,
+                external_id=planned.external_id,
+                service=planned.service,
+                lines=len(planned.lines),
+                units=sum(q for _s, q in planned.lines),
+                received_at=clock.now(),
+            )
+
+
+def _ship_by_learn(run: Run) -> None:
+    missing = [pk for pk, trace in run.traces.items() if trace.ship_by is None]
+    for start in range(0, len(missing), 2000):
+        found = promise_selectors.ship_by_for_orders(scope=SCOPE, order_ids=missing[start : start + 2000])
+        for pk, ship_by in found.items():
+            run.traces[pk].ship_by = ship_by
+
+
+# --- Floor ------------------------------------------------------------------------------------------------------
+
+
+class Crew:
+    """Person-hours of one activity within a tick: debt carries over (a batch started finishes), idle time does not."""
+
+    def __init__(self) -> None:
+        self.budget = 0.0
+        self.people: list[Any] = []
+        self.turn = 0
+
+    def start_tick(self, people: list[Any], hours: float) -> float:
+        self.people = people
+        self.budget = min(self.budget, 0.0) + hours
+        return hours
+
+    def next_person(self) -> Any:
+        self.turn += 1
+        return self.people[self.turn % len(self.people)]
+
+
+def _variation(rng: random.Random) -> float:
+    return max(0.5, rng.gauss(1.0, 0.1))
+
+
+def _waves(run: Run, pickers: float, now: datetime) -> None:
+    """Release a wave when the open batches hold less than half an hour of the pickers' work."""
+    if pickers <= 0:
+        return
+    open_lines = PickTask.objects.filter(
+        batch__site=run.world.site, batch__status=BatchStatus.OPEN, status=TaskStatus.OPEN
+    ).count()
+    wanted = pickers * world_mod.STANDARDS[Activity.PICK] * 0.5 - open_lines
+    if wanted <= 0:
+        return
+    capacity = max(20, min(500, math.ceil(wanted / 1.5)))
+    fulfillment.wave_release(site=run.world.site, criteria=fulfillment_domain.WaveCriteria(capacity=capacity))
+    for order_id in (
+        PickTask.objects.filter(batch__site=run.world.site, batch__status=BatchStatus.OPEN)
+        .values_list("order_id", flat=True)
+        .distinct()
+    ):
+        trace = run.traces.get(order_id)
+        if trace is not None and trace.waved_at is None:
+            trace.waved_at = now
+
+
+def _pick(run: Run, crew: Crew, rng: random.Random, now: datetime, to_pack: list[int]) -> None:
+    batches = list(PickBatch.objects.filter(site=run.world.site, status=BatchStatus.OPEN).order_by("pk"))
+    for batch in batches:
+        if crew.budget <= 0 or not crew.people:
+            return
+        zone_code = batch.zone.code
+        rate = world_mod.ZONE_PICK_RATE.get(zone_code, world_mod.STANDARDS[Activity.PICK]) * _variation(rng)
+        operator = crew.next_person()
+        fulfillment.batch_start(batch_id=batch.pk, operator=operator)
+        tasks = list(
+            PickTask.objects.filter(batch=batch, status=TaskStatus.OPEN)
+            .select_related("location", "sku", "tote")
+            .order_by("sequence", "pk")
+        )
+        for task in tasks:
+            fulfillment.pick_scan(batch_id=batch.pk, operator=operator, code=task.location.code)
+            fulfillment.pick_scan(batch_id=batch.pk, operator=operator, code=run.world.gtins[task.sku.code])
+            fulfillment.pick_scan(batch_id=batch.pk, operator=operator, code=task.tote.code)
+        hours = len(tasks) / rate
+        crew.budget -= hours
+        run.effort[(Activity.PICK, zone_code)][1] += hours
+        for order_id in sorted({task.order_id for task in tasks}):
+            if order_picking_done(scope=SCOPE, order_id=order_id):
+                trace = run.traces.get(order_id)
+                if trace is not None and trace.picked_at is None:
+                    trace.picked_at = now
+                    to_pack.append(order_id)
+
+
+def _urgency(run: Run, order_id: int) -> tuple[datetime, int]:
+    trace = run.traces[order_id]
+    return (trace.ship_by or datetime.max.replace(tzinfo=ZoneInfo("UTC")), order_id)
+
+
+def _pack(run: Run, crew: Crew, rng: random.Random, now: datetime, to_pack: list[int]) -> None:
+    to_pack.sort(key=lambda order_id: _urgency(run, order_id))
+    stations = run.world.stations
+    done = 0
+    for order_id in to_pack:
+        if crew.budget <= 0 or not crew.people:
+            break
+        trace = run.traces[order_id]
+        packer = crew.next_person()
+        station = stations[crew.turn % len(stations)]
+        parcel = packing.parcel_open(code=trace.external_id, station=station, actor=packer)
+        for item in parcel.items.all().order_by("pk"):
+            for _ in range(item.expected):
+                packing.parcel_scan(parcel=parcel, code=run.world.gtins[item.sku_code], actor=packer)
+        box = packing.parcel_box_suggest(parcel=parcel).box
+        parcel = packing.parcel_box_set(parcel=parcel, packaging_code=box.code, actor=packer)
+        assert parcel.expected_weight_g is not None
+        packing.parcel_weigh(parcel=parcel, weight_g=parcel.expected_weight_g, actor=packer)
+        packing.parcel_close(parcel=parcel, actor=packer, label_format="zpl")
+        hours = (trace.lines + PACK_OVERHEAD_LINES) / (world_mod.STANDARDS[Activity.PACK] * _variation(rng))
+        crew.budget -= hours
+        run.effort[(Activity.PACK, "PAK")][1] += hours
+        trace.packed_at = now
+        done += 1
+    del to_pack[:done]
+
+
+def _trucks(run: Run, previous: datetime, now: datetime) -> None:
+    for service, cutoff in sorted(run.world.cutoffs.items(), key=lambda item: item[1]):
+        if not previous < cutoff <= now:
+            continue
+        carrier = run.world.carriers[service]
+        manifest = shipping.manifest_open(carrier=carrier, actor="simulation dock")
+        codes = list(Shipment.objects.filter(manifest=manifest).order_by("pk").values_list("sscc", flat=True))
+        for code in codes:
+            shipping.manifest_scan(manifest=manifest, code=code, actor="driver")
+        closed = shipping.manifest_close(manifest=manifest, actor="simulation dock")
+        shipped = list(Shipment.objects.filter(manifest=closed).values_list("order_id", flat=True))
+        for order_id in shipped:
+            trace = run.traces.get(order_id)
+            if trace is not None:
+                trace.shipped_at = now
+        run.manifests.append({"service": service, "at": now, "parcels": len(shipped), "missing": len(closed.missing)})
+
+
+# --- Tickets ----------------------------------------------------------------------------------------------------
+
+
+def _tickets_open(run: Run, due: list[PlannedOrder]) -> None:
+    from quai.service.services import IncomingMessage, ticket_open
+
+    for planned in due:
+        pk = run.by_external.get(planned.external_id)
+        if pk is None:
+            continue
+        first = planned.name.split(" ", 1)[0].lower()
+        ticket_open(
+            merchant_id=run.world.merchant_id,
+            channel="email",
+            message=IncomingMessage(
+                subject="Où est ma commande ?",
+                body=f"Bonjour, où en est ma commande {planned.external_id} ? Merci.",
+                email=f"{first}.{planned.index}@example.fr",
+                name=planned.name,
+                order_ids=(pk,),
+            ),
+        )
+        run.tickets_opened += 1
+
+
+def _agents_answer(run: Run, now: datetime, tick_hours: float) -> None:
+    from quai.service.models import Ticket
+    from quai.service.services import ticket_reply
+
+    hour = _hour_of(now).replace(day=world_mod.SIM_DAY.day, month=world_mod.SIM_DAY.month, year=world_mod.SIM_DAY.year)
+    agents = run.world.agents_per_hour.get(hour, 0)
+    if agents <= 0:
+        return
+    capacity = int(agents * tick_hours * 3600 / world_mod.TICKET_AHT_SECONDS)
+    waiting = Ticket.objects.filter(merchant_id=run.world.merchant_id, first_responded_at__isnull=True).order_by(
+        "first_response_due", "pk"
+    )[:capacity]
+    for ticket in waiting:
+        ticket_reply(ticket=ticket, body="Bonjour, votre commande est en cours de traitement. Belle journée !")
+        run.tickets_answered_by_agents += 1
+
+
+# --- Measures ---------------------------------------------------------------------------------------------------
+
+
+def _stages(run: Run) -> dict[str, int]:
+    counts = dict(
+        order_list(scope=SCOPE).order_by().values_list("status").annotate(n=Count("pk")).values_list("status", "n")
+    )
+    return {
+        "received": counts.get("received", 0) + counts.get("allocated", 0) + counts.get("backordered", 0),
+        "released": counts.get("released", 0),
+        "picking": counts.get("picking", 0),
+        "packed": counts.get("packed", 0),
+        "shipped": counts.get("shipped", 0) + counts.get("partially_shipped", 0) + counts.get("delivered", 0),
+    }
+
+
+def _remaining_capacity(run: Run, activity: str, now: datetime, until: datetime, rate: float) -> float:
+    """Lines the rostered people of ``activity`` can still do between ``now`` and ``until``."""
+    total, at = 0.0, now
+    while at < until:
+        step_end = min(until, _hour_of(at) + timedelta(hours=1))
+        total += len(_heads(run, activity, at)) * (step_end - at).total_seconds() / 3600 * rate
+        at = step_end
+    return total
+
+
+def _behind_check(run: Run, now: datetime, to_pack: list[int]) -> None:
+    """A stage falls behind when today's work waiting for it exceeds what its people can still do before today's
+    last cut-off (the work that reaches it later only adds to that)."""
+    if not run.world.cutoffs:
+        return
+    last_cutoff = max(run.world.cutoffs.values())
+    if now >= last_cutoff:
+        return
+    day_end = last_cutoff
+    due = [t for t in run.traces.values() if t.ship_by is not None and t.ship_by <= day_end]
+    pick_queue = sum(t.lines for t in due if t.picked_at is None)
+    pack_queue = sum(t.lines + PACK_OVERHEAD_LINES for t in due if t.picked_at is not None and t.packed_at is None)
+    for stage, queue, activity, rate in (
+        ("picking", pick_queue, Activity.PICK, float(world_mod.STANDARDS[Activity.PICK])),
+        ("packing", pack_queue, Activity.PACK, float(world_mod.STANDARDS[Activity.PACK])),
+    ):
+        if stage in run.behind_at or queue <= 0:
+            continue
+        if queue > _remaining_capacity(run, activity, now, day_end, rate):
+            run.behind_at[stage] = now
+
+
+# --- The day ----------------------------------------------------------------------------------------------------
+
+
+def _progress_line(run: Run, now: datetime, stages: dict[str, int]) -> str:
+    backlog = stages["received"] + stages["released"] + stages["picking"] + stages["packed"]
+    return (
+        f"\r{now:%a %H:%M}  orders in {len(run.traces):>7,}  shipped {stages['shipped']:>7,}  backlog {backlog:>7,}  "
+    )
+
+
+def simulate(params: SimulationParams, *, progress: Callable[[str], None] | None = None) -> Run:
+    """Run the day in the current database (which must be migrated and hold nothing else: the command checks)."""
+    params_check(params)
+    run = Run(params=params)
+    started = wall.perf_counter()
+    rng_floor = random.Random(params.seed * 7919 + 1)
+    rng_transit = random.Random(params.seed * 7919 + 2)
+    hours = world_mod.curve_hours(params)
+    run.curve = order_curve(hours, orders=params.orders, spike=params.spike)
+    planned = orders_draw(
+        curve=run.curve,
+        seed=params.seed,
+        campaign_skus=CAMPAIGN_CODES,
+        other_skus=OTHER_CODES,
+        ticket_share=params.ticket_share,
+    )
+    with _simulated_world():
+        with _Timer(run, "world"):
+            run.world = world_mod.world_build(params=params, orders=planned, curve=run.curve)
+        client = Client(HTTP_AUTHORIZATION=f"Bearer {run.world.api_key}", HTTP_HOST="localhost")
+        tick = timedelta(minutes=params.tick_minutes)
+        tick_hours = params.tick_minutes / 60
+        now = run.world.first_hour
+        end = run.world.last_hour + timedelta(hours=1)
+        clock.set_now(now)
+        pickers, packers = Crew(), Crew()
+        to_pack: list[int] = []
+        queue = list(planned)
+        tickets = sorted((o for o in planned if o.ticket_at is not None), key=lambda o: (o.ticket_at, o.index))
+        while now < end:
+            previous, now = now, now + tick
+            arriving = []
+            while queue and queue[0].at < now:
+                arriving.append(queue.pop(0))
+            clock.set_now(now)
+            with _Timer(run, "intake"):
+                _intake(run, client, arriving)
+            with _Timer(run, "relay"):
+                outbox_sweep(batch=500, max_batches=1000)
+                _ship_by_learn(run)
+            with _Timer(run, "release"):
+                while orders_release_due(now=now, limit=500) == 500:
+                    pass
+            pick_people = _heads(run, Activity.PICK, previous)
+            pack_people = _heads(run, Activity.PACK, previous)
+            available = pickers.start_tick(pick_people, len(pick_people) * tick_hours * _variation(rng_floor))
+            run.effort[(Activity.PICK, "all")][0] += available
+            available = packers.start_tick(pack_people, len(pack_people) * tick_hours * _variation(rng_floor))
+            run.effort[(Activity.PACK, "PAK")][0] += available
+            with _Timer(run, "waves"):
+                _waves(run, len(pick_people), now)
+            with _Timer(run, "picking"):
+                _pick(run, pickers, rng_floor, now, to_pack)
+            with _Timer(run, "packing"):
+                _pack(run, packers, rng_floor, now, to_pack)
+            with _Timer(run, "trucks"):
+                _trucks(run, previous, now)
+            with _Timer(run, "relay"):
+                outbox_sweep(batch=500, max_batches=1000)
+            with _Timer(run, "tickets"):
+                due = []
+                while tickets and tickets[0].ticket_at is not None and tickets[0].ticket_at < now:
+                    due.append(tickets.pop(0))
+                _tickets_open(run, due)
+                _agents_answer(run, now, tick_hours)
+            _behind_check(run, now, to_pack)
+            stages = _stages(run)
+            run.ticks.append(
+                Tick(
+                    at=now,
+                    orders_in=len(run.traces),
+                    intake=len(arriving),
+                    stages=stages,
+                    pick_heads=len(pick_people),
+                    pack_heads=len(pack_people),
+                )
+            )
+            if progress is not None:
+                progress(_progress_line(run, now, stages))
+        with _Timer(run, "deliveries"):
+            _deliveries(run, rng_transit, tickets)
+    run.wall_seconds["total"] = wall.perf_counter() - started
+    return run
+
+
+def _deliveries(run: Run, rng: random.Random, tickets: list[PlannedOrder]) -> None:
+    """The days after: each shipped parcel is delivered after delivery days drawn from its lane's transit."""
+    shipments = list(
+        Shipment.objects.filter(merchant_id=run.world.merchant_id, shipped_at__isnull=False)
+        .order_by("pk")
+        .values_list("pk", "order_id", "shipped_at", "tracking_number", "service")
+    )
+    traces = run.traces
+    plan: dict[date, list[tuple[int, datetime]]] = defaultdict(list)
+    zone_of: dict[tuple[str, str], promise_domain.DestinationZone] = {}
+    for pk, order_id, shipped_at, _number, _service in shipments:
+        trace = traces.get(order_id)
+        if trace is None:
+            continue
+        order = order_list(scope=SCOPE).filter(pk=order_id).values("country", "postcode").first()
+        assert order is not None
+        key = (order["country"], order["postcode"])
+        if key not in zone_of:
+            found = promise_domain.destination_zone(*key)
+            assert isinstance(found, promise_domain.DestinationZone), found
+            zone_of[key] = found
+        zone = zone_of[key]
+        assert shipped_at is not None
+        lane = run.world.transit.get((trace.service, zone.code))
+        if lane is None:
+            continue
+        draw = rng.random()
+        days = next((d for d, share in lane.steps if draw <= share + 1e-12), lane.steps[-1][0])
+        if run.params.what_if == "carrier-late" and trace.service == "colissimo_home":
+            days += 1
+        run.delivered_days[days] += 1
+        ship_day = shipped_at.astimezone(ZoneInfo(world_mod.TIME_ZONE)).date()
+        day = promise_domain.delivery_date(
+            ship_day, days, delivery_weekdays=run.world.delivery_weekdays[trace.service], zone=zone
+        )
+        at = world_mod.local(day, datetime.min.time()) + timedelta(hours=9, minutes=rng.randrange(0, 480))
+        plan[day].append((pk, at))
+        in_transit = shipped_at + timedelta(hours=2)
+        shipping.tracking_record(
+            shipment=pk,
+            events=[TrackingEvent(in_transit, "SIM-TRANSIT", "Parcel collected", shipping_domain.IN_TRANSIT)],
+        )
+    outbox_sweep(batch=500, max_batches=1000)
+    for day in sorted(plan):
+        for pk, at in sorted(plan[day], key=lambda item: (item[1], item[0])):
+            clock.set_now(at)
+            pending = [t for t in tickets if t.ticket_at is not None and t.ticket_at < at]
+            if pending:
+                del tickets[: len(pending)]
+                _tickets_open(run, pending)
+            shipping.tracking_record(
+                shipment=pk, events=[TrackingEvent(at, "SIM-DELIVERED", "Delivered", shipping_domain.DELIVERED)]
+            )
+        clock.set_now(world_mod.local(day, datetime.min.time()) + timedelta(hours=20))
+        outbox_sweep(batch=500, max_batches=1000)
+
+
+def progress_to(stream: Any = None) -> Callable[[str], None]:
+    out = stream or sys.stdout
+
+    def write(line: str) -> None:
+        out.write(line)
+        out.flush()
+
+    return write

@@ -1,0 +1,99 @@
+"""Where a simulation may run: never into a database that holds real data.
+
+The simulation writes a whole world (a site, a merchant, 200 SKUs, staff, thousands of orders) through the real
+services, so it needs a database of its own:
+
+- ``--scratch`` (what the bench and most runs use): the command re-runs itself in a child process whose
+  ``DATABASE_URL`` is a scratch database, migrated first and dropped afterwards (kept with ``--keep``). With the
+  embedded default (SQLite) that is a file in a temporary directory; when ``DATABASE_URL`` points to PostgreSQL, a
+  database ``quai_sim_<seed>`` on the same server (created with ``CREATE DATABASE``, dropped ``WITH (FORCE)``).
+  Settings are read once per process, which is why a child process and not a switch of connection in this one.
+- Without ``--scratch`` the command runs in the configured database only if that holds no merchant and no order
+  (a freshly migrated one); otherwise it refuses with a sentence naming what it found.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+#: Set in the child's environment to the scratch database's URL: the child may migrate and fill it.
+SCRATCH_ENV = "QUAI_SIMULATION_SCRATCH"
+ROOT = Path(settings.BASE_DIR)
+
+
+def in_scratch() -> bool:
+    marker = os.environ.get(SCRATCH_ENV, "")
+    return bool(marker) and marker == os.environ.get("DATABASE_URL", "")
+
+
+def data_found() -> dict[str, int]:
+    """What the configured database holds that a simulation must not mix with (empty: nothing)."""
+    from django.db.utils import DatabaseError
+
+    from quai.orders.selectors import order_list
+    from quai.tenants.scope import Scope
+    from quai.tenants.selectors import merchant_list
+
+    try:
+        found = {
+            "merchants": merchant_list(scope=Scope.system("simulation guard")).count(),
+            "orders": order_list(scope=Scope.system("simulation guard")).count(),
+        }
+    except DatabaseError:
+        return {}  # not migrated: nothing in it (the command says to migrate)
+    return {name: count for name, count in found.items() if count}
+
+
+def _pg_admin(url: str, statement: str) -> None:
+    import psycopg
+
+    base = url.rsplit("/", 1)[0].replace("postgres://", "postgresql://", 1)
+    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+        conn.execute(statement)
+
+
+@contextmanager
+def scratch_database(*, seed: int, keep: bool = False) -> Iterator[str]:
+    """A scratch database's URL for the duration of the block (PostgreSQL beside the configured one, else a
+    temporary SQLite file)."""
+    if connection.vendor == "postgresql":
+        current = os.environ.get("DATABASE_URL", "")
+        name = f"quai_sim_{seed}"
+        url = current.rsplit("/", 1)[0] + "/" + name
+        _pg_admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _pg_admin(url, f'CREATE DATABASE "{name}"')
+        try:
+            yield url
+        finally:
+            if not keep:
+                _pg_admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return
+    directory = tempfile.mkdtemp(prefix="quai-sim-")
+    path = Path(directory) / "simulation.sqlite3"
+    try:
+        yield f"sqlite:///{path}"
+    finally:
+        if not keep:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            Path(directory).rmdir()
+
+
+def run_in_child(*, url: str, argv: Sequence[str]) -> int:
+    """Run ``manage.py <argv>`` with ``DATABASE_URL=url`` (marked as scratch), its output on ours."""
+    # DEBUG off as in production (no query log growing in memory); a throwaway key if none is set.
+    env = {**os.environ, "DATABASE_URL": url, SCRATCH_ENV: url, "DEBUG": "false"}
+    env.setdefault("SECRET_KEY", "simulation-" + secrets.token_urlsafe(48))
+    env.pop("REDIS_URL", None)
+    completed = subprocess.run([sys.executable, str(ROOT / "manage.py"), *argv], cwd=ROOT, env=env, check=False)
+    return completed.returncode
