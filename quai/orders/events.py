@@ -161,3 +161,33 @@ class OrderReleased(_OrderEvent):
     channel: str
     external_id: str
     split: bool = False
+
+
+@dataclass(frozen=True)
+class OrderLineAdded(_OrderEvent):
+    """A line was added to the order after intake (customer service); ``reserved`` of ``quantity`` units got stock."""
+
+    name: ClassVar[str] = "order.line_added"
+
+    order_id: int
+    channel: str
+    external_id: str
+    sku_code: str
+    quantity: int
+    reserved: int
+    unit_price: str
+    by: str = ""
+
+
+@dataclass(frozen=True)
+class OrderCarrierServiceChanged(_OrderEvent):
+    """The order's requested carrier service changed before its label existed."""
+
+    name: ClassVar[str] = "order.carrier_service_changed"
+
+    order_id: int
+    channel: str
+    external_id: str
+    from_service: str
+    to_service: str
+    by: str = ""

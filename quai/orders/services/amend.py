@@ -16,9 +16,8 @@ same transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar, Final
+from typing import Any, Final
 
 from django.db import transaction
 from django.db.models import F, Max
@@ -26,10 +25,10 @@ from django.utils.translation import gettext as _
 
 from quai.core import clock
 from quai.core.errors import Conflict, ValidationFailed
-from quai.core.events import Event
 from quai.core.outbox import event_record
 from quai.core.states import actor_of
 from quai.orders import domain
+from quai.orders.events import OrderCarrierServiceChanged, OrderLineAdded
 from quai.orders.models import Order, OrderLine, OrderStatus
 from quai.orders.services.allocation import line_top_up
 from quai.orders.services.lifecycle import order_locked
@@ -37,46 +36,6 @@ from quai.orders.services.transitions import order_transition
 
 #: Statuses an item may be added at (on hold counts when it was held from one of them).
 AMENDABLE: Final = frozenset({domain.RECEIVED, domain.ALLOCATED, domain.BACKORDERED})
-
-
-@dataclass(frozen=True)
-class OrderLineAdded(Event):
-    """A line was added to the order after intake (customer service); ``reserved`` of ``quantity`` units got stock."""
-
-    name: ClassVar[str] = "order.line_added"
-    aggregate: ClassVar[str] = "order"
-
-    order_id: int
-    channel: str
-    external_id: str
-    sku_code: str
-    quantity: int
-    reserved: int
-    unit_price: str
-    by: str = ""
-
-    @property
-    def aggregate_id(self) -> int:
-        return self.order_id
-
-
-@dataclass(frozen=True)
-class OrderCarrierServiceChanged(Event):
-    """The order's requested carrier service changed before its label existed."""
-
-    name: ClassVar[str] = "order.carrier_service_changed"
-    aggregate: ClassVar[str] = "order"
-
-    order_id: int
-    channel: str
-    external_id: str
-    from_service: str
-    to_service: str
-    by: str = ""
-
-    @property
-    def aggregate_id(self) -> int:
-        return self.order_id
 
 
 def item_add_allowed(status: str, held_from: str) -> bool:
