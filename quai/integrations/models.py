@@ -25,8 +25,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from quai.core.crypto import EncryptedTextField
 from quai.core.models import TimeStampedModel, VersionedModel
-from quai.integrations.crypto import EncryptedTextField
 from quai.tenants.models import MerchantOwned
 
 

@@ -15,9 +15,9 @@ from django.test import Client, override_settings
 
 from conftest import merchant_api
 from quai.catalog.tests.factories import SkuFactory
-from quai.core import clock
+from quai.core import clock, crypto
 from quai.core.outbox import outbox_relay
-from quai.integrations import crypto, services
+from quai.integrations import services
 from quai.integrations.connectors.base import Parcel, Refund, Shipment
 from quai.integrations.models import (
     CallStatus,
