@@ -18,7 +18,8 @@ Environment: ``BENCH_SECONDS`` (default 20), ``BENCH_WORKERS`` (default 8), ``BE
 1,000,000), ``BENCH_PG_URL`` (default ``postgres://postgres@127.0.0.1:5432/quai_bench``), ``BENCH_ONLY``
 (``pg``, ``sqlite`` or
 ``intake``: bench/intake.py, the order intake over HTTP, which runs after the others; ``fulfilment``:
-bench/fulfilment.py, waves, batches and pick routes; ``connectors``: bench/connectors.py, stock out to fake
+bench/fulfilment.py, waves, batches and pick routes; ``flash_sale``: bench/flash_sale.py, the simulated
+flash-sale day; ``connectors``: bench/connectors.py, stock out to fake
 shops during an order burst), ``BENCH_PG_OPTIONS`` (JSON
 connection OPTIONS to try on PostgreSQL before they go into settings.py, e.g.
 ``{"server_side_binding": true, "prepare_threshold": 5}``; printed with the figures).
@@ -580,6 +581,12 @@ def main() -> int:
 
         print()
         failed = promise.main() != 0 or failed
+    if only in ("", "flash_sale", "flash-sale"):
+        # The simulated flash-sale day through the real services, in scratch databases (bench/flash_sale.py).
+        from bench import flash_sale
+
+        print()
+        failed = flash_sale.main() != 0 or failed
     if only in ("", "connectors"):
         # Stock out to a fake WooCommerce and a fake Shopify during an order burst over HTTP (bench/connectors.py).
         from bench import connectors

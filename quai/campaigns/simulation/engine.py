@@ -44,6 +44,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.db.models import Count
 from django.test import Client
 from django.test.utils import override_settings
@@ -127,6 +128,7 @@ class Run:
     tickets_answered_by_agents: int = 0
     manifests: list[dict[str, Any]] = field(default_factory=list)
     wall_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    queries: Counter[str] = field(default_factory=Counter)
     delivered_days: Counter[int] = field(default_factory=Counter)
 
 
@@ -154,13 +156,24 @@ def _simulated_world() -> Iterator[None]:
 
 
 class _Timer:
+    """Wall seconds and SQL statements of one part of the run (this thread's connection: the intake committer's
+    own thread is not counted), for the bench's hot spots."""
+
     def __init__(self, run: Run, name: str) -> None:
         self.run, self.name = run, name
+        self.wrapper: Any = None
+
+    def _count(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        self.run.queries[self.name] += 1
+        return execute(sql, params, many, context)
 
     def __enter__(self) -> None:
         self.started = wall.perf_counter()
+        self.wrapper = connection.execute_wrapper(self._count)
+        self.wrapper.__enter__()
 
     def __exit__(self, *exc: object) -> None:
+        self.wrapper.__exit__(*exc)
         self.run.wall_seconds[self.name] += wall.perf_counter() - self.started
 
 
@@ -529,15 +542,19 @@ def _deliveries(run: Run, rng: random.Random, tickets: list[PlannedOrder]) -> No
         .values_list("pk", "order_id", "shipped_at", "tracking_number", "service")
     )
     traces = run.traces
+    addresses = {
+        pk: (country, postcode)
+        for pk, country, postcode in order_list(scope=SCOPE)
+        .filter(pk__in=[order_id for _pk, order_id, *_rest in shipments])
+        .values_list("pk", "country", "postcode")
+    }
     plan: dict[date, list[tuple[int, datetime]]] = defaultdict(list)
     zone_of: dict[tuple[str, str], promise_domain.DestinationZone] = {}
     for pk, order_id, shipped_at, _number, _service in shipments:
         trace = traces.get(order_id)
         if trace is None:
             continue
-        order = order_list(scope=SCOPE).filter(pk=order_id).values("country", "postcode").first()
-        assert order is not None
-        key = (order["country"], order["postcode"])
+        key = addresses[order_id]
         if key not in zone_of:
             found = promise_domain.destination_zone(*key)
             assert isinstance(found, promise_domain.DestinationZone), found

@@ -92,6 +92,8 @@ def orders_draw(
                 lines[sku] = lines.get(sku, 0) + (1 if rng.random() < 0.85 else 2)
             service = rng.choices([s for s, _w in SERVICES], weights=[w for _s, w in SERVICES])[0]
             postcode, city, street = ADDRESSES[rng.randrange(len(ADDRESSES))]
+            if postcode.startswith("20") and service == "mondial_relay":
+                service = "colissimo_home"  # no relay points in Corsica: the checkout does not offer it there
             at = hour + timedelta(seconds=offset)
             ticket_at = at + timedelta(hours=rng.uniform(2, 40)) if rng.random() < ticket_share else None
             planned.append(

@@ -112,7 +112,14 @@ def _promises(run: Run) -> dict[str, Any]:
         cause = _ship_cause(trace) if trace is not None and trace.ship_by is not None else "intake"
         late_causes[cause] += 1
         if len(late_orders) < 200:
-            late_orders.append({"order_id": r["order_id"], "ship_by": r["ship_by"], "cause": cause})
+            late_orders.append(
+                {
+                    "order_id": r["order_id"],
+                    "external_id": trace.external_id if trace is not None else "",
+                    "ship_by": r["ship_by"],
+                    "cause": cause,
+                }
+            )
     decided = [r for r in rows if r["status"] in ("kept", "broken")]
     kept = [r for r in decided if r["status"] == "kept"]
     broken_causes = Counter(r["cause"] or "unknown" for r in decided if r["status"] == "broken")
@@ -159,8 +166,20 @@ def _tickets(run: Run) -> dict[str, Any]:
 
 
 def _utilisation(run: Run) -> list[dict[str, Any]]:
+    """Per activity: the rostered hours (times the seeded variation) against the hours the work took at the
+    standards; picking also per zone (its share of the pickers' hours)."""
     rows = []
     pick_available = run.effort[(Activity.PICK, "all")][0]
+    pick_worked = sum(used for (activity, zone), (_a, used) in run.effort.items() if activity == Activity.PICK)
+    rows.append(
+        {
+            "activity": str(Activity.PICK),
+            "zone": "all",
+            "hours_available": round(pick_available, 1),
+            "hours_worked": round(pick_worked, 1),
+            "utilisation": pick_worked / pick_available if pick_available else 0.0,
+        }
+    )
     for (activity, zone), (available, used) in sorted(run.effort.items()):
         if zone == "all":
             continue
@@ -217,6 +236,7 @@ def run_figures(run: Run) -> dict[str, Any]:
         "manifests": [{**m, "at": _local(m["at"]).strftime("%H:%M")} for m in run.manifests],
         "transit_days": dict(sorted(run.delivered_days.items())),
         "wall_seconds": {k: round(v, 2) for k, v in sorted(run.wall_seconds.items())},
+        "queries": dict(sorted(run.queries.items())),
     }
 
 
@@ -338,6 +358,17 @@ def _verdict(ok: bool) -> str:
     return '<span class="ok">✔ met</span>' if ok else '<span class="miss">✘ missed</span>'
 
 
+def _late_list(misses: list[list[str]], total: int) -> str:
+    if not misses:
+        return ""
+    shown = f"the first {len(misses)} of {total:,}" if total > len(misses) else f"all {total:,}"
+    return (
+        f"<details><summary>Late orders ({shown})</summary>"
+        + _table(misses, ["order", "ship by", "cause"])
+        + "</details>"
+    )
+
+
 def report_html(run: Run, figures: dict[str, Any]) -> str:
     p, stock, t, behind = figures["promise"], figures["stock"], figures["tickets"], figures["stage_behind"]
     integrity = figures["integrity"]
@@ -372,7 +403,11 @@ def report_html(run: Run, figures: dict[str, Any]) -> str:
     causes = [[html.escape(CAUSE_LABELS.get(k, k)), f"{v:,}"] for k, v in p["late_causes"].items()]
     broken = [[html.escape(CAUSE_LABELS.get(k, k)), f"{v:,}"] for k, v in p["broken_causes"].items()]
     misses = [
-        [str(row["order_id"]), _local(row["ship_by"]).strftime("%H:%M") if row["ship_by"] else "-", row["cause"]]
+        [
+            html.escape(row["external_id"] or str(row["order_id"])),
+            _local(row["ship_by"]).strftime("%H:%M") if row["ship_by"] else "-",
+            html.escape(CAUSE_LABELS.get(row["cause"], row["cause"])),
+        ]
         for row in p["late_orders"][:50]
     ]
     utilisation = [
@@ -423,7 +458,7 @@ Every figure below was read back from what Quai's own services wrote.</p>
 {_table(causes, ["cause", "orders"]) if causes else "<p>None.</p>"}
 <h3>Why deliveries were late (the promise's own cause)</h3>
 {_table(broken, ["cause", "orders"]) if broken else "<p>None.</p>"}
-{("<h3>Late orders (first 50)</h3>" + _table(misses, ["order", "ship by", "cause"])) if misses else ""}
+{_late_list(misses, p["ship_today"] - p["shipped_on_time"])}
 <h2>Staff utilisation</h2>
 {_table(utilisation, ["activity", "zone", "hours available", "hours worked", "utilisation"])}
 <h2>Trucks</h2>

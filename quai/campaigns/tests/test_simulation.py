@@ -1,0 +1,131 @@
+"""The simulated flash-sale day: bad input refused before anything runs, a database with data refused, and a small
+day run twice in scratch databases (same seed, same figures; nothing lost, nothing oversold, every shipped order
+picked and packed; the HTML report holds its charts)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from quai.campaigns.simulation.orders import CAMPAIGN_CODES, OTHER_CODES, order_curve, orders_draw
+from quai.campaigns.simulation.params import ParamsError, SimulationParams, params_check
+from quai.campaigns.simulation.world import curve_hours
+from quai.tenants.models import Merchant
+from quai.tenants.tests.factories import MerchantFactory
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"seed": -1}, "seed"),
+        ({"seed": 2**40}, "seed"),
+        ({"hours": 0}, "duration"),
+        ({"hours": 25}, "duration"),
+        ({"orders": -5}, "negative"),
+        ({"orders": 3}, "at least 10"),
+        ({"orders": 10**9}, "beyond"),
+        ({"spike": 0.5}, "spike"),
+        ({"what_if": "meteor"}, "Unknown what-if"),
+    ],
+)
+def test_parameters_out_of_range_are_refused_with_a_sentence(changes: dict[str, Any], words: str) -> None:
+    with pytest.raises(ParamsError) as refused:
+        params_check(SimulationParams(**changes))
+    assert words in str(refused.value)
+    assert str(refused.value).endswith((".", "figure."))
+
+
+def test_the_curve_holds_every_order_with_the_spike_at_the_sale_opening() -> None:
+    hours = curve_hours(SimulationParams(hours=24))
+    curve = order_curve(hours, orders=10_000, spike=50)
+    assert sum(curve.values()) == 10_000
+    peak = max(curve, key=lambda hour: curve[hour])
+    assert peak.hour == 10
+    others = [n for hour, n in curve.items() if hour != peak]
+    assert curve[peak] == pytest.approx(50 * sum(others) / len(others), rel=0.01)
+
+
+def test_the_orders_drawn_are_a_function_of_the_seed() -> None:
+    curve = order_curve(curve_hours(SimulationParams(hours=8)), orders=300, spike=50)
+
+    def draw(seed: int) -> list[Any]:
+        return orders_draw(
+            curve=curve, seed=seed, campaign_skus=CAMPAIGN_CODES, other_skus=OTHER_CODES, ticket_share=0.1
+        )
+
+    first, again, other = draw(7), draw(7), draw(8)
+    assert first == again
+    assert first != other
+    assert len({o.external_id for o in first}) == 300
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--seed", "-3"], "seed"),
+        (["--hours", "30"], "duration"),
+        (["--orders", "-1"], "negative"),
+        (["--what-if", "staff-50"], "Unknown what-if"),
+    ],
+)
+def test_the_command_refuses_bad_input_before_anything_runs(argv: list[str], words: str) -> None:
+    with pytest.raises(CommandError) as refused:
+        call_command("simulate", "flash-sale", "--scratch", *argv)
+    assert words in str(refused.value)
+    assert not Merchant.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_command_refuses_a_database_that_holds_data() -> None:
+    MerchantFactory(code="real-shop")
+    with pytest.raises(CommandError) as refused:
+        call_command("simulate", "flash-sale", "--orders", "50", "--hours", "4")
+    assert "--scratch" in str(refused.value)
+    assert "1 merchants" in str(refused.value)
+    assert Merchant.objects.count() == 1
+
+
+def _run(tmp: Path, name: str, *extra: str) -> tuple[dict[str, Any], str]:
+    report, figures = tmp / f"{name}.html", tmp / f"{name}.json"
+    call_command(
+        "simulate",
+        "flash-sale",
+        "--scratch",
+        "--seed=4242",
+        "--orders=120",
+        "--hours=8",
+        f"--report={report}",
+        f"--json={figures}",
+        *extra,
+    )
+    return json.loads(figures.read_text()), report.read_text()
+
+
+def _without_timings(figures: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in figures.items() if k not in ("wall_seconds", "queries")}
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_a_small_day_loses_nothing_oversells_nothing_and_is_the_same_for_the_same_seed(tmp_path: Path) -> None:
+    figures, page = _run(tmp_path, "first")
+    again, _page = _run(tmp_path, "again")
+
+    assert _without_timings(figures) == _without_timings(again)
+    integrity = figures["integrity"]
+    assert figures["orders_in"] == 120
+    assert integrity["orders_lost"] == integrity["orders_duplicated"] == integrity["orders_unexpected"] == 0
+    assert integrity["shipped"] > 0
+    assert integrity["shipped_without_pick"] == integrity["shipped_without_pack"] == 0
+    assert figures["stock"] == {"oversold_units": 0, "negative_places": 0, "drift": 0}
+    assert figures["promise"]["records"] == 120
+    assert figures["promise"]["delivered_decided"] > 0
+    assert sum(figures["orders_per_hour"].values()) == 120
+    assert page.count("<svg") >= 3 and "<polyline" in page and "<rect" in page
+    assert "<script" not in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
