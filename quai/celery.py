@@ -15,13 +15,24 @@ Celery, and on SQLite would compete for the single writer lock with the applicat
 ``django-tasks`` would have meant a second task system beside Celery, with their own retry and schedule semantics.
 Messages are only hints: the outbox in the database is the truth, and beat's sweep relays whatever a lost message
 missed.
+
+Two queues. ``celery`` (the default) carries the outbox relay, its sweeps, webhook deliveries and everything else;
+``shop_push`` carries every task that may call a merchant's shop (stock pushes, order writes, polls, reconciles,
+processing a shop's call: ``CELERY_TASK_ROUTES`` in settings). A shop that answers slowly, or asks us to wait, then
+holds a process consuming ``shop_push``, never the relay, which only marks what to push and moves on. Both queues
+are declared here, so a worker started without ``-Q`` (``manage.py serve``'s) consumes both; production runs a
+worker per queue (``-Q celery`` and ``-Q shop_push``, README), so no number of slow shops can stall the relay.
 """
 
 import os
 
 from celery import Celery
+from kombu import Queue
+
+SHOP_PUSH_QUEUE = "shop_push"
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "quai.settings")
 app = Celery("quai")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = (Queue("celery"), Queue(SHOP_PUSH_QUEUE))  # "celery": the default queue's name
 app.autodiscover_tasks()

@@ -159,6 +159,20 @@ else:
 # see conftest.py, to stay fast and deterministic).
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_EAGER_PROPAGATES = True
+# Every task that may call a shop runs on the shop_push queue (quai/celery.py declares it beside the default one):
+# a slow or rate-limited shop then holds a worker of that queue, never the outbox relay's.
+CELERY_TASK_ROUTES = {
+    f"quai.integrations.tasks.{name}": {"queue": "shop_push"}
+    for name in (
+        "connection_stock_push",
+        "connector_call_run",
+        "inbound_delivery_process",
+        "connections_poll",
+        "connections_reconcile",
+        "connection_health_check",
+        "connection_reconcile",
+    )
+}
 # Modules the worker imports at start-up besides the apps' tasks (comma-separated in QUAI_WORKER_IMPORTS), e.g.
 # a module that registers extra outbox handlers; the embedded-worker test names its test-only handler this way.
 CELERY_IMPORTS = tuple(name.strip() for name in os.environ.get("QUAI_WORKER_IMPORTS", "").split(",") if name.strip())

@@ -4,13 +4,20 @@
   change committed. It also asks for one relay run after the commit (the "nudge", a Celery task that relays until
   nothing is pending: one transaction may record many batches' worth). The periodic ``outbox_sweep`` task catches
   whatever a nudge missed (a dead worker, a failure).
-- ``outbox_relay`` claims a batch of pending events (``SELECT … FOR UPDATE SKIP LOCKED`` where the database has it,
-  so several relays share the work without waiting on each other; SQLite serialises writers instead), turns each
-  row back into its typed event (``quai.core.events.event_from_row``) and runs every handler subscribed to its name
-  or prefix (``quai.core.events.subscribe``) with the event and its envelope — or, for a handler with a batch
-  form, all its events of the batch in one call — then marks the event relayed.
+- ``outbox_relay`` claims a batch of pending events in ONE statement that leases them (``next_attempt_at`` set a
+  minute ahead, in an ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING``; SQLite runs the same
+  statement without the lock clause, one writer at a time) and commits at once, so several relays share the work
+  and no row lock outlives the claim. It turns each row back into its typed event
+  (``quai.core.events.event_from_row``) and runs every handler subscribed to its name or prefix
+  (``quai.core.events.subscribe``) with the event and its envelope — or, for a handler with a batch form, all its
+  events of the batch in one call — each handler in its OWN transaction, then marks the events relayed. Why not
+  one transaction for the whole batch, as before: a handler's row locks (a customer, a stock mark, a backlog
+  tally shared by a merchant's orders) were then held until every other handler of the batch had run, and the
+  concurrent relays (the worker's processes, the nudges, beat's sweep) queued behind each other on them.
 - Handlers are idempotent by event id: each (event, handler) success is recorded in ``HandledEvent`` in the same
-  savepoint as the handler's own writes, so a retried event skips the handlers that already succeeded.
+  transaction as the handler's own writes, so a retried event skips the handlers that already succeeded. A relay
+  that dies after its claim leaves its events leased: they are claimed again once the lease is over, and only the
+  handlers that had not committed run again.
 - A failing handler leaves the event pending with ``attempts``, ``last_error`` and ``next_attempt_at``
   (exponential backoff, capped); the other handlers of the event still run. A row that cannot be read back into
   its typed event (no such event any more, a payload no upcaster explains) fails the same way, loudly, rather than
@@ -24,11 +31,12 @@ import traceback
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 
 from quai.core import clock
 from quai.core.db import insert_returning_id
@@ -48,6 +56,9 @@ logger = logging.getLogger(__name__)
 
 BACKOFF_BASE_SECONDS = 5
 BACKOFF_MAX_SECONDS = 3600
+# How long a claimed batch is left to its relay before another may claim it again (a relay that died): far longer
+# than a batch's handlers take, short enough that a dead worker's events wait a minute, not until an operator.
+LEASE_SECONDS = 60
 _NUDGE_MARK = "_quai_outbox_nudge"
 
 
@@ -133,16 +144,8 @@ def backoff_delay(attempts: int) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def _pending(now: datetime) -> Any:
-    return (
-        OutboxEvent.objects.filter(relayed_at=None)
-        .filter(Q(next_attempt_at=None) | Q(next_attempt_at__lte=now))
-        .order_by("id")
-    )
-
-
 def _handle(row: OutboxEvent, key: str, fn: Handler, event: Event, envelope: Envelope) -> None:
-    """Run one handler with its success record in one savepoint: both happen, or neither."""
+    """Run one handler with its success record in one transaction: both happen, or neither."""
     with transaction.atomic():
         HandledEvent.objects.create(event=row, handler=key, handled_at=clock.now())
         fn(event, envelope)
@@ -150,8 +153,8 @@ def _handle(row: OutboxEvent, key: str, fn: Handler, event: Event, envelope: Env
 
 def _handle_together(sub: Subscription, work: list[tuple[OutboxEvent, Event, Envelope]]) -> bool:
     """Run one handler over several events (in id order) — its batch form in one call if it has one — and record
-    their successes in ONE insert, all in ONE savepoint: all of it happens, or none of it (False: the caller runs
-    them one by one)."""
+    their successes in ONE insert, all in ONE transaction (a savepoint inside a caller's): all of it happens, or none
+    of it (False: the caller runs them one by one)."""
     key = sub.key
     try:
         with transaction.atomic():
@@ -172,11 +175,12 @@ def _handle_together(sub: Subscription, work: list[tuple[OutboxEvent, Event, Env
 def _dispatch_all(rows: list[OutboxEvent], done: set[tuple[int, str]]) -> dict[int, list[str]]:
     """Run the handlers of ``rows`` that have not succeeded yet; returns each row's errors (none: all done).
 
-    Handler by handler, each over all its events of the batch in one savepoint with one insert of their
-    ``HandledEvent`` rows (two round trips and one insert per handler per batch, instead of per event); a handler
-    with a batch form (``subscribe(..., batch=)``) gets them in one call, so its own reads can be per batch too.
+    Handler by handler, each over all its events of the batch in one transaction of its own with one insert of
+    their ``HandledEvent`` rows (two round trips and one insert per handler per batch, instead of per event), so
+    its locks are held while it runs and no longer; a handler with a batch form (``subscribe(..., batch=)``) gets
+    them in one call, so its own reads can be per batch too.
     If that fails — a handler raised on one event, or another relay recorded one first — it is rolled back and that
-    handler's events run one at a time, each in its own savepoint as before, so one event's failure is its own.
+    handler's events run one at a time, each in its own transaction, so one event's failure is its own.
     Each handler still sees its events in id order (per resource, the order they happened)."""
     errors: dict[int, list[str]] = {row.pk: [] for row in rows}
     per_handler: dict[str, tuple[Subscription, list[tuple[OutboxEvent, Event, Envelope]]]] = {}
@@ -208,38 +212,60 @@ def _dispatch_all(rows: list[OutboxEvent], done: set[tuple[int, str]]) -> dict[i
     return errors
 
 
+@cache
+def _claim_sql(vendor: str) -> str:
+    quote = connection.ops.quote_name
+    table = quote(OutboxEvent._meta.db_table)
+    columns = ", ".join(quote(str(field.column)) for field in OutboxEvent._meta.concrete_fields)
+    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    return (
+        f"UPDATE {table} SET {quote('next_attempt_at')} = %s WHERE {quote('id')} IN ("
+        f"SELECT {quote('id')} FROM {table} WHERE {quote('relayed_at')} IS NULL"
+        f" AND ({quote('next_attempt_at')} IS NULL OR {quote('next_attempt_at')} <= %s)"
+        f" ORDER BY {quote('id')} LIMIT %s{lock}) RETURNING {columns}"
+    )
+
+
+def outbox_claim(now: datetime, batch: int) -> list[OutboxEvent]:
+    """Lease up to ``batch`` pending events (oldest first) to this relay, in one statement; in id order.
+
+    The lease is ``next_attempt_at``: another relay skips the rows until it is over, so nothing is held while the
+    handlers run. ``SKIP LOCKED`` (PostgreSQL) lets concurrent claims take different rows instead of waiting.
+    """
+    adapt = connection.ops.adapt_datetimefield_value
+    sql = _claim_sql(connection.vendor)
+    rows = list(OutboxEvent.objects.raw(sql, [adapt(now + timedelta(seconds=LEASE_SECONDS)), adapt(now), batch]))
+    return sorted(rows, key=lambda row: row.pk)
+
+
 def outbox_relay(batch: int = 100) -> int:
     """Relay up to ``batch`` pending events to their handlers; returns how many were claimed."""
     now = clock.now()
-    with transaction.atomic():
-        pending = _pending(now)
-        if connection.features.has_select_for_update_skip_locked:
-            pending = pending.select_for_update(skip_locked=True, of=("self",))
-        events = list(pending[:batch])
-        if not events:
-            return 0
-        done = {
-            (event_id, handler)
-            for event_id, handler in HandledEvent.objects.filter(event__in=events).values_list("event_id", "handler")
-        }
-        errors = _dispatch_all(events, done)
-        relayed: list[int] = []
-        for event in events:
-            if errors[event.pk]:
-                event.attempts += 1
-                event.last_error = "\n".join(errors[event.pk])[:10_000]
-                event.next_attempt_at = now + backoff_delay(event.attempts)
-                event.save(update_fields=["attempts", "last_error", "next_attempt_at", "relayed_at"])
-            else:
-                relayed.append(event.pk)
-                event.attempts += 1
-                event.relayed_at = now
-                event.next_attempt_at = None
-        if relayed:  # one statement for every event relayed (a failed one keeps its own update above)
-            OutboxEvent.objects.filter(pk__in=relayed).update(
-                attempts=F("attempts") + 1, relayed_at=now, next_attempt_at=None
-            )
-        return len(events)
+    events = outbox_claim(now, batch)
+    if not events:
+        return 0
+    done = {
+        (event_id, handler)
+        for event_id, handler in HandledEvent.objects.filter(event__in=events).values_list("event_id", "handler")
+    }
+    errors = _dispatch_all(events, done)
+    relayed: list[int] = []
+    for event in events:
+        if errors[event.pk]:
+            event.attempts += 1
+            event.last_error = "\n".join(errors[event.pk])[:10_000]
+            event.next_attempt_at = now + backoff_delay(event.attempts)
+            event.save(update_fields=["attempts", "last_error", "next_attempt_at", "relayed_at"])
+        else:
+            relayed.append(event.pk)
+            event.attempts += 1
+            event.relayed_at = now
+            event.next_attempt_at = None
+    if relayed:  # one statement for every event relayed (a failed one keeps its own update above)
+        OutboxEvent.objects.filter(pk__in=relayed).update(
+            attempts=F("attempts") + 1, relayed_at=now, next_attempt_at=None
+        )
+    return len(events)
 
 
 def outbox_sweep(batch: int = 100, max_batches: int = 50) -> int:
