@@ -3,13 +3,19 @@ tracking events are read-only (the pack station, the truck screen and the carrie
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from quai.core.admin import ReadOnlyAdmin, code_html
+from quai.shipping import domain, selectors, services
 from quai.shipping.models import (
     CarrierAccount,
     Manifest,
@@ -20,13 +26,81 @@ from quai.shipping.models import (
 )
 
 
+class SecretTextarea(forms.Textarea):
+    """A text area that never renders its value: a form shown again after an error does not echo a secret."""
+
+    def format_value(self, value: Any) -> str | None:
+        return None
+
+
+class CarrierAccountForm(forms.ModelForm):
+    """Credentials are write-only: typed as ``key=value`` lines, merged into the stored ones (an empty value removes
+    the key), never shown back; the settings refuse them, so no password sits in clear in the JSON."""
+
+    new_credentials = forms.CharField(
+        label=_("Credentials to set"),
+        required=False,
+        widget=SecretTextarea(attrs={"rows": 3, "autocomplete": "off"}),
+        help_text=_("One key=value per line (password, okapi_key, private_key); stored encrypted, never shown."),
+    )
+
+    class Meta:
+        model = CarrierAccount
+        fields = [  # every column but ``credentials``, which only ``new_credentials`` writes
+            "code",
+            "name",
+            "kind",
+            "active",
+            "settings",
+            "sender_name",
+            "sender_line1",
+            "sender_postcode",
+            "sender_city",
+            "sender_country",
+            "sender_phone",
+            "sender_email",
+        ]
+
+    def clean_settings(self) -> Any:
+        settings = self.cleaned_data.get("settings")
+        if not isinstance(settings, dict):
+            raise ValidationError(_("The settings are a JSON object of names and values."))
+        secrets = sorted(set(settings) & domain.CARRIER_SECRET_KEYS)
+        if secrets:
+            raise ValidationError(
+                _("%(names)s: a secret goes in the credentials to set (stored encrypted), not in the settings.")
+                % {"names": ", ".join(secrets)}
+            )
+        return settings
+
+    def clean_new_credentials(self) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for line in (self.cleaned_data.get("new_credentials") or "").splitlines():
+            if not line.strip():
+                continue
+            key, sep, value = line.partition("=")
+            if not sep or not key.strip():
+                raise ValidationError(_("Write each credential as key=value."))
+            values[key.strip()] = value.strip()
+        unknown = sorted(set(values) - domain.CARRIER_SECRET_KEYS)
+        if unknown:
+            raise ValidationError(
+                _("%(names)s: not a carrier credential (one of %(known)s).")
+                % {"names": ", ".join(unknown), "known": ", ".join(sorted(domain.CARRIER_SECRET_KEYS))}
+            )
+        return values
+
+
 @admin.register(CarrierAccount)
 class CarrierAccountAdmin(admin.ModelAdmin):
+    form = CarrierAccountForm
     list_display = ("code", "name", "kind", "active", "sender_city")
     list_filter = ("kind", "active")
     search_fields = ("code", "name")
+    readonly_fields = ("credential_names",)
     fieldsets = (
         (None, {"fields": ("code", "name", "kind", "active", "settings")}),
+        (_("Credentials"), {"fields": ("credential_names", "new_credentials")}),
         (
             _("Sender"),
             {
@@ -42,6 +116,17 @@ class CarrierAccountAdmin(admin.ModelAdmin):
             },
         ),
     )
+
+    @admin.display(description=_("Credentials set"))
+    def credential_names(self, carrier: CarrierAccount) -> str:
+        names = selectors.carrier_credential_names(carrier) if carrier.pk else []
+        return ", ".join(f"{name} ••••••" for name in names) or "—"
+
+    def save_model(self, request: HttpRequest, obj: CarrierAccount, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        changes = form.cleaned_data.get("new_credentials") or {}
+        if changes:
+            services.carrier_credentials_set(carrier=obj, changes=changes)
 
 
 @admin.register(SsccSequence)

@@ -35,6 +35,10 @@ TRACKING_STATUSES: Final = (
     EXCEPTION,
     RETURNED,
 )
+#: The carrier settings that are secrets (the adapters' passwords and API keys): kept in a carrier account's
+#: encrypted ``credentials``, never in its ``settings``, and never shown back.
+CARRIER_SECRET_KEYS: Final = frozenset({"password", "okapi_key", "private_key"})
+
 #: After these a parcel's tracking no longer changes: polling stops.
 FINAL_TRACKING: Final = frozenset({DELIVERED, RETURNED})
 

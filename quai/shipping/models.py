@@ -17,6 +17,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from quai.core.crypto import EncryptedTextField
 from quai.core.models import TimeStampedModel
 from quai.shipping import domain
 from quai.tenants.models import MerchantOwned
@@ -29,7 +30,8 @@ class CarrierKind(models.TextChoices):
 
 
 class CarrierAccount(TimeStampedModel):
-    """A carrier contract the warehouse ships with: which adapter, its endpoints and credentials, the sender."""
+    """A carrier contract the warehouse ships with: which adapter, its endpoints, its credentials (encrypted), the
+    sender."""
 
     code = models.SlugField(_("code"), max_length=40, unique=True)
     name = models.CharField(_("name"), max_length=100)
@@ -39,8 +41,11 @@ class CarrierAccount(TimeStampedModel):
         _("settings"),
         default=dict,
         blank=True,
-        help_text=_("Endpoints and credentials the adapter takes (e.g. sls_url, contract_number, password)."),
+        help_text=_("Endpoints and options the adapter takes (e.g. sls_url, contract_number, timeout)."),
     )
+    # The adapter's passwords and API keys (``domain.CARRIER_SECRET_KEYS``), a JSON object encrypted as one token
+    # (``quai.core.crypto``): a database dump alone reveals none, and no screen shows them back.
+    credentials = EncryptedTextField(_("credentials"), blank=True, default="")
     sender_name = models.CharField(_("sender name"), max_length=100)
     sender_line1 = models.CharField(_("sender address"), max_length=200)
     sender_postcode = models.CharField(_("sender postcode"), max_length=20)

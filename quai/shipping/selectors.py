@@ -3,6 +3,7 @@ warehouse's (staff)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from django.db.models import QuerySet
@@ -47,6 +48,14 @@ def tracking_events(*, scope: Scope, shipment_id: int) -> QuerySet[TrackingEvent
 
 def carrier_list(*, active: bool = True) -> QuerySet[CarrierAccount]:
     return CarrierAccount.objects.filter(active=active).order_by("code")
+
+
+def carrier_credential_names(carrier: CarrierAccount) -> list[str]:
+    """The names of the credentials set on ``carrier`` (never their values: what a screen may show of them)."""
+    if not carrier.credentials:
+        return []
+    value = json.loads(carrier.credentials)
+    return sorted(str(name) for name in value) if isinstance(value, dict) else []
 
 
 def manifest_get(*, manifest_id: int) -> Manifest:

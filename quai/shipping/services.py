@@ -8,8 +8,9 @@ transaction fails, ``shipment_label_void`` tells the carrier the label will not 
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -83,15 +84,48 @@ def carrier_sender(carrier: CarrierAccount) -> Address:
     )
 
 
+def _carrier_credentials(carrier: CarrierAccount) -> dict[str, str]:
+    if not carrier.credentials:
+        return {}
+    value = json.loads(carrier.credentials)
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
 def carrier_adapter(carrier: CarrierAccount) -> CarrierAdapter:
-    """The adapter of ``carrier`` configured from its settings (endpoints, credentials, timeout)."""
-    options: dict[str, Any] = dict(carrier.settings or {})
+    """The adapter of ``carrier`` configured from its settings (endpoints, timeout) and its credentials, decrypted
+    for the time of the call."""
+    options: dict[str, Any] = {**(carrier.settings or {}), **_carrier_credentials(carrier)}
     sender = carrier_sender(carrier)
     if carrier.kind == CarrierKind.COLISSIMO:
         return ColissimoAdapter(sender=sender, **options)
     if carrier.kind == CarrierKind.MONDIAL_RELAY:
         return MondialRelayAdapter(sender=sender, **options)
     return SandboxAdapter(sender=sender)
+
+
+@transaction.atomic
+def carrier_credentials_set(*, carrier: CarrierAccount, changes: Mapping[str, str | None]) -> CarrierAccount:
+    """Set the carrier's passwords and API keys, merged key by key (an empty value removes the key), stored
+    encrypted; nothing reads them back but the adapter. A name that is not one of the adapters' secrets
+    (``domain.CARRIER_SECRET_KEYS``) is refused (``carrier_credential_unknown``), with nothing written."""
+    unknown = sorted(set(changes) - domain.CARRIER_SECRET_KEYS)
+    if unknown:
+        raise ValidationFailed(
+            _("%(names)s: not a carrier credential (one of %(known)s).")
+            % {"names": ", ".join(unknown), "known": ", ".join(sorted(domain.CARRIER_SECRET_KEYS))},
+            code="carrier_credential_unknown",
+            details={"names": unknown, "known": sorted(domain.CARRIER_SECRET_KEYS)},
+        )
+    locked = CarrierAccount.objects.select_for_update().get(pk=carrier.pk)
+    merged = _carrier_credentials(locked)
+    for key, value in changes.items():
+        if value is None or value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = str(value)
+    locked.credentials = json.dumps(merged, sort_keys=True) if merged else ""
+    locked.save(update_fields=["credentials", "updated_at"])
+    return locked
 
 
 def sandbox_carrier_ensure(*, code: str = "sandbox", name: str = "Sandbox") -> CarrierAccount:
