@@ -17,8 +17,9 @@ The rules, each chosen to keep the promise rather than to flatter it:
   covers it is expected: ASN dates carry no hour, so the goods count as received at the close of that day, plus the
   putaway time in working hours, and the cart ships at the first cut-off after that.
 - **Capacity.** The work already waiting at each stage (pick, pack) drains at its lines per hour, in opening hours
-  only; the stages run side by side, so the slowest one says when the backlog ahead is done. The cart makes a
-  cut-off only if that backlog is done by it; otherwise it moves to the next one.
+  only, hour by hour: labour's figure for the hours it knows (people rostered, else the staffing plan), the
+  configured one for the others; the stages run side by side, so the slowest one says when the backlog ahead is
+  done. The cart makes a cut-off only if that backlog is done by it; otherwise it moves to the next one.
 - **Transit.** A distribution per service and zone: the share of parcels delivered within n delivery days. The
   earliest date uses the smallest n; the latest the smallest n whose share reaches the confidence (95 % unless the
   lane was widened). Delivery days are the service's delivery weekdays that are not public holidays at the
@@ -310,10 +311,15 @@ class CarrierService:
 
 @dataclass(frozen=True)
 class Capacity:
-    """Per stage: lines per hour of opening time, and the lines already waiting (released and not yet done)."""
+    """Per stage: lines per hour of opening time, and the lines already waiting (released and not yet done).
+
+    ``hourly``: per stage, the lines per hour labour knows for some clock hours (key: the hour's start, aware), from
+    the people rostered then or the staffing plan; those hours run at that figure, the others at ``lines_per_hour``
+    (the configured one)."""
 
     lines_per_hour: Mapping[str, float]
     backlog_lines: Mapping[str, int]
+    hourly: Mapping[str, Mapping[datetime, float]] = field(default_factory=dict)
 
     def hours_ahead(self) -> float:
         """Opening hours until the backlog is done: the slowest stage's (stages work side by side)."""
@@ -326,6 +332,54 @@ class Capacity:
                 continue  # a stage with no configured rate is not measured, so it cannot delay
             hours = max(hours, lines / rate)
         return hours
+
+
+def backlog_done_at(calendar: SiteCalendar, capacity: Capacity, start: datetime) -> datetime:
+    """When the work waiting at every stage is done, starting at ``start``: each stage drains its lines hour by hour
+    of opening time at that hour's rate (labour's where it knows the hour, else the configured one); the stages work
+    side by side, so the last one to finish says when. Without any hour from labour this is exactly
+    ``add_working_time(calendar, start, capacity.hours_ahead())``.
+
+    A stage with neither a configured rate nor a positive hour from labour is not measured and cannot delay; one
+    with labour's hours but no configured rate runs the hours labour does not know at the mean of those it does."""
+    waiting = {stage: lines for stage, lines in capacity.backlog_lines.items() if lines > 0}
+    if not any(capacity.hourly.get(stage) for stage in waiting):
+        return add_working_time(calendar, start, capacity.hours_ahead())
+    done = start
+    for stage, lines in waiting.items():
+        hourly = capacity.hourly.get(stage, {})
+        rate = float(capacity.lines_per_hour.get(stage, 0))
+        if rate <= 0:
+            known = [figure for figure in hourly.values() if figure > 0]
+            if not known:
+                continue
+            rate = sum(known) / len(known)
+        done = max(done, _drained(calendar, start, float(lines), rate, hourly))
+    return done
+
+
+def _drained(
+    calendar: SiteCalendar, start: datetime, lines: float, rate: float, hourly: Mapping[datetime, float]
+) -> datetime:
+    remaining = lines
+    cursor = start.astimezone(calendar.zone)
+    day = cursor.date()
+    for _ in range(HORIZON_DAYS):
+        if calendar.works_on(day):
+            begin = max(cursor, calendar.local(day, calendar.opens_at)).astimezone(UTC)
+            closes = calendar.local(day, calendar.closes_at).astimezone(UTC)
+            while begin < closes:
+                hour = begin.replace(minute=0, second=0, microsecond=0)
+                end = min(closes, hour + timedelta(hours=1))
+                figure = hourly.get(hour, rate)
+                if figure > 0:
+                    doable = figure * (end - begin) / timedelta(hours=1)
+                    if remaining <= doable:
+                        return (begin + timedelta(hours=remaining / figure)).astimezone(calendar.zone)
+                    remaining -= doable
+                begin = end
+        day += timedelta(days=1)
+    raise NoDate("the backlog is not done within the horizon")
 
 
 @dataclass(frozen=True)
@@ -469,7 +523,7 @@ def promise_compute(
         return stock
     calendar = snapshot.calendar
     local_at = at.astimezone(calendar.zone)
-    backlog_done = add_working_time(calendar, local_at, snapshot.capacity.hours_ahead())
+    backlog_done = backlog_done_at(calendar, snapshot.capacity, local_at)
     options: list[ServiceOption] = []
     unserved: list[Unserved] = []
     for service in chosen:

@@ -22,13 +22,15 @@ import threading
 import time as monotonic
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from django.db.models import Count, Q, Sum
 
 from quai.core import clock
 from quai.inventory import selectors as inventory_selectors
+from quai.labor import domain as labor_domain
+from quai.labor import selectors as labor_selectors
 from quai.orders import domain as order_domain
 from quai.orders.selectors import order_list
 from quai.promise import domain
@@ -47,6 +49,10 @@ if TYPE_CHECKING:
 
 CONFIG_TTL = 60.0
 BACKLOG_TTL = 5.0
+#: How long labour's capacity per hour is kept, and how many hours ahead it is read (the others run at the
+#: configured capacity).
+LABOUR_TTL = 60.0
+LABOUR_HOURS = 72
 STOCK_TTL = 2.0
 #: Past this many SKUs in the stock cache, it starts again empty (memory stays bounded whatever the catalogue).
 STOCK_CACHE_MAX = 50_000
@@ -63,6 +69,7 @@ class SiteConfig:
     """One site's configuration as the rule reads it, with the rows' ids the recording needs."""
 
     promise_site_id: int
+    site_id: int
     site_code: str
     merchant_ids: frozenset[int]  # empty: every merchant
     snapshot: domain.Snapshot  # with an empty backlog; ``snapshot_for`` adds the live one
@@ -74,6 +81,7 @@ class SiteConfig:
 _lock = threading.Lock()
 _configs: tuple[float, list[SiteConfig]] | None = None
 _backlogs: dict[int, tuple[float, dict[str, int]]] = {}
+_labour: dict[int, tuple[float, dict[str, dict[datetime, float]]]] = {}
 _stock: dict[tuple[int, str], tuple[float, SkuStock]] = {}
 
 
@@ -83,6 +91,7 @@ def snapshot_invalidate() -> None:
     with _lock:
         _configs = None
         _backlogs.clear()
+        _labour.clear()
         _stock.clear()
 
 
@@ -149,6 +158,7 @@ def _load_configs() -> list[SiteConfig]:
         configs.append(
             SiteConfig(
                 promise_site_id=row.pk,
+                site_id=site.pk,
                 site_code=site.code,
                 merchant_ids=frozenset(m.pk for m in row.merchants.all()),
                 snapshot=snapshot,
@@ -256,10 +266,73 @@ def backlog_for(config: SiteConfig) -> dict[str, int]:
     return backlog
 
 
+def labour_capacity_by_hour(*, site_id: int, stage: str, since: datetime, hours: int) -> dict[datetime, float]:
+    """Lines per hour of ``stage`` at the site for each clock hour from ``since``'s, for ``hours`` hours, as labour's
+    ``capacity_lines_per_hour`` answers it in the middle of each hour — only the hours labour knows (someone
+    rostered, or a staffing plan covering it). Read at once through labour's selectors (the plans, their cells, the
+    shifts, the stage's rate at ``since``: a handful of queries for three days) instead of asking hour by hour."""
+    first = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    until = first + timedelta(hours=hours)
+    plans = []
+    for plan in labor_selectors.plan_list(site_id=site_id).filter(starts_at__lt=until, ends_at__gt=first):
+        cells = [cell for cell in labor_selectors.plan_cells(plan=plan) if cell.activity == stage]
+        if cells:
+            heads: dict[datetime, int] = {}
+            for cell in cells:
+                heads[cell.hour] = heads.get(cell.hour, 0) + cell.heads
+            plans.append((plan, heads))
+    shifts = list(
+        labor_selectors.shift_list(site_id=site_id)
+        .filter(activity=stage, starts_at__lt=until, ends_at__gt=first, staff__active=True)
+        .values_list("staff_id", "starts_at", "ends_at")
+    )
+    rate: float | None = None
+    rate_read = False
+    found: dict[datetime, float] = {}
+    for n in range(hours):
+        hour = first + timedelta(hours=n)
+        at = hour + timedelta(minutes=30)
+        plan_heads = next(((p, h) for p, h in plans if p.starts_at <= at < p.ends_at), None)
+        rostered = len({staff for staff, starts, ends in shifts if starts <= at < ends})
+        if rostered == 0 and plan_heads is not None:
+            rostered = plan_heads[1].get(hour, 0)
+        if rostered == 0:
+            if plan_heads is not None:
+                found[hour] = 0.0
+            continue
+        if not rate_read:
+            rate, rate_read = labor_selectors.rate_for(site=site_id, activity=stage, at=since), True
+        if rate is None:
+            continue
+        utilisation = float(plan_heads[0].utilisation) if plan_heads is not None else 0.85
+        found[hour] = labor_domain.capacity_of(rostered, lines_per_hour=rate, utilisation=utilisation)
+    return found
+
+
+def labour_capacity_for(config: SiteConfig) -> dict[str, dict[datetime, float]]:
+    """Labour's capacity per stage and hour for the next ``LABOUR_HOURS`` (cached ``LABOUR_TTL``): what the
+    staffing plan or the roster says the site does, where it says anything."""
+    now = monotonic.monotonic()
+    cached = _labour.get(config.site_id)
+    if cached is not None and now - cached[0] < LABOUR_TTL:
+        return cached[1]
+    since = clock.now()
+    hourly = {
+        stage: figures
+        for stage in config.snapshot.capacity.lines_per_hour.keys() | set(domain.STAGES)
+        if (figures := labour_capacity_by_hour(site_id=config.site_id, stage=stage, since=since, hours=LABOUR_HOURS))
+    }
+    with _lock:
+        _labour[config.site_id] = (now, hourly)
+    return hourly
+
+
 def snapshot_for(config: SiteConfig) -> domain.Snapshot:
-    """The site's snapshot with the live backlog (cached for ``BACKLOG_TTL``)."""
+    """The site's snapshot with the live backlog (cached for ``BACKLOG_TTL``) and labour's capacity per hour where
+    a staffing plan or the roster gives one (cached for ``LABOUR_TTL``)."""
     snapshot = config.snapshot
-    return replace(snapshot, capacity=replace(snapshot.capacity, backlog_lines=backlog_for(config)))
+    capacity = replace(snapshot.capacity, backlog_lines=backlog_for(config), hourly=labour_capacity_for(config))
+    return replace(snapshot, capacity=capacity)
 
 
 @dataclass(frozen=True)
