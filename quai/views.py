@@ -32,6 +32,7 @@ SCREENS = [
     Screen("service_ops:returns_desk", _("Returns desk"), _("Scan the return, grade every unit"), "8"),
     Screen("service_ops:queue", _("Customer service"), _("Tickets by SLA, the order's whole story"), "9"),
     Screen("promise_ops:board", _("Delivery promise"), _("Kept rate, orders at risk"), "0"),
+    Screen("analytics_ops:board", _("Supervisor"), _("Backlog, cut-offs, throughput, staff per zone"), "s"),
 ]
 
 

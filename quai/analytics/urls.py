@@ -1,9 +1,12 @@
 """Operator screens of analytics (mounted under /ops/supervisor/)."""
 
-from typing import Any
+from django.urls import path
 
-from django.urls import path  # noqa: F401  (the screens' routes are added here)
+from quai.analytics import views
 
 app_name = "analytics_ops"
 
-urlpatterns: list[Any] = []
+urlpatterns = [
+    path("", views.board, name="board"),
+    path("panel/", views.board_panel, name="panel"),
+]

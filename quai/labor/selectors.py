@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 
 from quai.core.errors import NotFound
 from quai.labor import domain
@@ -204,3 +204,80 @@ def capacity_lines_per_hour(*, site: Site | int, stage: str, at: datetime) -> fl
     if rate is None:
         return None
     return domain.capacity_of(heads, lines_per_hour=rate, utilisation=utilisation)
+
+
+# --- The supervisor's figures (read by quai.analytics) --------------------------------------------------------------
+
+#: Someone who scanned work this recently is counted as active on the floor.
+ACTIVE_WINDOW = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class ZoneStaffing:
+    """People per zone and activity now: planned (the newest staffing plan covering the hour), rostered (on a shift
+    now), active (scanned work in the last ``ACTIVE_WINDOW``), and the lines they did in the last hour."""
+
+    zone_id: int | None
+    zone_code: str
+    activity: str
+    planned: int
+    rostered: int
+    active: int
+    lines_last_hour: int
+
+
+def zone_staffing(*, site: Site | int, at: datetime) -> list[ZoneStaffing]:
+    """Planned, rostered and active heads per (zone, activity) of ``site`` at ``at``, with the lines done in the hour
+    before it. Four queries whatever the staff: the plan, its cells for the hour, the shifts, the scans."""
+    site_id = site if isinstance(site, int) else site.pk
+    hour = at.replace(minute=0, second=0, microsecond=0)
+    cells: dict[tuple[int | None, str], int] = {}
+    codes: dict[int | None, str] = {None: ""}
+    plan = (
+        StaffingPlan.objects.filter(site_id=site_id, starts_at__lte=at, ends_at__gt=at, cells__hour=hour)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if plan is not None:
+        for zone_id, code, activity, heads in plan.cells.filter(hour=hour).values_list(
+            "zone_id", "zone__code", "activity", "heads"
+        ):
+            cells[(zone_id, activity)] = cells.get((zone_id, activity), 0) + int(heads)
+            codes[zone_id] = code or ""
+    rostered: dict[tuple[int | None, str], int] = {}
+    shifts = (
+        Shift.objects.filter(site_id=site_id, starts_at__lte=at, ends_at__gt=at, staff__active=True)
+        .order_by()
+        .values_list("zone_id", "zone__code", "activity")
+        .annotate(n=Count("staff_id", distinct=True))
+    )
+    for zone_id, code, activity, n in shifts:
+        rostered[(zone_id, activity)] = int(n)
+        codes[zone_id] = code or ""
+    active: dict[tuple[int | None, str], tuple[int, int]] = {}
+    scans = (
+        ProductivityEntry.objects.filter(occurred_at__gte=at - timedelta(hours=1), occurred_at__lte=at)
+        .filter(Q(site_id=site_id) | Q(site__isnull=True))
+        .order_by()
+        .values_list("zone_id", "zone__code", "activity")
+        .annotate(
+            people=Count("operator_label", distinct=True, filter=Q(occurred_at__gte=at - ACTIVE_WINDOW)),
+            lines=Sum("lines"),
+        )
+    )
+    for zone_id, code, activity, people, lines in scans:
+        active[(zone_id, activity)] = (int(people), int(lines or 0))
+        codes[zone_id] = code or ""
+    keys = sorted(set(cells) | set(rostered) | set(active), key=lambda k: (codes.get(k[0], ""), k[1]))
+    return [
+        ZoneStaffing(
+            zone_id=zone_id,
+            zone_code=codes.get(zone_id, ""),
+            activity=activity,
+            planned=cells.get((zone_id, activity), 0),
+            rostered=rostered.get((zone_id, activity), 0),
+            active=active.get((zone_id, activity), (0, 0))[0],
+            lines_last_hour=active.get((zone_id, activity), (0, 0))[1],
+        )
+        for zone_id, activity in keys
+    ]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Collection, Sequence
+from datetime import date, datetime, tzinfo
+from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models.functions import TruncHour
 from django.utils.translation import gettext as _
 
 from quai.core.errors import NotFound
@@ -87,3 +89,62 @@ def order_policy_for(*, scope: Scope, merchant_id: int) -> OrderPolicy | None:
     if not scope.allows(merchant_id):
         return None
     return OrderPolicy.objects.within(scope).filter(merchant_id=merchant_id).first()
+
+
+# --- The supervisor's figures (read by quai.analytics) --------------------------------------------------------------
+
+
+def _of_merchants(qs: QuerySet[Any], merchant_ids: Collection[int] | None) -> QuerySet[Any]:
+    return qs if merchant_ids is None else qs.filter(merchant_id__in=list(merchant_ids))
+
+
+def order_counts_by_status(
+    *, scope: Scope, merchant_ids: Collection[int] | None, statuses: Collection[str]
+) -> dict[str, tuple[int, int]]:
+    """Orders and order lines per status (of ``statuses``) inside ``scope`` (and ``merchant_ids``): one query."""
+    rows = (
+        _of_merchants(Order.objects.within(scope), merchant_ids)
+        .filter(status__in=list(statuses))
+        .order_by()
+        .values_list("status")
+        .annotate(orders=Count("id", distinct=True), lines=Count("lines"))
+    )
+    return {str(status): (int(orders), int(lines)) for status, orders, lines in rows}
+
+
+def order_steps_count(
+    *,
+    scope: Scope,
+    merchant_ids: Collection[int] | None,
+    since: datetime,
+    until: datetime,
+    by_hour: tzinfo | None = None,
+) -> dict[tuple[datetime | None, str, str], int]:
+    """Status steps of orders between ``since`` and ``until`` (their audit rows), counted per (from, to) — and per
+    local hour (``by_hour``: the time zone the hours are cut in; the key's first item, None without it). One query."""
+    rows = _of_merchants(StateTransition.objects.filter(scope.q()), merchant_ids).filter(
+        aggregate="order", at__gte=since, at__lt=until
+    )
+    fields = ["from_status", "to_status"]
+    if by_hour is not None:
+        rows = rows.annotate(hour=TruncHour("at", tzinfo=by_hour))
+        fields.insert(0, "hour")
+    found = rows.order_by().values_list(*fields).annotate(n=Count("id"))
+    if by_hour is None:
+        return {(None, str(a), str(b)): int(n) for a, b, n in found}
+    return {(hour, str(a), str(b)): int(n) for hour, a, b, n in found}
+
+
+def orders_created_count(
+    *, scope: Scope, merchant_ids: Collection[int] | None, since: datetime, until: datetime, by_hour: tzinfo
+) -> dict[datetime, int]:
+    """Orders received between ``since`` and ``until``, per local hour (cut in ``by_hour``). One query."""
+    rows = (
+        _of_merchants(Order.objects.within(scope), merchant_ids)
+        .filter(created_at__gte=since, created_at__lt=until)
+        .annotate(hour=TruncHour("created_at", tzinfo=by_hour))
+        .order_by()
+        .values_list("hour")
+        .annotate(n=Count("id"))
+    )
+    return {hour: int(n) for hour, n in rows}
