@@ -8,7 +8,8 @@ Set-up (scratch PostgreSQL database ``quai_bench_connectors``, Redis ``BENCH_CON
 - two merchants with an API key each and ``BENCH_CONNECTORS_SKUS`` SKUs each (default 50, the first of merchant 1
   hot), every SKU stocked for the whole burst; merchant 1 connected to the WooCommerce shop, merchant 2 to the
   Shopify one (``stock_interval_ms`` left at its default, 100 ms), seeded through the services;
-- Quai as in production (bench/intake.py's settings): gunicorn gthread and a Celery worker on Redis;
+- Quai as in production (bench/intake.py's settings): gunicorn gthread, a Celery worker on Redis (both queues:
+  the relay's and ``shop_push``) and beat, stopped first at the end, while its schedule file still exists;
 - the burst: ``wrk`` with ``bench/intake.lua`` posts ``BENCH_CONNECTORS_ORDERS`` orders (default 4,000) through
   ``POST /api/v1/orders`` from bench/intake.py's connections, each reservation changing a SKU's availability;
 - once the outbox and the stock pushes are drained: five levels of each shop are changed behind Quai's back (a shop
@@ -169,6 +170,7 @@ def child_seed(out: str, info_path: str) -> None:
     shops = json.loads(Path(info_path).read_text())
     _say("migrating the scratch database")
     call_command("migrate", verbosity=0, interactive=False)
+    intake.bare_table_create()  # the warm-up's endpoint: its table exists before the first request
     site = Site.objects.create(code="bench", name="Bench")
     zone = Zone.objects.create(site=site, code="STOCK", name="Stock", kind="storage")
     location = Location.objects.create(site=site, zone=zone, code="A-01-01-01")
@@ -289,28 +291,25 @@ def _pending() -> tuple[int, int]:
 
 def _start_quai(
     env: dict[str, str], port: int, scratch: Path
-) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
-    # The worker embeds beat (-B), as production runs it: the outbox sweep and the shops' sweep are part of the path.
+) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    """The worker (both queues: the relay's and shop_push), beat beside it as production runs it (the outbox sweep
+    and the shops' sweep are part of the path) with its schedule in the scratch folder, and the server."""
+    log_level = os.environ.get("BENCH_CONNECTORS_WORKER_LOG", "error")
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "quai",
-            "worker",
-            "-B",
-            "--schedule",
-            str(scratch / "beat-schedule"),
-            "-c",
-            "2",
-            "--loglevel",
-            os.environ.get("BENCH_CONNECTORS_WORKER_LOG", "error"),
-        ],
+        [sys.executable, "-m", "celery", "-A", "quai", "worker", "-c", "2", "--loglevel", log_level],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
     )
+    beat = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "quai", "beat",
+            "--schedule", str(scratch / "beat-schedule"), "--loglevel", log_level,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
     server = subprocess.Popen(
         [
             sys.executable,
@@ -331,14 +330,14 @@ def _start_quai(
         cwd=ROOT,
         env=env,
     )
-    return worker, server
+    return worker, beat, server
 
 
 def _run() -> dict[str, Any]:
     env = _env()
     scratch = Path(tempfile.mkdtemp(prefix="quai-bench-connectors-"))
     info_path, records_path = scratch / "shops.json", scratch / "records.json"
-    shops = server = worker = None
+    shops = server = worker = beat = None
     result: dict[str, Any] = {}
     try:
         intake._pg(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
@@ -356,7 +355,7 @@ def _run() -> dict[str, Any]:
         _say("seeding through the services: two merchants, their SKUs and stock, a WooCommerce and a Shopify shop")
         seed = _child("seed", env, str(info_path))
         port = intake._free_port()
-        worker, server = _start_quai(env, port, scratch)
+        worker, beat, server = _start_quai(env, port, scratch)
         intake._wait_ready(port, server)
         wrk_env = {
             **os.environ,
@@ -396,6 +395,9 @@ def _run() -> dict[str, Any]:
         result["pending_after_drain"] = pending
         result["window"] = (started, drained)
         result["burst_end"] = ended
+        # Beat first, while its schedule file is still there (the scratch folder goes in ``finally``).
+        intake._stop(beat)
+        beat = None
         intake._stop(server)
         server = None
         intake._stop(worker)
@@ -407,6 +409,7 @@ def _run() -> dict[str, Any]:
         shops = None
         result["shops"] = json.loads(records_path.read_text())
     finally:
+        intake._stop(beat)
         intake._stop(server)
         intake._stop(worker)
         intake._stop(shops)

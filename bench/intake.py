@@ -121,6 +121,7 @@ def child_seed(out: str, receiver_url: str) -> None:
 
     _say("migrating the seed database")
     call_command("migrate", verbosity=0, interactive=False)
+    bare_table_create()
     site = Site.objects.create(code="bench", name="Bench")
     zone = Zone.objects.create(site=site, code="STOCK", name="Stock", kind="storage")
     location = Location.objects.create(site=site, zone=zone, code="A-01-01-01")
@@ -138,6 +139,14 @@ def child_seed(out: str, receiver_url: str) -> None:
         if m == 1:
             webhook_subscription_create(merchant=merchant, url=receiver_url, event_types=["inventory.stock_changed"])
     Path(out).write_text(json.dumps({"keys": keys, "skus": skus}))
+
+
+def bare_table_create() -> None:
+    """The bare endpoint's table, made before any server starts: made by its first requests instead, concurrent
+    ``CREATE TABLE IF NOT EXISTS`` raced on PostgreSQL's catalogue ("relation … already exists": warm-up 500s)."""
+    from quai.orders.bench_api import _table_ensure
+
+    _table_ensure()
 
 
 def child_check(out: str, accepted_path: str) -> None:
