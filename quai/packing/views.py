@@ -22,27 +22,29 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from quai.core.errors import NotFound, QuaiError, ValidationFailed
 from quai.fulfillment.selectors import ToteContents
-from quai.orders.models import Order, OrderStatus
+from quai.orders import domain as orders_domain
+from quai.orders import selectors as orders_selectors
 from quai.packing import selectors, services
 from quai.packing.models import Parcel, ParcelStatus
+from quai.shipping import domain as shipping_domain
 from quai.shipping import labels
 from quai.shipping import selectors as shipping_selectors
 from quai.shipping import services as shipping
 from quai.shipping.http import label_response, manifest_response
-from quai.shipping.models import Manifest, ManifestStatus, Shipment
 from quai.tenants.access import staff_role_required, staff_scope
-from quai.warehouse.models import Location
 
 packers_only = staff_role_required(("admin", "supervisor", "packer"), _lazy("This screen is for packers."))
 STOPS = ("order_on_hold", "order_cancelled")
-STOPS_STATUSES = (OrderStatus.ON_HOLD, OrderStatus.CANCELLED)
+STOPS_STATUSES = (orders_domain.ON_HOLD, orders_domain.CANCELLED)
 LABEL_FORMATS = ("pdf", "zpl")
 
 
 # --- Pack station ------------------------------------------------------------------------------------------------
 
 
-def _station(request: HttpRequest) -> Location | None:
+# The pack station, a manifest, a shipment: other apps' records read through their selectors, named ``Any`` here
+# (these screens import no other app's models).
+def _station(request: HttpRequest) -> Any:
     stations = selectors.pack_stations(site=None)
     chosen = request.session.get("pack_station_id")
     return (stations.filter(pk=chosen).first() if chosen else None) or stations.first()
@@ -92,7 +94,9 @@ def _panel(request: HttpRequest, parcel: Parcel | None, context: dict[str, Any],
         parcel, step = None, "start"
     closed = context.get("closed")
     if closed is not None:
-        context["shipment"] = Shipment.objects.filter(parcel_id=closed.pk).select_related("carrier").first()
+        context["shipment"] = shipping_selectors.shipment_of_parcel(
+            scope=staff_scope(request.user), parcel_id=closed.pk
+        )
     items = list(parcel.items.all()) if parcel is not None else []
     context.update(
         parcel=parcel,
@@ -107,7 +111,11 @@ def _panel(request: HttpRequest, parcel: Parcel | None, context: dict[str, Any],
     )
     if context.get("tote") is not None:
         tote: ToteContents = context["tote"]
-        context["tote_orders"] = list(Order.objects.filter(pk__in=tote.order_ids).order_by("external_id"))
+        context["tote_orders"] = list(
+            orders_selectors.order_list(scope=staff_scope(request.user))
+            .filter(pk__in=tote.order_ids)
+            .order_by("external_id")
+        )
     template = "packing/pack.html" if full or not request.headers.get("HX-Request") else "packing/_pack_panel.html"
     return render(request, template, context)
 
@@ -130,17 +138,17 @@ def pack_home(request: HttpRequest) -> HttpResponse:
     return _panel(request, parcel, {"stations": selectors.pack_stations(site=None)}, full=True)
 
 
-def _open(request: HttpRequest, code: str, station: Location, tote_code: str = "") -> tuple[Parcel, dict[str, Any]]:
+def _open(request: HttpRequest, code: str, station: Any, tote_code: str = "") -> tuple[Parcel, dict[str, Any]]:
     parcel = services.parcel_open(code=code, station=station, actor=request.user, tote_code=tote_code)
     message = _("Order %(ref)s: scan every item.") % {"ref": parcel.order_reference}
     return parcel, {"result": "ok", "message": message}
 
 
-def _start(request: HttpRequest, code: str, station: Location) -> tuple[Parcel | None, dict[str, Any]]:
+def _start(request: HttpRequest, code: str, station: Any) -> tuple[Parcel | None, dict[str, Any]]:
     """A code scanned with no parcel open: an order opens its parcel; a tote of one order too; a tote of several
     lists them (then the order's reference, or its button, opens it)."""
     found = services.station_lookup(code)
-    if isinstance(found, Order):
+    if not isinstance(found, ToteContents):  # an order
         tote_code = request.POST.get("tote_code", "").strip()
         if tote_code:
             try:
@@ -150,9 +158,9 @@ def _start(request: HttpRequest, code: str, station: Location) -> tuple[Parcel |
             tote_code = tote_code if in_tote else ""
         return _open(request, found.external_id, station, tote_code)
     waiting = list(
-        Order.objects.filter(pk__in=found.order_ids, status__in=[*services.PACKABLE, *STOPS_STATUSES]).order_by(
-            "external_id"
-        )
+        orders_selectors.order_list(scope=staff_scope(request.user))
+        .filter(pk__in=found.order_ids, status__in=[*services.PACKABLE, *STOPS_STATUSES])
+        .order_by("external_id")
     )
     if len(waiting) == 1:
         parcel, context = _open(request, waiting[0].external_id, station, found.tote_code)
@@ -249,9 +257,10 @@ def parcel_photo_view(request: HttpRequest, parcel_id: int) -> HttpResponse:
     return HttpResponse(bytes(parcel.photo), content_type=parcel.photo_type or "image/jpeg")
 
 
-def _shipment_of(request: HttpRequest, parcel_id: int) -> Shipment:
-    parcel = selectors.parcel_get(scope=staff_scope(request.user), parcel_id=parcel_id)
-    shipment = Shipment.objects.filter(parcel_id=parcel.pk).select_related("carrier").first()
+def _shipment_of(request: HttpRequest, parcel_id: int) -> Any:
+    scope = staff_scope(request.user)
+    parcel = selectors.parcel_get(scope=scope, parcel_id=parcel_id)
+    shipment = shipping_selectors.shipment_of_parcel(scope=scope, parcel_id=parcel.pk)
     if shipment is None:
         raise NotFound(_("Shipment not found."), code="shipment_not_found")
     return shipment
@@ -266,9 +275,10 @@ def parcel_label(request: HttpRequest, parcel_id: int) -> HttpResponse:
 @packers_only
 def parcel_slip(request: HttpRequest, parcel_id: int) -> HttpResponse:
     """The packing slip that goes in the box."""
-    parcel = selectors.parcel_get(scope=staff_scope(request.user), parcel_id=parcel_id)
-    order = Order.objects.get(pk=parcel.order_id)
-    shipment = Shipment.objects.filter(parcel_id=parcel.pk).select_related("carrier").first()
+    scope = staff_scope(request.user)
+    parcel = selectors.parcel_get(scope=scope, parcel_id=parcel_id)
+    order = orders_selectors.order_get(scope=scope, order_id=parcel.order_id)
+    shipment = shipping_selectors.shipment_of_parcel(scope=scope, parcel_id=parcel.pk)
     sender = shipping.carrier_sender(shipment.carrier if shipment else shipping.sandbox_carrier_ensure())
     pdf = labels.packing_slip_pdf(
         reference=order.external_id,
@@ -292,22 +302,22 @@ def truck_home(request: HttpRequest) -> HttpResponse:
         carrier = shipping.carrier_get(code=request.POST.get("carrier", ""))
         manifest = shipping.manifest_open(carrier=carrier, actor=request.user)
         return redirect("packing_ops:truck_manifest", manifest_id=manifest.pk)
-    carriers = [
-        (carrier, Shipment.objects.filter(carrier=carrier, status="label_created").count())
-        for carrier in shipping_selectors.carrier_list()
-    ]
-    closed = shipping_selectors.manifest_list(status=ManifestStatus.CLOSED)[:10]
+    waiting = shipping_selectors.carrier_waiting_counts(scope=staff_scope(request.user))
+    carriers = [(carrier, waiting.get(carrier.pk, 0)) for carrier in shipping_selectors.carrier_list()]
+    closed = shipping_selectors.manifest_list(status=shipping_domain.MANIFEST_CLOSED)[:10]
     return render(request, "packing/truck_home.html", {"carriers": carriers, "closed": closed, "screen": "truck"})
 
 
-def _truck(request: HttpRequest, manifest: Manifest, context: dict[str, Any]) -> HttpResponse:
+def _truck(request: HttpRequest, manifest: Any, context: dict[str, Any]) -> HttpResponse:
     shipments = list(shipping_selectors.manifest_shipments(scope=staff_scope(request.user), manifest=manifest))
     loaded = [s for s in shipments if s.loaded_at is not None]
     context.update(
         manifest=manifest,
         shipments=shipments,
         loaded_count=len(loaded),
-        missing=[s for s in shipments if s.loaded_at is None] if manifest.status == ManifestStatus.OPEN else [],
+        missing=[s for s in shipments if s.loaded_at is None]
+        if manifest.status == shipping_domain.MANIFEST_OPEN
+        else [],
         screen="truck",
     )
     template = "packing/_truck_panel.html" if request.headers.get("HX-Request") else "packing/truck.html"
@@ -317,7 +327,7 @@ def _truck(request: HttpRequest, manifest: Manifest, context: dict[str, Any]) ->
 @packers_only
 def truck_manifest(request: HttpRequest, manifest_id: int) -> HttpResponse:
     manifest = shipping_selectors.manifest_get(manifest_id=manifest_id)
-    if manifest.status == ManifestStatus.OPEN:
+    if manifest.status == shipping_domain.MANIFEST_OPEN:
         manifest = shipping.manifest_open(carrier=manifest.carrier, actor=request.user)  # parcels labelled since
     return _truck(request, manifest, {})
 

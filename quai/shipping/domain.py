@@ -39,6 +39,10 @@ TRACKING_STATUSES: Final = (
 #: encrypted ``credentials``, never in its ``settings``, and never shown back.
 CARRIER_SECRET_KEYS: Final = frozenset({"password", "okapi_key", "private_key"})
 
+#: A manifest is open while its truck is loaded, closed once handed over.
+MANIFEST_OPEN: Final = "open"
+MANIFEST_CLOSED: Final = "closed"
+
 #: After these a parcel's tracking no longer changes: polling stops.
 FINAL_TRACKING: Final = frozenset({DELIVERED, RETURNED})
 

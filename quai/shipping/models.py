@@ -91,8 +91,8 @@ class ShipmentStatus(models.TextChoices):
 
 
 class ManifestStatus(models.TextChoices):
-    OPEN = "open", _("Open")
-    CLOSED = "closed", _("Closed")
+    OPEN = domain.MANIFEST_OPEN, _("Open")
+    CLOSED = domain.MANIFEST_CLOSED, _("Closed")
 
 
 class Manifest(TimeStampedModel):

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.db.models.functions import Upper
 from django.utils.translation import gettext as _
 
 from quai.core.errors import NotFound
-from quai.shipping.models import CarrierAccount, Manifest, Shipment, TrackingEventRecord
+from quai.shipping.models import CarrierAccount, Manifest, Shipment, ShipmentStatus, TrackingEventRecord
 from quai.tenants.scope import Scope
 
 
@@ -24,6 +24,11 @@ def shipment_get(*, scope: Scope, shipment_id: int) -> Shipment:
 
 def shipments_of_order(*, scope: Scope, order_id: int) -> QuerySet[Shipment]:
     return Shipment.objects.filter(scope.q()).filter(order_id=order_id).select_related("carrier").order_by("pk")
+
+
+def shipment_of_parcel(*, scope: Scope, parcel_id: int) -> Shipment | None:
+    """The shipment of a packed parcel (with its carrier), or None while the parcel has no label."""
+    return Shipment.objects.filter(scope.q()).filter(parcel_id=parcel_id).select_related("carrier").first()
 
 
 def shipment_order_ids_by_tracking(*, scope: Scope, tracking_numbers: Sequence[str], limit: int = 20) -> list[int]:
@@ -48,6 +53,18 @@ def tracking_events(*, scope: Scope, shipment_id: int) -> QuerySet[TrackingEvent
 
 def carrier_list(*, active: bool = True) -> QuerySet[CarrierAccount]:
     return CarrierAccount.objects.filter(active=active).order_by("code")
+
+
+def carrier_waiting_counts(*, scope: Scope) -> dict[int, int]:
+    """Per carrier account id, how many labelled parcels wait for its truck (not yet on a closed manifest)."""
+    rows = (
+        Shipment.objects.filter(scope.q())
+        .filter(status=ShipmentStatus.LABEL_CREATED)
+        .values("carrier_id")
+        .annotate(waiting=Count("pk"))
+        .values_list("carrier_id", "waiting")
+    )
+    return {int(carrier_id): int(waiting) for carrier_id, waiting in rows}
 
 
 def carrier_credential_names(carrier: CarrierAccount) -> list[str]:
