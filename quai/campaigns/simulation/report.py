@@ -19,6 +19,7 @@ from quai.orders.selectors import order_list
 TARGET_ON_TIME = 0.998
 TARGET_DELIVERED = 0.95
 CAUSE_LABELS = {
+    "release": "still in its release buffer at the cut-off (promised too close to it)",
     "wave": "waiting for a wave (released, not yet on the floor)",
     "picking": "picking (on the floor, not yet picked)",
     "packing": "packing (picked, not yet packed)",
@@ -35,9 +36,11 @@ def _local(at: datetime) -> datetime:
     return at.astimezone(ZoneInfo(world_mod.TIME_ZONE))
 
 
-def _ship_cause(trace: Any) -> str:
+def _ship_cause(trace: Any, release_after: datetime | None) -> str:
     """Where an order that missed its ship-by cut-off was at that cut-off: the stage that made it late."""
     cut = trace.ship_by
+    if release_after is not None and release_after > cut:
+        return "release"
     if trace.waved_at is None or trace.waved_at > cut:
         return "wave"
     if trace.picked_at is None or trace.picked_at > cut:
@@ -103,13 +106,18 @@ def _promises(run: Run) -> dict[str, Any]:
     due = [r for r in rows if r["ship_date"] is not None and r["ship_date"] <= day]
     on_time = [r for r in due if r["shipped_on_time"]]
     early = [r for r in rows if r["ship_date"] is not None and r["ship_date"] > day and r["shipped_at"] is not None]
+    late_ids = [r["order_id"] for r in due if not r["shipped_on_time"]]
+    release_after = dict(order_list(scope=SCOPE).filter(pk__in=late_ids).values_list("pk", "release_after"))
     late_causes: Counter[str] = Counter()
     late_orders: list[dict[str, Any]] = []
     for r in due:
         if r["shipped_on_time"]:
             continue
         trace = run.traces.get(r["order_id"])
-        cause = _ship_cause(trace) if trace is not None and trace.ship_by is not None else "intake"
+        if trace is not None and trace.ship_by is not None:
+            cause = _ship_cause(trace, release_after.get(r["order_id"]))
+        else:
+            cause = "intake"
         late_causes[cause] += 1
         if len(late_orders) < 200:
             late_orders.append(

@@ -129,3 +129,24 @@ def test_a_small_day_loses_nothing_oversells_nothing_and_is_the_same_for_the_sam
     assert sum(figures["orders_per_hour"].values()) == 120
     assert page.count("<svg") >= 3 and "<polyline" in page and "<rect" in page
     assert "<script" not in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_a_late_shipment_is_blamed_on_the_stage_it_was_in_at_its_cut_off() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from quai.campaigns.simulation.engine import OrderTrace
+    from quai.campaigns.simulation.report import _ship_cause
+
+    cut = datetime(2027, 3, 16, 14, tzinfo=UTC)
+    before, after = cut - timedelta(minutes=30), cut + timedelta(minutes=30)
+
+    def trace(**moments: Any) -> OrderTrace:
+        return OrderTrace(
+            pk=1, external_id="X", service="s", lines=1, units=1, received_at=before, ship_by=cut, **moments
+        )
+
+    assert _ship_cause(trace(), after) == "release"
+    assert _ship_cause(trace(), before) == "wave"
+    assert _ship_cause(trace(waved_at=before), None) == "picking"
+    assert _ship_cause(trace(waved_at=before, picked_at=before, packed_at=after), None) == "packing"
+    assert _ship_cause(trace(waved_at=before, picked_at=before, packed_at=before), None) == "truck"
