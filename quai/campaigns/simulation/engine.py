@@ -258,6 +258,9 @@ def _waves(run: Run, pickers: float, now: datetime) -> None:
     wanted = pickers * world_mod.STANDARDS[Activity.PICK] * 0.5 - open_lines
     if wanted <= 0:
         return
+    taken = PickTask.objects.exclude(status=TaskStatus.CANCELLED).values("order_id")
+    if not order_list(scope=SCOPE).filter(status="released").exclude(pk__in=taken).exists():
+        return  # nothing waits: no empty wave
     capacity = max(20, min(500, math.ceil(wanted / 1.5)))
     fulfillment.wave_release(site=run.world.site, criteria=fulfillment_domain.WaveCriteria(capacity=capacity))
     for order_id in (

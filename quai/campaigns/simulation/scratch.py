@@ -6,7 +6,7 @@ services, so it needs a database of its own:
 - ``--scratch`` (what the bench and most runs use): the command re-runs itself in a child process whose
   ``DATABASE_URL`` is a scratch database, migrated first and dropped afterwards (kept with ``--keep``). With the
   embedded default (SQLite) that is a file in a temporary directory; when ``DATABASE_URL`` points to PostgreSQL, a
-  database ``quai_sim_<seed>`` on the same server (created with ``CREATE DATABASE``, dropped ``WITH (FORCE)``).
+  database ``quai_sim_<seed>_<pid>`` on the same server (created with ``CREATE DATABASE``, dropped ``WITH (FORCE)``).
   Settings are read once per process, which is why a child process and not a switch of connection in this one.
 - Without ``--scratch`` the command runs in the configured database only if that holds no merchant and no order
   (a freshly migrated one); otherwise it refuses with a sentence naming what it found.
@@ -68,9 +68,10 @@ def scratch_database(*, seed: int, keep: bool = False) -> Iterator[str]:
     temporary SQLite file)."""
     if connection.vendor == "postgresql":
         current = os.environ.get("DATABASE_URL", "")
-        name = f"quai_sim_{seed}"
+        # The process id keeps two runs of one seed apart (two test sessions on one server): with the seed alone,
+        # the second run's clean-up dropped the first one's database under it.
+        name = f"quai_sim_{seed}_{os.getpid()}"
         url = current.rsplit("/", 1)[0] + "/" + name
-        _pg_admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         _pg_admin(url, f'CREATE DATABASE "{name}"')
         try:
             yield url
