@@ -22,6 +22,11 @@ watch's recount as a bulk load is.
   rate is printed beside the p99.
   The figure needs a quiet machine: when the load average is 2 or more at the start, the run is cut to 10 s and
   the verdict says LOADED instead of PASS / MISS.
+- Where a request's time goes, without a server: ``python -m bench.promise --profile [DATABASE_URL]`` seeds a
+  scratch database (SQLite unless given), then sends the HTTP run's request (same body, same ``Authorization``
+  header, DEBUG off) through Django's test client — every middleware, the key's authentication, Ninja's parsing
+  and validation, the promise, the rendering — and prints ms and queries per request and cProfile's heaviest
+  functions (use a smaller ``BENCH_PROMISE_ORDERS``: the seeding is most of its time).
 """
 
 from __future__ import annotations
@@ -173,6 +178,77 @@ def child_seed_http(url: str, out: str) -> None:
     merchant_id = _seed()
     key = api_key_create(merchant=Merchant.objects.get(pk=merchant_id), name="bench").secret
     Path(out).write_text(json.dumps({"key": key}), encoding="utf-8")
+
+
+def child_profile(url: str) -> None:
+    """``python -m bench.promise --profile [DATABASE_URL]``: where a request's time goes on the HTTP path, without
+    a server. The seeded database, DEBUG off, then the bench's request (same body, same ``Authorization`` header)
+    through Django's test client — every middleware, the API key's authentication, Ninja's parsing and validation,
+    the promise, the rendering: ms per request, queries per request, and cProfile's heaviest functions."""
+    import cProfile
+    import pstats
+
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "quai.settings")
+    os.environ.update(DEBUG="false", QUAI_HTTPS="false", ALLOWED_HOSTS="testserver,127.0.0.1", QUAI_LOG_LEVEL="ERROR")
+    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-used-for-anything-else-0123456789abcdef")
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from quai.tenants.models import Merchant
+    from quai.tenants.services import api_key_create
+
+    merchant_id = _seed()
+    key = api_key_create(merchant=Merchant.objects.get(pk=merchant_id), name="bench").secret
+    body = json.dumps(
+        {
+            "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in CART],
+            "destination": {"country": "FR", "postcode": "75011"},
+        }
+    )
+    client = Client()
+    headers = {"Authorization": f"Bearer {key}"}
+
+    def ask() -> None:
+        answer = client.post("/api/v1/promise", body, content_type="application/json", headers=headers)
+        if answer.status_code != 200:
+            raise RuntimeError(f"the promise answered {answer.status_code}: {answer.content[:300]!r}")
+
+    for _ in range(50):
+        ask()
+    calls = min(CALLS, 2000)
+    timings = []
+    with CaptureQueriesContext(connection) as queries:
+        cpu_started = time.process_time()
+        for _ in range(calls):
+            started = time.perf_counter()
+            ask()
+            timings.append((time.perf_counter() - started) * 1000)
+        cpu_ms = (time.process_time() - cpu_started) * 1000 / calls
+    timings.sort()
+    print(
+        f"per request through the test client ({calls} requests, {ORDERS:,} open orders): "
+        f"p50 {timings[len(timings) // 2]:.3f} ms, p99 {timings[int(len(timings) * 0.99) - 1]:.3f} ms, "
+        f"CPU {cpu_ms:.3f} ms, {len(queries) / calls:.3f} queries per request "
+        f"(load average {os.getloadavg()[0]:.1f})"
+    )
+    counted: dict[str, int] = {}
+    for query in queries.captured_queries:
+        counted[query["sql"][:100]] = counted.get(query["sql"][:100], 0) + 1
+    for sql, n in sorted(counted.items(), key=lambda item: -item[1])[:10]:
+        print(f"  {n:6d} x {sql}")
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(min(calls, 1000)):
+        ask()
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("cumulative").print_stats(45)
+    stats.sort_stats("tottime").print_stats(25)
 
 
 # --- Over HTTP ----------------------------------------------------------------------------------------------------
@@ -365,6 +441,11 @@ if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         sys.path.insert(0, str(ROOT))
         child(sys.argv[2])
+        sys.exit(0)
+    if len(sys.argv) > 1 and sys.argv[1] == "--profile":
+        sys.path.insert(0, str(ROOT))
+        with tempfile.TemporaryDirectory(prefix="quai-bench-promise-") as scratch:
+            child_profile(sys.argv[2] if len(sys.argv) > 2 else f"sqlite:///{scratch}/promise.sqlite3")
         sys.exit(0)
     if len(sys.argv) > 3 and sys.argv[1] == "--seed-http":
         sys.path.insert(0, str(ROOT))

@@ -20,7 +20,10 @@ from quai.promise import selectors, services
 from quai.promise.models import BacklogDelta
 from quai.promise.services import promise_config_load, promise_quote
 from quai.promise.tests.conftest import demo_document
+from quai.tenants import key_cache
+from quai.tenants.models import ApiKey, MerchantStatus
 from quai.tenants.scope import Scope
+from quai.tenants.services import api_key_revoke
 
 pytestmark = pytest.mark.django_db
 
@@ -52,15 +55,36 @@ def test_a_warm_quote_makes_no_query(merchant, configured, shirt, django_assert_
     assert _ship_date(quote) == date(2025, 3, 10)
 
 
-def test_a_warm_http_quote_only_authenticates(api, configured, shirt, django_assert_max_num_queries):
+BODY = {"lines": [{"sku": "SHIRT-M", "quantity": 1}], "destination": {"country": "FR", "postcode": "75011"}}
+
+
+def test_a_warm_http_quote_makes_no_query(api, configured, shirt, django_assert_num_queries):
+    # The key is remembered by the process (quai.tenants.key_cache) and the merchant is not read again: its
+    # authentication checked it is active. On PostgreSQL no query also means no connection health check.
     clock.set_now(MONDAY)
-    body = {"lines": [{"sku": "SHIRT-M", "quantity": 1}], "destination": {"country": "FR", "postcode": "75011"}}
-    assert api.post("promise", body).status_code == 200
-    with django_assert_max_num_queries(3) as captured:
-        assert api.post("promise", body).status_code == 200
-    sql = " ".join(q["sql"] for q in captured.captured_queries)
-    for table in ("promise_", "orders_", "inventory_", "catalog_sku", "inbound_"):
-        assert table not in sql
+    assert api.post("promise", BODY).status_code == 200
+    with django_assert_num_queries(0):
+        assert api.post("promise", BODY).status_code == 200
+
+
+def test_a_key_revoked_or_a_merchant_suspended_stops_quoting(api, merchant, configured, shirt, settings, monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(key_cache.time, "monotonic", lambda: now[0])
+    clock.set_now(MONDAY)
+    assert api.post("promise", BODY).status_code == 200
+    type(merchant).objects.filter(pk=merchant.pk).update(status=MerchantStatus.SUSPENDED)
+    now[0] += settings.QUAI_API_KEY_CACHE_SECONDS + 0.1  # another process suspended it: seconds later here
+    assert api.post("promise", BODY).json()["error"]["code"] == "merchant_suspended"
+    type(merchant).objects.filter(pk=merchant.pk).update(status=MerchantStatus.ACTIVE)
+    assert api.post("promise", BODY).status_code == 200
+    api_key_revoke(api_key_id=ApiKey.objects.get(merchant=merchant).pk)  # in this process: at once
+    assert api.post("promise", BODY).json()["error"]["code"] == "invalid_api_key"
+
+
+def test_a_merchant_naming_another_merchant_is_answered_not_found(api, other_merchant, configured, shirt):
+    clock.set_now(MONDAY)
+    answer = api.post("promise", {**BODY, "merchant_id": other_merchant.pk})
+    assert answer.status_code == 404 and answer.json()["error"]["code"] == "merchant_not_found"
 
 
 def test_a_cold_quote_reads_the_stock_once_for_the_whole_cart(
