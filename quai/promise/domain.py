@@ -347,21 +347,35 @@ def backlog_done_at(calendar: SiteCalendar, capacity: Capacity, start: datetime)
         return add_working_time(calendar, start, capacity.hours_ahead())
     done = start
     for stage, lines in waiting.items():
-        hourly = capacity.hourly.get(stage, {})
-        rate = float(capacity.lines_per_hour.get(stage, 0))
-        if rate <= 0:
-            known = [figure for figure in hourly.values() if figure > 0]
-            if not known:
-                continue
-            rate = sum(known) / len(known)
-        done = max(done, _drained(calendar, start, float(lines), rate, hourly))
+        rate = _stage_rate(capacity, stage)
+        if rate > 0:
+            done = max(done, _drained(calendar, start, float(lines), rate, capacity.hourly.get(stage, {})))
     return done
+
+
+def _stage_rate(capacity: Capacity, stage: str) -> float:
+    """The rate of the hours labour does not know: the configured one, else the mean of labour's positive hours
+    (0: the stage is not measured and cannot delay)."""
+    rate = float(capacity.lines_per_hour.get(stage, 0))
+    if rate > 0:
+        return rate
+    known = [figure for figure in capacity.hourly.get(stage, {}).values() if figure > 0]
+    return sum(known) / len(known) if known else 0.0
 
 
 def _drained(
     calendar: SiteCalendar, start: datetime, lines: float, rate: float, hourly: Mapping[datetime, float]
 ) -> datetime:
-    remaining = lines
+    return _drain_times(calendar, start, [lines], rate, hourly)[0]
+
+
+def _drain_times(
+    calendar: SiteCalendar, start: datetime, thresholds: Sequence[float], rate: float, hourly: Mapping[datetime, float]
+) -> list[datetime]:
+    """When the work done since ``start`` reaches each of ``thresholds`` (ascending lines), hour by hour of opening
+    time at labour's figure for the hour, else ``rate``: one walk along the calendar for all of them."""
+    times: list[datetime] = []
+    done = 0.0
     cursor = start.astimezone(calendar.zone)
     day = cursor.date()
     for _ in range(HORIZON_DAYS):
@@ -374,9 +388,12 @@ def _drained(
                 figure = hourly.get(hour, rate)
                 if figure > 0:
                     doable = figure * (end - begin) / timedelta(hours=1)
-                    if remaining <= doable:
-                        return (begin + timedelta(hours=remaining / figure)).astimezone(calendar.zone)
-                    remaining -= doable
+                    while len(times) < len(thresholds) and thresholds[len(times)] - done <= doable:
+                        hours = (thresholds[len(times)] - done) / figure
+                        times.append((begin + timedelta(hours=max(hours, 0.0))).astimezone(calendar.zone))
+                    if len(times) == len(thresholds):
+                        return times
+                    done += doable
                 begin = end
         day += timedelta(days=1)
     raise NoDate("the backlog is not done within the horizon")
@@ -627,8 +644,12 @@ class OpenOrder:
 def orders_at_risk(calendar: SiteCalendar, capacity: Capacity, orders: Sequence[OpenOrder], now: datetime) -> list[int]:
     """The orders that will miss their ship-by cut-off given the work ahead of each (in ``orders``' order).
 
-    Each order waits for the lines before it and its own: the slowest stage's rate says when it is done.
+    Each order waits for the lines before it and its own: the slowest stage's rate says when it is done — with
+    labour's hours (``capacity.hourly``), each stage drains them hour by hour as ``backlog_done_at`` does, so the
+    watch and the promise read the same capacity.
     """
+    if any(capacity.hourly.values()):
+        return _orders_at_risk_by_hour(calendar, capacity, orders, now)
     rates = [rate for rate in capacity.lines_per_hour.values() if rate > 0]
     rate = min(rates) if rates else 0.0
     at_risk: list[int] = []
@@ -639,6 +660,28 @@ def orders_at_risk(calendar: SiteCalendar, capacity: Capacity, orders: Sequence[
         if done > order.ship_by or now >= order.ship_by:
             at_risk.append(order.order_id)
     return at_risk
+
+
+def _orders_at_risk_by_hour(
+    calendar: SiteCalendar, capacity: Capacity, orders: Sequence[OpenOrder], now: datetime
+) -> list[int]:
+    ahead: list[float] = []
+    total = 0
+    for order in orders:
+        total += order.lines
+        ahead.append(float(total))
+    done = [now] * len(orders)
+    for stage in capacity.lines_per_hour.keys() | capacity.hourly.keys():
+        rate = _stage_rate(capacity, stage)
+        if rate <= 0 or not orders:
+            continue
+        times = _drain_times(calendar, now, ahead, rate, capacity.hourly.get(stage, {}))
+        done = [max(a, b) for a, b in zip(done, times, strict=True)]
+    return [
+        order.order_id
+        for order, finished in zip(orders, done, strict=True)
+        if finished > order.ship_by or now >= order.ship_by
+    ]
 
 
 def lane_confidence(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -563,7 +563,10 @@ def promise_watch() -> dict[str, int]:
         open_orders = [
             domain.OpenOrder(r.order_id, int(getattr(r, "line_count", 0)), r.ship_by) for r in records if r.ship_by
         ]
-        risky = set(domain.orders_at_risk(calendar, config.snapshot.capacity, open_orders, now))
+        # The capacity the promise reads (labour's hours where it knows them), so the watch flags what the promise
+        # would not have promised, not what the configured figure alone says.
+        capacity = replace(config.snapshot.capacity, hourly=selectors.labour_capacity_for(config))
+        risky = set(domain.orders_at_risk(calendar, capacity, open_orders, now))
         for record in records:
             if record.order_id in risky and record.status == PromiseStatus.PENDING:
                 _flag_at_risk(record, now)

@@ -14,7 +14,7 @@ from quai.labor import selectors as labor_selectors
 from quai.labor import services as labor_services
 from quai.labor.tests.factories import staff_member
 from quai.promise import selectors
-from quai.promise.domain import Capacity, SiteCalendar, add_working_time, backlog_done_at
+from quai.promise.domain import Capacity, OpenOrder, SiteCalendar, add_working_time, backlog_done_at, orders_at_risk
 from quai.promise.models import BacklogDelta
 from quai.promise.services import promise_quote
 
@@ -64,6 +64,20 @@ def test_the_slowest_stage_says_when_and_a_stage_only_labour_knows_runs_its_othe
     hourly = {"pack": {_utc("2025-03-10T09:00"): 40.0, _utc("2025-03-10T10:00"): 80.0}}
     capacity = Capacity(lines_per_hour={"pick": 100}, backlog_lines={"pick": 100, "pack": 200}, hourly=hourly)
     assert backlog_done_at(PARIS, capacity, MONDAY_10) == datetime.fromisoformat("2025-03-10T13:20:00+01:00")
+
+
+def test_the_at_risk_watch_reads_labours_hours_too():
+    # Three orders of 100 pick lines, each to ship by Monday 15:00, from 10:00. At the configured 100 an hour they
+    # are done at 11:00, 12:00 and 13:00: none at risk. Labour staffs 10:00–15:00 for 40 an hour: the first is done
+    # at 12:30, the second at 15:00 exactly (not after: kept), the third needs 100 more lines after 15:00, at the
+    # configured 100 an hour: 16:00, at risk.
+    ship_by = datetime.fromisoformat("2025-03-10T15:00:00+01:00")
+    orders = [OpenOrder(order_id=n, lines=100, ship_by=ship_by) for n in (1, 2, 3)]
+    configured = Capacity(lines_per_hour={"pick": 100}, backlog_lines={})
+    assert orders_at_risk(PARIS, configured, orders, MONDAY_10) == []
+    hourly = {"pick": {_utc("2025-03-10T09:00") + timedelta(hours=n): 40.0 for n in range(5)}}
+    staffed = Capacity(lines_per_hour={"pick": 100}, backlog_lines={}, hourly=hourly)
+    assert orders_at_risk(PARIS, staffed, orders, MONDAY_10) == [3]
 
 
 # --- The snapshot the service gathers ---------------------------------------------------------------------------
