@@ -21,6 +21,8 @@ A database dump alone then reveals no secret; the keys live in the environment, 
 from __future__ import annotations
 
 import functools
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -102,6 +104,43 @@ class EncryptedTextField(models.TextField):  # type: ignore[type-arg]  # generic
         if value is None or value == "":
             return value
         return encrypt(value)
+
+
+# A record's credentials (API keys, passwords, tokens) are one JSON object of names and texts, stored encrypted as
+# one token; the shops' connections and the carrier accounts keep theirs so.
+
+
+def credentials_load(value: str) -> dict[str, str]:
+    """The names and values of a credentials column (its plain text, as the field reads it back)."""
+    if not value:
+        return {}
+    loaded = json.loads(value)
+    return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+
+
+def credentials_merge(current: Mapping[str, str], changes: Mapping[str, str | None]) -> str:
+    """``current`` with ``changes`` applied key by key (an empty value removes the key), as the column's text."""
+    merged = dict(current)
+    for key, value in changes.items():
+        if value is None or value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = str(value)
+    return json.dumps(merged, sort_keys=True)
+
+
+def credentials_parse(text: str) -> dict[str, str]:
+    """Credentials typed in the back office, one ``key=value`` per line (blank lines skipped); ``ValueError`` for
+    a line that is not one."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(line)
+        values[key.strip()] = value.strip()
+    return values
 
 
 def encrypted_fields() -> list[tuple[type[models.Model], list[str]]]:

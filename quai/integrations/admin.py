@@ -20,6 +20,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from quai.core.crypto import credentials_parse
 from quai.core.errors import QuaiError, ValidationFailed
 from quai.integrations import services
 from quai.integrations.models import (
@@ -249,15 +250,10 @@ class ConnectionForm(forms.ModelForm):
         fields = ["merchant", "name", "platform", "base_url", "settings", "safety_buffer", "push_stock", "poll_orders"]
 
     def clean_new_credentials(self) -> dict[str, str]:
-        values: dict[str, str] = {}
-        for line in (self.cleaned_data.get("new_credentials") or "").splitlines():
-            if not line.strip():
-                continue
-            key, sep, value = line.partition("=")
-            if not sep or not key.strip():
-                raise ValidationError(_("Write each credential as key=value."))
-            values[key.strip()] = value.strip()
-        return values
+        try:
+            return credentials_parse(self.cleaned_data.get("new_credentials") or "")
+        except ValueError:
+            raise ValidationError(_("Write each credential as key=value.")) from None
 
 
 @admin.register(Connection)

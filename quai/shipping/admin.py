@@ -15,6 +15,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from quai.core.admin import ReadOnlyAdmin, code_html
+from quai.core.crypto import credentials_parse
 from quai.shipping import domain, selectors, services
 from quai.shipping.models import (
     CarrierAccount,
@@ -23,6 +24,16 @@ from quai.shipping.models import (
     ShipmentStatus,
     SsccSequence,
     TrackingEventRecord,
+)
+
+SENDER_FIELDS = (
+    "sender_name",
+    "sender_line1",
+    "sender_postcode",
+    "sender_city",
+    "sender_country",
+    "sender_phone",
+    "sender_email",
 )
 
 
@@ -52,13 +63,7 @@ class CarrierAccountForm(forms.ModelForm):
             "kind",
             "active",
             "settings",
-            "sender_name",
-            "sender_line1",
-            "sender_postcode",
-            "sender_city",
-            "sender_country",
-            "sender_phone",
-            "sender_email",
+            *SENDER_FIELDS,
         ]
 
     def clean_settings(self) -> Any:
@@ -74,14 +79,10 @@ class CarrierAccountForm(forms.ModelForm):
         return settings
 
     def clean_new_credentials(self) -> dict[str, str]:
-        values: dict[str, str] = {}
-        for line in (self.cleaned_data.get("new_credentials") or "").splitlines():
-            if not line.strip():
-                continue
-            key, sep, value = line.partition("=")
-            if not sep or not key.strip():
-                raise ValidationError(_("Write each credential as key=value."))
-            values[key.strip()] = value.strip()
+        try:
+            values = credentials_parse(self.cleaned_data.get("new_credentials") or "")
+        except ValueError:
+            raise ValidationError(_("Write each credential as key=value.")) from None
         unknown = sorted(set(values) - domain.CARRIER_SECRET_KEYS)
         if unknown:
             raise ValidationError(
@@ -103,17 +104,7 @@ class CarrierAccountAdmin(admin.ModelAdmin):
         (_("Credentials"), {"fields": ("credential_names", "new_credentials")}),
         (
             _("Sender"),
-            {
-                "fields": (
-                    "sender_name",
-                    "sender_line1",
-                    "sender_postcode",
-                    "sender_city",
-                    "sender_country",
-                    "sender_phone",
-                    "sender_email",
-                )
-            },
+            {"fields": SENDER_FIELDS},
         ),
     )
 

@@ -3,13 +3,13 @@ warehouse's (staff)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from django.db.models import Count, QuerySet
 from django.db.models.functions import Upper
 from django.utils.translation import gettext as _
 
+from quai.core.crypto import credentials_load
 from quai.core.errors import NotFound
 from quai.shipping.models import CarrierAccount, Manifest, Shipment, ShipmentStatus, TrackingEventRecord
 from quai.tenants.scope import Scope
@@ -69,10 +69,7 @@ def carrier_waiting_counts(*, scope: Scope) -> dict[int, int]:
 
 def carrier_credential_names(carrier: CarrierAccount) -> list[str]:
     """The names of the credentials set on ``carrier`` (never their values: what a screen may show of them)."""
-    if not carrier.credentials:
-        return []
-    value = json.loads(carrier.credentials)
-    return sorted(str(name) for name in value) if isinstance(value, dict) else []
+    return sorted(credentials_load(carrier.credentials))
 
 
 def manifest_get(*, manifest_id: int) -> Manifest:

@@ -8,7 +8,6 @@ transaction fails, ``shipment_label_void`` tells the carrier the label will not 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from django.db.models import F
 from django.utils.translation import gettext as _
 
 from quai.core import clock
+from quai.core.crypto import credentials_load, credentials_merge
 from quai.core.errors import Conflict, NotFound, ValidationFailed
 from quai.core.outbox import event_record
 from quai.core.states import actor_of
@@ -85,10 +85,7 @@ def carrier_sender(carrier: CarrierAccount) -> Address:
 
 
 def _carrier_credentials(carrier: CarrierAccount) -> dict[str, str]:
-    if not carrier.credentials:
-        return {}
-    value = json.loads(carrier.credentials)
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+    return credentials_load(carrier.credentials)
 
 
 def carrier_adapter(carrier: CarrierAccount) -> CarrierAdapter:
@@ -117,13 +114,7 @@ def carrier_credentials_set(*, carrier: CarrierAccount, changes: Mapping[str, st
             details={"names": unknown, "known": sorted(domain.CARRIER_SECRET_KEYS)},
         )
     locked = CarrierAccount.objects.select_for_update().get(pk=carrier.pk)
-    merged = _carrier_credentials(locked)
-    for key, value in changes.items():
-        if value is None or value == "":
-            merged.pop(key, None)
-        else:
-            merged[key] = str(value)
-    locked.credentials = json.dumps(merged, sort_keys=True) if merged else ""
+    locked.credentials = credentials_merge(_carrier_credentials(locked), changes)
     locked.save(update_fields=["credentials", "updated_at"])
     return locked
 

@@ -15,7 +15,6 @@ Every call to a shop runs in a task, outside any request or database transaction
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
@@ -28,6 +27,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from quai.core import clock
+from quai.core.crypto import credentials_load, credentials_merge
 from quai.core.errors import Conflict, NotFound, ValidationFailed
 from quai.integrations import domain
 from quai.integrations.connectors.base import (
@@ -50,10 +50,7 @@ LEASE = timedelta(seconds=60)
 
 
 def _credentials_of(connection: Connection) -> dict[str, str]:
-    if not connection.credentials:
-        return {}
-    value = json.loads(connection.credentials)
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+    return credentials_load(connection.credentials)
 
 
 def connection_config(connection: Connection) -> ConnectionConfig:
@@ -91,16 +88,6 @@ def _platform_check(platform: str) -> str:
     return platform
 
 
-def _credentials_merge(current: Mapping[str, str], changes: Mapping[str, str | None]) -> str:
-    merged = dict(current)
-    for key, value in changes.items():
-        if value is None or value == "":
-            merged.pop(key, None)
-        else:
-            merged[key] = str(value)
-    return json.dumps(merged, sort_keys=True)
-
-
 def connection_create(
     *,
     merchant: Merchant | int,
@@ -120,7 +107,7 @@ def connection_create(
         name=name,
         platform=_platform_check(platform),
         base_url=webhook_url_check(base_url),
-        credentials=_credentials_merge({}, credentials or {}),
+        credentials=credentials_merge({}, credentials or {}),
         settings=dict(settings or {}),
         safety_buffer=safety_buffer,
         push_stock=push_stock,
@@ -165,7 +152,7 @@ def connection_update(
     if base_url is not None:
         locked.base_url = webhook_url_check(base_url)
     if credentials:
-        locked.credentials = _credentials_merge(_credentials_of(locked), credentials)
+        locked.credentials = credentials_merge(_credentials_of(locked), credentials)
     if settings is not None:
         locked.settings = dict(settings)
     if safety_buffer is not None:
