@@ -12,9 +12,11 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Q
+from django.utils.translation import gettext as _
 
 from quai.analytics import domain
 from quai.core import clock
+from quai.core.errors import NotFound
 from quai.fulfillment import selectors as fulfilment_selectors
 from quai.labor import selectors as labor_selectors
 from quai.orders import selectors as order_selectors
@@ -26,6 +28,7 @@ from quai.promise.models import PromiseRecord
 from quai.tenants import selectors as tenant_selectors
 from quai.tenants.scope import Scope
 from quai.warehouse.models import Site
+from quai.warehouse.selectors import site_get, site_list
 
 #: At-risk records read from the promise (most urgent first); the board lists the first ``AT_RISK_SHOWN``.
 AT_RISK_READ = 200
@@ -265,11 +268,6 @@ def supervisor_board(*, scope: Scope, site: Site) -> SupervisorBoard:
 
 def board_site(*, site: str | None) -> Site:
     """The site the board is asked for: by code (or id); the first site by code when none is named."""
-    from django.utils.translation import gettext as _
-
-    from quai.core.errors import NotFound
-    from quai.warehouse.selectors import site_get, site_list
-
     cleaned = (site or "").strip()
     if cleaned.isdigit():
         return site_get(site_id=int(cleaned))
