@@ -191,3 +191,15 @@ class OrderCarrierServiceChanged(_OrderEvent):
     from_service: str
     to_service: str
     by: str = ""
+
+
+@dataclass(frozen=True)
+class OrderPersonalDataErased(_OrderEvent):
+    """The personal fields of an order were erased on the shopper's request; logistics data stays."""
+
+    name: ClassVar[str] = "order.personal_data_erased"
+
+    order_id: int
+    channel: str
+    external_id: str
+    by: str = ""

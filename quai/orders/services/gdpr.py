@@ -12,36 +12,18 @@ to erase theirs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F
 
 from quai.core import clock
-from quai.core.events import Event
 from quai.core.outbox import event_record
 from quai.core.states import actor_of
+from quai.orders.events import OrderPersonalDataErased
 from quai.orders.models import Order
 
 ERASED_NAME = "—"
-
-
-@dataclass(frozen=True)
-class OrderPersonalDataErased(Event):
-    """The personal fields of an order were erased on the shopper's request; logistics data stays."""
-
-    name: ClassVar[str] = "order.personal_data_erased"
-    aggregate: ClassVar[str] = "order"
-
-    order_id: int
-    channel: str
-    external_id: str
-    by: str = ""
-
-    @property
-    def aggregate_id(self) -> int:
-        return self.order_id
 
 
 def personal_data_of(order: Order) -> dict[str, Any]:
