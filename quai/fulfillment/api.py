@@ -13,6 +13,7 @@ from quai.fulfillment import domain, selectors, services
 from quai.fulfillment.models import PickBatch, Wave
 from quai.fulfillment.route_map import route_svg
 from quai.fulfillment.schemas import (
+    BatchConfirmIn,
     BatchDetailOut,
     BatchOut,
     PickedUnitsOut,
@@ -112,6 +113,18 @@ def batch_short(request: HttpRequest, batch_id: int, payload: ShortIn) -> PickBa
         operator=_staff(request),
         found_quantity=payload.found_quantity,
         resolution=payload.resolution,
+    )
+    return selectors.batch_get(batch_id=batch_id)
+
+
+@router.post("/batches/{batch_id}/confirm", response=BatchDetailOut)
+def batch_confirm(request: HttpRequest, batch_id: int, payload: BatchConfirmIn) -> PickBatch:
+    """Paper picking: a supervisor confirms the whole started batch as picked, the short picks as exceptions
+    (backordered). A held or cancelled order's tasks are dropped, as the handheld drops them."""
+    services.batch_confirm_picked(
+        batch_id=batch_id,
+        operator=_staff(request),
+        shorts={short.task_id: short.found_quantity for short in payload.shorts},
     )
     return selectors.batch_get(batch_id=batch_id)
 

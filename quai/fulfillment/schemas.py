@@ -92,6 +92,19 @@ class ShortIn(Schema):
     resolution: str = Field(..., max_length=20, description="other_location or backorder")
 
 
+class ShortPickIn(Schema):
+    task_id: StrictInt
+    found_quantity: StrictInt = Field(..., ge=0, description="Units found at the place (fewer than asked).")
+
+
+class BatchConfirmIn(Schema):
+    shorts: list[ShortPickIn] = Field(
+        default_factory=list,
+        max_length=5000,
+        description="The short picks keyed in as exceptions; each is backordered. Every other task: as planned.",
+    )
+
+
 class PickedUnitsOut(Schema):
     order_id: int
     line_id: int

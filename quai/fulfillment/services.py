@@ -17,13 +17,14 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from quai.catalog.selectors import scan_resolve_among
 from quai.core import clock
-from quai.core.errors import Conflict, InsufficientStock, NotFound, QuaiError, ValidationFailed
-from quai.core.outbox import event_record
+from quai.core.errors import Conflict, Forbidden, InsufficientStock, NotFound, QuaiError, ValidationFailed
+from quai.core.outbox import event_record, events_record_many
 from quai.core.states import StateMachine, transition
 from quai.fulfillment import domain, routing
 from quai.fulfillment.events import BatchStatusChanged, PickConfirmed, PickShort, ToteCompleted, WaveReleased
@@ -42,7 +43,9 @@ from quai.fulfillment.models import (
 )
 from quai.fulfillment.selectors import release_rooms
 from quai.inventory.models import ReservationAllocation, StockQuantity
+from quai.inventory.selectors import is_supervisor
 from quai.inventory.services import ALLOCATABLE_ZONE_KINDS, reservation_allocate, reservation_move, reservation_pick_to
+from quai.inventory.services.totes import PickToLine, reservation_pick_to_many
 from quai.orders.models import Order, OrderLine, OrderStatus
 from quai.orders.services.floor_picking import order_line_short_backorder, order_picking_check, order_picking_start
 from quai.promise.selectors import ship_by_for_orders
@@ -868,6 +871,219 @@ def pick_short(*, batch_id: int, operator: Any, found_quantity: int, resolution:
             return current_task(batch)
 
     return _recorded(batch_id, operator, ScanKind.ACTION, f"short:{resolution}", found_quantity, step)
+
+
+def batch_confirm_picked(*, batch_id: int, operator: Any, shorts: Mapping[int, int] | None = None) -> PickBatch:
+    """Paper picking: the picker worked from a printed pick list and the supervisor confirms the whole batch as
+    picked in one action, the short picks keyed in as exceptions (``shorts``: task id → units found).
+
+    Every remaining task of the started batch is taken in route order as the handheld would take it, scan by scan:
+    its planned units (or the units found) move from the planned place into the planned tote through the same
+    ledger service (``reservation_pick_to_many``, the many form of ``reservation_pick_to``); a held or cancelled
+    order stops at its first remaining task, its open tasks dropped with the picker's sentence, as ``pick_scan``
+    drops them; a short pick is backordered (the ``backorder`` resolution of ``pick_short``, the only one here:
+    sending the picker to another place is a handheld's walk, not a desk's confirmation). The same task, tote and
+    batch states, the same events (``pick_confirmed``, ``pick_short``, ``tote_completed``,
+    ``batch_status_changed``) as scan by scan, in one transaction and a bounded number of queries per batch (one
+    more per short pick and per stopped order, the exceptions). Events name the batch's picker as the operator
+    (labour counts the lines as theirs); the ledger and the audit name the supervisor who confirmed.
+
+    Refused, with nothing written: not a supervisor (``supervisor_only``, 403), an unknown batch
+    (``pick_batch_not_found``), a batch not being picked (``pick_batch_not_picking``), a short for a task that is
+    not a remaining task of this batch (``short_task_not_in_batch``) or that finds as many units as asked or more
+    (``invalid_quantity``). Shorts for a stopped order's tasks are moot: those tasks are dropped.
+    """
+    if not is_supervisor(operator):
+        raise Forbidden(
+            _("Only a supervisor can confirm a whole batch as picked."),
+            code="supervisor_only",
+            details={"batch_id": batch_id},
+        )
+    found = dict(shorts or {})
+    with transaction.atomic():
+        batch = _batch_locked(batch_id)
+        if batch.status != BatchStatus.PICKING:
+            raise Conflict(
+                _("Batch %(batch)s is %(status)s: only a batch being picked can be confirmed.")
+                % {"batch": batch, "status": batch.get_status_display()},
+                code="pick_batch_not_picking",
+                details={"batch_id": batch.pk, "status": batch.status},
+            )
+        tasks = list(batch.tasks.select_related("location", "sku", "tote").order_by("sequence", "pk"))
+        status = {task.pk: task.status for task in tasks}
+        remaining = [task for task in tasks if task.status == TaskStatus.OPEN]
+        by_id = {task.pk: task for task in remaining}
+        for task_id, units in sorted(found.items()):
+            task = by_id.get(task_id)
+            if task is None:
+                raise ValidationFailed(
+                    _("Task %(task)s is not a remaining task of batch %(batch)s.") % {"task": task_id, "batch": batch},
+                    code="short_task_not_in_batch",
+                    details={"field": "shorts", "task_id": task_id, "batch_id": batch.pk},
+                )
+            left = task.quantity - task.picked_quantity
+            if isinstance(units, bool) or not isinstance(units, int) or units < 0 or units >= left:
+                raise ValidationFailed(
+                    _("A short pick finds fewer than the %(remaining)d unit(s) asked.") % {"remaining": left},
+                    code="invalid_quantity",
+                    details={"field": "found_quantity", "task_id": task_id, "remaining": left},
+                )
+        stopped = _stopped_orders({task.order_id for task in remaining})
+
+        # Walk the route as the handheld does, deciding in memory; then write everything at once.
+        picks: list[tuple[PickTask, int]] = []  # (task, units into the tote)
+        done_ids: list[int] = []
+        short_ids: list[int] = []
+        cancelled: list[tuple[int, str]] = []  # (order id, the sentence the picker would have read)
+        events: list[tuple[Any, int | None]] = []
+        picker_id = batch.operator_id
+        for task in remaining:
+            if status[task.pk] != TaskStatus.OPEN:
+                continue  # dropped with its stopped order
+            if task.order_id in stopped:
+                note = stopped[task.order_id]
+                cancelled.append((task.order_id, note))
+                for other in tasks:
+                    if other.order_id == task.order_id and status[other.pk] == TaskStatus.OPEN:
+                        status[other.pk] = TaskStatus.CANCELLED
+                continue
+            left = task.quantity - task.picked_quantity
+            take = found.get(task.pk, left)
+            if take:
+                picks.append((task, take))
+                events.append((_pick_confirmed(batch, task, take, picker_id), task.merchant_id))
+            if task.pk in found:
+                short_ids.append(task.pk)
+                status[task.pk] = TaskStatus.SHORT
+                events.append(
+                    (
+                        PickShort(
+                            order_id=task.order_id,
+                            batch_id=batch.pk,
+                            task_id=task.pk,
+                            sku_code=task.sku.code,
+                            location_code=task.location.code,
+                            missing_quantity=left - take,
+                            resolution="backorder",
+                            new_location_code="",
+                            operator_id=picker_id,
+                        ),
+                        task.merchant_id,
+                    )
+                )
+            else:
+                done_ids.append(task.pk)
+                status[task.pk] = TaskStatus.PICKED
+            tote_tasks = [t for t in tasks if t.tote_id == task.tote_id]
+            if all(status[t.pk] != TaskStatus.OPEN for t in tote_tasks):
+                events.extend(_tote_completed(batch, task.tote, tote_tasks))
+
+        if picks:
+            reservation_pick_to_many(
+                lines=[
+                    PickToLine(
+                        reservation=task.reservation_id,
+                        from_location_id=task.location_id,
+                        to_location_id=task.tote.location_id,
+                        quantity=take,
+                        lot=task.lot,
+                    )
+                    for task, take in picks
+                ],
+                actor=operator,
+            )
+        now = clock.now()
+        if done_ids:
+            PickTask.objects.filter(pk__in=done_ids).update(
+                picked_quantity=F("quantity"), status=TaskStatus.PICKED, location_ok=True, item_ok=True, picked_at=now
+            )
+        for order_id, note in cancelled:
+            _order_tasks_cancel(batch, order_id, note)
+        shortages: list[PickShortage] = []
+        for task_id in short_ids:
+            task = by_id[task_id]
+            take = found[task_id]
+            missing = task.quantity - task.picked_quantity - take
+            order_line_short_backorder(
+                order_id=task.order_id, line_id=task.line_id, location=task.location, quantity=missing, actor=operator
+            )
+            PickTask.objects.filter(pk=task.pk).update(
+                quantity=task.picked_quantity + take,
+                picked_quantity=task.picked_quantity + take,
+                status=TaskStatus.SHORT,
+                location_ok=True,
+                item_ok=True,
+                note=str(_("%(missing)d missing") % {"missing": missing}),
+                **({"picked_at": now} if take else {}),
+            )
+            shortages.append(
+                PickShortage(
+                    task=task,
+                    merchant_id=task.merchant_id,
+                    order_id=task.order_id,
+                    location=task.location,
+                    missing_quantity=missing,
+                    status=ShortageStatus.BACKORDERED,
+                    resolution_location=None,
+                    reported_by=operator if getattr(operator, "pk", None) else None,
+                )
+            )
+        PickShortage.objects.bulk_create(shortages)
+        events_record_many(events)
+        PickScan.objects.create(
+            batch=batch,
+            task=None,
+            operator=operator if getattr(operator, "pk", None) else None,
+            kind=ScanKind.ACTION,
+            value="confirm" + (f" short:{len(short_ids)}" if short_ids else ""),
+            quantity=sum(take for _task, take in picks),
+            accepted=True,
+            occurred_at=now,
+        )
+        if not any(s == TaskStatus.OPEN for s in status.values()):
+            batch_transition(batch=batch, to_status=BatchStatus.DONE, actor=operator, values={"done_at": now})
+    return batch
+
+
+def _stopped_orders(order_ids: set[int]) -> dict[int, str]:
+    """The held or cancelled orders among ``order_ids``, each with the sentence ``pick_scan`` refuses it with (one
+    query for all; the sentence read again only for the stopped ones, through the orders' own check)."""
+    stopped: dict[int, str] = {}
+    candidates = Order.objects.filter(
+        pk__in=order_ids, status__in=[OrderStatus.ON_HOLD, OrderStatus.CANCELLED]
+    ).values_list("pk", flat=True)
+    for order_id in sorted(candidates):
+        try:
+            order_picking_check(order_id=order_id)
+        except Conflict as refusal:
+            stopped[order_id] = str(refusal.message)
+    return stopped
+
+
+def _pick_confirmed(batch: PickBatch, task: PickTask, take: int, operator_id: int | None) -> PickConfirmed:
+    return PickConfirmed(
+        order_id=task.order_id,
+        batch_id=batch.pk,
+        task_id=task.pk,
+        sku_id=task.sku_id,
+        sku_code=task.sku.code,
+        quantity=take,
+        lot=task.lot,
+        from_location_code=task.location.code,
+        tote_code=task.tote.code,
+        operator_id=operator_id,
+    )
+
+
+def _tote_completed(batch: PickBatch, tote: Tote, tasks: Sequence[PickTask]) -> list[tuple[Any, int | None]]:
+    """``_tote_maybe_complete``'s events for a tote all of whose ``tasks`` are no longer open (read in memory)."""
+    by_merchant: dict[int, set[int]] = {}
+    for task in tasks:
+        by_merchant.setdefault(task.merchant_id, set()).add(task.order_id)
+    return [
+        (ToteCompleted(tote_code=tote.code, batch_id=batch.pk, order_ids=sorted(order_ids)), merchant_id)
+        for merchant_id, order_ids in sorted(by_merchant.items())
+    ]
 
 
 def _other_place(task: PickTask, missing: int) -> Location | None:

@@ -10,25 +10,31 @@ free, in the tote until someone puts them away.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import Case, F, Value, When
 from django.utils.translation import gettext as _
 
 from quai.core import clock
 from quai.core.errors import Conflict, InsufficientStock, NotFound, ValidationFailed
+from quai.core.outbox import events_record_many
 from quai.inventory import domain
+from quai.inventory.events import StockChanged
 from quai.inventory.models import (
     MovementKind,
     Reservation,
     ReservationAllocation,
     ReservationStatus,
+    StockLevel,
     StockMovement,
     StockQuantity,
 )
 from quai.inventory.services._common import _actor, _counts, _lock_rows, _stock_changed
-from quai.inventory.services.movements import _place, _row_ensure
+from quai.inventory.services.movements import _Place, _place, _row_ensure, zone_is_active
 from quai.inventory.services.reservations import _release_lines, _taken
 
 
@@ -178,3 +184,324 @@ def _allocations_at(
             details={"reservation_id": current.pk, "allocated": held, "requested": quantity},
         )
     return chosen
+
+
+@dataclass(frozen=True)
+class PickToLine:
+    """One move of ``reservation_pick_to_many``: ``quantity`` units of ``reservation`` allocated at the location
+    ``from_location_id`` (of ``lot`` when given) into the tote location ``to_location_id``."""
+
+    reservation: int
+    from_location_id: int
+    to_location_id: int
+    quantity: int
+    lot: str | None = None
+
+
+@transaction.atomic
+def reservation_pick_to_many(*, lines: Sequence[PickToLine], actor: Any = None) -> list[list[StockMovement]]:
+    """``reservation_pick_to`` for a whole pick list in a bounded number of queries, whatever its length: the same
+    refusals (nothing written), the same movements, allocations, quantity rows and ``StockChanged`` events as the
+    lines picked one by one in this order. Returns each line's movements.
+
+    Locks: the reservations in id order, then every quantity row touched in id order (the order of the one-line
+    form, which locks one reservation then its two rows). The place checks are ``_place``'s, read for all the
+    locations at once (``_places_of``)."""
+    if not lines:
+        return []
+    for line in lines:
+        domain.quantity_check(line.quantity)
+    now = clock.now()
+    wanted = sorted({line.reservation for line in lines})
+    reservations = {
+        r.pk: r
+        for r in Reservation.objects.select_for_update().select_related("sku").filter(pk__in=wanted).order_by("pk")
+    }
+    for pk in wanted:
+        current = reservations.get(pk)
+        if current is None:
+            raise NotFound(_("Reservation not found."), code="reservation_not_found", details={"reservation_id": pk})
+        if current.status != ReservationStatus.OPEN:
+            raise Conflict(
+                _("This reservation is already %(status)s.") % {"status": current.get_status_display()},
+                code="reservation_closed",
+                details={"reservation_id": current.pk, "status": current.status},
+            )
+    allocations: dict[tuple[int, int], list[ReservationAllocation]] = {}
+    for allocation in (
+        ReservationAllocation.objects.filter(reservation_id__in=wanted, quantity__gt=0)
+        .select_related("stock")
+        .order_by("pk")
+    ):
+        allocations.setdefault((allocation.reservation_id, allocation.location_id), []).append(allocation)
+    places = _places_of(
+        {line.from_location_id for line in lines} | {line.to_location_id for line in lines},
+        now=now,
+    )
+
+    # Decide every move in memory, in the lines' order, exactly as the one-line form would one call after another.
+    left: dict[int, int] = {}  # allocation id → units left on it
+    moves: list[tuple[int, ReservationAllocation, tuple[Any, ...], int]] = []  # (line index, source, target key, n)
+    for index, line in enumerate(lines):
+        current = reservations[line.reservation]
+        sku = current.sku
+        source_place = places.check(line.from_location_id, sku=sku, incoming=False)
+        target_place = places.check(line.to_location_id, sku=sku, incoming=True)
+        chosen = [
+            a
+            for a in allocations.get((current.pk, line.from_location_id), [])
+            if left.get(a.pk, a.quantity) > 0 and (line.lot is None or a.lot == line.lot)
+        ]
+        held = sum(left.get(a.pk, a.quantity) for a in chosen)
+        if held < line.quantity:
+            raise Conflict(
+                _("Only %(held)d unit(s) of this reservation are allocated at %(code)s; %(asked)d asked.")
+                % {"held": held, "asked": line.quantity, "code": source_place.location_code},
+                code="reservation_not_allocated",
+                details={"reservation_id": current.pk, "allocated": held, "requested": line.quantity},
+            )
+        need = line.quantity
+        for allocation in chosen:
+            if need == 0:
+                break
+            take = min(need, left.get(allocation.pk, allocation.quantity))
+            need -= take
+            left[allocation.pk] = left.get(allocation.pk, allocation.quantity) - take
+            source = allocation.stock
+            key = (sku.pk, target_place.location_id, source.lot, source.expiry, source.status)
+            moves.append((index, allocation, key, take))
+
+    target_ids = _rows_ensure({key for _i, _a, key, _n in moves}, reservations, places, now=now)
+    rows = _lock_rows([a.stock_id for _i, a, _k, _n in moves] + list(target_ids.values()))
+    delta: dict[int, int] = {}
+    for _index, allocation, key, take in moves:
+        source, target_id = rows[allocation.stock_id], target_ids[key]
+        if _counts(source) != _counts(rows[target_id]):
+            raise ValidationFailed(
+                _("Tote %(code)s does not count toward availability like the shelf it takes from.")
+                % {"code": places.code(key[1])},
+                code="tote_inactive",
+                details={"location_id": key[1]},
+            )
+        delta[source.pk] = delta.get(source.pk, 0) - take
+        delta[target_id] = delta.get(target_id, 0) + take
+    for row_id, change in delta.items():
+        row = rows[row_id]
+        if row.on_hand + change < 0 or row.reserved + change < 0:
+            raise InsufficientStock(
+                _("Insufficient stock: the units reserved at %(code)s are no longer there.")
+                % {"code": places.code(row.location_id)},
+                details={"sku_id": row.sku_id, "location_id": row.location_id, "requested": -change},
+            )
+    # On hand and reserved move together (the units stay reserved): one statement for every row.
+    changed = {row_id: change for row_id, change in delta.items() if change}
+    if changed:
+        amount = Case(*(When(pk=row_id, then=Value(change)) for row_id, change in changed.items()), default=Value(0))
+        StockQuantity.objects.filter(pk__in=list(changed)).update(
+            on_hand=F("on_hand") + amount, reserved=F("reserved") + amount
+        )
+
+    # The allocations follow their units: each part taken is pinned to the tote's row (merged with one there).
+    taken: dict[int, int] = {}
+    pinned: dict[tuple[int, int], int] = {}  # (reservation, target row) → units
+    first_source: dict[tuple[int, int], ReservationAllocation] = {}
+    for _index, allocation, key, take in moves:
+        taken[allocation.pk] = taken.get(allocation.pk, 0) + take
+        pin = (allocation.reservation_id, target_ids[key])
+        pinned[pin] = pinned.get(pin, 0) + take
+        first_source.setdefault(pin, allocation)
+    ReservationAllocation.objects.filter(pk__in=list(taken)).update(
+        quantity=F("quantity") - Case(*(When(pk=pk, then=Value(n)) for pk, n in taken.items()), default=Value(0))
+    )
+    there: dict[tuple[int, int], int] = {}
+    for pk, reservation_id, stock_id in (
+        ReservationAllocation.objects.filter(reservation_id__in=wanted, stock_id__in={stock for _r, stock in pinned})
+        .order_by("pk")
+        .values_list("pk", "reservation_id", "stock_id")
+    ):
+        there.setdefault((reservation_id, stock_id), pk)  # the first, as ``.first()`` takes it one line at a time
+    merged = {there[pin]: n for pin, n in pinned.items() if pin in there}
+    if merged:
+        ReservationAllocation.objects.filter(pk__in=list(merged)).update(
+            quantity=F("quantity") + Case(*(When(pk=pk, then=Value(n)) for pk, n in merged.items()), default=Value(0))
+        )
+    ReservationAllocation.objects.bulk_create(
+        [
+            ReservationAllocation(
+                reservation=reservations[reservation_id],
+                stock_id=stock_id,
+                location_id=rows[stock_id].location_id,
+                lot=first_source[(reservation_id, stock_id)].stock.lot,
+                expiry=first_source[(reservation_id, stock_id)].stock.expiry,
+                quantity=n,
+                created_at=now,
+            )
+            for (reservation_id, stock_id), n in pinned.items()
+            if (reservation_id, stock_id) not in there
+        ]
+    )
+
+    movements = [
+        StockMovement(
+            merchant_id=reservations[allocation.reservation_id].merchant_id,
+            kind=MovementKind.PICK,
+            sku_id=key[0],
+            lot=allocation.stock.lot,
+            expiry=allocation.stock.expiry,
+            from_location_id=allocation.stock.location_id,
+            from_status=allocation.stock.status,
+            to_location_id=key[1],
+            to_status=allocation.stock.status,
+            quantity=take,
+            actor=_actor(actor),
+            reason=_("Picked into tote %(code)s") % {"code": places.code(key[1])},
+            document_type=reservations[allocation.reservation_id].document_type or "reservation",
+            document_id=reservations[allocation.reservation_id].document_id
+            or str(reservations[allocation.reservation_id].pk),
+            occurred_at=now,
+        )
+        for _index, allocation, key, take in moves
+    ]
+    StockMovement.objects.bulk_create(movements)
+    # A pick leaves the SKU's counter as it was (both rows count alike), so one read serves every event.
+    levels: dict[int, Any] = {
+        row["sku_id"]: row
+        for row in StockLevel.objects.filter(sku_id__in={m.sku_id for m in movements}).values(
+            "sku_id", "on_hand", "reserved"
+        )
+    }
+    events_record_many(
+        [
+            (
+                StockChanged(
+                    movement_id=movement.pk,
+                    kind=movement.kind,
+                    sku_id=movement.sku_id,
+                    quantity=movement.quantity,
+                    lot=movement.lot,
+                    from_location_id=movement.from_location_id,
+                    to_location_id=movement.to_location_id,
+                    from_status=movement.from_status,
+                    to_status=movement.to_status,
+                    sellable_on_hand=levels.get(movement.sku_id, {}).get("on_hand", 0),
+                    reserved=levels.get(movement.sku_id, {}).get("reserved", 0),
+                    sku_code=reservations[allocation.reservation_id].sku.code,
+                    from_location_code=places.code(allocation.stock.location_id),
+                    to_location_code=places.code(key[1]),
+                ),
+                movement.merchant_id,
+            )
+            for movement, (_index, allocation, key, _take) in zip(movements, moves, strict=True)
+        ]
+    )
+    per_line: list[list[StockMovement]] = [[] for _line in lines]
+    for movement, (index, _allocation, _key, _take) in zip(movements, moves, strict=True):
+        per_line[index].append(movement)
+    return per_line
+
+
+@dataclass
+class _Places:
+    """The locations of a many-line write with their zones, checked as ``_place`` checks one location."""
+
+    locations: dict[int, dict[str, Any]]
+    zones: dict[int, dict[str, Any]]
+    now: datetime
+
+    def code(self, location_id: int) -> str:
+        return str(self.locations[location_id]["code"])
+
+    def active(self, location_id: int) -> bool:
+        zone = self.zones[self.locations[location_id]["zone_id"]]
+        return zone_is_active(
+            status=zone["status"], valid_from=zone["valid_from"], valid_until=zone["valid_until"], at=self.now
+        )
+
+    def check(self, location_id: int, *, sku: Any, incoming: bool) -> _Place:
+        loc = self.locations.get(location_id)
+        if loc is None:
+            raise NotFound(_("Location not found."), code="location_not_found", details={"location_id": location_id})
+        zone = self.zones[loc["zone_id"]]
+        if loc["status"] == "blocked":
+            raise ValidationFailed(
+                _("Location %(code)s is blocked: it takes nothing in and gives nothing out.") % {"code": loc["code"]},
+                code="location_blocked",
+                details={"location_id": loc["pk"]},
+            )
+        if incoming:
+            if zone["status"] != "open":
+                raise ValidationFailed(
+                    _("Location %(code)s is in a closed zone.") % {"code": loc["code"]},
+                    code="zone_closed",
+                    details={"location_id": loc["pk"], "zone_id": loc["zone_id"]},
+                )
+            if zone["merchant_id"] is not None and zone["merchant_id"] != sku.merchant_id:
+                raise ValidationFailed(
+                    _("Location %(code)s is in a zone kept for another merchant.") % {"code": loc["code"]},
+                    code="zone_of_another_merchant",
+                    details={"location_id": loc["pk"]},
+                )
+        return _Place(
+            location_id=loc["pk"], zone_id=loc["zone_id"], active=self.active(location_id), location_code=loc["code"]
+        )
+
+
+def _places_of(location_ids: set[int], *, now: datetime) -> _Places:
+    """Read the locations and their zones in two queries, with ``_place``'s shared lock on the zones (PostgreSQL:
+    FOR KEY SHARE, so a zone cannot close under the write)."""
+    from quai.warehouse.models import Location, Zone
+
+    locations: dict[int, dict[str, Any]] = {
+        loc["pk"]: dict(loc)
+        for loc in Location.objects.filter(pk__in=location_ids).values("pk", "code", "status", "zone_id", "site_id")
+    }
+    zone_ids = sorted({loc["zone_id"] for loc in locations.values()})
+    if connection.vendor == "postgresql" and zone_ids:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT 1 FROM {Zone._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE", [zone_ids]
+            )
+    zones: dict[int, dict[str, Any]] = {
+        zone["pk"]: dict(zone)
+        for zone in Zone.objects.filter(pk__in=zone_ids).values(
+            "pk", "status", "valid_from", "valid_until", "merchant_id"
+        )
+    }
+    return _Places(locations=locations, zones=zones, now=now)
+
+
+def _rows_ensure(
+    keys: set[tuple[Any, ...]], reservations: dict[int, Reservation], places: _Places, *, now: datetime
+) -> dict[tuple[Any, ...], int]:
+    """``_row_ensure`` for many keys (sku, location, lot, expiry, status): the ids of their quantity rows, the
+    missing ones created empty (counted when their zone is active)."""
+    merchants = {r.sku_id: r.sku.merchant_id for r in reservations.values()}
+
+    def found() -> dict[tuple[Any, ...], int]:
+        rows = StockQuantity.objects.filter(
+            sku_id__in={k[0] for k in keys}, location_id__in={k[1] for k in keys}
+        ).values_list("pk", "sku_id", "location_id", "lot", "expiry", "status")
+        return {(sku, loc, lot, expiry, status): pk for pk, sku, loc, lot, expiry, status in rows}
+
+    existing = found()
+    missing = [key for key in keys if key not in existing]
+    if not missing:
+        return {key: existing[key] for key in keys}
+    StockQuantity.objects.bulk_create(
+        [
+            StockQuantity(
+                merchant_id=merchants[sku],
+                sku_id=sku,
+                location_id=loc,
+                lot=lot,
+                expiry=expiry,
+                status=status,
+                counted=places.active(loc),
+                received_at=now,
+            )
+            for sku, loc, lot, expiry, status in missing
+        ],
+        ignore_conflicts=True,
+    )
+    existing = found()
+    return {key: existing[key] for key in keys}
