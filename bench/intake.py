@@ -19,7 +19,8 @@ through the services before any server starts. Then, once with the group committ
   the hot SKU; bounded by ``BENCH_INTAKE_MAX_SECONDS``;
 - a replay of ``BENCH_INTAKE_REPLAY`` accepted bodies (each must answer the same order), then the database checks:
   intake → allocated from ``core.StateTransition``, oversold units, the drift check, every 2xx id stored once;
-- a local receiver subscribed to ``inventory.stock_changed``: occurred_at → receipt;
+- a local receiver subscribed to ``inventory.stock_changed`` and ``inventory.reservation_made`` (what an order
+  changes: availability): occurred_at → receipt;
 - the relay: the bench waits (up to ``BENCH_INTAKE_DRAIN_WAIT`` s) for the outbox to drain, then prints the lag of
   the sale's events (occurred → relayed, p50 / p99, from the outbox rows) and the CPU the worker (and the server)
   used per accepted order, read from ``/proc`` at the sale's start and once the outbox drained;
@@ -137,7 +138,12 @@ def child_seed(out: str, receiver_url: str) -> None:
             codes.append(code)
         skus.append(codes)
         if m == 1:
-            webhook_subscription_create(merchant=merchant, url=receiver_url, event_types=["inventory.stock_changed"])
+            # An order changes availability by its reservation (no unit moves until the pick): both events tell a shop.
+            webhook_subscription_create(
+                merchant=merchant,
+                url=receiver_url,
+                event_types=["inventory.stock_changed", "inventory.reservation_made"],
+            )
     Path(out).write_text(json.dumps({"keys": keys, "skus": skus}))
 
 
@@ -340,7 +346,8 @@ def _free_port() -> int:
 
 
 class Receiver:
-    """A local webhook receiver: records when each ``inventory.stock_changed`` arrived after it occurred."""
+    """A local webhook receiver: records when each availability event (stock changed, reservation made) arrived after
+    it occurred."""
 
     def __init__(self) -> None:
         self.delays: list[float] = []
@@ -779,7 +786,7 @@ def _rows(run: dict[str, Any], ceiling: float) -> list[tuple[str, str, str, str]
             _must(lost_or_dup == 0),
         ),
         (
-            f"[{tag}] stock change → webhook p99",
+            f"[{tag}] availability change → webhook p99",
             f"{hook_p99:.2f} s ({len(webhooks):,} received)" if webhooks else "none received",
             f"< {TARGET_WEBHOOK_P99_S:.0f} s",
             _verdict(bool(webhooks) and hook_p99 < TARGET_WEBHOOK_P99_S),
