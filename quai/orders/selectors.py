@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from quai.core.errors import NotFound
 from quai.core.models import StateTransition
 from quai.core.selectors import state_history
-from quai.orders.models import Order, OrderLine, OrderPolicy
+from quai.orders.models import DEFAULT_RELEASE_BUFFER_MINUTES, Order, OrderLine, OrderPolicy
 from quai.tenants.scope import Scope
 
 
@@ -89,6 +89,15 @@ def order_policy_for(*, scope: Scope, merchant_id: int) -> OrderPolicy | None:
     if not scope.allows(merchant_id):
         return None
     return OrderPolicy.objects.within(scope).filter(merchant_id=merchant_id).first()
+
+
+def release_buffer_minutes_of(*, scope: Scope, merchant_id: int) -> int:
+    """The merchant's release buffer in minutes as intake applies it: its policy's, else the default."""
+    if not scope.allows(merchant_id):
+        return DEFAULT_RELEASE_BUFFER_MINUTES
+    policies = OrderPolicy.objects.within(scope).filter(merchant_id=merchant_id)
+    minutes = policies.values_list("release_buffer_minutes", flat=True).first()
+    return DEFAULT_RELEASE_BUFFER_MINUTES if minutes is None else int(minutes)
 
 
 # --- The supervisor's figures (read by quai.analytics) --------------------------------------------------------------

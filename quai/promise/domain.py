@@ -16,6 +16,11 @@ The rules, each chosen to keep the promise rather than to flatter it:
 - **Stock.** A line covered by stock on hand is ready now. A line that needs an ASN is ready once the ASN that
   covers it is expected: ASN dates carry no hour, so the goods count as received at the close of that day, plus the
   putaway time in working hours, and the cart ships at the first cut-off after that.
+- **Release buffer.** The merchant's orders wait ``release_buffer`` after intake (the shopper may still edit or
+  cancel) before the warehouse may release them, so the cart's work starts at ``release_starts_at(at, buffer)``
+  (``at`` plus the buffer, never before ``at``): a cut-off must fall strictly after that start as it must after
+  the stock is ready. An order placed 10 minutes before a cut-off with a 15-minute buffer ships at the next one.
+  The at-risk watch applies the same test (``makes_cutoff``) with each order's own release instant.
 - **Capacity.** The work already waiting at each stage (pick, pack) drains at its lines per hour, in opening hours
   only, hour by hour: labour's figure for the hours it knows (people rostered, else the staffing plan), the
   configured one for the others; the stages run side by side, so the slowest one says when the backlog ahead is
@@ -406,6 +411,9 @@ class Snapshot:
     capacity: Capacity
     putaway_hours: float = 0.0
     confidence: float = DEFAULT_CONFIDENCE
+    #: The merchant's release buffer (``quai.orders``' policy): how long an order waits after intake before the
+    #: warehouse may start it. The site's snapshot has none; ``quai.promise.selectors.snapshot_for`` adds it.
+    release_buffer: timedelta = timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -502,14 +510,31 @@ def stock_ready(snapshot: Snapshot, lines: Iterable[CartLine], at: datetime) -> 
     )
 
 
+def release_starts_at(at: datetime, release_buffer: timedelta) -> datetime:
+    """The earliest instant an order placed at ``at`` may be worked on: once its release buffer is over (a negative
+    buffer counts as none: the work never starts before the order exists). The buffer is real time, added in UTC:
+    a buffer across a clock change ends that many minutes later, not at that wall time."""
+    buffer = max(release_buffer, timedelta(0))
+    return (at.astimezone(UTC) + buffer).astimezone(at.tzinfo)
+
+
+def makes_cutoff(cutoff: datetime, *, starts_at: datetime, done_by: datetime) -> bool:
+    """Whether an order whose work may start at ``starts_at`` (stock ready, release buffer over) and whose work
+    ahead is done by ``done_by`` ships at ``cutoff``: strictly after the start (an order released exactly at a
+    cut-off misses it, as one placed exactly at it does), and not before the work is done. The promise picks its
+    cut-off with it and the at-risk watch checks the promised one with it: one rule for both."""
+    return cutoff > starts_at and cutoff >= done_by
+
+
 def next_cutoff(calendar: SiteCalendar, service: CarrierService, *, after: datetime, done_by: datetime) -> datetime:
-    """The first cut-off of ``service`` strictly after ``after`` and not before ``done_by``, on a day the site works."""
+    """The first cut-off of ``service`` that ``makes_cutoff`` with work starting at ``after`` and done by
+    ``done_by``, on a day the site works."""
     day = min(after, done_by).astimezone(calendar.zone).date()
     for _ in range(HORIZON_DAYS):
         cutoff_time = service.cutoffs.get(day.isoweekday())
         if cutoff_time is not None and calendar.works_on(day):
             cutoff = calendar.local(day, cutoff_time)
-            if cutoff > after and cutoff >= done_by:
+            if makes_cutoff(cutoff, starts_at=after, done_by=done_by):
                 return cutoff
         day += timedelta(days=1)
     raise NoDate("no cut-off within the horizon")
@@ -541,6 +566,9 @@ def promise_compute(
     calendar = snapshot.calendar
     local_at = at.astimezone(calendar.zone)
     backlog_done = backlog_done_at(calendar, snapshot.capacity, local_at)
+    # The backlog ahead drains from now (the floor works during the buffer); the cart itself waits for both its
+    # stock and its release.
+    starts_at = max(stock.ready_at, release_starts_at(local_at, snapshot.release_buffer))
     options: list[ServiceOption] = []
     unserved: list[Unserved] = []
     for service in chosen:
@@ -550,7 +578,7 @@ def promise_compute(
             continue
         confidence = max(snapshot.confidence, service.lane_confidence.get(zone.code, 0.0))
         try:
-            cutoff = next_cutoff(calendar, service, after=stock.ready_at, done_by=backlog_done)
+            cutoff = next_cutoff(calendar, service, after=starts_at, done_by=backlog_done)
             ship_day = cutoff.date()
             earliest = delivery_date(
                 ship_day, transit.earliest_days, delivery_weekdays=service.delivery_weekdays, zone=zone
@@ -634,11 +662,16 @@ def delivery_outcome(
 
 @dataclass(frozen=True)
 class OpenOrder:
-    """An order not yet shipped, as the at-risk watch sees it (in the warehouse's work order)."""
+    """An order not yet shipped, as the at-risk watch sees it (in the warehouse's work order). ``release_at``: the
+    end of its release buffer (None: released, or no buffer known), before which its work cannot start."""
 
     order_id: int
     lines: int
     ship_by: datetime
+    release_at: datetime | None = None
+
+    def starts_at(self, now: datetime) -> datetime:
+        return now if self.release_at is None else max(now, self.release_at)
 
 
 def orders_at_risk(calendar: SiteCalendar, capacity: Capacity, orders: Sequence[OpenOrder], now: datetime) -> list[int]:
@@ -646,7 +679,8 @@ def orders_at_risk(calendar: SiteCalendar, capacity: Capacity, orders: Sequence[
 
     Each order waits for the lines before it and its own: the slowest stage's rate says when it is done — with
     labour's hours (``capacity.hourly``), each stage drains them hour by hour as ``backlog_done_at`` does, so the
-    watch and the promise read the same capacity.
+    watch and the promise read the same capacity. An order is at risk when its ship-by cut-off fails
+    ``makes_cutoff`` (the promise's own test) with its work starting once its release buffer is over.
     """
     if any(capacity.hourly.values()):
         return _orders_at_risk_by_hour(calendar, capacity, orders, now)
@@ -657,7 +691,7 @@ def orders_at_risk(calendar: SiteCalendar, capacity: Capacity, orders: Sequence[
     for order in orders:
         ahead += order.lines
         done = add_working_time(calendar, now, ahead / rate) if rate else now
-        if done > order.ship_by or now >= order.ship_by:
+        if not makes_cutoff(order.ship_by, starts_at=order.starts_at(now), done_by=done):
             at_risk.append(order.order_id)
     return at_risk
 
@@ -680,7 +714,7 @@ def _orders_at_risk_by_hour(
     return [
         order.order_id
         for order, finished in zip(orders, done, strict=True)
-        if finished > order.ship_by or now >= order.ship_by
+        if not makes_cutoff(order.ship_by, starts_at=order.starts_at(now), done_by=finished)
     ]
 
 

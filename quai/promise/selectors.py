@@ -7,6 +7,8 @@ The hot path (``POST /api/v1/promise``) makes no heavy query, and none at all on
 - the backlog is never counted from the orders there: ``BacklogDelta`` keeps it per merchant and status as rows
   appended by ``order.status_changed`` (``quai.promise.services.backlog_apply``, one insert per relay batch) and
   folded by the watch, and the hot path sums those few rows at most every ``BACKLOG_TTL`` seconds;
+- each merchant's release buffer (its order policy, read through ``quai.orders.selectors``) is cached per merchant
+  for ``CONFIG_TTL`` like the configuration, since a policy changes as rarely;
 - a SKU's stock (free to sell, and its open ASNs) is read through inventory's availability selector for the SKUs the
   process has not seen in the last ``STOCK_TTL`` seconds, and kept that long.
 
@@ -32,7 +34,7 @@ from quai.inventory import selectors as inventory_selectors
 from quai.labor import domain as labor_domain
 from quai.labor import selectors as labor_selectors
 from quai.orders import domain as order_domain
-from quai.orders.selectors import order_list
+from quai.orders.selectors import order_list, release_buffer_minutes_of
 from quai.promise import domain
 from quai.promise.models import (
     BacklogDelta,
@@ -83,6 +85,7 @@ _configs: tuple[float, list[SiteConfig]] | None = None
 _backlogs: dict[int, tuple[float, dict[str, int]]] = {}
 _labour: dict[int, tuple[float, dict[str, dict[datetime, float]]]] = {}
 _stock: dict[tuple[int, str], tuple[float, SkuStock]] = {}
+_buffers: dict[int, tuple[float, timedelta]] = {}
 
 
 def snapshot_invalidate() -> None:
@@ -93,6 +96,7 @@ def snapshot_invalidate() -> None:
         _backlogs.clear()
         _labour.clear()
         _stock.clear()
+        _buffers.clear()
 
 
 def backlog_invalidate() -> None:
@@ -327,12 +331,31 @@ def labour_capacity_for(config: SiteConfig) -> dict[str, dict[datetime, float]]:
     return hourly
 
 
-def snapshot_for(config: SiteConfig) -> domain.Snapshot:
-    """The site's snapshot with the live backlog (cached for ``BACKLOG_TTL``) and labour's capacity per hour where
-    a staffing plan or the roster gives one (cached for ``LABOUR_TTL``)."""
+def release_buffer_for(merchant_id: int) -> timedelta:
+    """The merchant's release buffer (cached ``CONFIG_TTL``): how long its orders wait after intake before the
+    warehouse may start them."""
+    now = monotonic.monotonic()
+    cached = _buffers.get(merchant_id)
+    if cached is not None and now - cached[0] < CONFIG_TTL:
+        return cached[1]
+    minutes = release_buffer_minutes_of(scope=Scope.merchant(merchant_id), merchant_id=merchant_id)
+    buffer = timedelta(minutes=minutes)
+    with _lock:
+        _buffers[merchant_id] = (now, buffer)
+    return buffer
+
+
+def snapshot_for(
+    config: SiteConfig, *, merchant_id: int | None = None, release_buffer: timedelta | None = None
+) -> domain.Snapshot:
+    """The site's snapshot with the live backlog (cached for ``BACKLOG_TTL``), labour's capacity per hour where
+    a staffing plan or the roster gives one (cached for ``LABOUR_TTL``) and the release buffer: ``release_buffer``
+    when given (an order's own), else ``merchant_id``'s (cached), else none."""
     snapshot = config.snapshot
     capacity = replace(snapshot.capacity, backlog_lines=backlog_for(config), hourly=labour_capacity_for(config))
-    return replace(snapshot, capacity=capacity)
+    if release_buffer is None:
+        release_buffer = release_buffer_for(merchant_id) if merchant_id is not None else timedelta(0)
+    return replace(snapshot, capacity=capacity, release_buffer=release_buffer)
 
 
 @dataclass(frozen=True)

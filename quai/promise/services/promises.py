@@ -18,7 +18,7 @@ import base64
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -105,8 +105,12 @@ def promise_quote(
     postcode: str,
     services: Sequence[str] | None = None,
     at: datetime | None = None,
+    release_at: datetime | None = None,
 ) -> Quote:
-    """The promise of each service for ``lines`` ((SKU code, quantity), the merchant's) sent to the destination."""
+    """The promise of each service for ``lines`` ((SKU code, quantity), the merchant's) sent to the destination.
+
+    The cart's work starts once the merchant's release buffer is over: ``release_at`` when the order exists (its
+    own end of buffer, fixed at intake), else the buffer the merchant's policy sets now."""
     if not lines:
         raise ValidationFailed(_("The cart has no line."), code="empty_cart")
     if len(lines) > MAX_LINES:
@@ -138,10 +142,10 @@ def promise_quote(
         for code, quantity in quantities.items()
     ]
     instant = at or clock.now()
+    buffer = None if release_at is None else max(release_at - instant, timedelta(0))
+    snapshot = selectors.snapshot_for(config, merchant_id=merchant_id, release_buffer=buffer)
     try:
-        result = domain.promise_compute(
-            selectors.snapshot_for(config), lines=cart, zone=zone, at=instant, services=services
-        )
+        result = domain.promise_compute(snapshot, lines=cart, zone=zone, at=instant, services=services)
     except domain.NoDate:
         raise PromiseUnavailable(
             _("This warehouse's calendar leaves no ship day: check its cut-offs and closures."), code="no_ship_date"
@@ -311,6 +315,7 @@ def _promise_values(*, merchant_id: int, order: Any) -> dict[str, Any] | None:
                 postcode=order.postcode,
                 services=wanted,
                 at=order.created_at,
+                release_at=order.release_after,
             )
             computed = quote.result.options[0]
             zone = quote.result.zone.code
@@ -561,7 +566,9 @@ def promise_watch() -> dict[str, int]:
             continue
         calendar = config.snapshot.calendar
         open_orders = [
-            domain.OpenOrder(r.order_id, int(getattr(r, "line_count", 0)), r.ship_by) for r in records if r.ship_by
+            domain.OpenOrder(r.order_id, int(getattr(r, "line_count", 0)), r.ship_by, release_at=r.order.release_after)
+            for r in records
+            if r.ship_by
         ]
         # The capacity the promise reads (labour's hours where it knows them), so the watch flags what the promise
         # would not have promised, not what the configured figure alone says.
