@@ -345,16 +345,14 @@ def release_buffer_for(merchant_id: int) -> timedelta:
     return buffer
 
 
-def snapshot_for(
-    config: SiteConfig, *, merchant_id: int | None = None, release_buffer: timedelta | None = None
-) -> domain.Snapshot:
-    """The site's snapshot with the live backlog (cached for ``BACKLOG_TTL``), labour's capacity per hour where
-    a staffing plan or the roster gives one (cached for ``LABOUR_TTL``) and the release buffer: ``release_buffer``
-    when given (an order's own), else ``merchant_id``'s (cached), else none."""
+def snapshot_for(config: SiteConfig, *, merchant_id: int, release_buffer: timedelta | None = None) -> domain.Snapshot:
+    """The site's snapshot for ``merchant_id``'s cart with the live backlog (cached for ``BACKLOG_TTL``), labour's
+    capacity per hour where a staffing plan or the roster gives one (cached for ``LABOUR_TTL``) and the release
+    buffer: ``release_buffer`` when given (an order's own), else the merchant's (cached)."""
     snapshot = config.snapshot
     capacity = replace(snapshot.capacity, backlog_lines=backlog_for(config), hourly=labour_capacity_for(config))
     if release_buffer is None:
-        release_buffer = release_buffer_for(merchant_id) if merchant_id is not None else timedelta(0)
+        release_buffer = release_buffer_for(merchant_id)
     return replace(snapshot, capacity=capacity, release_buffer=release_buffer)
 
 

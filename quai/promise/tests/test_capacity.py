@@ -145,7 +145,7 @@ def test_a_thin_staffing_plan_moves_the_promise_to_the_next_cutoff(merchant, sta
     BacklogDelta.objects.create(merchant=merchant, status="allocated", lines=900)
     # The plan staffs Monday 08:00–16:00 UTC for 20 lines an hour: one picker, 85 lines an hour, one packer, 102.
     _plan(standards, [_utc("2025-03-10T07:00") + timedelta(hours=n) for n in range(9)], orders=10)
-    snapshot = selectors.snapshot_for(selectors.site_config_for(merchant.pk))
+    snapshot = selectors.snapshot_for(selectors.site_config_for(merchant.pk), merchant_id=merchant.pk)
     assert snapshot.capacity.hourly["pick"][_utc("2025-03-10T09:00")] == pytest.approx(85)
     # 900 lines at 85 an hour do not fit before 15:00: the cart waits for Tuesday's cut-off.
     assert _ship_date(merchant) == date(2025, 3, 11)
