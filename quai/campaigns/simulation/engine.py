@@ -12,8 +12,9 @@ Each tick (10 simulated minutes by default):
 4. **Waves**: ``wave_release`` sends the most urgent waiting orders to the floor when the open batches hold less
    than half an hour of the pickers' work.
 5. **Picking**: the rostered pickers (the staffing plan's heads, or 70 % of them) have ``heads × tick`` hours of
-   work, times a seeded variation (±10 %); each batch is started (``batch_start``) and picked scan by scan as the
-   handheld does (``pick_scan``: the location, the item, the tote), at the zone's standard.
+   work, times a seeded variation (±10 %); each batch is started (``batch_start``) by a picker who works from the
+   printed pick list, at the zone's standard, and a supervisor confirms it as picked in one action
+   (``batch_confirm_picked``, paper picking: the same ledger moves, states and events as scanning every stop).
 6. **Packing**: the packers likewise take the fully picked orders, most urgent first: ``parcel_open``, one
    ``parcel_scan`` per unit, the box cartonization suggests (``parcel_box_set``), the weight (``parcel_weigh``),
    ``parcel_close`` (a ZPL label from the sandbox carrier).
@@ -44,6 +45,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import connection
 from django.db.models import Count
 from django.test import Client
@@ -75,6 +78,7 @@ from quai.shipping import domain as shipping_domain
 from quai.shipping import services as shipping
 from quai.shipping.carriers.base import TrackingEvent
 from quai.shipping.models import Shipment
+from quai.tenants.models import StaffRole
 from quai.tenants.scope import Scope
 
 SCOPE = Scope.system("flash-sale simulation")
@@ -130,6 +134,7 @@ class Run:
     wall_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     queries: Counter[str] = field(default_factory=Counter)
     delivered_days: Counter[int] = field(default_factory=Counter)
+    supervisor: Any = None  # the floor supervisor who confirms the paper-picked batches
 
 
 class _SimulatedMonotonic:
@@ -273,7 +278,21 @@ def _waves(run: Run, pickers: float, now: datetime) -> None:
             trace.waved_at = now
 
 
+def _floor_supervisor(run: Run) -> Any:
+    """The supervisor who confirms the batches picked from paper (a staff user in the supervisor role)."""
+    if run.supervisor is None:
+        user = get_user_model().objects.create_user(username="sim-supervisor", password=None, is_staff=True)
+        group, _created = Group.objects.get_or_create(name=StaffRole.SUPERVISOR)
+        user.groups.add(group)
+        run.supervisor = user
+    return run.supervisor
+
+
 def _pick(run: Run, crew: Crew, rng: random.Random, now: datetime, to_pack: list[int]) -> None:
+    """Paper picking: the picker takes the batch (``batch_start``) and works from its pick list; the supervisor
+    confirms it as picked in one action (``batch_confirm_picked``: the same ledger moves, states and events as the
+    handheld's three scans per stop, in a bounded number of queries per batch). The run draws no short picks."""
+    supervisor = _floor_supervisor(run)
     batches = list(PickBatch.objects.filter(site=run.world.site, status=BatchStatus.OPEN).order_by("pk"))
     for batch in batches:
         if crew.budget <= 0 or not crew.people:
@@ -282,19 +301,12 @@ def _pick(run: Run, crew: Crew, rng: random.Random, now: datetime, to_pack: list
         rate = world_mod.ZONE_PICK_RATE.get(zone_code, world_mod.STANDARDS[Activity.PICK]) * _variation(rng)
         operator = crew.next_person()
         fulfillment.batch_start(batch_id=batch.pk, operator=operator)
-        tasks = list(
-            PickTask.objects.filter(batch=batch, status=TaskStatus.OPEN)
-            .select_related("location", "sku", "tote")
-            .order_by("sequence", "pk")
-        )
-        for task in tasks:
-            fulfillment.pick_scan(batch_id=batch.pk, operator=operator, code=task.location.code)
-            fulfillment.pick_scan(batch_id=batch.pk, operator=operator, code=run.world.gtins[task.sku.code])
-            fulfillment.pick_scan(batch_id=batch.pk, operator=operator, code=task.tote.code)
+        tasks = list(PickTask.objects.filter(batch=batch, status=TaskStatus.OPEN).values_list("order_id", flat=True))
+        fulfillment.batch_confirm_picked(batch_id=batch.pk, operator=supervisor)
         hours = len(tasks) / rate
         crew.budget -= hours
         run.effort[(Activity.PICK, zone_code)][1] += hours
-        for order_id in sorted({task.order_id for task in tasks}):
+        for order_id in sorted(set(tasks)):
             if order_picking_done(scope=SCOPE, order_id=order_id):
                 trace = run.traces.get(order_id)
                 if trace is not None and trace.picked_at is None:
