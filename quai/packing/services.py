@@ -14,16 +14,19 @@ transaction is refused (the order was held meanwhile), the label is voided at th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from quai.catalog.models import PackagingType
-from quai.catalog.selectors import scan_resolve
+from quai.catalog.selectors import ScanResult, scan_resolve
 from quai.core import clock
 from quai.core.errors import Conflict, NotFound, QuaiError, ValidationFailed
-from quai.core.outbox import event_record
+from quai.core.outbox import event_record, events_record_many
 from quai.core.states import actor_of
 from quai.fulfillment.selectors import ToteContents, order_picked_units, order_picking_done
 from quai.orders.models import Order, OrderStatus
@@ -199,6 +202,40 @@ def _refuse(parcel: Parcel, exc: QuaiError, *, code: str, sku_code: str = "", ac
     return exc
 
 
+def _line_for_scan(parcel: Parcel, lines: Sequence[ParcelItem], result: ScanResult, *, code: str) -> ParcelItem:
+    """The parcel line a resolved scan counts on, or the refusal (wrong item, wrong lot, one too many); shared by
+    the single scan and the burst so both refuse alike. ``lines`` holds at least the parcel's lines of the SKU."""
+    if result.sku is None:
+        raise ValidationFailed(_("%(code)s is a carton label, not an item.") % {"code": code}, code="item_not_in_order")
+    sku_id = result.sku.pk
+    # Several lines of one SKU (lots, reservations): the one the scanned lot designates, else the first still short
+    # of units.
+    same = [i for i in lines if i.sku_id == sku_id]
+    open_lines = [i for i in same if not i.done] or same
+    item = next((i for i in open_lines if result.lot and i.lot == result.lot), None) or next(iter(open_lines), None)
+    if item is None:
+        raise ValidationFailed(
+            _("WRONG ITEM: %(sku)s is not in order %(ref)s. Take it out.")
+            % {"sku": result.sku.code, "ref": parcel.order_reference},
+            code="item_not_in_order",
+            details={"sku": result.sku.code},
+        )
+    if item.lot and result.lot and result.lot != item.lot:
+        raise ValidationFailed(
+            _("WRONG LOT: %(sku)s lot %(lot)s was picked for this order, not %(scanned)s.")
+            % {"sku": item.sku_code, "lot": item.lot, "scanned": result.lot},
+            code="item_wrong_lot",
+        )
+    if item.scanned + result.quantity > item.expected:
+        raise ValidationFailed(
+            _("ONE TOO MANY: order %(ref)s takes %(expected)d × %(sku)s, all already scanned. Take it out.")
+            % {"ref": parcel.order_reference, "expected": item.expected, "sku": item.sku_code},
+            code="item_extra",
+            details={"sku": item.sku_code, "expected": item.expected},
+        )
+    return item
+
+
 def parcel_scan(*, parcel: Parcel | int, code: str, actor: Any = None) -> ParcelItem:
     """One unit scanned (GTIN, GS1 or SKU code): counted on its line, or refused loudly — unknown code, an item of
     another order, one too many, or the order stopped (held / cancelled)."""
@@ -213,37 +250,12 @@ def parcel_scan(*, parcel: Parcel | int, code: str, actor: Any = None) -> Parcel
                 raise Conflict(_("This parcel is no longer being packed."), code="parcel_not_open")
             _order_still_packable(current)
             result = scan_resolve(merchant=current.merchant_id, code=code)
-            if result.sku is None:
-                raise ValidationFailed(
-                    _("%(code)s is a carton label, not an item.") % {"code": code}, code="item_not_in_order"
-                )
-            # Several lines of one SKU (lots, reservations): the one the scanned lot designates, else the first
-            # still short of units.
-            lines = list(current.items.select_for_update().filter(sku_id=result.sku.pk).order_by("pk"))
-            open_lines = [i for i in lines if not i.done] or lines
-            item = next((i for i in open_lines if result.lot and i.lot == result.lot), None) or next(
-                iter(open_lines), None
+            lines = (
+                list(current.items.select_for_update().filter(sku_id=result.sku.pk).order_by("pk"))
+                if result.sku is not None
+                else []
             )
-            if item is None:
-                raise ValidationFailed(
-                    _("WRONG ITEM: %(sku)s is not in order %(ref)s. Take it out.")
-                    % {"sku": result.sku.code, "ref": current.order_reference},
-                    code="item_not_in_order",
-                    details={"sku": result.sku.code},
-                )
-            if item.lot and result.lot and result.lot != item.lot:
-                raise ValidationFailed(
-                    _("WRONG LOT: %(sku)s lot %(lot)s was picked for this order, not %(scanned)s.")
-                    % {"sku": item.sku_code, "lot": item.lot, "scanned": result.lot},
-                    code="item_wrong_lot",
-                )
-            if item.scanned + result.quantity > item.expected:
-                raise ValidationFailed(
-                    _("ONE TOO MANY: order %(ref)s takes %(expected)d × %(sku)s, all already scanned. Take it out.")
-                    % {"ref": current.order_reference, "expected": item.expected, "sku": item.sku_code},
-                    code="item_extra",
-                    details={"sku": item.sku_code, "expected": item.expected},
-                )
+            item = _line_for_scan(current, lines, result, code=code)
             item.scanned += result.quantity
             item.save(update_fields=["scanned"])
             # A box or weight chosen for fewer items no longer holds.
@@ -253,6 +265,96 @@ def parcel_scan(*, parcel: Parcel | int, code: str, actor: Any = None) -> Parcel
     except QuaiError as exc:
         sku_code = str(exc.details.get("sku", "")) if exc.details else ""
         raise _refuse(current, exc, code=code, sku_code=sku_code, actor=actor) from None
+
+
+@dataclass(frozen=True)
+class ScanOutcome:
+    """One code of a scan burst: counted (``error`` None, ``sku_code`` the line it counted on) or refused."""
+
+    code: str
+    error: QuaiError | None = None
+    sku_code: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.error is None
+
+
+def _scan_payload(parcel: Parcel, outcome: ScanOutcome, *, operator: str, at: datetime) -> PackScanRecorded:
+    return PackScanRecorded(
+        parcel_id=parcel.pk,
+        order_id=parcel.order_id,
+        code=outcome.code[:100],
+        sku_code=outcome.sku_code,
+        result="ok" if outcome.error is None else "refused",
+        reason="" if outcome.error is None else outcome.error.code,
+        operator=operator,
+        scanned_at=at,
+    )
+
+
+def _refused(code: str, exc: QuaiError) -> ScanOutcome:
+    return ScanOutcome(code=code, error=exc, sku_code=str(exc.details.get("sku", "")) if exc.details else "")
+
+
+def parcel_scans_record(*, parcel: Parcel | int, codes: Sequence[str], actor: Any = None) -> list[ScanOutcome]:
+    """A scan burst: the codes a batch-mode scanner buffered, applied in order exactly as ``parcel_scan`` applies
+    each one (same lines counted, same refusals, same ``packing.scan_recorded`` rows), in ONE transaction.
+
+    Every unit is still scanned — this only saves the round trips: the parcel, its order and its lines are read and
+    locked once, each distinct code is resolved once, the counted lines and the scan events are written in bulk, so
+    the queries do not grow with the number of units. A refused code is recorded and skipped, the others kept, as
+    one by one. A parcel no longer open or an order held / cancelled refuses every code of the burst (each recorded,
+    as one by one would) and then raises that refusal. Returns one outcome per code, in order."""
+    pk = parcel if isinstance(parcel, int) else parcel.pk
+    if Parcel.objects.filter(pk=pk).first() is None:
+        raise NotFound(_("Parcel not found."), code="parcel_not_found", details={"parcel_id": pk})
+    if not codes:
+        return []
+    stopped: QuaiError | None = None
+    with transaction.atomic():
+        current = _locked(pk)
+        try:
+            if current.status != ParcelStatus.OPEN:
+                raise Conflict(_("This parcel is no longer being packed."), code="parcel_not_open")
+            _order_still_packable(current)
+        except QuaiError as exc:
+            stopped = exc
+        outcomes: list[ScanOutcome] = []
+        counted: dict[int, ParcelItem] = {}
+        if stopped is not None:
+            outcomes = [_refused(code, stopped) for code in codes]
+        else:
+            lines = list(current.items.select_for_update().order_by("pk"))
+            resolved: dict[str, ScanResult | QuaiError] = {}
+            for code in codes:
+                if code not in resolved:
+                    try:
+                        resolved[code] = scan_resolve(merchant=current.merchant_id, code=code)
+                    except QuaiError as exc:
+                        resolved[code] = exc
+                found = resolved[code]
+                try:
+                    if isinstance(found, QuaiError):
+                        raise found
+                    item = _line_for_scan(current, lines, found, code=code)
+                except QuaiError as exc:
+                    outcomes.append(_refused(code, exc))
+                    continue
+                item.scanned += found.quantity
+                counted[item.pk] = item
+                outcomes.append(ScanOutcome(code=code, sku_code=item.sku_code))
+        if counted:
+            ParcelItem.objects.bulk_update(list(counted.values()), ["scanned"])
+            # A box or weight chosen for fewer items no longer holds.
+            Parcel.objects.filter(pk=current.pk).update(weight_ok=False, last_error="")
+        operator, at = actor_of(actor).label, clock.now()
+        events_record_many(
+            [(_scan_payload(current, outcome, operator=operator, at=at), current.merchant_id) for outcome in outcomes]
+        )
+    if stopped is not None:
+        raise stopped
+    return outcomes
 
 
 def _packaging_for(parcel: Parcel) -> list[PackagingType]:

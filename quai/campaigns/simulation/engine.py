@@ -15,9 +15,10 @@ Each tick (10 simulated minutes by default):
    work, times a seeded variation (±10 %); each batch is started (``batch_start``) by a picker who works from the
    printed pick list, at the zone's standard, and a supervisor confirms it as picked in one action
    (``batch_confirm_picked``, paper picking: the same ledger moves, states and events as scanning every stop).
-6. **Packing**: the packers likewise take the fully picked orders, most urgent first: ``parcel_open``, one
-   ``parcel_scan`` per unit, the box cartonization suggests (``parcel_box_set``), the weight (``parcel_weigh``),
-   ``parcel_close`` (a ZPL label from the sandbox carrier).
+6. **Packing**: the packers likewise take the fully picked orders, most urgent first: ``parcel_open``, every
+   unit scanned, the station's batch-mode scanner uploading them as one burst (``parcel_scans_record``), the box
+   cartonization suggests (``parcel_box_set``), the weight (``parcel_weigh``), ``parcel_close`` (a ZPL label from
+   the sandbox carrier).
 7. **Trucks**: at each carrier's cut-off its manifest is opened, every labelled parcel scanned onto the truck and
    the manifest closed (``manifest_close``: the orders are shipped).
 8. **Tickets**: shoppers who ask "where is my order?" open a ticket (``ticket_open``, answered automatically when
@@ -330,9 +331,11 @@ def _pack(run: Run, crew: Crew, rng: random.Random, now: datetime, to_pack: list
         packer = crew.next_person()
         station = stations[crew.turn % len(stations)]
         parcel = packing.parcel_open(code=trace.external_id, station=station, actor=packer)
-        for item in parcel.items.all().order_by("pk"):
-            for _ in range(item.expected):
-                packing.parcel_scan(parcel=parcel, code=run.world.gtins[item.sku_code], actor=packer)
+        # Every unit is scanned; the station's batch-mode scanner uploads the parcel's scans as one burst.
+        codes = [
+            run.world.gtins[item.sku_code] for item in parcel.items.all().order_by("pk") for _ in range(item.expected)
+        ]
+        packing.parcel_scans_record(parcel=parcel, codes=codes, actor=packer)
         box = packing.parcel_box_suggest(parcel=parcel).box
         parcel = packing.parcel_box_set(parcel=parcel, packaging_code=box.code, actor=packer)
         assert parcel.expected_weight_g is not None
