@@ -1,5 +1,6 @@
-"""Packing HTTP API: the parcels of an order and their photo, read by staff and by the order's merchant (scoped).
-Packing itself happens at the pack station screen (/ops/packing/)."""
+"""Packing HTTP API: the parcels of an order and their photo, read by staff and by the order's merchant (scoped),
+and the scan burst of a batch-mode scanner (packers only, as the pack station screen). Packing itself happens at
+the pack station screen (/ops/packing/)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import Router
 
-from quai.core.errors import NotFound
+from quai.core.errors import Forbidden, NotFound
 from quai.orders.selectors import order_get
-from quai.packing import selectors
-from quai.packing.schemas import ParcelOut
+from quai.packing import selectors, services
+from quai.packing.schemas import ParcelOut, ParcelScansIn, ParcelScansOut
+from quai.tenants.access import user_has_staff_role
 from quai.tenants.auth import principal_of
 
 router = Router(tags=["packing"])
@@ -44,3 +46,28 @@ def parcel_photo(request: HttpRequest, parcel_id: int) -> HttpResponse:
     if not parcel.photo:
         raise NotFound(_("This parcel has no photo."), code="parcel_photo_not_found", details={"parcel_id": parcel_id})
     return HttpResponse(bytes(parcel.photo), content_type=parcel.photo_type or "image/jpeg")
+
+
+@router.post("/parcels/{parcel_id}/scans", response=ParcelScansOut)
+def parcel_scans(request: HttpRequest, parcel_id: int, payload: ParcelScansIn) -> Any:
+    """A scan burst: every code applied in order as if scanned one by one (a refused code is recorded and answered
+    with its reason, the others counted). Packers, supervisors and admins only, as at the pack station screen."""
+    principal = principal_of(request)
+    principal.require_staff()
+    if not user_has_staff_role(principal.user, ("admin", "supervisor", "packer")):
+        raise Forbidden(_("Scanning at the pack station is for packers."), code="packer_only")
+    parcel = selectors.parcel_get(scope=principal.scope(), parcel_id=parcel_id)
+    outcomes = services.parcel_scans_record(parcel=parcel.pk, codes=payload.codes, actor=principal.user)
+    return {
+        "parcel": selectors.parcel_get(scope=principal.scope(), parcel_id=parcel_id),
+        "scans": [
+            {
+                "code": o.code,
+                "result": "ok" if o.error is None else "refused",
+                "reason": "" if o.error is None else o.error.code,
+                "message": "" if o.error is None else str(o.error.message),
+                "sku_code": o.sku_code,
+            }
+            for o in outcomes
+        ],
+    }

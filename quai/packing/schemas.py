@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from ninja import Schema
+from ninja import Field, Schema
 
 
 class ParcelItemOut(Schema):
@@ -40,3 +41,22 @@ class ParcelOut(Schema):
     @staticmethod
     def resolve_items(obj: object) -> list[object]:
         return list(obj.items.all())  # type: ignore[attr-defined]
+
+
+class ParcelScansIn(Schema):
+    """A scan burst: the codes a batch-mode scanner buffered, in the order they were scanned."""
+
+    codes: list[Annotated[str, Field(max_length=200)]] = Field(min_length=1, max_length=500)
+
+
+class ScanOutcomeOut(Schema):
+    code: str
+    result: str
+    reason: str
+    message: str
+    sku_code: str
+
+
+class ParcelScansOut(Schema):
+    parcel: ParcelOut
+    scans: list[ScanOutcomeOut]

@@ -151,3 +151,41 @@ def test_an_empty_burst_changes_nothing_and_a_missing_parcel_is_not_found(floor)
     with pytest.raises(QuaiError) as missing:
         services.parcel_scans_record(parcel=parcel.pk + 1000, codes=[MUG])
     assert missing.value.code == "parcel_not_found"
+
+
+@pytest.mark.django_db
+def test_the_api_takes_a_burst_from_a_packer_and_refuses_a_merchant_or_a_staff_member_without_the_role(
+    floor, staff_api, api
+):  # type: ignore[no-untyped-def]
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    from quai.tenants.tests.factories import StaffUserFactory
+
+    released_order(floor.merchant, "BURST-API", [{"sku": "MUG", "quantity": 1, "unit_price": "9.90"}])
+    parcel = services.parcel_open(code="BURST-API", station=floor.station, actor="packer")
+    answer = staff_api.post(f"packing/parcels/{parcel.pk}/scans", {"codes": [MUG, CAP, MUG]})
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    assert [(s["result"], s["reason"]) for s in body["scans"]] == [
+        ("ok", ""),
+        ("refused", "item_not_in_order"),
+        ("refused", "item_extra"),
+    ]
+    assert body["scans"][1]["message"] and body["parcel"]["items"][0]["scanned"] == 1
+    merchant_answer = api.post(f"packing/parcels/{parcel.pk}/scans", {"codes": [MUG]})
+    assert (merchant_answer.status_code, merchant_answer.json()["error"]["code"]) == (403, "staff_only")
+    clerk = Client()
+    clerk.force_login(StaffUserFactory(username="clerk"))
+    from conftest import ApiClient
+
+    refused = ApiClient(clerk).post(f"packing/parcels/{parcel.pk}/scans", {"codes": [MUG]})
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "packer_only")
+    packer = StaffUserFactory(username="packer-1")
+    packer.groups.add(Group.objects.get_or_create(name="packer")[0])
+    clerk.force_login(packer)
+    missing = ApiClient(clerk).post(f"packing/parcels/{parcel.pk + 999}/scans", {"codes": [MUG]})
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "parcel_not_found")
+    empty = ApiClient(clerk).post(f"packing/parcels/{parcel.pk}/scans", {"codes": []})
+    assert empty.status_code == 422
+    assert OutboxEvent.objects.filter(name="packing.scan_recorded", payload__parcel_id=parcel.pk).count() == 4
