@@ -208,9 +208,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 # The address shops call Quai at: each shop connection's inbound URL is built on it (docs/CONNECTORS.md).
 QUAI_PUBLIC_URL = os.environ.get("QUAI_PUBLIC_URL", "http://localhost:8000")
-# Secrets at rest (shop and carrier credentials, webhook secrets): comma-separated Fernet keys, the first encrypts, all decrypt
-# (quai/core/crypto.py). Unset: a key derived from SECRET_KEY, and only while DEBUG is on; unset
-# with DEBUG off, the first use of a secret raises ImproperlyConfigured.
+# Secrets at rest (shop and carrier credentials, webhook secrets): comma-separated Fernet keys, the first encrypts,
+# all decrypt (quai/core/crypto.py). Unset: a key derived from SECRET_KEY, and only while DEBUG is on; unset with
+# DEBUG off, the first use of a secret raises ImproperlyConfigured.
 QUAI_ENCRYPTION_KEYS = [k.strip() for k in os.environ.get("QUAI_ENCRYPTION_KEYS", "").split(",") if k.strip()]
 if not QUAI_ENCRYPTION_KEYS and DEBUG:
     import base64
