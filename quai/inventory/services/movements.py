@@ -7,6 +7,7 @@ primary-key order, decrements the source with a guarded update, moves the SKU co
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -61,6 +62,14 @@ def _place(location: Any, *, sku: Any, incoming: bool, now: datetime) -> _Place:
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT 1 FROM {Zone._meta.db_table} WHERE id = %s FOR KEY SHARE", [loc["zone_id"]])
     zone = Zone.objects.filter(pk=loc["zone_id"]).values("status", "valid_from", "valid_until", "merchant_id").get()
+    return _place_checked(loc, zone, sku=sku, incoming=incoming, now=now)
+
+
+def _place_checked(
+    loc: Mapping[str, Any], zone: Mapping[str, Any], *, sku: Any, incoming: bool, now: datetime
+) -> _Place:
+    """``_place``'s rule on a location and its zone already read (``values()`` rows): the one check of a place for
+    a write, whether one location is read (``_place``) or many at once (``totes._places_of``)."""
     if loc["status"] == "blocked":
         raise ValidationFailed(
             _("Location %(code)s is blocked: it takes nothing in and gives nothing out.") % {"code": loc["code"]},

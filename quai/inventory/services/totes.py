@@ -34,7 +34,7 @@ from quai.inventory.models import (
     StockQuantity,
 )
 from quai.inventory.services._common import _actor, _counts, _lock_rows, _stock_changed
-from quai.inventory.services.movements import _Place, _place, _row_ensure, zone_is_active
+from quai.inventory.services.movements import _Place, _place, _place_checked, _row_ensure, zone_is_active
 from quai.inventory.services.reservations import _release_lines, _taken
 
 
@@ -421,29 +421,7 @@ class _Places:
         loc = self.locations.get(location_id)
         if loc is None:
             raise NotFound(_("Location not found."), code="location_not_found", details={"location_id": location_id})
-        zone = self.zones[loc["zone_id"]]
-        if loc["status"] == "blocked":
-            raise ValidationFailed(
-                _("Location %(code)s is blocked: it takes nothing in and gives nothing out.") % {"code": loc["code"]},
-                code="location_blocked",
-                details={"location_id": loc["pk"]},
-            )
-        if incoming:
-            if zone["status"] != "open":
-                raise ValidationFailed(
-                    _("Location %(code)s is in a closed zone.") % {"code": loc["code"]},
-                    code="zone_closed",
-                    details={"location_id": loc["pk"], "zone_id": loc["zone_id"]},
-                )
-            if zone["merchant_id"] is not None and zone["merchant_id"] != sku.merchant_id:
-                raise ValidationFailed(
-                    _("Location %(code)s is in a zone kept for another merchant.") % {"code": loc["code"]},
-                    code="zone_of_another_merchant",
-                    details={"location_id": loc["pk"]},
-                )
-        return _Place(
-            location_id=loc["pk"], zone_id=loc["zone_id"], active=self.active(location_id), location_code=loc["code"]
-        )
+        return _place_checked(loc, self.zones[loc["zone_id"]], sku=sku, incoming=incoming, now=self.now)
 
 
 def _places_of(location_ids: set[int], *, now: datetime) -> _Places:
