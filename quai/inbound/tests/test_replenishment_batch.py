@@ -4,18 +4,17 @@ that fails falls back per event."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from quai.catalog.tests.factories import SkuFactory
 from quai.core.events import Envelope, event_from_row
 from quai.core.models import HandledEvent, OutboxEvent
 from quai.core.outbox import outbox_relay
+from quai.core.tests.sql_faults import fails_once
 from quai.inbound import services
 from quai.inbound.handlers import replenishment_on_stock_changed, replenishment_on_stock_changed_many
 from quai.inbound.models import ReplenishmentStatus, ReplenishmentTask
@@ -106,23 +105,11 @@ def test_a_batch_that_touches_no_pick_face_costs_one_query(merchant, wh, shirt):
     assert not ReplenishmentTask.objects.exists()
 
 
-@contextmanager
-def _fails_once(fragment: str) -> Iterator[list[str]]:
-    failed: list[str] = []
-
-    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        if fragment in sql and not failed:
-            failed.append(sql)
-            raise IntegrityError("injected: as if another relay opened this task first")
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(wrapper):
-        yield failed
-
-
 def test_a_batch_that_fails_is_undone_and_the_relay_checks_each_change_alone(scenario, settings):
     settings.QUAI_OUTBOX_NUDGE = False
-    with _fails_once('INTO "inbound_replenishmenttask"') as failed:
+    with fails_once(
+        'INTO "inbound_replenishmenttask"', "injected: as if another relay opened this task first"
+    ) as failed:
         while outbox_relay(batch=100):
             pass
     assert failed

@@ -4,13 +4,11 @@ batch that fails falls back per event."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from quai.catalog.tests.factories import SkuFactory
@@ -18,6 +16,7 @@ from quai.core import clock
 from quai.core.events import Envelope, event_from_row
 from quai.core.models import HandledEvent, OutboxEvent
 from quai.core.outbox import event_record, outbox_relay
+from quai.core.tests.sql_faults import fails_once
 from quai.integrations.models import ConnectionStatus, StockSync
 from quai.integrations.services.stock_out import on_stock_event, on_stock_events
 from quai.integrations.tests.factories import ConnectionFactory
@@ -100,20 +99,6 @@ def test_the_batch_form_marks_exactly_what_the_per_event_handler_marks(scenario,
     assert len(callbacks) == 1
 
 
-@contextmanager
-def _fails_once(fragment: str) -> Iterator[list[str]]:
-    failed: list[str] = []
-
-    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        if fragment in sql and not failed:
-            failed.append(sql)
-            raise IntegrityError("injected: the batch's update fails once")
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(wrapper):
-        yield failed
-
-
 def test_a_batch_that_fails_is_undone_and_the_relay_marks_each_event_alone(scenario, settings):
     settings.QUAI_OUTBOX_NUDGE = False
     with clock.frozen(datetime(2031, 3, 10, 9, 5, tzinfo=UTC)):
@@ -122,7 +107,7 @@ def test_a_batch_that_fails_is_undone_and_the_relay_marks_each_event_alone(scena
                 on_stock_event(event, envelope)
             one_by_one = _state()
             raise Undo
-        with _fails_once('UPDATE "integrations_stocksync"') as failed:
+        with fails_once('UPDATE "integrations_stocksync"', "injected: the batch's update fails once") as failed:
             while outbox_relay(batch=100):
                 pass
     assert failed

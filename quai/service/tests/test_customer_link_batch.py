@@ -4,18 +4,17 @@ run on each event in turn, in a handful of queries per relay batch, and a batch 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from quai.catalog.tests.factories import SkuFactory
 from quai.core.events import Envelope, event_from_row
 from quai.core.models import HandledEvent, OutboxEvent
 from quai.core.outbox import outbox_relay
+from quai.core.tests.sql_faults import fails_once
 from quai.orders import services as orders_services
 from quai.orders.tests.conftest import order_data
 from quai.service import services
@@ -129,25 +128,12 @@ def test_a_repeat_shopper_s_orders_cost_four_queries_per_batch_and_lock_no_custo
     assert CustomerOrder.objects.filter(customer__email="camille@example.fr").count() == 30
 
 
-@contextmanager
-def _fails_once(fragment: str) -> Iterator[list[str]]:
-    """The first statement containing ``fragment`` fails as a unique violation (another relay's shopper)."""
-    failed: list[str] = []
-
-    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        if fragment in sql and not failed:
-            failed.append(sql)
-            raise IntegrityError("duplicate key value violates unique constraint (injected)")
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(wrapper):
-        yield failed
-
-
 def test_a_batch_that_fails_is_undone_and_the_relay_links_each_order_alone(scenario, settings):
     settings.QUAI_OUTBOX_NUDGE = False
     # The batch creates its new customers, then the links; the links' insert fails: the customers it made must go.
-    with _fails_once('INTO "service_customerorder"') as failed:
+    with fails_once(
+        'INTO "service_customerorder"', "duplicate key value violates unique constraint (injected)"
+    ) as failed:
         while outbox_relay(batch=100):
             pass
     assert failed
