@@ -723,21 +723,7 @@ def _pick(batch: PickBatch, task: PickTask, take: int, operator: Any) -> None:
         status=TaskStatus.PICKED if done else TaskStatus.OPEN,
         picked_at=clock.now(),
     )
-    event_record(
-        PickConfirmed(
-            order_id=task.order_id,
-            batch_id=batch.pk,
-            task_id=task.pk,
-            sku_id=task.sku_id,
-            sku_code=task.sku.code,
-            quantity=take,
-            lot=task.lot,
-            from_location_code=task.location.code,
-            tote_code=task.tote.code,
-            operator_id=getattr(operator, "pk", None),
-        ),
-        merchant_id=task.merchant_id,
-    )
+    event_record(_pick_confirmed(batch, task, take, getattr(operator, "pk", None)), merchant_id=task.merchant_id)
     if done:
         _tote_maybe_complete(batch, task.tote)
 
