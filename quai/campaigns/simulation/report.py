@@ -10,6 +10,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import F
+from django.utils.formats import number_format
+from django.utils.translation import get_language, gettext_lazy, pgettext, pgettext_lazy
+from django.utils.translation import gettext as _
 
 from quai.campaigns.simulation import world as world_mod
 from quai.campaigns.simulation.engine import SCOPE, STAGES, Run
@@ -19,17 +22,51 @@ from quai.orders.selectors import order_list
 TARGET_ON_TIME = 0.998
 TARGET_DELIVERED = 0.95
 CAUSE_LABELS = {
-    "release": "still in its release buffer at the cut-off (promised too close to it)",
-    "wave": "waiting for a wave (released, not yet on the floor)",
-    "picking": "picking (on the floor, not yet picked)",
-    "packing": "packing (picked, not yet packed)",
-    "truck": "missed the truck (packed after the cut-off)",
-    "intake": "still in intake (not released)",
-    "warehouse_late": "shipped late by the warehouse",
-    "carrier_late": "carrier transit longer than promised",
-    "stock_short": "stock short",
-    "customer_hold": "held by customer service",
+    "release": gettext_lazy("still in its release buffer at the cut-off (promised too close to it)"),
+    "wave": gettext_lazy("waiting for a wave (released, not yet on the floor)"),
+    "picking": gettext_lazy("picking (on the floor, not yet picked)"),
+    "packing": gettext_lazy("packing (picked, not yet packed)"),
+    "truck": gettext_lazy("missed the truck (packed after the cut-off)"),
+    "intake": gettext_lazy("still in intake (not released)"),
+    "warehouse_late": gettext_lazy("shipped late by the warehouse"),
+    "carrier_late": gettext_lazy("carrier transit longer than promised"),
+    "stock_short": gettext_lazy("stock short"),
+    "customer_hold": gettext_lazy("held by customer service"),
 }
+CHECK_LABELS = {
+    "orders_lost": gettext_lazy("orders lost"),
+    "orders_unexpected": gettext_lazy("orders unexpected"),
+    "orders_duplicated": gettext_lazy("orders duplicated"),
+    "shipped_without_pick": gettext_lazy("shipped without pick"),
+    "shipped_without_pack": gettext_lazy("shipped without pack"),
+    "shipped": pgettext_lazy("orders at a stage", "shipped"),
+}
+STAGE_LABELS = {
+    "received": pgettext_lazy("orders at a stage", "received"),
+    "released": pgettext_lazy("orders at a stage", "released"),
+    "picking": pgettext_lazy("orders at a stage", "picking"),
+    "packing": pgettext_lazy("orders at a stage", "packing"),
+    "packed": pgettext_lazy("orders at a stage", "packed"),
+    "shipped": pgettext_lazy("orders at a stage", "shipped"),
+}
+
+
+def _cause(key: str) -> str:
+    return str(CAUSE_LABELS.get(key, key))
+
+
+def _stage(key: str) -> str:
+    return str(STAGE_LABELS.get(key, key))
+
+
+def _n(value: float, decimals: int = 0) -> str:
+    """A number as the reader's language writes it (1,234.5 in English, 1 234,5 in French)."""
+    return str(number_format(value, decimal_pos=decimals, use_l10n=True, force_grouping=True))
+
+
+def _pct(rate: float, decimals: int = 1) -> str:
+    """A share as a percentage in the reader's language (99.80 % in French is « 99,80 % »)."""
+    return _n(100 * rate, decimals) + ("\u202f%" if get_language() == "fr" else "%")
 
 
 def _local(at: datetime) -> datetime:
@@ -249,31 +286,65 @@ def run_figures(run: Run) -> dict[str, Any]:
 
 
 def report_text(figures: dict[str, Any]) -> str:
+    """The summary printed at the end of the command, in the active language."""
     p, stock, behind, t = figures["promise"], figures["stock"], figures["stage_behind"], figures["tickets"]
-    lines = [
-        f"Flash-sale day {figures['day']} (seed {figures['seed']}"
-        + (f", what-if {figures['what_if']}" if figures["what_if"] else "")
-        + f"): {figures['orders_in']:,} of {figures['orders_planned']:,} orders in, spike ×{figures['spike']:g}",
-        f"  shipped on time          {p['shipped_on_time_rate']:.2%} ({p['shipped_on_time']:,} of {p['ship_today']:,}"
-        f" due today; target ≥ {TARGET_ON_TIME:.1%})",
-        f"  delivered by promised    {p['delivered_rate']:.2%} ({p['delivered_kept']:,} of {p['delivered_decided']:,}"
-        f" delivered; target ≥ {TARGET_DELIVERED:.0%})",
-        f"  oversold units           {stock['oversold_units']} (drift {stock['drift']})",
-        f"  tickets                  {t['opened']:,} opened, first response on time {t['first_response_rate']:.1%}",
-        "  at the end of the day    " + ", ".join(f"{k} {v:,}" for k, v in figures["stages_end"].items()),
+    head = _("Flash-sale day %(day)s (seed %(seed)s") % {"day": figures["day"], "seed": figures["seed"]}
+    if figures["what_if"]:
+        head += _(", what-if %(what_if)s") % {"what_if": figures["what_if"]}
+    head += _("): %(orders_in)s of %(planned)s orders in, spike ×%(spike)s") % {
+        "orders_in": _n(figures["orders_in"]),
+        "planned": _n(figures["orders_planned"]),
+        "spike": f"{figures['spike']:g}",
+    }
+    rows = [
+        (
+            pgettext("report line", "shipped on time"),
+            _("%(rate)s (%(on_time)s of %(due)s due today; target ≥ %(target)s)")
+            % {
+                "rate": _pct(p["shipped_on_time_rate"], 2),
+                "on_time": _n(p["shipped_on_time"]),
+                "due": _n(p["ship_today"]),
+                "target": _pct(TARGET_ON_TIME),
+            },
+        ),
+        (
+            _("delivered by promised"),
+            _("%(rate)s (%(kept)s of %(decided)s delivered; target ≥ %(target)s)")
+            % {
+                "rate": _pct(p["delivered_rate"], 2),
+                "kept": _n(p["delivered_kept"]),
+                "decided": _n(p["delivered_decided"]),
+                "target": _pct(TARGET_DELIVERED, 0),
+            },
+        ),
+        (
+            _("oversold units"),
+            _("%(units)s (drift %(drift)s)") % {"units": stock["oversold_units"], "drift": stock["drift"]},
+        ),
+        (
+            _("tickets"),
+            _("%(opened)s opened, first response on time %(rate)s")
+            % {"opened": _n(t["opened"]), "rate": _pct(t["first_response_rate"])},
+        ),
+        (_("at the end of the day"), ", ".join(f"{_stage(k)} {_n(v)}" for k, v in figures["stages_end"].items())),
     ]
     if p["late_causes"]:
-        lines.append("  late shipments by cause  " + ", ".join(f"{k} {v:,}" for k, v in p["late_causes"].items()))
+        rows.append((_("late shipments by cause"), ", ".join(f"{k} {_n(v)}" for k, v in p["late_causes"].items())))
     if p["broken_causes"]:
-        lines.append("  late deliveries by cause " + ", ".join(f"{k} {v:,}" for k, v in p["broken_causes"].items()))
+        rows.append((_("late deliveries by cause"), ", ".join(f"{k} {_n(v)}" for k, v in p["broken_causes"].items())))
     if behind["stage"]:
-        lines.append(
-            f"  first stage behind       {behind['stage']} at {behind['at']}, costing {behind['orders']:,} late orders"
+        rows.append(
+            (
+                _("first stage behind"),
+                _("%(stage)s at %(at)s, costing %(orders)s late orders")
+                % {"stage": _stage(behind["stage"]), "at": behind["at"], "orders": _n(behind["orders"])},
+            )
         )
     else:
-        lines.append("  first stage behind       none: every stage kept up with the day's work")
-    lines.append(f"  wall time                {figures['wall_seconds'].get('total', 0):.0f} s")
-    return "\n".join(lines)
+        rows.append((_("first stage behind"), _("none: every stage kept up with the day's work")))
+    rows.append((_("wall time"), f"{_n(figures['wall_seconds'].get('total', 0))} s"))
+    width = max(len(label) for label, _value in rows) + 2
+    return "\n".join([head, *(f"  {label.ljust(width)}{value}" for label, value in rows)])
 
 
 # --- HTML -------------------------------------------------------------------------------------------------------
@@ -302,13 +373,13 @@ def _svg_bars(values: list[tuple[str, float]], *, title: str, colour: str, width
         value = peak * k / 4
         y = top + plot_h - plot_h * k / 4
         parts.append(f'<line x1="{left}" x2="{width - 20}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" class="axis" text-anchor="end">{value:,.0f}</text>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" class="axis" text-anchor="end">{_n(value)}</text>')
     for k, (label, value) in enumerate(values):
         h = plot_h * value / peak
         x = left + k * bar
         parts.append(
             f'<rect x="{x + 1:.1f}" y="{top + plot_h - h:.1f}" width="{max(1.0, bar - 2):.1f}" height="{h:.1f}" '
-            f'fill="{colour}"><title>{html.escape(label)}: {value:,.0f}</title></rect>'
+            f'fill="{colour}"><title>{html.escape(label)}: {_n(value)}</title></rect>'
         )
         if len(values) <= 24 or k % 2 == 0:
             parts.append(
@@ -335,7 +406,7 @@ def _svg_lines(
         value = peak * k / 4
         y = top + plot_h - plot_h * k / 4
         parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" class="axis" text-anchor="end">{value:,.0f}</text>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" class="axis" text-anchor="end">{_n(value)}</text>')
     step = max(1, len(series) // 12)
     for k, row in enumerate(series):
         if k % step == 0:
@@ -351,7 +422,7 @@ def _svg_lines(
         parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2.5"/>')
         y = top + 10 + j * 22
         parts.append(f'<rect x="{left + plot_w + 16}" y="{y - 10}" width="14" height="14" fill="{colour}"/>')
-        parts.append(f'<text x="{left + plot_w + 36}" y="{y + 2}" class="legend">{html.escape(key)}</text>')
+        parts.append(f'<text x="{left + plot_w + 36}" y="{y + 2}" class="legend">{html.escape(_stage(key))}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -363,78 +434,180 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def _verdict(ok: bool) -> str:
-    return '<span class="ok">✔ met</span>' if ok else '<span class="miss">✘ missed</span>'
+    word = _("met") if ok else _("missed")
+    return f'<span class="ok">✔ {word}</span>' if ok else f'<span class="miss">✘ {word}</span>'
 
 
 def _late_list(misses: list[list[str]], total: int) -> str:
     if not misses:
         return ""
-    shown = f"the first {len(misses)} of {total:,}" if total > len(misses) else f"all {total:,}"
+    if total > len(misses):
+        shown = _("the first %(shown)s of %(total)s") % {"shown": _n(len(misses)), "total": _n(total)}
+    else:
+        shown = _("all %(total)s") % {"total": _n(total)}
     return (
-        f"<details><summary>Late orders ({shown})</summary>"
-        + _table(misses, ["order", "ship by", "cause"])
+        "<details><summary>"
+        + html.escape(_("Late orders (%(shown)s)") % {"shown": shown})
+        + "</summary>"
+        + _table(misses, [_("order"), _("ship by"), _("cause")])
         + "</details>"
     )
 
 
 def report_html(run: Run, figures: dict[str, Any]) -> str:
+    """The report page in the active language (``manage.py simulate ... --lang fr``)."""
     p, stock, t, behind = figures["promise"], figures["stock"], figures["tickets"], figures["stage_behind"]
     integrity = figures["integrity"]
     hours = list(figures["orders_per_hour"].items())
     headline = [
-        ["Orders in", f"{figures['orders_in']:,}", f"of {figures['orders_planned']:,} drawn", ""],
         [
-            "Shipped on time",
-            f"{p['shipped_on_time_rate']:.2%}",
-            f"{p['shipped_on_time']:,} of {p['ship_today']:,} due by the day's cut-offs",
-            f"≥ {TARGET_ON_TIME:.1%} " + _verdict(p["shipped_on_time_rate"] >= TARGET_ON_TIME),
+            _("Orders in"),
+            _n(figures["orders_in"]),
+            _("of %(planned)s drawn") % {"planned": _n(figures["orders_planned"])},
+            "",
         ],
         [
-            "Delivered by the promised date",
-            f"{p['delivered_rate']:.2%}",
-            f"{p['delivered_kept']:,} of {p['delivered_decided']:,} delivered",
-            f"≥ {TARGET_DELIVERED:.0%} " + _verdict(p["delivered_rate"] >= TARGET_DELIVERED),
+            _("Shipped on time"),
+            _pct(p["shipped_on_time_rate"], 2),
+            _("%(on_time)s of %(due)s due by the day's cut-offs")
+            % {"on_time": _n(p["shipped_on_time"]), "due": _n(p["ship_today"])},
+            f"≥ {_pct(TARGET_ON_TIME)} " + _verdict(p["shipped_on_time_rate"] >= TARGET_ON_TIME),
         ],
         [
-            "Oversold units",
-            f"{stock['oversold_units']}",
-            f"stock check: {stock['drift']} drift, {stock['negative_places']} negative places",
+            _("Delivered by the promised date"),
+            _pct(p["delivered_rate"], 2),
+            _("%(kept)s of %(decided)s delivered")
+            % {"kept": _n(p["delivered_kept"]), "decided": _n(p["delivered_decided"])},
+            f"≥ {_pct(TARGET_DELIVERED, 0)} " + _verdict(p["delivered_rate"] >= TARGET_DELIVERED),
+        ],
+        [
+            _("Oversold units"),
+            _n(stock["oversold_units"]),
+            _("stock check: %(drift)s drift, %(negative)s negative places")
+            % {"drift": _n(stock["drift"]), "negative": _n(stock["negative_places"])},
             "0 " + _verdict(stock["oversold_units"] == 0 and stock["drift"] == 0),
         ],
         [
-            "Tickets (where is my order?)",
-            f"{t['opened']:,}",
-            f"first response on time {t['first_response_rate']:.1%}, {t['answered_by_agents']:,} by agents",
+            _("Tickets (where is my order?)"),
+            _n(t["opened"]),
+            _("first response on time %(rate)s, %(agents)s by agents")
+            % {"rate": _pct(t["first_response_rate"]), "agents": _n(t["answered_by_agents"])},
             "",
         ],
     ]
-    causes = [[html.escape(CAUSE_LABELS.get(k, k)), f"{v:,}"] for k, v in p["late_causes"].items()]
-    broken = [[html.escape(CAUSE_LABELS.get(k, k)), f"{v:,}"] for k, v in p["broken_causes"].items()]
+    headline = [[html.escape(cell) if k < 3 else cell for k, cell in enumerate(row)] for row in headline]
+    causes = [[html.escape(_cause(k)), _n(v)] for k, v in p["late_causes"].items()]
+    broken = [[html.escape(_cause(k)), _n(v)] for k, v in p["broken_causes"].items()]
     misses = [
         [
             html.escape(row["external_id"] or str(row["order_id"])),
             _local(row["ship_by"]).strftime("%H:%M") if row["ship_by"] else "-",
-            html.escape(CAUSE_LABELS.get(row["cause"], row["cause"])),
+            html.escape(_cause(row["cause"])),
         ]
         for row in p["late_orders"][:50]
     ]
     utilisation = [
-        [u["activity"], u["zone"], f"{u['hours_available']:,}", f"{u['hours_worked']:,}", f"{u['utilisation']:.0%}"]
+        [
+            html.escape(str(Activity(u["activity"]).label) if u["activity"] in Activity.values else u["activity"]),
+            html.escape(_("all zones") if u["zone"] == "all" else u["zone"]),
+            _n(u["hours_available"], 1),
+            _n(u["hours_worked"], 1),
+            _pct(u["utilisation"], 0),
+        ]
         for u in figures["utilisation"]
     ]
-    manifests = [[m["service"], m["at"], f"{m['parcels']:,}", str(m["missing"])] for m in figures["manifests"]]
+    manifests = [[html.escape(m["service"]), m["at"], _n(m["parcels"]), _n(m["missing"])] for m in figures["manifests"]]
     if behind["stage"]:
-        behind_text = (
-            f"<p class='callout'>First stage to fall behind: <b>{behind['stage']}</b> at {behind['at']} (its queue of "
-            f"today's work exceeded what its people could still do before the last cut-off); it cost "
-            f"<b>{behind['orders']:,}</b> orders their ship date.</p>"
-        )
+        behind_text = _(
+            "First stage to fall behind: <b>%(stage)s</b> at %(at)s (its queue of today's work exceeded what its "
+            "people could still do before the last cut-off); it cost <b>%(orders)s</b> orders their ship date."
+        ) % {"stage": html.escape(_stage(behind["stage"])), "at": behind["at"], "orders": _n(behind["orders"])}
     else:
-        behind_text = "<p class='callout'>No stage fell behind: every stage could finish the day's work in time.</p>"
-    checks = [[k.replace("_", " "), f"{v:,}"] for k, v in integrity.items()]
-    what_if = f" — what-if <b>{html.escape(figures['what_if'])}</b>" if figures["what_if"] else ""
+        behind_text = html.escape(_("No stage fell behind: every stage could finish the day's work in time."))
+    checks = [[html.escape(str(CHECK_LABELS.get(k, k.replace("_", " ")))), _n(v)] for k, v in integrity.items()]
+    what_if = (
+        ", " + _("what-if <b>%(what_if)s</b>") % {"what_if": html.escape(figures["what_if"])}
+        if figures["what_if"]
+        else ""
+    )
+    intro = _(
+        "Seed %(seed)s%(what_if)s, %(hours)s simulated hours, spike ×%(spike)s. Every figure below was read back "
+        "from what Quai's own services wrote."
+    ) % {"seed": figures["seed"], "what_if": what_if, "hours": figures["hours"], "spike": f"{figures['spike']:g}"}
+    promise_text = _(
+        "Shipped on time: %(on_time)s of %(due)s orders promised to ship on the day (%(rate)s); %(later)s orders "
+        "were promised for a later day (%(early)s of them left early). Delivered by the promised date: %(kept)s of "
+        "%(decided)s (%(delivered_rate)s)."
+    ) % {
+        "on_time": _n(p["shipped_on_time"]),
+        "due": _n(p["ship_today"]),
+        "rate": _pct(p["shipped_on_time_rate"], 2),
+        "later": _n(p["ship_later"]),
+        "early": _n(p["shipped_early"]),
+        "kept": _n(p["delivered_kept"]),
+        "decided": _n(p["delivered_decided"]),
+        "delivered_rate": _pct(p["delivered_rate"], 2),
+    }
+    tickets_text = _(
+        "%(opened)s tickets opened, %(answered)s answered (%(agents)s by agents, the rest by the automatic answer), "
+        "%(escalated)s escalated; first response within its SLA: %(met)s (%(rate)s). Peak agents planned "
+        "(Erlang C): %(peak)s."
+    ) % {
+        "opened": _n(t["opened"]),
+        "answered": _n(t["answered"]),
+        "agents": _n(t["answered_by_agents"]),
+        "escalated": _n(t["escalated"]),
+        "met": _n(t["first_response_met"]),
+        "rate": _pct(t["first_response_rate"]),
+        "peak": t["peak_agents"],
+    }
+    none = "<p>" + html.escape(_("None.")) + "</p>"
+    trucks = (
+        _table(manifests, [_("service"), pgettext("simulation report", "closed at"), _("parcels"), _("missing")])
+        if manifests
+        else "<p>" + html.escape(_("No truck left.")) + "</p>"
+    )
+    lang = get_language() or "en"
+    words = {
+        "flash_sale_simulation_seed_s": pgettext("simulation report", "Flash-sale simulation, seed %(seed)s"),
+        "flash_sale_day_day_s": pgettext("simulation report", "Flash-sale day, %(day)s"),
+        "figure": pgettext("simulation report", "figure"),
+        "value": pgettext("simulation report", "value"),
+        "detail": pgettext("simulation report", "detail"),
+        "target": pgettext("simulation report", "target"),
+        "orders_per_hour": pgettext("simulation report", "Orders per hour"),
+        "orders_received_per_hour_loc": pgettext("simulation report", "Orders received per hour (local time)"),
+        "backlog_per_stage_over_the_d": pgettext("simulation report", "Backlog per stage over the day"),
+        "orders_waiting_in_each_stage": pgettext("simulation report", "Orders waiting in each stage"),
+        "orders_shipped_cumulative": pgettext("simulation report", "Orders shipped (cumulative)"),
+        "promise_kept": pgettext("simulation report", "Promise kept"),
+        "why_shipments_were_late_the": pgettext(
+            "simulation report", "Why shipments were late (the stage each order was in at its cut-off)"
+        ),
+        "cause": pgettext("simulation report", "cause"),
+        "orders": pgettext("simulation report", "orders"),
+        "why_deliveries_were_late_the": pgettext(
+            "simulation report", "Why deliveries were late (the promise's own cause)"
+        ),
+        "staff_utilisation": pgettext("simulation report", "Staff utilisation"),
+        "activity": pgettext("simulation report", "activity"),
+        "zone": pgettext("simulation report", "zone"),
+        "hours_available": pgettext("simulation report", "hours available"),
+        "hours_worked": pgettext("simulation report", "hours worked"),
+        "utilisation": pgettext("simulation report", "utilisation"),
+        "trucks": pgettext("simulation report", "Trucks"),
+        "tickets_and_sla": pgettext("simulation report", "Tickets and SLA"),
+        "checks": pgettext("simulation report", "Checks"),
+        "check": pgettext("simulation report", "check"),
+        "count": pgettext("simulation report", "count"),
+    }
+    utilisation_table = _table(
+        utilisation,
+        [words["activity"], words["zone"], words["hours_available"], words["hours_worked"], words["utilisation"]],
+    )
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Flash-sale simulation, seed {figures["seed"]}</title>
+<html lang="{html.escape(lang)}"><head><meta charset="utf-8">
+<title>{html.escape(words["flash_sale_simulation_seed_s"] % {"seed": figures["seed"]})}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 24px auto; max-width: 960px; color: #222; }}
 h1 {{ font-size: 26px; margin-bottom: 4px; }} h2 {{ font-size: 20px; margin-top: 32px; }}
@@ -447,35 +620,29 @@ text-align: left; font-size: 15px; }} th {{ background: #f2f2f2; }}
 .callout {{ background: #fff7e0; border-left: 4px solid #f2a900; padding: 8px 12px; }}
 .muted {{ color: #666; font-size: 14px; }}
 </style></head><body>
-<h1>Flash-sale day, {figures["day"]}</h1>
-<p class="muted">Seed {figures["seed"]}{what_if}, {figures["hours"]} simulated hours, spike ×{figures["spike"]:g}.
-Every figure below was read back from what Quai's own services wrote.</p>
-{_table(headline, ["figure", "value", "detail", "target"])}
-{behind_text}
-<h2>Orders per hour</h2>
-{_svg_bars(hours, title="Orders received per hour (local time)", colour=COLOURS["orders"])}
-<h2>Backlog per stage over the day</h2>
-{_svg_lines(figures["series"], ["released", "picking", "packed"], title="Orders waiting in each stage")}
-{_svg_lines(figures["series"], ["shipped"], title="Orders shipped (cumulative)", height=220)}
-<h2>Promise kept</h2>
-<p>Shipped on time: {p["shipped_on_time"]:,} of {p["ship_today"]:,} orders promised to ship on the day
-({p["shipped_on_time_rate"]:.2%}); {p["ship_later"]:,} orders were promised for a later day
-({p["shipped_early"]:,} of them left early). Delivered by the promised date: {p["delivered_kept"]:,} of
-{p["delivered_decided"]:,} ({p["delivered_rate"]:.2%}).</p>
-<h3>Why shipments were late (the stage each order was in at its cut-off)</h3>
-{_table(causes, ["cause", "orders"]) if causes else "<p>None.</p>"}
-<h3>Why deliveries were late (the promise's own cause)</h3>
-{_table(broken, ["cause", "orders"]) if broken else "<p>None.</p>"}
+<h1>{html.escape(words["flash_sale_day_day_s"] % {"day": figures["day"]})}</h1>
+<p class="muted">{intro}</p>
+{_table(headline, [words["figure"], words["value"], words["detail"], words["target"]])}
+<p class="callout">{behind_text}</p>
+<h2>{html.escape(words["orders_per_hour"])}</h2>
+{_svg_bars(hours, title=words["orders_received_per_hour_loc"], colour=COLOURS["orders"])}
+<h2>{html.escape(words["backlog_per_stage_over_the_d"])}</h2>
+{_svg_lines(figures["series"], ["released", "picking", "packed"], title=words["orders_waiting_in_each_stage"])}
+{_svg_lines(figures["series"], ["shipped"], title=words["orders_shipped_cumulative"], height=220)}
+<h2>{html.escape(words["promise_kept"])}</h2>
+<p>{html.escape(promise_text)}</p>
+<h3>{html.escape(words["why_shipments_were_late_the"])}</h3>
+{_table(causes, [words["cause"], words["orders"]]) if causes else none}
+<h3>{html.escape(words["why_deliveries_were_late_the"])}</h3>
+{_table(broken, [words["cause"], words["orders"]]) if broken else none}
 {_late_list(misses, p["ship_today"] - p["shipped_on_time"])}
-<h2>Staff utilisation</h2>
-{_table(utilisation, ["activity", "zone", "hours available", "hours worked", "utilisation"])}
-<h2>Trucks</h2>
-{_table(manifests, ["service", "closed at", "parcels", "missing"]) if manifests else "<p>No truck left.</p>"}
-<h2>Tickets and SLA</h2>
-<p>{t["opened"]:,} tickets opened, {t["answered"]:,} answered ({t["answered_by_agents"]:,} by agents, the rest by
-the automatic answer), {t["escalated"]:,} escalated; first response within its SLA: {t["first_response_met"]:,}
-({t["first_response_rate"]:.1%}). Peak agents planned (Erlang C): {t["peak_agents"]}.</p>
-<h2>Checks</h2>
-{_table(checks, ["check", "count"])}
+<h2>{html.escape(words["staff_utilisation"])}</h2>
+{utilisation_table}
+<h2>{html.escape(words["trucks"])}</h2>
+{trucks}
+<h2>{html.escape(words["tickets_and_sla"])}</h2>
+<p>{html.escape(tickets_text)}</p>
+<h2>{html.escape(words["checks"])}</h2>
+{_table(checks, [words["check"], words["count"]])}
 </body></html>
 """

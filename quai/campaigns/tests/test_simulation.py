@@ -150,3 +150,83 @@ def test_a_late_shipment_is_blamed_on_the_stage_it_was_in_at_its_cut_off() -> No
     assert _ship_cause(trace(waved_at=before), None) == "picking"
     assert _ship_cause(trace(waved_at=before, picked_at=before, packed_at=after), None) == "packing"
     assert _ship_cause(trace(waved_at=before, picked_at=before, packed_at=before), None) == "truck"
+
+
+def _figures_of_a_day() -> dict[str, Any]:
+    """The figures ``run_figures`` returns for a small day, written out: the report is a function of them alone."""
+    series = [
+        {"at": f"{h:02d}:00", "received": 0, "released": 10 * h, "picking": 5, "packed": 3, "shipped": 40 * h}
+        for h in range(8, 12)
+    ]
+    return {
+        "seed": 7,
+        "what_if": "staff-30",
+        "orders_planned": 1500,
+        "orders_in": 1500,
+        "orders_refused": {},
+        "spike": 50.0,
+        "hours": 24,
+        "day": "2027-03-16",
+        "orders_per_hour": {"08:00": 1200, "09:00": 300},
+        "stages_end": {"received": 0, "released": 2, "picking": 1, "packed": 0, "shipped": 1497},
+        "series": series,
+        "promise": {
+            "records": 1500,
+            "ship_today": 1250,
+            "ship_later": 250,
+            "shipped_on_time": 1240,
+            "shipped_early": 12,
+            "shipped_on_time_rate": 0.992,
+            "late_causes": {"packing": 10},
+            "late_orders": [{"order_id": 5, "external_id": "FS7-000005", "ship_by": None, "cause": "packing"}],
+            "delivered_decided": 1000,
+            "delivered_kept": 981,
+            "delivered_rate": 0.981,
+            "broken_causes": {"carrier_late": 19},
+            "pending": 500,
+        },
+        "stage_behind": {"stage": "packing", "at": "12:30", "orders": 10},
+        "stock": {"oversold_units": 0, "negative_places": 0, "drift": 0},
+        "integrity": {"orders_lost": 0, "orders_duplicated": 0, "shipped": 1497},
+        "utilisation": [
+            {"activity": "pick", "zone": "all", "hours_available": 80.0, "hours_worked": 60.5, "utilisation": 0.756}
+        ],
+        "tickets": {
+            "opened": 30,
+            "answered": 30,
+            "answered_by_agents": 12,
+            "escalated": 1,
+            "first_response_met": 29,
+            "first_response_rate": 29 / 30,
+            "peak_agents": 3,
+        },
+        "manifests": [{"service": "colissimo-home", "at": "17:00", "parcels": 1234, "missing": 0}],
+        "transit_days": {},
+        "wall_seconds": {"total": 12.0},
+        "queries": {},
+    }
+
+
+def test_the_report_reads_in_french_with_french_numbers_and_in_english() -> None:
+    from django.utils import translation
+
+    from quai.campaigns.simulation.report import report_html, report_text
+
+    figures = _figures_of_a_day()
+    with translation.override("fr"):
+        page, summary = report_html(None, figures), report_text(figures)  # type: ignore[arg-type]
+    assert '<html lang="fr">' in page
+    assert "Journée de vente flash" in page and "Expédiées à temps" in page and "Camions" in page
+    assert "99,20\u202f%" in page  # a French decimal comma and a narrow space before the sign
+    assert "1\u202f234" in page or "1\xa0234" in page  # thousands grouped the French way
+    assert "Première étape à prendre du retard : <b>à l&#x27;emballage</b> à 12:30" in page
+    assert "emballée après" not in page and "pas encore emballée" in page  # the cause in words
+    assert "Shipped on time" not in page and "Orders per hour" not in page
+    assert "expédiées à temps" in summary and "99,20\u202f%" in summary
+    assert "première étape en retard" in summary
+
+    with translation.override("en"):
+        english = report_html(None, figures)  # type: ignore[arg-type]
+    assert '<html lang="en">' in english
+    assert "Shipped on time" in english and "99.20%" in english and "1,234" in english
+    assert "First stage to fall behind: <b>packing</b> at 12:30" in english

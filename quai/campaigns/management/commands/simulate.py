@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import translation
 
 from quai.campaigns.simulation.params import WHAT_IFS, ParamsError, SimulationParams, params_check
 
@@ -25,6 +27,12 @@ class Command(BaseCommand):
         parser.add_argument("--what-if", default="", help=f"One of {', '.join(WHAT_IFS)}.")
         parser.add_argument("--report", default="", help="Where to write the HTML report.")
         parser.add_argument("--json", default="", help="Where to write the figures as JSON (for the bench).")
+        parser.add_argument(
+            "--lang",
+            choices=[code for code, _name in settings.LANGUAGES],
+            default=settings.LANGUAGE_CODE,
+            help=f"Language of the report and the summary (default {settings.LANGUAGE_CODE}).",
+        )
         parser.add_argument(
             "--scratch", action="store_true", help="Run in a scratch database of its own (created, then dropped)."
         )
@@ -50,6 +58,7 @@ class Command(BaseCommand):
         if options["scratch"] and not scratch.in_scratch():
             argv = ["simulate", "flash-sale", f"--seed={params.seed}", f"--orders={params.orders}"]
             argv += [f"--spike={params.spike}", f"--hours={params.hours}", f"--report={report}"]
+            argv.append(f"--lang={options['lang']}")
             if params.what_if:
                 argv.append(f"--what-if={params.what_if}")
             if figures is not None:
@@ -77,9 +86,11 @@ class Command(BaseCommand):
         self.stdout.write("")
         result = run_figures(run)
         report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(report_html(run, result), encoding="utf-8")
+        with translation.override(options["lang"]):
+            report.write_text(report_html(run, result), encoding="utf-8")
+            summary = report_text(result)
         if figures is not None:
             figures.parent.mkdir(parents=True, exist_ok=True)
             figures.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
-        self.stdout.write(report_text(result))
+        self.stdout.write(summary)
         self.stdout.write(f"report: {report}")
