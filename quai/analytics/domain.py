@@ -45,9 +45,6 @@ STEPS: dict[str, tuple[str, ...]] = {
     "shipped": ("shipped", "partially_shipped"),
 }
 
-SHIPPED_STATUSES = frozenset({"shipped", "partially_shipped", "delivered"})
-PACKED_OR_LATER = frozenset({"packed", *SHIPPED_STATUSES})
-
 
 # --- Which merchants a site works for -------------------------------------------------------------------------
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Q
 from django.utils.translation import gettext as _
 
 from quai.analytics import domain
@@ -21,10 +20,6 @@ from quai.fulfillment import selectors as fulfilment_selectors
 from quai.labor import selectors as labor_selectors
 from quai.orders import selectors as order_selectors
 from quai.promise import selectors as promise_selectors
-
-# The cut-off tally is an aggregate the promise app has no selector for yet (its selectors return records one by
-# one); counted here on its table, read-only, until it moves into quai.promise.selectors.
-from quai.promise.models import PromiseRecord
 from quai.tenants import selectors as tenant_selectors
 from quai.tenants.scope import Scope
 from quai.warehouse.models import Site
@@ -124,24 +119,20 @@ def _cutoff_tallies(
             cutoff = service.cutoffs.get(day.isoweekday())
             if cutoff is not None:
                 planned[(service.code, calendar.local(day, cutoff))] = (0, 0, 0)
-    records = PromiseRecord.objects.within(scope).filter(
-        promise_site_id=config.promise_site_id, ship_by__gte=day_start, ship_by__lt=day_end
+    counts = promise_selectors.cutoff_counts(
+        scope=scope,
+        promise_site_id=config.promise_site_id,
+        since=day_start,
+        until=day_end,
+        merchant_ids=merchant_ids,
     )
-    if merchant_ids is not None:
-        records = records.filter(merchant_id__in=merchant_ids)
-    rows = (
-        records.exclude(order__status="cancelled")
-        .order_by()
-        .values_list("service", "ship_by")
-        .annotate(
-            due=Count("id"),
-            packed=Count("id", filter=Q(order__status__in=domain.PACKED_OR_LATER)),
-            shipped=Count("id", filter=Q(shipped_at__isnull=False) | Q(order__status__in=domain.SHIPPED_STATUSES)),
+    for count in counts:
+        before = planned.get((count.service, count.ship_by), (0, 0, 0))
+        planned[(count.service, count.ship_by)] = (
+            before[0] + count.due,
+            before[1] + count.packed,
+            before[2] + count.shipped,
         )
-    )
-    for service, ship_by, due, packed, shipped in rows:
-        before = planned.get((service, ship_by), (0, 0, 0))
-        planned[(service, ship_by)] = (before[0] + due, before[1] + packed, before[2] + shipped)
     return [
         domain.CutoffTally(
             service=service, name=names.get(service, service), cutoff=cutoff, due=due, packed=packed, shipped=shipped

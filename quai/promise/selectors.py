@@ -445,6 +445,41 @@ def kept_rates(*, scope: Scope, days: int = 14) -> dict[str, list[KeptRate]]:
     return {axis: [KeptRate(k, v[0], v[1]) for k, v in sorted(found.items())] for axis, found in tallies.items()}
 
 
+@dataclass(frozen=True)
+class CutoffCount:
+    """The orders promised to ship at one cut-off of one carrier service, and how many are packed and shipped."""
+
+    service: str
+    ship_by: datetime
+    due: int
+    packed: int
+    shipped: int
+
+
+def cutoff_counts(
+    *, scope: Scope, promise_site_id: int, since: datetime, until: datetime, merchant_ids: Iterable[int] | None = None
+) -> list[CutoffCount]:
+    """Per (carrier service, cut-off) in ``[since, until)``: the promises due (cancelled orders left out), those
+    whose order is packed or further, those shipped. One aggregate query."""
+    records = PromiseRecord.objects.within(scope).filter(
+        promise_site_id=promise_site_id, ship_by__gte=since, ship_by__lt=until
+    )
+    if merchant_ids is not None:
+        records = records.filter(merchant_id__in=list(merchant_ids))
+    shipped = (order_domain.SHIPPED, order_domain.PARTIALLY_SHIPPED, order_domain.DELIVERED)
+    rows = (
+        records.exclude(order__status=order_domain.CANCELLED)
+        .order_by()
+        .values_list("service", "ship_by")
+        .annotate(
+            due=Count("id"),
+            packed=Count("id", filter=Q(order__status__in=(order_domain.PACKED, *shipped))),
+            shipped=Count("id", filter=Q(shipped_at__isnull=False) | Q(order__status__in=shipped)),
+        )
+    )
+    return [CutoffCount(*row) for row in rows]
+
+
 def at_risk_now(*, scope: Scope, limit: int = 100) -> list[PromiseRecord]:
     return list(
         PromiseRecord.objects.within(scope)
