@@ -12,5 +12,14 @@ class LaborConfig(AppConfig):
         from quai.labor import services
 
         # By name: fulfilment and packing stand above labour, which never imports them.
-        subscribe(services.PICK_CONFIRMED, "labor.productivity_pick", services.on_pick_confirmed)
-        subscribe(services.PACK_SCAN_RECORDED, "labor.productivity_pack", services.on_pack_scan)
+        # The batch forms read a relay batch's operators and locations once and insert its entries at once: a pack
+        # scan is one event per unit, the relay's most frequent.
+        subscribe(
+            services.PICK_CONFIRMED,
+            "labor.productivity_pick",
+            services.on_pick_confirmed,
+            batch=services.on_picks_confirmed,
+        )
+        subscribe(
+            services.PACK_SCAN_RECORDED, "labor.productivity_pack", services.on_pack_scan, batch=services.on_pack_scans
+        )

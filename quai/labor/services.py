@@ -8,7 +8,7 @@ docs/EVENTS.md) into its own ``ProductivityEntry`` rows.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -188,6 +188,30 @@ def _location_by_code(code: str) -> Location | None:
     return found[0] if len(found) == 1 else None
 
 
+def _locations_by_code(codes: Iterable[str]) -> dict[str, Location]:
+    """``_location_by_code`` for many codes in one read: the codes (as picks name them) that match one place."""
+    cleaned = {code: code.strip().upper() for code in codes}
+    matches: dict[str, list[Location]] = {}
+    for location in Location.objects.filter(code__in=set(cleaned.values())):
+        matches.setdefault(location.code, []).append(location)
+    return {code: matches[clean][0] for code, clean in cleaned.items() if len(matches.get(clean, ())) == 1}
+
+
+def _entry(
+    *, envelope: Envelope, activity: str, operator: Any, label: str, location: Location | None, lines: int, at: datetime
+) -> ProductivityEntry:
+    return ProductivityEntry(
+        event_id=envelope.event_id,
+        activity=activity,
+        operator=operator,
+        operator_label=label[:150],
+        site_id=location.site_id if location else None,
+        zone_id=location.zone_id if location else None,
+        lines=lines,
+        occurred_at=at,
+    )
+
+
 def _record(
     *,
     envelope: Envelope,
@@ -198,20 +222,21 @@ def _record(
     lines: int,
     at: datetime,
 ) -> None:
+    entry = _entry(
+        envelope=envelope, activity=activity, operator=operator, label=label, location=location, lines=lines, at=at
+    )
     try:
         with transaction.atomic():
-            ProductivityEntry.objects.create(
-                event_id=envelope.event_id,
-                activity=activity,
-                operator=operator,
-                operator_label=label[:150],
-                site_id=location.site_id if location else None,
-                zone_id=location.zone_id if location else None,
-                lines=lines,
-                occurred_at=at,
-            )
+            entry.save(force_insert=True)
     except IntegrityError:
         pass  # the same event delivered again: already counted
+
+
+def _record_many(entries: Sequence[ProductivityEntry]) -> None:
+    """``_record`` for many entries in one insert: an event already counted (delivered again, or twice in the
+    batch) is skipped by the unique event id, as ``_record`` skips it, the first one counted."""
+    if entries:
+        ProductivityEntry.objects.bulk_create(entries, ignore_conflicts=True)
 
 
 def on_pick_confirmed(event: Any, envelope: Envelope) -> None:
@@ -228,6 +253,29 @@ def on_pick_confirmed(event: Any, envelope: Envelope) -> None:
     )
 
 
+def on_picks_confirmed(items: Sequence[tuple[Any, Envelope]]) -> None:
+    """Batch form of ``on_pick_confirmed`` (``subscribe(..., batch=)``): exactly what it does for each event in
+    turn, with the operators and the locations of the relay batch read once each and one insert (3 queries per
+    batch instead of 5 per pick)."""
+    users = get_user_model().objects.in_bulk({event.operator_id for event, _ in items if event.operator_id})
+    locations = _locations_by_code({event.from_location_code for event, _ in items})
+    entries = []
+    for event, envelope in items:
+        user = users.get(event.operator_id) if event.operator_id else None
+        entries.append(
+            _entry(
+                envelope=envelope,
+                activity=Activity.PICK,
+                operator=user,
+                label=user.get_username() if user else "",
+                location=locations.get(event.from_location_code),
+                lines=1,
+                at=envelope.occurred_at,
+            )
+        )
+    _record_many(entries)
+
+
 def on_pack_scan(event: Any, envelope: Envelope) -> None:
     """An accepted pack scan is one unit packed (a refused scan is no work done). The pack station names its
     operator by username and no location: the entry has no site and counts for every site's pack rate."""
@@ -242,6 +290,30 @@ def on_pack_scan(event: Any, envelope: Envelope) -> None:
         location=None,
         lines=1,
         at=event.scanned_at,
+    )
+
+
+def on_pack_scans(items: Sequence[tuple[Any, Envelope]]) -> None:
+    """Batch form of ``on_pack_scan``: exactly what it does for each event in turn, with the batch's operators read
+    once and one insert (2 queries per relay batch instead of 4 per unit scanned)."""
+    accepted = [(event, envelope) for event, envelope in items if event.result == "ok"]
+    if not accepted:
+        return
+    names = {event.operator for event, _ in accepted if event.operator}
+    users = {user.get_username(): user for user in get_user_model().objects.filter(username__in=names)} if names else {}
+    _record_many(
+        [
+            _entry(
+                envelope=envelope,
+                activity=Activity.PACK,
+                operator=users.get(event.operator) if event.operator else None,
+                label=event.operator or "",
+                location=None,
+                lines=1,
+                at=event.scanned_at,
+            )
+            for event, envelope in accepted
+        ]
     )
 
 
