@@ -68,7 +68,11 @@ class CampaignCreateIn(Schema):
     skus: list[CampaignSkuIn] = Field(default_factory=list, max_length=SKUS_MAX)
     order_curve: list[CurvePointIn] = Field(default_factory=list, max_length=CURVE_MAX_POINTS)
     lines_per_order: float = Field(1, strict=True, description="Between 0.01 and 200.")
-    release_per_hour: StrictInt | None = Field(None, description="Orders released to the floor per hour at most.")
+    release_per_hour: StrictInt | None = Field(
+        None,
+        description="The merchant's orders released to the floor per hour at most at the campaign's site, from the "
+        "sale's start to its close-out (all its orders count, not only the sale's).",
+    )
 
 
 class RackPatternIn(Schema):

@@ -42,7 +42,10 @@ class Campaign(MerchantOwned, TimeStampedModel, VersionedModel):
         _("release throttle (orders per hour)"),
         null=True,
         blank=True,
-        help_text=_("At most this many of the campaign's orders go to the floor per hour; empty: no throttle."),
+        help_text=_(
+            "At most this many of the merchant's orders at the campaign's site go to the floor per hour, from the "
+            "sale's start to its close-out (all the merchant's orders count, not only the sale's); empty: no throttle."
+        ),
     )
     zone = models.ForeignKey(
         Zone, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("temporary zone")
