@@ -346,6 +346,25 @@ class Drift:
     expected: int
 
 
+@dataclass(frozen=True)
+class Overcommitment:
+    """Units reserved beyond what is on hand (a SKU's level or a place), and places counted below zero: both are 0
+    when the ledger never oversold."""
+
+    oversold_units: int
+    negative_places: int
+
+
+def stock_overcommitment() -> Overcommitment:
+    """Every merchant's levels and places checked for units reserved beyond those on hand (three queries)."""
+    levels = StockLevel.objects.filter(reserved__gt=F("on_hand")).values_list("on_hand", "reserved")
+    places = StockQuantity.objects.filter(reserved__gt=F("on_hand")).values_list("on_hand", "reserved")
+    return Overcommitment(
+        oversold_units=sum(r - o for o, r in levels) + sum(r - o for o, r in places),
+        negative_places=StockQuantity.objects.filter(on_hand__lt=0).count(),
+    )
+
+
 def stock_drift(*, progress: Callable[[int], object] | None = None) -> list[Drift]:
     """Recompute quantities from the ledger, location reservations from allocations and the SKU counters from
     both; return every difference (expected: none, ever). ``progress(n)`` is told of each n movements read."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 
 from quai.core import clock
 from quai.inventory import selectors as inventory_selectors
@@ -536,3 +536,8 @@ def ship_by_for_orders(*, scope: Scope, order_ids: Iterable[int]) -> dict[int, d
         )
         found.update((int(order_id), ship_by) for order_id, ship_by in rows)
     return found
+
+
+def record_list(*, scope: Scope) -> QuerySet[PromiseRecord]:
+    """The promises made, within ``scope`` (the records themselves, for a report to aggregate as it needs)."""
+    return PromiseRecord.objects.within(scope)

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import F
 from django.utils.formats import number_format
 from django.utils.translation import get_language, gettext_lazy, pgettext, pgettext_lazy
 from django.utils.translation import gettext as _
@@ -18,6 +17,7 @@ from quai.campaigns.simulation import world as world_mod
 from quai.campaigns.simulation.engine import SCOPE, STAGES, Run
 from quai.labor.models import Activity
 from quai.orders.selectors import order_list
+from quai.tenants.scope import Scope
 
 TARGET_ON_TIME = 0.998
 TARGET_DELIVERED = 0.95
@@ -88,15 +88,12 @@ def _ship_cause(trace: Any, release_after: datetime | None) -> str:
 
 
 def _oversold() -> dict[str, int]:
-    from quai.inventory.models import StockLevel, StockQuantity
-    from quai.inventory.selectors import stock_drift
+    from quai.inventory.selectors import stock_drift, stock_overcommitment
 
-    levels = StockLevel.objects.filter(reserved__gt=F("on_hand")).values_list("on_hand", "reserved")
-    places = StockQuantity.objects.filter(reserved__gt=F("on_hand")).values_list("on_hand", "reserved")
-    negative = StockQuantity.objects.filter(on_hand__lt=0).count()
+    found = stock_overcommitment()
     return {
-        "oversold_units": sum(r - o for o, r in levels) + sum(r - o for o, r in places),
-        "negative_places": negative,
+        "oversold_units": found.oversold_units,
+        "negative_places": found.negative_places,
         "drift": len(stock_drift()),
     }
 
@@ -132,11 +129,11 @@ def _integrity(run: Run) -> dict[str, int]:
 
 
 def _promises(run: Run) -> dict[str, Any]:
-    from quai.promise.models import PromiseRecord
+    from quai.promise.selectors import record_list
 
     day = world_mod.SIM_DAY
     rows = list(
-        PromiseRecord.objects.filter(merchant_id=run.world.merchant_id)
+        record_list(scope=Scope.merchant(run.world.merchant_id))
         .order_by("order_id")
         .values("order_id", "ship_date", "ship_by", "shipped_at", "shipped_on_time", "status", "cause", "delivery_by")
     )
@@ -186,10 +183,10 @@ def _promises(run: Run) -> dict[str, Any]:
 
 
 def _tickets(run: Run) -> dict[str, Any]:
-    from quai.service.models import Ticket
+    from quai.service.selectors import ticket_queue
 
     rows = list(
-        Ticket.objects.filter(merchant_id=run.world.merchant_id).values(
+        ticket_queue(scope=Scope.merchant(run.world.merchant_id), open_only=False).values(
             "first_responded_at", "first_response_due", "escalation", "status"
         )
     )
