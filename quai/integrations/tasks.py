@@ -34,8 +34,8 @@ def inbound_delivery_process(delivery_id: int) -> None:
 
 
 @app.task(name="quai.integrations.tasks.connection_stock_push", ignore_result=True)
-def connection_stock_push(connection_id: int) -> int:
-    return services.connection_stock_push(connection_id=connection_id)
+def connection_stock_push(connection_id: int, asked_at: float | None = None, lease: str | None = None) -> int:
+    return services.connection_stock_push(connection_id=connection_id, asked_at=asked_at, lease=lease)
 
 
 @app.task(name="quai.integrations.tasks.connector_call_run", ignore_result=True)

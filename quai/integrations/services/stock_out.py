@@ -10,10 +10,11 @@ reserved − safety buffers).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -41,7 +42,14 @@ from quai.integrations.services.connections import (
 from quai.tenants.scope import Scope
 
 logger = logging.getLogger(__name__)
+# One line per push at DEBUG (JSON, wall-clock seconds): when it was asked for, when its task started, how long it
+# waited for the shop's interval, when it read the dirty SKUs, and the HTTP call's start and end. Off by default;
+# the connectors bench turns it on in its worker to split the stock change -> shop delay into its parts.
+timing = logging.getLogger("quai.integrations.stock_push.timing")
 DEFAULT_STOCK_INTERVAL_MS = 100
+# A round or a retry further ahead than this is left to beat's sweep rather than held by a worker as a timed
+# message (Redis hands an unacknowledged message out again after its visibility timeout, an hour).
+FOLLOW_UP_MAX_SECONDS = 900
 
 
 def connection_stock_levels(*, connection: Connection, sku_codes: Sequence[str] | None = None) -> list[StockLevel]:
@@ -170,23 +178,42 @@ def _stock_push_after_commit(connection_ids: Iterable[int]) -> None:
     def enqueue() -> None:
         from quai.integrations.tasks import connection_stock_push as task
 
+        asked_at = time.time()
         for pk in ids:
             try:
-                task.delay(pk)
+                task.delay(pk, asked_at=asked_at)
             except Exception:
                 logger.exception("could not enqueue the stock push of connection %s", pk)
 
     transaction.on_commit(enqueue, robust=True)
 
 
-def _stock_lease(connection_id: int, now: datetime) -> bool:
-    return bool(
+def _stock_lease(connection_id: int, now: datetime) -> datetime | None:
+    """The shop's push lease if it is free and the shop is not waited for (a retry time); its expiry is the token."""
+    until = now + LEASE
+    taken = (
         Connection.objects.filter(pk=connection_id, push_stock=True)
         .exclude(status=ConnectionStatus.PAUSED)
         .filter(Q(stock_lease_until__isnull=True) | Q(stock_lease_until__lte=now))
         .filter(Q(next_retry_at__isnull=True) | Q(next_retry_at__lte=now))
-        .update(stock_lease_until=now + LEASE)
+        .update(stock_lease_until=until)
     )
+    return until if taken else None
+
+
+def _stock_lease_renew(connection_id: int, token: datetime, until: datetime) -> datetime | None:
+    """The lease held under ``token``, given a new expiry (the new token); None if it is not held under it any more
+    (it ran out and another task took it, or the shop was paused)."""
+    renewed = (
+        Connection.objects.filter(pk=connection_id, push_stock=True, stock_lease_until=token)
+        .exclude(status=ConnectionStatus.PAUSED)
+        .update(stock_lease_until=until)
+    )
+    return until if renewed else None
+
+
+def _stock_lease_release(connection_id: int, token: datetime) -> None:
+    Connection.objects.filter(pk=connection_id, stock_lease_until=token).update(stock_lease_until=None)
 
 
 def _dirty(connection_id: int) -> list[tuple[int, int, int, datetime | None]]:
@@ -197,39 +224,120 @@ def _dirty(connection_id: int) -> list[tuple[int, int, int, datetime | None]]:
     )
 
 
-def connection_stock_push(*, connection_id: int, client: httpx.Client | None = None, rounds: int = 20) -> int:
-    """Push every dirty SKU's current level to one shop (one push at a time per shop); returns SKUs pushed."""
+def _interval_left(connection: Connection) -> float:
+    """Seconds until the shop may take its next push (``settings.stock_interval_ms`` after the last one)."""
+    if connection.last_stock_push_at is None:
+        return 0.0
+    interval = int((connection.settings or {}).get("stock_interval_ms", DEFAULT_STOCK_INTERVAL_MS)) / 1000
+    return interval - (clock.now() - connection.last_stock_push_at).total_seconds()
 
+
+def _stock_push_later(connection_id: int, delay: float, *, lease: datetime | None = None) -> bool:
+    """Ask for a push task ``delay`` seconds from now; with ``lease``, that task alone resumes the lease (renewed
+    here to outlast the wait, so a lost message only costs the lease's minute). False if it could not be asked for
+    (a broker down: the caller does the work itself) or the lease is not held any more."""
+    from quai.integrations.tasks import connection_stock_push as task
+
+    token = None
+    if lease is not None:
+        token = _stock_lease_renew(connection_id, lease, clock.now() + timedelta(seconds=delay) + LEASE)
+        if token is None:
+            return False
+    try:
+        task.apply_async(
+            (connection_id,),
+            {"asked_at": time.time() + delay, "lease": token.isoformat() if token is not None else None},
+            countdown=delay,
+        )
+    except Exception:
+        logger.exception("could not enqueue the stock push of connection %s", connection_id)
+        if token is not None:
+            _stock_lease_release(connection_id, token)
+        return False
+    return True
+
+
+def connection_stock_push(
+    *,
+    connection_id: int,
+    client: httpx.Client | None = None,
+    rounds: int = 20,
+    lease: str | None = None,
+    asked_at: float | None = None,
+) -> int:
+    """Push every dirty SKU's current level to one shop, one push at a time per shop and at most one per
+    ``settings.stock_interval_ms``; returns the SKUs this call pushed.
+
+    The lease on the connection row is held by the push under way *or by the round asked for next*. When the
+    shop's interval has not run out, the task does not wait in its worker process (that would hold a process of the
+    ``shop_push`` queue idle while other shops wait): it keeps the lease, asks for a task at the end of the interval
+    (``lease``: the lease's token, so that task alone resumes it) and returns. A task that finds the lease taken
+    returns at once, and nothing is lost: its change was marked (committed) before it asked for the lease, and the
+    holder looks for dirty SKUs again after each push, so the change goes in the holder's next round. A push the
+    shop refused for now (down, 429) asks for its retry at ``next_retry_at`` (Retry-After honoured); beat's sweep
+    catches whatever a lost message or a dead worker left. ``asked_at`` (wall-clock seconds, when the push was asked
+    for) only feeds the timing line.
+    """
     pushed = 0
+    started = time.time()
+    resume = datetime.fromisoformat(lease) if lease else None
     for _round in range(rounds):
         now = clock.now()
-        if not _dirty(connection_id) or not _stock_lease(connection_id, now):
+        if resume is not None:
+            token = _stock_lease_renew(connection_id, resume, now + LEASE)
+            if token is None:
+                return pushed  # the lease ran out meanwhile and another task has the shop: its rounds now
+        elif not _dirty(connection_id) or (token := _stock_lease(connection_id, now)) is None:
             return pushed
+        handed_over = False
         try:
             connection = Connection.objects.get(pk=connection_id)
-            interval = int((connection.settings or {}).get("stock_interval_ms", DEFAULT_STOCK_INTERVAL_MS)) / 1000
-            if connection.last_stock_push_at is not None:
-                wait = interval - (clock.now() - connection.last_stock_push_at).total_seconds()
-                if 0 < wait <= 5:
-                    time.sleep(wait)  # the shop's rate limit: at most one push per interval
-            pushed += _stock_push_once(connection, connection_adapter(connection, client))
+            wait = _interval_left(connection)
+            slept = 0.0
+            if wait > 0 and resume is None:
+                handed_over = _stock_push_later(connection_id, min(wait, FOLLOW_UP_MAX_SECONDS), lease=token)
+                if handed_over:
+                    return pushed
+            if 0 < wait <= 5:
+                # A round asked for at the interval's end that starts a little early (a timer's jitter; tasks run
+                # eagerly in tests) or a broker that would not take the message: the rest of the interval here.
+                time.sleep(wait)
+                slept = wait
+            trace = {"connection": connection_id, "asked": asked_at, "started": started, "slept": slept}
+            pushed_now, retry_in = _stock_push_once(connection, connection_adapter(connection, client), trace)
+            pushed += pushed_now
         finally:
-            Connection.objects.filter(pk=connection_id).update(stock_lease_until=None)
+            if not handed_over:
+                _stock_lease_release(connection_id, token)
+        if retry_in is not None:
+            if retry_in <= FOLLOW_UP_MAX_SECONDS:
+                _stock_push_later(connection_id, retry_in)
+            return pushed
+        resume = None
+        asked_at = started = time.time()  # a further round: asked for by this one, started at once
+    if _dirty(connection_id):
+        _stock_push_later(connection_id, 0)  # changes kept coming for ``rounds`` pushes: the queue's turn to others
     return pushed
 
 
-def _stock_push_once(connection: Connection, adapter: Any) -> int:
+def _stock_push_once(connection: Connection, adapter: Any, trace: dict[str, Any]) -> tuple[int, float | None]:
+    """One push of the shop's dirty SKUs: (SKUs updated, or seconds until the retry the shop's refusal asks for)."""
+    trace["read"] = time.time()
     rows = _dirty(connection.pk)
     if not rows:
-        return 0
+        return 0, None
     levels = _levels_by_sku_id(connection, [sku_id for _pk, sku_id, _g, _c in rows])
     to_push = [levels[sku_id] for _pk, sku_id, _g, _c in rows if sku_id in levels]
     started = clock.now()
+    trace["http"] = time.time()
     try:
         report = adapter.push_stock(to_push, f"{connection.pk}:{started.timestamp()}")
     except ConnectorError as exc:
         connection_failure_record(connection.pk, exc, retry_after=exc.retry_after)
-        return 0
+        _trace(trace, skus=len(to_push), error=exc.code)
+        retry_at = Connection.objects.filter(pk=connection.pk).values_list("next_retry_at", flat=True).first()
+        return 0, max(0.0, (retry_at - clock.now()).total_seconds()) if retry_at is not None else None
+    _trace(trace, skus=len(to_push))
     now = clock.now()
     oldest = min((changed for *_rest, changed in rows if changed is not None), default=None)
     for pk, sku_id, generation, _changed in rows:
@@ -249,4 +357,9 @@ def _stock_push_once(connection: Connection, adapter: Any) -> int:
         StockSync.objects.filter(pk=pk, generation__gt=generation).update(**values)
     lag = int((now - oldest).total_seconds() * 1000) if oldest is not None else None
     connection_success_record(connection.pk, last_stock_push_at=now, last_sync_at=now, lag_ms=lag)
-    return len(report.updated)
+    return len(report.updated), None
+
+
+def _trace(trace: dict[str, Any], **values: Any) -> None:
+    if timing.isEnabledFor(logging.DEBUG):
+        timing.debug("%s", json.dumps({**trace, "done": time.time(), **values}))

@@ -1,0 +1,222 @@
+"""Stock push rounds without a sleeping worker: when the shop's interval has not run out, the push task keeps the
+shop's lease, asks for a task at the interval's end and returns; nothing is lost (a change during a push goes in
+the round asked for after it), the rate limit and Retry-After hold, and a lost message costs only the lease's
+minute. The tasks' messages are caught by a fake broker here, so each test runs them when it chooses."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from quai.catalog.tests.factories import SkuFactory
+from quai.core import clock
+from quai.core.outbox import outbox_relay
+from quai.integrations import services, tasks
+from quai.integrations.models import Connection, StockSync
+from quai.integrations.services import stock_out
+from quai.integrations.tests.fake_shops.woocommerce import CONSUMER_KEY, CONSUMER_SECRET, FakeWooCommerce
+from quai.inventory import services as inventory
+from quai.warehouse.tests.factories import LocationFactory
+
+INTERVAL_MS = 400
+
+
+@dataclass
+class Message:
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    countdown: float | None
+
+
+@dataclass
+class Broker:
+    """The push task's messages, in the order they were sent; ``run`` delivers one (a worker taking it)."""
+
+    messages: list[Message] = field(default_factory=list)
+
+    def take(self) -> list[Message]:
+        taken, self.messages = self.messages, []
+        return taken
+
+    def run(self, message: Message) -> int:
+        return int(tasks.connection_stock_push.run(*message.args, **message.kwargs))
+
+
+@pytest.fixture
+def broker(monkeypatch):
+    caught = Broker()
+
+    def apply_async(args=(), kwargs=None, countdown=None, **options):  # type: ignore[no-untyped-def]
+        caught.messages.append(Message(tuple(args), dict(kwargs or {}), countdown))
+
+    monkeypatch.setattr(tasks.connection_stock_push, "apply_async", apply_async)
+    return caught
+
+
+@pytest.fixture
+def shop():
+    fake = FakeWooCommerce()
+    with fake.running():
+        yield fake
+
+
+@pytest.fixture
+def setup(merchant, shop, django_capture_on_commit_callbacks):
+    location = LocationFactory()
+    sku = SkuFactory(merchant=merchant, code="MUG-1")
+    inventory.stock_receive(sku=sku, location=location, quantity=10, reason="test stock")
+    shop.add_product("MUG-1", 0)
+    connection = services.connection_create(
+        merchant=merchant,
+        name="Boutique",
+        platform="woocommerce",
+        base_url=shop.url,
+        credentials={"consumer_key": CONSUMER_KEY, "consumer_secret": CONSUMER_SECRET, "webhook_secret": "x"},
+        settings={"stock_interval_ms": INTERVAL_MS},
+    )
+    return connection, sku, location
+
+
+def change(capture, sku, location, delta):  # type: ignore[no-untyped-def]
+    """A stock change and its relay, as the relay's worker runs it: the SKU marked, a push task asked for."""
+    with capture(execute=True):
+        inventory.stock_adjust(sku=sku, location=location, quantity_delta=delta, reason="count")
+    with capture(execute=True):
+        outbox_relay()
+
+
+def writes(shop):  # type: ignore[no-untyped-def]
+    return len(shop.calls("POST", r"/products/batch$"))
+
+
+def level(shop):  # type: ignore[no-untyped-def]
+    return next(iter(shop.products.values()))["stock_quantity"]
+
+
+def lease_of(connection):  # type: ignore[no-untyped-def]
+    return Connection.objects.values_list("stock_lease_until", flat=True).get(pk=connection.pk)
+
+
+def test_a_push_due_within_the_interval_is_asked_for_at_its_end_and_holds_no_worker(
+    setup, shop, broker, django_capture_on_commit_callbacks
+):
+    connection, sku, location = setup
+    capture = django_capture_on_commit_callbacks
+    with capture(execute=True):
+        outbox_relay()  # the receipt: MUG-1 marked, a push asked for
+    (first,) = broker.take()
+    broker.run(first)
+    assert (writes(shop), level(shop)) == (1, 10)
+
+    # Given a change right after that push
+    change(capture, sku, location, -1)
+    (asked,) = broker.take()
+    # When its task runs inside the interval
+    began = time.monotonic()
+    assert broker.run(asked) == 0
+    # Then it did not wait in the worker: it asked for a round at the interval's end, which holds the shop's lease
+    assert time.monotonic() - began < INTERVAL_MS / 1000 / 2
+    assert writes(shop) == 1
+    (round_,) = broker.take()
+    assert 0 < round_.countdown <= INTERVAL_MS / 1000
+    assert round_.kwargs["lease"] is not None and lease_of(connection) is not None
+
+    # A further change meanwhile: its task finds the lease held and returns, asking for nothing more
+    change(capture, sku, location, -2)
+    (later,) = broker.take()
+    assert broker.run(later) == 0
+    assert broker.messages == [] and writes(shop) == 1
+
+    # The round at the interval's end pushes the latest level, once, and lets the lease go
+    time.sleep(round_.countdown)
+    assert broker.run(round_) == 1
+    assert (writes(shop), level(shop)) == (2, 7)
+    assert lease_of(connection) is None
+    assert not StockSync.objects.filter(changed_at__isnull=False).exists()
+    assert broker.messages == []  # nothing dirty left: no round asked for
+
+
+def test_a_change_landing_during_a_push_goes_in_the_round_asked_for_after_it(
+    setup, shop, broker, django_capture_on_commit_callbacks, monkeypatch
+):
+    connection, sku, location = setup
+    capture = django_capture_on_commit_callbacks
+    with capture(execute=True):
+        outbox_relay()
+    (first,) = broker.take()
+    during: list[Message] = []
+    adapter_for = stock_out.connection_adapter
+
+    class ChangedDuringThePush:
+        """The shop's adapter, with a change committed and relayed while its push is on the wire."""
+
+        def __init__(self, adapter: Any) -> None:
+            self.adapter = adapter
+
+        def push_stock(self, levels: Any, snapshot_id: str) -> Any:
+            if not during:
+                change(capture, sku, location, -3)
+                during.extend(broker.take())
+                assert [broker.run(message) for message in during] == [0]  # the lease is held: it returns
+            return self.adapter.push_stock(levels, snapshot_id)
+
+    monkeypatch.setattr(stock_out, "connection_adapter", lambda c, client=None: ChangedDuringThePush(adapter_for(c)))
+    broker.run(first)
+    assert (writes(shop), level(shop)) == (1, 10)  # the level read before the change
+    assert StockSync.objects.get().changed_at is not None  # the change is still to push
+
+    (round_,) = broker.take()  # the holder looked again after its push and asked for the next round
+    assert 0 < round_.countdown <= INTERVAL_MS / 1000 and round_.kwargs["lease"] is not None
+    time.sleep(round_.countdown)
+    broker.run(round_)
+    assert (writes(shop), level(shop)) == (2, 7)
+    assert StockSync.objects.get().changed_at is None and lease_of(connection) is None
+
+
+def test_a_throttled_push_asks_for_its_retry_at_the_time_the_shop_gave(
+    setup, shop, broker, django_capture_on_commit_callbacks
+):
+    connection, _sku, _location = setup
+    shop.fail_next(429, headers={"Retry-After": "30"}, path="/products")
+    with django_capture_on_commit_callbacks(execute=True):
+        outbox_relay()
+    (first,) = broker.take()
+    broker.run(first)
+    assert writes(shop) == 0 and lease_of(connection) is None
+    (retry,) = broker.take()
+    assert 29 <= retry.countdown <= 30 and retry.kwargs["lease"] is None
+
+    broker.run(retry)  # delivered early: the shop is still waited for
+    assert writes(shop) == 0 and broker.messages == []
+    clock.advance(timedelta(seconds=31))
+    broker.run(retry)
+    assert (writes(shop), level(shop)) == (1, 10)
+
+
+def test_a_lost_round_costs_the_lease_then_the_sweep_pushes_and_the_stale_round_does_nothing(
+    setup, shop, broker, django_capture_on_commit_callbacks
+):
+    connection, sku, location = setup
+    capture = django_capture_on_commit_callbacks
+    with capture(execute=True):
+        outbox_relay()
+    broker.run(broker.take()[0])
+    change(capture, sku, location, -4)
+    broker.run(broker.take()[0])
+    (lost,) = broker.take()  # the round asked for at the interval's end: its message never arrives
+
+    with capture(execute=True):
+        services.connections_sweep_due()
+    (swept,) = broker.take()
+    broker.run(swept)
+    assert writes(shop) == 1  # the lease still holds the shop for the lost round
+
+    clock.advance(stock_out.LEASE + timedelta(seconds=1))
+    broker.run(swept)  # the sweep's next task, once the lease has run out
+    assert (writes(shop), level(shop)) == (2, 6)
+    broker.run(lost)  # arriving at last: not the lease's holder any more
+    assert writes(shop) == 2 and lease_of(connection) is None
