@@ -20,8 +20,10 @@ Two queues. ``celery`` (the default) carries the outbox relay, its sweeps, webho
 ``shop_push`` carries every task that may call a merchant's shop (stock pushes, order writes, polls, reconciles,
 processing a shop's call: ``CELERY_TASK_ROUTES`` in settings). A shop that answers slowly, or asks us to wait, then
 holds a process consuming ``shop_push``, never the relay, which only marks what to push and moves on. Both queues
-are declared here, so a worker started without ``-Q`` (``manage.py serve``'s) consumes both; production runs a
-worker per queue (``-Q celery`` and ``-Q shop_push``, README), so no number of slow shops can stall the relay.
+are declared here, so a worker started without ``-Q`` consumes both; production and ``manage.py serve`` run a worker
+per queue (``-Q celery`` and ``-Q shop_push --prefetch-multiplier 1``, README), so no number of slow shops can stall
+the relay, and a stock push never waits behind a backlog of relay runs taken by the same worker (the connectors
+bench measured that wait as most of a change's way to the shop when one worker took both queues).
 """
 
 import os
@@ -29,10 +31,11 @@ import os
 from celery import Celery
 from kombu import Queue
 
+DEFAULT_QUEUE = "celery"  # Celery's default queue's name
 SHOP_PUSH_QUEUE = "shop_push"
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "quai.settings")
 app = Celery("quai")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = (Queue("celery"), Queue(SHOP_PUSH_QUEUE))  # "celery": the default queue's name
+app.conf.task_queues = (Queue(DEFAULT_QUEUE), Queue(SHOP_PUSH_QUEUE))
 app.autodiscover_tasks()

@@ -1,5 +1,5 @@
-"""Calls to shops run on a queue of their own (``shop_push``), so a slow shop never holds the outbox relay; the worker
-``manage.py serve`` starts (no ``-Q``) consumes it as well as the default queue."""
+"""Calls to shops run on a queue of their own (``shop_push``), so a slow shop never holds the outbox relay; ``manage.py
+serve`` starts a worker for each queue, so a stock push never waits behind the relay's runs either."""
 
 from __future__ import annotations
 
@@ -50,8 +50,24 @@ def test_a_worker_started_without_a_queue_option_consumes_both_queues():
     assert default != SHOP_PUSH_QUEUE
 
 
+def test_serve_starts_one_worker_for_the_relay_and_one_of_its_own_for_shop_push():
+    from quai.core.management.commands.serve import process_commands
+
+    commands = process_commands(web="none", addr="", concurrency=3, shop_concurrency=2)
+
+    def option(name: str, flag: str) -> str:
+        command = commands[name]
+        return command[command.index(flag) + 1]
+
+    assert set(commands) == {"worker", "shop-worker", "beat"}
+    assert option("worker", "-Q") == app.conf.task_default_queue and option("worker", "--concurrency") == "3"
+    assert option("shop-worker", "-Q") == SHOP_PUSH_QUEUE and option("shop-worker", "--concurrency") == "2"
+    assert option("shop-worker", "--prefetch-multiplier") == "1"  # a push waits for no message taken ahead of it
+    assert option("worker", "--hostname") != option("shop-worker", "--hostname")
+
+
 @pytest.mark.slow
-def test_the_embedded_worker_started_as_serve_starts_it_runs_a_stock_push_sent_to_the_shop_push_queue(tmp_path):
+def test_the_embedded_shop_worker_started_as_serve_starts_it_runs_a_stock_push_sent_to_the_shop_push_queue(tmp_path):
     from quai.core.management.commands.serve import process_commands
 
     env = {
@@ -66,7 +82,7 @@ def test_the_embedded_worker_started_as_serve_starts_it_runs_a_stock_push_sent_t
     log_path = tmp_path / "worker.log"
     with log_path.open("wb") as log:
         worker = subprocess.Popen(
-            process_commands(web="none", addr="", concurrency=1)["worker"],
+            process_commands(web="none", addr="", concurrency=1, shop_concurrency=1)["shop-worker"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:

@@ -1,10 +1,13 @@
-"""``manage.py serve``: the web server, a Celery worker and Celery beat in one command, supervised together.
+"""``manage.py serve``: the web server, the Celery workers and Celery beat in one command, supervised together.
 
-This is what ``make run`` starts. In the embedded default (no ``REDIS_URL``) the worker and beat talk through
+This is what ``make run`` starts. In the embedded default (no ``REDIS_URL``) the workers and beat talk through
 kombu's filesystem transport (see ``quai/celery.py``), so nothing else has to be installed; with ``REDIS_URL`` set
-the same command runs a one-machine production-like stack. Each process runs in its own process group: Ctrl-C (or
-SIGTERM) stops the three cleanly, and if one of them dies the others are stopped too, so a half-running Quai
-(a web server whose events are never relayed) is never left behind.
+the same command runs a one-machine production-like stack. Two workers, as production runs them (README): one for
+the default queue (the outbox relay and everything else) and one for ``shop_push`` (every call to a shop, its
+processes taking one message at a time), so a stock push never waits behind a backlog of relay runs, nor a relay
+run behind a slow shop. Each process runs in its own process group: Ctrl-C (or SIGTERM) stops them all cleanly, and if
+one of them dies the others are stopped too, so a half-running Quai (a web server whose events are never relayed)
+is never left behind.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from quai.celery import DEFAULT_QUEUE, SHOP_PUSH_QUEUE
+
 STOP_TIMEOUT_SECONDS = 15.0
 
 
-def process_commands(*, web: str, addr: str, concurrency: int) -> dict[str, list[str]]:
-    """The command line of each process, by name (``web`` may be ``none`` to run only the worker and beat)."""
+def process_commands(*, web: str, addr: str, concurrency: int, shop_concurrency: int = 2) -> dict[str, list[str]]:
+    """The command line of each process, by name (``web`` may be ``none`` to run only the workers and beat)."""
     python = sys.executable
     commands: dict[str, list[str]] = {}
     if web == "runserver":
@@ -33,15 +38,19 @@ def process_commands(*, web: str, addr: str, concurrency: int) -> dict[str, list
     elif web == "gunicorn":
         commands["web"] = [python, "-m", "gunicorn", "quai.wsgi", "--bind", addr]
     commands["worker"] = [
-        python, "-m", "celery", "-A", "quai", "worker",
+        python, "-m", "celery", "-A", "quai", "worker", "-Q", DEFAULT_QUEUE,
         "--loglevel", "INFO", "--concurrency", str(concurrency), "--hostname", "quai@%h",
+    ]  # fmt: skip
+    commands["shop-worker"] = [
+        python, "-m", "celery", "-A", "quai", "worker", "-Q", SHOP_PUSH_QUEUE, "--prefetch-multiplier", "1",
+        "--loglevel", "INFO", "--concurrency", str(shop_concurrency), "--hostname", "quai-shops@%h",
     ]  # fmt: skip
     commands["beat"] = [python, "-m", "celery", "-A", "quai", "beat", "--loglevel", "INFO"]
     return commands
 
 
 class Command(BaseCommand):
-    help = "Run the web server, a Celery worker and Celery beat together; Ctrl-C stops all three."
+    help = "Run the web server, the Celery workers (relay, shops) and Celery beat together; Ctrl-C stops them all."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("addr", nargs="?", default="127.0.0.1:8000", help="host:port of the web server")
@@ -52,9 +61,17 @@ class Command(BaseCommand):
             help="the web server: Django's (development, the default), gunicorn, or none (worker and beat only)",
         )
         parser.add_argument("--concurrency", type=int, default=2, help="worker processes (default 2)")
+        parser.add_argument(
+            "--shop-concurrency", type=int, default=2, help="processes of the shop_push worker (default 2)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        commands = process_commands(web=options["web"], addr=options["addr"], concurrency=options["concurrency"])
+        commands = process_commands(
+            web=options["web"],
+            addr=options["addr"],
+            concurrency=options["concurrency"],
+            shop_concurrency=options["shop_concurrency"],
+        )
         stopping: list[int] = []
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
