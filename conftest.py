@@ -26,12 +26,16 @@ def _real_clock() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _empty_cache() -> Iterator[None]:
-    """Each test starts with an empty cache: the failed-authentication counts of one test never throttle another."""
+    """Each test starts with empty caches: the failed-authentication counts of one test never throttle another."""
     from django.core.cache import cache
 
+    from quai.orders.services.intake import intake_caches_clear
+
     cache.clear()
+    intake_caches_clear()  # the SKUs and release buffers intake keeps per process: ids are reused after a rollback
     yield
     cache.clear()
+    intake_caches_clear()
 
 
 class ApiClient:

@@ -228,6 +228,8 @@ QUAI_OUTBOX_NUDGE = _env_bool("QUAI_OUTBOX_NUDGE", True)
 QUAI_GROUP_COMMIT = _env_bool("QUAI_GROUP_COMMIT", True)
 # Seconds a web process trusts an API key it authenticated without reading it again; a revocation bites within it.
 QUAI_API_KEY_CACHE_SECONDS = float(os.environ.get("QUAI_API_KEY_CACHE_SECONDS", "5"))
+# Seconds a web process keeps what intake reads per order (a merchant's SKUs by code, its release buffer); 0: off.
+QUAI_INTAKE_CACHE_SECONDS = float(os.environ.get("QUAI_INTAKE_CACHE_SECONDS", "5"))
 # Waves released by the schedule: the next N waiting orders per site every 5 minutes (0: only supervisors).
 QUAI_FULFILMENT_SCHEDULED_WAVE_SIZE = int(os.environ.get("QUAI_FULFILMENT_SCHEDULED_WAVE_SIZE", "0"))
 # Mounts POST /api/v1/orders/bench/bare, the ceiling `make bench` compares intake with (quai/orders/bench_api.py).

@@ -8,19 +8,31 @@ says once normalised, so a resend of the same order — whatever its key order, 
 answered with the order already stored (``created=False``), and another order reusing the id is refused with
 409 ``order_external_id_reused`` naming the stored one. Two identical orders arriving at once meet the unique
 constraint: the second waits for the first's commit, rolls back its insert and answers the first's order.
+
+What intake reads for every order but hardly ever changes — the merchant's SKUs by code and its release buffer — is
+kept by each process for ``QUAI_INTAKE_CACHE_SECONDS`` (default 5 s; 0 turns it off), as the API keys are
+(``quai.tenants.key_cache``): in a flash sale these two reads were most of a request's own CPU (ORM compilation)
+and two round trips. Only SKUs found are kept (an unknown code is read again each time, so a SKU just created is
+seen at once); a policy change forgets the merchant's buffer in the process that made it and reaches the others
+within that time; a SKU's code renamed may still find it under the old code there for as long.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import json
 import re
+import threading
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils.translation import gettext as _
@@ -81,10 +93,14 @@ class OrderDraft:
     def total(self) -> Decimal:
         return self.lines_total + self.shipping_total
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
-        """A digest of the order as it will be stored: the same order sent twice has the same one."""
-        values = asdict(self)
+        """A digest of the order as it will be stored: the same order sent twice has the same one.
+
+        The same digest as ever (stored orders are compared with it): every field by name, the lines as SKU id,
+        quantity and price. Built from the fields directly — ``dataclasses.asdict`` deep-copied each line's SKU
+        row — and once per draft (the request thread's; the shared commit reuses it)."""
+        values: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         values["lines"] = [
             {"sku_id": line.sku.pk, "quantity": line.quantity, "unit_price": str(line.unit_price)}
             for line in self.lines
@@ -374,17 +390,75 @@ def skus_known_for(merchant_id: int, orders: Sequence[Any]) -> KnownSkus:
 
 
 def _skus_by_code(merchant_id: int, codes: set[str]) -> dict[str, Any]:
-    """The merchant's SKUs among ``codes``, by lower-cased code (SKU codes are unique without case)."""
+    """The merchant's SKUs among ``codes``, by lower-cased code (SKU codes are unique without case): those this
+    process found less than ``QUAI_INTAKE_CACHE_SECONDS`` ago without a query, the others in one."""
     if not codes:
         return {}
     lowered = {code.lower() for code in codes}
+    known = _skus_cached(merchant_id, lowered)
+    missing = lowered - known.keys()
+    if not missing:
+        return known
     found = (
         sku_list(scope=Scope.merchant(merchant_id))
         .prefetch_related(None)  # an order needs the SKU rows, not their barcodes: one query, not two
         .annotate(code_lower=Lower("code"))
-        .filter(code_lower__in=lowered)
+        .filter(code_lower__in=missing)
     )
-    return {sku.code.lower(): sku for sku in found}
+    read = {sku.code.lower(): sku for sku in found}
+    _skus_keep(merchant_id, read)
+    return {**known, **read}
+
+
+# --- The per-process cache of intake's reads (see the module's docstring) ---------------------------------------
+
+# Entries a process holds at most; when full it is emptied (a merchant's catalogue is read again in one query).
+INTAKE_CACHE_MAX = 50_000
+
+_cache_lock = threading.Lock()
+_skus: dict[tuple[int, str], tuple[float, Any]] = {}
+_buffers: dict[int, tuple[float, int]] = {}
+
+
+def _cache_seconds() -> float:
+    return float(getattr(settings, "QUAI_INTAKE_CACHE_SECONDS", 5))
+
+
+def _skus_cached(merchant_id: int, lowered: set[str]) -> dict[str, Any]:
+    """The SKUs among ``lowered`` this process read less than the cache's time ago: a copy of each (a row object is
+    never shared between two requests' threads)."""
+    now = time.monotonic()
+    known: dict[str, Any] = {}
+    for code in lowered:
+        entry = _skus.get((merchant_id, code))
+        if entry is not None and now < entry[0]:
+            known[code] = copy.copy(entry[1])
+    return known
+
+
+def _skus_keep(merchant_id: int, read: Mapping[str, Any]) -> None:
+    seconds = _cache_seconds()
+    if seconds <= 0 or not read:
+        return
+    expires = time.monotonic() + seconds
+    with _cache_lock:
+        if len(_skus) + len(read) > INTAKE_CACHE_MAX:
+            _skus.clear()
+        for code, sku in read.items():
+            _skus[(merchant_id, code)] = (expires, copy.copy(sku))
+
+
+def release_buffer_forget(merchant_id: int) -> None:
+    """Forget the merchant's cached release buffer (its policy changed in this process)."""
+    with _cache_lock:
+        _buffers.pop(merchant_id, None)
+
+
+def intake_caches_clear() -> None:
+    """Forget every cached SKU and release buffer (tests start with it: a rolled-back database reuses ids)."""
+    with _cache_lock:
+        _skus.clear()
+        _buffers.clear()
 
 
 @dataclass(frozen=True)
@@ -431,9 +505,20 @@ def order_policy_for(merchant_id: int) -> OrderPolicy | None:
 
 
 def release_buffer_minutes_for(merchant_id: int) -> int:
-    """The merchant's release buffer: its policy's, or the default."""
+    """The merchant's release buffer: its policy's, or the default (kept ``QUAI_INTAKE_CACHE_SECONDS``)."""
+    now = time.monotonic()
+    entry = _buffers.get(merchant_id)
+    if entry is not None and now < entry[0]:
+        return entry[1]
     policy = order_policy_for(merchant_id)
-    return policy.release_buffer_minutes if policy else DEFAULT_RELEASE_BUFFER_MINUTES
+    minutes = policy.release_buffer_minutes if policy else DEFAULT_RELEASE_BUFFER_MINUTES
+    seconds = _cache_seconds()
+    if seconds > 0:
+        with _cache_lock:
+            if len(_buffers) >= INTAKE_CACHE_MAX:
+                _buffers.clear()
+            _buffers[merchant_id] = (now + seconds, minutes)
+    return minutes
 
 
 def order_create(

@@ -285,8 +285,9 @@ def order_intake(*, merchant: Any, data: Mapping[str, Any], actor: Any = None) -
     """Validate one order here, write it in a shared commit; return once it is durably written (or raise)."""
     draft = order_validate(merchant=merchant, data=data)
     # Every read that can happen here does, in parallel with the other requests: the committer runs its units one
-    # after the other, so a query inside a unit is a query on everyone's critical path.
+    # after the other, so a query inside a unit is a query on everyone's critical path. The draft's digest too.
     buffer_minutes = release_buffer_minutes_for(draft.merchant_id)
+    _digested = draft.fingerprint
     try:
         return intake_committer().run(
             lambda: order_write(draft=draft, actor=actor, release_buffer_minutes=buffer_minutes),
@@ -317,6 +318,7 @@ def order_intake_many(
         except Exception as exc:  # this order's own refusal; the others go on
             outcomes[index] = exc
             continue
+        _digested = draft.fingerprint  # here, not on the committer's serial path
         works.append(functools.partial(order_write, draft=draft, actor=actor, release_buffer_minutes=buffer_minutes))
         locks.append(sorted({line.sku.pk for line in draft.lines}))
         items.append(

@@ -22,7 +22,7 @@ from quai.inventory.services import reservation_release
 from quai.orders import domain
 from quai.orders.events import OrderAddressChanged, OrderCancelled, OrderHeld, OrderHoldReleased, OrderReleased
 from quai.orders.models import Order, OrderLine, OrderPolicy, OrderStatus
-from quai.orders.services.intake import address_validate
+from quai.orders.services.intake import address_validate, release_buffer_forget
 from quai.orders.services.transitions import ORDER_MACHINE, order_transition
 
 _ACTION_WORDS = {
@@ -236,6 +236,10 @@ def order_policy_set(
     if split_shipments is not None:
         policy.split_shipments = split_shipments
     policy.save()
+    # Intake's cached buffer (quai.orders.services.intake), in this process: now, and once committed (a request
+    # reading the old row in between would keep it).
+    release_buffer_forget(merchant_id)
+    transaction.on_commit(lambda: release_buffer_forget(merchant_id))
     return policy
 
 

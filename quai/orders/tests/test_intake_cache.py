@@ -1,0 +1,127 @@
+"""What intake keeps per process (quai/orders/services/intake.py): a merchant's SKUs by code and its release buffer,
+read once for many orders, and the draft's digest built without copying its SKU rows."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from quai.catalog.tests.factories import SkuFactory
+from quai.orders.models import Order
+from quai.orders.services import intake, order_policy_set, order_validate
+from quai.orders.tests.conftest import order_data
+
+pytestmark = pytest.mark.django_db
+
+
+def _reads(context: CaptureQueriesContext) -> dict[str, int]:
+    sqls = [query["sql"] for query in context.captured_queries]
+    return {
+        "skus": sum(1 for sql in sqls if sql.startswith("SELECT") and 'FROM "catalog_sku"' in sql),
+        "policy": sum(1 for sql in sqls if sql.startswith("SELECT") and 'FROM "orders_orderpolicy"' in sql),
+    }
+
+
+def test_a_second_order_for_the_same_skus_reads_neither_the_skus_nor_the_release_buffer(api, shirt, stock):
+    stock(shirt, 10)
+    with CaptureQueriesContext(connection) as first:
+        assert api.post("orders", order_data("C-1")).status_code == 201
+    with CaptureQueriesContext(connection) as second:
+        assert api.post("orders", order_data("C-2", lines=[{"sku": "shirt-m", "quantity": 1}])).status_code == 201
+    assert _reads(first) == {"skus": 1, "policy": 1}
+    assert _reads(second) == {"skus": 0, "policy": 0}  # the code without case is the same SKU, from the cache
+    lines = Order.objects.get(external_id="C-2").lines.get()
+    assert (lines.sku_id, lines.sku_code) == (shirt.pk, "SHIRT-M")
+
+
+def test_an_unknown_code_is_not_kept_so_a_sku_created_next_is_found_at_once(api, merchant, shirt, stock):
+    stock(shirt, 10)
+    body = order_data("C-3", lines=[{"sku": "SHIRT-M", "quantity": 1}, {"sku": "NEW-1", "quantity": 1}])
+    refused = api.post("orders", body)
+    assert refused.status_code == 404 and refused.json()["error"]["code"] == "sku_not_found"
+    SkuFactory(merchant=merchant, code="NEW-1")
+    with CaptureQueriesContext(connection) as context:
+        response = api.post("orders", body)
+    assert response.status_code == 201, response.content
+    assert _reads(context)["skus"] == 1  # the new code only: SHIRT-M came from the cache
+    assert [line["sku"] for line in response.json()["lines"]] == ["SHIRT-M", "NEW-1"]
+
+
+def test_the_skus_of_one_merchant_are_never_found_for_another(api, merchant, other_merchant, shirt, stock):
+    stock(shirt, 10)
+    assert api.post("orders", order_data("C-4")).status_code == 201  # merchant's SHIRT-M is now cached
+    with pytest.raises(Exception) as refused:
+        order_validate(merchant=other_merchant, data=order_data("C-4"))
+    assert getattr(refused.value, "code", None) == "sku_not_found"
+
+
+def test_a_cached_sku_is_read_again_once_its_time_is_over(monkeypatch, settings, merchant, shirt):
+    now = [1000.0]
+    monkeypatch.setattr(intake.time, "monotonic", lambda: now[0])
+    settings.QUAI_INTAKE_CACHE_SECONDS = 5
+    assert order_validate(merchant=merchant, data=order_data("C-5")).lines[0].sku.pk == shirt.pk
+    shirt.code = "SHIRT-L"  # renamed by the catalog (another process: nothing here is told)
+    shirt.save(update_fields=["code"])
+    now[0] += 4.9
+    assert order_validate(merchant=merchant, data=order_data("C-5")).lines[0].sku.pk == shirt.pk  # still trusted
+    now[0] += 0.2
+    with pytest.raises(Exception) as refused:
+        order_validate(merchant=merchant, data=order_data("C-5"))
+    assert getattr(refused.value, "code", None) == "sku_not_found"
+
+
+def test_with_no_cache_time_every_order_reads_its_skus_and_buffer(api, settings, shirt, stock):
+    settings.QUAI_INTAKE_CACHE_SECONDS = 0
+    stock(shirt, 10)
+    api.post("orders", order_data("C-6"))
+    with CaptureQueriesContext(connection) as context:
+        assert api.post("orders", order_data("C-7")).status_code == 201
+    assert _reads(context) == {"skus": 1, "policy": 1}
+
+
+def test_each_request_gets_its_own_copy_of_a_cached_sku(merchant, shirt):
+    first = order_validate(merchant=merchant, data=order_data("C-8")).lines[0].sku
+    second = order_validate(merchant=merchant, data=order_data("C-8")).lines[0].sku
+    assert first is not second and first.pk == second.pk == shirt.pk
+
+
+def test_a_new_release_buffer_applies_to_the_next_order_at_once(api, merchant, shirt, stock):
+    stock(shirt, 10)
+    api.post("orders", order_data("C-9"))  # the default buffer is now cached
+    order_policy_set(merchant=merchant, release_buffer_minutes=90)
+    created = api.post("orders", order_data("C-10")).json()
+    order = Order.objects.get(pk=created["id"])
+    assert order.release_after - order.created_at == timedelta(minutes=90)
+
+
+def _fingerprint_as_before(draft: Any) -> str:
+    """The digest as it was first written (dataclasses.asdict): orders stored with it must still match a resend."""
+    values = asdict(draft)
+    values["lines"] = [
+        {"sku_id": line.sku.pk, "quantity": line.quantity, "unit_price": str(line.unit_price)} for line in draft.lines
+    ]
+    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def test_the_draft_s_digest_is_the_one_orders_were_stored_with(merchant, shirt, mug):
+    data = order_data(
+        "C-11",
+        lines=[{"sku": "SHIRT-M", "quantity": 2, "unit_price": "19.90"}, {"sku": "MUG", "quantity": 1}],
+        promise={"id": "P-1", "delivery_from": "2026-12-07", "delivery_by": "2026-12-09"},
+        gift_message="Joyeux Noël",
+        notes="Porte B",
+    )
+    draft = order_validate(merchant=merchant, data=data)
+    assert draft.promised_from == date(2026, 12, 7)
+    assert draft.fingerprint == _fingerprint_as_before(draft)
+    assert order_validate(merchant=merchant, data=order_data("C-12")).fingerprint == _fingerprint_as_before(
+        order_validate(merchant=merchant, data=order_data("C-12"))
+    )
