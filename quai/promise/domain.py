@@ -40,7 +40,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Final
@@ -510,6 +510,21 @@ def stock_ready(snapshot: Snapshot, lines: Iterable[CartLine], at: datetime) -> 
     )
 
 
+def cart_done_at(
+    calendar: SiteCalendar, capacity: Capacity, *, cart_lines: int, now: datetime, starts_at: datetime
+) -> datetime:
+    """When a cart's own lines are through every stage: behind the backlog (the backlog and the cart drain from
+    ``now``, the cart last), and not before its own work, begun at ``starts_at`` (stock ready, release buffer over),
+    is done. Queued last, the cart finishes at whichever is later: the floor reaching its end of the queue, or its
+    own lines worked from the moment it may start."""
+    stages = set(capacity.lines_per_hour) | set(capacity.backlog_lines) | set(capacity.hourly)
+    queued = replace(
+        capacity, backlog_lines={stage: capacity.backlog_lines.get(stage, 0) + cart_lines for stage in stages}
+    )
+    alone = replace(capacity, backlog_lines=dict.fromkeys(stages, cart_lines))
+    return max(backlog_done_at(calendar, queued, now), backlog_done_at(calendar, alone, starts_at))
+
+
 def release_starts_at(at: datetime, release_buffer: timedelta) -> datetime:
     """The earliest instant an order placed at ``at`` may be worked on: once its release buffer is over (a negative
     buffer counts as none: the work never starts before the order exists). The buffer is real time, added in UTC:
@@ -565,10 +580,10 @@ def promise_compute(
         return stock
     calendar = snapshot.calendar
     local_at = at.astimezone(calendar.zone)
-    backlog_done = backlog_done_at(calendar, snapshot.capacity, local_at)
     # The backlog ahead drains from now (the floor works during the buffer); the cart itself waits for both its
-    # stock and its release.
+    # stock and its release, and its own lines take their time at every stage after both.
     starts_at = max(stock.ready_at, release_starts_at(local_at, snapshot.release_buffer))
+    backlog_done = cart_done_at(calendar, snapshot.capacity, cart_lines=len(lines), now=local_at, starts_at=starts_at)
     options: list[ServiceOption] = []
     unserved: list[Unserved] = []
     for service in chosen:

@@ -128,7 +128,26 @@ CASES = [
     ("friday before the cut-off", "2025-03-14T10:00+01:00", "colissimo", "2025-03-14", "2025-03-15", "2025-03-17", {}),
     ("friday after the cut-off", "2025-03-14T16:00+01:00", "colissimo", "2025-03-17", "2025-03-18", "2025-03-19", {}),
     ("exactly at the cut-off", "2025-03-14T15:00:00+01:00", "colissimo", "2025-03-17", "2025-03-18", "2025-03-19", {}),
-    ("one second before it", "2025-03-14T14:59:59+01:00", "colissimo", "2025-03-14", "2025-03-15", "2025-03-17", {}),
+    ("a minute before it", "2025-03-14T14:59:00+01:00", "colissimo", "2025-03-14", "2025-03-15", "2025-03-17", {}),
+    # One line takes 18 s to pick (200 lines an hour) and 12 s to pack, side by side: a second is too little.
+    (
+        "one second before it: too late for its own picking",
+        "2025-03-14T14:59:59+01:00",
+        "colissimo",
+        "2025-03-17",
+        "2025-03-18",
+        "2025-03-19",
+        {},
+    ),
+    (
+        "twenty seconds before it: picked just in time",
+        "2025-03-14T14:59:40+01:00",
+        "colissimo",
+        "2025-03-14",
+        "2025-03-15",
+        "2025-03-17",
+        {},
+    ),
     ("sunday order", "2025-03-09T12:00+01:00", "colissimo", "2025-03-10", "2025-03-11", "2025-03-12", {}),
     # Saturday morning services
     (
@@ -186,7 +205,7 @@ CASES = [
     ("before the autumn change", "2025-10-24T16:00+02:00", "colissimo", "2025-10-27", "2025-10-28", "2025-10-29", {}),
     ("stale winter offset", "2025-03-31T14:30:00+01:00", "colissimo", "2025-04-01", "2025-04-02", "2025-04-03", {}),
     ("right summer offset", "2025-03-31T14:30:00+02:00", "colissimo", "2025-03-31", "2025-04-01", "2025-04-02", {}),
-    ("sent in UTC", "2025-03-31T12:59:59+00:00", "colissimo", "2025-03-31", "2025-04-01", "2025-04-02", {}),
+    ("sent in UTC", "2025-03-31T12:59:00+00:00", "colissimo", "2025-03-31", "2025-04-01", "2025-04-02", {}),
     ("stale summer offset", "2025-10-27T14:30:00+02:00", "colissimo", "2025-10-27", "2025-10-28", "2025-10-29", {}),
     # Pickup point
     ("pickup point monday", "2025-03-10T10:00+01:00", "relay", "2025-03-10", "2025-03-12", "2025-03-13", {}),
@@ -248,12 +267,21 @@ CASES = [
         {"snapshot": _backlog(1400)},
     ),
     (
-        "backlog done right at the cut-off",
+        "backlog and cart done right at the cut-off",  # 1,199 lines waiting + the cart's 1 = 6 h at 200 an hour
         "2025-03-10T09:00+01:00",
         "colissimo",
         "2025-03-10",
         "2025-03-11",
         "2025-03-12",
+        {"snapshot": _backlog(1199)},
+    ),
+    (
+        "backlog done at the cut-off leaves no time for the cart",
+        "2025-03-10T09:00+01:00",
+        "colissimo",
+        "2025-03-11",
+        "2025-03-12",
+        "2025-03-13",
         {"snapshot": _backlog(1200)},
     ),
     (
@@ -336,7 +364,7 @@ def test_there_are_at_least_forty_hand_computed_cases():
         ("2025-03-14T10:00+01:00", 5 * 3600),
         ("2025-03-14T16:00+01:00", 71 * 3600),  # to Monday 15:00
         ("2025-03-14T15:00:00+01:00", 72 * 3600),
-        ("2025-03-14T14:59:59+01:00", 1),
+        ("2025-03-14T14:59:00+01:00", 60),
         ("2025-03-28T16:00+01:00", 70 * 3600),  # the spring weekend is an hour shorter
         ("2025-10-24T16:00+02:00", 72 * 3600),  # and the autumn one an hour longer: 71 + 1
         ("2025-03-31T14:30:00+02:00", 1800),
@@ -549,3 +577,26 @@ def test_more_work_ahead_never_brings_the_date_forward(at, backlog):
     ]
     assert isinstance(results[0], PromiseResult) and isinstance(results[1], PromiseResult)
     assert results[0].options[0].ship_date <= results[1].options[0].ship_date
+
+
+def test_a_big_cart_needs_its_own_picking_time_before_the_cutoff():
+    # 100 lines take 30 minutes to pick at 200 an hour (and 20 to pack, side by side): at 14:40 one line ships
+    # today, the hundred-line cart misses 15:00 and ships on Monday; at 14:20 both make it.
+    big = tuple(CartLine(sku_code=f"SKU-{k}", quantity=1, on_hand=5) for k in range(100))
+    assert _run("2025-03-14T14:40+01:00", "colissimo").options[0].ship_date == _d("2025-03-14")
+    assert _run("2025-03-14T14:40+01:00", "colissimo", lines=big).options[0].ship_date == _d("2025-03-17")
+    assert _run("2025-03-14T14:20+01:00", "colissimo", lines=big).options[0].ship_date == _d("2025-03-14")
+
+
+def test_the_cart_is_done_no_earlier_than_the_backlog_and_no_earlier_than_its_own_work():
+    capacity = Capacity(lines_per_hour={"pick": 200, "pack": 300}, backlog_lines={"pick": 400, "pack": 0})
+    now = datetime.fromisoformat("2025-03-10T09:00+01:00")
+    # Behind 400 lines, 2 more: 402 / 200 h from now.
+    assert domain.cart_done_at(CALENDAR, capacity, cart_lines=2, now=now, starts_at=now) == now + timedelta(
+        hours=402 / 200
+    )
+    # Held until 12:00 (its stock or its buffer): the backlog is long done, its own 2 lines take 36 s from then.
+    noon = datetime.fromisoformat("2025-03-10T12:00+01:00")
+    assert domain.cart_done_at(CALENDAR, capacity, cart_lines=2, now=now, starts_at=noon) == noon + timedelta(
+        seconds=36
+    )

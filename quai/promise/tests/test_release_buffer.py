@@ -52,9 +52,10 @@ def _colissimo(at: str, buffer_minutes: int, snapshot: domain.Snapshot = SNAPSHO
 @pytest.mark.parametrize(
     ("at", "buffer", "ship", "earliest", "latest"),
     [
-        # No buffer: only strictly before the cut-off is before, as it always was.
+        # No buffer: the cart's own line (18 s to pick) must be done by the cut-off; at it is too late.
         ("2025-03-10T14:50+01:00", 0, "2025-03-10", "2025-03-11", "2025-03-12"),
-        ("2025-03-10T14:59:59+01:00", 0, "2025-03-10", "2025-03-11", "2025-03-12"),
+        ("2025-03-10T14:59:40+01:00", 0, "2025-03-10", "2025-03-11", "2025-03-12"),
+        ("2025-03-10T14:59:59+01:00", 0, "2025-03-11", "2025-03-12", "2025-03-13"),
         ("2025-03-10T15:00+01:00", 0, "2025-03-11", "2025-03-12", "2025-03-13"),
         # 15 minutes: released at 14:59 makes it; 10 minutes before the cut-off is released at 15:05 and waits for
         # Tuesday; released exactly at 15:00 misses it, as an order placed exactly at it does.
@@ -125,9 +126,10 @@ def test_the_buffer_and_stock_on_an_asn_do_not_add_up():
 
 
 def test_the_buffer_is_real_time_across_a_clock_change():
-    # A night pick-up at 03:15 on Sundays, at a site that works Sundays: at 01:30+01:00 on Sunday 30 March 2025,
-    # the clocks jump from 02:00 to 03:00. 30 minutes later is 03:00+02:00 (makes 03:15), 45 minutes is 03:15 (misses
-    # it: not strictly before), 60 minutes is 03:30. Wall-clock arithmetic would say 02:30, a time that never was.
+    # A night pick-up at 03:15 on Sundays, at a site that works Sundays and nights: at 01:30+01:00 on Sunday 30
+    # March 2025, the clocks jump from 02:00 to 03:00. 30 minutes later is 03:00+02:00 (makes 03:15), 45 minutes is
+    # 03:15 (misses it: not strictly before), 60 minutes is 03:30. Wall-clock arithmetic would say 02:30, a time that
+    # never was.
     night = CarrierService(
         code="night",
         name="Night",
@@ -135,7 +137,7 @@ def test_the_buffer_is_real_time_across_a_clock_change():
         delivery_weekdays=frozenset({1, 2, 3, 4, 5, 6}),
         transit={domain.MAINLAND: Transit(((1, 1.0),))},
     )
-    every_day = replace(CALENDAR, opening_days=frozenset(range(1, 8)))
+    every_day = replace(CALENDAR, opening_days=frozenset(range(1, 8)), opens_at=time(0), closes_at=time(23, 59))
     snapshot = replace(SNAPSHOT, calendar=every_day, services=(night,))
     at = datetime(2025, 3, 30, 1, 30, tzinfo=CALENDAR.zone)
     assert domain.release_starts_at(at, 60 * MINUTES).isoformat() == "2025-03-30T03:30:00+02:00"
