@@ -7,6 +7,7 @@ which place into which tote; the units themselves are in the tote's location in 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,8 +16,18 @@ from django.utils.translation import gettext as _
 
 from quai.core.errors import NotFound
 from quai.fulfillment import domain
-from quai.fulfillment.models import PickBatch, PickScan, PickShortage, PickTask, ReleaseLimit, TaskStatus, Tote, Wave
-from quai.orders.selectors import order_get
+from quai.fulfillment.models import (
+    BatchStatus,
+    PickBatch,
+    PickScan,
+    PickShortage,
+    PickTask,
+    ReleaseLimit,
+    TaskStatus,
+    Tote,
+    Wave,
+)
+from quai.orders.selectors import order_get, order_list
 from quai.tenants.scope import Scope
 
 
@@ -94,10 +105,83 @@ def order_picked_units(*, scope: Scope, order_id: int) -> list[PickedUnits]:
     return _picked(PickTask.objects.filter(order_id=order_id).filter(scope.q()))
 
 
+def orders_tote_codes(*, scope: Scope, order_ids: Sequence[int]) -> dict[int, set[str]]:
+    """Per order of ``order_ids`` (inside ``scope``), the codes of the totes its picked units went into: the tote
+    codes of ``order_picked_units``, for many orders in one read (a batch of parcels closed). An order with nothing
+    picked is absent."""
+    found: dict[int, set[str]] = {}
+    rows = (
+        PickTask.objects.filter(order_id__in=list(order_ids), picked_quantity__gt=0, tote__isnull=False)
+        .filter(scope.q())
+        .values_list("order_id", "tote__code")
+        .distinct()
+    )
+    for order_id, code in rows:
+        found.setdefault(int(order_id), set()).add(code)
+    return found
+
+
+def order_picking_unfinished(*, scope: Scope, order_id: int) -> bool:
+    """Whether a pick of the order is still open (another tote on its way): one read, where ``order_picking_done``
+    takes two to also tell an order never waved."""
+    return PickTask.objects.filter(order_id=order_id, status="open").filter(scope.q()).exists()
+
+
 def order_picking_done(*, scope: Scope, order_id: int) -> bool:
     """Whether nothing of the order is left to pick (its tasks all picked, short or cancelled)."""
     tasks = PickTask.objects.filter(order_id=order_id).filter(scope.q())
     return tasks.exists() and not tasks.filter(status="open").exists()
+
+
+def orders_picking_done(*, scope: Scope, order_ids: Sequence[int]) -> set[int]:
+    """Those of ``order_ids`` with nothing left to pick (``order_picking_done`` for many orders, in one read)."""
+    rows = (
+        PickTask.objects.filter(order_id__in=list(order_ids))
+        .filter(scope.q())
+        .values("order_id")
+        .annotate(still_open=Count("pk", filter=Q(status=TaskStatus.OPEN)))
+        .values_list("order_id", "still_open")
+        .order_by()
+    )
+    return {int(order_id) for order_id, still_open in rows if not still_open}
+
+
+def site_open_pick_lines(*, scope: Scope, site_id: int) -> int:
+    """Pick lines still to do in the site's open batches: the work the pickers have in hand."""
+    return (
+        PickTask.objects.filter(batch__site_id=site_id, batch__status=BatchStatus.OPEN, status=TaskStatus.OPEN)
+        .filter(scope.q())
+        .count()
+    )
+
+
+def site_open_batch_order_ids(*, scope: Scope, site_id: int) -> list[int]:
+    """The orders with a task in one of the site's open batches, each once, in id order."""
+    rows = (
+        PickTask.objects.filter(batch__site_id=site_id, batch__status=BatchStatus.OPEN)
+        .filter(scope.q())
+        .values_list("order_id", flat=True)
+        .distinct()
+        .order_by("order_id")
+    )
+    return [int(order_id) for order_id in rows]
+
+
+def batch_open_task_order_ids(*, scope: Scope, batch_id: int) -> list[int]:
+    """The order of each task of the batch still to pick (an order once per open task), in task order."""
+    return [
+        int(order_id)
+        for order_id in PickTask.objects.filter(batch_id=batch_id, status=TaskStatus.OPEN)
+        .filter(scope.q())
+        .order_by("pk")
+        .values_list("order_id", flat=True)
+    ]
+
+
+def orders_awaiting_wave_exist(*, scope: Scope) -> bool:
+    """Whether a released order of ``scope`` waits for a wave (no pick task but cancelled ones)."""
+    taken = PickTask.objects.exclude(status=TaskStatus.CANCELLED).values("order_id")
+    return order_list(scope=scope).filter(status="released").exclude(pk__in=taken).exists()
 
 
 def wave_get(*, wave_id: int) -> Wave:
