@@ -88,3 +88,8 @@ def manifest_shipments(*, scope: Scope, manifest: Manifest) -> QuerySet[Shipment
     """The parcels on the manifest (once closed, those loaded: the missing ones are in ``manifest.missing``); a
     manifest holds several merchants' parcels, the staff's truck screen reads them all."""
     return Shipment.objects.filter(scope.q()).filter(manifest=manifest).order_by("pk")
+
+
+def shipments_handed_over(*, scope: Scope) -> QuerySet[Shipment]:
+    """The shipments of ``scope`` handed to their carrier (shipped, whatever happened since), in id order."""
+    return Shipment.objects.filter(scope.q()).filter(shipped_at__isnull=False).order_by("pk")

@@ -16,12 +16,13 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import F
+from django.db.models.functions import Upper
 from django.utils.translation import gettext as _
 
 from quai.core import clock
 from quai.core.crypto import credentials_load, credentials_merge
-from quai.core.errors import Conflict, NotFound, ValidationFailed
-from quai.core.outbox import event_record
+from quai.core.errors import Conflict, NotFound, QuaiError, ValidationFailed
+from quai.core.outbox import event_record, events_record_many
 from quai.core.states import actor_of
 from quai.shipping import domain
 from quai.shipping.carriers.base import (
@@ -149,6 +150,22 @@ def sscc_next(*, company_prefix: str = DEFAULT_COMPANY_PREFIX) -> str:
     return domain.sscc_build(extension=sequence.extension_digit, company_prefix=company_prefix, serial=serial)
 
 
+@transaction.atomic
+def ssccs_next(*, count: int, company_prefix: str = DEFAULT_COMPANY_PREFIX) -> list[str]:
+    """The next ``count`` SSCCs of ``company_prefix`` in one step (a batch of parcels): the same serials, in the same
+    order, as ``count`` calls of ``sscc_next``; none taken for a count of 0."""
+    if count <= 0:
+        return []
+    SsccSequence.objects.get_or_create(company_prefix=company_prefix)
+    sequence = SsccSequence.objects.select_for_update().get(company_prefix=company_prefix)
+    first = sequence.next_serial
+    SsccSequence.objects.filter(pk=sequence.pk).update(next_serial=F("next_serial") + count)
+    return [
+        domain.sscc_build(extension=sequence.extension_digit, company_prefix=company_prefix, serial=serial)
+        for serial in range(first, first + count)
+    ]
+
+
 # --- Labels -----------------------------------------------------------------------------------------------------
 
 
@@ -240,6 +257,24 @@ def _shipment_for_code(code: str) -> Shipment | None:
     return Shipment.objects.filter(tracking_number__iexact=text).order_by("-id").first()
 
 
+def _load_check(shipment: Shipment, manifest: Manifest, *, code: str) -> None:
+    """A parcel not yet on this manifest may go on the truck: the truck's carrier, not handed over yet."""
+    if shipment.manifest_id == manifest.pk:
+        return
+    if shipment.carrier_id != manifest.carrier_id:
+        raise ValidationFailed(
+            _("Parcel %(code)s goes with another carrier: keep it off this truck.") % {"code": code},
+            code="shipment_other_carrier",
+            details={"shipment_id": shipment.pk},
+        )
+    if shipment.status != ShipmentStatus.LABEL_CREATED:
+        raise Conflict(
+            _("Parcel %(code)s was already handed over.") % {"code": code},
+            code="shipment_already_shipped",
+            details={"shipment_id": shipment.pk},
+        )
+
+
 @transaction.atomic
 def manifest_scan(*, manifest: Manifest | int, code: str, actor: Any = None) -> Shipment:
     """A parcel scanned onto the truck (by its SSCC or tracking number): marked loaded, the scan recorded."""
@@ -251,20 +286,8 @@ def manifest_scan(*, manifest: Manifest | int, code: str, actor: Any = None) -> 
         raise NotFound(
             _("No parcel has the code %(code)s.") % {"code": code}, code="shipment_not_found", details={"code": code}
         )
-    if shipment.manifest_id != current.pk:
-        if shipment.carrier_id != current.carrier_id:
-            raise ValidationFailed(
-                _("Parcel %(code)s goes with another carrier: keep it off this truck.") % {"code": code},
-                code="shipment_other_carrier",
-                details={"shipment_id": shipment.pk},
-            )
-        if shipment.status != ShipmentStatus.LABEL_CREATED:
-            raise Conflict(
-                _("Parcel %(code)s was already handed over.") % {"code": code},
-                code="shipment_already_shipped",
-                details={"shipment_id": shipment.pk},
-            )
-        shipment.manifest = current
+    _load_check(shipment, current, code=code)
+    shipment.manifest = current
     now = clock.now()
     if shipment.loaded_at is None:
         shipment.loaded_at = now
@@ -280,6 +303,99 @@ def manifest_scan(*, manifest: Manifest | int, code: str, actor: Any = None) -> 
         merchant_id=shipment.merchant_id,
     )
     return shipment
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    """One code of a truck's scan burst: loaded (``error`` None, ``shipment`` the parcel) or refused."""
+
+    code: str
+    shipment: Shipment | None = None
+    error: QuaiError | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self.error is None
+
+
+def _shipments_for_codes(codes: Sequence[str]) -> dict[str, Shipment | None]:
+    """``_shipment_for_code`` for many codes in two reads: by SSCC first, else by tracking number (any case, the
+    latest parcel of that number)."""
+    by_sscc: dict[str, str] = {}
+    for code in codes:
+        text = code.strip()
+        digits = text[2:] if len(text) == 20 and text.startswith("00") else text
+        if domain.sscc_is_valid(digits):
+            by_sscc[code] = digits
+    ssccs: dict[str, Shipment] = {}
+    for shipment in Shipment.objects.filter(sscc__in=sorted(set(by_sscc.values()))).order_by("pk"):
+        ssccs.setdefault(shipment.sscc, shipment)
+    found: dict[str, Shipment | None] = {code: ssccs.get(by_sscc.get(code, "")) for code in codes}
+    rest = sorted({code.strip().upper() for code, shipment in found.items() if shipment is None})
+    if rest:
+        numbers: dict[str, Shipment] = {}
+        rows = Shipment.objects.annotate(number=Upper("tracking_number")).filter(number__in=rest).order_by("-id")
+        for row in rows:
+            numbers.setdefault(row.tracking_number.upper(), row)
+        for code in [code for code, shipment in found.items() if shipment is None]:
+            found[code] = numbers.get(code.strip().upper())
+    return found
+
+
+def manifest_scans_record(*, manifest: Manifest | int, codes: Sequence[str], actor: Any = None) -> list[LoadOutcome]:
+    """A truck's scan burst: the parcels a driver's batch-mode scanner buffered, each applied in order exactly as
+    ``manifest_scan`` applies it (the same refusals — unknown code, another carrier's parcel, a parcel already
+    handed over —, the same loaded parcels and ``shipment.loaded`` rows), in ONE transaction: the manifest is
+    locked once, the codes resolved in two reads, the parcels and their events written in bulk. A refused code is
+    skipped, the others loaded; a closed manifest refuses the burst (``manifest_closed``) with nothing written.
+    Returns one outcome per code, in order."""
+    if not codes:
+        return []
+    with transaction.atomic():
+        current = Manifest.objects.select_for_update().get(pk=manifest if isinstance(manifest, int) else manifest.pk)
+        if current.status != ManifestStatus.OPEN:
+            raise Conflict(_("This manifest is closed."), code="manifest_closed", details={"manifest_id": current.pk})
+        resolved = _shipments_for_codes(codes)
+        shipments: dict[int, Shipment] = {}
+        outcomes: list[LoadOutcome] = []
+        events: list[tuple[ParcelLoaded, int | None]] = []
+        now, operator = clock.now(), actor_of(actor).label
+        for code in codes:
+            found = resolved[code]
+            shipment = shipments.get(found.pk, found) if found is not None else None
+            try:
+                if shipment is None:
+                    raise NotFound(
+                        _("No parcel has the code %(code)s.") % {"code": code},
+                        code="shipment_not_found",
+                        details={"code": code},
+                    )
+                _load_check(shipment, current, code=code)
+            except QuaiError as exc:
+                outcomes.append(LoadOutcome(code=code, error=exc))
+                continue
+            shipment.manifest = current
+            if shipment.loaded_at is None:
+                shipment.loaded_at = now
+            shipment.updated_at = now
+            shipments[shipment.pk] = shipment
+            outcomes.append(LoadOutcome(code=code, shipment=shipment))
+            events.append(
+                (
+                    ParcelLoaded(
+                        manifest_id=current.pk,
+                        shipment_id=shipment.pk,
+                        sscc=shipment.sscc,
+                        operator=operator,
+                        scanned_at=now,
+                    ),
+                    shipment.merchant_id,
+                )
+            )
+        if shipments:
+            Shipment.objects.bulk_update(list(shipments.values()), ["manifest", "loaded_at", "updated_at"])
+            events_record_many(events)
+    return outcomes
 
 
 def manifest_close(*, manifest: Manifest | int, actor: Any = None) -> Manifest:
@@ -311,18 +427,23 @@ def manifest_close(*, manifest: Manifest | int, actor: Any = None) -> Manifest:
         loaded = [s for s in shipments if s.loaded_at is not None]
         missing = [s for s in shipments if s.loaded_at is None]
         by_order: dict[int, list[Shipment]] = {}
+        # The truck's pack stations are read once (a few for hundreds of parcels), the parcels handed over in one
+        # statement; the ledger and the orders still move parcel by parcel, through their own services.
+        locations = Location.objects.in_bulk(sorted({s.stock_location_id for s in loaded if s.stock_location_id}))
         for shipment in loaded:
-            location = Location.objects.get(pk=shipment.stock_location_id)
             parcel_stock_ship(
                 reservation_ids=shipment.reservation_ids,
-                location=location,
+                location=locations[shipment.stock_location_id],
                 parcel_id=shipment.parcel_id,
                 actor=actor,
             )
             shipment.status = ShipmentStatus.HANDED_OVER
             shipment.shipped_at = now
-            shipment.save(update_fields=["status", "shipped_at", "updated_at"])
+            shipment.updated_at = now
             by_order.setdefault(shipment.order_id, []).append(shipment)
+        Shipment.objects.filter(pk__in=[s.pk for s in loaded]).update(
+            status=ShipmentStatus.HANDED_OVER, shipped_at=now, updated_at=now
+        )
         for order_id, parcels in sorted(by_order.items()):
             order_ship(order=order_id, actor=actor, parcel_ids=[p.parcel_id for p in parcels])
             event_record(
