@@ -28,7 +28,7 @@ from quai.core import clock
 from quai.core.errors import Conflict, NotFound, QuaiError, ValidationFailed
 from quai.core.outbox import event_record, events_record_many
 from quai.core.states import actor_of
-from quai.fulfillment.selectors import ToteContents, order_picked_units, order_picking_done
+from quai.fulfillment.selectors import ToteContents, order_picking_unfinished, orders_tote_codes
 from quai.orders.models import Order, OrderStatus
 from quai.packing import cartonization
 from quai.packing.events import PackScanRecorded, ParcelClosed
@@ -122,10 +122,7 @@ def station_lookup(code: str) -> Order | ToteContents:
 
 def _picking_check(order: Order) -> None:
     """An order still being picked (another tote on its way) is not packed from half its units."""
-    from quai.fulfillment.models import PickTask
-
-    tasks = PickTask.objects.filter(order_id=order.pk)
-    if tasks.exists() and not order_picking_done(scope=FLOOR, order_id=order.pk):
+    if order_picking_unfinished(scope=FLOOR, order_id=order.pk):
         raise Conflict(
             _("Order %(ref)s is still being picked: wait for its other totes.") % {"ref": order.external_id},
             code="order_picking_unfinished",
@@ -523,43 +520,44 @@ def order_recipient(order: Order) -> Any:
     )
 
 
-def parcel_close(*, parcel: Parcel | int, actor: Any = None, label_format: str = "pdf") -> Parcel:
-    """Label and close the parcel (see the module docstring for the two parts and what a failure leaves)."""
-    from quai.catalog.models import Sku
-    from quai.inventory.services import parcel_stock_pack
-    from quai.orders.services.floor_shipping import order_pack
-    from quai.shipping import labels
-    from quai.shipping.carriers.base import CustomsArticle, ShipmentRequest
-    from quai.shipping.services import (
-        carrier_sender,
-        shipment_label_request,
-        shipment_label_void,
-        shipment_record,
-        sscc_next,
-    )
+def _close_check(current: Parcel, items: Sequence[ParcelItem]) -> None:
+    """What a parcel needs before its label is asked for (its order already checked packable)."""
+    missing = [i for i in items if not i.done]
+    if missing:
+        raise Conflict(
+            _("Scan every item first: %(left)d unit(s) still to scan.")
+            % {"left": sum(i.expected - i.scanned for i in missing)},
+            code="parcel_incomplete",
+        )
+    if not current.packaging_code:
+        raise Conflict(_("Choose the box first."), code="parcel_box_missing")
+    if not current.weight_ok:
+        raise Conflict(_("Weigh the parcel first: its weight must match."), code="parcel_weight_unchecked")
 
-    pk = parcel if isinstance(parcel, int) else parcel.pk
-    with transaction.atomic():
-        current = _locked(pk)
-        if current.status not in (ParcelStatus.OPEN, ParcelStatus.AWAITING_LABEL):
-            raise Conflict(_("This parcel is already closed."), code="parcel_not_open")
-        order = _order_still_packable(current)
-        items = list(current.items.all())
-        missing = [i for i in items if not i.done]
-        if missing:
-            raise Conflict(
-                _("Scan every item first: %(left)d unit(s) still to scan.")
-                % {"left": sum(i.expected - i.scanned for i in missing)},
-                code="parcel_incomplete",
-            )
-        if not current.packaging_code:
-            raise Conflict(_("Choose the box first."), code="parcel_box_missing")
-        if not current.weight_ok:
-            raise Conflict(_("Weigh the parcel first: its weight must match."), code="parcel_weight_unchecked")
-        current.status = ParcelStatus.AWAITING_LABEL
-        current.save(update_fields=["status", "updated_at"])
-    carrier = _carrier_for(order)
-    skus = {s.pk: s for s in Sku.objects.filter(pk__in=[i.sku_id for i in items])}
+
+@dataclass
+class _LabelJob:
+    """A parcel between its checks and its label: the carrier, the addresses and the customs papers it needs."""
+
+    parcel: Parcel
+    order: Order
+    carrier: Any
+    sender: Any
+    recipient: Any
+    articles: list[Any]
+    customs: dict[str, Any] | None = None
+    answer: Any = None
+
+
+def _label_job(
+    current: Parcel, order: Order, items: Sequence[ParcelItem], skus: dict[int, Any], carrier: Any
+) -> _LabelJob:
+    """The parcel's label job; the customs papers a destination outside the EU's VAT area needs are drawn here
+    (``customs_data_missing``, the parcel left waiting, when the catalogue lacks what they ask)."""
+    from quai.shipping import labels
+    from quai.shipping.carriers.base import CustomsArticle
+    from quai.shipping.services import carrier_sender
+
     recipient = order_recipient(order)
     sender = carrier_sender(carrier)
     articles = [
@@ -574,12 +572,12 @@ def parcel_close(*, parcel: Parcel | int, actor: Any = None, label_format: str =
         )
         for i in items
     ]
-    customs = None
+    job = _LabelJob(current, order, carrier, sender, recipient, articles)
     if labels.customs_required(
         origin_country=sender.country, destination_country=order.country, destination_postcode=order.postcode
     ):
         try:
-            customs = labels.cn23_data(
+            job.customs = labels.cn23_data(
                 articles=articles,
                 reference=order.external_id,
                 sender=sender,
@@ -591,90 +589,275 @@ def parcel_close(*, parcel: Parcel | int, actor: Any = None, label_format: str =
             raise ValidationFailed(
                 _("Customs papers cannot be made: %(why)s") % {"why": exc}, code="customs_data_missing"
             ) from exc
+    return job
+
+
+def _label_fetch(job: _LabelJob, *, sscc: str, label_format: str) -> None:
+    """Ask the carrier for the label, outside any transaction; a failure leaves the parcel ``awaiting_label``."""
+    from quai.shipping.carriers.base import ShipmentRequest
+    from quai.shipping.services import shipment_label_request
+
+    current, order = job.parcel, job.order
     dims = current.packaging_dims_mm or [0, 0, 0]
     request = ShipmentRequest(
         reference=order.external_id,
-        service_code=_service_code(carrier.kind, order),
-        sender=sender,
-        recipient=recipient,
+        service_code=_service_code(job.carrier.kind, order),
+        sender=job.sender,
+        recipient=job.recipient,
         weight_g=current.measured_weight_g or 0,
-        sscc=sscc_next(),
+        sscc=sscc,
         length_mm=dims[0],
         width_mm=dims[1],
         height_mm=dims[2],
         pickup_point_id="",
         label_format=label_format,
-        customs=articles if customs else (),
+        customs=job.articles if job.customs else (),
         ship_date=clock.today().isoformat(),
     )
     try:
-        answer = shipment_label_request(carrier=carrier, request=request)
+        job.answer = shipment_label_request(carrier=job.carrier, request=request)
     except QuaiError as exc:
         _fail(current, exc.code)
         raise
+
+
+def _close_record(current: Parcel, order: Order, items: Sequence[ParcelItem], job: _LabelJob, actor: Any) -> Order:
+    """The close's transaction part (the caller's transaction, parcel and order locked and the order checked
+    packable): units to the station, the shipment, the order packed, the parcel closed and its event. Returns the
+    order as packed."""
+    from quai.inventory.services import parcel_stock_pack
+    from quai.orders.services.floor_shipping import order_pack
+    from quai.shipping.services import shipment_record
+
+    reservation_ids = [i.reservation_id for i in items if i.reservation_id]
+    parcel_stock_pack(
+        reservation_ids=reservation_ids, location=current.station, parcel_id=current.pk, actor=_user(actor)
+    )
+    shipment = shipment_record(
+        answer=job.answer,
+        merchant_id=current.merchant_id,
+        order_id=order.pk,
+        order_reference=order.external_id,
+        parcel_id=current.pk,
+        stock_location_id=current.station_id,
+        reservation_ids=reservation_ids,
+        customs=job.customs,
+    )
+    packed = order_pack(order=order, actor=actor, parcel_id=current.pk)
+    now = clock.now()
+    current.status = ParcelStatus.CLOSED
+    current.closed_at = now
+    current.shipment_id = shipment.pk
+    current.carrier_code = job.carrier.code
+    current.last_error = ""
+    current.save()
+    event_record(
+        ParcelClosed(
+            parcel_id=current.pk,
+            order_id=order.pk,
+            packaging_code=current.packaging_code,
+            weight_g=current.measured_weight_g or 0,
+            sscc=shipment.sscc,
+            tracking_number=shipment.tracking_number,
+            carrier=job.carrier.code,
+            operator=actor_of(actor).label,
+            closed_at=now,
+        ),
+        merchant_id=current.merchant_id,
+    )
+    return packed
+
+
+def parcel_close(*, parcel: Parcel | int, actor: Any = None, label_format: str = "pdf") -> Parcel:
+    """Label and close the parcel (see the module docstring for the two parts and what a failure leaves)."""
+    from quai.catalog.models import Sku
+    from quai.shipping.services import shipment_label_void, sscc_next
+
+    pk = parcel if isinstance(parcel, int) else parcel.pk
+    with transaction.atomic():
+        current = _locked(pk)
+        if current.status not in (ParcelStatus.OPEN, ParcelStatus.AWAITING_LABEL):
+            raise Conflict(_("This parcel is already closed."), code="parcel_not_open")
+        order = _order_still_packable(current)
+        items = list(current.items.all())
+        _close_check(current, items)
+        current.status = ParcelStatus.AWAITING_LABEL
+        current.save(update_fields=["status", "updated_at"])
+    carrier = _carrier_for(order)
+    skus = {s.pk: s for s in Sku.objects.filter(pk__in=[i.sku_id for i in items])}
+    job = _label_job(current, order, items, skus, carrier)
+    _label_fetch(job, sscc=sscc_next(), label_format=label_format)
     try:
         with transaction.atomic():
             current = _locked(pk)
             order = Order.objects.select_for_update().get(pk=current.order_id)
             order_packable_check(order)
-            reservation_ids = [i.reservation_id for i in current.items.all() if i.reservation_id]
-            parcel_stock_pack(
-                reservation_ids=reservation_ids, location=current.station, parcel_id=current.pk, actor=_user(actor)
-            )
-            shipment = shipment_record(
-                answer=answer,
-                merchant_id=current.merchant_id,
-                order_id=order.pk,
-                order_reference=order.external_id,
-                parcel_id=current.pk,
-                stock_location_id=current.station_id,
-                reservation_ids=reservation_ids,
-                customs=customs,
-            )
-            order_pack(order=order, actor=actor, parcel_id=current.pk)
-            now = clock.now()
-            current.status = ParcelStatus.CLOSED
-            current.closed_at = now
-            current.shipment_id = shipment.pk
-            current.carrier_code = carrier.code
-            current.last_error = ""
-            current.save()
-            event_record(
-                ParcelClosed(
-                    parcel_id=current.pk,
-                    order_id=order.pk,
-                    packaging_code=current.packaging_code,
-                    weight_g=current.measured_weight_g or 0,
-                    sscc=shipment.sscc,
-                    tracking_number=shipment.tracking_number,
-                    carrier=carrier.code,
-                    operator=actor_of(actor).label,
-                    closed_at=now,
-                ),
-                merchant_id=current.merchant_id,
-            )
+            _close_record(current, order, list(current.items.all()), job, actor)
     except BaseException as exc:
-        shipment_label_void(answer)
+        shipment_label_void(job.answer)
         if isinstance(exc, QuaiError):
             _fail(current, exc.code)
         raise
-    _totes_release(current)
+    _totes_release([current])
     return current
 
 
-def _totes_release(parcel: Parcel) -> None:
-    """Give back to the pool every tote the order came in that the parcel emptied (a tote shared with orders not
-    packed yet still holds their units: it stays with its batch)."""
+@dataclass(frozen=True)
+class CloseOutcome:
+    """One parcel of a batch close: closed (``error`` None, ``parcel`` as closed) or refused with the error
+    ``parcel_close`` would have raised for it (``parcel`` then as it was left: open or awaiting its label)."""
+
+    parcel_id: int
+    parcel: Parcel | None = None
+    error: QuaiError | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.error is None
+
+
+def parcels_close_many(
+    *, parcels: Sequence[Parcel | int], actor: Any = None, label_format: str = "pdf"
+) -> list[CloseOutcome]:
+    """Close many weighed parcels in one go (an auto-packing line's, or a supervisor's batch of a pack table's
+    parcels): each ends exactly as ``parcel_close`` called on the parcels one by one, in ascending id order, would
+    leave it — the same checks and refusals, the same SSCCs, ledger moves, shipment, order step and events, in the
+    same order.
+
+    The work per parcel shrinks, not the rules: one transaction checks every parcel (parcels, orders and lines read
+    and locked together); the labels are then asked for outside any transaction, the SSCCs taken in one step; one
+    transaction records the closes, each parcel in a savepoint of its own, so a parcel refused there (its order
+    held meanwhile) is rolled back alone and its label voided after the commit, the others closed. A carrier
+    failure leaves its parcel ``awaiting_label`` with the reason, the others go on. Returns one outcome per parcel,
+    in ascending id order (a parcel given twice is closed once)."""
+    from quai.catalog.models import Sku
+    from quai.shipping.services import shipment_label_void, ssccs_next
+
+    ids = sorted({p if isinstance(p, int) else p.pk for p in parcels})
+    outcomes: dict[int, CloseOutcome] = {}
+    jobs: list[_LabelJob] = []
+    with transaction.atomic():
+        locked = {p.pk: p for p in Parcel.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+        orders = {
+            o.pk: o
+            for o in Order.objects.filter(pk__in=[p.order_id for p in locked.values()]).prefetch_related("lines")
+        }
+        items = _items_by_parcel(list(locked))
+        ready: list[Parcel] = []
+        for pk in ids:
+            current = locked.get(pk)
+            try:
+                if current is None:
+                    raise NotFound(_("Parcel not found."), code="parcel_not_found", details={"parcel_id": pk})
+                if current.status not in (ParcelStatus.OPEN, ParcelStatus.AWAITING_LABEL):
+                    raise Conflict(_("This parcel is already closed."), code="parcel_not_open")
+                order_packable_check(orders[current.order_id])
+                _close_check(current, items[pk])
+            except QuaiError as exc:
+                outcomes[pk] = CloseOutcome(parcel_id=pk, parcel=current, error=exc)
+                continue
+            ready.append(current)
+        if ready:
+            now = clock.now()
+            Parcel.objects.filter(pk__in=[p.pk for p in ready]).update(
+                status=ParcelStatus.AWAITING_LABEL, updated_at=now
+            )
+            for current in ready:
+                current.status, current.updated_at = ParcelStatus.AWAITING_LABEL, now
+    if not ready:
+        return [outcomes[pk] for pk in ids]
+    carriers: dict[str, Any] = {}
+    skus = {s.pk: s for s in Sku.objects.filter(pk__in=sorted({i.sku_id for p in ready for i in items[p.pk]}))}
+    for current in ready:
+        order = orders[current.order_id]
+        service = order.carrier_service or ""
+        if service not in carriers:
+            carriers[service] = _carrier_for(order)
+        try:
+            jobs.append(_label_job(current, order, items[current.pk], skus, carriers[service]))
+        except QuaiError as exc:
+            outcomes[current.pk] = CloseOutcome(parcel_id=current.pk, parcel=current, error=exc)
+    labelled: list[_LabelJob] = []
+    for job, sscc in zip(jobs, ssccs_next(count=len(jobs)), strict=True):
+        try:
+            _label_fetch(job, sscc=sscc, label_format=label_format)
+        except QuaiError as exc:
+            outcomes[job.parcel.pk] = CloseOutcome(parcel_id=job.parcel.pk, parcel=job.parcel, error=exc)
+            continue
+        labelled.append(job)
+    refused: list[_LabelJob] = []
+    try:
+        with transaction.atomic():
+            pks = [job.parcel.pk for job in labelled]
+            relocked = {
+                p.pk: p
+                for p in Parcel.objects.select_for_update(of=("self",))
+                .select_related("station")
+                .filter(pk__in=pks)
+                .order_by("pk")
+            }
+            current_orders = {
+                o.pk: o
+                for o in Order.objects.select_for_update()
+                .filter(pk__in=sorted({p.order_id for p in relocked.values()}))
+                .order_by("pk")
+            }
+            current_items = _items_by_parcel(pks)
+            for job in labelled:
+                current = relocked.get(job.parcel.pk) or job.parcel
+                try:
+                    if job.parcel.pk not in relocked:
+                        raise NotFound(
+                            _("Parcel not found."), code="parcel_not_found", details={"parcel_id": current.pk}
+                        )
+                    with transaction.atomic():
+                        order = current_orders[current.order_id]
+                        order_packable_check(order)
+                        current_orders[order.pk] = _close_record(current, order, current_items[current.pk], job, actor)
+                except QuaiError as exc:
+                    _fail(current, exc.code)
+                    current.status, current.last_error = ParcelStatus.AWAITING_LABEL, exc.code[:300]
+                    outcomes[current.pk] = CloseOutcome(parcel_id=current.pk, parcel=current, error=exc)
+                    refused.append(job)
+                    continue
+                outcomes[current.pk] = CloseOutcome(parcel_id=current.pk, parcel=current)
+    except BaseException:
+        for job in labelled:
+            shipment_label_void(job.answer)
+        raise
+    for job in refused:
+        shipment_label_void(job.answer)
+    _totes_release([o.parcel for o in outcomes.values() if o.closed and o.parcel is not None])
+    return [outcomes[pk] for pk in ids]
+
+
+def _items_by_parcel(parcel_ids: Sequence[int]) -> dict[int, list[ParcelItem]]:
+    found: dict[int, list[ParcelItem]] = {pk: [] for pk in parcel_ids}
+    for item in ParcelItem.objects.filter(parcel_id__in=list(parcel_ids)).order_by("parcel_id", "pk"):
+        found[item.parcel_id].append(item)
+    return found
+
+
+def _totes_release(parcels: Sequence[Parcel]) -> None:
+    """Give back to the pool every tote the parcels' orders came in that the parcels emptied (a tote shared with
+    orders not packed yet still holds their units: it stays with its batch)."""
     from quai.fulfillment.services import tote_release
     from quai.warehouse.models import Location
 
-    codes = {u.tote_code for u in order_picked_units(scope=FLOOR, order_id=parcel.order_id)} | {parcel.tote_code}
-    site = Location.objects.select_related("site").get(pk=parcel.station_id).site
-    for code in sorted(c for c in codes if c):
-        try:
-            tote_release(site=site, tote_code=code)
-        except QuaiError:
-            continue
+    if not parcels:
+        return
+    totes = orders_tote_codes(scope=FLOOR, order_ids=[p.order_id for p in parcels])
+    sites = {
+        location.pk: location.site
+        for location in Location.objects.select_related("site").filter(pk__in={p.station_id for p in parcels})
+    }
+    for parcel in parcels:
+        codes = totes.get(parcel.order_id, set()) | {parcel.tote_code}
+        for code in sorted(c for c in codes if c):
+            try:
+                tote_release(site=sites[parcel.station_id], tote_code=code)
+            except QuaiError:
+                continue
 
 
 def _service_code(kind: str, order: Order) -> str:
