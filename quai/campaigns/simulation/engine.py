@@ -66,9 +66,8 @@ from quai.campaigns.simulation.params import SimulationParams, params_check
 from quai.core import clock
 from quai.core.outbox import outbox_sweep
 from quai.fulfillment import domain as fulfillment_domain
+from quai.fulfillment import selectors as fulfillment_selectors
 from quai.fulfillment import services as fulfillment
-from quai.fulfillment.models import BatchStatus, PickBatch, PickTask, TaskStatus
-from quai.fulfillment.selectors import order_picking_done
 from quai.labor.models import Activity
 from quai.orders.selectors import order_list
 from quai.orders.services import orders_release_due
@@ -76,9 +75,9 @@ from quai.packing import services as packing
 from quai.promise import domain as promise_domain
 from quai.promise import selectors as promise_selectors
 from quai.shipping import domain as shipping_domain
+from quai.shipping import selectors as shipping_selectors
 from quai.shipping import services as shipping
 from quai.shipping.carriers.base import TrackingEvent
-from quai.shipping.models import Shipment
 from quai.tenants.models import StaffRole
 from quai.tenants.scope import Scope
 
@@ -86,6 +85,8 @@ SCOPE = Scope.system("flash-sale simulation")
 BATCH_SIZE = 500
 #: The pack standard counts lines; a parcel's open, box, weigh and close cost about one more line's time.
 PACK_OVERHEAD_LINES = 1.0
+#: Weighed parcels labelled and closed in one ``parcels_close_many`` (one transaction of closes each).
+CLOSE_BATCH = 200
 STAGES = ("released", "picking", "packed", "shipped")
 
 
@@ -114,6 +115,8 @@ class OrderTrace:
     packed_at: datetime | None = None
     shipped_at: datetime | None = None
     ship_by: datetime | None = None
+    #: (SKU code, units) as drawn: what the packer finds in the tote and scans
+    drawn: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass
@@ -218,6 +221,7 @@ def _intake(run: Run, client: Client, orders: list[PlannedOrder]) -> None:
                 lines=len(planned.lines),
                 units=sum(q for _s, q in planned.lines),
                 received_at=clock.now(),
+                drawn=planned.lines,
             )
 
 
@@ -258,22 +262,15 @@ def _waves(run: Run, pickers: float, now: datetime) -> None:
     """Release a wave when the open batches hold less than half an hour of the pickers' work."""
     if pickers <= 0:
         return
-    open_lines = PickTask.objects.filter(
-        batch__site=run.world.site, batch__status=BatchStatus.OPEN, status=TaskStatus.OPEN
-    ).count()
+    open_lines = fulfillment_selectors.site_open_pick_lines(scope=SCOPE, site_id=run.world.site.pk)
     wanted = pickers * world_mod.STANDARDS[Activity.PICK] * 0.5 - open_lines
     if wanted <= 0:
         return
-    taken = PickTask.objects.exclude(status=TaskStatus.CANCELLED).values("order_id")
-    if not order_list(scope=SCOPE).filter(status="released").exclude(pk__in=taken).exists():
+    if not fulfillment_selectors.orders_awaiting_wave_exist(scope=SCOPE):
         return  # nothing waits: no empty wave
     capacity = max(20, min(500, math.ceil(wanted / 1.5)))
     fulfillment.wave_release(site=run.world.site, criteria=fulfillment_domain.WaveCriteria(capacity=capacity))
-    for order_id in (
-        PickTask.objects.filter(batch__site=run.world.site, batch__status=BatchStatus.OPEN)
-        .values_list("order_id", flat=True)
-        .distinct()
-    ):
+    for order_id in fulfillment_selectors.site_open_batch_order_ids(scope=SCOPE, site_id=run.world.site.pk):
         trace = run.traces.get(order_id)
         if trace is not None and trace.waved_at is None:
             trace.waved_at = now
@@ -294,7 +291,7 @@ def _pick(run: Run, crew: Crew, rng: random.Random, now: datetime, to_pack: list
     confirms it as picked in one action (``batch_confirm_picked``: the same ledger moves, states and events as the
     handheld's three scans per stop, in a bounded number of queries per batch). The run draws no short picks."""
     supervisor = _floor_supervisor(run)
-    batches = list(PickBatch.objects.filter(site=run.world.site, status=BatchStatus.OPEN).order_by("pk"))
+    batches = list(fulfillment_selectors.batch_list(site_id=run.world.site.pk, status="open"))
     for batch in batches:
         if crew.budget <= 0 or not crew.people:
             return
@@ -302,17 +299,17 @@ def _pick(run: Run, crew: Crew, rng: random.Random, now: datetime, to_pack: list
         rate = world_mod.ZONE_PICK_RATE.get(zone_code, world_mod.STANDARDS[Activity.PICK]) * _variation(rng)
         operator = crew.next_person()
         fulfillment.batch_start(batch_id=batch.pk, operator=operator)
-        tasks = list(PickTask.objects.filter(batch=batch, status=TaskStatus.OPEN).values_list("order_id", flat=True))
+        tasks = fulfillment_selectors.batch_open_task_order_ids(scope=SCOPE, batch_id=batch.pk)
         fulfillment.batch_confirm_picked(batch_id=batch.pk, operator=supervisor)
         hours = len(tasks) / rate
         crew.budget -= hours
         run.effort[(Activity.PICK, zone_code)][1] += hours
-        for order_id in sorted(set(tasks)):
-            if order_picking_done(scope=SCOPE, order_id=order_id):
-                trace = run.traces.get(order_id)
-                if trace is not None and trace.picked_at is None:
-                    trace.picked_at = now
-                    to_pack.append(order_id)
+        done = fulfillment_selectors.orders_picking_done(scope=SCOPE, order_ids=sorted(set(tasks)))
+        for order_id in sorted(done):
+            trace = run.traces.get(order_id)
+            if trace is not None and trace.picked_at is None:
+                trace.picked_at = now
+                to_pack.append(order_id)
 
 
 def _urgency(run: Run, order_id: int) -> tuple[datetime, int]:
@@ -321,9 +318,12 @@ def _urgency(run: Run, order_id: int) -> tuple[datetime, int]:
 
 
 def _pack(run: Run, crew: Crew, rng: random.Random, now: datetime, to_pack: list[int]) -> None:
+    """The packers open, scan (one burst per parcel), box and weigh each parcel at their stations; the tick's
+    weighed parcels are then labelled and closed together (``parcels_close_many``: what ``parcel_close`` does to
+    each, with the checks, carriers, SSCCs and totes read once per batch). The run expects no refusal: one stops it."""
     to_pack.sort(key=lambda order_id: _urgency(run, order_id))
     stations = run.world.stations
-    done = 0
+    weighed: list[tuple[Any, OrderTrace]] = []
     for order_id in to_pack:
         if crew.budget <= 0 or not crew.people:
             break
@@ -331,22 +331,27 @@ def _pack(run: Run, crew: Crew, rng: random.Random, now: datetime, to_pack: list
         packer = crew.next_person()
         station = stations[crew.turn % len(stations)]
         parcel = packing.parcel_open(code=trace.external_id, station=station, actor=packer)
-        # Every unit is scanned; the station's batch-mode scanner uploads the parcel's scans as one burst.
-        codes = [
-            run.world.gtins[item.sku_code] for item in parcel.items.all().order_by("pk") for _ in range(item.expected)
-        ]
+        # Every unit is scanned (the units the order was drawn with: the run draws no short picks); the station's
+        # batch-mode scanner uploads the parcel's scans as one burst.
+        codes = [run.world.gtins[sku_code] for sku_code, units in trace.drawn for _ in range(units)]
         packing.parcel_scans_record(parcel=parcel, codes=codes, actor=packer)
         box = packing.parcel_box_suggest(parcel=parcel).box
         parcel = packing.parcel_box_set(parcel=parcel, packaging_code=box.code, actor=packer)
         assert parcel.expected_weight_g is not None
         packing.parcel_weigh(parcel=parcel, weight_g=parcel.expected_weight_g, actor=packer)
-        packing.parcel_close(parcel=parcel, actor=packer, label_format="zpl")
+        weighed.append((parcel, trace))
         hours = (trace.lines + PACK_OVERHEAD_LINES) / (world_mod.STANDARDS[Activity.PACK] * _variation(rng))
         crew.budget -= hours
         run.effort[(Activity.PACK, "PAK")][1] += hours
-        trace.packed_at = now
-        done += 1
-    del to_pack[:done]
+    for start in range(0, len(weighed), CLOSE_BATCH):
+        chunk = weighed[start : start + CLOSE_BATCH]
+        outcomes = packing.parcels_close_many(parcels=[parcel for parcel, _trace in chunk], actor="pack line")
+        refused = [(o.parcel_id, o.error.code) for o in outcomes if o.error is not None]
+        if refused:
+            raise RuntimeError(f"parcels refused at their close: {refused}")
+        for _parcel, trace in chunk:
+            trace.packed_at = now
+    del to_pack[: len(weighed)]
 
 
 def _trucks(run: Run, previous: datetime, now: datetime) -> None:
@@ -355,11 +360,17 @@ def _trucks(run: Run, previous: datetime, now: datetime) -> None:
             continue
         carrier = run.world.carriers[service]
         manifest = shipping.manifest_open(carrier=carrier, actor="simulation dock")
-        codes = list(Shipment.objects.filter(manifest=manifest).order_by("pk").values_list("sscc", flat=True))
-        for code in codes:
-            shipping.manifest_scan(manifest=manifest, code=code, actor="driver")
+        on_manifest = shipping_selectors.manifest_shipments(scope=SCOPE, manifest=manifest)
+        codes = list(on_manifest.order_by("pk").values_list("sscc", flat=True))
+        # Every parcel is scanned onto the truck; the driver's batch-mode scanner uploads the scans as one burst.
+        loads = shipping.manifest_scans_record(manifest=manifest, codes=codes, actor="driver")
+        refused = [(o.code, o.error.code) for o in loads if o.error is not None]
+        if refused:
+            raise RuntimeError(f"parcels refused at the truck: {refused}")
         closed = shipping.manifest_close(manifest=manifest, actor="simulation dock")
-        shipped = list(Shipment.objects.filter(manifest=closed).values_list("order_id", flat=True))
+        shipped = list(
+            shipping_selectors.manifest_shipments(scope=SCOPE, manifest=closed).values_list("order_id", flat=True)
+        )
         for order_id in shipped:
             trace = run.traces.get(order_id)
             if trace is not None:
@@ -555,9 +566,9 @@ def simulate(params: SimulationParams, *, progress: Callable[[str], None] | None
 def _deliveries(run: Run, rng: random.Random, tickets: list[PlannedOrder]) -> None:
     """The days after: each shipped parcel is delivered after delivery days drawn from its lane's transit."""
     shipments = list(
-        Shipment.objects.filter(merchant_id=run.world.merchant_id, shipped_at__isnull=False)
-        .order_by("pk")
-        .values_list("pk", "order_id", "shipped_at", "tracking_number", "service")
+        shipping_selectors.shipments_handed_over(scope=Scope.merchant(run.world.merchant_id)).values_list(
+            "pk", "order_id", "shipped_at", "tracking_number", "service"
+        )
     )
     traces = run.traces
     addresses = {
