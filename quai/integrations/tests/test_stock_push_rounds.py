@@ -125,10 +125,11 @@ def test_a_push_due_within_the_interval_is_asked_for_at_its_end_and_holds_no_wor
     assert 0 < round_.countdown <= INTERVAL_MS / 1000
     assert round_.kwargs["lease"] is not None and lease_of(connection) is not None
 
-    # A further change meanwhile: its task finds the lease held and returns, asking for nothing more
+    # A further change meanwhile asks for no task: the round asked for holds the lease and will take it
     change(capture, sku, location, -2)
-    (later,) = broker.take()
-    assert broker.run(later) == 0
+    assert broker.messages == []
+    # and a task that comes anyway (beat's sweep) finds the lease held and returns
+    assert broker.run(asked) == 0
     assert broker.messages == [] and writes(shop) == 1
 
     # The round at the interval's end pushes the latest level, once, and lets the lease go
@@ -148,7 +149,7 @@ def test_a_change_landing_during_a_push_goes_in_the_round_asked_for_after_it(
     with capture(execute=True):
         outbox_relay()
     (first,) = broker.take()
-    during: list[Message] = []
+    during: list[list[Message]] = []
     adapter_for = stock_out.connection_adapter
 
     class ChangedDuringThePush:
@@ -160,13 +161,14 @@ def test_a_change_landing_during_a_push_goes_in_the_round_asked_for_after_it(
         def push_stock(self, levels: Any, snapshot_id: str) -> Any:
             if not during:
                 change(capture, sku, location, -3)
-                during.extend(broker.take())
-                assert [broker.run(message) for message in during] == [0]  # the lease is held: it returns
+                during.append(broker.take())
+                assert broker.run(first) == 0  # a task coming meanwhile (beat's sweep) finds the lease held
             return self.adapter.push_stock(levels, snapshot_id)
 
     monkeypatch.setattr(stock_out, "connection_adapter", lambda c, client=None: ChangedDuringThePush(adapter_for(c)))
     broker.run(first)
     assert (writes(shop), level(shop)) == (1, 10)  # the level read before the change
+    assert during == [[]]  # the change asked for no task: the push under way holds the lease
     assert StockSync.objects.get().changed_at is not None  # the change is still to push
 
     (round_,) = broker.take()  # the holder looked again after its push and asked for the next round
@@ -220,3 +222,30 @@ def test_a_lost_round_costs_the_lease_then_the_sweep_pushes_and_the_stale_round_
     assert (writes(shop), level(shop)) == (2, 6)
     broker.run(lost)  # arriving at last: not the lease's holder any more
     assert writes(shop) == 2 and lease_of(connection) is None
+
+
+def test_a_shop_keeps_its_http_client_from_one_push_to_the_next_and_never_shares_it(
+    setup, shop, broker, django_capture_on_commit_callbacks, monkeypatch
+):
+    connection, sku, location = setup
+    used: list[Any] = []
+    adapter_for = stock_out.connection_adapter
+
+    def adapter(c, client=None):  # type: ignore[no-untyped-def]
+        used.append(client)
+        return adapter_for(c, client)
+
+    monkeypatch.setattr(stock_out, "connection_adapter", adapter)
+    capture = django_capture_on_commit_callbacks
+    with capture(execute=True):
+        outbox_relay()
+    broker.run(broker.take()[0])
+    Connection.objects.filter(pk=connection.pk).update(last_stock_push_at=None)  # no interval to wait
+    change(capture, sku, location, -1)
+    broker.run(broker.take()[0])
+    assert writes(shop) == 2 and len(used) == 2
+    assert used[0] is used[1] and not used[0].is_closed
+    other = Connection(pk=connection.pk + 1, base_url=connection.base_url)
+    moved = Connection(pk=connection.pk, base_url=connection.base_url + "/elsewhere")
+    assert stock_out._push_client(other) is not used[0]
+    assert stock_out._push_client(moved) is not used[0]
