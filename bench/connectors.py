@@ -8,18 +8,25 @@ Set-up (scratch PostgreSQL database ``quai_bench_connectors``, Redis ``BENCH_CON
 - two merchants with an API key each and ``BENCH_CONNECTORS_SKUS`` SKUs each (default 50, the first of merchant 1
   hot), every SKU stocked for the whole burst; merchant 1 connected to the WooCommerce shop, merchant 2 to the
   Shopify one (``stock_interval_ms`` left at its default, 100 ms), seeded through the services;
-- Quai as in production (bench/intake.py's settings): gunicorn gthread, a Celery worker on Redis (both queues:
-  the relay's and ``shop_push``) and beat, stopped first at the end, while its schedule file still exists;
+- Quai as in production (bench/intake.py's settings, README's workers): gunicorn gthread, a Celery worker on Redis
+  for the relay's queue, one of its own for ``shop_push`` (two processes, prefetching one message each) and beat,
+  stopped first at the end, while its schedule file still exists;
 - the burst: ``wrk`` with ``bench/intake.lua`` posts ``BENCH_CONNECTORS_ORDERS`` orders (default 4,000) through
   ``POST /api/v1/orders`` from bench/intake.py's connections, each reservation changing a SKU's availability;
 - once the outbox and the stock pushes are drained: five levels of each shop are changed behind Quai's back (a shop
   admin's edit), the reconcile job runs, then a second reconcile, read-only, counts what still differs.
 
-Figures, per shop: stock change → shop p50 / p99 (from each ``inventory.reservation_made``'s ``occurred_at`` to the
-first level received that includes it: availability only falls during the burst, so that is the first level at or
-below the one the change left), split into the outbox relay's part (occurred → relayed) and the connector's (relayed
-→ shop); stock writes against changes (coalescing: a burst of changes is one write, at most one write per
-``stock_interval_ms``), and drift after the reconcile (0, FAIL otherwise). The run waits up to
+Figures, per shop: stock change → shop p50 / p99, from each ``inventory.reservation_made``'s ``occurred_at`` to the
+first level the shop received that includes it (availability only falls during the burst, so that is the first
+level at or below the one the change left). ``occurred_at`` is when the reservation's statement ran, inside the
+order's transaction (the group committer's, bench/intake.py), so the figure counts the rest of that transaction and
+its commit too: the shop cannot see the change earlier, and it is never counted from a later moment than the
+change. (The order's wait before its transaction began is not counted: the stock had not changed yet.) The delay
+is split into the outbox relay's part (occurred → relayed: committed, claimed, handled, marked relayed) and the
+connector's (relayed → shop), itself split along the push that carried each change (``connector_parts``, from the
+shop_push worker's timing lines: waiting for a push to be asked, task queue, sleep in the task, the task before
+its HTTP call, the HTTP call); then stock writes against changes (coalescing: a burst of changes is one write, at
+most one write per ``stock_interval_ms``), and drift after the reconcile (0, FAIL otherwise). The run waits up to
 ``BENCH_CONNECTORS_DRAIN_SECONDS`` (120) for the outbox and the pushes to drain after the burst.
 """
 
@@ -57,6 +64,7 @@ DB = "quai_bench_connectors"
 REDIS_URL = os.environ.get("BENCH_CONNECTORS_REDIS_URL", "redis://127.0.0.1:6379/12")
 STOCK_INTERVAL_MS = 100  # quai.integrations.services.stock_out.DEFAULT_STOCK_INTERVAL_MS
 
+TRACE = "push-timing.jsonl"  # the worker's stock push timing lines (bench/connectors_trace.py), in the scratch folder
 TARGET_P99_S = 1.0
 BUSY_LOAD = 2.0
 
@@ -232,6 +240,7 @@ def child_check(out: str) -> None:
             .values_list("occurred_at", "payload", "relayed_at")
         )
         result[connection.platform] = {
+            "connection": connection.pk,
             "found": len(repaired.drift),
             "repaired": sum(1 for line in repaired.drift if line.repaired),
             "reconcile_error": repaired.error or after.error,
@@ -291,16 +300,25 @@ def _pending() -> tuple[int, int]:
 
 def _start_quai(
     env: dict[str, str], port: int, scratch: Path
-) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes], subprocess.Popen[bytes]]:
-    """The worker (both queues: the relay's and shop_push), beat beside it as production runs it (the outbox sweep
-    and the shops' sweep are part of the path) with its schedule in the scratch folder, and the server."""
+) -> tuple[list[subprocess.Popen[bytes]], subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    """The workers as production runs them (README): one for the relay's queue, one of its own for ``shop_push``
+    (prefetching one message a process: a push waits for no message taken ahead of it), beat beside them (the
+    outbox sweep and the shops' sweep are part of the path) with its schedule in the scratch folder, and the
+    server. The shop_push worker writes the stock push's timing lines (``connectors_trace``)."""
     log_level = os.environ.get("BENCH_CONNECTORS_WORKER_LOG", "error")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "quai", "worker", "-c", "2", "--loglevel", log_level],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
+    traced = {**env, "QUAI_WORKER_IMPORTS": "bench.connectors_trace", "BENCH_CONNECTORS_TRACE": str(scratch / TRACE)}
+    celery = [sys.executable, "-m", "celery", "-A", "quai", "worker", "--loglevel", log_level]
+    workers = [
+        subprocess.Popen(
+            [*celery, "-Q", "celery", "-c", "2", "-n", "relay@%h"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
+        ),
+        subprocess.Popen(
+            [*celery, "-Q", "shop_push", "-c", "2", "--prefetch-multiplier", "1", "-n", "shops@%h"],
+            cwd=ROOT,
+            env=traced,
+            stdout=subprocess.DEVNULL,
+        ),
+    ]
     beat = subprocess.Popen(
         [
             sys.executable, "-m", "celery", "-A", "quai", "beat",
@@ -330,14 +348,15 @@ def _start_quai(
         cwd=ROOT,
         env=env,
     )
-    return worker, beat, server
+    return workers, beat, server
 
 
 def _run() -> dict[str, Any]:
     env = _env()
     scratch = Path(tempfile.mkdtemp(prefix="quai-bench-connectors-"))
     info_path, records_path = scratch / "shops.json", scratch / "records.json"
-    shops = server = worker = beat = None
+    shops = server = beat = None
+    workers: list[subprocess.Popen[bytes]] = []
     result: dict[str, Any] = {}
     try:
         intake._pg(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
@@ -355,7 +374,7 @@ def _run() -> dict[str, Any]:
         _say("seeding through the services: two merchants, their SKUs and stock, a WooCommerce and a Shopify shop")
         seed = _child("seed", env, str(info_path))
         port = intake._free_port()
-        worker, beat, server = _start_quai(env, port, scratch)
+        workers, beat, server = _start_quai(env, port, scratch)
         intake._wait_ready(port, server)
         wrk_env = {
             **os.environ,
@@ -400,30 +419,34 @@ def _run() -> dict[str, Any]:
         beat = None
         intake._stop(server)
         server = None
-        intake._stop(worker)
-        worker = None
+        for worker in workers:
+            intake._stop(worker)
+        workers = []
         _say("levels edited on each shop behind Quai's back, then the reconcile, then a read-only reconcile")
         result["check"] = _child("check", env)
         shops.send_signal(signal.SIGTERM)
         shops.wait(60)
         shops = None
         result["shops"] = json.loads(records_path.read_text())
+        trace = scratch / TRACE
+        lines = trace.read_text().splitlines() if trace.exists() else []
+        result["pushes"] = [json.loads(line) for line in lines if line.startswith("{")]
     finally:
         intake._stop(beat)
         intake._stop(server)
-        intake._stop(worker)
+        for worker in workers:
+            intake._stop(worker)
         intake._stop(shops)
         intake._pg(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
         shutil.rmtree(scratch, ignore_errors=True)
     return result
 
 
-def delays(
-    changes: list[list[Any]], receipts: list[list[Any]], final: dict[str, int], *, since_relayed: bool = False
-) -> tuple[list[float], int]:
-    """For each change (occurred, SKU, quantity reserved, relayed), the wait until the shop received a level that
-    includes it, from the change (or, ``since_relayed``, from its relay: the connectors' own part); and how many
-    changes no received level includes (or, ``since_relayed``, were not relayed).
+def receipts_of(
+    changes: list[list[Any]], receipts: list[list[Any]], final: dict[str, int]
+) -> list[tuple[float, float | None, float | None]]:
+    """For each change (occurred, SKU, quantity reserved, relayed): (occurred, relayed, the time the shop first
+    received a level that includes it, or None).
 
     During the burst a SKU's availability only falls, so the level a change left is the final level plus what the
     later changes took, and a level received includes the change when it is at or below that level. (The final
@@ -434,20 +457,109 @@ def delays(
     for rows in by_sku.values():
         rows.sort()
     later: dict[str, int] = {}
-    left: list[tuple[float | None, str, int]] = []
+    found: list[tuple[float, float | None, float | None]] = []
     for occurred, sku, quantity, relayed in reversed(changes):
-        start = (float(relayed) if relayed is not None else None) if since_relayed else float(occurred)
-        left.append((start, sku, max(0, final.get(sku, 0) + later.get(sku, 0))))
+        level = max(0, final.get(sku, 0) + later.get(sku, 0))
         later[sku] = later.get(sku, 0) + int(quantity)
+        received = next((t for t, shown in by_sku.get(sku, []) if shown <= level), None)
+        found.append((float(occurred), None if relayed is None else float(relayed), received))
+    return found
+
+
+def delays(
+    changes: list[list[Any]], receipts: list[list[Any]], final: dict[str, int], *, since_relayed: bool = False
+) -> tuple[list[float], int]:
+    """For each change, the wait until the shop received a level that includes it (``receipts_of``), from the
+    change (or, ``since_relayed``, from its relay: the connectors' own part); and how many changes no received level
+    includes (or, ``since_relayed``, were not relayed)."""
     waits: list[float] = []
     missing = 0
-    for at, sku, level in left:
-        received = None if at is None else next((t for t, shown in by_sku.get(sku, []) if shown <= level), None)
-        if at is None or received is None:
+    for occurred, relayed, received in receipts_of(changes, receipts, final):
+        start = relayed if since_relayed else occurred
+        if start is None or received is None:
             missing += 1
         else:
-            waits.append(max(0.0, received - at))
+            waits.append(max(0.0, received - start))
     return sorted(waits), missing
+
+
+PARTS = ("waiting for a push to be asked", "task queue", "sleep in the task", "task before HTTP", "HTTP to the shop")
+
+
+def connector_parts(
+    changes: list[list[Any]], receipts: list[list[Any]], final: dict[str, int], pushes: list[dict[str, Any]]
+) -> list[tuple[float, tuple[float, ...]]]:
+    """Each shown change's connector part (relayed → shop) split along the push that carried it (the push whose
+    HTTP call was under way when the shop stamped the level; the worker's timing lines, ``connectors_trace``). The
+    push's moments cut the change's wait into consecutive pieces, each counted from the change's relay only:
+
+    - waiting for a push to be asked: until the carrying push was asked for (a push in flight, or the shop's
+      interval running: the change waits for the next round);
+    - task queue: asked → its task started in a worker (for a round asked for ahead, how late it started);
+    - sleep in the task: the interval waited inside the task, holding its worker process;
+    - task before HTTP: the rest of the task up to the HTTP call (lease, the dirty SKUs and their levels read);
+    - HTTP to the shop: the call's start → the shop stamping the level (a read before the write included).
+
+    A push asked for before the change was relayed (it read the marks after them) thus counts only the part of its
+    queue after the relay; a push with no ``asked`` (beat's sweep) counts none.
+    """
+    pushes = sorted(pushes, key=lambda push: push["done"])
+    split: list[tuple[float, tuple[float, ...]]] = []
+    for _occurred, relayed, received in receipts_of(changes, receipts, final):
+        if relayed is None or received is None:
+            continue
+        push = next((p for p in pushes if p.get("http") is not None and p["http"] <= received <= p["done"]), None)
+        if push is None:
+            continue
+        started, http, slept = push["started"], push["http"], push["slept"]
+        asked = push["asked"] if push.get("asked") is not None else started
+        slept_from = push["read"] - slept
+
+        def piece(start: float, end: float, relayed: float = relayed, received: float = received) -> float:
+            return max(0.0, min(end, received) - max(start, relayed))
+
+        split.append(
+            (
+                max(0.0, received - relayed),
+                (
+                    piece(relayed, asked),
+                    piece(asked, started),
+                    piece(slept_from, push["read"]),
+                    piece(started, slept_from) + piece(push["read"], http),
+                    piece(http, received),
+                ),
+            )
+        )
+    return split
+
+
+def _split_rows(
+    platform: str, changes: list[list[Any]], in_burst: list[list[Any]], check: dict[str, Any], pushes: list[Any]
+) -> list[tuple[str, str, str, str]]:
+    """The connector part split (``connector_parts``): each part's p50, then its mean over the slowest 1 % of the
+    changes (the tail's make-up: what the p99 is made of)."""
+    own = [push for push in pushes if push["connection"] == check["connection"]]
+    split = connector_parts(changes, in_burst, check["levels"], own)
+    if not split:
+        return [(f"[{platform}]   connector split", "no push timing lines", "(reported)", "")]
+    split.sort(key=lambda row: row[0])
+    tail = split[-max(1, len(split) // 100) :]
+    medians = [intake._pct(sorted(row[1][i] for row in split), 50) for i in range(len(PARTS))]
+    means = [sum(row[1][i] for row in tail) / len(tail) for i in range(len(PARTS))]
+    return [
+        (
+            f"[{platform}]     split p50: " + " / ".join(PARTS),
+            " / ".join(f"{value * 1000:,.0f}" for value in medians) + f" ms ({len(split):,} changes)",
+            "(reported)",
+            "",
+        ),
+        (
+            f"[{platform}]     slowest 1 % (≥ {tail[0][0] * 1000:,.0f} ms), mean of each part",
+            " / ".join(f"{value * 1000:,.0f}" for value in means) + f" ms ({len(tail)} changes)",
+            "(reported)",
+            "",
+        ),
+    ]
 
 
 def _rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -501,6 +613,7 @@ def _rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 "(reported)",
                 "",
             ),
+            *_split_rows(platform, changes, in_burst, check, result["pushes"]),
             (
                 f"[{platform}] stock writes / changes (coalescing)",
                 f"{len(writes):,} / {len(changes):,} ({len(writes) / max(len(changes), 1):.2f} a change, "
@@ -541,7 +654,8 @@ def main() -> int:
     print(
         f"Quai benchmark — connectors: {ORDERS:,} orders over HTTP, {SKUS} SKUs a merchant, stock out to a fake "
         f"WooCommerce and a fake Shopify on loopback; gunicorn gthread {intake.PROCESSES} × {intake.THREADS}, "
-        f"a Celery worker, wrk {intake.WRK_THREADS} threads × {intake.CONNECTIONS} connections",
+        f"a Celery worker for the relay and one for shop_push, wrk {intake.WRK_THREADS} threads × "
+        f"{intake.CONNECTIONS} connections",
         flush=True,
     )
     if load > BUSY_LOAD:
