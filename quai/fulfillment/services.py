@@ -1,8 +1,9 @@
 """Every write of the picking floor: waves, batches and their routes, totes, scans, shortages.
 
-A wave picks released orders (``domain.wave_select``), pins their reservations to places
-(``reservation_allocate``), groups them into carts (``domain.batch_plan``) and orders each cart's stops along its
-route (``routing.plan_route``). A batch is picked one task at a time by one operator: scan the location, the item,
+A wave picks released orders (``domain.wave_select``), pins their reservations to places (``reservation_allocate``'s
+many form, ``AllocationRun``: a wave's queries grow with its chunks of orders, not its orders), groups them into
+carts (``domain.batch_plan``) and orders each cart's stops along its route (``routing.plan_route``). A batch is
+picked one task at a time by one operator: scan the location, the item,
 then the tote (with the quantity); each accepted pick moves the units, still reserved, from the shelf into the
 tote's location (``reservation_pick_to``). Every scan, accepted or refused, is a ``PickScan`` row written even when
 the step is refused (in its own transaction, after the refused one rolled back).
@@ -10,7 +11,7 @@ the step is refused (in its own transaction, after the refused one rolled back).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any, TypeVar
@@ -44,7 +45,8 @@ from quai.fulfillment.models import (
 from quai.fulfillment.selectors import release_rooms
 from quai.inventory.models import ReservationAllocation, StockQuantity
 from quai.inventory.selectors import is_supervisor
-from quai.inventory.services import ALLOCATABLE_ZONE_KINDS, reservation_allocate, reservation_move, reservation_pick_to
+from quai.inventory.services import ALLOCATABLE_ZONE_KINDS, reservation_move, reservation_pick_to
+from quai.inventory.services.allocations import AllocationRun
 from quai.inventory.services.totes import PickToLine, reservation_pick_to_many
 from quai.orders.models import Order, OrderLine, OrderStatus
 from quai.orders.services.floor_picking import order_line_short_backorder, order_picking_check, order_picking_start
@@ -222,31 +224,19 @@ def _floor_order(
     )
 
 
-def _allocated_lines(order: Order, *, site: Site, actor: Any) -> list[domain.PickLine]:
-    """Pin every open reservation of the order's lines to places (FEFO/FIFO) and return the picks they make.
-    Raises ``InsufficientStock`` when a line's units are not all at pickable places of ``site``."""
-    lines = list(OrderLine.objects.filter(order=order, reserved_quantity__gt=0, reservation_id__isnull=False))
+def _allocated_lines(
+    order: Order, lines: Sequence[OrderLine], *, site: Site, run: AllocationRun
+) -> list[domain.PickLine]:
+    """Pin every open reservation of the order's lines to places (FEFO/FIFO, in ``run``: call it inside
+    ``run.group()``, which undoes them all if one fails) and return the picks they make. Raises
+    ``InsufficientStock`` when a line's units are not all at pickable places of ``site``."""
     picks: list[domain.PickLine] = []
     for line in lines:
         assert line.reservation_id is not None
-        reservation_allocate(reservation=line.reservation_id, actor=actor)
-        allocations = ReservationAllocation.objects.filter(reservation_id=line.reservation_id, quantity__gt=0).values(
-            "location_id",
-            "location__zone_id",
-            "location__site_id",
-            "location__aisle",
-            "location__x_m",
-            "location__y_m",
-            "location__zone__kind",
-            "lot",
-            "quantity",
-        )
+        placements = run.allocate(line.reservation_id)
         sku = line.sku
-        for allocation in allocations:
-            if (
-                allocation["location__site_id"] != site.pk
-                or allocation["location__zone__kind"] not in ALLOCATABLE_ZONE_KINDS
-            ):
+        for placement in placements:
+            if placement.site_id != site.pk or placement.zone_kind not in ALLOCATABLE_ZONE_KINDS:
                 raise InsufficientStock(
                     _("Some units of order %(order)s are not on the shelves of this site.")
                     % {"order": order.external_id}
@@ -256,18 +246,31 @@ def _allocated_lines(order: Order, *, site: Site, actor: Any) -> list[domain.Pic
                     line_id=line.pk,
                     reservation_id=line.reservation_id,
                     sku_id=line.sku_id,
-                    location_id=allocation["location_id"],
-                    zone_id=allocation["location__zone_id"],
-                    aisle=allocation["location__aisle"],
-                    x=float(allocation["location__x_m"]),
-                    y=float(allocation["location__y_m"]),
-                    lot=allocation["lot"],
-                    quantity=allocation["quantity"],
+                    location_id=placement.location_id,
+                    zone_id=placement.zone_id,
+                    aisle=placement.aisle,
+                    x=placement.x_m,
+                    y=placement.y_m,
+                    lot=placement.lot,
+                    quantity=placement.quantity,
                     unit_volume_cm3=_unit_volume(sku),
                     unit_weight_g=int(getattr(sku, "weight_g", 0) or 0),
                 )
             )
     return picks
+
+
+def _open_lines(order_ids: Sequence[int], run: AllocationRun) -> dict[int, list[OrderLine]]:
+    """The lines still to pin of these orders (with their SKUs), by order, in one read; their reservations are
+    locked and read into ``run`` at once."""
+    found: dict[int, list[OrderLine]] = {order_id: [] for order_id in order_ids}
+    lines = OrderLine.objects.filter(
+        order_id__in=order_ids, reserved_quantity__gt=0, reservation_id__isnull=False
+    ).select_related("sku")
+    for line in lines:
+        found[line.order_id].append(line)
+    run.load(line.reservation_id for group in found.values() for line in group if line.reservation_id is not None)
+    return found
 
 
 def _held_report(rooms: Mapping[int, domain.ReleaseRoom]) -> list[dict[str, Any]]:
@@ -338,7 +341,12 @@ def wave_release(
         rooms = release_rooms(scope=Scope.system("wave release"), site_id=site.pk, at=clock.now())
         chosen: list[domain.FloorOrder] = []
         skipped: list[dict[str, Any]] = []
-        for order_id in ranked:
+        # The orders are taken in rank order, each all or nothing, as before; what they need is read a chunk of
+        # orders at a time (the chunk: as many as the wave still has room for), and the allocations kept are
+        # written once, after the last: the queries grow with the chunks, not with the orders.
+        run = AllocationRun()
+        lines_of: dict[int, list[OrderLine]] = {}
+        for position, order_id in enumerate(ranked):
             if len(chosen) >= criteria.capacity:
                 break
             order = by_id[order_id]
@@ -346,9 +354,13 @@ def wave_release(
             if room is not None and not room.fits(lines=1):
                 room.held += 1  # its merchant's limit is reached: the order waits, nothing pinned
                 continue
+            if order_id not in lines_of:
+                lines_of.update(
+                    _open_lines(_next_chunk(ranked, position, by_id, rooms, criteria.capacity - len(chosen)), run)
+                )
             try:
-                with transaction.atomic():
-                    lines = _allocated_lines(order, site=site, actor=actor)
+                with run.group():
+                    lines = _allocated_lines(order, lines_of[order_id], site=site, run=run)
             except QuaiError as error:
                 skipped.append({"order_id": order.pk, "code": error.code, "message": str(error.message)})
                 continue
@@ -362,6 +374,7 @@ def wave_release(
                     continue
                 room.take(lines=line_count)
             chosen.append(floor)
+        run.write()
         held = _held_report(rooms)
         wave = Wave.objects.create(
             site=site,
@@ -379,7 +392,10 @@ def wave_release(
             scheduled=scheduled,
             created_by=actor if getattr(actor, "pk", None) else None,
         )
-        batch_ids = [_batch_create(wave, planned, by_id).pk for planned in domain.batch_plan(chosen, cart)]
+        plans = domain.batch_plan(chosen, cart)
+        layouts = {zone_id: zone_layout(zone_id=zone_id) for zone_id in dict.fromkeys(p.zone_id for p in plans)}
+        totes = iter(_free_totes(site, sum(len(planned.totes) for planned in plans)))
+        batch_ids = [_batch_create(wave, planned, by_id, layouts[planned.zone_id], totes).pk for planned in plans]
         event_record(
             WaveReleased(
                 wave_id=wave.pk, site_id=site.pk, order_count=len(chosen), batch_ids=batch_ids, skipped=skipped
@@ -388,8 +404,25 @@ def wave_release(
     return wave
 
 
-def _batch_create(wave: Wave, planned: domain.PlannedBatch, orders: Mapping[int, Order]) -> PickBatch:
-    layout = zone_layout(zone_id=planned.zone_id)
+def _next_chunk(
+    ranked: Sequence[int], start: int, orders: Mapping[int, Order], rooms: Mapping[int, Any], size: int
+) -> list[int]:
+    """The next ``size`` ranked orders from ``start`` that their merchant's release room still lets through (it
+    only shrinks during a wave: one it stops now stays stopped)."""
+    chunk: list[int] = []
+    for order_id in ranked[start:]:
+        if len(chunk) >= size:
+            break
+        room = rooms.get(orders[order_id].merchant_id)
+        if room is None or room.fits(lines=1):
+            chunk.append(order_id)
+    return chunk
+
+
+def _batch_create(
+    wave: Wave, planned: domain.PlannedBatch, orders: Mapping[int, Order], layout: ZoneLayout, free: Iterator[Tote]
+) -> PickBatch:
+    """The batch, its totes (the next of the wave's ``free`` ones, in order) and its tasks along its route."""
     plan, ordered = _route_of(layout, [line.location_id for line in planned.lines])
     per_order: dict[int, list[int]] = {}
     for load in planned.totes:
@@ -408,11 +441,10 @@ def _batch_create(wave: Wave, planned: domain.PlannedBatch, orders: Mapping[int,
         order_by_order_m=round(order_by_order, 2),
         route=[[round(x, 2), round(y, 2)] for x, y in plan.path],
     )
-    totes = _free_totes(wave.site, len(planned.totes))
+    totes = [next(free) for _load in planned.totes]
     rank = {location_id: k for k, location_id in enumerate(ordered)}
     tasks: list[PickTask] = []
     for slot, (tote, load) in enumerate(zip(totes, planned.totes, strict=True), start=1):
-        Tote.objects.filter(pk=tote.pk).update(batch=batch, slot=slot)
         tote.batch, tote.slot = batch, slot
         for k, line in enumerate(load.lines):
             order = orders[_order_of_line(load, k)]
@@ -434,6 +466,7 @@ def _batch_create(wave: Wave, planned: domain.PlannedBatch, orders: Mapping[int,
     tasks.sort(key=lambda task: (rank[task.location_id], task.tote.slot, task.line_id))
     for sequence, task in enumerate(tasks, start=1):
         task.sequence = sequence
+    Tote.objects.bulk_update(totes, ["batch", "slot"])
     PickTask.objects.bulk_create(tasks)
     return batch
 
