@@ -33,7 +33,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.utils.translation import gettext as _
 
@@ -399,15 +400,58 @@ def _skus_by_code(merchant_id: int, codes: set[str]) -> dict[str, Any]:
     missing = lowered - known.keys()
     if not missing:
         return known
-    found = (
+    read = {sku.code.lower(): sku for sku in _skus_read(merchant_id, sorted(missing))}
+    _skus_keep(merchant_id, read)
+    return {**known, **read}
+
+
+def _skus_queryset(merchant_id: int, lowered: Sequence[str]) -> QuerySet[Any]:
+    """The catalogue's own read (``sku_list``) of the merchant's SKUs whose lower-cased code is among ``lowered``."""
+    return (
         sku_list(scope=Scope.merchant(merchant_id))
         .prefetch_related(None)  # an order needs the SKU rows, not their barcodes: one query, not two
         .annotate(code_lower=Lower("code"))
-        .filter(code_lower__in=missing)
+        .filter(code_lower__in=lowered)
+        .order_by()  # the caller keys them by code: no sort
     )
-    read = {sku.code.lower(): sku for sku in found}
-    _skus_keep(merchant_id, read)
-    return {**known, **read}
+
+
+# Compiling that query was most of its cost (~0.5 of 0.6 ms CPU, the round trip ~0.1): its SQL is compiled once per
+# database and number of codes, with stand-in values, then run with the real ones. Above this many codes (a batch
+# request's), the ORM compiles it each time.
+_SKU_STATEMENT_MAX_CODES = 32
+_MERCHANT_STAND_IN = -7_000_001
+_sku_statements: dict[tuple[str, int], tuple[str, tuple[int, ...], Any] | None] = {}
+
+
+def _skus_read(merchant_id: int, lowered: Sequence[str]) -> list[Any]:
+    """The rows of ``_skus_queryset``, read with its SQL compiled once (the same statement, the same model rows)."""
+    statement = _sku_statement(len(lowered))
+    if statement is None:
+        return list(_skus_queryset(merchant_id, lowered))
+    sql, positions, model = statement
+    values = [merchant_id, *lowered]
+    return list(model._default_manager.raw(sql, [values[position] for position in positions]))
+
+
+def _sku_statement(count: int) -> tuple[str, tuple[int, ...], Any] | None:
+    """The SQL of ``_skus_queryset`` for ``count`` codes, where each of its parameters comes from (0: the merchant,
+    i: the i-th code) and its model; None when its parameters are not exactly those stand-ins (the ORM then runs)."""
+    if count > _SKU_STATEMENT_MAX_CODES:
+        return None
+    key = (connection.vendor, count)
+    if key in _sku_statements:
+        return _sku_statements[key]
+    stand_ins = [f"quai-intake-stand-in-{index}" for index in range(count)]
+    queryset = _skus_queryset(_MERCHANT_STAND_IN, stand_ins)
+    sql, params = queryset.query.sql_with_params()
+    where = {value: index for index, value in enumerate([_MERCHANT_STAND_IN, *stand_ins])}
+    positions = tuple(where.get(param, -1) for param in params)
+    ok = sorted(positions) == list(range(count + 1))
+    statement = (sql, positions, queryset.model) if ok else None
+    with _cache_lock:
+        _sku_statements[key] = statement
+    return statement
 
 
 # --- The per-process cache of intake's reads (see the module's docstring) ---------------------------------------

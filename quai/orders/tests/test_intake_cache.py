@@ -125,3 +125,28 @@ def test_the_draft_s_digest_is_the_one_orders_were_stored_with(merchant, shirt, 
     assert order_validate(merchant=merchant, data=order_data("C-12")).fingerprint == _fingerprint_as_before(
         order_validate(merchant=merchant, data=order_data("C-12"))
     )
+
+
+def _rows(skus: Any) -> list[tuple[Any, ...]]:
+    return sorted((sku.pk, sku.merchant_id, sku.code, sku.name, sku.status, sku.created_at) for sku in skus)
+
+
+@pytest.mark.parametrize("codes", [["shirt-m"], ["shirt-m", "mug"], ["mug", "nope", "shirt-m"], ["other-1"]])
+def test_the_skus_read_with_the_compiled_statement_are_those_the_catalogue_s_query_finds(
+    merchant, other_merchant, shirt, mug, codes
+):
+    SkuFactory(merchant=other_merchant, code="OTHER-1")
+    with CaptureQueriesContext(connection) as context:
+        read = intake._skus_read(merchant.pk, codes)
+    assert len(context.captured_queries) == 1
+    assert _rows(read) == _rows(intake._skus_queryset(merchant.pk, codes))
+    assert {sku.code.lower() for sku in read} == set(codes) & {"shirt-m", "mug"}
+
+
+def test_a_statement_whose_parameters_are_not_the_stand_ins_is_left_to_the_orm(monkeypatch, merchant, shirt):
+    catalogue_query = intake._skus_queryset
+    # The catalogue's query grows a parameter of its own: the statement cannot say where its value comes from.
+    monkeypatch.setattr(intake, "_skus_queryset", lambda *args: catalogue_query(*args).exclude(code=""))
+    monkeypatch.setattr(intake, "_sku_statements", {})
+    assert intake._sku_statement(1) is None
+    assert [sku.pk for sku in intake._skus_read(merchant.pk, ["shirt-m"])] == [shirt.pk]
