@@ -360,11 +360,9 @@ def _packaging_for(parcel: Parcel) -> list[PackagingType]:
     return list(packaging_type_list(scope=Scope.merchant(parcel.merchant_id), active=True))
 
 
-def _items(parcel: Parcel) -> list[cartonization.Item]:
-    from quai.catalog.models import Sku
-
-    rows = list(parcel.items.all())
-    skus = {s.pk: s for s in Sku.objects.filter(pk__in=[r.sku_id for r in rows])}
+def _cartonization_items(rows: Sequence[ParcelItem], skus: dict[int, Any]) -> list[cartonization.Item]:
+    """The units of the parcel's lines as cartonization sees them; ``sku_dimensions_unknown`` for a SKU without
+    dimensions or weight."""
     out = []
     for row in rows:
         sku = skus[row.sku_id]
@@ -379,16 +377,26 @@ def _items(parcel: Parcel) -> list[cartonization.Item]:
     return out
 
 
-def parcel_box_suggest(*, parcel: Parcel) -> cartonization.Suggestion:
-    """The box cartonization suggests for the parcel's items; ``no_box_fits`` when none holds them."""
-    items = _items(parcel)
-    boxes = [
-        cartonization.Box(
-            p.code, p.inner_length_mm, p.inner_width_mm, p.inner_height_mm, p.max_weight_g, p.tare_weight_g
-        )
-        for p in _packaging_for(parcel)
-    ]
-    suggestion = cartonization.choose_box(items, boxes)
+def _items(parcel: Parcel) -> list[cartonization.Item]:
+    from quai.catalog.models import Sku
+
+    rows = list(parcel.items.all())
+    return _cartonization_items(rows, {s.pk: s for s in Sku.objects.filter(pk__in=[r.sku_id for r in rows])})
+
+
+def _box_of(packaging: PackagingType) -> cartonization.Box:
+    return cartonization.Box(
+        packaging.code,
+        packaging.inner_length_mm,
+        packaging.inner_width_mm,
+        packaging.inner_height_mm,
+        packaging.max_weight_g,
+        packaging.tare_weight_g,
+    )
+
+
+def _suggest(parcel: Parcel, items: list[cartonization.Item], packaging: Sequence[PackagingType]) -> Any:
+    suggestion = cartonization.choose_box(items, [_box_of(p) for p in packaging])
     if suggestion is None:
         raise ValidationFailed(
             _("No packaging holds these items (size or weight): split the parcel or call the supervisor."),
@@ -398,6 +406,36 @@ def parcel_box_suggest(*, parcel: Parcel) -> cartonization.Suggestion:
     return suggestion
 
 
+def parcel_box_suggest(*, parcel: Parcel) -> cartonization.Suggestion:
+    """The box cartonization suggests for the parcel's items; ``no_box_fits`` when none holds them."""
+    items = _items(parcel)
+    suggestion: cartonization.Suggestion = _suggest(parcel, items, _packaging_for(parcel))
+    return suggestion
+
+
+def _box_apply(current: Parcel, packaging_code: str, packaging: Sequence[PackagingType], items: list[Any]) -> None:
+    """Put the items in the box of ``packaging_code`` if they fit (the parcel open, its order packable: checked
+    by the caller); the parcel's fields are set, not saved."""
+    code = packaging_code.strip()
+    found = next((p for p in packaging if p.code.lower() == code.lower()), None)
+    if found is None:
+        raise NotFound(_("No packaging has the code %(code)s.") % {"code": code}, code="packaging_type_not_found")
+    box = _box_of(found)
+    weight = sum(i.weight_g for i in items)
+    if weight + box.tare_g > box.max_weight_g or cartonization.pack(items, box) is None:
+        raise ValidationFailed(
+            _("These items do not fit in %(code)s (size or weight): take a bigger box.") % {"code": found.code},
+            code="box_too_small",
+            details={"packaging_code": found.code},
+        )
+    current.packaging_code = found.code
+    current.packaging_tare_g = found.tare_weight_g
+    current.packaging_dims_mm = [found.inner_length_mm, found.inner_width_mm, found.inner_height_mm]
+    current.expected_weight_g = weight + found.tare_weight_g
+    current.weight_ok = False
+    current.measured_weight_g = None
+
+
 @transaction.atomic
 def parcel_box_set(*, parcel: Parcel | int, packaging_code: str, actor: Any = None) -> Parcel:
     """The box the items go in (the suggested one, or another scanned by its code, if the items fit in it)."""
@@ -405,56 +443,55 @@ def parcel_box_set(*, parcel: Parcel | int, packaging_code: str, actor: Any = No
     if current.status != ParcelStatus.OPEN:
         raise Conflict(_("This parcel is no longer being packed."), code="parcel_not_open")
     _order_still_packable(current)
+    packaging = _packaging_for(current)
     code = packaging_code.strip()
-    packaging = next((p for p in _packaging_for(current) if p.code.lower() == code.lower()), None)
-    if packaging is None:
+    if not any(p.code.lower() == code.lower() for p in packaging):
         raise NotFound(_("No packaging has the code %(code)s.") % {"code": code}, code="packaging_type_not_found")
-    items = _items(current)
-    box = cartonization.Box(
-        packaging.code,
-        packaging.inner_length_mm,
-        packaging.inner_width_mm,
-        packaging.inner_height_mm,
-        packaging.max_weight_g,
-        packaging.tare_weight_g,
-    )
-    weight = sum(i.weight_g for i in items)
-    if weight + box.tare_g > box.max_weight_g or cartonization.pack(items, box) is None:
-        raise ValidationFailed(
-            _("These items do not fit in %(code)s (size or weight): take a bigger box.") % {"code": packaging.code},
-            code="box_too_small",
-            details={"packaging_code": packaging.code},
-        )
-    current.packaging_code = packaging.code
-    current.packaging_tare_g = packaging.tare_weight_g
-    current.packaging_dims_mm = [packaging.inner_length_mm, packaging.inner_width_mm, packaging.inner_height_mm]
-    current.expected_weight_g = weight + packaging.tare_weight_g
-    current.weight_ok = False
-    current.measured_weight_g = None
+    _box_apply(current, packaging_code, packaging, _items(current))
     current.save()
     return current
 
 
-def parcel_weigh(*, parcel: Parcel | int, weight_g: int, actor: Any = None) -> Parcel:
-    """The measured weight (typed or from the scale) against the expected one; a mismatch blocks the parcel
-    (``weight_mismatch``, recorded, the parcel stays open to be checked)."""
+def _weight_valid_check(weight_g: Any) -> None:
     if isinstance(weight_g, bool) or not isinstance(weight_g, int) or weight_g <= 0:
         raise ValidationFailed(
             _("Weigh the parcel: a weight above zero grams is needed."),
             code="weight_invalid",
             details={"field": "weight_g", "value": weight_g},
         )
+
+
+def _weight_apply(current: Parcel, weight_g: int) -> bool:
+    """The measured weight against the expected one (the parcel open, its order packable, checked by the
+    caller); the parcel's fields are set, not saved. Whether it matched."""
+    if current.expected_weight_g is None:
+        raise Conflict(_("Choose the box first."), code="parcel_box_missing")
+    ok = cartonization.weight_within_tolerance(expected_g=current.expected_weight_g, measured_g=weight_g)
+    current.measured_weight_g = weight_g
+    current.weight_ok = ok
+    current.last_error = "" if ok else "weight_mismatch"
+    return ok
+
+
+def _weight_mismatch(current: Parcel, weight_g: int) -> ValidationFailed:
+    return ValidationFailed(
+        _("WEIGHT MISMATCH: %(measured)d g weighed, %(expected)d g expected. Check the parcel's contents.")
+        % {"measured": weight_g, "expected": current.expected_weight_g},
+        code="weight_mismatch",
+        details={"measured_g": weight_g, "expected_g": current.expected_weight_g},
+    )
+
+
+def parcel_weigh(*, parcel: Parcel | int, weight_g: int, actor: Any = None) -> Parcel:
+    """The measured weight (typed or from the scale) against the expected one; a mismatch blocks the parcel
+    (``weight_mismatch``, recorded, the parcel stays open to be checked)."""
+    _weight_valid_check(weight_g)
     with transaction.atomic():
         current = _locked(parcel)
         if current.status != ParcelStatus.OPEN:
             raise Conflict(_("This parcel is no longer being packed."), code="parcel_not_open")
         _order_still_packable(current)
-        if current.expected_weight_g is None:
-            raise Conflict(_("Choose the box first."), code="parcel_box_missing")
-        ok = cartonization.weight_within_tolerance(expected_g=current.expected_weight_g, measured_g=weight_g)
-        current.measured_weight_g = weight_g
-        current.weight_ok = ok
-        current.last_error = "" if ok else "weight_mismatch"
+        ok = _weight_apply(current, weight_g)
         current.save(update_fields=["measured_weight_g", "weight_ok", "last_error", "updated_at"])
         _scan_event(
             current,
@@ -465,13 +502,127 @@ def parcel_weigh(*, parcel: Parcel | int, weight_g: int, actor: Any = None) -> P
             actor=actor,
         )
     if not ok:
-        raise ValidationFailed(
-            _("WEIGHT MISMATCH: %(measured)d g weighed, %(expected)d g expected. Check the parcel's contents.")
-            % {"measured": weight_g, "expected": current.expected_weight_g},
-            code="weight_mismatch",
-            details={"measured_g": weight_g, "expected_g": current.expected_weight_g},
-        )
+        raise _weight_mismatch(current, weight_g)
     return current
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """One parcel of a batch step (boxed, or weighed): done (``error`` None) or refused with the error the
+    one-by-one service would have raised for it; ``parcel`` as the step left it."""
+
+    parcel_id: int
+    parcel: Parcel | None = None
+    error: QuaiError | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.error is None
+
+
+def _locked_many(ids: Sequence[int]) -> tuple[dict[int, Parcel], dict[int, Order]]:
+    """The parcels locked in id order, and their orders (read, as ``_order_still_packable`` reads them)."""
+    locked = {p.pk: p for p in Parcel.objects.select_for_update().filter(pk__in=list(ids)).order_by("pk")}
+    orders = {o.pk: o for o in Order.objects.filter(pk__in=sorted({p.order_id for p in locked.values()}))}
+    return locked, orders
+
+
+def _open_and_packable(pk: int, current: Parcel | None, orders: dict[int, Order]) -> Parcel:
+    if current is None:
+        raise NotFound(_("Parcel not found."), code="parcel_not_found", details={"parcel_id": pk})
+    if current.status != ParcelStatus.OPEN:
+        raise Conflict(_("This parcel is no longer being packed."), code="parcel_not_open")
+    order_packable_check(orders[current.order_id])
+    return current
+
+
+def parcels_box_many(*, parcels: Sequence[Parcel | int], actor: Any = None) -> list[StepOutcome]:
+    """An auto-packing line's cartonizer for many scanned parcels: each goes in the box cartonization suggests,
+    ending exactly as ``parcel_box_suggest`` then ``parcel_box_set`` with that box, called on each parcel in
+    ascending id order, would leave it (the same refusals: no box fits, a SKU without dimensions, the parcel no
+    longer open, its order held or cancelled; the same fields). In ONE transaction: the parcels locked, their
+    orders, lines, SKUs and boxes read once and the parcels written in one statement, whatever their number.
+    Returns one outcome per parcel, in ascending id order."""
+    from quai.catalog.models import Sku
+
+    ids = sorted({p if isinstance(p, int) else p.pk for p in parcels})
+    outcomes: list[StepOutcome] = []
+    with transaction.atomic():
+        locked, orders = _locked_many(ids)
+        lines = _items_by_parcel(list(locked))
+        skus = {s.pk: s for s in Sku.objects.filter(pk__in=sorted({i.sku_id for r in lines.values() for i in r}))}
+        packaging: dict[int, list[PackagingType]] = {}
+        changed: list[Parcel] = []
+        now = clock.now()
+        for pk in ids:
+            current = locked.get(pk)
+            try:
+                if current is not None:
+                    if current.merchant_id not in packaging:
+                        packaging[current.merchant_id] = _packaging_for(current)
+                    items = _cartonization_items(lines[pk], skus)
+                    suggestion = _suggest(current, items, packaging[current.merchant_id])
+                current = _open_and_packable(pk, current, orders)
+                _box_apply(current, suggestion.box.code, packaging[current.merchant_id], items)
+            except QuaiError as exc:
+                outcomes.append(StepOutcome(parcel_id=pk, parcel=current, error=exc))
+                continue
+            current.updated_at = now
+            changed.append(current)
+            outcomes.append(StepOutcome(parcel_id=pk, parcel=current))
+        if changed:
+            fields = ["packaging_code", "packaging_tare_g", "packaging_dims_mm", "expected_weight_g"]
+            Parcel.objects.bulk_update(changed, [*fields, "measured_weight_g", "weight_ok", "updated_at"])
+    return outcomes
+
+
+def parcels_weigh_many(*, weighings: Sequence[tuple[Parcel | int, int]], actor: Any = None) -> list[StepOutcome]:
+    """An inline scale's weights for many boxed parcels (``weighings``: the parcel and its grams), each ending
+    exactly as ``parcel_weigh`` called on the parcels in ascending id order would leave it: the same refusals
+    (a weight invalid, the parcel no longer open or not boxed, its order held or cancelled; a mismatch recorded and
+    refused), the same fields and the same ``packing.scan_recorded`` rows. In ONE transaction: the parcels locked
+    and their orders read once, the parcels written in one statement and the events in one insert. Returns one
+    outcome per parcel, in ascending id order (a parcel given twice keeps its last weight)."""
+    weights = {(p if isinstance(p, int) else p.pk): grams for p, grams in weighings}
+    ids = sorted(weights)
+    outcomes: list[StepOutcome] = []
+    with transaction.atomic():
+        locked, orders = _locked_many(ids)
+        changed: list[Parcel] = []
+        events: list[tuple[PackScanRecorded, int | None]] = []
+        operator, now = actor_of(actor).label, clock.now()
+        for pk in ids:
+            current, weight_g = locked.get(pk), weights[pk]
+            try:
+                _weight_valid_check(weight_g)
+                current = _open_and_packable(pk, current, orders)
+                ok = _weight_apply(current, weight_g)
+            except QuaiError as exc:
+                outcomes.append(StepOutcome(parcel_id=pk, parcel=current, error=exc))
+                continue
+            current.updated_at = now
+            changed.append(current)
+            events.append(
+                (
+                    PackScanRecorded(
+                        parcel_id=current.pk,
+                        order_id=current.order_id,
+                        code=f"{weight_g}g",
+                        sku_code="",
+                        result="ok" if ok else "refused",
+                        reason="weighed" if ok else "weight_mismatch",
+                        operator=operator,
+                        scanned_at=now,
+                    ),
+                    current.merchant_id,
+                )
+            )
+            error = None if ok else _weight_mismatch(current, weight_g)
+            outcomes.append(StepOutcome(parcel_id=pk, parcel=current, error=error))
+        if changed:
+            Parcel.objects.bulk_update(changed, ["measured_weight_g", "weight_ok", "last_error", "updated_at"])
+            events_record_many(events)
+    return outcomes
 
 
 @transaction.atomic

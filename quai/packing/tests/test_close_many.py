@@ -220,3 +220,101 @@ def test_a_batch_close_costs_fewer_queries_per_parcel_than_one_by_one(floor):  #
     # The checks, the carriers, the SKUs, the order lines, the SSCCs and the totes are read once per batch; what
     # stays per parcel is the ledger, the shipment, the order's step and the event.
     assert len(batch) < len(single) * 0.8, (len(batch), len(single))
+
+
+def _scanned(floor: Any, ref: str, shirts: int, mugs: int) -> Parcel:
+    lines = [{"sku": "SHIRT-M", "quantity": shirts, "unit_price": "19.90"}] if shirts else []
+    if mugs:
+        lines.append({"sku": "MUG", "quantity": mugs, "unit_price": "9.90"})
+    released_order(floor.merchant, ref, lines)
+    parcel = services.parcel_open(code=ref, station=floor.station, actor="packer")
+    services.parcel_scans_record(parcel=parcel, codes=[SHIRT] * shirts + [MUG] * mugs, actor="packer")
+    return Parcel.objects.get(pk=parcel.pk)
+
+
+def _fields(since_event: int) -> dict[str, Any]:
+    return {
+        "parcels": list(
+            Parcel.objects.order_by("pk").values_list(
+                "pk",
+                "status",
+                "packaging_code",
+                "packaging_tare_g",
+                "packaging_dims_mm",
+                "expected_weight_g",
+                "measured_weight_g",
+                "weight_ok",
+                "last_error",
+                "updated_at",
+            )
+        ),
+        "events": [
+            (e.name, e.merchant_id, e.aggregate, e.aggregate_id, e.occurred_at, e.payload)
+            for e in OutboxEvent.objects.filter(pk__gt=since_event).order_by("pk")
+        ],
+    }
+
+
+@pytest.mark.django_db
+def test_boxing_and_weighing_many_parcels_ends_exactly_as_one_by_one(floor):  # type: ignore[no-untyped-def]
+    """The auto-packing line: the cartonizer boxes a batch, the inline scale weighs it; a hold placed meanwhile,
+    a weight mismatch and a zero reading refused as one by one."""
+    parcels = [
+        _scanned(floor, "LINE-1", 2, 1),
+        _scanned(floor, "LINE-2", 1, 0),
+        _scanned(floor, "LINE-3", 0, 2),
+        _scanned(floor, "LINE-4", 3, 0),
+        _scanned(floor, "LINE-5", 1, 1),
+    ]
+    held, heavy, zero = parcels[2], parcels[3], parcels[4]
+    orders.order_hold(order=held.order_id, reason="customer_service")
+    since = _last(OutboxEvent)
+
+    def weights() -> list[tuple[int, int]]:
+        found = {p.pk: p.expected_weight_g or 500 for p in Parcel.objects.all()}
+        return [
+            (p.pk, 0 if p.pk == zero.pk else found[p.pk] + (900 if p.pk == heavy.pk else 0)) for p in reversed(parcels)
+        ]
+
+    with clock.frozen(MOMENT):
+        refused: dict[int, str] = {}
+        with pytest.raises(_Undo), transaction.atomic():
+            for parcel in sorted(parcels, key=lambda p: p.pk):
+                try:
+                    box = services.parcel_box_suggest(parcel=parcel).box
+                    services.parcel_box_set(parcel=parcel.pk, packaging_code=box.code, actor="line")
+                except QuaiError as exc:
+                    refused[parcel.pk] = exc.code
+            for pk, grams in sorted(weights()):
+                try:
+                    services.parcel_weigh(parcel=pk, weight_g=grams, actor="line")
+                except QuaiError as exc:
+                    refused.setdefault(pk, exc.code)
+            one_by_one = _fields(since)
+            raise _Undo
+        boxed = services.parcels_box_many(parcels=parcels, actor="line")
+        weighed = services.parcels_weigh_many(weighings=weights(), actor="line")
+    together = _fields(since)
+    assert refused == {held.pk: "order_on_hold", heavy.pk: "weight_mismatch", zero.pk: "weight_invalid"}
+    assert [o.parcel_id for o in boxed] == [o.parcel_id for o in weighed] == sorted(p.pk for p in parcels)
+    assert {o.parcel_id: o.error.code for o in boxed if o.error} == {held.pk: "order_on_hold"}
+    assert {o.parcel_id: o.error.code for o in weighed if o.error} == refused
+    assert together == one_by_one
+    assert [e[5]["reason"] for e in together["events"]] == ["weighed", "weighed", "weight_mismatch"]
+    assert all(row[2] for row in together["parcels"] if row[0] != held.pk)  # every other parcel boxed
+
+
+@pytest.mark.django_db
+def test_the_line_boxes_and_weighs_a_batch_in_the_same_queries_for_two_parcels_or_eight(floor):  # type: ignore[no-untyped-def]
+    parcels = [_scanned(floor, f"QL-{n}", 1, 1) for n in range(10)]
+
+    def line(batch: list[Parcel]) -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as box:
+            boxed = services.parcels_box_many(parcels=batch)
+        weighings = [(o.parcel_id, o.parcel.expected_weight_g) for o in boxed if o.parcel is not None]
+        with CaptureQueriesContext(connection) as weigh:
+            assert all(o.done for o in services.parcels_weigh_many(weighings=weighings))
+        return len(box), len(weigh)
+
+    assert line(parcels[:2]) == line(parcels[2:])
+    assert all(p.weight_ok for p in Parcel.objects.all())
