@@ -24,7 +24,10 @@ through the services before any server starts. Then, once with the group committ
 - the relay: the bench waits (up to ``BENCH_INTAKE_DRAIN_WAIT`` s) for the outbox to drain, then prints the lag of
   the sale's events (occurred → relayed, p50 / p99, from the outbox rows) and the CPU the worker (and the server)
   used per accepted order, read from ``/proc`` at the sale's start and once the outbox drained;
-- ``--relay-cost``: in-process, on its own clone, each outbox handler's queries and CPU per order (child_relay_cost).
+- ``--relay-cost``: in-process, on its own clone, each outbox handler's queries and CPU per order (child_relay_cost);
+- ``--web-cost``: in-process, on its own clone, the web process's CPU per order through the WSGI application (every
+  middleware, the auth, Ninja, the group committer) from ``BENCH_INTAKE_THREADS`` threads, split between the request
+  threads and the committer's (child_web_cost): the figure the wall-clock rates of a shared machine cannot give.
 
 Each figure is printed against its target (PASS / MISS); FAIL (exit status 1) only for oversold, drift, lost or
 duplicated orders.
@@ -73,6 +76,8 @@ WEBHOOK_WAIT = _env_int("BENCH_INTAKE_WEBHOOK_WAIT", 30)
 DRAIN_WAIT = _env_int("BENCH_INTAKE_DRAIN_WAIT", 120)
 RELAY_COST_ORDERS = _env_int("BENCH_INTAKE_RELAY_ORDERS", 500)
 RELAY_COST_STOCK = _env_int("BENCH_INTAKE_RELAY_STOCK", 100)
+WEB_COST_ORDERS = _env_int("BENCH_INTAKE_WEB_ORDERS", 2000)
+WEB_COST_PROFILE = os.environ.get("BENCH_INTAKE_PROFILE", "").strip()
 PG_BASE = os.environ.get("BENCH_INTAKE_PG", "postgresql://postgres@127.0.0.1:5432")
 DB = "quai_bench_intake"
 SEED_DB = "quai_bench_intake_seed"
@@ -299,6 +304,172 @@ def child_relay_cost(out: str) -> None:
     stock = relay(f"{RELAY_COST_STOCK} SKUs received (one stock change each)")
     stock["orders"] = 0
     Path(out).write_text(json.dumps({"intake": intake, "stock": stock}))
+
+
+def child_web_cost(out: str) -> None:
+    """In-process, on a seeded database: ``WEB_COST_ORDERS`` of the sale's orders (alternating the merchants, 30 %
+    on the hot SKU, one line each) posted to ``POST /api/v1/orders`` through ``quai.wsgi.application`` from
+    ``THREADS`` threads, as one web process of the sale serves them. CPU per order (``time.thread_time``) of the
+    request threads and of the committer's thread, the committer's batches, and the wall rate (a shared machine's:
+    indicative only). ``BENCH_INTAKE_PROFILE=<path>``: a cProfile of both sides in CPU time, written there (the
+    profiler's own cost inflates the figures about threefold; its ranking is what it is for)."""
+    import cProfile
+    import io
+    import pstats
+    import random
+    import uuid
+
+    import django
+
+    django.setup()
+    from quai.catalog.models import Sku
+    from quai.core import batching
+    from quai.orders.services.intake_batched import intake_committer
+    from quai.tenants.models import Merchant
+    from quai.tenants.services import api_key_create
+    from quai.wsgi import application
+
+    merchants = list(Merchant.objects.filter(code__in=["bench1", "bench2"]).order_by("code"))
+    keys = [api_key_create(merchant=merchant, name="web cost").secret for merchant in merchants]
+    # Merchant 1's first code is the hot SKU ("HOT" sorts before "M1-…"), as in the seed and the Lua script.
+    codes = [list(Sku.objects.filter(merchant=m).order_by("code").values_list("code", flat=True)) for m in merchants]
+    profiles: list[cProfile.Profile] = []
+    lock = threading.Lock()
+    cpu = {"request": 0.0, "commit": 0.0}
+    run_batch = batching.GroupCommitter._run_batch
+    committer_profile = threading.local()
+
+    def measured_batch(self: Any, batch: Any) -> None:
+        profile = getattr(committer_profile, "profile", None)
+        if WEB_COST_PROFILE and profile is None:
+            profile = committer_profile.profile = cProfile.Profile(time.thread_time)
+            with lock:
+                profiles.append(profile)
+        started = time.thread_time()
+        if profile is not None:
+            profile.enable()
+        try:
+            run_batch(self, batch)
+        finally:
+            if profile is not None:
+                profile.disable()
+            with lock:
+                cpu["commit"] += time.thread_time() - started
+
+    batching.GroupCommitter._run_batch = measured_batch  # type: ignore[method-assign]
+    run = uuid.uuid4().hex[:6]
+    statuses: dict[str, int] = {}
+
+    def post(key: int, external_id: str, sku: str) -> str:
+        body = json.dumps(order_body(external_id, sku, 1)).encode()
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/api/v1/orders",
+            "SCRIPT_NAME": "",
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8000",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_HOST": "127.0.0.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(body)),
+            "HTTP_AUTHORIZATION": f"Bearer {keys[key]}",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.url_scheme": "http",
+            "wsgi.version": (1, 0),
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+        }
+        answered: list[str] = []
+
+        def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+            answered.append(status[:3])
+            return None
+
+        b"".join(application(environ, start_response))
+        return answered[0]
+
+    def client(number: int, count: int, profile: cProfile.Profile | None) -> None:
+        draw = random.Random(number)
+        started = time.thread_time()
+        if profile is not None:
+            profile.enable()
+        for index in range(count):
+            key = index % 2
+            hot = key == 0 and draw.randrange(100) < HOT_SHARE * 2
+            sku = codes[0][0] if hot else draw.choice(codes[key][1:])
+            status = post(key, f"W{run}-{number}-{index}", sku)
+            with lock:
+                statuses[status] = statuses.get(status, 0) + 1
+        if profile is not None:
+            profile.disable()
+        with lock:
+            cpu["request"] += time.thread_time() - started
+
+    for index in range(20):  # warm-up: imports, the keys, the prepared statements
+        post(index % 2, f"W{run}-warm-{index}", codes[index % 2][1 + index])
+    statuses.clear()
+    cpu.update(request=0.0, commit=0.0)
+    stats = intake_committer().stats
+    batches_before, units_before = stats.batches, stats.units
+    per_thread = max(1, WEB_COST_ORDERS // THREADS)
+    request_profiles = [cProfile.Profile(time.thread_time) if WEB_COST_PROFILE else None for _ in range(THREADS)]
+    threads = [
+        threading.Thread(target=client, args=(number, per_thread, request_profiles[number]))
+        for number in range(THREADS)
+    ]
+    wall, process = time.perf_counter(), time.process_time()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall, process = time.perf_counter() - wall, time.process_time() - process
+    orders = per_thread * THREADS
+    batches = stats.batches - batches_before
+    if WEB_COST_PROFILE:
+        report = io.StringIO()
+        for label, group in (("request threads", request_profiles), ("committer thread", profiles)):
+            measured = [profile for profile in group if profile is not None]
+            if measured:
+                report.write(f"=== {label} (CPU time; cumulative, then own) ===\n")
+                ranked = pstats.Stats(*measured, stream=report)
+                ranked.sort_stats("cumulative").print_stats(50)
+                ranked.sort_stats("tottime").print_stats(30)
+        Path(WEB_COST_PROFILE).write_text(report.getvalue())
+    result = {
+        "orders": orders,
+        "threads": THREADS,
+        "statuses": statuses,
+        "process_cpu_s": process,
+        "request_cpu_s": cpu["request"],
+        "commit_cpu_s": cpu["commit"],
+        "batches": batches,
+        "units": stats.units - units_before,
+        "wall_s": wall,
+    }
+    Path(out).write_text(json.dumps(result))
+
+
+def web_cost_table(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    orders = max(1, result["orders"])
+    return [
+        (
+            f"web process CPU per order ({result['threads']} threads, in-process)",
+            f"{result['process_cpu_s'] * 1000 / orders:.2f} ms",
+            f"request threads {result['request_cpu_s'] * 1000 / orders:.2f} / committer "
+            f"{result['commit_cpu_s'] * 1000 / orders:.2f} ms",
+            ", ".join(f"{k}: {v:,}" for k, v in sorted(result["statuses"].items())),
+        ),
+        (
+            "  committer batches (orders per batch)",
+            f"{result['batches']:,}",
+            f"{result['units'] / max(1, result['batches']):.1f}",
+            f"{orders / result['wall_s']:,.0f} orders/s wall (indicative)" if result["wall_s"] else "",
+        ),
+    ]
 
 
 def relay_cost_table(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -840,6 +1011,7 @@ def main() -> int:
     receiver = Receiver()
     runs: list[dict[str, Any]] = []
     relay_cost: dict[str, Any] | None = None
+    web_cost: dict[str, Any] | None = None
     try:
         _pg(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
         _pg(f'DROP DATABASE IF EXISTS "{SEED_DB}" WITH (FORCE)')
@@ -851,6 +1023,11 @@ def main() -> int:
             _pg(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
             _pg(f'CREATE DATABASE "{DB}" TEMPLATE "{SEED_DB}"')
             relay_cost = _child("relay-cost", {**_env(DB, True), "QUAI_OUTBOX_NUDGE": "false"})
+        if WEB_COST_ORDERS > 0:
+            _say(f"web process CPU per order, in-process: {WEB_COST_ORDERS} orders from {THREADS} threads")
+            _pg(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+            _pg(f'CREATE DATABASE "{DB}" TEMPLATE "{SEED_DB}"')
+            web_cost = _child("web-cost", _env(DB, True))
         for group_commit in (True, False):
             runs.append(_mode(group_commit, seed, receiver, ceiling=group_commit))
     finally:
@@ -874,6 +1051,9 @@ def main() -> int:
     if relay_cost is not None:
         print("The relay's cost per handler (in-process, no HTTP; bench/intake.py --relay-cost):")
         _print_table([("handler", "events", "queries", "CPU"), *relay_cost_table(relay_cost)])
+    if web_cost is not None:
+        print("The web process's CPU per order (in-process through the WSGI application; bench/intake.py --web-cost):")
+        _print_table([("figure", "measured", "split", ""), *web_cost_table(web_cost)])
     print(
         f"settings: PostgreSQL {PG_BASE}/{DB} (cloned from {SEED_DB}), Redis {REDIS_URL}, DEBUG=false, "
         f"{SERVER} {PROCESSES} processes × {THREADS} threads, a Celery worker (-c 2), QUAI_BENCH_ENDPOINTS=true"
@@ -900,6 +1080,18 @@ if __name__ == "__main__":
                 child_relay_cost(handle.name)
                 _print_table(
                     [("figure", "measured", "", ""), *relay_cost_table(json.loads(Path(handle.name).read_text()))]
+                )
+        sys.exit(0)
+    if len(sys.argv) > 1 and sys.argv[1] == "--web-cost":
+        # Likewise: ``--web-cost OUT.json`` measures on a seeded database; ``--web-cost`` alone prints.
+        sys.path.insert(0, str(ROOT))
+        if len(sys.argv) > 2:
+            child_web_cost(sys.argv[2])
+        else:
+            with tempfile.NamedTemporaryFile(suffix=".json") as handle:
+                child_web_cost(handle.name)
+                _print_table(
+                    [("figure", "measured", "split", ""), *web_cost_table(json.loads(Path(handle.name).read_text()))]
                 )
         sys.exit(0)
     sys.exit(main())
