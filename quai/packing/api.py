@@ -1,6 +1,6 @@
 """Packing HTTP API: the parcels of an order and their photo, read by staff and by the order's merchant (scoped),
-and the scan burst of a batch-mode scanner (packers only, as the pack station screen). Packing itself happens at
-the pack station screen (/ops/packing/)."""
+the scan burst of a batch-mode scanner and the close of many weighed parcels (packers only, as the pack station
+screen). Packing itself happens at the pack station screen (/ops/packing/)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ninja import Router
 from quai.core.errors import Forbidden, NotFound
 from quai.orders.selectors import order_get
 from quai.packing import selectors, services
-from quai.packing.schemas import ParcelOut, ParcelScansIn, ParcelScansOut
+from quai.packing.schemas import ParcelOut, ParcelScansIn, ParcelScansOut, ParcelsCloseIn, ParcelsCloseOut
 from quai.tenants.access import user_has_staff_role
 from quai.tenants.auth import principal_of
 
@@ -32,6 +32,46 @@ def order_parcels(request: HttpRequest, order_id: int) -> Any:
     scope = principal_of(request).scope()
     order_get(scope=scope, order_id=order_id)  # another merchant's order: order_not_found
     return list(selectors.parcels_of_order(scope=scope, order_id=order_id))
+
+
+@router.post("/parcels/close", response=ParcelsCloseOut)
+def parcels_close(request: HttpRequest, payload: ParcelsCloseIn) -> Any:
+    """Label and close many weighed parcels in one go (an auto-packing line, a supervisor's batch at a pack table):
+    each closed as if closed one by one, a refused one answered with its reason (a hold placed meanwhile, a weight
+    not checked, the carrier down: it waits for its label) and the others closed. Packers, supervisors and admins
+    only, as at the pack station screen; a parcel outside the caller's scope is ``parcel_not_found``."""
+    principal = principal_of(request)
+    principal.require_staff()
+    if not user_has_staff_role(principal.user, ("admin", "supervisor", "packer")):
+        raise Forbidden(_("Closing parcels at the pack station is for packers."), code="packer_only")
+    scope = principal.scope()
+    asked = sorted(set(payload.parcel_ids))
+    within = selectors.parcels_within(scope=scope, parcel_ids=asked)
+    outcomes = (
+        {
+            o.parcel_id: o
+            for o in services.parcels_close_many(
+                parcels=sorted(within), actor=principal.user, label_format=payload.label_format
+            )
+        }
+        if within
+        else {}
+    )
+    after = selectors.parcels_within(scope=scope, parcel_ids=asked)
+    results = []
+    for pk in asked:
+        outcome = outcomes.get(pk)
+        error = outcome.error if outcome is not None else NotFound(_("Parcel not found."), code="parcel_not_found")
+        results.append(
+            {
+                "parcel_id": pk,
+                "result": "closed" if error is None else "refused",
+                "reason": "" if error is None else error.code,
+                "message": "" if error is None else str(error.message),
+                "parcel": after.get(pk),
+            }
+        )
+    return {"results": results}
 
 
 @router.get("/parcels/{parcel_id}", response=ParcelOut)

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from ninja import Field, Schema
+from pydantic import StrictInt
 
 
 class ParcelItemOut(Schema):
@@ -60,3 +61,22 @@ class ScanOutcomeOut(Schema):
 class ParcelScansOut(Schema):
     parcel: ParcelOut
     scans: list[ScanOutcomeOut]
+
+
+class ParcelsCloseIn(Schema):
+    """Weighed parcels to label and close in one go (an auto-packing line, a supervisor's batch at a pack table)."""
+
+    parcel_ids: list[StrictInt] = Field(min_length=1, max_length=200)
+    label_format: Literal["pdf", "zpl"] = "pdf"
+
+
+class ParcelCloseOut(Schema):
+    parcel_id: int
+    result: str
+    reason: str
+    message: str
+    parcel: ParcelOut | None
+
+
+class ParcelsCloseOut(Schema):
+    results: list[ParcelCloseOut]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
@@ -17,6 +19,13 @@ def parcel_get(*, scope: Scope, parcel_id: int) -> Parcel:
     if parcel is None:
         raise NotFound(_("Parcel not found."), code="parcel_not_found", details={"parcel_id": parcel_id})
     return parcel
+
+
+def parcels_within(*, scope: Scope, parcel_ids: Sequence[int]) -> dict[int, Parcel]:
+    """Those of ``parcel_ids`` inside ``scope`` (with their lines), by id; another merchant's are left out, like
+    missing ones."""
+    rows = Parcel.objects.filter(scope.q()).filter(pk__in=list(parcel_ids)).prefetch_related("items")
+    return {parcel.pk: parcel for parcel in rows}
 
 
 def parcels_of_order(*, scope: Scope, order_id: int) -> QuerySet[Parcel]:

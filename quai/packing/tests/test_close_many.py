@@ -318,3 +318,44 @@ def test_the_line_boxes_and_weighs_a_batch_in_the_same_queries_for_two_parcels_o
 
     assert line(parcels[:2]) == line(parcels[2:])
     assert all(p.weight_ok for p in Parcel.objects.all())
+
+
+@pytest.mark.django_db
+def test_the_api_closes_a_batch_for_a_packer_answering_each_parcel_and_refuses_others(floor, staff_api, api):  # type: ignore[no-untyped-def]
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    from conftest import ApiClient
+    from quai.tenants.tests.factories import StaffUserFactory
+
+    ok = _weighed(floor, "API-1", 1, 1)
+    held = _weighed(floor, "API-2", 1, 0)
+    orders.order_hold(order=held.order_id, reason="fraud")
+    body = {"parcel_ids": [held.pk, ok.pk, ok.pk + 999], "label_format": "zpl"}
+    merchant_answer = api.post("packing/parcels/close", body)
+    assert (merchant_answer.status_code, merchant_answer.json()["error"]["code"]) == (403, "staff_only")
+    clerk = Client()
+    clerk.force_login(StaffUserFactory(username="clerk"))
+    refused = ApiClient(clerk).post("packing/parcels/close", body)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "packer_only")
+    assert Parcel.objects.get(pk=ok.pk).status == ParcelStatus.OPEN  # nothing closed by a refused caller
+    packer = StaffUserFactory(username="packer-1")
+    packer.groups.add(Group.objects.get_or_create(name="packer")[0])
+    clerk.force_login(packer)
+    answer = ApiClient(clerk).post("packing/parcels/close", body)
+    assert answer.status_code == 200, answer.content
+    results = answer.json()["results"]
+    assert [(r["parcel_id"], r["result"], r["reason"]) for r in results] == [
+        (ok.pk, "closed", ""),
+        (held.pk, "refused", "order_on_hold"),
+        (ok.pk + 999, "refused", "parcel_not_found"),
+    ]
+    assert results[0]["parcel"]["status"] == "closed" and results[0]["parcel"]["shipment_id"]
+    assert results[1]["message"] and results[1]["parcel"]["status"] == "open"
+    assert results[2]["parcel"] is None
+    assert Shipment.objects.get(parcel_id=ok.pk).label_format == "zpl"
+    assert ApiClient(clerk).post("packing/parcels/close", {"parcel_ids": []}).status_code == 422
+    # A supervisor (here an admin) may close a batch too; the held parcel is still refused.
+    assert staff_api.post("packing/parcels/close", {"parcel_ids": [held.pk]}).json()["results"][0]["reason"] == (
+        "order_on_hold"
+    )
