@@ -32,9 +32,18 @@ class PromiseConfig(AppConfig):
             services.on_order_changed,
             batch=services.on_orders_changed,
         )
-        subscribe(SHIPMENT_SHIPPED, "promise.shipped", services.on_shipment_shipped)
+        # A truck's manifest ships its orders together, a carrier's day delivers them together: the batch forms read
+        # the records (and lanes) of a relay batch once and write each once.
+        subscribe(
+            SHIPMENT_SHIPPED, "promise.shipped", services.on_shipment_shipped, batch=services.on_shipments_shipped
+        )
         subscribe(SHIPMENT_TRACKING_EVENT, "promise.tracking", services.on_shipment_tracking_event)
-        subscribe(SHIPMENT_DELIVERED, "promise.delivered", services.on_shipment_delivered)
+        subscribe(
+            SHIPMENT_DELIVERED,
+            "promise.delivered",
+            services.on_shipment_delivered,
+            batch=services.on_shipments_delivered,
+        )
         # The watch runs beside the other sweeps (settings' CELERY_BEAT_SCHEDULE belongs to no app; each app adds
         # its own entry where it is defined).
         celery_app.conf.beat_schedule.setdefault(

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
@@ -378,6 +379,22 @@ def _record_for(order_id: Any) -> PromiseRecord | None:
         return None
 
 
+def _order_key(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _records_for(order_ids: Iterable[Any]) -> dict[int | None, PromiseRecord]:
+    """``_record_for`` for many orders in one read: the records found, by order id."""
+    ids = {key for key in (_order_key(value) for value in order_ids) if key is not None}
+    if not ids:
+        return {}
+    found = PromiseRecord.objects.select_related("promise_site__site", "order").filter(order_id__in=ids)
+    return {record.order_id: record for record in found}
+
+
 def _instant(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value
@@ -390,18 +407,32 @@ def _site_zone_name(record: PromiseRecord) -> str:
 
 def on_shipment_shipped(event: Any, envelope: Envelope) -> None:
     """``shipment.shipped`` (order_id, shipped_at): measure "shipped on time" apart from delivery."""
+    on_shipments_shipped([(event, envelope)])
+
+
+def on_shipments_shipped(items: Sequence[tuple[Any, Envelope]]) -> None:
+    """``shipment.shipped``, the relay's batch form (and the single form's body): the records read once, each
+    event applied in turn (an order told twice is shipped at its first), the changed records written in one
+    update."""
     with transaction.atomic():
-        record = _record_for(getattr(event, "order_id", None))
-        if record is None or record.shipped_at is not None:
-            return
-        record.shipped_at = _instant(event.shipped_at)
-        if record.ship_date is not None:
-            record.shipped_on_time = domain.shipped_on_time(
-                shipped_at=record.shipped_at, ship_date=record.ship_date, time_zone=_site_zone_name(record)
+        records = _records_for(getattr(event, "order_id", None) for event, _envelope in items)
+        changed: dict[int, PromiseRecord] = {}
+        for event, _envelope in items:
+            record = records.get(_order_key(getattr(event, "order_id", None)))
+            if record is None or record.shipped_at is not None:
+                continue
+            record.shipped_at = _instant(event.shipped_at)
+            if record.ship_date is not None:
+                record.shipped_on_time = domain.shipped_on_time(
+                    shipped_at=record.shipped_at, ship_date=record.ship_date, time_zone=_site_zone_name(record)
+                )
+            if record.status == PromiseStatus.AT_RISK:
+                record.status, record.at_risk_since = PromiseStatus.PENDING, None
+            changed[record.pk] = record
+        if changed:
+            PromiseRecord.objects.bulk_update(
+                list(changed.values()), ["shipped_at", "shipped_on_time", "status", "at_risk_since"]
             )
-        if record.status == PromiseStatus.AT_RISK:
-            record.status, record.at_risk_since = PromiseStatus.PENDING, None
-        record.save(update_fields=["shipped_at", "shipped_on_time", "status", "at_risk_since"])
 
 
 def on_shipment_tracking_event(event: Any, envelope: Envelope) -> None:
@@ -434,43 +465,108 @@ def on_shipment_tracking_event(event: Any, envelope: Envelope) -> None:
 def on_shipment_delivered(event: Any, envelope: Envelope) -> None:
     """``shipment.delivered`` (order_id, delivered_at): kept or broken, with its cause; counts in the lane and teaches
     it the transit observed."""
+    on_shipments_delivered([(event, envelope)])
+
+
+def on_shipments_delivered(items: Sequence[tuple[Any, Envelope]]) -> None:
+    """``shipment.delivered``, the relay's batch form (and the single form's body): the records and their lanes
+    read once (the lanes locked, in id order), each event decided in turn in memory — an order told twice is
+    decided at its first, a lane counts every outcome in the order they came and says each change of its widening
+    where it happens — then one update of the records, one of the lanes and one insert of the events, in the order
+    the events were decided."""
     with transaction.atomic():
-        record = _record_for(getattr(event, "order_id", None))
-        if record is None or record.delivered_at is not None or record.delivery_by is None:
-            return
-        delivered_at = _instant(event.delivered_at)
-        zone_name = _site_zone_name(record)
-        delivered_on = delivered_at.astimezone(domain._zone_info(zone_name)).date()
-        record.delivered_at = delivered_at
-        if record.status in (PromiseStatus.KEPT, PromiseStatus.BROKEN):
-            record.save(update_fields=["delivered_at"])  # broken by the watch already: the cause stays
-            return
-        status, cause = domain.delivery_outcome(
-            delivered_on=delivered_on,
-            promised_by=record.delivery_by,
-            shipped_on_time=record.shipped_on_time is not False,
-            hold_reason=record.order.hold_reason,
+        records = _records_for(getattr(event, "order_id", None) for event, _envelope in items)
+        lanes = _lanes_for(
+            [record for record in records.values() if record.delivered_at is None and record.delivery_by is not None]
         )
-        _decide(record, status, cause, decided_on=delivered_on)
-        if record.shipped_at is not None:
-            _observe_transit(record, record.shipped_at, delivered_on)
+        events: list[tuple[Any, int | None]] = []
+        decided: dict[int, PromiseRecord] = {}
+        touched: dict[int, TransitLane] = {}
+        for event, _envelope in items:
+            record = records.get(_order_key(getattr(event, "order_id", None)))
+            if record is None or record.delivered_at is not None or record.delivery_by is None:
+                continue
+            delivered_at = _instant(event.delivered_at)
+            delivered_on = delivered_at.astimezone(domain._zone_info(_site_zone_name(record))).date()
+            record.delivered_at = delivered_at
+            decided[record.pk] = record
+            if record.status in (PromiseStatus.KEPT, PromiseStatus.BROKEN):
+                continue  # broken by the watch already: the cause stays
+            status, cause = domain.delivery_outcome(
+                delivered_on=delivered_on,
+                promised_by=record.delivery_by,
+                shipped_on_time=record.shipped_on_time is not False,
+                hold_reason=record.order.hold_reason,
+            )
+            record.status, record.cause, record.closed_on = status, cause, delivered_on
+            events.append((_decided_event(record, status, cause), record.merchant_id))
+            lane = lanes.get(_lane_key(record))
+            if lane is None:
+                continue
+            touched[lane.pk] = lane
+            widened = _lane_counted(lane, kept=status == domain.KEPT)
+            if widened is not None:
+                events.append((widened, None))
+            if record.shipped_at is not None:
+                _transit_observed(lane, record, record.shipped_at, delivered_on)
+        if decided:
+            PromiseRecord.objects.bulk_update(list(decided.values()), ["delivered_at", "status", "cause", "closed_on"])
+        if touched:
+            now = timezone.now()  # the lanes' updated_at, which their save() sets
+            for lane in touched.values():
+                lane.updated_at = now
+            TransitLane.objects.bulk_update(
+                list(touched.values()), ["kept", "broken", "widened", "observed", "updated_at"]
+            )
+            transaction.on_commit(selectors.snapshot_invalidate)
+        events_record_many(events)
+
+
+def _decided_event(record: PromiseRecord, status: str, cause: str) -> PromiseKept | PromiseBroken:
+    delivery_by = record.delivery_by.isoformat() if record.delivery_by else ""
+    if status == domain.KEPT:
+        return PromiseKept(
+            order_id=record.order_id, delivery_by=delivery_by, shipped_on_time=bool(record.shipped_on_time)
+        )
+    return PromiseBroken(
+        order_id=record.order_id, delivery_by=delivery_by, cause=cause, shipped_on_time=record.shipped_on_time
+    )
 
 
 def _decide(record: PromiseRecord, status: str, cause: str, *, decided_on: date) -> None:
     record.status, record.cause, record.closed_on = status, cause, decided_on
     record.save(update_fields=["delivered_at", "status", "cause", "closed_on"])
-    delivery_by = record.delivery_by.isoformat() if record.delivery_by else ""
-    if status == domain.KEPT:
-        event = PromiseKept(
-            order_id=record.order_id, delivery_by=delivery_by, shipped_on_time=bool(record.shipped_on_time)
-        )
-        event_record(event, merchant_id=record.merchant_id)
-    else:
-        broken = PromiseBroken(
-            order_id=record.order_id, delivery_by=delivery_by, cause=cause, shipped_on_time=record.shipped_on_time
-        )
-        event_record(broken, merchant_id=record.merchant_id)
+    event_record(_decided_event(record, status, cause), merchant_id=record.merchant_id)
     _lane_count(record, kept=status == domain.KEPT)
+
+
+def _lane_key(record: PromiseRecord) -> tuple[int, str, str] | None:
+    if record.promise_site_id is None or not record.service or not record.zone:
+        return None
+    return (record.promise_site_id, record.service, record.zone)
+
+
+def _lanes_for(records: Iterable[PromiseRecord]) -> dict[tuple[int, str, str] | None, TransitLane]:
+    """The lanes of these records, locked in id order and read in one query, by (promise site, service, zone)."""
+    keys = {key for key in (_lane_key(record) for record in records) if key is not None}
+    if not keys:
+        return {}
+    found = (
+        TransitLane.objects.select_for_update()
+        .select_related("service__promise_site__site")
+        .filter(
+            service__promise_site_id__in={key[0] for key in keys},
+            service__code__in={key[1] for key in keys},
+            zone__in={key[2] for key in keys},
+        )
+        .order_by("pk")
+    )
+    lanes: dict[tuple[int, str, str] | None, TransitLane] = {}
+    for lane in found:
+        key = (lane.service.promise_site_id, lane.service.code, lane.zone)
+        if key in keys:
+            lanes.setdefault(key, lane)
+    return lanes
 
 
 def _lane_of(record: PromiseRecord) -> TransitLane | None:
@@ -492,6 +588,15 @@ def _lane_count(record: PromiseRecord, *, kept: bool) -> None:
     lane = _lane_of(record)
     if lane is None:
         return
+    widened = _lane_counted(lane, kept=kept)
+    lane.save(update_fields=["kept", "broken", "widened", "updated_at"])
+    if widened is not None:
+        event_record(widened)
+        transaction.on_commit(selectors.snapshot_invalidate)
+
+
+def _lane_counted(lane: TransitLane, *, kept: bool) -> PromiseLaneWidened | None:
+    """Count one outcome in the lane (in memory): the event to tell when the lane's widening changed, else None."""
     if kept:
         lane.kept += 1
     else:
@@ -509,26 +614,21 @@ def _lane_count(record: PromiseRecord, *, kept: bool) -> None:
     widened = confidence > float(site.confidence)
     changed = widened != lane.widened
     lane.widened = widened
-    lane.save(update_fields=["kept", "broken", "widened", "updated_at"])
-    if changed:
-        event_record(
-            PromiseLaneWidened(
-                lane_id=lane.pk,
-                site=site.site.code,
-                service=lane.service.code,
-                zone=lane.zone,
-                kept_rate=round(lane.kept / total, 4),
-                confidence=confidence,
-                widened=widened,
-            )
-        )
-        transaction.on_commit(selectors.snapshot_invalidate)
+    if not changed:
+        return None
+    return PromiseLaneWidened(
+        lane_id=lane.pk,
+        site=site.site.code,
+        service=lane.service.code,
+        zone=lane.zone,
+        kept_rate=round(lane.kept / total, 4),
+        confidence=confidence,
+        widened=widened,
+    )
 
 
-def _observe_transit(record: PromiseRecord, shipped_at: datetime, delivered_on: date) -> None:
-    lane = _lane_of(record)
-    if lane is None:
-        return
+def _transit_observed(lane: TransitLane, record: PromiseRecord, shipped_at: datetime, delivered_on: date) -> None:
+    """Teach the lane (in memory) the transit days one parcel took."""
     zone_name = _site_zone_name(record)
     shipped_on = shipped_at.astimezone(domain._zone_info(zone_name)).date()
     zone = domain.DestinationZone(
@@ -543,8 +643,6 @@ def _observe_transit(record: PromiseRecord, shipped_at: datetime, delivered_on: 
     observed = dict(lane.observed or {})
     observed[str(days)] = int(observed.get(str(days), 0)) + 1
     lane.observed = observed
-    lane.save(update_fields=["observed", "updated_at"])
-    transaction.on_commit(selectors.snapshot_invalidate)
 
 
 # --- The watch ----------------------------------------------------------------------------------------------------
