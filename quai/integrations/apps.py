@@ -12,6 +12,7 @@ class IntegrationsConfig(AppConfig):
         from quai.integrations.connectors import load_adapters
         from quai.integrations.services import on_shipment_shipped, on_sku_created, on_stock_event, webhook_fan_out
         from quai.integrations.services.deliveries import webhook_fan_out_many
+        from quai.integrations.services.shipments import on_shipments_shipped
         from quai.integrations.services.stock_out import on_stock_events
 
         load_adapters()
@@ -31,5 +32,6 @@ class IntegrationsConfig(AppConfig):
         ):
             subscribe(name, f"integrations.shop_stock.{name}", on_stock_event, batch=on_stock_events)
         subscribe("catalog.sku_created", "integrations.shop_orders_held", on_sku_created)
-        # A shipped order is told to the shop it came from, with its tracking (a retried call, once per parcels).
-        subscribe("shipment.shipped", "integrations.shop_fulfilment", on_shipment_shipped)
+        # A shipped order is told to the shop it came from, with its tracking (a retried call, once per parcels); the
+        # batch form finds which of a relay batch's orders came from a shop in one read.
+        subscribe("shipment.shipped", "integrations.shop_fulfilment", on_shipment_shipped, batch=on_shipments_shipped)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from quai.core.events import Envelope
@@ -73,6 +73,21 @@ def on_shipment_shipped(event: Any, envelope: Envelope) -> None:
         shipped_at=event.shipped_at,
     )
     connection_push_fulfilment(order=event.order_id, shipment=shipment, key=_key(parcel_ids))
+
+
+def on_shipments_shipped(items: Sequence[tuple[Any, Envelope]]) -> None:
+    """Batch form of ``on_shipment_shipped`` (``subscribe(..., batch=)``): which of the relay batch's orders came
+    from a shop is read once; each of those is then told exactly as the single form tells it, in turn, and the
+    others (most orders of a truck, usually) cost nothing more."""
+    told = [(event, envelope) for event, envelope in items if envelope.merchant_id is not None and event.parcel_ids]
+    if not told:
+        return
+    from_shops = set(
+        ShopOrder.objects.filter(order_id__in={event.order_id for event, _ in told}).values_list("order_id", flat=True)
+    )
+    for event, envelope in told:
+        if event.order_id in from_shops:
+            on_shipment_shipped(event, envelope)
 
 
 def _key(parcel_ids: set[int]) -> str:
