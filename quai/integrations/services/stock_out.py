@@ -22,7 +22,18 @@ from typing import Any
 
 import httpx
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import (
+    Case,
+    CharField,
+    DateTimeField,
+    F,
+    IntegerField,
+    PositiveBigIntegerField,
+    Q,
+    TextField,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 
 from quai.core import clock
@@ -30,6 +41,7 @@ from quai.integrations import domain
 from quai.integrations.connectors.base import (
     ConnectorError,
     StockLevel,
+    StockPushReport,
 )
 from quai.integrations.models import (
     Connection,
@@ -380,6 +392,27 @@ def _stock_push_once(connection: Connection, adapter: Any, trace: dict[str, Any]
     _trace(trace, skus=len(to_push))
     now = clock.now()
     oldest = min((changed for *_rest, changed in rows if changed is not None), default=None)
+    _stock_syncs_record(rows, levels, report, now)
+    lag = int((now - oldest).total_seconds() * 1000) if oldest is not None else None
+    connection_success_record(connection.pk, last_stock_push_at=now, last_sync_at=now, lag_ms=lag)
+    return len(report.updated), None
+
+
+def _stock_syncs_record(
+    rows: Sequence[tuple[int, int, int, datetime | None]],
+    levels: dict[int, StockLevel],
+    report: StockPushReport,
+    now: datetime,
+) -> None:
+    """What one push did to each (shop, SKU) row, in ONE statement whatever the number of SKUs (two a SKU before,
+    on the shop's round trip): the generation pushed, when, the quantity or the error; a row is clean again
+    (``changed_at`` cleared) only if its generation is still the one pushed: a change landing meanwhile keeps it
+    dirty for the next round."""
+    if not rows:
+        return
+    whens: dict[str, list[When]] = {
+        name: [] for name in ("pushed_generation", "changed_at", "last_error", "sku_code", "pushed_quantity")
+    }
     for pk, sku_id, generation, _changed in rows:
         level = levels.get(sku_id)
         error = ""
@@ -389,15 +422,16 @@ def _stock_push_once(connection: Connection, adapter: Any, trace: dict[str, Any]
             error = "SKU not in the shop"
         elif level.sku in report.failed:
             error = report.failed[level.sku]
-        values: dict[str, Any] = {"pushed_generation": generation, "pushed_at": now, "last_error": error[:2000]}
+        whens["pushed_generation"].append(When(pk=pk, then=Value(generation, output_field=PositiveBigIntegerField())))
+        whens["changed_at"].append(When(pk=pk, generation=generation, then=Value(None, output_field=DateTimeField())))
+        whens["last_error"].append(When(pk=pk, then=Value(error[:2000], output_field=TextField())))
         if level is not None:
-            values.update(sku_code=level.sku, pushed_quantity=None if error else level.available)
-        # Clean only if no change landed meanwhile; otherwise it stays dirty and goes in the next round.
-        StockSync.objects.filter(pk=pk, generation=generation).update(changed_at=None, **values)
-        StockSync.objects.filter(pk=pk, generation__gt=generation).update(**values)
-    lag = int((now - oldest).total_seconds() * 1000) if oldest is not None else None
-    connection_success_record(connection.pk, last_stock_push_at=now, last_sync_at=now, lag_ms=lag)
-    return len(report.updated), None
+            quantity = None if error else level.available
+            whens["sku_code"].append(When(pk=pk, then=Value(level.sku, output_field=CharField())))
+            whens["pushed_quantity"].append(When(pk=pk, then=Value(quantity, output_field=IntegerField())))
+    StockSync.objects.filter(pk__in=[pk for pk, *_rest in rows]).update(
+        pushed_at=now, **{name: Case(*cases, default=F(name)) for name, cases in whens.items() if cases}
+    )
 
 
 def _trace(trace: dict[str, Any], **values: Any) -> None:

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db.models import F
 
 from quai.catalog.tests.factories import SkuFactory
 from quai.core import clock
@@ -249,3 +250,65 @@ def test_a_shop_keeps_its_http_client_from_one_push_to_the_next_and_never_shares
     moved = Connection(pk=connection.pk, base_url=connection.base_url + "/elsewhere")
     assert stock_out._push_client(other) is not used[0]
     assert stock_out._push_client(moved) is not used[0]
+
+
+def _recorded_one_by_one(rows, levels, report, now):  # type: ignore[no-untyped-def]
+    """The one-by-one form ``_stock_syncs_record`` replaced (two statements a SKU), kept as the reference."""
+    for pk, sku_id, generation, _changed in rows:
+        level = levels.get(sku_id)
+        error = ""
+        if level is None:
+            error = "SKU not found in Quai"
+        elif level.sku in report.unknown:
+            error = "SKU not in the shop"
+        elif level.sku in report.failed:
+            error = report.failed[level.sku]
+        values: dict[str, Any] = {"pushed_generation": generation, "pushed_at": now, "last_error": error[:2000]}
+        if level is not None:
+            values.update(sku_code=level.sku, pushed_quantity=None if error else level.available)
+        StockSync.objects.filter(pk=pk, generation=generation).update(changed_at=None, **values)
+        StockSync.objects.filter(pk=pk, generation__gt=generation).update(**values)
+
+
+def test_a_push_records_its_skus_in_one_statement_as_the_one_by_one_form_did(setup, django_assert_num_queries):
+    from quai.integrations.connectors.base import StockLevel, StockPushReport
+
+    connection, sku, _location = setup
+    others = [SkuFactory(merchant=connection.merchant, code=code) for code in ("CUP-2", "BOWL-3", "JUG-4", "GONE-5")]
+    changed = clock.now() - timedelta(seconds=2)
+    StockSync.objects.all().delete()
+    for n, each in enumerate([sku, *others]):
+        StockSync.objects.create(
+            merchant_id=connection.merchant_id,
+            connection=connection,
+            sku_id=each.pk,
+            sku_code=f"OLD-{n}",
+            generation=3 + n,
+            pushed_generation=1,
+            changed_at=changed,
+            pushed_quantity=99,
+        )
+    rows = stock_out._dirty(connection.pk)
+    levels = {each.pk: StockLevel(sku=each.code, available=10 + n) for n, each in enumerate([sku, *others[:3]])}
+    report = StockPushReport(updated=("MUG-1", "CUP-2"), unknown=("BOWL-3",), failed={"JUG-4": "locked " * 400})
+    # A change lands on CUP-2 during the push: its row must stay dirty
+    StockSync.objects.filter(sku_id=others[0].pk).update(generation=F("generation") + 1)
+    initial = list(StockSync.objects.order_by("pk").values())
+    now = clock.now()
+
+    def recorded(record) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+        for row in initial:
+            StockSync.objects.filter(pk=row["id"]).update(**{k: v for k, v in row.items() if k != "id"})
+        record(rows, levels, report, now)
+        return list(StockSync.objects.order_by("pk").values())
+
+    one_by_one = recorded(_recorded_one_by_one)
+    with django_assert_num_queries(1):
+        stock_out._stock_syncs_record(rows, levels, report, now)
+    assert recorded(stock_out._stock_syncs_record) == one_by_one
+    by_code = {row["sku_code"]: row for row in one_by_one}
+    assert by_code["MUG-1"]["changed_at"] is None and by_code["MUG-1"]["pushed_quantity"] == 10
+    assert by_code["CUP-2"]["changed_at"] == changed and by_code["CUP-2"]["pushed_generation"] == 4  # still dirty
+    assert by_code["BOWL-3"]["last_error"] == "SKU not in the shop" and by_code["BOWL-3"]["pushed_quantity"] is None
+    assert len(by_code["JUG-4"]["last_error"]) == 2000
+    assert by_code["OLD-4"]["last_error"] == "SKU not found in Quai" and by_code["OLD-4"]["pushed_quantity"] == 99
