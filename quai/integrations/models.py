@@ -95,8 +95,12 @@ class WebhookDelivery(MerchantOwned, TimeStampedModel):
             ),
         ]
         indexes = [
-            # The sweep's question: which pending deliveries are due (few rows: the finished ones are left out).
-            models.Index(fields=["next_attempt_at"], name="webhook_delivery_due_idx", condition=Q(status="pending")),
+            # The claim's question: which pending deliveries are due, the longest due first. Walked in this order, the
+            # claim stops at its batch: finished deliveries are not in the index, those waiting for a retry sort after
+            # now (a primary-key walk read past both: 57 ms a claim with 150,000 of them, 0.4 ms with this index).
+            models.Index(
+                fields=["next_attempt_at", "id"], name="webhook_delivery_due_idx", condition=Q(status="pending")
+            ),
             # The ordering question: is an older delivery of this subscription and resource still pending?
             models.Index(
                 fields=["subscription", "resource_key", "id"],

@@ -11,12 +11,14 @@ import logging
 
 from quai.celery import app
 from quai.integrations import services
+from quai.integrations.services import deliveries
 
 logger = logging.getLogger(__name__)
 
 
 @app.task(name="quai.integrations.tasks.webhook_deliveries_send", ignore_result=True)
 def webhook_deliveries_send() -> int:
+    deliveries.webhook_deliveries_send_started()  # before the first claim: a nudge from now on queues another run
     return services.webhook_deliveries_send_due()
 
 
