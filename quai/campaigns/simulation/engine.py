@@ -85,9 +85,9 @@ SCOPE = Scope.system("flash-sale simulation")
 BATCH_SIZE = 500
 #: The pack standard counts lines; a parcel's open, box, weigh and close cost about one more line's time.
 PACK_OVERHEAD_LINES = 1.0
-#: Weighed parcels labelled and closed in one ``parcels_close_many`` (one transaction of closes each).
-CLOSE_BATCH = 200
 STAGES = ("released", "picking", "packed", "shipped")
+#: Who boxes and closes the tick's parcels together (the line's cartonizer and label printer).
+PACK_LINE = "pack line"
 
 
 @dataclass
@@ -317,13 +317,21 @@ def _urgency(run: Run, order_id: int) -> tuple[datetime, int]:
     return (trace.ship_by or datetime.max.replace(tzinfo=ZoneInfo("UTC")), order_id)
 
 
+def _refusals_stop(step: str, outcomes: list[Any]) -> None:
+    refused = [(o.parcel_id, o.error.code) for o in outcomes if o.error is not None]
+    if refused:
+        raise RuntimeError(f"parcels refused at {step}: {refused}")
+
+
 def _pack(run: Run, crew: Crew, rng: random.Random, now: datetime, to_pack: list[int]) -> None:
-    """The packers open, scan (one burst per parcel), box and weigh each parcel at their stations; the tick's
-    weighed parcels are then labelled and closed together (``parcels_close_many``: what ``parcel_close`` does to
-    each, with the checks, carriers, SSCCs and totes read once per batch). The run expects no refusal: one stops it."""
+    """The packers open each parcel at their stations and scan every unit (one burst per parcel); the tick's
+    parcels are then boxed as cartonization suggests (``parcels_box_many``), weighed (``parcels_weigh_many``, each
+    packer's together) and labelled and closed (``parcels_close_many``) in batches — each what the one-by-one
+    service does to every parcel, with the reads and writes made once per batch. The run expects no refusal: one
+    stops it."""
     to_pack.sort(key=lambda order_id: _urgency(run, order_id))
     stations = run.world.stations
-    weighed: list[tuple[Any, OrderTrace]] = []
+    scanned: list[tuple[Any, OrderTrace, Any]] = []
     for order_id in to_pack:
         if crew.budget <= 0 or not crew.people:
             break
@@ -335,23 +343,31 @@ def _pack(run: Run, crew: Crew, rng: random.Random, now: datetime, to_pack: list
         # batch-mode scanner uploads the parcel's scans as one burst.
         codes = [run.world.gtins[sku_code] for sku_code, units in trace.drawn for _ in range(units)]
         packing.parcel_scans_record(parcel=parcel, codes=codes, actor=packer)
-        box = packing.parcel_box_suggest(parcel=parcel).box
-        parcel = packing.parcel_box_set(parcel=parcel, packaging_code=box.code, actor=packer)
-        assert parcel.expected_weight_g is not None
-        packing.parcel_weigh(parcel=parcel, weight_g=parcel.expected_weight_g, actor=packer)
-        weighed.append((parcel, trace))
+        scanned.append((parcel, trace, packer))
         hours = (trace.lines + PACK_OVERHEAD_LINES) / (world_mod.STANDARDS[Activity.PACK] * _variation(rng))
         crew.budget -= hours
         run.effort[(Activity.PACK, "PAK")][1] += hours
-    for start in range(0, len(weighed), CLOSE_BATCH):
-        chunk = weighed[start : start + CLOSE_BATCH]
-        outcomes = packing.parcels_close_many(parcels=[parcel for parcel, _trace in chunk], actor="pack line")
-        refused = [(o.parcel_id, o.error.code) for o in outcomes if o.error is not None]
-        if refused:
-            raise RuntimeError(f"parcels refused at their close: {refused}")
-        for _parcel, trace in chunk:
-            trace.packed_at = now
-    del to_pack[: len(weighed)]
+    if not scanned:
+        return
+    # The tick's parcels are boxed together, each packer's weighed together in the packer's name (labour measures
+    # the pack rate from the packers' own scans, the weighing included), then all labelled and closed together by
+    # the line's label printer — in parcel order, the order they were opened in, most urgent first.
+    boxed = packing.parcels_box_many(parcels=[parcel for parcel, _trace, _packer in scanned], actor=PACK_LINE)
+    _refusals_stop("the box", boxed)
+    # The scale reads what went into the box: the items and the box's tare, the weight the parcel expects.
+    expected = {o.parcel_id: o.parcel.expected_weight_g for o in boxed if o.parcel is not None}
+    by_packer: dict[Any, list[tuple[int, int]]] = {}
+    for parcel, _trace, packer in scanned:
+        weight = expected.get(parcel.pk)
+        if weight is not None:
+            by_packer.setdefault(packer, []).append((parcel.pk, weight))
+    for packer, weighings in by_packer.items():
+        _refusals_stop("the scale", packing.parcels_weigh_many(weighings=weighings, actor=packer))
+    closed = packing.parcels_close_many(parcels=[parcel for parcel, _trace, _packer in scanned], actor=PACK_LINE)
+    _refusals_stop("the close", closed)
+    for _parcel, trace, _packer in scanned:
+        trace.packed_at = now
+    del to_pack[: len(scanned)]
 
 
 def _trucks(run: Run, previous: datetime, now: datetime) -> None:
