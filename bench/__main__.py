@@ -20,7 +20,8 @@ Environment: ``BENCH_SECONDS`` (default 20), ``BENCH_WORKERS`` (default 8), ``BE
 ``intake``: bench/intake.py, the order intake over HTTP, which runs after the others; ``fulfilment``:
 bench/fulfilment.py, waves, batches and pick routes; ``flash_sale``: bench/flash_sale.py, the simulated
 flash-sale day; ``connectors``: bench/connectors.py, stock out to fake
-shops during an order burst), ``BENCH_PG_OPTIONS`` (JSON
+shops during an order burst; ``webhooks``: bench/webhooks.py, the webhook sender emptying a backlog in
+process), ``BENCH_PG_OPTIONS`` (JSON
 connection OPTIONS to try on PostgreSQL before they go into settings.py, e.g.
 ``{"server_side_binding": true, "prepare_threshold": 5}``; printed with the figures).
 """
@@ -593,6 +594,12 @@ def main() -> int:
 
         print()
         failed = connectors.main() != 0 or failed
+    if only in ("", "webhooks"):
+        # The webhook sender emptying 5,000 pending deliveries to a local receiver, in process (bench/webhooks.py).
+        from bench import webhooks
+
+        print()
+        failed = webhooks.main() != 0 or failed
     return 1 if failed else 0
 
 
