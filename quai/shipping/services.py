@@ -492,47 +492,51 @@ def _estimated(value: str) -> date | None:
         return None
 
 
-@transaction.atomic
-def tracking_record(*, shipment: Shipment | int, events: Sequence[TrackingEvent]) -> list[TrackingEventRecord]:
-    """Store the carrier's events not seen before, move the shipment to the latest known status and tell it
-    (``shipment.tracking_event`` each; ``shipment.delivered`` and the order delivered when it is)."""
+def _tracking_apply(
+    current: Shipment,
+    events: Sequence[TrackingEvent],
+    known: set[tuple[str, Any]],
+    records: list[TrackingEventRecord],
+    outbox: list[tuple[Any, int | None]],
+) -> list[TrackingEventRecord]:
+    """``tracking_record``'s rule for one locked shipment: the fresh events become records (appended to
+    ``records``, not saved) and outbox events (appended to ``outbox``, flushed before the order is delivered so the
+    outbox keeps their order); the shipment's fields are set, not saved. Returns the shipment's new records."""
     from quai.orders.services.floor_shipping import order_deliver
 
-    pk = shipment if isinstance(shipment, int) else shipment.pk
-    current = Shipment.objects.select_for_update().get(pk=pk)
     if current.status in (ShipmentStatus.LABEL_CREATED, ShipmentStatus.CANCELLED):
         # Before handover the parcel is still ours: a carrier's "in transit" then is not true yet.
         events = [e for e in events if e.status == domain.LABEL_CREATED]
-    known = set(current.events.values_list("carrier_code", "occurred_at"))
     fresh = [
         e for e in sorted(events, key=lambda e: e.occurred_at) if (e.carrier_code[:120], e.occurred_at) not in known
     ]
-    records = []
+    own: list[TrackingEventRecord] = []
     for event in fresh:
-        records.append(
-            TrackingEventRecord.objects.create(
-                merchant_id=current.merchant_id,
-                shipment=current,
-                status=event.status or "",
-                carrier_code=event.carrier_code[:120],
-                description=event.description[:300],
-                location=event.location[:120],
-                occurred_at=event.occurred_at,
-            )
+        record = TrackingEventRecord(
+            merchant_id=current.merchant_id,
+            shipment=current,
+            status=event.status or "",
+            carrier_code=event.carrier_code[:120],
+            description=event.description[:300],
+            location=event.location[:120],
+            occurred_at=event.occurred_at,
         )
+        own.append(record)
         estimated = _estimated(event.estimated_delivery)
         if estimated is not None:
             current.estimated_delivery = estimated
         if event.status is None:
             continue
-        event_record(
-            ShipmentTrackingEvent(
-                order_id=current.order_id,
-                status=event.status,
-                occurred_at=event.occurred_at,
-                estimated_delivery=current.estimated_delivery,
-            ),
-            merchant_id=current.merchant_id,
+        outbox.append(
+            (
+                ShipmentTrackingEvent(
+                    order_id=current.order_id,
+                    status=event.status,
+                    occurred_at=event.occurred_at,
+                    estimated_delivery=current.estimated_delivery,
+                ),
+                current.merchant_id,
+            )
         )
         if current.status in (ShipmentStatus.LABEL_CREATED, ShipmentStatus.CANCELLED, ShipmentStatus.DELIVERED):
             continue
@@ -541,13 +545,66 @@ def tracking_record(*, shipment: Shipment | int, events: Sequence[TrackingEvent]
         current.status = event.status
         if event.status == domain.DELIVERED:
             current.delivered_at = event.occurred_at
+            events_record_many(outbox)
+            outbox.clear()
             order_deliver(order=current.order_id, actor="carrier tracking")
-            event_record(
-                ShipmentDelivered(order_id=current.order_id, delivered_at=event.occurred_at),
-                merchant_id=current.merchant_id,
+            outbox.append(
+                (ShipmentDelivered(order_id=current.order_id, delivered_at=event.occurred_at), current.merchant_id)
             )
+    # Seen from the next update of the same shipment (one by one, its records would be in the table by then).
+    known.update((record.carrier_code, record.occurred_at) for record in own)
+    records.extend(own)
+    return own
+
+
+@transaction.atomic
+def tracking_record(*, shipment: Shipment | int, events: Sequence[TrackingEvent]) -> list[TrackingEventRecord]:
+    """Store the carrier's events not seen before, move the shipment to the latest known status and tell it
+    (``shipment.tracking_event`` each; ``shipment.delivered`` and the order delivered when it is)."""
+    pk = shipment if isinstance(shipment, int) else shipment.pk
+    current = Shipment.objects.select_for_update().get(pk=pk)
+    known = set(current.events.values_list("carrier_code", "occurred_at"))
+    records: list[TrackingEventRecord] = []
+    outbox: list[tuple[Any, int | None]] = []
+    _tracking_apply(current, events, known, records, outbox)
+    TrackingEventRecord.objects.bulk_create(records)
+    events_record_many(outbox)
     current.save(update_fields=["status", "delivered_at", "estimated_delivery", "updated_at"])
     return records
+
+
+@transaction.atomic
+def tracking_record_many(
+    *, updates: Sequence[tuple[Shipment | int, Sequence[TrackingEvent]]]
+) -> list[list[TrackingEventRecord]]:
+    """``tracking_record`` for many shipments (a carrier's tracking file, a sweep's answers): each shipment's events
+    applied in the order given exactly as one by one — the same records, statuses, ``shipment.tracking_event`` /
+    ``shipment.delivered`` rows in the same order, the orders delivered — with the shipments locked (in id order)
+    and their known events read once, the records and events written in bulk and the shipments in one statement.
+    Returns each update's new records, in order."""
+    ids = sorted({s if isinstance(s, int) else s.pk for s, _events in updates})
+    locked = {s.pk: s for s in Shipment.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    missing = [pk for pk in ids if pk not in locked]
+    if missing:
+        raise Shipment.DoesNotExist(f"Shipment matching query does not exist: {missing[0]}")
+    known: dict[int, set[tuple[str, Any]]] = {pk: set() for pk in ids}
+    for shipment_id, code, at in TrackingEventRecord.objects.filter(shipment_id__in=ids).values_list(
+        "shipment_id", "carrier_code", "occurred_at"
+    ):
+        known[shipment_id].add((code, at))
+    records: list[TrackingEventRecord] = []
+    outbox: list[tuple[Any, int | None]] = []
+    answers = []
+    for shipment, events in updates:
+        pk = shipment if isinstance(shipment, int) else shipment.pk
+        answers.append(_tracking_apply(locked[pk], events, known[pk], records, outbox))
+    TrackingEventRecord.objects.bulk_create(records)
+    events_record_many(outbox)
+    now = clock.now()
+    for current in locked.values():
+        current.updated_at = now
+    Shipment.objects.bulk_update(list(locked.values()), ["status", "delivered_at", "estimated_delivery", "updated_at"])
+    return answers
 
 
 def tracking_poll(*, limit: int = 200) -> int:
