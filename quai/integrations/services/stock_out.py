@@ -257,7 +257,7 @@ def _dirty(connection_id: int) -> list[tuple[int, int, int, datetime | None]]:
 
 
 def _interval_left(connection: Connection) -> float:
-    """Seconds until the shop may take its next push (``settings.stock_interval_ms`` after the last one)."""
+    """Seconds until the shop may take its next push (``settings.stock_interval_ms`` after the last one started)."""
     if connection.last_stock_push_at is None:
         return 0.0
     interval = int((connection.settings or {}).get("stock_interval_ms", DEFAULT_STOCK_INTERVAL_MS)) / 1000
@@ -399,7 +399,9 @@ def _stock_push_once(connection: Connection, adapter: Any, trace: dict[str, Any]
     oldest = min((changed for *_rest, changed in rows if changed is not None), default=None)
     _stock_syncs_record(rows, levels, report, now)
     lag = int((now - oldest).total_seconds() * 1000) if oldest is not None else None
-    connection_success_record(connection.pk, last_stock_push_at=now, last_sync_at=now, lag_ms=lag)
+    # The push's start, not its end: the next may start one interval after it (at most one push started per
+    # interval, one at a time), so a slow answer does not add a whole interval to every change's wait.
+    connection_success_record(connection.pk, last_stock_push_at=started, last_sync_at=now, lag_ms=lag)
     return len(report.updated), None
 
 

@@ -312,3 +312,38 @@ def test_a_push_records_its_skus_in_one_statement_as_the_one_by_one_form_did(set
     assert by_code["BOWL-3"]["last_error"] == "SKU not in the shop" and by_code["BOWL-3"]["pushed_quantity"] is None
     assert len(by_code["JUG-4"]["last_error"]) == 2000
     assert by_code["OLD-4"]["last_error"] == "SKU not found in Quai" and by_code["OLD-4"]["pushed_quantity"] == 99
+
+
+def test_the_next_round_is_due_one_interval_after_the_last_push_started_not_after_its_answer(
+    setup, shop, broker, django_capture_on_commit_callbacks, monkeypatch
+):
+    _connection, sku, location = setup
+    capture = django_capture_on_commit_callbacks
+    answer_takes = 0.3  # of the 0.4 s interval
+    adapter_for = stock_out.connection_adapter
+    starts: list[float] = []
+
+    class SlowShop:
+        def __init__(self, adapter: Any) -> None:
+            self.adapter = adapter
+
+        def push_stock(self, levels: Any, snapshot_id: str) -> Any:
+            starts.append(time.monotonic())
+            time.sleep(answer_takes)
+            return self.adapter.push_stock(levels, snapshot_id)
+
+    monkeypatch.setattr(stock_out, "connection_adapter", lambda c, client=None: SlowShop(adapter_for(c)))
+    with capture(execute=True):
+        outbox_relay()
+    (first,) = broker.take()
+    broker.run(first)
+    change(capture, sku, location, -1)
+    (asked,) = broker.take()
+    broker.run(asked)
+    (round_,) = broker.take()
+    # The previous push started at least 0.3 s ago: a tenth of a second or less is left of the interval
+    assert 0 < round_.countdown <= INTERVAL_MS / 1000 - answer_takes
+    time.sleep(round_.countdown)
+    broker.run(round_)
+    assert (writes(shop), level(shop)) == (2, 9)
+    assert starts[1] - starts[0] >= INTERVAL_MS / 1000 - 0.01  # the shop's rate limit still holds
