@@ -594,6 +594,7 @@ def _deliveries(run: Run, rng: random.Random, tickets: list[PlannedOrder]) -> No
         .values_list("pk", "country", "postcode")
     }
     plan: dict[date, list[tuple[int, datetime]]] = defaultdict(list)
+    collected: list[tuple[int, list[TrackingEvent]]] = []
     zone_of: dict[tuple[str, str], promise_domain.DestinationZone] = {}
     for pk, order_id, shipped_at, _number, _service in shipments:
         trace = traces.get(order_id)
@@ -621,10 +622,12 @@ def _deliveries(run: Run, rng: random.Random, tickets: list[PlannedOrder]) -> No
         at = world_mod.local(day, datetime.min.time()) + timedelta(hours=9, minutes=rng.randrange(0, 480))
         plan[day].append((pk, at))
         in_transit = shipped_at + timedelta(hours=2)
-        shipping.tracking_record(
-            shipment=pk,
-            events=[TrackingEvent(in_transit, "SIM-TRANSIT", "Parcel collected", shipping_domain.IN_TRANSIT)],
+        collected.append(
+            (pk, [TrackingEvent(in_transit, "SIM-TRANSIT", "Parcel collected", shipping_domain.IN_TRANSIT)])
         )
+    # The carriers' "collected" scans arrive as one tracking file: recorded together, as one by one.
+    for start in range(0, len(collected), BATCH_SIZE):
+        shipping.tracking_record_many(updates=collected[start : start + BATCH_SIZE])
     outbox_sweep(batch=500, max_batches=1000)
     for day in sorted(plan):
         for pk, at in sorted(plan[day], key=lambda item: (item[1], item[0])):
