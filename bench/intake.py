@@ -16,7 +16,7 @@ through the services before any server starts. Then, once with the group committ
   one row committed per request; mounted by ``QUAI_BENCH_ENDPOINTS=true``) for ``BENCH_INTAKE_CEILING_SECONDS``;
 - the sale: ``wrk`` (``bench/intake.lua``) posting ``BENCH_INTAKE_ORDERS`` orders (default 20,000) with unique
   external ids from ``BENCH_INTAKE_CONNECTIONS`` connections (default 48), alternating the merchants' keys, 30 % on
-  the hot SKU; bounded by ``BENCH_INTAKE_MAX_SECONDS``;
+  the hot SKU; bounded by ``BENCH_INTAKE_MAX_SECONDS``; ``BENCH_INTAKE_COMPARE=0`` runs it with the committer only;
 - a replay of ``BENCH_INTAKE_REPLAY`` accepted bodies (each must answer the same order), then the database checks:
   intake → allocated from ``core.StateTransition``, oversold units, the drift check, every 2xx id stored once;
 - a local receiver subscribed to ``inventory.stock_changed`` and ``inventory.reservation_made`` (what an order
@@ -77,6 +77,8 @@ DRAIN_WAIT = _env_int("BENCH_INTAKE_DRAIN_WAIT", 120)
 RELAY_COST_ORDERS = _env_int("BENCH_INTAKE_RELAY_ORDERS", 500)
 RELAY_COST_STOCK = _env_int("BENCH_INTAKE_RELAY_STOCK", 100)
 WEB_COST_ORDERS = _env_int("BENCH_INTAKE_WEB_ORDERS", 2000)
+# 0: the sale runs with the group committer only (a server shape measured quickly), not again one commit per order.
+COMPARE_ONE_COMMIT = _env_int("BENCH_INTAKE_COMPARE", 1) != 0
 WEB_COST_PROFILE = os.environ.get("BENCH_INTAKE_PROFILE", "").strip()
 PG_BASE = os.environ.get("BENCH_INTAKE_PG", "postgresql://postgres@127.0.0.1:5432")
 DB = "quai_bench_intake"
@@ -330,7 +332,8 @@ def child_web_cost(out: str) -> None:
     from quai.wsgi import application
 
     merchants = list(Merchant.objects.filter(code__in=["bench1", "bench2"]).order_by("code"))
-    keys = [api_key_create(merchant=merchant, name="web cost").secret for merchant in merchants]
+    run = uuid.uuid4().hex[:6]
+    keys = [api_key_create(merchant=merchant, name=f"web cost {run}").secret for merchant in merchants]
     # Merchant 1's first code is the hot SKU ("HOT" sorts before "M1-…"), as in the seed and the Lua script.
     codes = [list(Sku.objects.filter(merchant=m).order_by("code").values_list("code", flat=True)) for m in merchants]
     profiles: list[cProfile.Profile] = []
@@ -357,7 +360,6 @@ def child_web_cost(out: str) -> None:
                 cpu["commit"] += time.thread_time() - started
 
     batching.GroupCommitter._run_batch = measured_batch  # type: ignore[method-assign]
-    run = uuid.uuid4().hex[:6]
     statuses: dict[str, int] = {}
 
     def post(key: int, external_id: str, sku: str) -> str:
@@ -1028,7 +1030,7 @@ def main() -> int:
             _pg(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
             _pg(f'CREATE DATABASE "{DB}" TEMPLATE "{SEED_DB}"')
             web_cost = _child("web-cost", _env(DB, True))
-        for group_commit in (True, False):
+        for group_commit in (True, False) if COMPARE_ONE_COMMIT else (True,):
             runs.append(_mode(group_commit, seed, receiver, ceiling=group_commit))
     finally:
         _pg(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
