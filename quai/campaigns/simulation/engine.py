@@ -16,17 +16,19 @@ Each tick (10 simulated minutes by default):
    printed pick list, at the zone's standard, and a supervisor confirms it as picked in one action
    (``batch_confirm_picked``, paper picking: the same ledger moves, states and events as scanning every stop).
 6. **Packing**: the packers likewise take the fully picked orders, most urgent first: ``parcel_open``, every
-   unit scanned, the station's batch-mode scanner uploading them as one burst (``parcel_scans_record``), the box
-   cartonization suggests (``parcel_box_set``), the weight (``parcel_weigh``), ``parcel_close`` (a ZPL label from
-   the sandbox carrier).
-7. **Trucks**: at each carrier's cut-off its manifest is opened, every labelled parcel scanned onto the truck and
-   the manifest closed (``manifest_close``: the orders are shipped).
+   unit scanned, the station's batch-mode scanner uploading them as one burst (``parcel_scans_record``); then the
+   tick's parcels in batches: the box cartonization suggests (``parcels_box_many``), the weight
+   (``parcels_weigh_many``, each packer's parcels in the packer's name), the label and the close
+   (``parcels_close_many``, a ZPL label from the sandbox carrier), in the order the parcels were opened.
+7. **Trucks**: at each carrier's cut-off its manifest is opened, every labelled parcel scanned onto the truck in
+   one burst (``manifest_scans_record``) and the manifest closed (``manifest_close``: the orders are shipped).
 8. **Tickets**: shoppers who ask "where is my order?" open a ticket (``ticket_open``, answered automatically when
    the order is on time); agents (the Erlang C plan) answer the escalated ones.
 
-After the last hour the clock moves day by day: the carriers' tracking events (``tracking_record``) deliver each
-parcel after a number of delivery days drawn from the promise's own transit distribution for its lane (seeded), and
-the promise handlers decide kept or broken, with the cause.
+After the last hour the clock moves day by day: the carriers' tracking events (``tracking_record``, the
+"collected" scans together with ``tracking_record_many``) deliver each parcel after a number of delivery days drawn
+from the promise's own transit distribution for its lane (seeded), and the promise handlers decide kept or broken,
+with the cause.
 
 Time in the run is simulated time only; the figures never read the wall clock (``wall_seconds`` is reported apart).
 """
