@@ -18,8 +18,7 @@ logger = logging.getLogger(__name__)
 
 @app.task(name="quai.integrations.tasks.webhook_deliveries_send", ignore_result=True)
 def webhook_deliveries_send() -> int:
-    deliveries.webhook_deliveries_send_started()  # before the first claim: a nudge from now on queues another run
-    return services.webhook_deliveries_send_due()
+    return deliveries.webhook_deliveries_send_nudged()
 
 
 @app.task(name="quai.integrations.tasks.webhook_deliveries_sweep", ignore_result=True)

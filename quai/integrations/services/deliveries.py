@@ -171,7 +171,7 @@ def webhook_fan_out_many(items: Sequence[tuple[Event, Envelope]]) -> None:
 
 def webhook_deliveries_nudge() -> None:
     """Ask a worker to send after the commit — once per transaction, however many deliveries it wrote, and not at
-    all while a send task is already queued and not started (it will claim these deliveries too)."""
+    all while a send task is queued or running (it will claim these deliveries too)."""
     if connection.in_atomic_block and any(getattr(entry[1], _NUDGE_MARK, False) for entry in connection.run_on_commit):
         return
 
@@ -183,7 +183,7 @@ def webhook_deliveries_nudge() -> None:
                 try:
                     webhook_deliveries_send.delay()
                 except Exception:
-                    webhook_deliveries_send_started()  # nothing queued after all: the next nudge must queue one
+                    _send_task_mark_clear()  # nothing queued after all: the next nudge must queue one
                     raise
         except Exception:  # a nudge is a hint: beat's sweep sends whatever it missed
             logger.exception("webhook nudge failed; the sweep will send the deliveries")
@@ -192,12 +192,14 @@ def webhook_deliveries_nudge() -> None:
     transaction.on_commit(nudge, robust=True)
 
 
-# The mark "a send task is queued and has not started yet", shared by every process through Redis (the broker):
-# during a sale the relay commits hundreds of times a second, and without it each commit queued a task that mostly
-# found nothing left to claim, costing the worker a task's overhead per commit. The task removes the mark as it
-# starts, before its first claim, so a delivery written after that is either claimed by that run or nudges a new
-# task: none waits for the sweep. The mark expires on its own (a task lost with its worker), and without Redis (the
-# embedded default, the tests) every nudge queues a task, as before.
+# The mark "a send task is queued or running", shared by every process through Redis (the broker). During a sale the
+# relay commits hundreds of times a second: without the mark each commit queued a task, most of which found nothing
+# left to claim (a task's overhead per commit), and a new delivery waited in the queue behind the relay's own tasks.
+# With it, one task runs through the sale: it keeps claiming while deliveries come (``linger``: it waits a little
+# for the next one before it stops), then removes the mark and claims once more, so a delivery committed before the
+# mark was removed is claimed by that last pass, and one committed after it nudges a new task: none waits for the
+# sweep. The running task renews the mark; it expires on its own if the task dies. Without Redis (the embedded
+# default, the tests) every nudge queues a task, as before.
 _SEND_QUEUED_KEY = "quai:webhooks:send-queued"
 _SEND_QUEUED_SECONDS = 30
 
@@ -221,14 +223,38 @@ def _send_task_mark() -> bool:
         return True
 
 
-def webhook_deliveries_send_started() -> None:
-    """Called by the send task as it starts: later nudges queue a task again."""
+def _send_task_mark_renew() -> None:
+    url = getattr(settings, "REDIS_URL", "")
+    if url:
+        try:
+            _redis(url).set(_SEND_QUEUED_KEY, 1, ex=_SEND_QUEUED_SECONDS)
+        except Exception:  # a lapsed mark only lets a second task start
+            logger.exception("could not renew the webhook send mark")
+
+
+def _send_task_mark_clear() -> None:
     url = getattr(settings, "REDIS_URL", "")
     if url:
         try:
             _redis(url).delete(_SEND_QUEUED_KEY)
         except Exception:  # the mark expires by itself; meanwhile the sweep sends
             logger.exception("could not clear the webhook send mark")
+
+
+def linger_seconds() -> float:
+    """How long the nudged task waits for a next delivery once none is due, before it stops. Only with the mark:
+    without it every commit queues its own task, and a task that lingered would only hold the worker."""
+    if not getattr(settings, "REDIS_URL", ""):
+        return 0.0
+    return float(getattr(settings, "QUAI_WEBHOOKS_LINGER_SECONDS", 2.0))
+
+
+def webhook_deliveries_send_nudged() -> int:
+    """The nudged task's run: send until nothing came for ``linger_seconds``, give the mark up, then send what was
+    committed meanwhile (its nudge found the mark still there)."""
+    sent = webhook_deliveries_send_due(linger=linger_seconds(), renew=_send_task_mark_renew)
+    _send_task_mark_clear()
+    return sent + webhook_deliveries_send_due()
 
 
 def _require_active(subscription: WebhookSubscription) -> None:
@@ -291,6 +317,12 @@ def webhook_subscription_ping(*, subscription: WebhookSubscription) -> WebhookDe
 
 
 # --- sending ----------------------------------------------------------------------------------------------------
+
+
+# A lingering sender looks for new deliveries this often (a claim that finds nothing costs well under a millisecond),
+# and renews its mark this often.
+LINGER_POLL_SECONDS = 0.02
+RENEW_SECONDS = 5.0
 
 
 def concurrency() -> int:
@@ -555,7 +587,12 @@ def webhook_attempts_record(*, outcomes: Sequence[AttemptOutcome]) -> list[Webho
 
 
 def webhook_deliveries_send_due(
-    *, batch: int = 50, max_batches: int = 100, on_claimed: Callable[[list[WebhookDelivery]], None] | None = None
+    *,
+    batch: int = 50,
+    max_batches: int = 100,
+    on_claimed: Callable[[list[WebhookDelivery]], None] | None = None,
+    linger: float = 0.0,
+    renew: Callable[[], None] | None = None,
 ) -> int:
     """Claim and send due deliveries until none is due (or ``batch`` × ``max_batches`` were claimed); returns how
     many were sent.
@@ -567,6 +604,9 @@ def webhook_deliveries_send_due(
     per resource holds as before: a claim takes at most one delivery per subscription and resource, none while an
     older one is pending (in flight included), and a success is committed before the next claim can take the
     delivery after it.
+
+    ``linger``: once nothing is due, keep looking (every ``LINGER_POLL_SECONDS``) for that long before returning;
+    ``renew`` is called every few seconds meanwhile (the nudged task keeps its mark).
     """
     _outside_transactions()
     width = concurrency()
@@ -575,6 +615,7 @@ def webhook_deliveries_send_due(
     claimed_count = sent = 0
     in_flight: dict[Future[AttemptOutcome], WebhookDelivery] = {}
     more = True
+    idle_since = renewed = time.monotonic()
     with _client(connections=width) as client, ThreadPoolExecutor(width, thread_name_prefix="webhook") as pool:
         while True:
             room = min(2 * width - len(in_flight), batch, limit - claimed_count)
@@ -586,12 +627,20 @@ def webhook_deliveries_send_due(
                     on_claimed(claimed)
                 for delivery in claimed:
                     in_flight[pool.submit(_request, _prepared(delivery), client, check_public=check_public)] = delivery
+            if renew is not None and time.monotonic() - renewed > RENEW_SECONDS:
+                renew()
+                renewed = time.monotonic()
             if not in_flight:
-                break
+                if claimed_count >= limit or time.monotonic() - idle_since >= linger:
+                    break
+                time.sleep(LINGER_POLL_SECONDS)
+                more = True
+                continue
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             for future in done:
                 del in_flight[future]
             webhook_attempts_record(outcomes=[future.result() for future in done])
             sent += len(done)
             more = claimed_count < limit  # a success may have made the next delivery of its resource due
+            idle_since = time.monotonic()
     return sent

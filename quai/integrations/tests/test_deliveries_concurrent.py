@@ -257,11 +257,49 @@ def test_with_redis_a_burst_of_commits_queues_one_send_task_until_it_starts(
         nudge()
     assert len(queued) == 1
 
-    tasks.webhook_deliveries_send()  # the queued task runs: what is written from now on needs a new run
+    settings.QUAI_WEBHOOKS_LINGER_SECONDS = 0
+    tasks.webhook_deliveries_send()  # the queued task has run: what is written from now on needs a new run
     nudge()
     nudge()
     assert len(queued) == 2
     deliveries._redis(settings.REDIS_URL).delete(deliveries._SEND_QUEUED_KEY)
+
+
+@pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379 (CI starts one)")
+@pytest.mark.django_db(transaction=True)
+def test_the_nudged_task_sends_what_comes_while_it_lingers_and_nudges_queue_nothing_meanwhile(
+    merchant, receiver, settings, monkeypatch
+):
+    from quai.integrations import tasks
+
+    settings.REDIS_URL = "redis://127.0.0.1:6379/9"
+    settings.QUAI_WEBHOOKS_LINGER_SECONDS = 1.0
+    mark = deliveries._redis(settings.REDIS_URL)
+    mark.delete(deliveries._SEND_QUEUED_KEY)
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.webhook_deliveries_send, "delay", lambda: queued.append(1))
+    subscription = WebhookSubscriptionFactory(merchant=merchant, url=receiver.url)
+    assert deliveries._send_task_mark()  # the nudge that queued this run
+
+    def a_sale_commits_later() -> None:
+        from django.db import connection
+
+        time.sleep(0.3)
+        with transaction.atomic():
+            WebhookDeliveryFactory(subscription=subscription)
+            deliveries.webhook_deliveries_nudge()
+        connection.close()
+
+    writer = threading.Thread(target=a_sale_commits_later)
+    started = time.monotonic()
+    writer.start()
+    sent = tasks.webhook_deliveries_send()
+    writer.join()
+
+    assert sent == 1 and len(receiver.requests) == 1
+    assert queued == []  # the running task was marked: the commit's nudge queued nothing
+    assert 1.3 <= time.monotonic() - started < 4  # it waited a second after that delivery before stopping
+    assert mark.get(deliveries._SEND_QUEUED_KEY) is None  # and gave the mark up: the next commit queues a task
 
 
 def test_without_redis_every_commit_nudges_as_before(
