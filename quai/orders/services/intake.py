@@ -456,7 +456,7 @@ def _sku_statement(count: int) -> tuple[str, tuple[int, ...], Any] | None:
 
 # --- The per-process cache of intake's reads (see the module's docstring) ---------------------------------------
 
-# Entries a process holds at most; when full it is emptied (a merchant's catalogue is read again in one query).
+# Entries a process holds at most; when full it is emptied (SKUs are read again as orders name them).
 INTAKE_CACHE_MAX = 50_000
 
 _cache_lock = threading.Lock()
