@@ -31,7 +31,7 @@ import json
 import logging
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -330,6 +330,13 @@ def concurrency() -> int:
     return max(1, int(getattr(settings, "QUAI_WEBHOOKS_CONCURRENCY", 16)))
 
 
+def concurrency_per_subscription() -> int:
+    """How many of them may go to one subscription's endpoint at once. A merchant's server is not ours to flood:
+    one that accepts few connections at a time (Python's socketserver listens with a backlog of 5) resets the
+    others, and each reset is a failed attempt whose retry holds its resource's later deliveries back."""
+    return max(1, int(getattr(settings, "QUAI_WEBHOOKS_CONCURRENCY_PER_SUBSCRIPTION", 4)))
+
+
 def webhook_deliveries_claim(*, batch: int = 50) -> list[WebhookDelivery]:
     """Take up to ``batch`` due deliveries for this worker (a lease), the longest due first (for deliveries never
     tried yet, the oldest first), one transaction.
@@ -597,36 +604,59 @@ def webhook_deliveries_send_due(
     """Claim and send due deliveries until none is due (or ``batch`` × ``max_batches`` were claimed); returns how
     many were sent.
 
-    Up to ``concurrency()`` requests are in flight at once, each in a thread of a pool that only does HTTP: a slow
-    receiver holds one thread, not the others' deliveries. The database work stays in this thread: the requests
-    that finished are recorded together (one transaction a round), and a claim tops the pool up as they finish (to
-    twice its width, so no thread idles while a claim runs; each claimed delivery is sent within its lease). Order
-    per resource holds as before: a claim takes at most one delivery per subscription and resource, none while an
-    older one is pending (in flight included), and a success is committed before the next claim can take the
-    delivery after it.
+    Up to ``concurrency()`` requests are in flight at once (``concurrency_per_subscription()`` to one endpoint),
+    each in a thread of a pool that only does HTTP: a slow receiver holds its own threads, not the others'. The
+    database work stays in this thread: the requests that finished are recorded together (one transaction a
+    round), and a claim tops the pool up as they finish (to twice its width, so no thread idles while a claim runs;
+    a claimed delivery not started well within its lease is left to it). Order per resource holds as before: a
+    claim takes at most one delivery per subscription and resource, none while an older one is pending (in flight
+    included), and a success is committed before the next claim can take the delivery after it.
 
     ``linger``: once nothing is due, keep looking (every ``LINGER_POLL_SECONDS``) for that long before returning;
     ``renew`` is called every few seconds meanwhile (the nudged task keeps its mark).
     """
     _outside_transactions()
-    width = concurrency()
+    width, per_endpoint = concurrency(), concurrency_per_subscription()
     limit = batch * max_batches
     check_public = not private_urls_allowed()
+    # Past this age a claimed delivery still waiting for its subscription's turn is left to its lease (another run
+    # claims it once the lease is over): started now, it might outlive the lease and be sent twice.
+    too_old = max(0.0, lease().total_seconds() - timeout_seconds() - 5)
     claimed_count = sent = 0
     in_flight: dict[Future[AttemptOutcome], WebhookDelivery] = {}
+    active: Counter[int] = Counter()  # requests in flight per subscription
+    waiting: dict[int, deque[tuple[WebhookDelivery, float]]] = {}  # claimed, behind their subscription's requests
     more = True
     idle_since = renewed = time.monotonic()
+
+    def start(delivery: WebhookDelivery) -> None:
+        active[delivery.subscription_id] += 1
+        in_flight[pool.submit(_request, _prepared(delivery), client, check_public=check_public)] = delivery
+
+    def start_waiting(subscription_id: int) -> None:
+        queue = waiting.get(subscription_id)
+        while queue and active[subscription_id] < per_endpoint:
+            delivery, claimed_at = queue.popleft()
+            if time.monotonic() - claimed_at <= too_old:
+                start(delivery)
+        if not queue:
+            waiting.pop(subscription_id, None)
+
     with _client(connections=width) as client, ThreadPoolExecutor(width, thread_name_prefix="webhook") as pool:
         while True:
-            room = min(2 * width - len(in_flight), batch, limit - claimed_count)
+            held = len(in_flight) + sum(len(queue) for queue in waiting.values())
+            room = min(2 * width - held, batch, limit - claimed_count)
             if more and room > 0 and len(in_flight) <= width:
                 claimed = webhook_deliveries_claim(batch=room)
                 claimed_count += len(claimed)
                 more = len(claimed) == room
                 if claimed and on_claimed is not None:
                     on_claimed(claimed)
+                now = time.monotonic()
                 for delivery in claimed:
-                    in_flight[pool.submit(_request, _prepared(delivery), client, check_public=check_public)] = delivery
+                    waiting.setdefault(delivery.subscription_id, deque()).append((delivery, now))
+                for subscription_id in list(waiting):
+                    start_waiting(subscription_id)
             if renew is not None and time.monotonic() - renewed > RENEW_SECONDS:
                 renew()
                 renewed = time.monotonic()
@@ -637,10 +667,13 @@ def webhook_deliveries_send_due(
                 more = True
                 continue
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in done:
-                del in_flight[future]
+            finished = [in_flight.pop(future) for future in done]
             webhook_attempts_record(outcomes=[future.result() for future in done])
             sent += len(done)
+            for delivery in finished:
+                active[delivery.subscription_id] -= 1
+            for subscription_id in {delivery.subscription_id for delivery in finished}:
+                start_waiting(subscription_id)
             more = claimed_count < limit  # a success may have made the next delivery of its resource due
             idle_since = time.monotonic()
     return sent

@@ -92,6 +92,33 @@ def test_requests_are_in_flight_together_so_a_slow_receiver_does_not_hold_up_the
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {DeliveryStatus.SUCCEEDED}
 
 
+def test_one_subscriptions_endpoint_gets_at_most_its_share_of_the_requests_in_flight(merchant, receiver, settings):
+    settings.QUAI_WEBHOOKS_CONCURRENCY = 8
+    settings.QUAI_WEBHOOKS_CONCURRENCY_PER_SUBSCRIPTION = 2
+    lock = threading.Lock()
+    now_in: dict[str, int] = {}
+    most: dict[str, int] = {}
+
+    def answer(index, request):
+        endpoint = request.path
+        with lock:
+            now_in[endpoint] = now_in.get(endpoint, 0) + 1
+            most[endpoint] = max(most.get(endpoint, 0), now_in[endpoint])
+        time.sleep(0.05)
+        with lock:
+            now_in[endpoint] -= 1
+        return 200, {}, b"ok"
+
+    receiver.answer = answer
+    for name in ("a", "b"):
+        _deliveries(WebhookSubscriptionFactory(merchant=merchant, url=f"{receiver.url}/{name}"), 8, 1)
+
+    assert services.webhook_deliveries_send_due() == 16
+
+    assert most == {"/hooks/a": 2, "/hooks/b": 2}  # the pool's width is shared, one endpoint gets no more than 2
+    assert WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED).count() == 16
+
+
 def test_with_requests_in_flight_together_each_resource_still_arrives_in_order_through_failures(
     merchant, receiver, settings
 ):
