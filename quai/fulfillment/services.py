@@ -195,10 +195,30 @@ def _cutoffs() -> Mapping[str, time]:
     return {service: time.fromisoformat(value) for service, value in raw.items()}
 
 
+#: What a wave reads of each waiting order: its rank (``_floor_order``), its merchant's release room, its reference
+#: for a refusal. Every waiting order is read to rank them, so the rest of the row is left in the table.
+_WAVE_FIELDS = (
+    "id",
+    "merchant_id",
+    "external_id",
+    "carrier_service",
+    "promised_from",
+    "promised_to",
+    "priority",
+    "created_at",
+)
+
+
 def _waiting_orders(*, limit: int | None = None) -> list[Order]:
-    """Released orders not yet in a batch (a cancelled task does not count: its order waits again)."""
+    """Released orders not yet in a batch (a cancelled task does not count: its order waits again), with the fields
+    a wave reads of them."""
     taken = PickTask.objects.exclude(status=TaskStatus.CANCELLED).values("order_id")
-    qs = Order.objects.filter(status=OrderStatus.RELEASED).exclude(pk__in=taken).order_by("created_at", "pk")
+    qs = (
+        Order.objects.filter(status=OrderStatus.RELEASED)
+        .exclude(pk__in=taken)
+        .only(*_WAVE_FIELDS)
+        .order_by("created_at", "pk")
+    )
     return list(qs[:limit] if limit else qs)
 
 
