@@ -42,6 +42,7 @@ SCOPED_ELSEWHERE = {
     "quai.inbound.selectors.location_snapshots": "locations' loads, every owner",
     # The ledger's self-check recomputes every stored number: it is about the books, not a merchant.
     "quai.inventory.selectors.stock_drift": "the whole ledger's drift check",
+    "quai.inventory.selectors.stock_overcommitment": "the whole ledger's oversold check",
 }
 
 # Selectors of shared data whose merchant parameter is a filter, not a tenant boundary.

@@ -457,10 +457,11 @@ class CutoffCount:
 
 
 def cutoff_counts(
-    *, scope: Scope, promise_site_id: int, since: datetime, until: datetime, merchant_ids: Iterable[int] | None = None
+    *, scope: Scope, promise_site_id: int, since: datetime, until: datetime, merchant_ids: Iterable[int] | None
 ) -> list[CutoffCount]:
     """Per (carrier service, cut-off) in ``[since, until)``: the promises due (cancelled orders left out), those
-    whose order is packed or further, those shipped. One aggregate query."""
+    whose order is packed or further, those shipped; of ``merchant_ids`` only, unless None (every merchant the
+    scope sees). One aggregate query."""
     records = PromiseRecord.objects.within(scope).filter(
         promise_site_id=promise_site_id, ship_by__gte=since, ship_by__lt=until
     )
