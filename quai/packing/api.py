@@ -13,6 +13,7 @@ from ninja import Router
 from quai.core.errors import Forbidden, NotFound
 from quai.orders.selectors import order_get
 from quai.packing import selectors, services
+from quai.packing.models import PACK_STATION_ROLES
 from quai.packing.schemas import ParcelOut, ParcelScansIn, ParcelScansOut, ParcelsCloseIn, ParcelsCloseOut
 from quai.tenants.access import user_has_staff_role
 from quai.tenants.auth import principal_of
@@ -42,7 +43,7 @@ def parcels_close(request: HttpRequest, payload: ParcelsCloseIn) -> Any:
     only, as at the pack station screen; a parcel outside the caller's scope is ``parcel_not_found``."""
     principal = principal_of(request)
     principal.require_staff()
-    if not user_has_staff_role(principal.user, ("admin", "supervisor", "packer")):
+    if not user_has_staff_role(principal.user, PACK_STATION_ROLES):
         raise Forbidden(_("Closing parcels at the pack station is for packers."), code="packer_only")
     scope = principal.scope()
     asked = sorted(set(payload.parcel_ids))
@@ -94,7 +95,7 @@ def parcel_scans(request: HttpRequest, parcel_id: int, payload: ParcelScansIn) -
     with its reason, the others counted). Packers, supervisors and admins only, as at the pack station screen."""
     principal = principal_of(request)
     principal.require_staff()
-    if not user_has_staff_role(principal.user, ("admin", "supervisor", "packer")):
+    if not user_has_staff_role(principal.user, PACK_STATION_ROLES):
         raise Forbidden(_("Scanning at the pack station is for packers."), code="packer_only")
     parcel = selectors.parcel_get(scope=principal.scope(), parcel_id=parcel_id)
     outcomes = services.parcel_scans_record(parcel=parcel.pk, codes=payload.codes, actor=principal.user)

@@ -16,7 +16,10 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from quai.core.models import TimeStampedModel
-from quai.tenants.models import MerchantOwned
+from quai.tenants.models import MerchantOwned, StaffRole
+
+#: Who works at a pack station (its screen and its API calls): one list, so the screen and the API never differ.
+PACK_STATION_ROLES: tuple[str, ...] = (StaffRole.ADMIN, StaffRole.SUPERVISOR, StaffRole.PACKER)
 
 
 class ParcelStatus(models.TextChoices):

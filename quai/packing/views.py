@@ -25,7 +25,7 @@ from quai.fulfillment.selectors import ToteContents
 from quai.orders import domain as orders_domain
 from quai.orders import selectors as orders_selectors
 from quai.packing import selectors, services
-from quai.packing.models import Parcel, ParcelStatus
+from quai.packing.models import PACK_STATION_ROLES, Parcel, ParcelStatus
 from quai.shipping import domain as shipping_domain
 from quai.shipping import labels
 from quai.shipping import selectors as shipping_selectors
@@ -33,7 +33,7 @@ from quai.shipping import services as shipping
 from quai.shipping.http import label_response, manifest_response
 from quai.tenants.access import staff_role_required, staff_scope
 
-packers_only = staff_role_required(("admin", "supervisor", "packer"), _lazy("This screen is for packers."))
+packers_only = staff_role_required(PACK_STATION_ROLES, _lazy("This screen is for packers."))
 STOPS = ("order_on_hold", "order_cancelled")
 STOPS_STATUSES = (orders_domain.ON_HOLD, orders_domain.CANCELLED)
 LABEL_FORMATS = ("pdf", "zpl")
