@@ -146,6 +146,23 @@ def orders_picking_done(*, scope: Scope, order_ids: Sequence[int]) -> set[int]:
     return {int(order_id) for order_id, still_open in rows if not still_open}
 
 
+def orders_picked(*, scope: Scope, order_ids: Sequence[int]) -> set[int]:
+    """Those of ``order_ids`` with something picked and nothing left open to pick, in one read (stricter than
+    ``orders_picking_done``: an order whose tasks all came up short has picked nothing)."""
+    rows = (
+        PickTask.objects.filter(order_id__in=list(order_ids))
+        .filter(scope.q())
+        .values("order_id")
+        .annotate(
+            still_open=Count("pk", filter=Q(status=TaskStatus.OPEN)),
+            picked=Count("pk", filter=Q(status=TaskStatus.PICKED)),
+        )
+        .values_list("order_id", "still_open", "picked")
+        .order_by()
+    )
+    return {int(order_id) for order_id, still_open, picked in rows if picked and not still_open}
+
+
 def site_open_pick_lines(*, scope: Scope, site_id: int) -> int:
     """Pick lines still to do in the site's open batches: the work the pickers have in hand."""
     return (

@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from quai.core.errors import NotFound
-from quai.packing.models import Parcel
+from quai.packing.models import Parcel, ParcelStatus
 from quai.tenants.scope import Scope
 from quai.warehouse.models import Location, LocationStatus, Site, ZoneKind, ZoneStatus
 
@@ -30,6 +30,16 @@ def parcels_within(*, scope: Scope, parcel_ids: Sequence[int]) -> dict[int, Parc
 
 def parcels_of_order(*, scope: Scope, order_id: int) -> QuerySet[Parcel]:
     return Parcel.objects.filter(scope.q()).filter(order_id=order_id).prefetch_related("items").order_by("pk")
+
+
+def orders_with_closed_parcel(*, scope: Scope, order_ids: Sequence[int]) -> set[int]:
+    """Those of ``order_ids`` with at least one closed parcel, in one read."""
+    return set(
+        Parcel.objects.filter(scope.q())
+        .filter(order_id__in=list(order_ids), status=ParcelStatus.CLOSED)
+        .values_list("order_id", flat=True)
+        .distinct()
+    )
 
 
 def pack_stations(*, site: Site | None) -> QuerySet[Location]:

@@ -99,8 +99,8 @@ def _oversold() -> dict[str, int]:
 
 
 def _integrity(run: Run) -> dict[str, int]:
-    from quai.fulfillment.models import PickTask, TaskStatus
-    from quai.packing.models import Parcel, ParcelStatus
+    from quai.fulfillment.selectors import orders_picked
+    from quai.packing.selectors import orders_with_closed_parcel
 
     planned = {f"FS{run.params.seed}-{k:06d}" for k in range(1, run.params.orders + 1)}
     stored = Counter(order_list(scope=SCOPE).values_list("external_id", flat=True))
@@ -109,20 +109,15 @@ def _integrity(run: Run) -> dict[str, int]:
         .filter(status__in=["shipped", "partially_shipped", "delivered"])
         .values_list("pk", flat=True)
     )
-    picked = set(
-        PickTask.objects.filter(order_id__in=shipped, status=TaskStatus.PICKED).values_list("order_id", flat=True)
-    )
-    unpicked = set(
-        PickTask.objects.filter(order_id__in=shipped, status=TaskStatus.OPEN).values_list("order_id", flat=True)
-    )
-    packed = set(
-        Parcel.objects.filter(order_id__in=shipped, status=ParcelStatus.CLOSED).values_list("order_id", flat=True)
-    )
+    ids = sorted(shipped)
+    chunks = [ids[start : start + 5000] for start in range(0, len(ids), 5000)]  # SQLite's cap on bound values
+    picked = {pk for chunk in chunks for pk in orders_picked(scope=SCOPE, order_ids=chunk)}
+    packed = {pk for chunk in chunks for pk in orders_with_closed_parcel(scope=SCOPE, order_ids=chunk)}
     return {
         "orders_lost": len(planned - set(stored)) - sum(run.refused.values()),
         "orders_unexpected": len(set(stored) - planned),
         "orders_duplicated": sum(1 for n in stored.values() if n > 1),
-        "shipped_without_pick": len(shipped - picked) + len(shipped & unpicked),
+        "shipped_without_pick": len(shipped - picked),
         "shipped_without_pack": len(shipped - packed),
         "shipped": len(shipped),
     }

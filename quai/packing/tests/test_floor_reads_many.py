@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from quai.fulfillment import selectors, services
+from quai.fulfillment.models import PickTask
 from quai.fulfillment.tests.factories import floor_for, released_order, wave_for
 from quai.tenants.scope import Scope
 from quai.tenants.tests.factories import MerchantFactory, StaffUserFactory
@@ -40,3 +41,29 @@ def test_the_many_order_reads_answer_as_the_one_order_reads() -> None:
     open_lines = selectors.site_open_pick_lines(scope=FLOOR, site_id=floor.site.pk)
     assert open_lines == sum(1 for b in batches[1:] for t in b.tasks.all() if t.status == "open")
     assert selectors.orders_awaiting_wave_exist(scope=FLOOR)
+    # Picked: something picked, nothing left open; the never-waved order and the unpicked batches' are not.
+    picked = selectors.orders_picked(scope=FLOOR, order_ids=ids)
+    assert picked == {pk for pk in done if any(t.status == "picked" for t in PickTask.objects.filter(order_id=pk))}
+    assert picked and waiting.pk not in picked
+
+
+def test_orders_with_a_closed_parcel_are_those_whose_parcel_closed() -> None:
+    from quai.packing.models import Parcel, ParcelStatus
+    from quai.packing.selectors import orders_with_closed_parcel
+    from quai.warehouse.models import Location
+
+    floor = floor_for(MerchantFactory(code="acme"))
+    orders = [released_order(floor, f"CP-{n}", [(n % 3, 1)]) for n in range(3)]
+    station = Location.objects.get(code="PAK-01")
+    for order, status in zip(orders, (ParcelStatus.CLOSED, ParcelStatus.OPEN, ParcelStatus.CLOSED), strict=True):
+        Parcel.objects.create(
+            merchant=order.merchant,
+            order_id=order.pk,
+            order_reference=order.external_id,
+            station=station,
+            status=status,
+        )
+    ids = [o.pk for o in orders]
+    assert orders_with_closed_parcel(scope=FLOOR, order_ids=ids) == {orders[0].pk, orders[2].pk}
+    other = Scope.merchant(MerchantFactory(code="other").pk)
+    assert orders_with_closed_parcel(scope=other, order_ids=ids) == set()
