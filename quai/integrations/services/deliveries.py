@@ -252,8 +252,10 @@ def linger_seconds() -> float:
 def webhook_deliveries_send_nudged() -> int:
     """The nudged task's run: send until nothing came for ``linger_seconds``, give the mark up, then send what was
     committed meanwhile (its nudge found the mark still there)."""
-    sent = webhook_deliveries_send_due(linger=linger_seconds(), renew=_send_task_mark_renew)
-    _send_task_mark_clear()
+    try:
+        sent = webhook_deliveries_send_due(linger=linger_seconds(), renew=_send_task_mark_renew)
+    finally:
+        _send_task_mark_clear()  # a run that failed must not keep the next nudges from queueing one
     return sent + webhook_deliveries_send_due()
 
 
@@ -668,12 +670,15 @@ def webhook_deliveries_send_due(
                 continue
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             finished = [in_flight.pop(future) for future in done]
-            webhook_attempts_record(outcomes=[future.result() for future in done])
-            sent += len(done)
             for delivery in finished:
                 active[delivery.subscription_id] -= 1
+            # The freed places are taken before the round is recorded, so an endpoint's requests do not wait for the
+            # database: a waiting delivery is about another resource than any in flight (a claim takes none behind
+            # a pending one), so its order does not depend on this round's record.
             for subscription_id in {delivery.subscription_id for delivery in finished}:
                 start_waiting(subscription_id)
+            webhook_attempts_record(outcomes=[future.result() for future in done])
+            sent += len(done)
             more = claimed_count < limit  # a success may have made the next delivery of its resource due
             idle_since = time.monotonic()
     return sent
