@@ -16,9 +16,9 @@ Celery, and on SQLite would compete for the single writer lock with the applicat
 Messages are only hints: the outbox in the database is the truth, and beat's sweep relays whatever a lost message
 missed.
 
-Two queues. ``celery`` (the default) carries the outbox relay, its sweeps, webhook deliveries and everything else;
-``shop_push`` carries every task that may call a merchant's shop (stock pushes, order writes, polls, reconciles,
-processing a shop's call: ``CELERY_TASK_ROUTES`` in settings). A shop that answers slowly, or asks us to wait, then
+Two queues. ``celery`` (the default) carries the outbox relay, its sweeps and everything else; ``shop_push`` carries
+every task that may call a merchant's server (stock pushes, order writes, polls, reconciles, processing a shop's
+call, outbound webhooks: ``CELERY_TASK_ROUTES`` in settings). A shop that answers slowly, or asks us to wait, then
 holds a process consuming ``shop_push``, never the relay, which only marks what to push and moves on. Both queues
 are declared here, so a worker started without ``-Q`` consumes both; production and ``manage.py serve`` run a worker
 per queue (``-Q celery`` and ``-Q shop_push --prefetch-multiplier 1``, README), so no number of slow shops can stall

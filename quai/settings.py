@@ -160,10 +160,13 @@ else:
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_EAGER_PROPAGATES = True
 # Every task that may call a shop runs on the shop_push queue (quai/celery.py declares it beside the default one):
-# a slow or rate-limited shop then holds a worker of that queue, never the outbox relay's.
+# a slow or rate-limited shop then holds a worker of that queue, never the outbox relay's. Outbound webhooks too (a
+# merchant's endpoint): behind the relay's own tasks (one per commit, thousands deep in a sale) they waited a minute.
 CELERY_TASK_ROUTES = {
     f"quai.integrations.tasks.{name}": {"queue": "shop_push"}
     for name in (
+        "webhook_deliveries_send",
+        "webhook_deliveries_sweep",
         "connection_stock_push",
         "connector_call_run",
         "inbound_delivery_process",

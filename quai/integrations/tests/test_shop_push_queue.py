@@ -16,6 +16,8 @@ from quai.celery import SHOP_PUSH_QUEUE, app
 
 ROOT = Path(settings.BASE_DIR)
 SHOP_TASKS = [
+    "quai.integrations.tasks.webhook_deliveries_send",
+    "quai.integrations.tasks.webhook_deliveries_sweep",
     "quai.integrations.tasks.connection_stock_push",
     "quai.integrations.tasks.connector_call_run",
     "quai.integrations.tasks.inbound_delivery_process",
@@ -39,7 +41,6 @@ def test_every_task_that_may_call_a_shop_goes_to_the_shop_push_queue_and_the_rel
     for task in (
         "quai.core.tasks.outbox_relay",
         "quai.core.tasks.outbox_sweep",
-        "quai.integrations.tasks.webhook_deliveries_send",
         "quai.integrations.tasks.connections_sweep",  # reads the database and enqueues: no call to a shop
     ):
         assert _queue_of(task) == default
