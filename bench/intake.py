@@ -8,10 +8,10 @@ through the services before any server starts. Then, once with the group committ
 
 - the server chosen by ``BENCH_INTAKE_SERVER``: ``gunicorn`` (default; ``gthread``) or ``granian`` (its WSGI
   interface, Rust I/O, the Django app in ``--blocking-threads``), ``BENCH_INTAKE_PROCESSES`` ×
-  ``BENCH_INTAKE_THREADS`` (default 4 × 8) either way, DEBUG off, a Celery worker on Redis beside it (the outbox
-  relay, webhook deliveries), on a free loopback port. Why threads: requests spend most of their time waiting on
-  the database; threads wait cheaply and share one group committer per process (docs/INTAKE.md); an async server
-  would run the same synchronous Django code in threads anyway;
+  ``BENCH_INTAKE_THREADS`` (default 1 × 32, what served best on 2 cores) either way, DEBUG off, a Celery worker
+  on Redis beside it (the outbox relay, webhook deliveries), on a free loopback port. Why threads: requests spend
+  most of their time waiting on the database; threads wait cheaply and share one group committer per process
+  (docs/INTAKE.md); an async server would run the same synchronous Django code in threads anyway;
 - the ceiling: ``wrk`` posting the same order body to ``POST /api/v1/orders/bench/bare`` (the same auth and schema,
   one row committed per request; mounted by ``QUAI_BENCH_ENDPOINTS=true``) for ``BENCH_INTAKE_CEILING_SECONDS``;
 - the sale: ``wrk`` (``bench/intake.lua``) posting ``BENCH_INTAKE_ORDERS`` orders (default 20,000) with unique
@@ -67,8 +67,9 @@ OTHER_STOCK = 5_000
 CONNECTIONS = _env_int("BENCH_INTAKE_CONNECTIONS", 48)
 WRK_THREADS = _env_int("BENCH_INTAKE_WRK_THREADS", 2)
 SERVER = os.environ.get("BENCH_INTAKE_SERVER", "").strip() or "gunicorn"
-PROCESSES = _env_int("BENCH_INTAKE_PROCESSES", 4)
-THREADS = _env_int("BENCH_INTAKE_THREADS", 8)
+# One process of 32 threads served a sale best on 2 cores (docs/INTAKE.md): its one committer sees every request.
+PROCESSES = _env_int("BENCH_INTAKE_PROCESSES", 1)
+THREADS = _env_int("BENCH_INTAKE_THREADS", 32)
 CEILING_SECONDS = _env_int("BENCH_INTAKE_CEILING_SECONDS", 8)
 MAX_SECONDS = _env_int("BENCH_INTAKE_MAX_SECONDS", 120)
 REPLAY = _env_int("BENCH_INTAKE_REPLAY", 500)
