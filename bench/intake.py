@@ -545,7 +545,10 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", _free_port()), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 512  # a real receiver's listen backlog, not socketserver's 5
+
+        self.server = Server(("127.0.0.1", _free_port()), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -794,6 +797,13 @@ def _outbox_pending() -> int:
     return int(row[0]) if row else 0
 
 
+def _redis_flush() -> None:
+    """Empty the bench's own Redis db: a run starts with no task queued and no mark set."""
+    import redis
+
+    redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2).flushdb()
+
+
 def _mode(group_commit: bool, seed: dict[str, Any], receiver: Receiver, ceiling: bool) -> dict[str, Any]:
     name = "with the group committer" if group_commit else "one commit per order (QUAI_GROUP_COMMIT=false)"
     print(f"==> intake {name}", flush=True)
@@ -804,6 +814,7 @@ def _mode(group_commit: bool, seed: dict[str, Any], receiver: Receiver, ceiling:
     port = _free_port()
     result: dict[str, Any] = {"group_commit": group_commit}
     server = worker = None
+    _redis_flush()  # the last run's queued tasks and marks would be this run's backlog
     try:
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "quai", "worker", "-c", "2", "--loglevel", "error"],

@@ -50,6 +50,7 @@ from quai.core.events import (
     event_payload,
     subscriptions_for,
 )
+from quai.core.marks import mark_clear, mark_take
 from quai.core.models import HandledEvent, OutboxEvent
 
 logger = logging.getLogger(__name__)
@@ -118,6 +119,20 @@ def outbox_nudge() -> None:
     _nudge_after_commit()
 
 
+# "A relay task is queued" (quai.core.marks): a commit queues a relay task only if none is waiting, and the task gives
+# the mark up as it starts, before its first claim. An event committed before that is claimed by the task's sweep;
+# one committed after it takes the mark again and queues the next task. During a sale the relay's queue so holds at
+# most one waiting task instead of one per commit (thousands, ahead of any other task on that queue).
+RELAY_QUEUED_KEY = "quai:outbox:relay-queued"
+RELAY_QUEUED_SECONDS = 30
+
+
+def outbox_relay_nudged(batch: int = 100) -> int:
+    """The nudged task's run: give the mark up, then relay until nothing is pending."""
+    mark_clear(RELAY_QUEUED_KEY)
+    return outbox_sweep(batch)
+
+
 def _nudge_after_commit() -> None:
     """Ask for one relay run after the commit — one per transaction, however many events it recorded."""
     if not getattr(settings, "QUAI_OUTBOX_NUDGE", True):
@@ -129,7 +144,12 @@ def _nudge_after_commit() -> None:
         from quai.core.tasks import outbox_relay_task
 
         try:
-            outbox_relay_task.delay()
+            if mark_take(RELAY_QUEUED_KEY, RELAY_QUEUED_SECONDS):
+                try:
+                    outbox_relay_task.delay()
+                except Exception:
+                    mark_clear(RELAY_QUEUED_KEY)  # nothing queued after all: the next nudge must queue one
+                    raise
         except Exception:  # a nudge is a hint: the periodic sweep relays anything it missed
             logger.exception("outbox nudge failed; the sweep will relay the events")
 

@@ -14,7 +14,7 @@ from quai.core import outbox
 def outbox_relay_task(batch: int = 100) -> int:
     # Relay until nothing is pending, not one batch: there is one nudge per transaction, and one transaction (a
     # group commit of 200 orders) records many more events than a batch; the rest would wait for beat's sweep.
-    return outbox.outbox_sweep(batch)
+    return outbox.outbox_relay_nudged(batch)
 
 
 @app.task(name="quai.core.tasks.outbox_sweep", ignore_result=True)

@@ -26,7 +26,6 @@ The path of an event to a merchant's endpoint, and why each step is where it is:
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import time
@@ -47,6 +46,7 @@ from django.utils.translation import gettext as _
 from quai.core import clock
 from quai.core.errors import Conflict
 from quai.core.events import Envelope, Event, event_payload
+from quai.core.marks import mark_clear, mark_renew, mark_take
 from quai.integrations import domain
 from quai.integrations.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from quai.integrations.services.subscriptions import (
@@ -204,41 +204,17 @@ _SEND_QUEUED_KEY = "quai:webhooks:send-queued"
 _SEND_QUEUED_SECONDS = 30
 
 
-@functools.lru_cache(maxsize=2)
-def _redis(url: str) -> Any:
-    import redis
-
-    return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
-
-
 def _send_task_mark() -> bool:
     """True if the caller should queue a send task (the mark was not there and is now set, or there is no mark)."""
-    url = getattr(settings, "REDIS_URL", "")
-    if not url:
-        return True
-    try:
-        return bool(_redis(url).set(_SEND_QUEUED_KEY, 1, nx=True, ex=_SEND_QUEUED_SECONDS))
-    except Exception:  # no mark to read: queue the task, as without Redis
-        logger.exception("could not read the webhook send mark")
-        return True
+    return mark_take(_SEND_QUEUED_KEY, _SEND_QUEUED_SECONDS)
 
 
 def _send_task_mark_renew() -> None:
-    url = getattr(settings, "REDIS_URL", "")
-    if url:
-        try:
-            _redis(url).set(_SEND_QUEUED_KEY, 1, ex=_SEND_QUEUED_SECONDS)
-        except Exception:  # a lapsed mark only lets a second task start
-            logger.exception("could not renew the webhook send mark")
+    mark_renew(_SEND_QUEUED_KEY, _SEND_QUEUED_SECONDS)
 
 
 def _send_task_mark_clear() -> None:
-    url = getattr(settings, "REDIS_URL", "")
-    if url:
-        try:
-            _redis(url).delete(_SEND_QUEUED_KEY)
-        except Exception:  # the mark expires by itself; meanwhile the sweep sends
-            logger.exception("could not clear the webhook send mark")
+    mark_clear(_SEND_QUEUED_KEY)
 
 
 def linger_seconds() -> float:

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 from django.db import transaction
 
-from quai.core import clock
+from quai.core import clock, marks
 from quai.integrations import domain, services
 from quai.integrations.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from quai.integrations.services import deliveries
@@ -275,7 +275,7 @@ def test_with_redis_a_burst_of_commits_queues_one_send_task_until_it_starts(
     from quai.integrations import tasks
 
     settings.REDIS_URL = "redis://127.0.0.1:6379/9"
-    deliveries._redis(settings.REDIS_URL).delete(deliveries._SEND_QUEUED_KEY)
+    marks._redis(settings.REDIS_URL).delete(deliveries._SEND_QUEUED_KEY)
     queued: list[int] = []
     monkeypatch.setattr(tasks.webhook_deliveries_send, "delay", lambda: queued.append(1))
     nudge = _nudge_of_one_commit(django_capture_on_commit_callbacks)
@@ -289,7 +289,7 @@ def test_with_redis_a_burst_of_commits_queues_one_send_task_until_it_starts(
     nudge()
     nudge()
     assert len(queued) == 2
-    deliveries._redis(settings.REDIS_URL).delete(deliveries._SEND_QUEUED_KEY)
+    marks._redis(settings.REDIS_URL).delete(deliveries._SEND_QUEUED_KEY)
 
 
 @pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379 (CI starts one)")
@@ -301,7 +301,7 @@ def test_the_nudged_task_sends_what_comes_while_it_lingers_and_nudges_queue_noth
 
     settings.REDIS_URL = "redis://127.0.0.1:6379/9"
     settings.QUAI_WEBHOOKS_LINGER_SECONDS = 3.0  # far longer than the commit below takes, even on a loaded machine
-    mark = deliveries._redis(settings.REDIS_URL)
+    mark = marks._redis(settings.REDIS_URL)
     mark.delete(deliveries._SEND_QUEUED_KEY)
     queued: list[int] = []
     monkeypatch.setattr(tasks.webhook_deliveries_send, "delay", lambda: queued.append(1))

@@ -1,0 +1,56 @@
+"""Marks shared by every process through Redis (the broker in production): "a task of this kind is queued".
+
+A commit that asks for a worker's run (the outbox relay, the webhook sender) queues a task only if it takes the mark;
+the task gives it up when it starts (or when it stops, for one that runs through a burst), so during a sale at most
+one such task waits in the queue instead of one per commit. A mark expires on its own, so a task lost with its
+worker holds nothing for long; beat's sweeps catch what waited meanwhile. Without Redis (the embedded default, the
+tests) there is no mark: every nudge queues its task, as before.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=2)
+def _redis(url: str) -> Any:
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+
+
+def mark_take(key: str, seconds: int) -> bool:
+    """True if the caller should queue its task: the mark was not there and is now set (for ``seconds``), or there
+    is no Redis to keep marks (or it cannot be read: better a task too many than an event left waiting)."""
+    url = getattr(settings, "REDIS_URL", "")
+    if not url:
+        return True
+    try:
+        return bool(_redis(url).set(key, 1, nx=True, ex=seconds))
+    except Exception:
+        logger.exception("could not read the mark %s", key)
+        return True
+
+
+def mark_renew(key: str, seconds: int) -> None:
+    url = getattr(settings, "REDIS_URL", "")
+    if url:
+        try:
+            _redis(url).set(key, 1, ex=seconds)
+        except Exception:  # a lapsed mark only lets a second task start
+            logger.exception("could not renew the mark %s", key)
+
+
+def mark_clear(key: str) -> None:
+    url = getattr(settings, "REDIS_URL", "")
+    if url:
+        try:
+            _redis(url).delete(key)
+        except Exception:  # the mark expires by itself; meanwhile the sweep runs
+            logger.exception("could not clear the mark %s", key)

@@ -1,0 +1,88 @@
+"""The relay's nudge, coalesced with a Redis mark (quai.core.marks): during a burst of commits at most one relay task
+waits in the queue; the task gives the mark up as it starts, so what is committed after that queues the next one.
+Without Redis every commit's nudge queues a task, as before."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from quai.core import marks, outbox
+from quai.core import tasks as core_tasks
+
+REDIS = ("127.0.0.1", 6379)
+
+
+def _redis_up() -> bool:
+    try:
+        with socket.create_connection(REDIS, timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _nudge_of_one_commit(capture):
+    """The callback a commit that recorded events runs (each call below stands for another commit's)."""
+    with capture() as callbacks:
+        outbox.outbox_nudge()
+    (nudge,) = callbacks
+    return nudge
+
+
+@pytest.mark.django_db
+def test_without_redis_every_commit_queues_a_relay_task(settings, monkeypatch, django_capture_on_commit_callbacks):
+    settings.REDIS_URL = ""
+    queued: list[int] = []
+    monkeypatch.setattr(core_tasks.outbox_relay_task, "delay", lambda: queued.append(1))
+    nudge = _nudge_of_one_commit(django_capture_on_commit_callbacks)
+    for _ in range(3):
+        nudge()
+    assert len(queued) == 3
+
+
+@pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379 (CI starts one)")
+@pytest.mark.django_db
+def test_with_redis_a_burst_of_commits_queues_one_relay_task_until_it_starts(
+    settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.REDIS_URL = "redis://127.0.0.1:6379/9"
+    redis = marks._redis(settings.REDIS_URL)
+    redis.delete(outbox.RELAY_QUEUED_KEY)
+    queued: list[int] = []
+    monkeypatch.setattr(core_tasks.outbox_relay_task, "delay", lambda: queued.append(1))
+    nudge = _nudge_of_one_commit(django_capture_on_commit_callbacks)
+    try:
+        for _ in range(5):
+            nudge()
+        assert len(queued) == 1
+        assert 0 < redis.ttl(outbox.RELAY_QUEUED_KEY) <= outbox.RELAY_QUEUED_SECONDS  # a lost task holds it briefly
+
+        core_tasks.outbox_relay_task()  # the queued task starts: it gives the mark up before it claims
+        assert redis.get(outbox.RELAY_QUEUED_KEY) is None
+        nudge()
+        nudge()
+        assert len(queued) == 2
+    finally:
+        redis.delete(outbox.RELAY_QUEUED_KEY)
+
+
+@pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379 (CI starts one)")
+@pytest.mark.django_db
+def test_a_relay_task_that_could_not_be_queued_leaves_no_mark(
+    settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.REDIS_URL = "redis://127.0.0.1:6379/9"
+    redis = marks._redis(settings.REDIS_URL)
+    redis.delete(outbox.RELAY_QUEUED_KEY)
+
+    def broker_down() -> None:
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(core_tasks.outbox_relay_task, "delay", broker_down)
+    nudge = _nudge_of_one_commit(django_capture_on_commit_callbacks)
+    try:
+        nudge()  # logged, not raised: the sweep relays what it missed
+        assert redis.get(outbox.RELAY_QUEUED_KEY) is None  # the next commit's nudge queues one
+    finally:
+        redis.delete(outbox.RELAY_QUEUED_KEY)
