@@ -6,9 +6,10 @@ guards stated in the package docstring hold whichever sub-module writes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.db import connection
 from django.db.models import F
 from django.utils.translation import gettext as _
 
@@ -105,3 +106,27 @@ def _stock_changed(
         ),
         merchant_id=movement.merchant_id,
     )
+
+
+def _reserved_add_guarded(table: str, key: str, totals: Mapping[int, int]) -> int:
+    """Add ``totals`` (units by ``key`` value) to ``table``'s ``reserved`` in one statement, each row only where
+    ``on_hand - reserved`` still covers its units (the reservation guard); returns the rows updated, so the caller
+    knows whether every one passed (all or nothing is the caller's transaction)."""
+    if not totals:
+        return 0
+    quoted = connection.ops.quote_name(table)
+    wanted = " UNION ALL ".join([f"SELECT CAST(%s AS BIGINT) AS {key}, CAST(%s AS INTEGER) AS n"] * len(totals))
+    params: list[int] = [value for pair in sorted(totals.items()) for value in pair]
+    if connection.vendor == "postgresql":
+        sql = (
+            f"UPDATE {quoted} AS target SET reserved = target.reserved + wanted.n FROM ({wanted}) AS wanted "
+            f"WHERE target.{key} = wanted.{key} AND target.on_hand - target.reserved >= wanted.n"
+        )
+    else:  # SQLite: the updated table is not aliased
+        sql = (
+            f"UPDATE {quoted} SET reserved = reserved + wanted.n FROM ({wanted}) AS wanted "
+            f"WHERE {quoted}.{key} = wanted.{key} AND {quoted}.on_hand - {quoted}.reserved >= wanted.n"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)

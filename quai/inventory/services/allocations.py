@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from django.db import connection
 from django.db.models import F, Sum
 from django.utils.translation import gettext as _
 
@@ -35,7 +34,7 @@ from quai.core.outbox import events_record_many
 from quai.inventory import domain, selectors
 from quai.inventory.events import ReservationAllocated
 from quai.inventory.models import Reservation, ReservationAllocation, ReservationStatus, StockQuantity, StockStatus
-from quai.inventory.services._common import _lock_rows
+from quai.inventory.services._common import _lock_rows, _reserved_add_guarded
 from quai.inventory.services.reservations import ALLOCATABLE_ZONE_KINDS
 
 #: Rows per guarded update statement (SQLite caps a compound SELECT at 500 terms).
@@ -350,24 +349,8 @@ class AllocationRun:
 def _reserved_add(totals: dict[int, int]) -> None:
     """Add ``totals`` (units by quantity row) to the rows' ``reserved``, guarded as ``reservation_allocate``'s
     update is (never above on hand): a row that fails the guard cannot happen under the lock, and undoes all."""
-    table = connection.ops.quote_name(StockQuantity._meta.db_table)
     items: Sequence[tuple[int, int]] = sorted(totals.items())
     for start in range(0, len(items), _UPDATE_CHUNK):
-        chunk = items[start : start + _UPDATE_CHUNK]
-        wanted = " UNION ALL ".join(["SELECT CAST(%s AS BIGINT) AS id, CAST(%s AS INTEGER) AS n"] * len(chunk))
-        params = [value for pair in chunk for value in pair]
-        if connection.vendor == "postgresql":
-            sql = (
-                f"UPDATE {table} AS quantity SET reserved = quantity.reserved + wanted.n FROM ({wanted}) AS wanted "
-                "WHERE quantity.id = wanted.id AND quantity.on_hand >= quantity.reserved + wanted.n"
-            )
-        else:  # SQLite: the updated table is not aliased
-            sql = (
-                f"UPDATE {table} SET reserved = reserved + wanted.n FROM ({wanted}) AS wanted "
-                f"WHERE {table}.id = wanted.id AND {table}.on_hand >= {table}.reserved + wanted.n"
-            )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            updated = cursor.rowcount
-        if updated != len(chunk):
+        chunk = dict(items[start : start + _UPDATE_CHUNK])
+        if _reserved_add_guarded(StockQuantity._meta.db_table, "id", chunk) != len(chunk):
             raise InsufficientStock(_("Insufficient stock: the place changed meanwhile."))

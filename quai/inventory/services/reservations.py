@@ -41,7 +41,15 @@ from quai.inventory.models import (
     StockQuantity,
     StockStatus,
 )
-from quai.inventory.services._common import _actor, _counts, _kind_check, _lock_rows, _stock_changed, _tracking
+from quai.inventory.services._common import (
+    _actor,
+    _counts,
+    _kind_check,
+    _lock_rows,
+    _reserved_add_guarded,
+    _stock_changed,
+    _tracking,
+)
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -368,23 +376,7 @@ def reservations_create_many(
 
 def _levels_reserve(totals: Mapping[int, int]) -> None:
     """Add ``totals`` (units by SKU) to the SKUs' reserved counters in one guarded statement, all or nothing."""
-    table = StockLevel._meta.db_table
-    wanted = " UNION ALL ".join(["SELECT CAST(%s AS BIGINT) AS sku_id, CAST(%s AS INTEGER) AS n"] * len(totals))
-    params: list[int] = [value for pair in sorted(totals.items()) for value in pair]
-    if connection.vendor == "postgresql":
-        sql = (
-            f"UPDATE {table} AS level SET reserved = level.reserved + wanted.n FROM ({wanted}) AS wanted "
-            "WHERE level.sku_id = wanted.sku_id AND level.on_hand - level.reserved >= wanted.n"
-        )
-    else:  # SQLite: the updated table is not aliased
-        sql = (
-            f"UPDATE {table} SET reserved = reserved + wanted.n FROM ({wanted}) AS wanted "
-            f"WHERE {table}.sku_id = wanted.sku_id AND {table}.on_hand - {table}.reserved >= wanted.n"
-        )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        updated = cursor.rowcount
-    if updated != len(totals):
+    if _reserved_add_guarded(StockLevel._meta.db_table, "sku_id", totals) != len(totals):
         raise InsufficientStock(
             _("Insufficient stock: the units of a batch could not all be reserved; nothing was reserved."),
             details={"sku_ids": sorted(totals)},
