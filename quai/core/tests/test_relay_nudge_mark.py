@@ -4,22 +4,11 @@ Without Redis every commit's nudge queues a task, as before."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from quai.core import marks, outbox
 from quai.core import tasks as core_tasks
-
-REDIS = ("127.0.0.1", 6379)
-
-
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(REDIS, timeout=0.5):
-            return True
-    except OSError:
-        return False
+from quai.core.tests.local_redis import redis_up
 
 
 def _nudge_of_one_commit(capture):
@@ -41,7 +30,7 @@ def test_without_redis_every_commit_queues_a_relay_task(settings, monkeypatch, d
     assert len(queued) == 3
 
 
-@pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379 (CI starts one)")
+@pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379 (CI starts one)")
 @pytest.mark.django_db
 def test_with_redis_a_burst_of_commits_queues_one_relay_task_until_it_starts(
     settings, monkeypatch, django_capture_on_commit_callbacks
@@ -67,7 +56,7 @@ def test_with_redis_a_burst_of_commits_queues_one_relay_task_until_it_starts(
         redis.delete(outbox.RELAY_QUEUED_KEY)
 
 
-@pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379 (CI starts one)")
+@pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379 (CI starts one)")
 @pytest.mark.django_db
 def test_a_relay_task_that_could_not_be_queued_leaves_no_mark(
     settings, monkeypatch, django_capture_on_commit_callbacks

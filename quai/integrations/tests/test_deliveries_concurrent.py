@@ -4,7 +4,6 @@ claim's guarantee that makes that safe (one delivery per subscription and resour
 from __future__ import annotations
 
 import random
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ import pytest
 from django.db import transaction
 
 from quai.core import clock, marks
+from quai.core.tests.local_redis import redis_up
 from quai.integrations import domain, services
 from quai.integrations.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from quai.integrations.services import deliveries
@@ -249,16 +249,6 @@ def test_no_webhook_is_sent_by_the_batch_sender_inside_a_database_transaction(me
 
 # --- the coalesced nudge (needs the Redis CI starts) ----------------------------------------------------------------
 
-REDIS = ("127.0.0.1", 6379)
-
-
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(REDIS, timeout=0.5):
-            return True
-    except OSError:
-        return False
-
 
 def _nudge_of_one_commit(capture):
     """The callback a commit that wrote deliveries runs (each call below stands for another commit's)."""
@@ -268,7 +258,7 @@ def _nudge_of_one_commit(capture):
     return nudge
 
 
-@pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379 (CI starts one)")
+@pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379 (CI starts one)")
 def test_with_redis_a_burst_of_commits_queues_one_send_task_until_it_starts(
     merchant, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
@@ -292,7 +282,7 @@ def test_with_redis_a_burst_of_commits_queues_one_send_task_until_it_starts(
     marks._redis(settings.REDIS_URL).delete(deliveries._SEND_QUEUED_KEY)
 
 
-@pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379 (CI starts one)")
+@pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379 (CI starts one)")
 @pytest.mark.django_db(transaction=True)
 def test_the_nudged_task_sends_what_comes_while_it_lingers_and_nudges_queue_nothing_meanwhile(
     merchant, receiver, settings, monkeypatch
