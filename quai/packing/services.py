@@ -954,7 +954,8 @@ def parcels_close_many(
                 .order_by("pk")
             }
             current_items = _items_by_parcel(pks)
-            for job in labelled:
+            together = _close_record_many(labelled, relocked, current_orders, current_items, actor)
+            for job in labelled if together is None else ():
                 current = relocked.get(job.parcel.pk) or job.parcel
                 try:
                     if job.parcel.pk not in relocked:
@@ -972,6 +973,8 @@ def parcels_close_many(
                     refused.append(job)
                     continue
                 outcomes[current.pk] = CloseOutcome(parcel_id=current.pk, parcel=current)
+            for current in together or ():
+                outcomes[current.pk] = CloseOutcome(parcel_id=current.pk, parcel=current)
     except BaseException:
         for job in labelled:
             shipment_label_void(job.answer)
@@ -980,6 +983,84 @@ def parcels_close_many(
         shipment_label_void(job.answer)
     _totes_release([o.parcel for o in outcomes.values() if o.closed and o.parcel is not None])
     return [outcomes[pk] for pk in ids]
+
+
+def _close_record_many(
+    labelled: Sequence[_LabelJob],
+    relocked: dict[int, Parcel],
+    orders: dict[int, Order],
+    items: dict[int, list[ParcelItem]],
+    actor: Any,
+) -> list[Parcel] | None:
+    """``_close_record`` for every labelled parcel at once, when none is refused: the ledger
+    (``parcels_stock_pack``), the shipments, the orders' steps (``orders_pack_many``), the parcels and their events
+    each written in one go — the rows ``_close_record`` writes parcel after parcel, each aggregate's events in the
+    same order. In a savepoint: any refusal on the way (a parcel gone, an order held meanwhile, the ledger's
+    guards) undoes it all and returns None, and the caller closes the parcels one by one, each in a savepoint of
+    its own, so the refused one is rolled back alone, with its reason. Returns the parcels as closed."""
+    from quai.inventory.services.parcels import ParcelStock, parcels_stock_pack
+    from quai.orders.services.floor_shipping import orders_pack_many
+    from quai.shipping.services import shipments_record_many
+
+    if not labelled or any(job.parcel.pk not in relocked for job in labelled):
+        return None
+    parcels = [relocked[job.parcel.pk] for job in labelled]
+    reservations = {p.pk: [i.reservation_id for i in items[p.pk] if i.reservation_id] for p in parcels}
+    try:
+        with transaction.atomic():
+            for current in parcels:
+                order_packable_check(orders[current.order_id])
+            parcels_stock_pack(
+                parcels=[
+                    ParcelStock(parcel_id=p.pk, reservation_ids=reservations[p.pk], location=p.station) for p in parcels
+                ],
+                actor=_user(actor),
+            )
+            shipments = shipments_record_many(
+                records=[
+                    {
+                        "answer": job.answer,
+                        "merchant_id": current.merchant_id,
+                        "order_id": current.order_id,
+                        "order_reference": orders[current.order_id].external_id,
+                        "parcel_id": current.pk,
+                        "stock_location_id": current.station_id,
+                        "reservation_ids": reservations[current.pk],
+                        "customs": job.customs,
+                    }
+                    for job, current in zip(labelled, parcels, strict=True)
+                ]
+            )
+            orders_pack_many(packed=[(p.order_id, p.pk) for p in parcels], actor=actor)
+            now, operator = clock.now(), actor_of(actor).label
+            for job, current, shipment in zip(labelled, parcels, shipments, strict=True):
+                current.status, current.closed_at, current.updated_at = ParcelStatus.CLOSED, now, now
+                current.shipment_id, current.carrier_code, current.last_error = shipment.pk, job.carrier.code, ""
+            Parcel.objects.bulk_update(
+                parcels, ["status", "closed_at", "shipment_id", "carrier_code", "last_error", "updated_at"]
+            )
+            events_record_many(
+                [
+                    (
+                        ParcelClosed(
+                            parcel_id=current.pk,
+                            order_id=current.order_id,
+                            packaging_code=current.packaging_code,
+                            weight_g=current.measured_weight_g or 0,
+                            sscc=shipment.sscc,
+                            tracking_number=shipment.tracking_number,
+                            carrier=job.carrier.code,
+                            operator=operator,
+                            closed_at=now,
+                        ),
+                        current.merchant_id,
+                    )
+                    for job, current, shipment in zip(labelled, parcels, shipments, strict=True)
+                ]
+            )
+    except QuaiError:
+        return None
+    return parcels
 
 
 def _items_by_parcel(parcel_ids: Sequence[int]) -> dict[int, list[ParcelItem]]:

@@ -209,8 +209,41 @@ def shipment_record(
     customs: dict[str, Any] | None = None,
 ) -> Shipment:
     """Record the carrier's answer as the parcel's shipment (inside the caller's transaction)."""
+    shipment = _shipment_row(
+        answer=answer,
+        merchant_id=merchant_id,
+        order_id=order_id,
+        order_reference=order_reference,
+        parcel_id=parcel_id,
+        stock_location_id=stock_location_id,
+        reservation_ids=reservation_ids,
+        customs=customs,
+    )
+    shipment.save(force_insert=True)
+    return shipment
+
+
+def shipments_record_many(*, records: Sequence[Mapping[str, Any]]) -> list[Shipment]:
+    """``shipment_record`` for many parcels (a batch of closes) in one insert: ``records`` are its keyword arguments,
+    one mapping per parcel; the shipments are returned in that order, with their ids."""
+    shipments = [_shipment_row(**record) for record in records]
+    Shipment.objects.bulk_create(shipments)
+    return shipments
+
+
+def _shipment_row(
+    *,
+    answer: LabelAnswer,
+    merchant_id: int,
+    order_id: int,
+    order_reference: str,
+    parcel_id: int,
+    stock_location_id: int,
+    reservation_ids: Sequence[int],
+    customs: dict[str, Any] | None = None,
+) -> Shipment:
     request, result = answer.request, answer.result
-    return Shipment.objects.create(
+    return Shipment(
         merchant_id=merchant_id,
         order_id=order_id,
         order_reference=order_reference,
@@ -405,8 +438,8 @@ def manifest_close(*, manifest: Manifest | int, actor: Any = None) -> Manifest:
     The carrier's close of day (Colissimo's deposit slip) is asked first, outside the transaction: if it fails
     (``carrier_unavailable``) the manifest stays open and nothing moved.
     """
-    from quai.inventory.services import parcel_stock_ship
-    from quai.orders.services.floor_shipping import order_ship
+    from quai.inventory.services.parcels import ParcelStock, parcels_stock_ship
+    from quai.orders.services.floor_shipping import orders_ship_many
     from quai.shipping import labels
     from quai.warehouse.models import Location
 
@@ -427,16 +460,22 @@ def manifest_close(*, manifest: Manifest | int, actor: Any = None) -> Manifest:
         loaded = [s for s in shipments if s.loaded_at is not None]
         missing = [s for s in shipments if s.loaded_at is None]
         by_order: dict[int, list[Shipment]] = {}
-        # The truck's pack stations are read once (a few for hundreds of parcels), the parcels handed over in one
-        # statement; the ledger and the orders still move parcel by parcel, through their own services.
+        # The truck's pack stations are read once (a few for hundreds of parcels); the ledger, the parcels, the
+        # orders and the events are each written for the whole truck at once (``parcels_stock_ship``,
+        # ``orders_ship_many``): the rows of one parcel after the other, each order's events in its order.
         locations = Location.objects.in_bulk(sorted({s.stock_location_id for s in loaded if s.stock_location_id}))
+        parcels_stock_ship(
+            parcels=[
+                ParcelStock(
+                    parcel_id=shipment.parcel_id,
+                    reservation_ids=shipment.reservation_ids,
+                    location=locations[shipment.stock_location_id],
+                )
+                for shipment in loaded
+            ],
+            actor=actor,
+        )
         for shipment in loaded:
-            parcel_stock_ship(
-                reservation_ids=shipment.reservation_ids,
-                location=locations[shipment.stock_location_id],
-                parcel_id=shipment.parcel_id,
-                actor=actor,
-            )
             shipment.status = ShipmentStatus.HANDED_OVER
             shipment.shipped_at = now
             shipment.updated_at = now
@@ -444,18 +483,25 @@ def manifest_close(*, manifest: Manifest | int, actor: Any = None) -> Manifest:
         Shipment.objects.filter(pk__in=[s.pk for s in loaded]).update(
             status=ShipmentStatus.HANDED_OVER, shipped_at=now, updated_at=now
         )
-        for order_id, parcels in sorted(by_order.items()):
-            order_ship(order=order_id, actor=actor, parcel_ids=[p.parcel_id for p in parcels])
-            event_record(
-                ShipmentShipped(
-                    order_id=order_id,
-                    shipped_at=now,
-                    parcel_ids=[p.parcel_id for p in parcels],
-                    tracking_numbers=[p.tracking_number for p in parcels],
-                    carrier=current.carrier.code,
-                ),
-                merchant_id=parcels[0].merchant_id,
-            )
+        in_order = sorted(by_order.items())
+        orders_ship_many(
+            shipped=[(order_id, [p.parcel_id for p in parcels]) for order_id, parcels in in_order], actor=actor
+        )
+        events_record_many(
+            [
+                (
+                    ShipmentShipped(
+                        order_id=order_id,
+                        shipped_at=now,
+                        parcel_ids=[p.parcel_id for p in parcels],
+                        tracking_numbers=[p.tracking_number for p in parcels],
+                        carrier=current.carrier.code,
+                    ),
+                    parcels[0].merchant_id,
+                )
+                for order_id, parcels in in_order
+            ]
+        )
         current.missing = [
             {"shipment_id": s.pk, "sscc": s.sscc, "tracking_number": s.tracking_number, "order": s.order_reference}
             for s in missing

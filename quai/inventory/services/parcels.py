@@ -14,26 +14,31 @@ place that does not count would lower the SKU's on-hand below what is reserved, 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Case, F, Sum, Value, When
 from django.utils.translation import gettext as _
 
 from quai.core import clock
 from quai.core.errors import Conflict, InsufficientStock, ValidationFailed
+from quai.core.outbox import events_record_many
+from quai.inventory.events import ReservationConsumed, StockChanged
 from quai.inventory.models import (
     MovementKind,
     Reservation,
     ReservationAllocation,
     ReservationStatus,
+    StockLevel,
     StockMovement,
     StockQuantity,
 )
 from quai.inventory.services._common import _actor, _counts, _lock_rows, _stock_changed
 from quai.inventory.services.movements import _place, _row_ensure
 from quai.inventory.services.reservations import reservation_allocate, reservation_consume
+from quai.inventory.services.totes import _places_of, _rows_ensure
 
 PARCEL_DOCUMENT = "parcel"
 
@@ -163,3 +168,362 @@ def parcel_stock_ship(
             )
         )
     return consumed
+
+
+@dataclass(frozen=True)
+class ParcelStock:
+    """One parcel of a many-parcel ledger write: its reservations and the pack station its units wait at."""
+
+    parcel_id: int | str
+    reservation_ids: Sequence[int]
+    location: Any
+
+
+def _reservations_locked(jobs: Sequence[ParcelStock]) -> dict[int, Reservation]:
+    """Every reservation of the parcels, locked in id order (the package's lock order), with its SKU."""
+    wanted = sorted({pk for job in jobs for pk in job.reservation_ids})
+    return {
+        r.pk: r
+        for r in Reservation.objects.select_for_update().select_related("sku").filter(pk__in=wanted).order_by("pk")
+    }
+
+
+@transaction.atomic
+def parcels_stock_pack(*, parcels: Sequence[ParcelStock], actor: Any = None) -> list[list[StockMovement]]:
+    """``parcel_stock_pack`` for many parcels (a pack line's batch of closes) in a bounded number of queries: the
+    same refusals (the whole batch then writes nothing), the same ``pack`` movements, re-pinned allocations,
+    quantity rows and ``StockChanged`` events, in the same order, as the parcels packed one by one in the order
+    given. Returns each parcel's movements.
+
+    Locks: every reservation in id order, then every quantity row touched in id order. A reservation not yet pinned
+    to places is allocated first (``reservation_allocate``, one by one: the floor pins them at the wave, so this is
+    the exception)."""
+    if not parcels:
+        return []
+    now = clock.now()
+    reservations = _reservations_locked(parcels)
+    # One by one, a reservation no longer open (or emptied) is skipped, and so is one a parcel before took.
+    seen: set[int] = set()
+    work: list[tuple[int, ParcelStock, Reservation]] = []
+    for index, job in enumerate(parcels):
+        for pk in sorted(set(job.reservation_ids)):
+            current = reservations.get(pk)
+            if current is None:
+                raise Reservation.DoesNotExist(f"Reservation matching query does not exist: {pk}")
+            if current.status != ReservationStatus.OPEN or current.quantity == 0 or pk in seen:
+                continue
+            seen.add(pk)
+            work.append((index, job, current))
+    open_ids = [current.pk for _i, _job, current in work]
+    allocated: dict[int, int] = dict.fromkeys(open_ids, 0)
+    for pk, total in (
+        ReservationAllocation.objects.filter(reservation_id__in=open_ids)
+        .values("reservation_id")
+        .annotate(total=Sum("quantity"))
+        .values_list("reservation_id", "total")
+    ):
+        allocated[pk] = total or 0
+    for _index, _job, current in work:
+        if allocated[current.pk] < current.quantity:
+            reservation_allocate(reservation=current.pk, actor=actor)
+    allocations: dict[int, list[ReservationAllocation]] = {pk: [] for pk in open_ids}
+    for allocation in (
+        ReservationAllocation.objects.filter(reservation_id__in=open_ids, quantity__gt=0)
+        .select_related("stock")
+        .order_by("pk")
+    ):
+        allocations[allocation.reservation_id].append(allocation)
+    places = _places_of(
+        {job.location.pk for job in parcels} | {a.location_id for found in allocations.values() for a in found},
+        now=now,
+    )
+
+    # Decide every move in memory, in the order one by one would make them.
+    moves: list[tuple[int, Reservation, ReservationAllocation, tuple[Any, ...]]] = []
+    for index, job, current in work:
+        place = places.check(job.location.pk, sku=current.sku, incoming=True)
+        if not place.active:
+            raise ValidationFailed(
+                _("Pack station %(code)s is in a zone that is not active: reserved units cannot wait there.")
+                % {"code": place.location_code},
+                code="pack_station_inactive",
+                details={"location_id": place.location_id},
+            )
+        for allocation in allocations[current.pk]:
+            if allocation.location_id == place.location_id:
+                continue  # units already there stay
+            source = allocation.stock
+            key = (current.sku_id, place.location_id, source.lot, source.expiry, source.status)
+            moves.append((index, current, allocation, key))
+    if not moves:
+        return [[] for _job in parcels]
+    target_ids = _rows_ensure({key for _i, _r, _a, key in moves}, reservations, places, now=now)
+    rows = _lock_rows([a.stock_id for _i, _r, a, _k in moves] + list(target_ids.values()))
+    delta: dict[int, int] = {}
+    for _index, current, allocation, key in moves:
+        source, target_id, take = rows[allocation.stock_id], target_ids[key], allocation.quantity
+        left = rows[source.pk]
+        if left.on_hand + delta.get(source.pk, 0) < take or left.reserved + delta.get(source.pk, 0) < take:
+            raise InsufficientStock(
+                _("Insufficient stock: the units reserved at %(code)s are no longer there.")
+                % {"code": places.code(allocation.location_id)},
+                details={"sku_id": current.sku_id, "location_id": allocation.location_id, "requested": take},
+            )
+        if _counts(source) != _counts(rows[target_id]):
+            raise ValidationFailed(
+                _("Pack station %(code)s does not count toward availability like the shelf it takes from.")
+                % {"code": places.code(key[1])},
+                code="pack_station_inactive",
+                details={"location_id": key[1]},
+            )
+        delta[source.pk] = delta.get(source.pk, 0) - take
+        delta[target_id] = delta.get(target_id, 0) + take
+    # On hand and reserved move together (the units stay reserved): one statement for every row.
+    changed = {row_id: change for row_id, change in delta.items() if change}
+    if changed:
+        amount = Case(*(When(pk=row_id, then=Value(change)) for row_id, change in changed.items()), default=Value(0))
+        StockQuantity.objects.filter(pk__in=list(changed)).update(
+            on_hand=F("on_hand") + amount, reserved=F("reserved") + amount
+        )
+    # The allocations follow their units to the station's row.
+    sources: dict[int, StockQuantity] = {}
+    for _index, _current, allocation, key in moves:
+        sources[allocation.pk] = allocation.stock
+        allocation.stock_id, allocation.location_id = target_ids[key], key[1]
+    ReservationAllocation.objects.bulk_update([a for _i, _r, a, _k in moves], ["stock", "location"])
+    movements = [
+        StockMovement(
+            merchant_id=current.merchant_id,
+            kind=MovementKind.PACK,
+            sku_id=current.sku_id,
+            lot=sources[allocation.pk].lot,
+            expiry=sources[allocation.pk].expiry,
+            from_location_id=sources[allocation.pk].location_id,
+            from_status=sources[allocation.pk].status,
+            to_location_id=key[1],
+            to_status=sources[allocation.pk].status,
+            quantity=allocation.quantity,
+            actor=_actor(actor),
+            reason=_("Packed"),
+            document_type=PARCEL_DOCUMENT,
+            document_id=str(parcels[index].parcel_id),
+            occurred_at=now,
+        )
+        for index, current, allocation, key in moves
+    ]
+    StockMovement.objects.bulk_create(movements)
+    # A pack leaves the SKU's counter as it was (both rows count alike), so one read serves every event.
+    levels = _levels({m.sku_id for m in movements})
+    events_record_many(
+        [
+            (
+                _stock_changed_event(
+                    movement,
+                    levels.get(movement.sku_id, {}),
+                    sku_code=current.sku.code,
+                    from_location_code=places.code(sources[allocation.pk].location_id),
+                    to_location_code=places.code(key[1]),
+                ),
+                movement.merchant_id,
+            )
+            for movement, (_index, current, allocation, key) in zip(movements, moves, strict=True)
+        ]
+    )
+    per_parcel: list[list[StockMovement]] = [[] for _job in parcels]
+    for movement, (index, _current, _allocation, _key) in zip(movements, moves, strict=True):
+        per_parcel[index].append(movement)
+    return per_parcel
+
+
+def _levels(sku_ids: set[int]) -> dict[int, dict[str, int]]:
+    return {
+        row["sku_id"]: {"on_hand": row["on_hand"], "reserved": row["reserved"]}
+        for row in StockLevel.objects.filter(sku_id__in=sku_ids).values("sku_id", "on_hand", "reserved")
+    }
+
+
+def _stock_changed_event(
+    movement: StockMovement, level: dict[str, int], *, sku_code: str, from_location_code: str, to_location_code: str
+) -> StockChanged:
+    """``_stock_changed``'s event with the SKU's counter given (a many-form computes it once for the batch)."""
+    return StockChanged(
+        movement_id=movement.pk,
+        kind=movement.kind,
+        sku_id=movement.sku_id,
+        quantity=movement.quantity,
+        lot=movement.lot,
+        from_location_id=movement.from_location_id,
+        to_location_id=movement.to_location_id,
+        from_status=movement.from_status,
+        to_status=movement.to_status,
+        sellable_on_hand=level.get("on_hand", 0),
+        reserved=level.get("reserved", 0),
+        sku_code=sku_code,
+        from_location_code=from_location_code,
+        to_location_code=to_location_code,
+    )
+
+
+@transaction.atomic
+def parcels_stock_ship(*, parcels: Sequence[ParcelStock], actor: Any = None) -> list[list[Reservation]]:
+    """``parcel_stock_ship`` for many parcels (a truck's manifest) in a bounded number of queries: the same refusal
+    (``parcel_stock_elsewhere``, the whole batch then writing nothing), the same ``ship`` movements, consumed
+    allocations and reservations, quantity rows, SKU counters and events (each reservation's ``StockChanged`` then
+    its ``inventory.reservation_consumed``), in the same order, as the parcels shipped one by one in the order
+    given. Returns each parcel's consumed reservations.
+
+    Locks: every reservation in id order, then every quantity row touched in id order."""
+    if not parcels:
+        return []
+    now = clock.now()
+    reservations = _reservations_locked(parcels)
+    ids = sorted(reservations)
+    allocations: dict[int, list[Any]] = {pk: [] for pk in ids}  # with their place's code
+    for allocation in (
+        ReservationAllocation.objects.filter(reservation_id__in=ids, quantity__gt=0)
+        .annotate(location_code=F("location__code"))
+        .order_by("pk")
+    ):
+        allocations[allocation.reservation_id].append(allocation)
+    for job in parcels:
+        for pk in sorted(set(job.reservation_ids)):
+            if pk not in reservations:
+                raise Reservation.DoesNotExist(f"Reservation matching query does not exist: {pk}")
+            if any(a.location_id != job.location.pk for a in allocations[pk]):
+                raise Conflict(
+                    _("Some units of parcel %(parcel)s are not at its pack station: pack them first.")
+                    % {"parcel": job.parcel_id},
+                    code="parcel_stock_elsewhere",
+                    details={"reservation_id": pk, "location_id": job.location.pk},
+                )
+    # Decide in memory, one parcel after the other: each open reservation gives up everything allocated.
+    work: list[tuple[int, Reservation, list[Any]]] = []
+    consumed_before: set[int] = set()
+    for index, job in enumerate(parcels):
+        for pk in sorted(set(job.reservation_ids)):
+            current = reservations[pk]
+            if current.status != ReservationStatus.OPEN:
+                continue
+            taken = [] if pk in consumed_before else allocations[pk]
+            if not taken:
+                raise Conflict(
+                    _("Nothing of this reservation is allocated to a place yet: allocate it first."),
+                    code="reservation_not_allocated",
+                    details={"reservation_id": current.pk},
+                )
+            consumed_before.add(pk)
+            quantity = sum(a.quantity for a in taken)
+            current.quantity -= quantity
+            current.consumed_quantity += quantity
+            if current.quantity == 0:
+                current.status = ReservationStatus.CONSUMED
+            current.updated_at = now
+            work.append((index, current, taken))
+    if not work:
+        return [[] for _job in parcels]
+    rows = _lock_rows(a.stock_id for _i, _r, taken in work for a in taken)
+    delta: dict[int, int] = {}
+    level_delta: list[tuple[int, int, int]] = []  # per reservation: SKU, on hand and reserved given up
+    moves: list[tuple[Reservation, Any, int]] = []
+    for _index, current, taken in work:
+        counted_out = 0
+        for allocation in sorted(taken, key=lambda a: a.stock_id):
+            row, take = rows[allocation.stock_id], allocation.quantity
+            if row.on_hand + delta.get(row.pk, 0) < take or row.reserved + delta.get(row.pk, 0) < take:
+                raise InsufficientStock(_("Insufficient stock: the allocated units are no longer there."))
+            delta[row.pk] = delta.get(row.pk, 0) - take
+            if _counts(row):
+                counted_out += take
+            moves.append((current, allocation, take))
+        level_delta.append((current.sku_id, counted_out, sum(a.quantity for a in taken)))
+    amount = Case(*(When(pk=row_id, then=Value(change)) for row_id, change in delta.items()), default=Value(0))
+    StockQuantity.objects.filter(pk__in=list(delta)).update(
+        on_hand=F("on_hand") + amount, reserved=F("reserved") + amount
+    )
+    for _current, allocation, take in moves:
+        allocation.quantity -= take
+        allocation.consumed_quantity += take
+    ReservationAllocation.objects.bulk_update([a for _r, a, _t in moves], ["quantity", "consumed_quantity"])
+    # Units leave on-hand and reserved together, so the counters' free stock never shrinks: no guard needed.
+    by_sku: dict[int, list[int]] = {}
+    for sku_id, on_hand, reserved in level_delta:
+        total = by_sku.setdefault(sku_id, [0, 0])
+        total[0], total[1] = total[0] + on_hand, total[1] + reserved
+    StockLevel.objects.filter(sku_id__in=list(by_sku)).update(
+        on_hand=F("on_hand") - Case(*(When(sku_id=s, then=Value(t[0])) for s, t in by_sku.items()), default=Value(0)),
+        reserved=F("reserved") - Case(*(When(sku_id=s, then=Value(t[1])) for s, t in by_sku.items()), default=Value(0)),
+    )
+    reason_of = {
+        index: _("Handed to the carrier (parcel %(parcel)s)") % {"parcel": job.parcel_id}
+        for index, job in enumerate(parcels)
+    }
+    index_of = {current.pk: index for index, current, _taken in work}
+    movements = [
+        StockMovement(
+            merchant_id=current.merchant_id,
+            kind=MovementKind.SHIP,
+            sku_id=current.sku_id,
+            lot=rows[allocation.stock_id].lot,
+            expiry=rows[allocation.stock_id].expiry,
+            from_location_id=rows[allocation.stock_id].location_id,
+            from_status=rows[allocation.stock_id].status,
+            quantity=take,
+            actor=_actor(actor),
+            reason=reason_of[index_of[current.pk]],
+            document_type=current.document_type or "reservation",
+            document_id=current.document_id or str(current.pk),
+            occurred_at=now,
+        )
+        for current, allocation, take in moves
+    ]
+    StockMovement.objects.bulk_create(movements)
+    Reservation.objects.bulk_update(
+        [current for _i, current, _t in work], ["quantity", "consumed_quantity", "status", "updated_at"]
+    )
+    # Each reservation's events see the counter as one by one would: after its own consumption, before the next's.
+    levels = _levels(set(by_sku))
+    after: list[dict[str, int]] = [{} for _w in work]
+    running = {sku_id: dict(level) for sku_id, level in levels.items()}
+    for position in range(len(work) - 1, -1, -1):
+        sku_id, on_hand, reserved = level_delta[position]
+        level = running.get(sku_id)
+        if level is None:
+            continue  # no counter row: one by one reads none either
+        after[position] = dict(level)
+        level["on_hand"], level["reserved"] = level["on_hand"] + on_hand, level["reserved"] + reserved
+    events: list[tuple[Any, int | None]] = []
+    moved = iter(zip(movements, moves, strict=True))
+    for position, (_index, current, taken) in enumerate(work):
+        for _n in taken:
+            movement, (_current, allocation, _take) = next(moved)
+            events.append(
+                (
+                    _stock_changed_event(
+                        movement,
+                        after[position],
+                        sku_code=current.sku.code,
+                        from_location_code=allocation.location_code,
+                        to_location_code="",
+                    ),
+                    current.merchant_id,
+                )
+            )
+        events.append(
+            (
+                ReservationConsumed(
+                    reservation_id=current.pk,
+                    sku_id=current.sku_id,
+                    quantity=level_delta[position][2],
+                    remaining=current.quantity,
+                    sku_code=current.sku.code,
+                    document_type=current.document_type,
+                    document_id=current.document_id,
+                ),
+                current.merchant_id,
+            )
+        )
+    events_record_many(events)
+    per_parcel: list[list[Reservation]] = [[] for _job in parcels]
+    for index, current, _taken in work:
+        per_parcel[index].append(current)
+    return per_parcel

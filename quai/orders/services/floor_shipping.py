@@ -7,13 +7,18 @@ through ``order_transition``, so the table decides: a held or cancelled order ca
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
+from quai.core.errors import NotFound
+from quai.core.states import InsertedStep, transitions_of_inserted
+from quai.orders.events import OrderStatusChanged
 from quai.orders.models import Order, OrderLine, OrderStatus
 from quai.orders.services.lifecycle import order_locked
-from quai.orders.services.transitions import order_transition
+from quai.orders.services.transitions import ORDER_MACHINE, order_transition
 
 
 @transaction.atomic
@@ -47,3 +52,82 @@ def order_deliver(*, order: Order | int, actor: Any = None) -> Order:
     """The carrier says the parcel was delivered: shipped → delivered (a repeat is ``invalid_transition``)."""
     current = order_locked(order)
     return order_transition(order=current, to_status=OrderStatus.DELIVERED, actor=actor)
+
+
+def _locked_many(order_ids: Sequence[int]) -> dict[int, Order]:
+    """The orders locked in id order (the order every multi-order write takes)."""
+    wanted = sorted(set(order_ids))
+    found = {o.pk: o for o in Order.objects.select_for_update().filter(pk__in=wanted).order_by("pk")}
+    for pk in wanted:
+        if pk not in found:
+            raise NotFound(_("Order not found."), code="order_not_found", details={"order_id": pk})
+    return found
+
+
+def orders_pack_many(*, packed: Sequence[tuple[int, int | None]], actor: Any = None) -> list[Order]:
+    """``order_pack`` for many orders (a pack line's batch of closes, ``packed``: each order and its parcel): the
+    same steps, audit rows and ``order.status_changed`` events as the orders packed one by one, each order's in the
+    same order (an order taken straight from ``released`` goes through ``picking`` first), in a bounded number of
+    queries: the orders locked in id order and read there, then moved by ``transitions_of_inserted`` — whose
+    promise (the status in memory is the stored one) holds for rows this transaction has locked and read. A step
+    the table forbids refuses the whole batch (``invalid_transition``) with nothing written. Returns the orders as
+    packed, in the order given."""
+    if not packed:
+        return []
+    with transaction.atomic():
+        orders = _locked_many([order_id for order_id, _parcel in packed])
+        details = [{"parcel_id": parcel_id} if parcel_id is not None else None for _order, parcel_id in packed]
+        first = [
+            _order_step(orders[order_id], OrderStatus.PICKING, actor=actor, details=detail)
+            for (order_id, _parcel), detail in zip(packed, details, strict=True)
+            if orders[order_id].status == OrderStatus.RELEASED
+        ]
+        transitions_of_inserted(first, machine=ORDER_MACHINE)
+        then = [
+            _order_step(orders[order_id], OrderStatus.PACKED, actor=actor, details=detail)
+            for (order_id, _parcel), detail in zip(packed, details, strict=True)
+        ]
+        transitions_of_inserted(then, machine=ORDER_MACHINE)
+    return [orders[order_id] for order_id, _parcel in packed]
+
+
+def orders_ship_many(*, shipped: Sequence[tuple[int, list[int] | None]], actor: Any = None) -> list[Order]:
+    """``order_ship`` for many orders (a truck's manifest, ``shipped``: each order and its parcels): the same steps
+    (shipped, or partially shipped while lines wait for backordered stock), audit rows and events as one by one, in
+    a bounded number of queries (see ``orders_pack_many``). Returns the orders, in the order given."""
+    if not shipped:
+        return []
+    with transaction.atomic():
+        orders = _locked_many([order_id for order_id, _parcels in shipped])
+        waiting = set(
+            OrderLine.objects.filter(order_id__in=list(orders), backordered_quantity__gt=0).values_list(
+                "order_id", flat=True
+            )
+        )
+        steps = []
+        for order_id, parcel_ids in shipped:
+            current = orders[order_id]
+            split = current.status == OrderStatus.PACKED and order_id in waiting
+            target = OrderStatus.PARTIALLY_SHIPPED if split else OrderStatus.SHIPPED
+            details = {"parcel_ids": parcel_ids} if parcel_ids else None
+            steps.append(_order_step(current, target, actor=actor, details=details))
+        transitions_of_inserted(steps, machine=ORDER_MACHINE)
+    return [orders[order_id] for order_id, _parcels in shipped]
+
+
+def _order_step(order: Order, to_status: str, *, actor: Any, details: dict[str, Any] | None) -> InsertedStep:
+    """The step as ``order_transition`` makes it: the same audit row and ``order.status_changed``."""
+    return InsertedStep(
+        obj=order,
+        to_status=to_status,
+        actor=actor,
+        details=details,
+        event=lambda step: OrderStatusChanged(
+            order_id=order.pk,
+            channel=order.channel,
+            external_id=order.external_id,
+            from_status=step.from_status,
+            to_status=step.to_status,
+            reason=step.reason,
+        ),
+    )

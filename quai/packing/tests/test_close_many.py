@@ -68,18 +68,30 @@ def _weighed(floor: Any, ref: str, shirts: int, mugs: int, *, wrong_item: bool =
     return Parcel.objects.get(pk=parcel.pk)
 
 
+def _per_aggregate(rows: Any) -> dict[tuple[str, str], list[Any]]:
+    """Rows ``(aggregate, aggregate id, ...)`` grouped by their aggregate, each group in the order given: the order
+    the relay keeps (a batch writes each kind of row in one insert, so rows of different aggregates interleave
+    otherwise than one by one; each aggregate's sequence must be the same)."""
+    grouped: dict[tuple[str, str], list[Any]] = {}
+    for aggregate, aggregate_id, *rest in rows:
+        grouped.setdefault((aggregate, str(aggregate_id)), []).append(tuple(rest))
+    return grouped
+
+
 def _state(floor: Any, since_event: int, since_transition: int) -> dict[str, Any]:
-    """Everything the closes wrote or changed, the ids of the rows they created left out."""
-    events = [
+    """Everything the closes wrote or changed, the ids of the rows they created left out; events and audit rows in
+    each aggregate's order."""
+    events = _per_aggregate(
         (
+            e.aggregate,
+            e.aggregate_id,
             e.name,
             e.merchant_id,
-            e.aggregate,
             e.occurred_at,
             {k: v for k, v in e.payload.items() if k not in NEW_ROW_IDS},
         )
         for e in OutboxEvent.objects.filter(pk__gt=since_event).order_by("pk")
-    ]
+    )
     shipments = {s.pk: s for s in Shipment.objects.all()}
     return {
         "parcels": [
@@ -105,7 +117,7 @@ def _state(floor: Any, since_event: int, since_transition: int) -> dict[str, Any
         ),
         "stock": sorted(StockQuantity.objects.values_list("location_id", "sku_id", "on_hand", "reserved")),
         "orders": sorted(Order.objects.values_list("external_id", "status")),
-        "transitions": list(
+        "transitions": _per_aggregate(
             StateTransition.objects.filter(pk__gt=since_transition)
             .order_by("pk")
             .values_list("aggregate", "aggregate_id", "from_status", "to_status", "actor_label", "details")
@@ -146,9 +158,17 @@ def test_closing_many_parcels_ends_exactly_as_closing_them_one_by_one(floor, mon
                     refusals[parcel.pk] = exc.code
             one_by_one = _state(floor, since_event, since_transition)
             raise _Undo
-        assert _state(floor, since_event, since_transition)["events"] == []
+        assert _state(floor, since_event, since_transition)["events"] == {}
         _fresh_counter(monkeypatch)
+        one_at_a_time: list[int] = []
+        record = services._close_record
+        monkeypatch.setattr(
+            services,
+            "_close_record",
+            lambda current, *a, **k: one_at_a_time.append(current.pk) or record(current, *a, **k),
+        )
         outcomes = services.parcels_close_many(parcels=parcels, actor="packer", label_format="zpl")
+    assert one_at_a_time == []  # nothing refused once labelled: the parcels were recorded together
     together = _state(floor, since_event, since_transition)
     assert refusals == {held.pk: "order_on_hold", heavy.pk: "parcel_weight_unchecked"}
     assert [o.parcel_id for o in outcomes] == sorted(p.pk for p in parcels)
