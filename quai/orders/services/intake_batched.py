@@ -26,7 +26,6 @@ from django.db import IntegrityError, connection
 
 from quai.core import clock
 from quai.core.batching import GroupCommitter, committer
-from quai.core.outbox import events_record_many
 from quai.core.states import InsertedStep, transitions_of_inserted
 from quai.inventory.services import LockedLevels, ReservationRequest, reservations_create_many, stock_levels_lock
 from quai.orders import domain
@@ -42,6 +41,7 @@ from quai.orders.services.intake import (
     release_buffer_minutes_for,
     skus_known_for,
 )
+from quai.orders.services.rows import events_insert, model_rows_insert, rows_insert
 from quai.orders.services.transitions import ORDER_MACHINE
 
 # Orders per POST /api/v1/orders/batch.
@@ -94,36 +94,23 @@ def _order_row(draft: OrderDraft, *, now: datetime, release_buffer_minutes: int)
     )
 
 
-# Rows per INSERT: far below either database's limit of bound parameters (SQLite 32,766; PostgreSQL 65,535).
-_INSERT_CHUNK = 400
-
-
 def _orders_insert_new(orders: Sequence[Order]) -> None:
     """Insert ``orders`` in one statement per chunk, skipping those whose (merchant, channel, external id) is taken
     (``ON CONFLICT DO NOTHING``: a twin of another transaction is waited for, as a plain insert would); the
     inserted ones get their primary key, the skipped ones keep none. Keys must be distinct within ``orders``."""
-    fields = [field for field in Order._meta.concrete_fields if not field.primary_key]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(str(field.column)) for field in fields)
-    row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    names = [field.attname for field in Order._meta.concrete_fields if not field.primary_key]
     by_key = {(order.merchant_id, order.channel, order.external_id): order for order in orders}
-    for start in range(0, len(orders), _INSERT_CHUNK):
-        chunk = orders[start : start + _INSERT_CHUNK]
-        sql = (
-            f"INSERT INTO {quote(Order._meta.db_table)} ({columns}) VALUES {', '.join([row_marks] * len(chunk))} "
-            f"ON CONFLICT DO NOTHING RETURNING {quote('id')}, {quote('merchant_id')}, {quote('channel')}, "
-            f"{quote('external_id')}"
-        )
-        params = [
-            field.get_db_prep_save(getattr(order, field.attname), connection) for order in chunk for field in fields
-        ]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            returned = cursor.fetchall()
-        for pk, merchant_id, channel, external_id in returned:
-            order = by_key[(merchant_id, channel, external_id)]
-            order.pk = pk
-            order._state.adding = False
+    returned = rows_insert(
+        Order,
+        [{name: getattr(order, name) for name in names} for order in orders],
+        returning=("id", "merchant_id", "channel", "external_id"),
+        skip_conflicts=True,
+    )
+    for pk, merchant_id, channel, external_id in returned:
+        order = by_key[(merchant_id, channel, external_id)]
+        order.pk = pk
+        order._state.adding = False
+        order._state.db = connection.alias
 
 
 def orders_write_many(items: Sequence[IntakeItem], levels: LockedLevels | None) -> list[OrderCreated | Exception]:
@@ -163,7 +150,7 @@ def orders_write_many(items: Sequence[IntakeItem], levels: LockedLevels | None) 
             written.append((index, item, order))
     if not written:
         return [outcome for outcome in outcomes if outcome is not None]
-    events_record_many(
+    events_insert(
         [
             (
                 OrderReceived(
@@ -221,7 +208,7 @@ def orders_write_many(items: Sequence[IntakeItem], levels: LockedLevels | None) 
             line.reservation_id = reservation.pk
             line.reserved_quantity = reservation.quantity
             line.backordered_quantity = line.quantity - reservation.quantity
-    OrderLine.objects.bulk_create([line for _i, _item, order in written for line in lines_of[order.pk]])
+    model_rows_insert([line for _i, _item, order in written for line in lines_of[order.pk]])
     covered = {
         order.pk: all(line.backordered_quantity == 0 for line in lines_of[order.pk]) for _i, _item, order in written
     }
@@ -237,7 +224,7 @@ def orders_write_many(items: Sequence[IntakeItem], levels: LockedLevels | None) 
         ],
         machine=ORDER_MACHINE,
     )
-    events_record_many(
+    events_insert(
         [
             (
                 (OrderAllocated if covered[order.pk] else OrderBackordered)(
