@@ -17,6 +17,12 @@ through the services before any server starts. Then, once with the group committ
 - the sale: ``wrk`` (``bench/intake.lua``) posting ``BENCH_INTAKE_ORDERS`` orders (default 20,000) with unique
   external ids from ``BENCH_INTAKE_CONNECTIONS`` connections (default 48), alternating the merchants' keys, 30 % on
   the hot SKU; bounded by ``BENCH_INTAKE_MAX_SECONDS``; ``BENCH_INTAKE_COMPARE=0`` runs it with the committer only;
+- the batch endpoint (committer run, once the sale's outbox drained): ``wrk`` (``bench/intake_batch.lua``) posting
+  ``BENCH_INTAKE_BATCH_SIZE`` orders (default 100) per ``POST /api/v1/orders/batch`` from
+  ``BENCH_INTAKE_BATCH_CONNECTIONS`` connections (default 4) for ``BENCH_INTAKE_BATCH_SECONDS`` (default 10; 0
+  skips it), channel ``bench-batch``: orders accepted per second and the p99 of a request. The sale's own database
+  figures (allocation, relay lag, lost or duplicated) stay those of the sale's orders (channel ``bench``, events
+  before the batch phase);
 - a replay of ``BENCH_INTAKE_REPLAY`` accepted bodies (each must answer the same order), then the database checks:
   intake → allocated from ``core.StateTransition``, oversold units, the drift check, every 2xx id stored once;
 - a local receiver subscribed to ``inventory.stock_changed`` and ``inventory.reservation_made`` (what an order
@@ -45,13 +51,14 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).resolve().parent / "intake.lua"
+LUA_BATCH = Path(__file__).resolve().parent / "intake_batch.lua"
 
 
 def _env_int(name: str, default: int) -> int:
@@ -78,6 +85,11 @@ DRAIN_WAIT = _env_int("BENCH_INTAKE_DRAIN_WAIT", 120)
 RELAY_COST_ORDERS = _env_int("BENCH_INTAKE_RELAY_ORDERS", 500)
 RELAY_COST_STOCK = _env_int("BENCH_INTAKE_RELAY_STOCK", 100)
 WEB_COST_ORDERS = _env_int("BENCH_INTAKE_WEB_ORDERS", 2000)
+# The batch endpoint's phase (committer run only, after the sale drained): orders per request, connections (a shop
+# connector or a CSV import: a few clients sending big requests), seconds; 0 seconds skips it.
+BATCH_SIZE = _env_int("BENCH_INTAKE_BATCH_SIZE", 100)
+BATCH_CONNECTIONS = _env_int("BENCH_INTAKE_BATCH_CONNECTIONS", 4)
+BATCH_SECONDS = _env_int("BENCH_INTAKE_BATCH_SECONDS", 10)
 # 0: the sale runs with the group committer only (a server shape measured quickly), not again one commit per order.
 COMPARE_ONE_COMMIT = _env_int("BENCH_INTAKE_COMPARE", 1) != 0
 WEB_COST_PROFILE = os.environ.get("BENCH_INTAKE_PROFILE", "").strip()
@@ -163,7 +175,9 @@ def bare_table_create() -> None:
     _table_ensure()
 
 
-def child_check(out: str, accepted_path: str) -> None:
+def child_check(out: str, accepted_path: str, until: str = "") -> None:
+    """The sale's database figures: its orders (channel ``bench``) and the events recorded before ``until`` (ISO
+    time the batch phase started; empty: all)."""
     import django
 
     django.setup()
@@ -182,7 +196,7 @@ def child_check(out: str, accepted_path: str) -> None:
             "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d), percentile_cont(0.99) WITHIN GROUP (ORDER BY d),"
             " count(*) FROM (SELECT extract(epoch FROM t.at - o.created_at) AS d FROM orders_order o"
             " JOIN core_statetransition t ON t.aggregate = 'order' AND t.aggregate_id = o.id::text"
-            " AND t.to_status = 'allocated') x"
+            " AND t.to_status = 'allocated' WHERE o.channel = 'bench') x"
         )
         p50, p99, n = cursor.fetchone()
         result["allocated_p50_s"], result["allocated_p99_s"], result["allocated"] = p50 or 0, p99 or 0, n
@@ -192,12 +206,15 @@ def child_check(out: str, accepted_path: str) -> None:
             "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d), percentile_cont(0.99) WITHIN GROUP (ORDER BY d),"
             " count(d), count(*) - count(d) FROM (SELECT extract(epoch FROM e.relayed_at - e.occurred_at) AS d"
             " FROM core_outboxevent e WHERE e.occurred_at >= (SELECT min(created_at) FROM orders_order"
-            " WHERE channel = 'bench')) x"
+            " WHERE channel = 'bench')" + (" AND e.occurred_at < %s) x" if until else ") x"),
+            [datetime.fromisoformat(until)] if until else [],
         )
         p50, p99, relayed, pending = cursor.fetchone()
         result["relay_p50_s"], result["relay_p99_s"] = p50 or 0, p99 or 0
         result["relayed"], result["relay_pending"] = relayed, pending
-    result["statuses"] = dict(Order.objects.values_list("status").annotate(n=Count("id")).order_by())
+    result["statuses"] = dict(
+        Order.objects.filter(channel="bench").values_list("status").annotate(n=Count("id")).order_by()
+    )
     oversold = 0
     mismatch = 0
     for level in StockLevel.objects.all():
@@ -658,8 +675,19 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"{SERVER} did not answer within 60 s")
 
 
-def _wrk(port: int, path: str, seconds: int, env: dict[str, str], label: str, total: int | None) -> dict[str, Any]:
-    """Run wrk with bench/intake.lua; a progress bar fed by the lines the script writes as answers come."""
+def _wrk(
+    port: int,
+    path: str,
+    seconds: int,
+    env: dict[str, str],
+    label: str,
+    total: int | None,
+    *,
+    script: Path = LUA,
+    connections: int = CONNECTIONS,
+) -> dict[str, Any]:
+    """Run wrk with ``script`` (bench/intake.lua); a progress bar fed by the lines the script writes as answers
+    come (``total``), or by the seconds."""
     from tqdm import tqdm
 
     out_dir = Path(env["BENCH_OUT"])
@@ -667,13 +695,13 @@ def _wrk(port: int, path: str, seconds: int, env: dict[str, str], label: str, to
         old.unlink()
     command = [
         "wrk",
-        f"-t{WRK_THREADS}",
-        f"-c{CONNECTIONS}",
+        f"-t{min(WRK_THREADS, connections)}",
+        f"-c{connections}",
         f"-d{seconds}s",
         "--timeout",
         "10s",
         "-s",
-        str(LUA),
+        str(script),
         f"http://127.0.0.1:{port}{path}",
     ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -887,6 +915,26 @@ def _mode(group_commit: bool, seed: dict[str, Any], receiver: Receiver, ceiling:
             "worker": _cpu_seconds(worker.pid) - cpu_before["worker"],
             "server": _cpu_seconds(server.pid) - cpu_before["server"],
         }
+        until = ""
+        if group_commit and BATCH_SECONDS > 0:
+            until = datetime.now(UTC).isoformat()
+            _say(
+                f"batch endpoint: {BATCH_SIZE} orders per request from {BATCH_CONNECTIONS} connections for "
+                f"{BATCH_SECONDS} s"
+            )
+            try:
+                result["batch"] = _wrk(
+                    port,
+                    "/api/v1/orders/batch",
+                    BATCH_SECONDS,
+                    {**wrk_env, "BENCH_BATCH_SIZE": str(BATCH_SIZE), "BENCH_RUN": "b"},
+                    "batch",
+                    None,
+                    script=LUA_BATCH,
+                    connections=BATCH_CONNECTIONS,
+                )
+            except RuntimeError as exc:  # wrk printed nothing: the sale's figures still stand, the row says why
+                result["batch"] = {"error": str(exc)[:200]}
         accepted_path = out_dir / "accepted.json"
         accepted_path.write_text(json.dumps([row[1] for row in accepted]))
         _stop(server)
@@ -894,7 +942,7 @@ def _mode(group_commit: bool, seed: dict[str, Any], receiver: Receiver, ceiling:
         _stop(worker)
         worker = None
         _say("checking the database: allocation times, oversold units, drift, lost or duplicated orders")
-        result["db"] = _child("check", env, str(accepted_path))
+        result["db"] = _child("check", env, str(accepted_path), until)
     finally:
         _stop(server)
         _stop(worker)
@@ -996,6 +1044,32 @@ def _rows(run: dict[str, Any], ceiling: float) -> list[tuple[str, str, str, str]
             "",
         ),
         (f"[{tag}] server memory ({SERVER} RSS sum)", f"{run['rss_mb']:,.0f} MB", "(reported)", ""),
+        *_batch_rows(tag, run.get("batch")),
+    ]
+
+
+def _batch_rows(tag: str, batch: dict[str, Any] | None) -> list[tuple[str, str, str, str]]:
+    """The batch endpoint's line: orders accepted per second through it, and a request's latency."""
+    if batch is None:
+        return []
+    if "error" in batch:
+        return [(f"[{tag}] batch endpoint", "not measured", batch["error"], "MISS")]
+    seconds = batch["duration_us"] / 1e6
+    rate = batch["orders_accepted"] / seconds if seconds else 0.0
+    return [
+        (
+            f"[{tag}] batch endpoint: accepted orders/s ({BATCH_SIZE} per request, {BATCH_CONNECTIONS} connections)",
+            f"{rate:,.0f}",
+            f">= {TARGET_RATE:,.0f} (aim {AIM_RATE:,.0f})",
+            _verdict(rate >= TARGET_RATE) + (" (aim reached)" if rate >= AIM_RATE else ""),
+        ),
+        (
+            f"[{tag}] batch endpoint: request p50 / p99",
+            f"{batch['p50_us'] / 1000:.1f} / {batch['p99_us'] / 1000:.1f} ms",
+            f"({batch['requests']:,} requests, {batch['orders_accepted']:,} orders accepted, "
+            f"{batch['orders_refused']:,} refused)",
+            "",
+        ),
     ]
 
 
@@ -1082,7 +1156,10 @@ def main() -> int:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] in ("--seed", "--check"):
         sys.path.insert(0, str(ROOT))
-        {"--seed": child_seed, "--check": child_check}[sys.argv[1]](sys.argv[2], sys.argv[3])
+        if sys.argv[1] == "--seed":
+            child_seed(sys.argv[2], sys.argv[3])
+        else:
+            child_check(*sys.argv[2:])
         sys.exit(0)
     if len(sys.argv) > 1 and sys.argv[1] == "--relay-cost":
         # On a database the seed mode filled: ``--relay-cost OUT.json`` measures; ``--relay-cost`` alone prints.
