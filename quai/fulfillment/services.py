@@ -55,7 +55,7 @@ from quai.tenants.models import Merchant
 from quai.tenants.scope import Scope
 from quai.warehouse.models import Location, Site, Zone, ZoneKind
 from quai.warehouse.selectors import zone_active_q
-from quai.warehouse.services import location_create, zone_create
+from quai.warehouse.services import NewLocation, location_create, locations_create_many, zone_create
 
 TOTE_ZONE_CODE = "TOTES"
 
@@ -155,15 +155,33 @@ def tote_ensure(*, site: Site, code: str) -> Tote:
 
 
 def _free_totes(site: Site, count: int) -> list[Tote]:
+    """``count`` free totes of ``site``: the free ones first (by code), then new ones numbered after the site's
+    tote count (a code some tote already has is skipped), each with its location (an existing location of that
+    code, or one created in the tote zone). The new ones are written in a few queries whatever their number, the
+    same rows as ``tote_ensure`` one code after another."""
     totes = list(Tote.objects.select_for_update().filter(site=site, batch__isnull=True).order_by("code")[:count])
+    if len(totes) >= count:
+        return totes
     number = Tote.objects.filter(site=site).count()
-    while len(totes) < count:
-        number += 1
-        code = f"TOTE-{number:04d}"
-        if Tote.objects.filter(site=site, code=code).exists():
-            continue
-        totes.append(tote_ensure(site=site, code=code))
-    return totes
+    codes: list[str] = []
+    while len(totes) + len(codes) < count:
+        window = [f"TOTE-{n:04d}" for n in range(number + 1, number + 1 + count - len(totes) - len(codes))]
+        number += len(window)
+        taken = set(Tote.objects.filter(site=site, code__in=window).values_list("code", flat=True))
+        codes.extend(code for code in window if code not in taken)
+    return totes + _totes_create(site, codes)
+
+
+def _totes_create(site: Site, codes: Sequence[str]) -> list[Tote]:
+    """New totes with these (cleaned, unused) codes, in order, each on the location of its code (created in the
+    site's tote zone when there is none)."""
+    places = {loc.code: loc for loc in Location.objects.filter(site=site, code__in=list(codes))}
+    missing = [code for code in codes if code not in places]
+    if missing:
+        zone = _tote_zone(site)
+        for created in locations_create_many(site=site, zone=zone, locations=[NewLocation(code=c) for c in missing]):
+            places[created.code] = created
+    return Tote.objects.bulk_create([Tote(site=site, code=code, location=places[code]) for code in codes])
 
 
 @transaction.atomic
@@ -209,17 +227,35 @@ _WAVE_FIELDS = (
 )
 
 
-def _waiting_orders(*, limit: int | None = None) -> list[Order]:
+def _waiting_orders(*, site: Site | None = None, limit: int | None = None) -> list[Order]:
     """Released orders not yet in a batch (a cancelled task does not count: its order waits again), with the fields
-    a wave reads of them."""
+    a wave reads of them; with ``site``, only those a wave there can take (``_site_merchants``)."""
     taken = PickTask.objects.exclude(status=TaskStatus.CANCELLED).values("order_id")
-    qs = (
-        Order.objects.filter(status=OrderStatus.RELEASED)
-        .exclude(pk__in=taken)
-        .only(*_WAVE_FIELDS)
-        .order_by("created_at", "pk")
-    )
+    qs = Order.objects.filter(status=OrderStatus.RELEASED)
+    if site is not None:
+        merchants = _site_merchants(site)
+        if not merchants:
+            return []
+        qs = qs.filter(merchant_id__in=merchants)
+    qs = qs.exclude(pk__in=taken).only(*_WAVE_FIELDS).order_by("created_at", "pk")
     return list(qs[:limit] if limit else qs)
+
+
+def _site_merchants(site: Site) -> list[int]:
+    """The merchants with units on hand at the pickable places of ``site`` (one small read). Orders carry no site:
+    a wave pins every unit of an order to this site's pickable places or leaves the order out, so an order of a
+    merchant with nothing there can never be taken — reading, ranking and trying it (as every wave of every site
+    did) only cost time and listed it as skipped at each site it is not stocked at. An order pinned before keeps
+    its units on hand where they were pinned, so it still counts for its merchant."""
+    return sorted(
+        set(
+            StockQuantity.objects.filter(
+                location__site_id=site.pk, location__zone__kind__in=ALLOCATABLE_ZONE_KINDS, on_hand__gt=0
+            )
+            .values_list("merchant_id", flat=True)
+            .distinct()
+        )
+    )
 
 
 def _floor_order(
@@ -349,7 +385,7 @@ def wave_release(
     today = clock.today()
     with transaction.atomic():
         Site.objects.select_for_update().filter(pk=site.pk).first()  # one wave at a time per site
-        waiting = _waiting_orders()
+        waiting = _waiting_orders(site=site)
         by_id = {order.pk: order for order in waiting}
         ship_by = ship_by_for_orders(scope=Scope.system("wave release"), order_ids=by_id)
         ranked = [

@@ -394,6 +394,73 @@ def _positive_or_none(value: int | None, field: str) -> int | None:
     return value
 
 
+@dataclass(frozen=True)
+class NewLocation:
+    """One location of ``locations_create_many``: ``location_create``'s arguments but the site and the zone."""
+
+    code: str
+    aisle: str | None = None
+    bay: int | None = None
+    level: int | None = None
+    position: int | None = None
+    side: str = ""
+    x_m: Decimal | float | int = 0
+    y_m: Decimal | float | int = 0
+    max_volume_cm3: int | None = None
+    max_weight_g: int | None = None
+    pick_sequence: int | None = None
+    mixed_sku: bool = True
+    status: str = LocationStatus.ACTIVE
+
+
+def _code_cleaned(code: str) -> str:
+    try:
+        return domain.location_code_clean(code)
+    except LayoutError as exc:
+        raise _layout_error(exc) from None
+
+
+def _location_planned(site: Site, zone: Zone, spec: NewLocation, code: str) -> Location:
+    """The unsaved location ``spec`` describes (``code`` already cleaned), checked as ``location_create`` checks it;
+    its pick sequence is left as given (None: the caller gives the next one)."""
+    _zone_of_site(site=site, zone=zone)
+    _zone_must_be_open(zone)
+    side, status = spec.side, spec.status
+    if side not in LocationSide.values:
+        raise ValidationFailed(_("Side must be left, right or empty."), code="invalid_side", details={"side": side})
+    if status not in LocationStatus.values:
+        raise ValidationFailed(
+            _("'%(status)s' is not a location status.") % {"status": status},
+            code="invalid_location_status",
+            details={"status": status, "allowed": list(LocationStatus.values)},
+        )
+    aisle, bay, level, position = spec.aisle, spec.bay, spec.level, spec.position
+    address = domain.rack_address_parse(code)
+    if address is not None:
+        aisle = address.aisle if aisle is None else aisle
+        bay = address.bay if bay is None else bay
+        level = address.level if level is None else level
+        position = address.position if position is None else position
+        side = side or domain.side_of_bay(address.bay)
+    return Location(
+        site=site,
+        zone=zone,
+        code=code,
+        aisle=(aisle or "").upper(),
+        bay=bay,
+        level=level,
+        position=position,
+        side=side,
+        x_m=_metres(spec.x_m),
+        y_m=_metres(spec.y_m),
+        max_volume_cm3=_positive_or_none(spec.max_volume_cm3, "max_volume_cm3"),
+        max_weight_g=_positive_or_none(spec.max_weight_g, "max_weight_g"),
+        pick_sequence=spec.pick_sequence,  # type: ignore[misc]  # None until the caller numbers it
+        mixed_sku=spec.mixed_sku,
+        status=status,
+    )
+
+
 @transaction.atomic
 def location_create(
     *,
@@ -414,51 +481,73 @@ def location_create(
     status: str = LocationStatus.ACTIVE,
 ) -> Location:
     """One location. A rack-shaped code (``A-01-02-03``) fills aisle, bay, level, position and side by itself."""
-    try:
-        code = domain.location_code_clean(code)
-    except LayoutError as exc:
-        raise _layout_error(exc) from None
-    _zone_of_site(site=site, zone=zone)
-    _zone_must_be_open(zone)
-    if side not in LocationSide.values:
-        raise ValidationFailed(_("Side must be left, right or empty."), code="invalid_side", details={"side": side})
-    if status not in LocationStatus.values:
-        raise ValidationFailed(
-            _("'%(status)s' is not a location status.") % {"status": status},
-            code="invalid_location_status",
-            details={"status": status, "allowed": list(LocationStatus.values)},
-        )
-    address = domain.rack_address_parse(code)
-    if address is not None:
-        aisle = address.aisle if aisle is None else aisle
-        bay = address.bay if bay is None else bay
-        level = address.level if level is None else level
-        position = address.position if position is None else position
-        side = side or domain.side_of_bay(address.bay)
+    spec = NewLocation(
+        code=code,
+        aisle=aisle,
+        bay=bay,
+        level=level,
+        position=position,
+        side=side,
+        x_m=x_m,
+        y_m=y_m,
+        max_volume_cm3=max_volume_cm3,
+        max_weight_g=max_weight_g,
+        pick_sequence=pick_sequence,
+        mixed_sku=mixed_sku,
+        status=status,
+    )
+    code = _code_cleaned(code)
+    row = _location_planned(site, zone, spec, code)
     if Location.objects.filter(site=site, code=code).exists():
         raise _duplicate_codes([code])
     try:
         # A savepoint, so a concurrent insert of the same code surfaces as the same clear error.
         with transaction.atomic():
-            return Location.objects.create(
-                site=site,
-                zone=zone,
-                code=code,
-                aisle=(aisle or "").upper(),
-                bay=bay,
-                level=level,
-                position=position,
-                side=side,
-                x_m=_metres(x_m),
-                y_m=_metres(y_m),
-                max_volume_cm3=_positive_or_none(max_volume_cm3, "max_volume_cm3"),
-                max_weight_g=_positive_or_none(max_weight_g, "max_weight_g"),
-                pick_sequence=_next_sequence(site) if pick_sequence is None else pick_sequence,
-                mixed_sku=mixed_sku,
-                status=status,
-            )
+            if row.pick_sequence is None:
+                row.pick_sequence = _next_sequence(site)
+            row.save(force_insert=True)
+            return row
     except IntegrityError:
         raise _duplicate_codes([code]) from None
+
+
+@transaction.atomic
+def locations_create_many(*, site: Site, zone: Zone, locations: Sequence[NewLocation]) -> list[Location]:
+    """``location_create`` for many locations of one zone in a few queries whatever their number (the tote pool
+    of a wave grows this way): the same checks, each location's in the order given, the first refusal raised with
+    nothing written (as the one-by-one calls in one transaction would); the same rows — a location without a pick
+    sequence takes the next one after the site's highest, as each call in turn would. Returned in the order
+    given."""
+    if not locations:
+        return []
+    cleaned: list[str | ValidationFailed] = []
+    for spec in locations:
+        try:
+            cleaned.append(_code_cleaned(spec.code))
+        except ValidationFailed as refusal:
+            cleaned.append(refusal)
+    taken = set(_existing_codes(site, [code for code in cleaned if isinstance(code, str)]))
+    rows: list[Location] = []
+    for spec, code in zip(locations, cleaned, strict=True):
+        if isinstance(code, ValidationFailed):
+            raise code
+        row = _location_planned(site, zone, spec, code)
+        if code in taken:
+            raise _duplicate_codes([code])
+        taken.add(code)
+        rows.append(row)
+    if any(row.pick_sequence is None for row in rows):
+        top = _next_sequence(site) - 1
+        for row in rows:
+            row.pick_sequence = top + 1 if row.pick_sequence is None else row.pick_sequence
+            top = max(top, row.pick_sequence)
+    try:
+        with transaction.atomic():
+            Location.objects.bulk_create(rows, batch_size=BULK_BATCH_SIZE)
+    except IntegrityError:
+        # Someone created one of these codes between our check and our insert.
+        raise _duplicate_codes(_existing_codes(site, [row.code for row in rows])) from None
+    return rows
 
 
 @transaction.atomic
