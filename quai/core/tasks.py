@@ -1,4 +1,4 @@
-"""Celery tasks of core: the outbox relay (nudged after a commit) and its periodic sweep.
+"""Celery tasks of core: the outbox relay (nudged after a commit), its priority pass and its periodic sweep.
 
 Both run in a Celery worker, never in the web request: on Redis in production, on kombu's filesystem transport in
 the embedded default, where ``manage.py serve`` (``make run``) starts the worker and beat (see ``quai/celery.py``).
@@ -20,3 +20,10 @@ def outbox_relay_task(batch: int = 100) -> int:
 @app.task(name="quai.core.tasks.outbox_sweep", ignore_result=True)
 def outbox_sweep(batch: int = 100) -> int:
     return outbox.outbox_sweep(batch)
+
+
+@app.task(name="quai.core.tasks.outbox_relay_priority", ignore_result=True)
+def outbox_relay_priority_task(batch: int = 200) -> int:
+    # Nudged beside the relay by a commit that recorded events with a handler relayed first (outbox.relay_first), on
+    # the queue that registration named, so it does not wait behind the relay's own runs.
+    return outbox.outbox_relay_priority_nudged(batch)

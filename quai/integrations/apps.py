@@ -1,6 +1,13 @@
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
+STOCK_EVENTS = (
+    "inventory.stock_changed",
+    "inventory.reservation_made",
+    "inventory.reservation_released",
+    "inventory.reservation_consumed",
+)
+
 
 class IntegrationsConfig(AppConfig):
     name = "quai.integrations"
@@ -8,7 +15,9 @@ class IntegrationsConfig(AppConfig):
     verbose_name = _("Integrations")
 
     def ready(self) -> None:
+        from quai.celery import SHOP_PUSH_QUEUE
         from quai.core.events import subscribe
+        from quai.core.outbox import relay_first
         from quai.integrations.connectors import load_adapters
         from quai.integrations.services import on_shipment_shipped, on_sku_created, on_stock_event, webhook_fan_out
         from quai.integrations.services.deliveries import webhook_fan_out_many
@@ -24,13 +33,16 @@ class IntegrationsConfig(AppConfig):
         # Shops: every change of what a SKU may sell marks it for a push to the merchant's shops (pushed by a task
         # on the shop_push queue after the relay's commit); the batch form reads the shops once per relay batch and
         # marks each SKU once. A new SKU releases the shop orders held for it.
-        for name in (
-            "inventory.stock_changed",
-            "inventory.reservation_made",
-            "inventory.reservation_released",
-            "inventory.reservation_consumed",
-        ):
+        for name in STOCK_EVENTS:
             subscribe(name, f"integrations.shop_stock.{name}", on_stock_event, batch=on_stock_events)
+        # ... relayed first: a shop must show a change within a second, however many order events a sale put ahead
+        # of it in the outbox. The marks are per-SKU counters (the order they are bumped in does not matter), so the
+        # outbox's priority pass may run them before older events; its task goes to shop_push, whose processes are
+        # not the relay's (busy with the sale's backlog) and which takes the push it asks for next.
+        relay_first(
+            *(f"integrations.shop_stock.{name}" for name in STOCK_EVENTS),
+            queue=SHOP_PUSH_QUEUE,
+        )
         subscribe("catalog.sku_created", "integrations.shop_orders_held", on_sku_created)
         # A shipped order is told to the shop it came from, with its tracking (a retried call, once per parcels); the
         # batch form finds which of a relay batch's orders came from a shop in one read.
