@@ -8,7 +8,7 @@ zone and racks; inbound: ASNs and putaway; inventory: move tasks; labour: the st
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -30,9 +30,10 @@ from quai.inbound.models import PutawayTask
 from quai.inbound.services import AsnLineInput, asn_create, putaway_confirm
 from quai.inventory.models import StockQuantity
 from quai.inventory.services.move_tasks import zone_empty_tasks
+from quai.labor import domain as labor_domain
 from quai.labor import services as labor_services
 from quai.labor.selectors import capacity_lines_per_hour, staffing_gaps
-from quai.promise.selectors import backlog_for, site_config_for
+from quai.promise.selectors import backlog_for, release_buffer_for, site_config_for
 from quai.tenants.models import Merchant
 from quai.warehouse.models import Location, Site, Zone, ZoneKind, ZoneStatus
 from quai.warehouse.services import rack_bulk_create, zone_close, zone_create
@@ -42,6 +43,11 @@ CAMPAIGN_MACHINE = StateMachine.from_table(
 )
 #: After the sale ends, the zone stays valid this long so its leftovers can be moved out.
 CLOSE_OUT_DAYS = 7
+#: The staffing plan's flow (labour's ``Flow``): no order's work is planned to wait more than this after its release
+#: (the spike is spread over the hours after it, never left for the next day), and between an order's picking and
+#: its packing there is about one wave's turn.
+DEFAULT_MAX_WAIT = timedelta(hours=3)
+DEFAULT_HANDOFF = timedelta(minutes=10)
 
 _CURVE_MESSAGES = {
     "invalid_window": gettext_lazy("A campaign must end after it starts."),
@@ -240,9 +246,16 @@ def campaign_plan(
     zone: Zone | None = None,
     utilisation: float = 0.85,
     actor: Any = None,
+    work_per_line: Mapping[str, float] | None = None,
+    max_wait: timedelta = DEFAULT_MAX_WAIT,
+    handoff: timedelta = DEFAULT_HANDOFF,
 ) -> Campaign:
     """Plan a draft campaign: its temporary zone (created with racks from a pattern, or an existing zone given),
-    the staffing plan of its order curve, and the capacity check. Moves it to ``planned``."""
+    the staffing plan of its order curve, and the capacity check. Moves it to ``planned``.
+
+    The staffing plan follows the flow of the work (``_plan_flow``): the merchant's release buffer, the promise's
+    cut-offs, ``handoff`` between picking and packing, no order waiting more than ``max_wait``; ``work_per_line``
+    is labour's (activity → work per order line; default a pick and a pack per line, a shipment per order)."""
     campaign = _campaign_locked(campaign)
     _must_be(campaign, CampaignStatus.DRAFT)
     valid_until = campaign.ends_at + timedelta(days=CLOSE_OUT_DAYS)
@@ -295,6 +308,8 @@ def campaign_plan(
             lines_per_order=float(campaign.lines_per_order),
             utilisation=utilisation,
             name=_("Event sale %(name)s") % {"name": campaign.name},
+            work_per_line=work_per_line,
+            flow=_plan_flow(campaign, curve, max_wait=max_wait, handoff=handoff),
         )
     campaign.zone = zone
     campaign.staffing_plan = plan
@@ -303,6 +318,32 @@ def campaign_plan(
     campaign.version += 1
     campaign.save(update_fields=["zone", "staffing_plan", "warnings", "checked_at", "version", "updated_at"])
     return campaign_transition(campaign=campaign, to_status=CampaignStatus.PLANNED, actor=actor, reason="planned")
+
+
+def _plan_flow(
+    campaign: Campaign, curve: Sequence[domain.CurvePoint], *, max_wait: timedelta, handoff: timedelta
+) -> labor_domain.Flow:
+    """How the campaign's orders flow, for labour's plan: released after the merchant's buffer, due at the first
+    cut-off of the promise's carrier services they can make (any service's: the plan does not know the carrier mix,
+    so every order may have been promised the earliest pick-up), on every working day of the curve and the next."""
+    config = site_config_for(campaign.merchant_id)
+    cutoffs: set[datetime] = set()
+    if config is not None:
+        calendar = config.snapshot.calendar
+        days = {point.hour.astimezone(calendar.zone).date() for point in curve}
+        for day in days | {day + timedelta(days=1) for day in days}:
+            if not calendar.works_on(day):
+                continue
+            for service in config.snapshot.services:
+                at = service.cutoffs.get(day.isoweekday())
+                if at is not None:
+                    cutoffs.add(calendar.local(day, at))
+    return labor_domain.Flow(
+        release_delay=release_buffer_for(campaign.merchant_id),
+        handoff=handoff,
+        cutoffs=tuple(sorted(cutoffs)),
+        max_wait=max_wait,
+    )
 
 
 def capacity_warnings(*, campaign: Campaign) -> list[dict[str, Any]]:

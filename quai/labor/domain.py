@@ -16,8 +16,8 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 RECEIVE: Final = "receive"
@@ -124,8 +124,15 @@ def staffing_plan(
     zone_shares: Mapping[str, float] | None = None,
     backlog_lines: Mapping[str, float] | None = None,
     catch_up_hours: int = 1,
+    flow: Flow | None = None,
 ) -> list[PlanCell]:
     """Heads per hour, zone and activity for ``forecast``.
+
+    With ``flow`` (the flow model, see ``Flow``), the heads follow the work rather than the orders' arrival hour:
+    each stage's work is workable when the order is released and the stage before is done, is due by the cut-off
+    its order can make (or within ``max_wait``), and each hour is staffed so that worked earliest-due first nothing
+    is late; the plan then runs past the forecast's last hour while work is left. Without it, each hour's arrivals
+    are planned in that very hour (the arrival-hour plan, for callers that know nothing of the flow).
 
     - An order brings ``lines_per_order`` lines; ``work_per_line`` says how many units of each activity's work a line
       is (default: one pick and one pack per line, a shipment per order, i.e. ``1 / lines_per_order`` per line).
@@ -153,6 +160,18 @@ def staffing_plan(
         if lines < 0:
             raise PlanError("negative_volume", activity=activity, lines=lines)
     hours = sorted(forecast, key=lambda entry: entry.hour)
+    if flow is not None:
+        return _flow_cells(
+            hours,
+            lines_per_order=lines_per_order,
+            per_line=per_line,
+            shares=shares,
+            standards=standards,
+            utilisation=utilisation,
+            flow=flow,
+            backlog=backlog,
+            catch_up_hours=catch_up_hours,
+        )
     cells: list[PlanCell] = []
     for index, entry in enumerate(hours):
         lines = entry.orders * lines_per_order
@@ -174,6 +193,354 @@ def staffing_plan(
                     )
                 )
     return cells
+
+
+def _flow_cells(
+    hours: Sequence[HourForecast],
+    *,
+    lines_per_order: float,
+    per_line: Mapping[str, float],
+    shares: Mapping[str, float],
+    standards: Mapping[tuple[str, str], float],
+    utilisation: float,
+    flow: Flow,
+    backlog: Mapping[str, float],
+    catch_up_hours: int,
+) -> list[PlanCell]:
+    """``staffing_plan`` with the flow model: each zone's share of the work planned along the chain at its rates."""
+    if not hours:
+        return []
+    cells: list[PlanCell] = []
+    for zone, share in shares.items():
+        active = {a: f for a, f in per_line.items() if f * share > 0 and any(h.orders > 0 for h in hours)}
+        busy = {a for a, lines in backlog.items() if lines * share > 0}
+        rates = {a: rate_for(standards, a, zone) for a in set(active) | busy}
+        first, heads, done = flow_plan(
+            hours,
+            lines_per_order=lines_per_order,
+            per_line={a: active.get(a, 0.0) * share for a in per_line},
+            rates={a: rates.get(a, standards.get((a, zone), 0.0)) for a in per_line},
+            utilisation=utilisation,
+            flow=flow,
+            backlog_lines={a: lines * share for a, lines in backlog.items()},
+            catch_up_hours=catch_up_hours,
+        )
+        zone_hours = len(next(iter(heads.values()), []))
+        for n in range(zone_hours):
+            hour = (first + timedelta(hours=n)).astimezone(hours[0].hour.tzinfo)
+            for activity in per_line:
+                cells.append(
+                    PlanCell(
+                        hour=hour,
+                        zone=zone,
+                        activity=activity,
+                        workload_lines=done[activity][n],
+                        lines_per_hour=rates.get(activity, standards.get((activity, zone), 0.0)),
+                        heads=heads[activity][n],
+                    )
+                )
+    return cells
+
+
+# --- Plans from the flow of work -----------------------------------------------------------------------------------
+
+#: The flow model follows arrivals, releases and the work done in steps of this length.
+FLOW_STEP: Final = timedelta(minutes=5)
+#: The stages an order goes through, in order: each one's work becomes workable when the one before is done.
+FLOW_CHAIN: Final = (PICK, PACK, SHIP)
+#: Past this many heads added one by one to meet the deadlines, the inputs are wrong (it never happens with sane ones).
+_MAX_REPAIRS: Final = 100_000
+
+
+@dataclass(frozen=True)
+class Flow:
+    """How an order's work flows through the floor, for ``staffing_plan``'s flow model.
+
+    - ``release_delay``: an order may be worked this long after it arrives (the merchant's release buffer).
+    - ``handoff``: between one stage's end and the next one's start (tote travel, the next wave).
+    - ``cutoffs``: the carriers' pick-ups (aware instants). An order's work is due at the first one it can still
+      make (its release plus a step per stage and the handoffs before it): the promise gives it that one.
+    - ``max_wait``: the bounded carry-over: no order's work is due later than this after its release, cut-off or
+      not (the night's orders are not all left for the morning, the plan never lets a backlog grow without end).
+
+    Each stage gets its part of the order's window (release to due), in proportion to its time per line, so an
+    upstream stage is done early enough for the next to finish by the cut-off.
+    """
+
+    release_delay: timedelta = timedelta(0)
+    handoff: timedelta = timedelta(0)
+    cutoffs: tuple[datetime, ...] = ()
+    max_wait: timedelta = timedelta(hours=2)
+
+
+@dataclass(frozen=True)
+class FlowWork:
+    """Lines of one activity (in one zone) that become workable at step ``release`` and are due by step ``due``
+    (steps of ``FLOW_STEP`` from the plan's first hour; the work done in step k is done at k + 1)."""
+
+    release: int
+    due: int
+    lines: float
+    #: The work of the same lines at the next stage of ``FLOW_CHAIN`` (index into the next stage's list), if any.
+    follows: int | None = None
+
+
+def _flow_check(flow: Flow) -> None:
+    if flow.release_delay < timedelta(0) or flow.handoff < timedelta(0):
+        raise PlanError("invalid_flow_delay", release_delay=str(flow.release_delay), handoff=str(flow.handoff))
+    if flow.max_wait < FLOW_STEP or flow.max_wait > timedelta(days=7):
+        raise PlanError("invalid_max_wait", max_wait=str(flow.max_wait))
+    for cutoff in flow.cutoffs:
+        if cutoff.tzinfo is None or cutoff.utcoffset() is None:
+            raise PlanError("invalid_instant", hour=cutoff.isoformat())
+
+
+def _steps(delta: timedelta) -> int:
+    """``delta`` in whole steps, rounded up (work is never workable earlier than it is)."""
+    return math.ceil(delta / FLOW_STEP - _EPSILON)
+
+
+def flow_simulate(works: Sequence[FlowWork], capacity: Sequence[float]) -> list[int]:
+    """The step each work is done at (its last line done in step k: k + 1), worked earliest-due first with
+    ``capacity[k]`` lines in step k (fluid: a work may be split over steps). A work not done within ``capacity``'s
+    steps is done "never": ``len(capacity) + 1``."""
+    import heapq
+
+    order = sorted(range(len(works)), key=lambda i: (works[i].release, i))
+    done = [len(capacity) + 1] * len(works)
+    waiting: list[tuple[int, int]] = []
+    left = [w.lines for w in works]
+    nxt = 0
+    for step, room in enumerate(capacity):
+        while nxt < len(order) and works[order[nxt]].release <= step:
+            i = order[nxt]
+            if left[i] <= _EPSILON:
+                done[i] = works[i].release
+            else:
+                heapq.heappush(waiting, (works[i].due, i))
+            nxt += 1
+        while waiting and room > _EPSILON:
+            _due, i = waiting[0]
+            used = min(room, left[i])
+            left[i] -= used
+            room -= used
+            if left[i] <= _EPSILON:
+                heapq.heappop(waiting)
+                done[i] = step + 1
+    return done
+
+
+def _paced_heads(works: Sequence[FlowWork], hours: int, per_head: float, steps_per_hour: int) -> list[int]:
+    """Heads hour by hour, each hour paced for the work it can see: what is waiting at its start and what is
+    released during it, at the steadiest rate that still has each of those lines done by its due step (the most
+    any group of works due by the same step asks: their lines over the steps left until then). Work not yet
+    released is not staffed for (nobody idles before a spike), work waiting is spread up to its due step (a spike
+    is staffed over the hours after it, not in its arrival hour); the hour then runs, earliest due first."""
+    import heapq
+
+    order = sorted(range(len(works)), key=lambda i: (works[i].release, i))
+    left = [w.lines for w in works]
+    waiting: list[tuple[int, int]] = []
+    heads: list[int] = []
+    nxt = 0
+    for hour in range(hours):
+        start, end = hour * steps_per_hour, (hour + 1) * steps_per_hour
+        coming = nxt
+        seen = [(works[i].due, left[i]) for _due, i in waiting]
+        while coming < len(order) and works[order[coming]].release < end:
+            seen.append((works[order[coming]].due, left[order[coming]]))
+            coming += 1
+        need = 0.0
+        total = 0.0
+        for due, lines in sorted(seen):
+            total += lines
+            need = max(need, total / max(due - start, 1))
+        count = math.ceil(need / per_head - _EPSILON) if need > _EPSILON and per_head > 0 else 0
+        heads.append(count)
+        for step in range(start, end):
+            while nxt < len(order) and works[order[nxt]].release <= step:
+                heapq.heappush(waiting, (works[order[nxt]].due, order[nxt]))
+                nxt += 1
+            room = count * per_head
+            while waiting and room > _EPSILON:
+                i = waiting[0][1]
+                used = min(room, left[i])
+                left[i] -= used
+                room -= used
+                if left[i] <= _EPSILON:
+                    heapq.heappop(waiting)
+    return heads
+
+
+def flow_heads(
+    works: Sequence[FlowWork], *, hours: int, lines_per_hour: float, utilisation: float
+) -> tuple[list[int], list[int]]:
+    """Heads per hour that get every work done by its due step, worked earliest-due first at ``lines_per_hour``
+    each and ``utilisation``; and the step each work is then done at. Each hour is paced (``_paced_heads``),
+    then, while a work would still be late (work released late in an hour and due early in the next), one head is
+    added to the least staffed hour of its window (the latest on a tie); last, each hour keeps only the heads its
+    busiest step used."""
+    steps_per_hour = round(timedelta(hours=1) / FLOW_STEP)
+    per_head = capacity_of(1, lines_per_hour=lines_per_hour, utilisation=utilisation) / steps_per_hour
+    heads = _paced_heads(works, hours, per_head, steps_per_hour)
+    for _ in range(_MAX_REPAIRS):
+        capacity = [heads[step // steps_per_hour] * per_head for step in range(hours * steps_per_hour)]
+        done = flow_simulate(works, capacity)
+        late = [i for i, work in enumerate(works) if done[i] > work.due]
+        if not late:
+            # Rounded up hour by hour, a paced rate leaves people idle once the work is done (a few orders spread
+            # over a long window staff every hour of it): each hour keeps the heads its busiest step used.
+            # The schedule is the same step for step (each step still has the room for what it did).
+            used = _used_per_step(works, capacity)
+            trimmed = [
+                min(heads[h], math.ceil(max(used[h * steps_per_hour : (h + 1) * steps_per_hour]) / per_head - 1e-6))
+                if per_head > 0
+                else heads[h]
+                for h in range(hours)
+            ]
+            trimmed_done = flow_simulate(
+                works, [trimmed[step // steps_per_hour] * per_head for step in range(len(capacity))]
+            )
+            if all(trimmed_done[i] <= work.due for i, work in enumerate(works)):
+                return trimmed, trimmed_done
+            return heads, done
+        work = works[min(late, key=lambda i: (works[i].due, i))]
+        window = range(work.release // steps_per_hour, min(hours, math.ceil(work.due / steps_per_hour)))
+        hour = min(window, key=lambda h: (heads[h], -h))
+        heads[hour] += 1
+    raise PlanError("plan_not_found", hours=hours)
+
+
+def flow_plan(
+    forecast: Sequence[HourForecast],
+    *,
+    lines_per_order: float,
+    per_line: Mapping[str, float],
+    rates: Mapping[str, float],
+    utilisation: float,
+    flow: Flow,
+    backlog_lines: Mapping[str, float] | None = None,
+    catch_up_hours: int = 1,
+) -> tuple[datetime, dict[str, list[int]], dict[str, list[float]]]:
+    """The flow model for one zone: (the first hour, heads per activity and hour, lines done per activity and hour).
+
+    Orders arrive evenly inside their hour and are workable ``release_delay`` after the step they arrive in; the
+    first stage of ``FLOW_CHAIN`` works them from then, each next stage from when the one before is done (plus the
+    ``handoff``); the other activities (receiving, returns, ...) from the release. ``backlog_lines`` are workable
+    at once, due within ``catch_up_hours``. The hours run past the forecast's last until the work is done.
+    """
+    _flow_check(flow)
+    ordered = sorted(forecast, key=lambda entry: entry.hour)
+    first = ordered[0].hour.astimezone(UTC)
+    steps_per_hour = round(timedelta(hours=1) / FLOW_STEP)
+    release = _steps(flow.release_delay)
+    handoff = _steps(flow.handoff)
+    max_wait = _steps(flow.max_wait)
+    cutoffs = sorted({_steps(c.astimezone(UTC) - first) for c in flow.cutoffs if c.astimezone(UTC) > first})
+    chain = [a for a in FLOW_CHAIN if per_line.get(a, 0) > 0]
+    backlog = {a: lines for a, lines in (backlog_lines or {}).items() if lines > 0 and a in per_line}
+    others = [a for a, factor in per_line.items() if a not in chain and (factor > 0 or a in backlog)]
+    # Time per line of each chained stage: its share of the order's window.
+    weights = [per_line[a] / rates[a] for a in chain]
+    total_weight = sum(weights) or 1.0
+    works: dict[str, list[FlowWork]] = {a: [] for a in per_line}
+    for entry in ordered:
+        hour_step = _steps(entry.hour.astimezone(UTC) - first)
+        lines = entry.orders * lines_per_order / steps_per_hour
+        if lines <= 0:
+            continue
+        for k in range(steps_per_hour):
+            # Orders arriving in step k are all there at its end; then the release buffer.
+            starts = hour_step + k + 1 + release
+            shortest = len(chain) * (1 + handoff)
+            due = starts + max_wait
+            reachable = next((c for c in cutoffs if c >= starts + shortest), None)
+            if reachable is not None:
+                due = min(due, reachable)
+            due = max(due, starts + max(1, len(chain)))
+            _chain_works(works, chain, weights, total_weight, lines, per_line, starts=starts, due=due, handoff=handoff)
+            for activity in others:
+                works[activity].append(FlowWork(starts, due, lines * per_line[activity]))
+    for activity, lines in backlog.items():
+        if activity in chain or activity in others:
+            works[activity].append(FlowWork(0, catch_up_hours * steps_per_hour, float(lines)))
+    last_due = max((w.due for ws in works.values() for w in ws), default=0)
+    hours = max(len(ordered), _steps(ordered[-1].hour.astimezone(UTC) - first) // steps_per_hour + 1)
+    hours = max(hours, math.ceil(last_due / steps_per_hour))
+    heads: dict[str, list[int]] = {}
+    done_lines: dict[str, list[float]] = {}
+    done_at: dict[str, list[int]] = {}
+    for activity in [*chain, *others]:
+        own = works[activity]
+        if activity in chain and chain.index(activity) > 0:
+            # Workable once the stage before has done the same lines (and the handoff): the plan's own schedule.
+            before = chain[chain.index(activity) - 1]
+            upstream = works[before]
+            for i, work in enumerate(upstream):
+                if work.follows is not None:
+                    own[work.follows] = replace(
+                        own[work.follows], release=max(own[work.follows].release, done_at[before][i] + handoff)
+                    )
+        heads[activity], done_at[activity] = flow_heads(
+            own, hours=hours, lines_per_hour=rates[activity], utilisation=utilisation
+        )
+        done_lines[activity] = _lines_per_hour_done(own, heads[activity], rates[activity], utilisation, hours)
+    for activity in per_line:
+        heads.setdefault(activity, [0] * hours)
+        done_lines.setdefault(activity, [0.0] * hours)
+    return first, heads, done_lines
+
+
+def _chain_works(
+    works: dict[str, list[FlowWork]],
+    chain: Sequence[str],
+    weights: Sequence[float],
+    total_weight: float,
+    lines: float,
+    per_line: Mapping[str, float],
+    *,
+    starts: int,
+    due: int,
+    handoff: int,
+) -> None:
+    """The works of one step's arrivals along the chain: each stage due at the end of its part of the window."""
+    span = due - starts - handoff * (len(chain) - 1)
+    cumulative = 0.0
+    for index, activity in enumerate(chain):
+        cumulative += weights[index]
+        stage_due = starts + handoff * index + math.floor(span * cumulative / total_weight + _EPSILON)
+        if index == len(chain) - 1:
+            stage_due = due
+        stage_due = max(stage_due, starts + handoff * index + index + 1)
+        follows = len(works[chain[index + 1]]) if index + 1 < len(chain) else None
+        works[activity].append(FlowWork(starts + handoff * index, stage_due, lines * per_line[activity], follows))
+
+
+def _used_per_step(works: Sequence[FlowWork], capacity: Sequence[float]) -> list[float]:
+    """Lines done in each step with ``capacity``: whatever is waiting, up to the room (the same in any order the
+    works are taken, as long as nobody idles with work waiting)."""
+    arrivals = [0.0] * (len(capacity) + 1)
+    for work in works:
+        if work.release < len(arrivals):
+            arrivals[work.release] += work.lines
+    used = []
+    waiting = 0.0
+    for step, room in enumerate(capacity):
+        waiting += arrivals[step]
+        done = min(room, waiting)
+        waiting -= done
+        used.append(done)
+    return used
+
+
+def _lines_per_hour_done(
+    works: Sequence[FlowWork], heads: Sequence[int], rate: float, utilisation: float, hours: int
+) -> list[float]:
+    """Lines done in each hour when ``works`` are worked by ``heads``."""
+    steps_per_hour = round(timedelta(hours=1) / FLOW_STEP)
+    per_head = capacity_of(1, lines_per_hour=rate, utilisation=utilisation) / steps_per_hour
+    used = _used_per_step(works, [heads[step // steps_per_hour] * per_head for step in range(hours * steps_per_hour)])
+    return [sum(used[h * steps_per_hour : (h + 1) * steps_per_hour]) for h in range(hours)]
 
 
 def capacity_of(heads: int, *, lines_per_hour: float, utilisation: float) -> float:

@@ -60,6 +60,9 @@ _PLAN_MESSAGES = {
     "invalid_answer_time": gettext_lazy("The answer time cannot be negative."),
     "invalid_occupancy": gettext_lazy("The maximum occupancy must be above 0 and at most 1."),
     "invalid_shrinkage": gettext_lazy("Shrinkage must be at least 0 and below 1."),
+    "plan_not_found": gettext_lazy("No staffing meets the work's due times: check the forecast and the cut-offs."),
+    "invalid_max_wait": gettext_lazy("The longest wait must be at least 5 minutes and at most 7 days."),
+    "invalid_flow_delay": gettext_lazy("The release delay and the handoff cannot be negative."),
 }
 
 
@@ -371,8 +374,13 @@ def staffing_plan_create(
     source: str = PlanSource.FORECAST,
     replaces: StaffingPlan | None = None,
     require_cover: bool = False,
+    flow: domain.Flow | None = None,
 ) -> StaffingPlan:
     """Compute and store the heads per hour, zone and activity ``forecast`` needs at the site's standards.
+
+    ``flow``: plan from the flow of work (``domain.Flow``: the release buffer, the handoff between stages, the
+    carriers' cut-offs, the longest wait) instead of each hour's arrivals in that hour; the plan then runs past the
+    forecast's last hour while work is left.
 
     ``measured_since``: use the rates measured from the scans since then where there were enough of them.
     ``require_cover``: refuse (``shift_unstaffed``) a plan with an hour of work and nobody rostered for it.
@@ -397,16 +405,18 @@ def staffing_plan_create(
             zone_shares=shares,
             backlog_lines=backlog_lines,
             catch_up_hours=catch_up_hours,
+            flow=flow,
         )
     except domain.PlanError as exc:
         raise plan_error(exc) from None
     starts = min(h.hour for h in hours)
+    ends = max([h.hour for h in hours] + [cell.hour for cell in cells]) + timedelta(hours=1)
     plan = StaffingPlan.objects.create(
         site=site,
         name=name[:200],
         source=source,
         starts_at=starts,
-        ends_at=max(h.hour for h in hours) + timedelta(hours=1),
+        ends_at=ends,
         utilisation=Decimal(str(utilisation)).quantize(Decimal("0.001")),
         lines_per_order=Decimal(str(lines_per_order)).quantize(Decimal("0.001")),
         inputs={
@@ -416,6 +426,7 @@ def staffing_plan_create(
             "backlog_lines": dict(backlog_lines or {}),
             "catch_up_hours": catch_up_hours,
             "measured_since": measured_since.isoformat() if measured_since else None,
+            "flow": _flow_inputs(flow),
         },
         replaces=replaces,
     )
@@ -436,6 +447,29 @@ def staffing_plan_create(
                 },
             )
     return plan
+
+
+def _flow_inputs(flow: domain.Flow | None) -> dict[str, Any] | None:
+    """The flow model as the plan's inputs keep it (and ``_flow_of`` reads it back to re-plan)."""
+    if flow is None:
+        return None
+    return {
+        "release_delay_minutes": flow.release_delay / timedelta(minutes=1),
+        "handoff_minutes": flow.handoff / timedelta(minutes=1),
+        "max_wait_minutes": flow.max_wait / timedelta(minutes=1),
+        "cutoffs": [cutoff.isoformat() for cutoff in flow.cutoffs],
+    }
+
+
+def _flow_of(inputs: Mapping[str, Any] | None) -> domain.Flow | None:
+    if not inputs:
+        return None
+    return domain.Flow(
+        release_delay=timedelta(minutes=float(inputs["release_delay_minutes"])),
+        handoff=timedelta(minutes=float(inputs["handoff_minutes"])),
+        max_wait=timedelta(minutes=float(inputs["max_wait_minutes"])),
+        cutoffs=tuple(datetime.fromisoformat(text) for text in inputs["cutoffs"]),
+    )
 
 
 def _hour_of(moment: datetime) -> datetime:
@@ -492,6 +526,7 @@ def staffing_plan_replan(
         catch_up_hours=catch_up_hours,
         name=plan.name,
         source=PlanSource.BACKLOG,
+        flow=_flow_of(plan.inputs.get("flow")),
         replaces=plan,
     )
 

@@ -273,8 +273,10 @@ def backlog_for(config: SiteConfig) -> dict[str, int]:
 def labour_capacity_by_hour(*, site_id: int, stage: str, since: datetime, hours: int) -> dict[datetime, float]:
     """Lines per hour of ``stage`` at the site for each clock hour from ``since``'s, for ``hours`` hours, as labour's
     ``capacity_lines_per_hour`` answers it in the middle of each hour — only the hours labour knows (someone
-    rostered, or a staffing plan covering it). Read at once through labour's selectors (the plans, their cells, the
-    shifts, the stage's rate at ``since``: a handful of queries for three days) instead of asking hour by hour."""
+    rostered, or a staffing plan covering it), in order lines (``labor.selectors.order_line_rate``: the standard
+    over the plan's work per line, or the measured rate). Read at once through labour's selectors (the plans, their
+    cells, the shifts, the stage's rate at ``since``: a handful of queries for three days) instead of asking hour by
+    hour."""
     first = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     until = first + timedelta(hours=hours)
     plans = []
@@ -290,8 +292,8 @@ def labour_capacity_by_hour(*, site_id: int, stage: str, since: datetime, hours:
         .filter(activity=stage, starts_at__lt=until, ends_at__gt=first, staff__active=True)
         .values_list("staff_id", "starts_at", "ends_at")
     )
-    rate: float | None = None
-    rate_read = False
+    # The stage's rate in order lines, read once per work per line (a plan's packing may count a parcel's handling).
+    rates: dict[float, float | None] = {}
     found: dict[datetime, float] = {}
     for n in range(hours):
         hour = first + timedelta(hours=n)
@@ -304,11 +306,16 @@ def labour_capacity_by_hour(*, site_id: int, stage: str, since: datetime, hours:
             if plan_heads is not None:
                 found[hour] = 0.0
             continue
-        if not rate_read:
-            rate, rate_read = labor_selectors.rate_for(site=site_id, activity=stage, at=since), True
+        covering = plan_heads[0] if plan_heads is not None else None
+        per_line = labor_selectors.plan_work_per_line(covering, stage)
+        if per_line not in rates:
+            rates[per_line] = labor_selectors.order_line_rate(
+                site=site_id, activity=stage, at=since, work_per_line=per_line
+            )
+        rate = rates[per_line]
         if rate is None:
             continue
-        utilisation = float(plan_heads[0].utilisation) if plan_heads is not None else 0.85
+        utilisation = float(covering.utilisation) if covering is not None else 0.85
         found[hour] = labor_domain.capacity_of(rostered, lines_per_hour=rate, utilisation=utilisation)
     return found
 

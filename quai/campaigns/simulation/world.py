@@ -216,6 +216,19 @@ def _roster(
     return roster
 
 
+def _work_per_line(lines_per_order: float) -> dict[str, float]:
+    """Labour's work per order line on this floor: a pick, a pack plus the parcel's own handling (open, box, weigh,
+    close: the engine's ``PACK_OVERHEAD_LINES`` per order, in lines of the pack standard), a shipment per order.
+    A plan that counted one pack per line would staff the pack line for two thirds of its real work."""
+    from quai.campaigns.simulation.engine import PACK_OVERHEAD_LINES  # the engine imports this module
+
+    return {
+        Activity.PICK: 1.0,
+        Activity.PACK: 1.0 + PACK_OVERHEAD_LINES / lines_per_order,
+        Activity.SHIP: 1.0 / lines_per_order,
+    }
+
+
 def curve_hours(params: SimulationParams) -> list[datetime]:
     """The simulated hours: a full day from midnight, or a window that ends at 18:00 (after the last cut-off)."""
     start_hour = 0 if params.hours == 24 else max(0, 18 - params.hours)
@@ -259,6 +272,7 @@ def world_build(*, params: SimulationParams, orders: Sequence[PlannedOrder], cur
         campaign=campaign,
         zone_code="EVT",
         racks=campaign_services.RackPattern(aisles="Q-R", bays=12, levels=2),
+        work_per_line=_work_per_line(float(campaign.lines_per_order)),
     )
     assert campaign.zone is not None
     zones["EVT"] = campaign.zone

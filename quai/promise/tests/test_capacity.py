@@ -160,3 +160,29 @@ def test_a_generous_staffing_plan_lets_a_backlog_the_configured_capacity_misses_
     _plan(standards, [_utc("2025-03-10T07:00") + timedelta(hours=n) for n in range(9)], orders=300)
     # Eight pickers (680 lines an hour) and six packers (612): done by 12:30, the cart makes Monday's cut-off.
     assert _ship_date(merchant) == date(2025, 3, 10)
+
+
+@pytest.mark.django_db
+def test_a_plan_whose_packing_counts_the_parcels_handling_is_read_in_order_lines(merchant, standards, shirt):
+    """The plan staffs packers for 2 lines of pack work per order line (the line and its share of the parcel's
+    open, box, weigh and close); the promise's backlog is in order lines, so each packer does 120 / 2 of them an
+    hour: reading 120 would promise dates the rostered packers cannot keep."""
+    clock.set_now(MONDAY_10)
+    hours = [_utc("2025-03-10T07:00") + timedelta(hours=n) for n in range(9)]
+    forecast = [labor_services.ForecastHour(hour=hour, orders=51) for hour in hours]
+    plan = labor_services.staffing_plan_create(
+        site=standards, forecast=forecast, lines_per_order=2, work_per_line={"pick": 1.0, "pack": 2.0}
+    )
+    packers = {cell.hour: cell.heads for cell in plan.cells.filter(activity="pack")}
+    assert packers[_utc("2025-03-10T09:00")] == 2  # 102 lines × 2 of work at 120 × 0.85 = 102 an hour each
+    snapshot = selectors.snapshot_for(selectors.site_config_for(merchant.pk), merchant_id=merchant.pk)
+    assert snapshot.capacity.hourly["pack"][_utc("2025-03-10T09:00")] == pytest.approx(2 * 120 / 2 * 0.85)
+    assert snapshot.capacity.hourly["pick"][_utc("2025-03-10T09:00")] == pytest.approx(2 * 100 * 0.85)
+    assert labor_selectors.capacity_lines_per_hour(
+        site=standards, stage="pack", at=_utc("2025-03-10T09:30")
+    ) == pytest.approx(2 * 120 / 2 * 0.85)
+    # 700 lines: the pickers (170 an hour) are done at 14:07, the packers (102 order lines an hour, not 204) at
+    # 16:52, after the 15:00 cut-off: Tuesday's.
+    BacklogDelta.objects.create(merchant=merchant, status="allocated", lines=700)
+    selectors.snapshot_invalidate()
+    assert _ship_date(merchant) == date(2025, 3, 11)
