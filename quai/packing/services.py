@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.db import transaction
+from django.db.models.functions import Upper
 from django.utils.translation import gettext as _
 
 from quai.catalog.models import PackagingType
@@ -176,6 +177,162 @@ def parcel_open(*, code: str, station: Any, actor: Any = None, tote_code: str = 
     )
     _scan_event(parcel, code=code, sku_code="", result="ok", reason="parcel_opened", actor=actor)
     return parcel
+
+
+@dataclass(frozen=True)
+class ParcelOpen:
+    """One parcel of ``parcels_open_many``: the order's code scanned, at which station, by whom (and the tote)."""
+
+    code: str
+    station: Any
+    actor: Any = None
+    tote_code: str = ""
+
+
+@dataclass(frozen=True)
+class OpenOutcome:
+    """One open of a batch: the parcel opened (or resumed), or the refusal ``parcel_open`` would have raised."""
+
+    code: str
+    parcel: Parcel | None = None
+    error: QuaiError | None = None
+
+
+def _orders_for_codes(codes: Sequence[str]) -> dict[str, Order | QuaiError]:
+    """``_order_for_code`` for many codes: their orders by reference in one read (a code neither finds, or finds
+    twice, is looked up as ``_order_for_code`` does, with its refusals)."""
+    texts = {code: code.strip() for code in codes}
+    by_reference: dict[str, list[Order]] = {}
+    rows = (
+        Order.objects.within(FLOOR)
+        .annotate(reference=Upper("external_id"))
+        .filter(reference__in=sorted({t.upper() for t in texts.values()}))
+        .order_by("-id")
+    )
+    for order in rows:
+        by_reference.setdefault(order.external_id.upper(), []).append(order)
+    found: dict[str, Order | QuaiError] = {}
+    for code, text in texts.items():
+        orders = by_reference.get(text.upper(), [])
+        if len(orders) == 1:
+            found[code] = orders[0]
+            continue
+        try:
+            found[code] = _order_for_code(code)
+        except QuaiError as exc:
+            found[code] = exc
+    return found
+
+
+def parcels_open_many(*, opens: Sequence[ParcelOpen]) -> list[OpenOutcome]:
+    """``parcel_open`` for many orders (the packers' opens of a pack line's round), each ending exactly as the
+    parcels opened one by one in the order given: the same refusals (order unknown, held, cancelled, not
+    packable, still being picked, nothing to pack), the same parcels resumed, the same parcels, lines and
+    ``packing.scan_recorded`` rows, in the same order. In ONE transaction: the orders found and locked in id order,
+    their open parcels and SKU names read once, the parcels, lines and events each written in one insert; what
+    stays per order is what fulfilment reads of its picking (two or three reads). A refused order is skipped, the
+    others opened. Returns one outcome per open, in order."""
+    from quai.catalog.models import Sku
+
+    if not opens:
+        return []
+    with transaction.atomic():
+        resolved = _orders_for_codes([o.code for o in opens])
+        ids = sorted({order.pk for order in resolved.values() if isinstance(order, Order)})
+        locked = {o.pk: o for o in Order.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+        existing: dict[int, Parcel] = {}
+        for parcel in Parcel.objects.filter(
+            order_id__in=ids, status__in=[ParcelStatus.OPEN, ParcelStatus.AWAITING_LABEL]
+        ).order_by("pk"):
+            existing.setdefault(parcel.order_id, parcel)
+        planned: list[tuple[int, ParcelOpen, Order, list[Any]]] = []
+        outcomes: list[OpenOutcome | None] = []
+        opened: dict[int, int] = {}  # order → the index of its open in this batch
+        for index, wanted in enumerate(opens):
+            found = resolved[wanted.code]
+            try:
+                if isinstance(found, QuaiError):
+                    raise found
+                order = locked[found.pk]
+                order_packable_check(order)
+                if order.pk in existing:
+                    outcomes.append(OpenOutcome(code=wanted.code, parcel=existing[order.pk]))
+                    continue
+                if order.pk in opened:
+                    outcomes.append(None)  # the parcel this batch opens for it a moment before
+                    continue
+                _picking_check(order)
+                units = units_to_pack(scope=FLOOR, order=order)
+                if not units:
+                    raise Conflict(
+                        _("Order %(ref)s holds no stock to pack.") % {"ref": order.external_id},
+                        code="order_nothing_to_pack",
+                        details={"order_id": order.pk},
+                    )
+            except QuaiError as exc:
+                outcomes.append(OpenOutcome(code=wanted.code, error=exc))
+                continue
+            opened[order.pk] = index
+            planned.append((index, wanted, order, units))
+            outcomes.append(None)
+        names = dict(
+            Sku.objects.filter(pk__in=sorted({u.sku_id for _i, _w, _o, units in planned for u in units})).values_list(
+                "pk", "name"
+            )
+        )
+        parcels = [
+            Parcel(
+                merchant_id=order.merchant_id,
+                order_id=order.pk,
+                order_reference=order.external_id,
+                station_id=wanted.station.pk,
+                tote_code=(wanted.tote_code or next((u.tote_code for u in units if u.tote_code), ""))[:40],
+                opened_by=_user(wanted.actor),
+            )
+            for _index, wanted, order, units in planned
+        ]
+        Parcel.objects.bulk_create(parcels)
+        ParcelItem.objects.bulk_create(
+            [
+                ParcelItem(
+                    parcel=parcel,
+                    sku_id=u.sku_id,
+                    sku_code=u.sku_code,
+                    name=names.get(u.sku_id, u.sku_code),
+                    lot=u.lot,
+                    expected=u.quantity,
+                    reservation_id=u.reservation_id,
+                )
+                for parcel, (_index, _wanted, _order, units) in zip(parcels, planned, strict=True)
+                for u in units
+            ]
+        )
+        now = clock.now()
+        events_record_many(
+            [
+                (
+                    PackScanRecorded(
+                        parcel_id=parcel.pk,
+                        order_id=parcel.order_id,
+                        code=wanted.code[:100],
+                        sku_code="",
+                        result="ok",
+                        reason="parcel_opened",
+                        operator=actor_of(wanted.actor).label,
+                        scanned_at=now,
+                    ),
+                    parcel.merchant_id,
+                )
+                for parcel, (_index, wanted, _order, _units) in zip(parcels, planned, strict=True)
+            ]
+        )
+    made = {order.pk: parcel for parcel, (_index, _wanted, order, _units) in zip(parcels, planned, strict=True)}
+    return [
+        outcome
+        if outcome is not None
+        else OpenOutcome(code=wanted.code, parcel=made[cast(Order, resolved[wanted.code]).pk])
+        for outcome, wanted in zip(outcomes, opens, strict=True)
+    ]
 
 
 def _locked(parcel: Parcel | int) -> Parcel:
@@ -352,6 +509,98 @@ def parcel_scans_record(*, parcel: Parcel | int, codes: Sequence[str], actor: An
     if stopped is not None:
         raise stopped
     return outcomes
+
+
+@dataclass(frozen=True)
+class ScanBurst:
+    """One parcel's scan burst in ``parcels_scans_record_many``: its codes, in order, and who scanned them."""
+
+    parcel: Parcel | int
+    codes: Sequence[str]
+    actor: Any = None
+
+
+@dataclass(frozen=True)
+class BurstOutcome:
+    """One burst of a batch: each code's outcome, and the refusal ``parcel_scans_record`` would have raised for the
+    whole burst (the parcel unknown or no longer open, its order held or cancelled), if any."""
+
+    parcel_id: int
+    outcomes: list[ScanOutcome]
+    error: QuaiError | None = None
+
+
+def parcels_scans_record_many(*, bursts: Sequence[ScanBurst]) -> list[BurstOutcome]:
+    """The scan bursts of many parcels (a pack line's stations uploading their scanners together), each applied
+    exactly as ``parcel_scans_record`` applies it, in the order given: the same lines counted, the same refusals,
+    the same ``packing.scan_recorded`` rows in the same order. In ONE transaction: the parcels locked (id order),
+    their orders and lines read once, each distinct code of each merchant resolved once for the whole batch, the
+    lines, the parcels and the events each written in one statement. A burst ``parcel_scans_record`` would refuse
+    whole is recorded as it would be (each code refused) and its refusal returned, the others kept. Returns one
+    outcome per burst, in order."""
+    ids = sorted({b.parcel if isinstance(b.parcel, int) else b.parcel.pk for b in bursts})
+    answers: list[BurstOutcome] = []
+    with transaction.atomic():
+        locked, orders = _locked_many(ids)
+        lines: dict[int, list[ParcelItem]] = {pk: [] for pk in locked}
+        for item in ParcelItem.objects.select_for_update().filter(parcel_id__in=list(locked)).order_by("pk"):
+            lines[item.parcel_id].append(item)
+        resolved: dict[tuple[int, str], ScanResult | QuaiError] = {}
+        counted: dict[int, ParcelItem] = {}
+        touched: set[int] = set()
+        events: list[tuple[PackScanRecorded, int | None]] = []
+        at = clock.now()
+        for burst in bursts:
+            pk = burst.parcel if isinstance(burst.parcel, int) else burst.parcel.pk
+            current = locked.get(pk)
+            if current is None:
+                error = NotFound(_("Parcel not found."), code="parcel_not_found", details={"parcel_id": pk})
+                answers.append(BurstOutcome(parcel_id=pk, outcomes=[], error=error))
+                continue
+            if not burst.codes:
+                answers.append(BurstOutcome(parcel_id=pk, outcomes=[]))
+                continue
+            stopped: QuaiError | None = None
+            try:
+                if current.status != ParcelStatus.OPEN:
+                    raise Conflict(_("This parcel is no longer being packed."), code="parcel_not_open")
+                order_packable_check(orders[current.order_id])
+            except QuaiError as exc:
+                stopped = exc
+            outcomes: list[ScanOutcome] = []
+            if stopped is not None:
+                outcomes = [_refused(code, stopped) for code in burst.codes]
+            else:
+                for code in burst.codes:
+                    key = (current.merchant_id, code)
+                    if key not in resolved:
+                        try:
+                            resolved[key] = scan_resolve(merchant=current.merchant_id, code=code)
+                        except QuaiError as exc:
+                            resolved[key] = exc
+                    found = resolved[key]
+                    try:
+                        if isinstance(found, QuaiError):
+                            raise found
+                        item = _line_for_scan(current, lines[pk], found, code=code)
+                    except QuaiError as exc:
+                        outcomes.append(_refused(code, exc))
+                        continue
+                    item.scanned += found.quantity
+                    counted[item.pk] = item
+                    touched.add(pk)
+                    outcomes.append(ScanOutcome(code=code, sku_code=item.sku_code))
+            operator = actor_of(burst.actor).label
+            events.extend(
+                (_scan_payload(current, outcome, operator=operator, at=at), current.merchant_id) for outcome in outcomes
+            )
+            answers.append(BurstOutcome(parcel_id=pk, outcomes=outcomes, error=stopped))
+        if counted:
+            ParcelItem.objects.bulk_update(list(counted.values()), ["scanned"])
+            # A box or weight chosen for fewer items no longer holds.
+            Parcel.objects.filter(pk__in=sorted(touched)).update(weight_ok=False, last_error="")
+        events_record_many(events)
+    return answers
 
 
 def _packaging_for(parcel: Parcel) -> list[PackagingType]:

@@ -15,11 +15,12 @@ Each tick (10 simulated minutes by default):
    work, times a seeded variation (±10 %); each batch is started (``batch_start``) by a picker who works from the
    printed pick list, at the zone's standard, and a supervisor confirms it as picked in one action
    (``batch_confirm_picked``, paper picking: the same ledger moves, states and events as scanning every stop).
-6. **Packing**: the packers likewise take the fully picked orders, most urgent first: ``parcel_open``, every
-   unit scanned, the station's batch-mode scanner uploading them as one burst (``parcel_scans_record``); then the
-   tick's parcels in batches: the box cartonization suggests (``parcels_box_many``), the weight
-   (``parcels_weigh_many``, each packer's parcels in the packer's name), the label and the close
-   (``parcels_close_many``, a ZPL label from the sandbox carrier), in the order the parcels were opened.
+6. **Packing**: the packers likewise take the fully picked orders, most urgent first: the round's parcels opened
+   together (``parcels_open_many``, each as ``parcel_open``), every unit scanned, the station's batch-mode scanner
+   uploading them as one burst (``parcels_scans_record_many``: each as ``parcel_scans_record``); then the tick's
+   parcels in batches: the box cartonization suggests (``parcels_box_many``), the weight (``parcels_weigh_many``,
+   each packer's parcels in the packer's name), the label and the close (``parcels_close_many``, a ZPL label from
+   the sandbox carrier), in the order the parcels were opened.
 7. **Trucks**: at each carrier's cut-off its manifest is opened, every labelled parcel scanned onto the truck in
    one burst (``manifest_scans_record``) and the manifest closed (``manifest_close``: the orders are shipped).
 8. **Tickets**: shoppers who ask "where is my order?" open a ticket (``ticket_open``, answered automatically when
@@ -333,22 +334,39 @@ def _pack(run: Run, crew: Crew, rng: random.Random, now: datetime, to_pack: list
     stops it."""
     to_pack.sort(key=lambda order_id: _urgency(run, order_id))
     stations = run.world.stations
-    scanned: list[tuple[Any, OrderTrace, Any]] = []
+    taken: list[tuple[OrderTrace, Any, Any]] = []  # (order, packer, station) in the order the packers take them
     for order_id in to_pack:
         if crew.budget <= 0 or not crew.people:
             break
         trace = run.traces[order_id]
         packer = crew.next_person()
-        station = stations[crew.turn % len(stations)]
-        parcel = packing.parcel_open(code=trace.external_id, station=station, actor=packer)
-        # Every unit is scanned (the units the order was drawn with: the run draws no short picks); the station's
-        # batch-mode scanner uploads the parcel's scans as one burst.
-        codes = [run.world.gtins[sku_code] for sku_code, units in trace.drawn for _ in range(units)]
-        packing.parcel_scans_record(parcel=parcel, codes=codes, actor=packer)
-        scanned.append((parcel, trace, packer))
+        taken.append((trace, packer, stations[crew.turn % len(stations)]))
         hours = (trace.lines + PACK_OVERHEAD_LINES) / (world_mod.STANDARDS[Activity.PACK] * _variation(rng))
         crew.budget -= hours
         run.effort[(Activity.PACK, "PAK")][1] += hours
+    # The packers' opens of the round are recorded together (``parcels_open_many``: each as ``parcel_open``).
+    opened = packing.parcels_open_many(
+        opens=[
+            packing.ParcelOpen(code=trace.external_id, station=station, actor=packer)
+            for trace, packer, station in taken
+        ]
+    )
+    refused = [(o.code, o.error.code) for o in opened if o.error is not None]
+    if refused:
+        raise RuntimeError(f"orders refused at the pack station: {refused}")
+    scanned: list[tuple[Any, OrderTrace, Any]] = []
+    bursts: list[packing.ScanBurst] = []
+    for (trace, packer, _station), outcome in zip(taken, opened, strict=True):
+        parcel = outcome.parcel
+        assert parcel is not None  # opened, or refused above
+        # Every unit is scanned (the units the order was drawn with: the run draws no short picks); each station's
+        # batch-mode scanner uploads the parcel's scans as one burst, the round's bursts together.
+        codes = [run.world.gtins[sku_code] for sku_code, units in trace.drawn for _ in range(units)]
+        bursts.append(packing.ScanBurst(parcel=parcel, codes=codes, actor=packer))
+        scanned.append((parcel, trace, packer))
+    for burst in packing.parcels_scans_record_many(bursts=bursts):
+        if burst.error is not None:  # one by one, ``parcel_scans_record`` raises it
+            raise burst.error
     if not scanned:
         return
     # The tick's parcels are boxed together, each packer's weighed together in the packer's name (labour measures

@@ -204,3 +204,152 @@ def test_a_station_in_a_zone_that_does_not_count_refuses_the_pack_line_with_noth
     assert twice.value.code == "invalid_transition"
     assert Order.objects.get(pk=made[0][0].pk).status == "released"
     assert not StateTransition.objects.filter(aggregate_id=str(made[0][0].pk), to_status="packed").exists()
+
+
+def _opened(since_event: int) -> dict[str, Any]:
+    from quai.packing.models import Parcel, ParcelItem
+
+    return {
+        "parcels": list(
+            Parcel.objects.order_by("pk").values_list(
+                "order_id", "order_reference", "station_id", "tote_code", "status", "opened_by_id"
+            )
+        ),
+        "items": list(
+            ParcelItem.objects.order_by("pk").values_list(
+                "parcel__order_id", "sku_id", "sku_code", "name", "lot", "expected", "scanned", "reservation_id"
+            )
+        ),
+        "events": [
+            (e.name, e.aggregate, {k: v for k, v in e.payload.items() if k != "parcel_id"})
+            for e in OutboxEvent.objects.filter(pk__gt=since_event).order_by("pk")
+        ],
+    }
+
+
+@pytest.mark.django_db
+def test_opening_many_parcels_ends_exactly_as_opening_them_one_by_one(floor):  # type: ignore[no-untyped-def]
+    from quai.orders import services as orders
+    from quai.packing import services
+
+    made = _orders(floor)
+    services.parcel_open(code="LED-4", station=floor.station, actor="early")  # already open: resumed
+    orders.order_hold(order=made[1][0].pk, reason="customer_service")
+    second = LocationFactory(zone=floor.station.zone, site=floor.station.site, code="PACK-2")
+    opens = [
+        services.ParcelOpen(code="led-3", station=second, actor="anna"),  # the reference in any case
+        services.ParcelOpen(code="LED-2", station=floor.station, actor="paul"),  # held: refused
+        services.ParcelOpen(code="NOPE-9", station=floor.station, actor="paul"),  # unknown: refused
+        services.ParcelOpen(code="LED-1", station=floor.station, actor="paul", tote_code="T-9"),
+        services.ParcelOpen(code="LED-4", station=second, actor="anna"),  # resumed
+        services.ParcelOpen(code="LED-1", station=second, actor="anna"),  # the one just opened, resumed
+    ]
+    since = _last(OutboxEvent)
+    with clock.frozen(MOMENT):
+        one_by_one: list[tuple[str, Any]] = []
+        with pytest.raises(_Undo), transaction.atomic():
+            for wanted in opens:
+                try:
+                    parcel = services.parcel_open(
+                        code=wanted.code, station=wanted.station, actor=wanted.actor, tote_code=wanted.tote_code
+                    )
+                    one_by_one.append(("", parcel.order_id))
+                except QuaiError as exc:
+                    one_by_one.append((exc.code, None))
+            expected = _opened(since)
+            raise _Undo
+        outcomes = services.parcels_open_many(opens=opens)
+    assert [(o.error.code if o.error else "", o.parcel.order_id if o.parcel else None) for o in outcomes] == one_by_one
+    assert [code for code, _order in one_by_one] == ["", "order_on_hold", "order_not_found", "", "", ""]
+    assert outcomes[3].parcel is not None and outcomes[5].parcel is not None
+    assert outcomes[3].parcel.pk == outcomes[5].parcel.pk
+    assert _opened(since) == expected
+    assert len(expected["events"]) == 2  # LED-3 and LED-1 opened; the refusals and the resumed ones write none
+
+
+@pytest.mark.django_db
+def test_many_scan_bursts_end_exactly_as_each_burst_recorded_one_by_one(floor):  # type: ignore[no-untyped-def]
+    from quai.catalog.tests.factories import SkuFactory
+    from quai.orders import services as orders
+    from quai.packing import services
+    from quai.packing.models import ParcelItem
+
+    SkuFactory(merchant=floor.merchant, code="CAP", gtin="03760000000055")  # the merchant's, in no order
+    shirt, mug, cap = "3760000000017", "03760000000031", "3760000000055"
+    made = _orders(floor)
+    parcels = [services.parcel_open(code=o.external_id, station=floor.station, actor="p") for o, _ids in made]
+    orders.order_hold(order=made[2][0].pk, reason="fraud")  # stopped: every code refused, the refusal returned
+    bursts = [
+        services.ScanBurst(parcel=parcels[1], codes=[mug, mug], actor="anna"),
+        services.ScanBurst(parcel=parcels[0], codes=[shirt, cap, shirt, "NOPE", mug, mug], actor="paul"),
+        services.ScanBurst(parcel=parcels[2], codes=[shirt], actor="paul"),
+        services.ScanBurst(
+            parcel=parcels[1], codes=[mug, mug], actor="anna"
+        ),  # the same parcel again: the third mug, then one too many
+        services.ScanBurst(parcel=parcels[3].pk, codes=[], actor="anna"),
+    ]
+    since = _last(OutboxEvent)
+
+    def state() -> dict[str, Any]:
+        return {
+            "items": list(ParcelItem.objects.order_by("pk").values_list("parcel_id", "sku_code", "scanned")),
+            "weights": list(ParcelItem.objects.order_by("pk").values_list("parcel__weight_ok", "parcel__last_error")),
+            "events": [
+                (e.name, e.aggregate_id, e.payload) for e in OutboxEvent.objects.filter(pk__gt=since).order_by("pk")
+            ],
+        }
+
+    with clock.frozen(MOMENT):
+        one_by_one: list[tuple[list[tuple[str, str]], str]] = []
+        with pytest.raises(_Undo), transaction.atomic():
+            for burst in bursts:
+                try:
+                    found = services.parcel_scans_record(parcel=burst.parcel, codes=burst.codes, actor=burst.actor)
+                    one_by_one.append(([(o.code, o.error.code if o.error else "") for o in found], ""))
+                except QuaiError as exc:
+                    one_by_one.append(([], exc.code))
+            expected = state()
+            raise _Undo
+        answers = services.parcels_scans_record_many(bursts=bursts)
+    together = [
+        (
+            [(o.code, o.error.code if o.error else "") for o in a.outcomes] if a.error is None else [],
+            a.error.code if a.error else "",
+        )
+        for a in answers
+    ]
+    assert together == one_by_one
+    assert [code for _outcomes, code in one_by_one] == ["", "", "order_on_hold", "", ""]
+    assert one_by_one[1][0] == [
+        (shirt, ""),
+        (cap, "item_not_in_order"),
+        (shirt, ""),
+        ("NOPE", "unknown_code"),
+        (mug, ""),
+        (mug, "item_extra"),
+    ]
+    assert [e for _c, e in one_by_one[3][0]] == ["", "item_extra"]  # LED-2 takes three mugs
+    assert [len(a.outcomes) for a in answers] == [2, 6, 1, 2, 0]  # the held burst's codes recorded refused
+    assert state() == expected
+
+
+@pytest.mark.django_db
+def test_shipping_many_orders_splits_the_ones_waiting_for_stock_as_one_by_one(floor):  # type: ignore[no-untyped-def]
+    made = _orders(floor)
+    for order, _ids in made:
+        order_pack(order=order.pk, actor="line", parcel_id=1)
+    # The second order's line still waits for backordered units: its parcel leaves as a split shipment.
+    OrderLine.objects.filter(order_id=made[1][0].pk).update(backordered_quantity=1)
+    shipped = [(order.pk, [n]) for n, (order, _ids) in enumerate(made)]
+    since = (_last(OutboxEvent), _last(StateTransition), _last(StockMovement))
+    with clock.frozen(MOMENT):
+        with pytest.raises(_Undo), transaction.atomic():
+            for order_id, parcel_ids in shipped:
+                order_ship(order=order_id, actor="dock", parcel_ids=parcel_ids)
+            one_by_one = _state(*since)
+            raise _Undo
+        orders_ship_many(shipped=shipped, actor="dock")
+    together = _state(*since)
+    assert together == one_by_one
+    statuses = dict(together["orders"])
+    assert statuses == {"LED-1": "shipped", "LED-2": "partially_shipped", "LED-3": "shipped", "LED-4": "shipped"}
