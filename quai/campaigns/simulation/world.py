@@ -5,8 +5,9 @@ them in the sale); stock on every pick face, enough for the day's orders plus a 
 first, so the stock is sized on them); the promise's calendar, cut-offs and transit times (the demo's
 configuration); a sandbox carrier account standing in for each of Colissimo, Chronopost and Mondial Relay, so each
 has its own manifest closed at its own cut-off; the campaign with its temporary zone and its staffing plan
-(labour's, from the order curve at the site's standards); staff, skills and shifts that follow the plan (or 70 % of
-it with ``staff-30``); the contact centre's plan by Erlang C for the expected tickets.
+(labour's, from the flow of the order curve's work at the site's standards, a parcel's pack handling counted);
+staff, skills and shifts that follow the plan (or 70 % of it with ``staff-30``); the contact centre's plan by
+Erlang C for the expected tickets.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from quai.core import clock
 from quai.core.errors import Conflict, ValidationFailed
 from quai.core.events import event_from_payload
 from quai.core.outbox import event_record, outbox_relay
-from quai.labor import selectors, services
+from quai.labor import domain, selectors, services
 from quai.labor.models import ProductivityEntry, StaffingPlanCell
 from quai.labor.tests.factories import plan_for, staff_member
 from quai.orders.tests.factories import order_for
@@ -211,3 +211,28 @@ def test_the_contact_centre_plan_uses_erlang_c_with_shrinkage():
     with pytest.raises(ValidationFailed) as caught:
         services.contact_centre_plan_create(site=site, forecast=[services.TicketHour(NINE, -1)], aht_seconds=180)
     assert caught.value.code == "negative_volume"
+
+
+def test_a_plan_from_the_flow_keeps_its_flow_and_re_planning_reuses_it():
+    site = SiteFactory()
+    for activity, rate in (("pick", "100"), ("pack", "120"), ("ship", "300")):
+        services.standard_set(site=site, activity=activity, lines_per_hour=Decimal(rate))
+    flow = domain.Flow(
+        release_delay=timedelta(minutes=15), handoff=timedelta(minutes=10), cutoffs=(NINE + timedelta(hours=5),)
+    )
+    forecast = [services.ForecastHour(hour=NINE + timedelta(hours=n), orders=100 if n == 0 else 5) for n in range(3)]
+    plan = services.staffing_plan_create(site=site, forecast=forecast, lines_per_order=2, flow=flow)
+    assert plan.inputs["flow"] == {
+        "release_delay_minutes": 15.0,
+        "handoff_minutes": 10.0,
+        "max_wait_minutes": 120.0,
+        "cutoffs": [(NINE + timedelta(hours=5)).isoformat()],
+    }
+    # The spike's work is released after 09:15 and due within two hours: the plan runs past the forecast's 3 hours.
+    hours = sorted({cell.hour for cell in selectors.plan_cells(plan=plan)})
+    assert plan.ends_at == hours[-1] + timedelta(hours=1) and hours[-1] >= NINE + timedelta(hours=3)
+    with clock.frozen(NINE + timedelta(hours=1, minutes=10)):
+        new = services.staffing_plan_replan(plan=plan)
+    assert new.inputs["flow"] == plan.inputs["flow"] and new.replaces_id == plan.pk
+    # Without a flow, the arrival-hour plan as before: no flow kept.
+    assert plan_for(SiteFactory()).inputs["flow"] is None
