@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from quai.catalog.tests.factories import SkuFactory
 from quai.core import clock
@@ -272,3 +272,20 @@ def test_the_batch_path_no_longer_goes_through_the_orm_for_its_own_rows(merchant
         )
     assert outcome.created  # type: ignore[union-attr]
     assert OrderLine.objects.filter(order=outcome.order).count() == 1  # type: ignore[union-attr]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-parameter form is PostgreSQL's")
+def test_on_postgresql_a_raw_insert_is_one_statement_text_of_one_parameter_whatever_its_rows(merchant):
+    # psycopg parses a statement of more than 50 parameters again on every call: a VALUES list of a batch's orders
+    # (~30 columns each) always was one. The JSON form keeps one text and one parameter for 2 rows as for 40.
+    sent: list[tuple[str, int]] = []
+
+    def spy(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        sent.append((sql, len(params or ())))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(spy):
+        for count in (2, 40):
+            rows_insert(Order, [_order_values(merchant, f"N{count}-{index}") for index in range(count)])
+    assert len(sent) == 2 and sent[0] == sent[1] and sent[0][1] == 1
+    assert Order.objects.filter(external_id__startswith="N40-").count() == 40
