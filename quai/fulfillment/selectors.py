@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils.translation import gettext as _
 
 from quai.core.errors import NotFound
@@ -195,10 +195,16 @@ def batch_open_task_order_ids(*, scope: Scope, batch_id: int) -> list[int]:
     ]
 
 
+def in_a_batch() -> Exists:
+    """Condition on an order query: the order has a pick task that is not cancelled. A correlated EXISTS (an index
+    probe per released order) rather than ``pk IN (every task's order)``, which read the whole task table at
+    each wave — a table that grows all day."""
+    return Exists(PickTask.objects.filter(order_id=OuterRef("pk")).exclude(status=TaskStatus.CANCELLED))
+
+
 def orders_awaiting_wave_exist(*, scope: Scope) -> bool:
     """Whether a released order of ``scope`` waits for a wave (no pick task but cancelled ones)."""
-    taken = PickTask.objects.exclude(status=TaskStatus.CANCELLED).values("order_id")
-    return order_list(scope=scope).filter(status="released").exclude(pk__in=taken).exists()
+    return order_list(scope=scope).filter(status="released").exclude(in_a_batch()).exists()
 
 
 def wave_get(*, wave_id: int) -> Wave:

@@ -42,7 +42,7 @@ from quai.fulfillment.models import (
     Tote,
     Wave,
 )
-from quai.fulfillment.selectors import release_rooms
+from quai.fulfillment.selectors import in_a_batch, release_rooms
 from quai.inventory.models import ReservationAllocation, StockQuantity
 from quai.inventory.selectors import is_supervisor
 from quai.inventory.services import ALLOCATABLE_ZONE_KINDS, reservation_move, reservation_pick_to
@@ -230,14 +230,13 @@ _WAVE_FIELDS = (
 def _waiting_orders(*, site: Site | None = None, limit: int | None = None) -> list[Order]:
     """Released orders not yet in a batch (a cancelled task does not count: its order waits again), with the fields
     a wave reads of them; with ``site``, only those a wave there can take (``_site_merchants``)."""
-    taken = PickTask.objects.exclude(status=TaskStatus.CANCELLED).values("order_id")
     qs = Order.objects.filter(status=OrderStatus.RELEASED)
     if site is not None:
         merchants = _site_merchants(site)
         if not merchants:
             return []
         qs = qs.filter(merchant_id__in=merchants)
-    qs = qs.exclude(pk__in=taken).only(*_WAVE_FIELDS).order_by("created_at", "pk")
+    qs = qs.exclude(in_a_batch()).only(*_WAVE_FIELDS).order_by("created_at", "pk")
     return list(qs[:limit] if limit else qs)
 
 
@@ -451,7 +450,7 @@ def wave_release(
         plans = domain.batch_plan(chosen, cart)
         layouts = {zone_id: zone_layout(zone_id=zone_id) for zone_id in dict.fromkeys(p.zone_id for p in plans)}
         totes = iter(_free_totes(site, sum(len(planned.totes) for planned in plans)))
-        batch_ids = [_batch_create(wave, planned, by_id, layouts[planned.zone_id], totes).pk for planned in plans]
+        batch_ids = [batch.pk for batch in _batches_create(wave, plans, by_id, layouts, totes)]
         event_record(
             WaveReleased(
                 wave_id=wave.pk, site_id=site.pk, order_count=len(chosen), batch_ids=batch_ids, skipped=skipped
@@ -475,17 +474,54 @@ def _next_chunk(
     return chunk
 
 
+def _batches_create(
+    wave: Wave,
+    plans: Sequence[domain.PlannedBatch],
+    orders: Mapping[int, Order],
+    layouts: Mapping[int, ZoneLayout],
+    free: Iterator[Tote],
+) -> list[PickBatch]:
+    """``_batch_create`` for every batch of a wave, in three statements whatever their number (the batches, the
+    totes, the tasks): the same rows, in the same order, as one batch after another."""
+    made = [_batch_planned(wave, planned, orders, layouts[planned.zone_id], free) for planned in plans]
+    batches = PickBatch.objects.bulk_create([batch for batch, _totes, _tasks in made])
+    for batch, totes, tasks in made:  # the batch has its id now: its totes and tasks take it
+        for tote in totes:
+            tote.batch = batch
+        for task in tasks:
+            task.batch = batch
+    Tote.objects.bulk_update([tote for _batch, totes, _tasks in made for tote in totes], ["batch", "slot"])
+    PickTask.objects.bulk_create([task for _batch, _totes, tasks in made for task in tasks])
+    return batches
+
+
 def _batch_create(
     wave: Wave, planned: domain.PlannedBatch, orders: Mapping[int, Order], layout: ZoneLayout, free: Iterator[Tote]
 ) -> PickBatch:
     """The batch, its totes (the next of the wave's ``free`` ones, in order) and its tasks along its route."""
+    batch, totes, tasks = _batch_planned(wave, planned, orders, layout, free)
+    batch.save(force_insert=True)
+    for tote in totes:
+        tote.batch = batch
+    for task in tasks:
+        task.batch = batch
+    Tote.objects.bulk_update(totes, ["batch", "slot"])
+    PickTask.objects.bulk_create(tasks)
+    return batch
+
+
+def _batch_planned(
+    wave: Wave, planned: domain.PlannedBatch, orders: Mapping[int, Order], layout: ZoneLayout, free: Iterator[Tote]
+) -> tuple[PickBatch, list[Tote], list[PickTask]]:
+    """The batch (unsaved), its totes (the next of the wave's ``free`` ones, in order, their slots set) and its
+    tasks along its route (unsaved)."""
     plan, ordered = _route_of(layout, [line.location_id for line in planned.lines])
     per_order: dict[int, list[int]] = {}
     for load in planned.totes:
         for k, line in enumerate(load.lines):
             per_order.setdefault(_order_of_line(load, k), []).append(line.location_id)
     order_by_order = sum(_route_of(layout, ids)[0].length for ids in per_order.values())
-    batch = PickBatch.objects.create(
+    batch = PickBatch(
         wave=wave,
         site=wave.site,
         zone_id=planned.zone_id,
@@ -522,9 +558,7 @@ def _batch_create(
     tasks.sort(key=lambda task: (rank[task.location_id], task.tote.slot, task.line_id))
     for sequence, task in enumerate(tasks, start=1):
         task.sequence = sequence
-    Tote.objects.bulk_update(totes, ["batch", "slot"])
-    PickTask.objects.bulk_create(tasks)
-    return batch
+    return batch, totes, tasks
 
 
 def _order_of_line(load: domain.ToteLoad, k: int) -> int:
@@ -575,15 +609,19 @@ def batch_start(*, batch_id: int, operator: Any) -> PickBatch:
         values={"operator": operator, "started_at": clock.now()},
     )
     batch.operator = operator
-    for order_id in sorted(set(batch.tasks.filter(status=TaskStatus.OPEN).values_list("order_id", flat=True))):
+    open_orders = sorted(set(batch.tasks.filter(status=TaskStatus.OPEN).values_list("order_id", flat=True)))
+    cancelled = 0
+    for order_id in open_orders:
         try:
             order_picking_start(
                 order_id=order_id, actor=operator, reason=str(_("Batch %(batch)s started") % {"batch": batch})
             )
         except Conflict as refusal:
             _order_tasks_cancel(batch, order_id, str(refusal.message))
+            cancelled += 1
     _scan_record(batch, None, operator, ScanKind.ACTION, "start", accepted=True)
-    _batch_maybe_done(batch, operator)
+    if cancelled == len(open_orders):  # otherwise an order kept its open tasks: the batch goes on (no read)
+        _batch_maybe_done(batch, operator)
     return batch
 
 

@@ -228,12 +228,15 @@ def reservation_pick_to_many(*, lines: Sequence[PickToLine], actor: Any = None) 
                 details={"reservation_id": current.pk, "status": current.status},
             )
     allocations: dict[tuple[int, int], list[ReservationAllocation]] = {}
+    # Every allocation of these reservations, the emptied ones too: those with units are the ones to take from;
+    # the first one on each quantity row is where units picked onto that row merge (``there`` below).
+    first_on_row: dict[tuple[int, int], int] = {}
     for allocation in (
-        ReservationAllocation.objects.filter(reservation_id__in=wanted, quantity__gt=0)
-        .select_related("stock")
-        .order_by("pk")
+        ReservationAllocation.objects.filter(reservation_id__in=wanted).select_related("stock").order_by("pk")
     ):
-        allocations.setdefault((allocation.reservation_id, allocation.location_id), []).append(allocation)
+        first_on_row.setdefault((allocation.reservation_id, allocation.stock_id), allocation.pk)
+        if allocation.quantity > 0:
+            allocations.setdefault((allocation.reservation_id, allocation.location_id), []).append(allocation)
     places = _places_of(
         {line.from_location_id for line in lines} | {line.to_location_id for line in lines},
         now=now,
@@ -313,13 +316,9 @@ def reservation_pick_to_many(*, lines: Sequence[PickToLine], actor: Any = None) 
     ReservationAllocation.objects.filter(pk__in=list(taken)).update(
         quantity=F("quantity") - Case(*(When(pk=pk, then=Value(n)) for pk, n in taken.items()), default=Value(0))
     )
-    there: dict[tuple[int, int], int] = {}
-    for pk, reservation_id, stock_id in (
-        ReservationAllocation.objects.filter(reservation_id__in=wanted, stock_id__in={stock for _r, stock in pinned})
-        .order_by("pk")
-        .values_list("pk", "reservation_id", "stock_id")
-    ):
-        there.setdefault((reservation_id, stock_id), pk)  # the first, as ``.first()`` takes it one line at a time
+    # The first allocation on the row, as ``.first()`` takes it one line at a time (read under the reservations'
+    # locks above: no other writer adds one meanwhile; a row created by ``_rows_ensure`` has none).
+    there = {pin: first_on_row[pin] for pin in pinned if pin in first_on_row}
     merged = {there[pin]: n for pin, n in pinned.items() if pin in there}
     if merged:
         ReservationAllocation.objects.filter(pk__in=list(merged)).update(
@@ -434,17 +433,19 @@ def _places_of(location_ids: set[int], *, now: datetime) -> _Places:
         for loc in Location.objects.filter(pk__in=location_ids).values("pk", "code", "status", "zone_id", "site_id")
     }
     zone_ids = sorted({loc["zone_id"] for loc in locations.values()})
+    fields = ("pk", "status", "valid_from", "valid_until", "merchant_id")
+    zones: dict[int, dict[str, Any]] = {}
     if connection.vendor == "postgresql" and zone_ids:
+        # The lock and the read in one round trip (the read was a second statement after the lock).
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT 1 FROM {Zone._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE", [zone_ids]
+                f"SELECT id, status, valid_from, valid_until, merchant_id FROM {Zone._meta.db_table} "
+                "WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE",
+                [zone_ids],
             )
-    zones: dict[int, dict[str, Any]] = {
-        zone["pk"]: dict(zone)
-        for zone in Zone.objects.filter(pk__in=zone_ids).values(
-            "pk", "status", "valid_from", "valid_until", "merchant_id"
-        )
-    }
+            zones = {row[0]: dict(zip(fields, row, strict=True)) for row in cursor.fetchall()}
+    elif zone_ids:
+        zones = {zone["pk"]: dict(zone) for zone in Zone.objects.filter(pk__in=zone_ids).values(*fields)}
     return _Places(locations=locations, zones=zones, now=now)
 
 
