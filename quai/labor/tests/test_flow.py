@@ -8,7 +8,7 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from quai.labor import domain
@@ -127,6 +127,15 @@ def test_the_simulation_works_the_earliest_due_first():
     cutoff_hours=st.lists(st.integers(min_value=1, max_value=10), max_size=3, unique=True),
     utilisation=st.floats(min_value=0.5, max_value=1),
 )
+@example(  # a handoff of 16 minutes is 4 steps: the plan cannot promise this order the first hour's cut-off
+    orders=[1],
+    lines_per_order=1.0,
+    release_minutes=1,
+    handoff_minutes=16,
+    wait_hours=1,
+    cutoff_hours=[1],
+    utilisation=1.0,
+)
 def test_simulating_the_plan_against_the_forecast_leaves_no_promised_work_undone_at_its_cut_off(
     orders, lines_per_order, release_minutes, handoff_minutes, wait_hours, cutoff_hours, utilisation
 ):
@@ -152,9 +161,11 @@ def test_simulating_the_plan_against_the_forecast_leaves_no_promised_work_undone
     # whatever arrived early enough for a cut-off is shipped by it. The plan's own schedule, replayed step by step
     # with its heads, meets every due step.
     for cutoff in cutoffs:
-        # Orders arriving in a step are workable at its end plus the release delay, and need a step per stage and
-        # the handoffs: the ones that can make this cut-off and no earlier one are due by it at the latest.
-        shortest = timedelta(minutes=release_minutes + 3 * STEP_MINUTES + 2 * handoff_minutes + STEP_MINUTES)
+        # Orders arriving in a step are workable at its end plus the release delay, and need a step and a handoff
+        # per stage (in whole steps, rounded up as the plan rounds them): those that can make this cut-off are due
+        # by it at the latest.
+        steps = math.ceil(release_minutes / STEP_MINUTES) + 1 + 3 * (1 + math.ceil(handoff_minutes / STEP_MINUTES))
+        shortest = timedelta(minutes=steps * STEP_MINUTES)
         due_lines = sum(
             entry.orders * lines_per_order * PER_LINE["ship"] * _share_before(entry.hour, cutoff - shortest)
             for entry in forecast
