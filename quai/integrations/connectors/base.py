@@ -159,6 +159,9 @@ class InboundEvent:
 class StockLevel:
     sku: str
     available: int  # absolute units the shop may sell; never negative
+    # What Quai last set this SKU to on this shop, when known (``StockSync.pushed_quantity``): an adapter whose write
+    # is a compare-and-swap may write on it without reading the shop first (a stale one is refused, then read).
+    shown: int | None = None
 
 
 @dataclass(frozen=True)

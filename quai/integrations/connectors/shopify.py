@@ -47,6 +47,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -82,6 +83,11 @@ SHOP_HEADER = "x-shopify-shop-domain"
 PAGE_SIZE = 25  # fulfilment orders per page: each costs its line items, so keep a page well under the bucket
 LINES_PER_ORDER = 100
 STOCK_BATCH = 50  # SKUs per look-up and per inventorySetQuantities call
+# What this process last read or set of a SKU at a location: (shop URL, location id, SKU) -> ((inventory item id,
+# quantity), ...), least recently used first, the oldest dropped beyond KNOWN_KEPT (``push_stock``).
+_KNOWN: OrderedDict[tuple[str, str, str], tuple[tuple[str, int], ...]] = OrderedDict()
+_KNOWN_LOCK = threading.Lock()
+KNOWN_KEPT = 100_000
 DEFAULT_COST = 50.0  # the cost assumed for a query not seen yet (Shopify refunds the difference afterwards)
 
 # Shopify's carrier names, so Shopify builds the tracking link itself (FulfillmentTrackingInput.company,
@@ -967,10 +973,25 @@ class ShopifyAdapter(PlatformAdapter):
                 quantities = {q.get("name"): q.get("quantity") for q in level.get("quantities") or []}
                 available = int(quantities.get("available") or 0)
             found.setdefault(sku, []).append((str(item["id"]), available))
+        self._remember(found, location_id)
+        for sku in wanted.difference(found):
+            self._forget([sku], location_id)
         return found
 
     def push_stock(self, levels: Sequence[StockLevel], snapshot_id: str) -> StockPushReport:
-        """Set "available" at our location to each SKU's level, compare-and-swap on what we just read.
+        """Set "available" at our location to each SKU's level, compare-and-swap on what we last knew of it.
+
+        What we last knew: the inventory item ids of each SKU at our location as this process last read them
+        (``_KNOWN``) and the quantity Quai last set there (``StockLevel.shown``, kept per shop by Quai, whichever
+        process pushed; else the one this process last read or set), so a push to SKUs pushed before is ONE call, the
+        write, instead of a read and a write (the connectors bench measured the read as half of Shopify's part). The
+        compare-and-swap keeps that safe: ``changeFromQuantity`` is the quantity we believe the shop has, and a shop
+        whose quantity is not that any more (sold there, edited by hand, set by another process) answers
+        ``CHANGE_FROM_QUANTITY_STALE`` for that SKU, which is then read and written again ("As of 2026-04, each quantity
+        … must include a changeFromQuantity value. The mutation only updates the quantity if the persisted quantity
+        matches, and otherwise returns a CHANGE_FROM_QUANTITY_STALE error",
+        https://shopify.dev/docs/api/admin-graphql/latest/mutations/inventorySetQuantities). A SKU we know is
+        written even when it already shows the level, so a level changed behind our back is still repaired.
 
         A SKU the shop does not have is ``unknown``; one not stocked at our location, or changed on the shop
         between our read and our write twice in a row, is ``failed`` with the reason (the next push repairs it).
@@ -979,16 +1000,26 @@ class ShopifyAdapter(PlatformAdapter):
         idempotency" asks (https://shopify.dev/docs/api/usage/implementing-idempotency)."""
         location_id = self.location_id()
         targets: dict[str, int] = {}
+        shown: dict[str, int] = {}  # what Quai last set on this shop (StockLevel.shown): fresher than _KNOWN's
         for level in levels:
             targets[level.sku] = max(0, int(level.available))  # the latest level of a SKU wins
+            if level.shown is not None:
+                shown[level.sku] = max(0, int(level.shown))
+            else:
+                shown.pop(level.sku, None)
         updated: list[str] = []
         unknown: list[str] = []
         failed: dict[str, str] = {}
         skus = list(targets)
         for start in range(0, len(skus), STOCK_BATCH):
             pending = skus[start : start + STOCK_BATCH]
-            for attempt in range(2):
-                inventory = self._inventory(pending, location_id)
+            inventory = self._known(pending, location_id, shown)
+            known = set(inventory)
+            missing = [sku for sku in pending if sku not in known]
+            if missing:
+                inventory.update(self._inventory(missing, location_id))
+            for attempt in range(3 if known else 2):
+                last = attempt == (2 if known else 1)
                 quantities: list[dict[str, Any]] = []
                 owners: list[str] = []  # the SKU of each entry of ``quantities``
                 for sku in pending:
@@ -997,11 +1028,11 @@ class ShopifyAdapter(PlatformAdapter):
                         unknown.append(sku)
                     elif any(current is None for _, current in items):
                         failed[sku] = "not stocked at the fulfilment service's location"
-                    elif all(current == targets[sku] for _, current in items):
-                        updated.append(sku)  # already right: no write
+                    elif sku not in known and all(current == targets[sku] for _, current in items):
+                        updated.append(sku)  # just read and already right: no write
                     else:
                         for item_id, current in items:
-                            if current != targets[sku]:
+                            if sku in known or current != targets[sku]:
                                 quantities.append(
                                     {
                                         "inventoryItemId": item_id,
@@ -1013,15 +1044,69 @@ class ShopifyAdapter(PlatformAdapter):
                                 owners.append(sku)
                 if not quantities:
                     break
-                stale = self._set_quantities(quantities, owners, snapshot_id, failed)
-                updated.extend(sku for sku in dict.fromkeys(owners) if sku not in stale and sku not in failed)
-                if not stale:
+                try:
+                    stale, applied = self._set_quantities(quantities, owners, snapshot_id, failed)
+                except Exception:
+                    self._forget(owners, location_id)  # written or not, we cannot tell: read them next time
+                    raise
+                sent = list(dict.fromkeys(owners))
+                if applied:
+                    written = {sku: [(item, targets[sku]) for item, _current in inventory[sku]] for sku in sent}
+                    self._remember(written, location_id)
+                    updated.extend(sent)
                     break
-                if attempt == 1:
-                    for sku in stale:
-                        failed[sku] = "changed on the shop while being set (CHANGE_FROM_QUANTITY_STALE)"
-                pending = [sku for sku in pending if sku in stale]
+                # A refused call set nothing (its adjustment group is null): the stale SKUs are read again, the
+                # others, refused for no fault of theirs, are sent again as they were.
+                self._forget([sku for sku in sent if sku in stale or sku in failed], location_id)
+                retry = [sku for sku in sent if sku not in failed]
+                if not retry:
+                    break
+                if last:
+                    for sku in retry:
+                        failed[sku] = (
+                            "changed on the shop while being set (CHANGE_FROM_QUANTITY_STALE)"
+                            if sku in stale
+                            else "not set: the shop refused the call it was in"
+                        )
+                    break
+                reread = self._inventory([sku for sku in retry if sku in stale], location_id) if stale else {}
+                inventory = {**{sku: inventory[sku] for sku in retry if sku not in stale}, **reread}
+                known = {sku for sku in known if sku not in stale}
+                pending = retry
         return StockPushReport(updated=tuple(dict.fromkeys(updated)), unknown=tuple(unknown), failed=failed)
+
+    def _known(
+        self, skus: Sequence[str], location_id: str, shown: Mapping[str, int]
+    ) -> dict[str, list[tuple[str, int | None]]]:
+        """The SKUs of ``skus`` whose items at our location this process knows (``_KNOWN``), each with the quantity
+        Quai last set there (``shown``, kept by Quai for the shop: any process's push) or else the one this process
+        last read or set."""
+        base = self.config.base_url
+        with _KNOWN_LOCK:
+            found: dict[str, list[tuple[str, int | None]]] = {}
+            for sku in skus:
+                items = _KNOWN.get((base, location_id, sku))
+                if items is not None:
+                    _KNOWN.move_to_end((base, location_id, sku))
+                    found[sku] = [(item, shown.get(sku, current)) for item, current in items]
+            return found
+
+    def _remember(self, inventory: Mapping[str, Sequence[tuple[str, int | None]]], location_id: str) -> None:
+        base = self.config.base_url
+        with _KNOWN_LOCK:
+            for sku, items in inventory.items():
+                if items and all(current is not None for _item, current in items):
+                    _KNOWN[(base, location_id, sku)] = tuple((item, int(current or 0)) for item, current in items)
+                    _KNOWN.move_to_end((base, location_id, sku))
+                else:
+                    _KNOWN.pop((base, location_id, sku), None)
+            while len(_KNOWN) > KNOWN_KEPT:
+                _KNOWN.popitem(last=False)
+
+    def _forget(self, skus: Iterable[str], location_id: str) -> None:
+        with _KNOWN_LOCK:
+            for sku in skus:
+                _KNOWN.pop((self.config.base_url, location_id, sku), None)
 
     def stock_levels(self, skus: Sequence[str]) -> dict[str, int | None]:
         """The "available" quantity at our location for each SKU the shop has (None: not stocked there), for the
@@ -1036,8 +1121,12 @@ class ShopifyAdapter(PlatformAdapter):
 
     def _set_quantities(
         self, quantities: list[dict[str, Any]], owners: list[str], snapshot_id: str, failed: dict[str, str]
-    ) -> set[str]:
-        """One inventorySetQuantities call; answers the SKUs whose compare-and-swap failed (to re-read and retry)."""
+    ) -> tuple[set[str], bool]:
+        """One inventorySetQuantities call; answers the SKUs whose compare-and-swap failed (to re-read and retry) and
+        whether the call set its quantities: a call with any user error sets none of them (it answers a null
+        ``inventoryAdjustmentGroup``, the group of changes made, InventorySetQuantitiesPayload,
+        https://shopify.dev/docs/api/admin-graphql/latest/payloads/InventorySetQuantitiesPayload), so its other SKUs
+        must be sent again; one without errors set them all (no group when nothing had to change)."""
         variables = {
             "input": {
                 "name": "available",
@@ -1049,7 +1138,8 @@ class ShopifyAdapter(PlatformAdapter):
         canonical = json.dumps(variables, sort_keys=True, separators=(",", ":"))
         key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"quai:shopify:{snapshot_id}:{canonical}"))
         data = self._graphql("QuaiInventorySet", INVENTORY_SET_MUTATION % key, variables)
-        errors = (data.get("inventorySetQuantities") or {}).get("userErrors") or []
+        payload = data.get("inventorySetQuantities") or {}
+        errors = payload.get("userErrors") or []
         stale: set[str] = set()
         for error in errors:
             # field is the input path, e.g. ["input", "quantities", "3", "quantity"]: the entry that failed.
@@ -1065,7 +1155,7 @@ class ShopifyAdapter(PlatformAdapter):
                     stale.add(sku)
                 else:
                     failed[sku] = str(error.get("message") or error.get("code") or "refused")
-        return stale - set(failed)
+        return stale - set(failed), not errors
 
     # --- Set-up and health ----------------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ change's way to the shop as mostly time spent queued behind other push tasks (p9
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -248,11 +249,12 @@ def _stock_lease_release(connection_id: int, token: datetime) -> None:
     Connection.objects.filter(pk=connection_id, stock_lease_until=token).update(stock_lease_until=None)
 
 
-def _dirty(connection_id: int) -> list[tuple[int, int, int, datetime | None]]:
+def _dirty(connection_id: int) -> list[tuple[int, int, int, datetime | None, int | None]]:
+    """The shop's dirty (shop, SKU) rows: (pk, SKU, generation, changed at, quantity last pushed)."""
     return list(
         StockSync.objects.filter(connection_id=connection_id, generation__gt=F("pushed_generation"))
         .order_by("sku_id")
-        .values_list("pk", "sku_id", "generation", "changed_at")[:500]
+        .values_list("pk", "sku_id", "generation", "changed_at", "pushed_quantity")[:500]
     )
 
 
@@ -383,8 +385,11 @@ def _stock_push_once(connection: Connection, adapter: Any, trace: dict[str, Any]
     rows = _dirty(connection.pk)
     if not rows:
         return 0, None
-    levels = _levels_by_sku_id(connection, [sku_id for _pk, sku_id, _g, _c in rows])
-    to_push = [levels[sku_id] for _pk, sku_id, _g, _c in rows if sku_id in levels]
+    levels = _levels_by_sku_id(connection, [sku_id for _pk, sku_id, *_rest in rows])
+    # With what we last set on the shop (``StockLevel.shown``): Shopify then writes without reading first.
+    to_push = [
+        dataclasses.replace(levels[sku_id], shown=shown) for _pk, sku_id, _g, _c, shown in rows if sku_id in levels
+    ]
     started = clock.now()
     trace["http"] = time.time()
     try:
@@ -396,7 +401,7 @@ def _stock_push_once(connection: Connection, adapter: Any, trace: dict[str, Any]
         return 0, max(0.0, (retry_at - clock.now()).total_seconds()) if retry_at is not None else None
     _trace(trace, skus=len(to_push))
     now = clock.now()
-    oldest = min((changed for *_rest, changed in rows if changed is not None), default=None)
+    oldest = min((row[3] for row in rows if row[3] is not None), default=None)
     _stock_syncs_record(rows, levels, report, now)
     lag = int((now - oldest).total_seconds() * 1000) if oldest is not None else None
     # The push's start, not its end: the next may start one interval after it (at most one push started per
@@ -406,7 +411,7 @@ def _stock_push_once(connection: Connection, adapter: Any, trace: dict[str, Any]
 
 
 def _stock_syncs_record(
-    rows: Sequence[tuple[int, int, int, datetime | None]],
+    rows: Sequence[tuple[int, int, int, datetime | None, int | None]],
     levels: dict[int, StockLevel],
     report: StockPushReport,
     now: datetime,
@@ -420,7 +425,7 @@ def _stock_syncs_record(
     whens: dict[str, list[When]] = {
         name: [] for name in ("pushed_generation", "changed_at", "last_error", "sku_code", "pushed_quantity")
     }
-    for pk, sku_id, generation, _changed in rows:
+    for pk, sku_id, generation, *_rest in rows:
         level = levels.get(sku_id)
         error = ""
         if level is None:

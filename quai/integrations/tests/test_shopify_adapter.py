@@ -274,7 +274,9 @@ def test_a_resent_snapshot_reuses_its_key_and_shopify_answers_the_first_result(s
     report = adapter.push_stock([StockLevel("MUG-01", 10)], snapshot_id="snap-2")
     keys_after = [c.body["query"].split('key: "')[1][:36] for c in shop.calls if c.root == "inventorySetQuantities"]
     assert report.updated == ("MUG-01",)
-    assert keys_after[0] == keys[0] and keys_after[1] == keys[0]  # same snapshot, same variables: same key, replayed
+    # The retry first writes on what this process set (10), which the shop refuses as stale (it has 3); re-read, the
+    # write is the first one again: same snapshot, same variables, same key, and Shopify replays its first answer.
+    assert keys_after[0] == keys[0] and keys_after[-1] == keys[0]
     assert len(shop.inventory_writes) == 1
 
 
@@ -287,6 +289,72 @@ def test_a_level_changed_between_read_and_write_is_reread_and_retried(shop, loca
     assert report.updated == ("MUG-01",)
     assert shop.level("MUG-01", location) == 10
     assert [q["changeFromQuantity"] for q in shop.inventory_writes[0]["quantities"]] == [5]
+
+
+def _roots(shop: FakeShopify, since: int) -> list[str]:
+    return [call.root for call in shop.calls[since:]]
+
+
+def test_a_push_to_skus_pushed_before_is_one_call_the_write_on_what_we_set(shop, location):
+    shop.add_variant("MUG-01", location, 3)
+    shop.add_variant("TEE-M", location, 8)
+    adapter = make_adapter(shop)
+    adapter.push_stock([StockLevel("MUG-01", 10), StockLevel("TEE-M", 8)], snapshot_id="a")
+    since = len(shop.calls)
+    again = make_adapter(shop, location_id=location)  # another push's adapter, in the same process
+    report = again.push_stock([StockLevel("MUG-01", 9), StockLevel("TEE-M", 8)], snapshot_id="b")
+    assert report.updated == ("MUG-01", "TEE-M") and not report.failed
+    assert _roots(shop, since) == ["inventorySetQuantities"]  # no read
+    assert [(q["quantity"], q["changeFromQuantity"]) for q in shop.inventory_writes[-1]["quantities"]] == [
+        (9, 10),
+        (8, 8),  # known, so written even though it shows the level: a change behind our back is repaired
+    ]
+    assert (shop.level("MUG-01", location), shop.level("TEE-M", location)) == (9, 8)
+
+
+def test_a_level_changed_on_the_shop_since_we_set_it_is_reread_and_set(shop, location):
+    shop.add_variant("MUG-01", location, 3)
+    shop.add_variant("TEE-M", location, 5)
+    adapter = make_adapter(shop)
+    adapter.push_stock([StockLevel("MUG-01", 10), StockLevel("TEE-M", 6)], snapshot_id="a")
+    mug = next(key for key in shop.levels if shop.levels[key] == 10)
+    shop.levels[mug] = 4  # sold on the shop, or a shop admin's edit
+    since = len(shop.calls)
+    report = adapter.push_stock([StockLevel("MUG-01", 10), StockLevel("TEE-M", 7)], snapshot_id="b")
+    assert report.updated == ("MUG-01", "TEE-M") and not report.failed
+    # The refused call set nothing, TEE-M included: MUG-01 read again, both sent again, TEE-M on what we set.
+    assert _roots(shop, since) == ["inventorySetQuantities", "productVariants", "inventorySetQuantities"]
+    assert [q["changeFromQuantity"] for q in shop.inventory_writes[-1]["quantities"]] == [4, 6]
+    assert (shop.level("MUG-01", location), shop.level("TEE-M", location)) == (10, 7)
+    since = len(shop.calls)
+    adapter.push_stock([StockLevel("MUG-01", 11)], snapshot_id="c")
+    assert _roots(shop, since) == ["inventorySetQuantities"]  # known again
+
+
+def test_the_level_quai_last_set_is_written_on_without_a_read_whichever_process_set_it(shop, location):
+    shop.add_variant("MUG-01", location, 3)
+    adapter = make_adapter(shop)
+    adapter.push_stock([StockLevel("MUG-01", 10)], snapshot_id="a")  # this process learns the item's id
+    mug = next(key for key in shop.levels if shop.levels[key] == 10)
+    shop.levels[mug] = 6  # set by another worker process of ours, which Quai recorded as the level shown
+    since = len(shop.calls)
+    report = adapter.push_stock([StockLevel("MUG-01", 5, shown=6)], snapshot_id="b")
+    assert report.updated == ("MUG-01",)
+    assert _roots(shop, since) == ["inventorySetQuantities"]
+    assert [(q["quantity"], q["changeFromQuantity"]) for q in shop.inventory_writes[-1]["quantities"]] == [(5, 6)]
+
+
+def test_a_write_whose_answer_was_lost_is_read_again_before_the_next(shop, location):
+    shop.add_variant("MUG-01", location, 3)
+    adapter = make_adapter(shop)
+    adapter.push_stock([StockLevel("MUG-01", 10)], snapshot_id="a")
+    shop.fail_next = [(500, {}, b"")]
+    with pytest.raises(ConnectorError):
+        adapter.push_stock([StockLevel("MUG-01", 9)], snapshot_id="b")
+    since = len(shop.calls)
+    adapter.push_stock([StockLevel("MUG-01", 8)], snapshot_id="c")
+    assert _roots(shop, since) == ["productVariants", "inventorySetQuantities"]  # not known any more: read first
+    assert shop.level("MUG-01", location) == 8
 
 
 def test_unknown_and_unstocked_skus_are_reported_not_lost(shop, location):

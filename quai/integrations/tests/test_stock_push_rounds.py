@@ -254,7 +254,7 @@ def test_a_shop_keeps_its_http_client_from_one_push_to_the_next_and_never_shares
 
 def _recorded_one_by_one(rows, levels, report, now):  # type: ignore[no-untyped-def]
     """The one-by-one form ``_stock_syncs_record`` replaced (two statements a SKU), kept as the reference."""
-    for pk, sku_id, generation, _changed in rows:
+    for pk, sku_id, generation, *_rest in rows:
         level = levels.get(sku_id)
         error = ""
         if level is None:
@@ -349,3 +349,37 @@ def test_the_next_round_is_due_one_interval_after_the_last_push_started_not_afte
     broker.run(round_)
     assert (writes(shop), level(shop)) == (2, 9)
     assert starts[1] - starts[0] >= INTERVAL_MS / 1000 - 0.01  # the shop's rate limit still holds
+
+
+def test_a_push_hands_the_adapter_what_it_last_set_on_the_shop(
+    setup, shop, broker, django_capture_on_commit_callbacks, monkeypatch
+):
+    """``StockLevel.shown``: the quantity the last push set (the row's ``pushed_quantity``), none before the first;
+    Shopify writes on it without reading first."""
+    connection, sku, location = setup
+    pushed: list[list[Any]] = []
+    adapter_for = stock_out.connection_adapter
+
+    def adapter(c, client=None):  # type: ignore[no-untyped-def]
+        real = adapter_for(c, client)
+        push = real.push_stock
+
+        def recording(levels, snapshot_id):  # type: ignore[no-untyped-def]
+            pushed.append(list(levels))
+            return push(levels, snapshot_id)
+
+        real.push_stock = recording
+        return real
+
+    monkeypatch.setattr(stock_out, "connection_adapter", adapter)
+    capture = django_capture_on_commit_callbacks
+    with capture(execute=True):
+        outbox_relay()
+    broker.run(broker.take()[0])
+    Connection.objects.filter(pk=connection.pk).update(last_stock_push_at=None)  # no interval to wait
+    change(capture, sku, location, -3)
+    broker.run(broker.take()[0])
+    assert [[(level.sku, level.available, level.shown) for level in levels] for levels in pushed] == [
+        [("MUG-1", 10, None)],
+        [("MUG-1", 7, 10)],
+    ]
