@@ -21,12 +21,13 @@ first level the shop received that includes it (availability only falls during t
 level at or below the one the change left). ``occurred_at`` is when the reservation's statement ran, inside the
 order's transaction (the group committer's, bench/intake.py), so the figure counts the rest of that transaction and
 its commit too: the shop cannot see the change earlier, and it is never counted from a later moment than the
-change. (The order's wait before its transaction began is not counted: the stock had not changed yet.) The delay
-is split into the outbox relay's part (occurred → relayed: committed, claimed, handled, marked relayed) and the
-connector's (relayed → shop), itself split along the push that carried each change (``connector_parts``, from the
-shop_push worker's timing lines: waiting for a push to be asked, task queue, sleep in the task, the task before
-its HTTP call, the HTTP call); then stock writes against changes (coalescing: a burst of changes is one write, at
-most one write per ``stock_interval_ms``), and drift after the reconcile (0, FAIL otherwise). The run waits up to
+change. (The order's wait before its transaction began is not counted: the stock had not changed yet.) The delay is
+split into the outbox's part (occurred → the shop's stock handler ran: committed, then the priority pass or a relay
+batch, ``quai.core.outbox.relay_first``; the relay's whole part, occurred → relayed, every handler run, is shown beside
+it) and the connector's (handler ran → shop), itself split along the push that carried each change (``connector_parts``,
+from the shop_push worker's timing lines: waiting for a push to be asked, task queue, sleep in the task, the task before
+its HTTP call, the HTTP call); then stock writes against changes (coalescing: a burst of changes is one write, at most
+one write per ``stock_interval_ms``), and drift after the reconcile (0, FAIL otherwise). The run waits up to
 ``BENCH_CONNECTORS_DRAIN_SECONDS`` (120) for the outbox and the pushes to drain after the burst.
 """
 
@@ -62,6 +63,7 @@ STOCK = ORDERS  # no SKU runs out: every order moves a level the shops must foll
 INJECTED_DRIFT = 5  # levels changed behind Quai's back on each shop before the reconcile
 DB = "quai_bench_connectors"
 REDIS_URL = os.environ.get("BENCH_CONNECTORS_REDIS_URL", "redis://127.0.0.1:6379/12")
+MARKED_BY = "inventory.reservation_made"  # its handler's key: integrations.shop_stock.<event name>
 STOCK_INTERVAL_MS = 100  # quai.integrations.services.stock_out.DEFAULT_STOCK_INTERVAL_MS
 
 TRACE = "push-timing.jsonl"  # the worker's stock push timing lines (bench/connectors_trace.py), in the scratch folder
@@ -221,7 +223,7 @@ def child_check(out: str) -> None:
     import django
 
     django.setup()
-    from quai.core.models import OutboxEvent
+    from quai.core.models import HandledEvent, OutboxEvent
     from quai.integrations.connectors.base import StockLevel
     from quai.integrations.models import Connection
     from quai.integrations.services import connection_adapter, connection_stock_reconcile
@@ -237,7 +239,12 @@ def child_check(out: str) -> None:
         events = (
             OutboxEvent.objects.filter(name="inventory.reservation_made", merchant_id=connection.merchant_id)
             .order_by("occurred_at", "pk")
-            .values_list("occurred_at", "payload", "relayed_at")
+            .values_list("occurred_at", "payload", "relayed_at", "pk")
+        )
+        marked = dict(
+            HandledEvent.objects.filter(
+                event__merchant_id=connection.merchant_id, handler=f"integrations.shop_stock.{MARKED_BY}"
+            ).values_list("event_id", "handled_at")
         )
         result[connection.platform] = {
             "connection": connection.pk,
@@ -253,8 +260,9 @@ def child_check(out: str) -> None:
                     str(payload.get("sku_code", "")),
                     int(payload.get("quantity", 0)),
                     relayed.timestamp() if relayed else None,
+                    marked[pk].timestamp() if pk in marked else None,
                 )
-                for at, payload, relayed in events
+                for at, payload, relayed, pk in events
             ],
         }
     Path(out).write_text(json.dumps(result))
@@ -445,7 +453,8 @@ def _run() -> dict[str, Any]:
 def receipts_of(
     changes: list[list[Any]], receipts: list[list[Any]], final: dict[str, int]
 ) -> list[tuple[float, float | None, float | None]]:
-    """For each change (occurred, SKU, quantity reserved, relayed): (occurred, relayed, the time the shop first
+    """For each change (occurred, SKU, quantity reserved, relayed, [marked]): (occurred, marked — when the shop's
+    stock handler ran, or the relay when that is not known —, the time the shop first
     received a level that includes it, or None).
 
     During the burst a SKU's availability only falls, so the level a change left is the final level plus what the
@@ -458,7 +467,9 @@ def receipts_of(
         rows.sort()
     later: dict[str, int] = {}
     found: list[tuple[float, float | None, float | None]] = []
-    for occurred, sku, quantity, relayed in reversed(changes):
+    for occurred, sku, quantity, relayed, *marked in reversed(changes):
+        # the connector's part starts when the shop's stock handler ran (relayed first); else at the relay
+        relayed = marked[0] if marked and marked[0] is not None else relayed
         level = max(0, final.get(sku, 0) + later.get(sku, 0))
         later[sku] = later.get(sku, 0) + int(quantity)
         received = next((t for t, shown in by_sku.get(sku, []) if shown <= level), None)
@@ -588,6 +599,7 @@ def _rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         per_second_cap = 1000 / STOCK_INTERVAL_MS
         p99 = intake._pct(waits, 99)
         relay_lags = sorted(row[3] - row[0] for row in changes if row[3] is not None)
+        mark_lags = sorted(row[4] - row[0] for row in changes if len(row) > 4 and row[4] is not None)
         own, not_shown = delays(changes, in_burst, check["levels"], since_relayed=True)
         rows += [
             (
@@ -599,14 +611,21 @@ def _rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 intake._verdict(bool(waits) and not missing and p99 < TARGET_P99_S),
             ),
             (
-                f"[{platform}]   of which the outbox relay (change → relayed)",
+                f"[{platform}]   the outbox relay, every handler (change → relayed)",
                 f"{intake._pct(relay_lags, 50) * 1000:,.0f} / {intake._pct(relay_lags, 99) * 1000:,.0f} ms "
                 f"({len(relay_lags):,} relayed of {len(changes):,})",
                 "(reported)",
                 "",
             ),
             (
-                f"[{platform}]   and the connector (relayed → shop)",
+                f"[{platform}]   of which the outbox's part (change → the shop's stock handler ran)",
+                f"{intake._pct(mark_lags, 50) * 1000:,.0f} / {intake._pct(mark_lags, 99) * 1000:,.0f} ms "
+                f"({len(mark_lags):,} marked of {len(changes):,})",
+                "(reported)",
+                "",
+            ),
+            (
+                f"[{platform}]   and the connector (handler ran → shop)",
                 f"{intake._pct(own, 50) * 1000:,.0f} / {intake._pct(own, 99) * 1000:,.0f} ms ({len(own):,} changes"
                 + (f", {not_shown} not relayed or never shown" if not_shown else "")
                 + ")",
