@@ -6,8 +6,8 @@ first, so the stock is sized on them); the promise's calendar, cut-offs and tran
 configuration); a sandbox carrier account standing in for each of Colissimo, Chronopost and Mondial Relay, so each
 has its own manifest closed at its own cut-off; the campaign with its temporary zone and its staffing plan
 (labour's, from the flow of the order curve's work at the site's standards, a parcel's pack handling counted);
-staff, skills and shifts that follow the plan (or 70 % of it with ``staff-30``); the contact centre's plan by
-Erlang C for the expected tickets.
+staff, skills and shifts that follow the plan (with ``staff-30``, 30 % of its people missing on the floor); the
+contact centre's plan by Erlang C for the expected tickets.
 """
 
 from __future__ import annotations
@@ -189,17 +189,21 @@ def _roster(
     site: Site, plan_heads: Mapping[tuple[datetime, str], int], factor: float, hours: Sequence[datetime]
 ) -> Roster:
     """People and shifts that follow the plan: the k-th person of an activity works the hours whose planned heads
-    exceed k (one window from the first such hour to the last, at most 16 hours; longer needs are split)."""
+    exceed k (one window from the first such hour to the last, at most 16 hours; longer needs are split).
+
+    With a ``factor`` under 1 (``staff-30``) the shifts are still written for the whole plan — labour, and so the
+    promise, count on them — but only that share of the people turns up on the floor (rounded down, never nobody in
+    an hour with work): the what-if is the plan's people missing on the day, and shows what breaks first."""
     user_model = get_user_model()
     roster = Roster()
     for activity in (Activity.PICK, Activity.PACK):
-        needed = {hour: math.floor(plan_heads.get((hour, activity), 0) * factor + 1e-9) for hour in hours}
+        planned = {hour: plan_heads.get((hour, activity), 0) for hour in hours}
+        present = {hour: math.floor(planned[hour] * factor + 1e-9) for hour in hours}
         if factor < 1:
-            # A cut never leaves an hour with work and nobody.
-            needed = {h: max(v, 1 if plan_heads.get((h, activity), 0) else 0) for h, v in needed.items()}
-        people = max(needed.values(), default=0)
+            present = {h: max(v, 1 if planned[h] else 0) for h, v in present.items()}
+        people = max(planned.values(), default=0)
         for k in range(people):
-            working = [hour for hour in hours if needed[hour] > k]
+            working = [hour for hour in hours if planned[hour] > k]
             windows: list[tuple[datetime, datetime]] = []
             start = working[0]
             for hour in working:
@@ -213,7 +217,13 @@ def _roster(
                 staff = labor_services.staff_create(user=user, site=site)
                 labor_services.skill_add(staff=staff, activity=activity)
                 labor_services.shift_create(staff=staff, activity=activity, starts_at=begins, ends_at=ends)
-                roster.shifts.setdefault(activity, []).append((user, begins, ends))
+                if factor >= 1:
+                    roster.shifts.setdefault(activity, []).append((user, begins, ends))
+                    continue
+                # On the floor: the hours of the window where this person is among those who turned up.
+                for hour in working:
+                    if begins <= hour < ends and present[hour] > k:
+                        roster.shifts.setdefault(activity, []).append((user, hour, hour + timedelta(hours=1)))
     return roster
 
 
