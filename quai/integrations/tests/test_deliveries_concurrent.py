@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import OperationalError, transaction
 
 from quai.core import clock, marks
 from quai.core.tests.local_redis import redis_up
@@ -302,9 +302,18 @@ def test_the_nudged_task_sends_what_comes_while_it_lingers_and_nudges_queue_noth
         from django.db import connection
 
         time.sleep(0.2)
-        with transaction.atomic():
-            WebhookDeliveryFactory(subscription=subscription)
-            deliveries.webhook_deliveries_nudge()
+        # SQLite's shared-cache test database refuses a writer at once ("table is locked") while the sender's read
+        # runs, where a file database would wait its busy timeout: try again as that timeout would.
+        for attempt in range(100):
+            try:
+                with transaction.atomic():
+                    WebhookDeliveryFactory(subscription=subscription)
+                    deliveries.webhook_deliveries_nudge()
+                break
+            except OperationalError:
+                if attempt == 99:
+                    raise
+                time.sleep(0.01)
         connection.close()
 
     writer = threading.Thread(target=a_sale_commits_later)
