@@ -1,7 +1,8 @@
 """``make bench`` (``BENCH_ONLY=intake``): a flash sale of orders over HTTP against Quai started as in production.
 
-PostgreSQL (scratch database ``quai_bench_intake``, cloned per run from ``quai_bench_intake_seed``; never
-``quai_bench``) and Redis (``BENCH_INTAKE_REDIS_URL``, default ``redis://127.0.0.1:6379/13``, a db of its own).
+PostgreSQL (scratch database ``<BENCH_PG_URL's database>_intake``, by default ``quai_bench_intake``, cloned per run
+from ``…_intake_seed``; never the ``BENCH_PG_URL`` database itself) and Redis (``BENCH_INTAKE_REDIS_URL``, default
+``redis://127.0.0.1:6379/13``, a db of its own).
 The data (two merchants with an API key each, 300 SKUs, one hot SKU holding less stock than its orders ask) is seeded
 through the services before any server starts. Then, once with the group committer and once without
 (``QUAI_GROUP_COMMIT=false``), each on a fresh clone:
@@ -93,9 +94,21 @@ BATCH_SECONDS = _env_int("BENCH_INTAKE_BATCH_SECONDS", 10)
 # 0: the sale runs with the group committer only (a server shape measured quickly), not again one commit per order.
 COMPARE_ONE_COMMIT = _env_int("BENCH_INTAKE_COMPARE", 1) != 0
 WEB_COST_PROFILE = os.environ.get("BENCH_INTAKE_PROFILE", "").strip()
-PG_BASE = os.environ.get("BENCH_INTAKE_PG", "postgresql://postgres@127.0.0.1:5432")
-DB = "quai_bench_intake"
-SEED_DB = "quai_bench_intake_seed"
+
+
+def _scratch_names() -> tuple[str, str]:
+    """The server and the scratch database's name: from ``BENCH_PG_URL`` (``postgres://…/h4_bench`` → the server of
+    that URL and ``h4_bench_intake``, cloned from ``h4_bench_intake_seed``), so two people benchmarking on one server
+    never drop each other's databases; ``BENCH_INTAKE_PG`` (a server, no database) overrides the server. Default:
+    the local server's ``quai_bench_intake`` as before."""
+    url = os.environ.get("BENCH_PG_URL", "").strip() or "postgres://postgres@127.0.0.1:5432/quai_bench"
+    server, _, name = url.rstrip("/").rpartition("/")
+    base = os.environ.get("BENCH_INTAKE_PG", "").strip() or server.replace("postgres://", "postgresql://", 1)
+    return base, f"{name or 'quai_bench'}_intake"
+
+
+PG_BASE, DB = _scratch_names()
+SEED_DB = f"{DB}_seed"
 REDIS_URL = os.environ.get("BENCH_INTAKE_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 # A Fernet key (32 bytes, URL-safe base64) for the scratch databases only.
