@@ -245,6 +245,33 @@ def transition(
     return audit
 
 
+def _audit_row(
+    machine: StateMachine,
+    pk: Any,
+    merchant_id: int | None,
+    rule: Transition,
+    source: str,
+    step: InsertedStep | Step,
+    *,
+    now: Any,
+) -> StateTransition:
+    """The audit row of an accepted step of the many forms (unsaved, its event id still to set)."""
+    who = actor_of(step.actor)
+    return StateTransition(
+        aggregate=machine.aggregate,
+        aggregate_id=str(pk),
+        merchant_id=merchant_id,
+        transition=rule.name,
+        from_status=source,
+        to_status=step.to_status,
+        reason=step.reason,
+        details=dict(step.details or {}),
+        at=now,
+        actor_id=who.user_id,
+        actor_label=who.label,
+    )
+
+
 @dataclass(frozen=True)
 class InsertedStep:
     """One row's first step in ``transitions_of_inserted``: the row, where it goes, its event (or a function of its
@@ -304,24 +331,10 @@ def transitions_of_inserted(steps: Sequence[InsertedStep], *, machine: StateMach
                     code="invalid_transition",
                     details={"aggregate": machine.aggregate, "from": source, "to": target, "allowed": []},
                 )
-        audits: list[StateTransition] = []
-        for step, source, rule in checked:
-            who = actor_of(step.actor)
-            audits.append(
-                StateTransition(
-                    aggregate=machine.aggregate,
-                    aggregate_id=str(step.obj.pk),
-                    merchant_id=getattr(step.obj, "merchant_id", None),
-                    transition=rule.name,
-                    from_status=source,
-                    to_status=step.to_status,
-                    reason=step.reason,
-                    details=dict(step.details or {}),
-                    at=now,
-                    actor_id=who.user_id,
-                    actor_label=who.label,
-                )
-            )
+        audits = [
+            _audit_row(machine, step.obj.pk, getattr(step.obj, "merchant_id", None), rule, source, step, now=now)
+            for step, source, rule in checked
+        ]
         recorded = events_record_many(
             [
                 (step.event(audit) if callable(step.event) else step.event, audit.merchant_id)
@@ -338,3 +351,137 @@ def transitions_of_inserted(steps: Sequence[InsertedStep], *, machine: StateMach
         if "version" in field_names:
             step.obj.version += 1  # type: ignore[attr-defined]
     return audits
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of ``transitions_many``: what ``transition`` takes for one record, plus ``followed_by``: events the
+    caller records right after the step's own (``order.released`` after ``order.status_changed``), in the same
+    insert, so the outbox holds them in the order the one-by-one calls would have written them."""
+
+    obj: models.Model
+    to_status: str
+    event: Event | EventFactory
+    actor: Any = None
+    reason: str = ""
+    details: Mapping[str, Any] | None = None
+    values: Mapping[str, Any] | None = None
+    merchant_id: int | None = None
+    followed_by: Sequence[tuple[Event, int | None]] = ()
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """A step's answer: its audit row, or the refusal ``transition`` would have raised (nothing written for it)."""
+
+    step: Step
+    audit: StateTransition | None = None
+    error: Conflict | ValidationFailed | None = None
+
+
+def transitions_many(steps: Sequence[Step], *, machine: StateMachine, locked: bool = False) -> list[StepOutcome]:
+    """``transition`` for each step in order, as one call after another would leave the rows, the audit and the
+    outbox, in a number of statements that does not grow with the steps: one locked read of every row, one guarded
+    update per (status read, status left, columns written) group, one insert of the events and one of the audit rows.
+
+    Each step is checked against the status its row has at that point: the one read under the lock, moved by the
+    earlier accepted steps of the list (a record may come several times). A refused step is answered with the
+    error ``transition`` raises (``invalid_transition``, ``reason_required``…) and writes nothing; the others go on,
+    as they would one call after another. With ``locked``, the caller promises that it locked these rows in this
+    transaction and that ``obj`` carries the status read there: the read is skipped (the guarded update still
+    checks it). An event factory that raises, or a row that does not exist, aborts everything (one by one, it is
+    raised too), with nothing written.
+    """
+    if not steps:
+        return []
+    model = type(steps[0].obj)
+    if any(type(step.obj) is not model for step in steps):
+        raise TypeError("transitions_many moves rows of one model at a time")
+    field = machine.field
+    labels = {str(k): str(v) for k, v in (model._meta.get_field(field).choices or [])}  # type: ignore[union-attr]
+    field_names = {f.name for f in model._meta.concrete_fields}
+    versioned = "version" in field_names
+    pks = sorted({step.obj.pk for step in steps})
+    with transaction.atomic():
+        read: dict[Any, tuple[str, int]] = {}
+        if locked:
+            for step in steps:
+                read.setdefault(
+                    step.obj.pk, (str(getattr(step.obj, field)), getattr(step.obj, "version", 0) if versioned else 0)
+                )
+        else:
+            columns = ("pk", field, "version") if versioned else ("pk", field)
+            for row in (
+                model._default_manager.select_for_update().filter(pk__in=pks).order_by("pk").values_list(*columns)
+            ):
+                read[row[0]] = (str(row[1]), int(row[2]) if versioned else 0)
+            missing = [pk for pk in pks if pk not in read]
+            if missing:
+                raise model.DoesNotExist(f"{model.__name__} {missing[0]} does not exist")  # type: ignore[attr-defined]
+        now = clock.now()
+        current = {pk: status for pk, (status, _version) in read.items()}
+        written: dict[Any, dict[str, Any]] = {}  # pk → the columns its accepted steps set, the last one winning
+        moves: dict[Any, int] = {}
+        outcomes: list[StepOutcome] = []
+        accepted: list[tuple[Step, StateTransition]] = []
+        for step in steps:
+            pk = step.obj.pk
+            source = current[pk]
+            try:
+                rule = machine.check(source, step.to_status, reason=step.reason, labels=labels)
+            except (Conflict, ValidationFailed) as refusal:
+                outcomes.append(StepOutcome(step=step, error=refusal))
+                continue
+            changes = written.setdefault(pk, {})
+            changes.update({field: step.to_status, **dict(step.values or {})})
+            if "updated_at" in field_names and "updated_at" not in (step.values or {}):
+                changes["updated_at"] = now
+            current[pk] = step.to_status
+            moves[pk] = moves.get(pk, 0) + 1
+            merchant_id = step.merchant_id if step.merchant_id is not None else getattr(step.obj, "merchant_id", None)
+            audit = _audit_row(machine, pk, merchant_id, rule, source, step, now=now)
+            outcomes.append(StepOutcome(step=step, audit=audit))
+            accepted.append((step, audit))
+        groups: dict[Any, tuple[str, int, dict[str, Any], list[Any]]] = {}
+        for pk, changes in written.items():
+            key: Any = (read[pk][0], moves[pk], tuple(sorted(changes.items(), key=lambda item: item[0])))
+            try:
+                hash(key)
+            except TypeError:  # a column given an unhashable value (a JSON list…): that row is updated alone
+                key = ("row", pk)
+            groups.setdefault(key, (read[pk][0], moves[pk], changes, []))[3].append(pk)
+        for source, count, changes, group in groups.values():
+            values: dict[str, Any] = dict(changes)
+            if versioned:
+                values["version"] = F("version") + count
+            updated = model._default_manager.filter(pk__in=group, **{field: source}).update(**values)
+            if updated != len(group):  # cannot happen under the lock; refuse rather than write a false history
+                raise Conflict(
+                    _("The status changed meanwhile; try again."),
+                    code="invalid_transition",
+                    details={"aggregate": machine.aggregate, "from": source, "to": values[field], "allowed": []},
+                )
+        events: list[tuple[Event, int | None]] = []
+        for step, audit in accepted:
+            events.append((step.event(audit) if callable(step.event) else step.event, audit.merchant_id))
+            events.extend(step.followed_by)
+        recorded = iter(events_record_many(events))
+        for step, audit in accepted:
+            audit.event_id = next(recorded).event_id
+            for _followed in step.followed_by:
+                next(recorded)
+        StateTransition.objects.bulk_create([audit for _step, audit in accepted])
+    # Only once everything is written do the callers' copies change: a refused step leaves its copy as it was.
+    version_now = {pk: version for pk, (_status, version) in read.items()}
+    for step, _audit in accepted:
+        pk = step.obj.pk
+        version_now[pk] += 1
+        setattr(step.obj, field, step.to_status)
+        for name, value in (step.values or {}).items():
+            if name not in (field, "version"):
+                setattr(step.obj, name, value)
+        if "updated_at" in field_names and "updated_at" not in (step.values or {}):
+            step.obj.updated_at = now  # type: ignore[attr-defined]
+        if versioned:
+            step.obj.version = version_now[pk]  # type: ignore[attr-defined]
+    return outcomes

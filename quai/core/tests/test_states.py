@@ -25,9 +25,11 @@ from quai.core.states import (
     Actor,
     InsertedStep,
     StateMachine,
+    Step,
     Transition,
     actor_of,
     transition,
+    transitions_many,
     transitions_of_inserted,
 )
 
@@ -379,5 +381,163 @@ def test_first_steps_refuse_everything_when_one_step_is_outside_the_table_or_the
     with pytest.raises(Conflict), transaction.atomic():
         _first_steps(fresh, ["open", "open"])
     assert [door.status for door in fresh] == ["closed", "closed"]  # the copies follow only a step that happened
+    assert not StateTransition.objects.exists()
+    assert not OutboxEvent.objects.exists()
+
+
+# --- many steps at once: what one call after another writes ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DoorNoted(Event):
+    """Something said about a door after its step (a test event, for ``followed_by``)."""
+
+    name: ClassVar[str] = "test.door_noted"
+    aggregate: ClassVar[str] = "door"
+
+    door_id: int
+    note: str
+
+    @property
+    def aggregate_id(self) -> int:
+        return self.door_id
+
+
+def _door_event(door: Door) -> Any:
+    return lambda step: DoorMoved(door_id=door.pk, from_status=step.from_status, to_status=step.to_status)
+
+
+def _written(doors: list[Door], since: int) -> tuple[list[Any], list[Any], list[Any]]:
+    """The doors' rows, their audit rows and their events (later than outbox id ``since``), each door named by its
+    place in ``doors``: two sets of doors moved the same way compare equal."""
+    index = {str(door.pk): k for k, door in enumerate(doors)}
+    rows = [
+        (row.status, row.version, row.updated_at, row.opened_by)
+        for row in sorted(Door.objects.filter(pk__in=[d.pk for d in doors]), key=lambda r: index[str(r.pk)])
+    ]
+    audits = [
+        (
+            index[a.aggregate_id],
+            a.merchant_id,
+            a.transition,
+            a.from_status,
+            a.to_status,
+            a.reason,
+            a.details,
+            a.actor_label,
+            a.at,
+            OutboxEvent.objects.get(event_id=a.event_id).name,
+        )
+        for a in StateTransition.objects.filter(aggregate_id__in=list(index)).order_by("id")
+    ]
+    events = []
+    for event in OutboxEvent.objects.filter(aggregate_id__in=list(index), id__gt=since).order_by("id"):
+        payload = dict(event.payload)
+        payload["door_id"] = index[str(payload["door_id"])]
+        events.append((event.name, index[event.aggregate_id], event.merchant_id, payload))
+    return rows, audits, events
+
+
+def _last_event_id() -> int:
+    return OutboxEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+@pytest.mark.django_db
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    starts=st.lists(st.sampled_from(STATES), min_size=1, max_size=4),
+    requests=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=3),
+            st.sampled_from([*STATES, "nowhere"]),
+            st.sampled_from(["", "a reason"]),
+            st.booleans(),
+        ),
+        max_size=10,
+    ),
+)
+def test_many_steps_end_in_the_states_rows_audit_and_events_of_one_transition_after_another(
+    door_table, starts, requests
+):
+    clock.set_now(NOW)
+    one_by_one = [Door.objects.create(status=status, merchant_id=k) for k, status in enumerate(starts)]
+    together = [Door.objects.create(status=status, merchant_id=k) for k, status in enumerate(starts)]
+    requests = [(k % len(starts), *rest) for k, *rest in requests]
+
+    since = _last_event_id()
+    refusals_one = []
+    for k, target, reason, note in requests:
+        door = one_by_one[k]
+        try:
+            with transaction.atomic():
+                transition(
+                    door,
+                    machine=DOOR,
+                    to_status=target,
+                    event=_door_event(door),
+                    reason=reason,
+                    actor="clerk",
+                    values={"opened_by": f"c{k}"} if note else None,
+                    details={"k": k},
+                )
+                if note:
+                    from quai.core.outbox import event_record
+
+                    event_record(DoorNoted(door_id=door.pk, note=reason), merchant_id=door.merchant_id)
+        except (Conflict, ValidationFailed) as refusal:
+            refusals_one.append((refusal.code, refusal.details))
+        else:
+            refusals_one.append(None)
+    expected = _written(one_by_one, since)
+
+    since = _last_event_id()
+    outcomes = transitions_many(
+        [
+            Step(
+                obj=together[k],
+                to_status=target,
+                event=_door_event(together[k]),
+                reason=reason,
+                actor="clerk",
+                values={"opened_by": f"c{k}"} if note else None,
+                details={"k": k},
+                followed_by=[(DoorNoted(door_id=together[k].pk, note=reason), together[k].merchant_id)] if note else (),
+            )
+            for k, target, reason, note in requests
+        ],
+        machine=DOOR,
+    )
+    refusals_many = [None if o.error is None else (o.error.code, o.error.details) for o in outcomes]
+    assert refusals_many == refusals_one
+    assert _written(together, since) == expected
+    # the callers' copies follow their accepted steps, as one by one
+    assert [(d.status, d.version, d.opened_by) for d in together] == [
+        (d.status, d.version, d.opened_by) for d in one_by_one
+    ]
+
+
+@pytest.mark.django_db
+def test_many_steps_cost_one_read_one_update_and_two_inserts_whatever_their_number(
+    door_table, django_assert_max_num_queries
+):
+    doors = [Door.objects.create() for _ in range(6)]
+    steps = [Step(obj=door, to_status="open", event=_door_event(door)) for door in doors]
+    with django_assert_max_num_queries(6) as context:
+        outcomes = transitions_many(steps, machine=DOOR)
+    work = [q["sql"] for q in context.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(work) == 4  # the locked read, the update, the events, the audit rows (and its own savepoint)
+    assert all(o.audit is not None for o in outcomes)
+    assert set(Door.objects.values_list("status", flat=True)) == {"open"}
+
+
+@pytest.mark.django_db
+def test_many_steps_with_the_rows_locked_by_the_caller_refuse_everything_if_a_copy_was_stale(door_table):
+    doors = [Door.objects.create(), Door.objects.create()]
+    Door.objects.filter(pk=doors[1].pk).update(status="open")  # the caller's copy is not what is stored
+    with pytest.raises(Conflict):
+        transitions_many(
+            [Step(obj=door, to_status="open", event=_door_event(door)) for door in doors], machine=DOOR, locked=True
+        )
+    assert [door.status for door in doors] == ["closed", "closed"]
     assert not StateTransition.objects.exists()
     assert not OutboxEvent.objects.exists()
