@@ -7,7 +7,8 @@ owns its transaction, locks the order row first and writes its status only throu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,14 +17,15 @@ from django.db.models import F, Q
 from django.utils.translation import gettext as _
 
 from quai.core import clock
-from quai.core.errors import Conflict, NotFound, ValidationFailed
+from quai.core.errors import Conflict, NotFound, QuaiError, ValidationFailed
 from quai.core.outbox import event_record
+from quai.core.states import Step
 from quai.inventory.services import reservation_release
 from quai.orders import domain
 from quai.orders.events import OrderAddressChanged, OrderCancelled, OrderHeld, OrderHoldReleased, OrderReleased
 from quai.orders.models import Order, OrderLine, OrderPolicy, OrderStatus
 from quai.orders.services.intake import address_validate, release_buffer_forget
-from quai.orders.services.transitions import ORDER_MACHINE, order_transition
+from quai.orders.services.transitions import ORDER_MACHINE, order_step_of, order_transition, order_transitions_many
 
 _ACTION_WORDS = {
     "cancel": lambda: _("cancelled"),
@@ -243,20 +245,16 @@ def order_policy_set(
     return policy
 
 
-@transaction.atomic
-def order_release(*, order: Order | int, actor: Any = None, now: datetime | None = None) -> Order:
-    """Hand an order to the warehouse once its release buffer is over (the shopper could still change it before).
-
-    An allocated order is released whole. A backordered one only when its merchant ships in parts (split
-    shipments): what is covered goes now, the rest later; otherwise 409 ``order_backordered``. Too early: 409
-    ``order_in_release_buffer`` with the time it may go.
-    """
-    current = order_locked(order)
+def _release_refusal(
+    current: Order, at: datetime, split_shipments: Callable[[int], bool], covered_any: Callable[[int], bool]
+) -> Conflict | None:
+    """Why ``order_release`` refuses ``current`` (locked) at ``at``, or None; ``split_shipments`` and
+    ``covered_any`` read, only for a backordered order, its merchant's policy and whether a line of it is covered."""
     if current.status not in (OrderStatus.ALLOCATED, OrderStatus.BACKORDERED):
         # The table allows on_hold → released (a released hold going back where it was), so it cannot refuse a
         # held order here: the release sweep reads due orders before locking them, and one held in between must
         # stay held, not reach the warehouse.
-        raise Conflict(
+        return Conflict(
             _("The status cannot go from “%(from)s” to “%(to)s”.")
             % {"from": current.get_status_display(), "to": OrderStatus.RELEASED.label},
             code="invalid_transition",
@@ -267,31 +265,131 @@ def order_release(*, order: Order | int, actor: Any = None, now: datetime | None
                 "allowed": ORDER_MACHINE.allowed_from(current.status),
             },
         )
-    at = now or clock.now()
     if at < current.release_after:
-        raise Conflict(
+        return Conflict(
             _("Order %(external_id)s is in its release buffer until %(at)s.")
             % {"external_id": current.external_id, "at": current.release_after.isoformat()},
             code="order_in_release_buffer",
             details={"order_id": current.pk, "release_after": current.release_after.isoformat()},
         )
-    split = current.status == OrderStatus.BACKORDERED
-    if split:
-        policy = order_policy_get(merchant_id=current.merchant_id)
-        covered_any = OrderLine.objects.filter(order=current, reserved_quantity__gt=0).exists()
-        if not policy.split_shipments or not covered_any:
-            raise Conflict(
+    if current.status == OrderStatus.BACKORDERED:
+        splits = split_shipments(current.merchant_id)
+        if not splits or not covered_any(current.pk):
+            return Conflict(
                 _("Order %(external_id)s waits for stock: it ships when every line is covered.")
                 % {"external_id": current.external_id},
                 code="order_backordered",
-                details={"order_id": current.pk, "split_shipments": policy.split_shipments},
+                details={"order_id": current.pk, "split_shipments": splits},
             )
-    order_transition(order=current, to_status=OrderStatus.RELEASED, actor=actor)
-    event_record(
-        OrderReleased(order_id=current.pk, channel=current.channel, external_id=current.external_id, split=split),
-        merchant_id=current.merchant_id,
+    return None
+
+
+def _released_event(current: Order) -> OrderReleased:
+    return OrderReleased(
+        order_id=current.pk,
+        channel=current.channel,
+        external_id=current.external_id,
+        split=current.status == OrderStatus.BACKORDERED,
     )
+
+
+@transaction.atomic
+def order_release(*, order: Order | int, actor: Any = None, now: datetime | None = None) -> Order:
+    """Hand an order to the warehouse once its release buffer is over (the shopper could still change it before).
+
+    An allocated order is released whole. A backordered one only when its merchant ships in parts (split
+    shipments): what is covered goes now, the rest later; otherwise 409 ``order_backordered``. Too early: 409
+    ``order_in_release_buffer`` with the time it may go.
+    """
+    current = order_locked(order)
+    refusal = _release_refusal(
+        current,
+        now or clock.now(),
+        lambda merchant_id: order_policy_get(merchant_id=merchant_id).split_shipments,
+        lambda order_id: OrderLine.objects.filter(order_id=order_id, reserved_quantity__gt=0).exists(),
+    )
+    if refusal is not None:
+        raise refusal
+    released = _released_event(current)
+    order_transition(order=current, to_status=OrderStatus.RELEASED, actor=actor)
+    event_record(released, merchant_id=current.merchant_id)
     return current
+
+
+@dataclass(frozen=True)
+class ReleaseOutcome:
+    """One order's answer in ``orders_release_many``: the order released, or why not (nothing written for it)."""
+
+    order_id: int
+    order: Order | None = None
+    error: QuaiError | None = None
+
+
+def orders_release_many(
+    *, order_ids: Sequence[int], actor: Any = None, now: datetime | None = None
+) -> list[ReleaseOutcome]:
+    """``order_release`` for each of ``order_ids`` in turn (the same checks, refusals, rows, audit and events, in
+    the same order), in one transaction and a number of statements that does not grow with the orders: the orders
+    locked and read at once (in id order), the policies and covered lines of the backordered ones read at once,
+    then one ``transitions_many`` (one update, one insert of events, one of audit rows). A refused order (its
+    ``Conflict`` or ``NotFound``, as one by one) is answered, not raised: the others go on."""
+    at = now or clock.now()
+    outcomes: list[ReleaseOutcome] = []
+    with transaction.atomic():
+        locked = {
+            order.pk: order for order in Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk")
+        }
+        waiting = [o for o in locked.values() if o.status == OrderStatus.BACKORDERED and at >= o.release_after]
+        policies: dict[int, bool] = {}
+        covered: set[int] = set()
+        if waiting:
+            merchants = {o.merchant_id for o in waiting}
+            policies = dict(
+                OrderPolicy.objects.filter(merchant_id__in=merchants).values_list("merchant_id", "split_shipments")
+            )
+            covered = set(
+                OrderLine.objects.filter(order_id__in=[o.pk for o in waiting], reserved_quantity__gt=0)
+                .values_list("order_id", flat=True)
+                .distinct()
+            )
+        default_split = OrderPolicy().split_shipments
+        steps: list[Step] = []
+        going: dict[int, int] = {}  # order id → its place in ``outcomes``
+        for order_id in order_ids:
+            current = locked.get(order_id)
+            if current is None:
+                error: QuaiError = NotFound(
+                    _("Order not found."), code="order_not_found", details={"order_id": order_id}
+                )
+                outcomes.append(ReleaseOutcome(order_id=order_id, error=error))
+                continue
+            refusal = (
+                _release_refusal(
+                    current,
+                    at,
+                    lambda merchant_id: policies.get(merchant_id, default_split),
+                    lambda pk: pk in covered,
+                )
+                if order_id not in going
+                else _release_refusal(Order(pk=current.pk, status=OrderStatus.RELEASED), at, bool, bool)
+            )
+            if refusal is not None:
+                outcomes.append(ReleaseOutcome(order_id=order_id, error=refusal))
+                continue
+            going[order_id] = len(outcomes)
+            outcomes.append(ReleaseOutcome(order_id=order_id, order=current))
+            steps.append(
+                order_step_of(
+                    order=current,
+                    to_status=OrderStatus.RELEASED,
+                    actor=actor,
+                    followed_by=[(_released_event(current), current.merchant_id)],
+                )
+            )
+        for step in order_transitions_many(steps, locked=True):
+            if step.error is not None:  # the table allows every release checked above: refuse rather than guess
+                raise step.error
+    return outcomes
 
 
 def orders_release_due(*, now: datetime | None = None, limit: int = 500) -> int:
@@ -310,10 +408,10 @@ def orders_release_due(*, now: datetime | None = None, limit: int = 500) -> int:
         .distinct()[:limit]
     )
     released = 0
-    for order_id in due:
-        try:
-            order_release(order=order_id, actor="release sweep", now=at)
-        except Conflict:
+    for outcome in orders_release_many(order_ids=due, actor="release sweep", now=at):
+        if isinstance(outcome.error, Conflict):
             continue  # held or cancelled in between: nothing to release
+        if outcome.error is not None:
+            raise outcome.error
         released += 1
     return released

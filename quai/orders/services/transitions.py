@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from quai.core.events import Event
 from quai.core.models import StateTransition
-from quai.core.states import StateMachine, transition
+from quai.core.states import StateMachine, Step, StepOutcome, transition, transitions_many
 from quai.orders import domain
 from quai.orders.events import OrderStatusChanged
 from quai.orders.models import Order
@@ -53,12 +54,45 @@ def order_step(
         reason=reason,
         values=values,
         details=details,
-        event=lambda step: OrderStatusChanged(
-            order_id=order.pk,
-            channel=order.channel,
-            external_id=order.external_id,
-            from_status=step.from_status,
-            to_status=step.to_status,
-            reason=step.reason,
-        ),
+        event=_status_changed(order),
     )
+
+
+def _status_changed(order: Order) -> Any:
+    return lambda step: OrderStatusChanged(
+        order_id=order.pk,
+        channel=order.channel,
+        external_id=order.external_id,
+        from_status=step.from_status,
+        to_status=step.to_status,
+        reason=step.reason,
+    )
+
+
+def order_step_of(
+    *,
+    order: Order,
+    to_status: str,
+    actor: Any = None,
+    reason: str = "",
+    values: Mapping[str, Any] | None = None,
+    details: Mapping[str, Any] | None = None,
+    followed_by: Sequence[tuple[Event, int | None]] = (),
+) -> Step:
+    """One order's step for ``order_transitions_many``: what ``order_step`` writes for it, then ``followed_by``."""
+    return Step(
+        obj=order,
+        to_status=to_status,
+        event=_status_changed(order),
+        actor=actor,
+        reason=reason,
+        values=values,
+        details=details,
+        followed_by=followed_by,
+    )
+
+
+def order_transitions_many(steps: Sequence[Step], *, locked: bool = False) -> list[StepOutcome]:
+    """``order_step`` for each step in turn (``order_step_of``), through ``quai.core.states.transitions_many``: the
+    same statuses, audit rows and events, refusals answered per step, in a few statements for all."""
+    return transitions_many(steps, machine=ORDER_MACHINE, locked=locked)
