@@ -49,7 +49,11 @@ from quai.inventory.services import ALLOCATABLE_ZONE_KINDS, reservation_move, re
 from quai.inventory.services.allocations import AllocationRun
 from quai.inventory.services.totes import PickToLine, reservation_pick_to_many
 from quai.orders.models import Order, OrderLine, OrderStatus
-from quai.orders.services.floor_picking import order_line_short_backorder, order_picking_check, order_picking_start
+from quai.orders.services.floor_picking import (
+    order_line_short_backorder,
+    order_picking_check,
+    orders_picking_start_many,
+)
 from quai.promise.selectors import ship_by_for_orders
 from quai.tenants.models import Merchant
 from quai.tenants.scope import Scope
@@ -611,12 +615,12 @@ def batch_start(*, batch_id: int, operator: Any) -> PickBatch:
     batch.operator = operator
     open_orders = sorted(set(batch.tasks.filter(status=TaskStatus.OPEN).values_list("order_id", flat=True)))
     cancelled = 0
+    answers = orders_picking_start_many(
+        order_ids=open_orders, actor=operator, reason=str(_("Batch %(batch)s started") % {"batch": batch})
+    )
     for order_id in open_orders:
-        try:
-            order_picking_start(
-                order_id=order_id, actor=operator, reason=str(_("Batch %(batch)s started") % {"batch": batch})
-            )
-        except Conflict as refusal:
+        refusal = answers[order_id]
+        if refusal is not None:
             _order_tasks_cancel(batch, order_id, str(refusal.message))
             cancelled += 1
     _scan_record(batch, None, operator, ScanKind.ACTION, "start", accepted=True)

@@ -10,15 +10,17 @@ to ``packed``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from quai.core.errors import Conflict, NotFound, ValidationFailed
+from quai.core.states import Step
 from quai.inventory.services import reservation_release_at
 from quai.orders.models import Order, OrderLine, OrderStatus
-from quai.orders.services.transitions import order_transition
+from quai.orders.services.transitions import order_step_of, order_transition, order_transitions_many
 from quai.warehouse.models import Location
 
 
@@ -68,6 +70,38 @@ def order_picking_start(*, order_id: int, actor: Any = None, reason: str = "") -
     if order.status == OrderStatus.PICKING:
         return order
     return order_transition(order=order, to_status=OrderStatus.PICKING, actor=actor, reason=reason)
+
+
+def orders_picking_start_many(
+    *, order_ids: Sequence[int], actor: Any = None, reason: str = ""
+) -> dict[int, Conflict | None]:
+    """``order_picking_start`` for each of ``order_ids`` in turn (a batch's orders as it starts), in a few
+    statements for all: the orders locked and read at once, the released ones moved by one ``transitions_many``.
+    Each order's answer: None (picking now, or already), or the ``Conflict`` one by one raises (held, cancelled, a
+    status the table does not let go to picking), with nothing written for it. An unknown order raises
+    ``order_not_found``, with nothing written, as one by one it stops the caller."""
+    with transaction.atomic():
+        locked = {
+            order.pk: order for order in Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk")
+        }
+        answers: dict[int, Conflict | None] = {}
+        steps: list[Step] = []
+        for order_id in order_ids:
+            order = locked.get(order_id)
+            if order is None:
+                raise NotFound(_("Order not found."), code="order_not_found", details={"order_id": order_id})
+            if order_id in answers:
+                continue  # asked again: one by one, the second call finds it picking (or refused the same way)
+            refusal = _stopped(order)
+            answers[order_id] = refusal
+            if refusal is None and order.status != OrderStatus.PICKING:
+                steps.append(order_step_of(order=order, to_status=OrderStatus.PICKING, actor=actor, reason=reason))
+        for outcome in order_transitions_many(steps, locked=True):
+            if isinstance(outcome.error, Conflict):
+                answers[outcome.step.obj.pk] = outcome.error
+            elif outcome.error is not None:  # one by one, it is raised: the caller stops
+                raise outcome.error
+    return answers
 
 
 @transaction.atomic
