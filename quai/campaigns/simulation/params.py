@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 WHAT_IFS = ("staff-30", "carrier-late", "zone-closed")
+#: The what-ifs that act on the carriers, after the floor: their cost is the deliveries they make late. The others
+#: act on the floor: their cost is the orders shipped late or promised a later day. (A floor what-if ships the
+#: parcels in another order, so the day's seeded transit draws fall on other parcels: its late deliveries differ
+#: from the normal day's by the draw, not by the what-if.)
+CARRIER_WHAT_IFS = ("carrier-late",)
 SEED_MAX = 2**31 - 1
 ORDERS_MAX = 1_000_000
 SPIKE_MAX = 500
@@ -55,3 +60,28 @@ def params_check(params: SimulationParams) -> SimulationParams:
     if not 1 <= params.tick_minutes <= 60 or 60 % params.tick_minutes:
         raise ParamsError("A tick lasts between 1 and 60 minutes and divides the hour.")
     return params
+
+
+def reference_params(params: SimulationParams) -> dict[str, object]:
+    """What a what-if and its reference, the normal day, must share to be the same day but for the what-if."""
+    return {
+        "seed": params.seed,
+        "orders": params.orders,
+        "spike": params.spike,
+        "hours": params.hours,
+        "tick": params.tick_minutes,
+    }
+
+
+def reference_check(params: SimulationParams, reference: dict[str, object]) -> None:
+    """``ParamsError`` with a sentence unless ``reference`` (a ``--trace``) is the normal day of ``params``'s day."""
+    found = reference.get("params")
+    found = found if isinstance(found, dict) else {}
+    different = [name for name, value in reference_params(params).items() if found.get(name) != value]
+    if reference.get("what_if"):
+        different.append(f"what-if {reference['what_if']}")
+    if different:
+        raise ParamsError(
+            "The reference day must be the normal day (no what-if) with the same seed, orders, spike, hours and "
+            f"tick; this one differs in: {', '.join(different)}."
+        )

@@ -14,7 +14,8 @@ from django.utils.translation import get_language, gettext_lazy, pgettext, pgett
 from django.utils.translation import gettext as _
 
 from quai.campaigns.simulation import world as world_mod
-from quai.campaigns.simulation.engine import SCOPE, STAGES, Run
+from quai.campaigns.simulation.engine import PACK_OVERHEAD_LINES, SCOPE, STAGES, Run
+from quai.campaigns.simulation.params import CARRIER_WHAT_IFS, reference_check, reference_params
 from quai.labor.models import Activity
 from quai.orders.selectors import order_list
 from quai.tenants.scope import Scope
@@ -48,6 +49,7 @@ STAGE_LABELS = {
     "packing": pgettext_lazy("orders at a stage", "packing"),
     "packed": pgettext_lazy("orders at a stage", "packed"),
     "shipped": pgettext_lazy("orders at a stage", "shipped"),
+    "carrier": pgettext_lazy("orders at a stage", "in transit"),
 }
 
 
@@ -123,15 +125,16 @@ def _integrity(run: Run) -> dict[str, int]:
     }
 
 
-def _promises(run: Run) -> dict[str, Any]:
+def _promise_rows(run: Run) -> list[dict[str, Any]]:
     from quai.promise.selectors import record_list
 
+    fields = ("order_id", "ship_date", "ship_by", "shipped_at", "shipped_on_time", "status", "cause")
+    rows = record_list(scope=Scope.merchant(run.world.merchant_id)).order_by("order_id")
+    return [dict(row) for row in rows.values(*fields, "delivery_by", "delivered_at")]
+
+
+def _promises(run: Run, rows: list[dict[str, Any]]) -> dict[str, Any]:
     day = world_mod.SIM_DAY
-    rows = list(
-        record_list(scope=Scope.merchant(run.world.merchant_id))
-        .order_by("order_id")
-        .values("order_id", "ship_date", "ship_by", "shipped_at", "shipped_on_time", "status", "cause", "delivery_by")
-    )
     due = [r for r in rows if r["ship_date"] is not None and r["ship_date"] <= day]
     on_time = [r for r in due if r["shipped_on_time"]]
     early = [r for r in rows if r["ship_date"] is not None and r["ship_date"] > day and r["shipped_at"] is not None]
@@ -233,18 +236,178 @@ def _utilisation(run: Run) -> list[dict[str, Any]]:
     return rows
 
 
-def _stage_behind(run: Run, promises: dict[str, Any]) -> dict[str, Any]:
-    if not run.behind_at:
-        return {"stage": "", "at": None, "orders": 0}
-    stage, at = min(run.behind_at.items(), key=lambda item: (item[1], item[0]))
-    costs = {"picking": ("wave", "picking"), "packing": ("packing",)}[stage]
-    orders = sum(promises["late_causes"].get(cause, 0) for cause in costs)
-    return {"stage": stage, "at": _local(at).strftime("%H:%M"), "orders": orders}
+# --- What breaks first ------------------------------------------------------------------------------------------
+
+#: A what-if's stage is behind when the work waiting for it exceeds the normal day's (the same seed, nothing cut:
+#: the plan as planned) at the same time by more than this many hours of its planned crew's work. Half an hour
+#: behind the plan is what a supervisor calls behind: less is the ordinary jitter of waves and rounds.
+BEHIND_MARGIN_HOURS = 0.5
+FLOOR_STAGES = (("picking", Activity.PICK), ("packing", Activity.PACK))
+#: A what-if's own cost that no floor stage explains (the carrier's transit): named as this stage.
+CARRIER_STAGE = "carrier"
 
 
-def run_figures(run: Run) -> dict[str, Any]:
-    """Every figure of the report (deterministic for a seed: no wall time in here but ``wall_seconds``)."""
-    promises = _promises(run)
+def stage_queues(run: Run) -> dict[str, list[float]]:
+    """Lines of work waiting for each floor stage at the end of each tick, from the orders' traces: for picking an
+    order's lines from its intake to its pick (its release buffer lasts as long on any day of the seed), for
+    packing its lines and the parcel's handling from its pick to its pack."""
+    index = {tick.at: k for k, tick in enumerate(run.ticks)}
+    deltas = {stage: [0.0] * (len(run.ticks) + 1) for stage, _activity in FLOOR_STAGES}
+
+    def add(stage: str, start: datetime | None, end: datetime | None, lines: float) -> None:
+        if start is None or start not in index:
+            return
+        deltas[stage][index[start]] += lines
+        if end is not None and end in index:
+            deltas[stage][index[end]] -= lines
+
+    for trace in run.traces.values():
+        add("picking", trace.received_at, trace.picked_at, trace.lines)
+        add("packing", trace.picked_at, trace.packed_at, trace.lines + PACK_OVERHEAD_LINES)
+    queues: dict[str, list[float]] = {}
+    for stage, changes in deltas.items():
+        waiting, series = 0.0, []
+        for change in changes[:-1]:
+            waiting += change
+            series.append(round(waiting, 3))
+        queues[stage] = series
+    return queues
+
+
+def _behind_margins(run: Run) -> dict[str, list[float]]:
+    """Per floor stage and tick, the lines its planned crew of that hour does in ``BEHIND_MARGIN_HOURS`` (one
+    person at least: a night hour with nobody planned is not behind for a handful of lines)."""
+    tick = timedelta(minutes=run.params.tick_minutes)
+    margins: dict[str, list[float]] = {}
+    for stage, activity in FLOOR_STAGES:
+        rate = float(world_mod.STANDARDS[activity])
+        margins[stage] = [
+            BEHIND_MARGIN_HOURS * rate * max(1, run.world.plan_heads.get((_hour(t.at - tick), activity), 0))
+            for t in run.ticks
+        ]
+    return margins
+
+
+def _hour(at: datetime) -> datetime:
+    return _local(at).replace(minute=0, second=0, microsecond=0)
+
+
+def first_behind(
+    queues: dict[str, list[float]], reference: dict[str, list[float]], margins: dict[str, list[float]]
+) -> tuple[str, int, float] | None:
+    """The first tick at which a stage's queue exceeds the reference day's by more than its margin: (stage, tick,
+    the lines above the reference), the upstream stage first on a tie; None when none ever does."""
+    stages = [stage for stage, _activity in FLOOR_STAGES if stage in queues and stage in reference]
+    ticks = min((min(len(queues[s]), len(reference[s]), len(margins[s])) for s in stages), default=0)
+    for k in range(ticks):
+        for stage in stages:
+            gap = queues[stage][k] - reference[stage][k]
+            if gap > margins[stage][k] + 1e-9:
+                return stage, k, gap
+    return None
+
+
+def day_trace(run: Run) -> dict[str, Any]:
+    """What a day did, tick by tick and order by order (``--trace``): the reference a what-if of the same seed is
+    compared with (``--baseline``)."""
+    rows = _promise_rows(run)
+    return {
+        "params": reference_params(run.params),
+        "what_if": run.params.what_if,
+        "ticks": [t.at.isoformat() for t in run.ticks],
+        "queues": stage_queues(run),
+        "orders": {
+            run.traces[r["order_id"]].external_id: [
+                r["ship_date"].isoformat() if r["ship_date"] else None,
+                r["shipped_on_time"],
+                r["status"],
+            ]
+            for r in rows
+            if r["order_id"] in run.traces
+        },
+    }
+
+
+def what_if_cost(
+    rows: list[dict[str, Any]], external_ids: dict[int, str], reference: dict[str, list[Any]], *, deliveries: bool
+) -> dict[str, Any]:
+    """The orders a what-if costs against the normal day of the same seed, each counted once: shipped late where
+    the normal day shipped it on time, promised a later ship date, and (``deliveries``: a what-if on the carriers)
+    delivered after its promise where the normal day kept it; and when the first of those late deliveries
+    happened."""
+    late: set[str] = set()
+    later: set[str] = set()
+    broken: set[str] = set()
+    first_broken: datetime | None = None
+    for r in rows:
+        external_id = external_ids.get(r["order_id"])
+        if external_id is None or external_id not in reference:
+            continue
+        ship_date, on_time, status = reference[external_id]
+        if r["shipped_on_time"] is False and on_time is not False:
+            late.add(external_id)
+        if r["ship_date"] is not None and ship_date is not None and r["ship_date"].isoformat() > ship_date:
+            later.add(external_id)
+        if deliveries and r["status"] == "broken" and status == "kept":
+            broken.add(external_id)
+            if r["delivered_at"] is not None and (first_broken is None or r["delivered_at"] < first_broken):
+                first_broken = r["delivered_at"]
+    costly = late | later | broken
+    return {
+        "orders": len(costly),
+        "late": len(late),
+        "later_promise": len(later),
+        "late_delivery": len(broken),
+        "first_late_delivery": first_broken,
+    }
+
+
+def _stage_behind(
+    run: Run, promises: dict[str, Any], rows: list[dict[str, Any]], baseline: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The first stage to fall behind. On any day: a stage whose queue of the day's promised work outgrows what
+    its present people can still do before the last cut-off (``engine._behind_check``). With the normal day of
+    the same seed as a reference (a what-if): also a stage half an hour of its planned crew's work behind that
+    day at the same time, and the orders the what-if costs; the carrier when only the deliveries fell behind."""
+    found: list[tuple[datetime, str, str, float]] = [(at, stage, "cut-off", 0.0) for stage, at in run.behind_at.items()]
+    if baseline is None:
+        if not found:
+            return {"stage": "", "at": None, "orders": 0}
+        at, stage, _why, _gap = min(found, key=lambda item: (item[0], item[1]))
+        costs = {"picking": ("wave", "picking"), "packing": ("packing",)}[stage]
+        orders = sum(promises["late_causes"].get(cause, 0) for cause in costs)
+        return {"stage": stage, "at": _local(at).strftime("%H:%M"), "orders": orders}
+    reference_check(run.params, baseline)
+    margins = _behind_margins(run)
+    hit = first_behind(stage_queues(run), baseline["queues"], margins)
+    minutes = 0
+    if hit is not None:
+        stage, k, gap = hit
+        found.append((run.ticks[k].at, stage, "plan", gap))
+        minutes = round(60 * BEHIND_MARGIN_HOURS * gap / margins[stage][k])
+    external_ids = {pk: t.external_id for pk, t in run.traces.items()}
+    deliveries = run.params.what_if in CARRIER_WHAT_IFS
+    cost = what_if_cost(rows, external_ids, baseline["orders"], deliveries=deliveries)
+    first_late_delivery = cost.pop("first_late_delivery")
+    if not found and first_late_delivery is not None:
+        found.append((first_late_delivery, CARRIER_STAGE, "deliveries", 0.0))
+    result: dict[str, Any] = {"stage": "", "at": None, **cost, "reference": "normal day", "why": ""}
+    result.update(behind_lines=0.0, behind_minutes=0)
+    if found:
+        at, stage, why, gap = min(found, key=lambda item: (item[0], item[1]))
+        local = _local(at)
+        shown = local.strftime("%H:%M") if local.date() == world_mod.SIM_DAY else local.strftime("%Y-%m-%d %H:%M")
+        result.update(stage=stage, at=shown, why=why)
+        if why == "plan":
+            result.update(behind_lines=round(gap, 1), behind_minutes=minutes)
+    return result
+
+
+def run_figures(run: Run, baseline: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every figure of the report (deterministic for a seed: no wall time in here but ``wall_seconds``); with
+    ``baseline`` (``day_trace`` of the same seed's normal day) the first stage behind is measured against it."""
+    rows = _promise_rows(run)
+    promises = _promises(run, rows)
     intake_per_hour: Counter[str] = Counter()
     for tick in run.ticks:
         intake_per_hour[_local(tick.at - timedelta(seconds=1)).strftime("%H:00")] += tick.intake
@@ -265,7 +428,7 @@ def run_figures(run: Run) -> dict[str, Any]:
             for t in run.ticks
         ],
         "promise": promises,
-        "stage_behind": _stage_behind(run, promises),
+        "stage_behind": _stage_behind(run, promises, rows, baseline),
         "stock": _oversold(),
         "integrity": _integrity(run),
         "utilisation": _utilisation(run),
@@ -275,6 +438,68 @@ def run_figures(run: Run) -> dict[str, Any]:
         "wall_seconds": {k: round(v, 2) for k, v in sorted(run.wall_seconds.items())},
         "queries": dict(sorted(run.queries.items())),
     }
+
+
+def _what_if_cost_words(behind: dict[str, Any]) -> str:
+    return _(
+        "%(orders)s orders against the normal day: %(late)s shipped late, %(later)s promised a later day, "
+        "%(delivered)s delivered after their promise"
+    ) % {
+        "orders": _n(behind["orders"]),
+        "late": _n(behind["late"]),
+        "later": _n(behind["later_promise"]),
+        "delivered": _n(behind["late_delivery"]),
+    }
+
+
+def _behind_words(behind: dict[str, Any], stage: str) -> str:
+    """Why the stage is named (``stage`` already shaped for the page: escaped and in bold, or plain)."""
+    at = behind["at"]
+    if behind.get("why") == "plan":
+        return _(
+            "%(stage)s at %(at)s, %(minutes)s minutes of its planned crew's work behind the normal day (%(lines)s "
+            "lines more waiting)"
+        ) % {"stage": stage, "at": at, "minutes": _n(behind["behind_minutes"]), "lines": _n(behind["behind_lines"])}
+    if behind.get("why") == "deliveries":
+        return _("%(stage)s from %(at)s, the first delivery after its promise where the normal day kept it") % {
+            "stage": stage,
+            "at": at,
+        }
+    return _(
+        "%(stage)s at %(at)s, its queue of today's work more than its people could still do before the last cut-off"
+    ) % {"stage": stage, "at": at}
+
+
+def _behind_summary(behind: dict[str, Any]) -> str:
+    if "reference" not in behind:  # a normal day: the stages against the cut-off only
+        if not behind["stage"]:
+            return _("none: every stage kept up with the day's work")
+        return _("%(stage)s at %(at)s, costing %(orders)s late orders") % {
+            "stage": _stage(behind["stage"]),
+            "at": behind["at"],
+            "orders": _n(behind["orders"]),
+        }
+    cost = _("cost %(cost)s") % {"cost": _what_if_cost_words(behind)}
+    if not behind["stage"]:
+        return _("none within half an hour of the normal day; %(cost)s") % {"cost": cost}
+    return f"{_behind_words(behind, _stage(behind['stage']))}; {cost}"
+
+
+def _behind_html(behind: dict[str, Any]) -> str:
+    if "reference" not in behind:
+        if not behind["stage"]:
+            return html.escape(_("No stage fell behind: every stage could finish the day's work in time."))
+        return _(
+            "First stage to fall behind: <b>%(stage)s</b> at %(at)s (its queue of today's work exceeded what its "
+            "people could still do before the last cut-off); it cost <b>%(orders)s</b> orders their ship date."
+        ) % {"stage": html.escape(_stage(behind["stage"])), "at": behind["at"], "orders": _n(behind["orders"])}
+    cost = html.escape(_("The what-if cost %(cost)s.") % {"cost": _what_if_cost_words(behind)})
+    if not behind["stage"]:
+        first = html.escape(_("No stage fell half an hour of its planned crew's work behind the normal day."))
+    else:
+        stage = "<b>" + html.escape(_stage(behind["stage"])) + "</b>"
+        first = _("First stage to fall behind: %(why)s.") % {"why": _behind_words(behind, stage)}
+    return f"{first} {cost}"
 
 
 def report_text(figures: dict[str, Any]) -> str:
@@ -324,16 +549,7 @@ def report_text(figures: dict[str, Any]) -> str:
         rows.append((_("late shipments by cause"), ", ".join(f"{k} {_n(v)}" for k, v in p["late_causes"].items())))
     if p["broken_causes"]:
         rows.append((_("late deliveries by cause"), ", ".join(f"{k} {_n(v)}" for k, v in p["broken_causes"].items())))
-    if behind["stage"]:
-        rows.append(
-            (
-                _("first stage behind"),
-                _("%(stage)s at %(at)s, costing %(orders)s late orders")
-                % {"stage": _stage(behind["stage"]), "at": behind["at"], "orders": _n(behind["orders"])},
-            )
-        )
-    else:
-        rows.append((_("first stage behind"), _("none: every stage kept up with the day's work")))
+    rows.append((_("first stage behind"), _behind_summary(behind)))
     rows.append((_("wall time"), f"{_n(figures['wall_seconds'].get('total', 0))} s"))
     width = max(len(label) for label, _value in rows) + 2
     return "\n".join([head, *(f"  {label.ljust(width)}{value}" for label, value in rows)])
@@ -509,13 +725,7 @@ def report_html(run: Run, figures: dict[str, Any]) -> str:
         for u in figures["utilisation"]
     ]
     manifests = [[html.escape(m["service"]), m["at"], _n(m["parcels"]), _n(m["missing"])] for m in figures["manifests"]]
-    if behind["stage"]:
-        behind_text = _(
-            "First stage to fall behind: <b>%(stage)s</b> at %(at)s (its queue of today's work exceeded what its "
-            "people could still do before the last cut-off); it cost <b>%(orders)s</b> orders their ship date."
-        ) % {"stage": html.escape(_stage(behind["stage"])), "at": behind["at"], "orders": _n(behind["orders"])}
-    else:
-        behind_text = html.escape(_("No stage fell behind: every stage could finish the day's work in time."))
+    behind_text = _behind_html(behind)
     checks = [[html.escape(str(CHECK_LABELS.get(k, k.replace("_", " ")))), _n(v)] for k, v in integrity.items()]
     what_if = (
         ", " + _("what-if <b>%(what_if)s</b>") % {"what_if": html.escape(figures["what_if"])}

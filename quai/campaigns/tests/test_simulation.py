@@ -114,7 +114,7 @@ def _without_timings(figures: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.slow
 @pytest.mark.django_db
 def test_a_small_day_loses_nothing_oversells_nothing_and_is_the_same_for_the_same_seed(tmp_path: Path) -> None:
-    figures, page = _run(tmp_path, "first")
+    figures, page = _run(tmp_path, "first", f"--trace={tmp_path / 'first.trace.json'}")
     again, _page = _run(tmp_path, "again")
 
     assert _without_timings(figures) == _without_timings(again)
@@ -129,6 +129,20 @@ def test_a_small_day_loses_nothing_oversells_nothing_and_is_the_same_for_the_sam
     assert sum(figures["orders_per_hour"].values()) == 120
     assert page.count("<svg") >= 3 and "<polyline" in page and "<rect" in page
     assert "<script" not in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    # A normal day names no stage behind (and keeps its figures' shape: no what-if, no reference).
+    assert figures["stage_behind"] == {"stage": "", "at": None, "orders": 0}
+
+    # The same day with 30 % of the plan's people missing on the floor, against that normal day's trace.
+    cut, cut_page = _run(tmp_path, "staff-30", "--what-if=staff-30", f"--baseline={tmp_path / 'first.trace.json'}")
+    behind = cut["stage_behind"]
+    assert behind["reference"] == "normal day"
+    # Fewer packers than planned through the spike: its parcels pile up at the pack stations first.
+    assert (behind["stage"], behind["at"], behind["why"]) == ("packing", "12:10", "plan")
+    assert behind["behind_minutes"] > 30
+    assert max(behind["late"], behind["later_promise"]) <= behind["orders"] <= behind["late"] + behind["later_promise"]
+    assert behind["late_delivery"] == 0  # a floor what-if: its transit draws fall on other parcels, not counted
+    assert cut["integrity"]["orders_lost"] == 0 and cut["stock"]["oversold_units"] == 0
+    assert "Première étape à prendre du retard : <b>" in cut_page  # the site's language, French
 
 
 def test_a_late_shipment_is_blamed_on_the_stage_it_was_in_at_its_cut_off() -> None:
