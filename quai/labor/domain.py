@@ -570,7 +570,12 @@ class MeasuredRate:
         return self.lines / self.active_hours if self.active_hours > 0 else 0.0
 
 
-def measured_rate(scans: Sequence[Scan], *, idle_after: timedelta = timedelta(minutes=10)) -> MeasuredRate:
+_MICROSECOND = timedelta(microseconds=1)
+MICROSECONDS_PER_HOUR = 3_600_000_000
+IDLE_AFTER = timedelta(minutes=10)
+
+
+def measured_rate(scans: Sequence[Scan], *, idle_after: timedelta = IDLE_AFTER) -> MeasuredRate:
     """Lines per active hour from scans: per person, the time between consecutive scans is work, unless longer than
     ``idle_after`` (a break, another task: it is not counted, nor is the scan that ends it, whose work started at
     an unknown time). A person's first scan has no start either. So the rate is the lines done inside counted gaps
@@ -579,15 +584,17 @@ def measured_rate(scans: Sequence[Scan], *, idle_after: timedelta = timedelta(mi
     for scan in scans:
         by_operator.setdefault(scan.operator, []).append(scan)
     lines = 0
-    seconds = 0.0
+    # Whole microseconds, not float seconds: the sum is exact whatever order the gaps come in, so a running total
+    # kept per person (``quai.labor.selectors``' cache of the scans) gives exactly this figure.
+    microseconds = 0
     for own in by_operator.values():
         own.sort(key=lambda s: s.at)
         for previous, current in itertools.pairwise(own):
             gap = current.at - previous.at
             if gap <= idle_after:
-                seconds += gap.total_seconds()
+                microseconds += gap // _MICROSECOND
                 lines += current.lines
-    return MeasuredRate(lines=lines, active_hours=seconds / 3600)
+    return MeasuredRate(lines=lines, active_hours=microseconds / MICROSECONDS_PER_HOUR)
 
 
 # --- Erlang C ---------------------------------------------------------------------------------------------------

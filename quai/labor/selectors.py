@@ -3,11 +3,15 @@ reads (``capacity_lines_per_hour``)."""
 
 from __future__ import annotations
 
+import bisect
+import threading
+import time as monotonic
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db import connection
+from django.db.models import Count, Max, Q, QuerySet, Sum
 
 from quai.core.errors import NotFound
 from quai.labor import domain
@@ -80,24 +84,145 @@ def plan_cells(*, plan: StaffingPlan) -> list[StaffingPlanCell]:
     return list(plan.cells.select_related("zone").order_by("hour", "activity", "zone_id", "id"))
 
 
+def plan_heads_by_hour(*, plan_ids: Sequence[int], activity: str) -> dict[int, dict[datetime, int]]:
+    """``plan id → hour → heads`` of ``activity`` in the plans ``plan_ids`` (every zone summed), in one query: the
+    promise's read of several plans' cells for one stage."""
+    found: dict[int, dict[datetime, int]] = {}
+    if not plan_ids:
+        return found
+    rows = StaffingPlanCell.objects.filter(plan_id__in=list(plan_ids), activity=activity).order_by()
+    for plan_id, hour, heads in rows.values_list("plan_id", "hour", "heads"):
+        per_hour = found.setdefault(int(plan_id), {})
+        per_hour[hour] = per_hour.get(hour, 0) + int(heads)
+    return found
+
+
 def measured_rate(
     *, site: Site, activity: str, zone: Zone | None, since: datetime, until: datetime
 ) -> domain.MeasuredRate:
-    """Lines per active hour seen in the scans of ``activity`` (in ``zone``) between ``since`` and ``until``.
+    """Lines per active hour seen in the scans of ``activity`` (in ``zone``) between ``since`` and ``until``:
+    ``domain.measured_rate`` over those scans, read through this process's cache of them (``_ScanCache``).
 
     Entries with no site (the pack station names none) count for every site."""
-    rows = ProductivityEntry.objects.filter(activity=activity, occurred_at__gte=since, occurred_at__lt=until).filter(
-        Q(site=site) | Q(site__isnull=True)
-    )
-    if zone is not None:
-        rows = rows.filter(zone=zone)
-    scans = [
-        domain.Scan(operator=str(operator_id or label), at=at, lines=lines)
-        for operator_id, label, at, lines in rows.order_by("occurred_at", "id").values_list(
-            "operator_id", "operator_label", "occurred_at", "lines"
-        )
-    ]
-    return domain.measured_rate(scans)
+    key = (str(connection.settings_dict["NAME"]), site.pk, activity, zone.pk if zone is not None else None)
+    with _scan_lock:
+        cache = _scan_caches.get(key)
+        if cache is None or since < cache.loaded_from or monotonic.monotonic() - cache.built > SCAN_CACHE_SECONDS:
+            cache = _scan_caches[key] = _ScanCache(loaded_from=since, built=monotonic.monotonic())
+        if not cache.refresh(_entries(site_id=site.pk, activity=activity, zone_id=key[3])):
+            cache = _scan_caches[key] = _ScanCache(loaded_from=since, built=monotonic.monotonic())
+            cache.refresh(_entries(site_id=site.pk, activity=activity, zone_id=key[3]))
+        if sum(each.count for each in _scan_caches.values()) > SCAN_CACHE_MAX:
+            _scan_caches.clear()
+            _scan_caches[key] = cache
+        return cache.rate(since, until)
+
+
+def _entries(*, site_id: int, activity: str, zone_id: int | None) -> QuerySet[ProductivityEntry]:
+    rows = ProductivityEntry.objects.filter(activity=activity).filter(Q(site_id=site_id) | Q(site__isnull=True))
+    return rows.filter(zone_id=zone_id) if zone_id is not None else rows
+
+
+#: The scans kept per process (all keys): past this many the cache starts again empty.
+SCAN_CACHE_MAX = 2_000_000
+#: A cache is read again whole after this many wall-clock seconds: an entry's operator, site or zone set to NULL by
+#: a deletion (``SET_NULL``) changes whose scan it is without changing how many there are.
+SCAN_CACHE_SECONDS = 600.0
+
+
+@dataclass
+class _OperatorScans:
+    """One person's scans in (time, id) order, and running totals of what each scan adds to the rate: ``lines[i]``
+    and ``micro[i]`` are the lines and microseconds of the gaps ending at scans 1…i that count (within
+    ``domain.IDLE_AFTER``)."""
+
+    ats: list[datetime]
+    keys: list[tuple[datetime, int]]
+    scan_lines: list[int]
+    lines: list[int]
+    micro: list[int]
+
+    def add(self, at: datetime, pk: int, lines: int) -> None:
+        key = (at, pk)
+        index = bisect.bisect(self.keys, key)
+        self.keys.insert(index, key)
+        self.ats.insert(index, at)
+        self.scan_lines.insert(index, lines)
+        del self.lines[index:], self.micro[index:]
+        for i in range(index, len(self.ats)):
+            gap = self.ats[i] - self.ats[i - 1] if i else None
+            counted = gap is not None and gap <= domain.IDLE_AFTER
+            previous_lines, previous_micro = (self.lines[i - 1], self.micro[i - 1]) if i else (0, 0)
+            self.lines.append(previous_lines + (self.scan_lines[i] if counted else 0))
+            self.micro.append(previous_micro + (gap // _MICROSECOND if counted and gap is not None else 0))
+
+    def within(self, since: datetime, until: datetime) -> tuple[int, int]:
+        """Lines and microseconds of the counted gaps between two of this person's scans in ``[since, until)``."""
+        first = bisect.bisect_left(self.ats, since)
+        last = bisect.bisect_left(self.ats, until) - 1
+        if last <= first:
+            return 0, 0
+        return self.lines[last] - self.lines[first], self.micro[last] - self.micro[first]
+
+
+@dataclass
+class _ScanCache:
+    """The scans of one (site, activity, zone) from ``loaded_from`` on, per person, read incrementally: each read
+    fetches only the entries with an id above the highest seen, and checks that the entries up to it still
+    count, add up and end as those read (one aggregate) — an entry committed late under a lower id (PostgreSQL
+    hands ids out before commit), one deleted, a database emptied and filled again (a test, a scratch run) make it
+    read everything again. Entries are otherwise never changed (``labor.services`` only
+    inserts them). ``domain.measured_rate`` sums whole microseconds, so the per-person running totals give
+    exactly its figure for any window: the rate costs two queries returning the new scans, not all of them."""
+
+    loaded_from: datetime
+    built: float
+    last_id: int = 0
+    count: int = 0
+    total_lines: int = 0
+    newest: datetime | None = None
+    operators: dict[str, _OperatorScans] = field(default_factory=dict)
+
+    def refresh(self, rows: QuerySet[ProductivityEntry]) -> bool:
+        """Read the entries not seen yet; False if the ones seen changed (the caller starts again)."""
+        rows = rows.filter(occurred_at__gte=self.loaded_from)
+        if self.last_id:
+            seen = rows.filter(pk__lte=self.last_id).aggregate(n=Count("pk"), lines=Sum("lines"), at=Max("occurred_at"))
+            if (seen["n"], seen["lines"], seen["at"]) != (self.count, self.total_lines, self.newest):
+                return False
+        fresh = rows.filter(pk__gt=self.last_id).order_by("pk")
+        for pk, operator_id, label, at, lines in fresh.values_list(
+            "pk", "operator_id", "operator_label", "occurred_at", "lines"
+        ):
+            operator = str(operator_id or label)
+            own = self.operators.get(operator)
+            if own is None:
+                own = self.operators[operator] = _OperatorScans([], [], [], [], [])
+            own.add(at, pk, lines)
+            self.last_id = pk
+            self.count += 1
+            self.total_lines += lines
+            self.newest = at if self.newest is None else max(self.newest, at)
+        return True
+
+    def rate(self, since: datetime, until: datetime) -> domain.MeasuredRate:
+        lines = micro = 0
+        for own in self.operators.values():
+            found_lines, found_micro = own.within(since, until)
+            lines += found_lines
+            micro += found_micro
+        return domain.MeasuredRate(lines=lines, active_hours=micro / domain.MICROSECONDS_PER_HOUR)
+
+
+_MICROSECOND = timedelta(microseconds=1)
+_scan_lock = threading.RLock()
+_scan_caches: dict[tuple[str, int, str, int | None], _ScanCache] = {}
+
+
+def measured_rate_invalidate() -> None:
+    """Forget this process's scans (tests that rewrite entries in place)."""
+    with _scan_lock:
+        _scan_caches.clear()
 
 
 def backlog_lines_now(*, scope: Scope, merchant_ids: Sequence[int] | None) -> dict[str, int]:

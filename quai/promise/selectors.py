@@ -97,6 +97,7 @@ def snapshot_invalidate() -> None:
         _labour.clear()
         _stock.clear()
         _buffers.clear()
+    labor_selectors.measured_rate_invalidate()
 
 
 def backlog_invalidate() -> None:
@@ -279,14 +280,9 @@ def labour_capacity_by_hour(*, site_id: int, stage: str, since: datetime, hours:
     hour."""
     first = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     until = first + timedelta(hours=hours)
-    plans = []
-    for plan in labor_selectors.plan_list(site_id=site_id).filter(starts_at__lt=until, ends_at__gt=first):
-        cells = [cell for cell in labor_selectors.plan_cells(plan=plan) if cell.activity == stage]
-        if cells:
-            heads: dict[datetime, int] = {}
-            for cell in cells:
-                heads[cell.hour] = heads.get(cell.hour, 0) + cell.heads
-            plans.append((plan, heads))
+    covering_plans = list(labor_selectors.plan_list(site_id=site_id).filter(starts_at__lt=until, ends_at__gt=first))
+    heads_by_plan = labor_selectors.plan_heads_by_hour(plan_ids=[plan.pk for plan in covering_plans], activity=stage)
+    plans = [(plan, heads_by_plan[plan.pk]) for plan in covering_plans if plan.pk in heads_by_plan]
     shifts = list(
         labor_selectors.shift_list(site_id=site_id)
         .filter(activity=stage, starts_at__lt=until, ends_at__gt=first, staff__active=True)
