@@ -1,7 +1,7 @@
 """``make bench`` (``BENCH_ONLY=connectors``): stock out to shops during an order burst, measured on the shops' side.
 
-Set-up (scratch PostgreSQL database ``quai_bench_connectors``, Redis ``BENCH_CONNECTORS_REDIS_URL``, default
-``redis://127.0.0.1:6379/12``):
+Set-up (scratch PostgreSQL database ``<BENCH_PG_URL's database>_connectors``, by default ``quai_bench_connectors``,
+on bench/intake.py's server; Redis ``BENCH_CONNECTORS_REDIS_URL``, default ``redis://127.0.0.1:6379/12``):
 
 - the fake WooCommerce and Shopify shops of ``quai/integrations/tests/fake_shops/`` run in a process of their own on
   loopback (real HTTP, the same adapters as for a real shop), each stamping the time it receives a stock level;
@@ -61,7 +61,9 @@ MAX_SECONDS = 120
 DRAIN_SECONDS = _env_int("BENCH_CONNECTORS_DRAIN_SECONDS", 120)
 STOCK = ORDERS  # no SKU runs out: every order moves a level the shops must follow
 INJECTED_DRIFT = 5  # levels changed behind Quai's back on each shop before the reconcile
-DB = "quai_bench_connectors"
+# The scratch database beside bench/intake.py's, named from ``BENCH_PG_URL`` (``…/h2_bench`` → ``h2_bench_connectors``;
+# default ``quai_bench_connectors``), so two people benchmarking on one server never drop each other's database.
+DB = intake.DB.removesuffix("_intake") + "_connectors"
 REDIS_URL = os.environ.get("BENCH_CONNECTORS_REDIS_URL", "redis://127.0.0.1:6379/12")
 MARKED_BY = "inventory.reservation_made"  # its handler's key: integrations.shop_stock.<event name>
 STOCK_INTERVAL_MS = 100  # quai.integrations.services.stock_out.DEFAULT_STOCK_INTERVAL_MS
