@@ -54,3 +54,17 @@ def mark_clear(key: str) -> None:
             _redis(url).delete(key)
         except Exception:  # the mark expires by itself; meanwhile the sweep runs
             logger.exception("could not clear the mark %s", key)
+
+
+def mark_pop(key: str) -> bool:
+    """Whether the mark was there, removing it in the same step (False without Redis: no mark was ever left)."""
+    url = getattr(settings, "REDIS_URL", "")
+    if not url:
+        return False
+    try:
+        pipe = _redis(url).pipeline()  # GET then DEL in one MULTI: no other process sees the mark between them
+        found, _deleted = pipe.get(key).delete(key).execute()
+        return found is not None
+    except Exception:  # as if it were there: one pass more rather than an event left to the relay
+        logger.exception("could not read the mark %s", key)
+        return True

@@ -59,7 +59,7 @@ from quai.core.events import (
     subscriptions,
     subscriptions_for,
 )
-from quai.core.marks import mark_clear, mark_take
+from quai.core.marks import mark_clear, mark_pop, mark_take
 from quai.core.models import HandledEvent, OutboxEvent
 from quai.core.rows import model_rows_insert, rows_insert
 
@@ -159,6 +159,8 @@ RELAY_QUEUED_KEY = "quai:outbox:relay-queued"
 RELAY_QUEUED_SECONDS = 30
 # The same for the priority pass's task (``relay_first``).
 PRIORITY_QUEUED_KEY = "quai:outbox:priority-queued"
+# "A priority pass left because another run held the priority lock": that run looks again before it ends.
+PRIORITY_AGAIN_KEY = "quai:outbox:priority-again"
 
 
 def outbox_relay_nudged(batch: int = 100) -> int:
@@ -203,14 +205,10 @@ def _nudge_after_commit(*, priority: bool = False) -> None:
                 return
 
     def nudge() -> None:
-        from quai.core.tasks import outbox_relay_priority_task, outbox_relay_task
+        from quai.core.tasks import outbox_relay_task
 
-        try:
-            if getattr(nudge, _PRIORITY_MARK, False):
-                queue = _PRIORITY_QUEUE[0]
-                _queue(lambda: outbox_relay_priority_task.apply_async(queue=queue), PRIORITY_QUEUED_KEY)
-        except Exception:  # a hint too: the relay runs these handlers first in its batches anyway
-            logger.exception("outbox priority nudge failed; the relay will run its handlers")
+        if getattr(nudge, _PRIORITY_MARK, False):
+            _queue_priority_pass()
         try:
             _queue(outbox_relay_task.delay, RELAY_QUEUED_KEY)
         except Exception:  # a nudge is a hint: the periodic sweep relays anything it missed
@@ -219,6 +217,17 @@ def _nudge_after_commit(*, priority: bool = False) -> None:
     setattr(nudge, _NUDGE_MARK, True)
     setattr(nudge, _PRIORITY_MARK, priority)
     transaction.on_commit(nudge, robust=True)
+
+
+def _queue_priority_pass() -> None:
+    """Queue a priority pass's task unless one is waiting already (``PRIORITY_QUEUED_KEY``)."""
+    from quai.core.tasks import outbox_relay_priority_task
+
+    try:
+        queue = _PRIORITY_QUEUE[0]
+        _queue(lambda: outbox_relay_priority_task.apply_async(queue=queue), PRIORITY_QUEUED_KEY)
+    except Exception:  # a hint too: the relay runs these handlers first in its batches anyway
+        logger.exception("outbox priority nudge failed; the relay will run its handlers")
 
 
 def backoff_delay(attempts: int) -> timedelta:
@@ -299,6 +308,9 @@ def _dispatch_all(
             )
             for key, (sub, work) in first.items():
                 _run_handler(key, sub, [item for item in work if (item[0].pk, key) not in taken], errors)
+        if only is None and mark_pop(PRIORITY_AGAIN_KEY):
+            # a priority pass left while this batch held the lock: one must look for what was committed meanwhile
+            _queue_priority_pass()
     for key, (sub, work) in per_handler.items():
         if key not in first:
             _run_handler(key, sub, work, errors)
@@ -321,12 +333,19 @@ def _run_handler(
             errors[row.pk].append(f"{key}: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
 
 
-def _priority_lock() -> None:
-    """Inside a transaction: wait for the other runs of the handlers relayed first to commit (PostgreSQL; SQLite has
-    one writer at a time already)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+def _priority_lock(*, wait: bool = True) -> bool:
+    """Inside a transaction: take the lock of the runs of the handlers relayed first, until the commit — waiting for
+    the other runs to commit, or, with ``wait=False``, not at all (False: another run holds it). PostgreSQL only;
+    SQLite has one writer at a time already."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        if wait:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PRIORITY_LOCK])
+            return True
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_PRIORITY_LOCK])
+        (taken,) = cursor.fetchone()
+        return bool(taken)
 
 
 def _pattern_q(pattern: str) -> Q:
@@ -342,7 +361,12 @@ def outbox_relay_priority(batch: int = 200, max_batches: int = 20) -> int:
     not, oldest first, up to ``batch`` at a time until none is left — that none of them has handled yet and that
     have never failed (a failed event's retries are its relay's, with their backoff). Records their ``HandledEvent``
     rows only: each event stays pending until a relay claims it, runs its other handlers and marks it relayed.
-    Returns how many events it handled. A handler that fails here is left to the relay, which records the error."""
+    Returns how many events it handled. A handler that fails here is left to the relay, which records the error.
+
+    A pass that finds another run of these handlers under way (the priority lock held: another pass, or a relay
+    batch running them on its own events) leaves at once rather than wait for it, freeing its worker (the shop
+    pushes' own) for the pushes; it leaves a mark (``PRIORITY_AGAIN_KEY``) so the run under way looks again for
+    events committed since it read: a pass reads once more before it leaves, a relay batch queues a pass."""
     subs = [sub for sub in subscriptions() if sub.key in _PRIORITY_KEYS]
     if not subs:
         return 0
@@ -353,7 +377,9 @@ def outbox_relay_priority(batch: int = 200, max_batches: int = 20) -> int:
     total = 0
     for _ in range(max_batches):
         with transaction.atomic():
-            _priority_lock()
+            if not _priority_lock(wait=False):
+                mark_take(PRIORITY_AGAIN_KEY, RELAY_QUEUED_SECONDS)
+                break
             rows = list(
                 OutboxEvent.objects.filter(names, relayed_at=None, attempts=0)
                 .filter(~Exists(HandledEvent.objects.filter(event=OuterRef("pk"), handler__in=list(keys))))
@@ -362,7 +388,7 @@ def outbox_relay_priority(batch: int = 200, max_batches: int = 20) -> int:
             if rows:
                 _dispatch_all(rows, set(), only=keys)
         total += len(rows)
-        if len(rows) < batch:
+        if len(rows) < batch and not mark_pop(PRIORITY_AGAIN_KEY):
             break
     return total
 
