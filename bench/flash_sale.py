@@ -12,10 +12,16 @@ time into that fixed part and a cost per order (two points, a line), and the est
 for information only: a cost that grows faster than the orders (a longer backlog read at each wave) would be
 underestimated by a line. The full day runs with ``BENCH_FLASH_SALE_ORDERS=100000 BENCH_FLASH_SALE_SMALL=0``.
 
+Then the issue's what-if: the same day with 30 % of the plan's people missing on the floor (``--what-if
+staff-30``), on the first database only, measured against the normal day just run (its ``--trace``, so the
+normal day is not run twice): the first stage to fall behind, when, and the orders it costs, against the issue's
+target (the report names a stage and the orders it costs). It costs one more day of the same size.
+
 Environment: ``BENCH_FLASH_SALE_ORDERS`` (default 1,000), ``BENCH_FLASH_SALE_SMALL`` (the smaller run's orders,
 default 200; 0: no split), ``BENCH_FLASH_SALE_HOURS`` (default 24),
 ``BENCH_FLASH_SALE_SEED`` (default 1), ``BENCH_FLASH_SALE_DATABASES`` (``sqlite,pg`` by default),
-``BENCH_PG_URL`` (its server hosts the scratch database).
+``BENCH_PG_URL`` (its server hosts the scratch database), ``BENCH_FLASH_SALE_WHAT_IF`` (default ``staff-30``;
+empty: no what-if).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +53,10 @@ HOURS = _env_int("BENCH_FLASH_SALE_HOURS", 24)
 SEED = _env_int("BENCH_FLASH_SALE_SEED", 1)
 DATABASES = [d.strip() for d in os.environ.get("BENCH_FLASH_SALE_DATABASES", "sqlite,pg").split(",") if d.strip()]
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/quai_bench")
+WHAT_IF = os.environ.get("BENCH_FLASH_SALE_WHAT_IF", "staff-30").strip()
 
 
-def _run(name: str, database_url: str, orders: int = ORDERS) -> dict[str, Any]:
+def _run(name: str, database_url: str, orders: int = ORDERS, *extra: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="quai-bench-sim-") as scratch:
         figures = Path(scratch) / "figures.json"
         env = {
@@ -74,6 +82,7 @@ def _run(name: str, database_url: str, orders: int = ORDERS) -> dict[str, Any]:
                 f"--report={Path(scratch) / 'report.html'}",
                 f"--json={figures}",
                 "--lang=en",
+                *extra,
             ],
             cwd=ROOT,
             env=env,
@@ -155,6 +164,22 @@ def _rows(result: dict[str, Any], small: dict[str, Any] | None = None) -> list[t
     return rows
 
 
+def what_if_row(result: dict[str, Any]) -> tuple[str, str, str, str]:
+    """The what-if's verdict: the first stage behind the normal day, when, and the orders it costs."""
+    behind = result["stage_behind"]
+    label = f"{result['database']}: {result['what_if']}, first stage behind ({result['orders_in']:,} orders)"
+    if behind["stage"]:
+        how = f", {behind['behind_minutes']} min of work behind" if behind.get("why") == "plan" else ""
+        stage = f"{behind['stage']} at {behind['at']}{how}"
+    else:
+        stage = "none"
+    cost = (
+        f"costs {behind['orders']:,} orders ({behind['late']:,} shipped late, {behind['later_promise']:,} promised "
+        f"a later day, {behind['late_delivery']:,} delivered late)"
+    )
+    return label, f"{stage}; {cost}", "a stage and its cost named", "PASS" if behind["stage"] else "MISS"
+
+
 def _hot_spots(result: dict[str, Any]) -> list[str]:
     orders = max(1, result["orders_in"])
     parts = []
@@ -176,6 +201,8 @@ def main() -> int:
     )
     results: list[dict[str, Any]] = []
     smalls: list[dict[str, Any] | None] = []
+    what_if: dict[str, Any] | None = None
+    what_if_seconds = 0.0
     for database in DATABASES:
         if database == "sqlite":
             name, url = "SQLite", "sqlite:///" + str(Path(tempfile.gettempdir()) / "unused.sqlite3")
@@ -188,9 +215,23 @@ def main() -> int:
             print(f"==> flash-sale day, {name} (scratch), {SMALL:,} orders: the day's fixed part", flush=True)
             small = _run(name, url, SMALL)
         print(f"==> flash-sale day, {name} (scratch), {ORDERS:,} orders", flush=True)
-        results.append(_run(name, url))
+        if WHAT_IF and what_if is None:
+            with tempfile.TemporaryDirectory(prefix="quai-bench-normal-") as kept:
+                trace = Path(kept) / "normal.trace.json"
+                results.append(_run(name, url, ORDERS, f"--trace={trace}"))
+                print(f"==> the same day, {name} (scratch), what-if {WHAT_IF} against it", flush=True)
+                started = time.perf_counter()
+                what_if = _run(name, url, ORDERS, f"--what-if={WHAT_IF}", f"--baseline={trace}")
+                what_if_seconds = time.perf_counter() - started
+        else:
+            results.append(_run(name, url))
         smalls.append(small)
     rows = [row for result, small in zip(results, smalls, strict=True) for row in _rows(result, small)]
+    if what_if is not None:
+        rows.append(what_if_row(what_if))
+        rows.append(
+            (f"{what_if['database']}: the what-if's run (its world included)", f"{what_if_seconds:,.0f} s", "", "")
+        )
     if not rows:
         return 0
     widths = [max(len(row[i]) for row in [("figure", "measured", "target", "verdict"), *rows]) for i in range(4)]

@@ -176,3 +176,18 @@ def test_a_carrier_what_if_names_the_carrier_and_a_day_that_kept_up_says_so() ->
     with translation.override("fr"):
         page = report_html(None, _figures(carrier))  # type: ignore[arg-type]
     assert "<b>en transport</b>" in page and "40 livrées après leur promesse" in page
+
+
+def test_the_bench_prints_the_what_ifs_verdict_against_the_issues_target() -> None:
+    from bench.flash_sale import what_if_row
+
+    result = {"database": "SQLite", "what_if": "staff-30", "orders_in": 1000, "stage_behind": CUT}
+    label, measured, _target, verdict = what_if_row(result)
+    assert label == "SQLite: staff-30, first stage behind (1,000 orders)"
+    assert measured == (
+        "picking at 10:40, 41 min of work behind; costs 53 orders (2 shipped late, 51 promised a later day, "
+        "0 delivered late)"
+    )
+    assert verdict == "PASS"
+    kept_up = {**result, "stage_behind": {**CUT, "stage": "", "at": None, "why": ""}}
+    assert what_if_row(kept_up)[1].startswith("none; costs 53 orders") and what_if_row(kept_up)[3] == "MISS"
