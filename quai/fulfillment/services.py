@@ -26,7 +26,7 @@ from quai.catalog.selectors import scan_resolve_among
 from quai.core import clock
 from quai.core.errors import Conflict, Forbidden, InsufficientStock, NotFound, QuaiError, ValidationFailed
 from quai.core.outbox import event_record, events_record_many
-from quai.core.states import StateMachine, transition
+from quai.core.states import StateMachine, Step, transition, transitions_many
 from quai.fulfillment import domain, routing
 from quai.fulfillment.events import BatchStatusChanged, PickConfirmed, PickShort, ToteCompleted, WaveReleased
 from quai.fulfillment.models import (
@@ -92,13 +92,30 @@ def batch_transition(
         actor=actor,
         values=values,
         merchant_id=None,
-        event=lambda step: BatchStatusChanged(
-            batch_id=batch.pk,
-            from_status=step.from_status,
-            to_status=step.to_status,
-            operator_id=batch.operator_id,
-        ),
+        event=_batch_status_changed(batch),
     )
+    return batch
+
+
+def _batch_status_changed(batch: PickBatch) -> Any:
+    return lambda step: BatchStatusChanged(
+        batch_id=batch.pk, from_status=step.from_status, to_status=step.to_status, operator_id=batch.operator_id
+    )
+
+
+def _locked_batch_transition(
+    *, batch: PickBatch, to_status: str, actor: Any = None, values: Mapping[str, Any] | None = None
+) -> PickBatch:
+    """``batch_transition`` for a batch this transaction has locked and read (``_batch_locked``): the same row,
+    audit row and event, without locking and reading it a second time (a batch's start and finish are per batch
+    on the picking floor's hot path)."""
+    (outcome,) = transitions_many(
+        [Step(obj=batch, to_status=to_status, event=_batch_status_changed(batch), actor=actor, values=values)],
+        machine=BATCH_MACHINE,
+        locked=True,
+    )
+    if outcome.error is not None:
+        raise outcome.error
     return batch
 
 
@@ -606,7 +623,7 @@ def batch_start(*, batch_id: int, operator: Any) -> PickBatch:
             details={"batch_id": busy.pk},
         )
     _operator_check(batch, operator)
-    batch_transition(
+    _locked_batch_transition(
         batch=batch,
         to_status=BatchStatus.PICKING,
         actor=operator,
@@ -1158,7 +1175,7 @@ def batch_confirm_picked(*, batch_id: int, operator: Any, shorts: Mapping[int, i
             occurred_at=now,
         )
         if not any(s == TaskStatus.OPEN for s in status.values()):
-            batch_transition(batch=batch, to_status=BatchStatus.DONE, actor=operator, values={"done_at": now})
+            _locked_batch_transition(batch=batch, to_status=BatchStatus.DONE, actor=operator, values={"done_at": now})
     return batch
 
 
