@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Case, F, Sum, Value, When
+from django.db.models import F, Sum
 from django.utils.translation import gettext as _
 
 from quai.core import clock
+from quai.core.db import rows_update
 from quai.core.errors import Conflict, InsufficientStock, ValidationFailed
 from quai.core.outbox import events_record_many
-from quai.inventory.events import ReservationConsumed, StockChanged
+from quai.inventory.events import ReservationConsumed
 from quai.inventory.models import (
     MovementKind,
     Reservation,
@@ -35,7 +36,16 @@ from quai.inventory.models import (
     StockMovement,
     StockQuantity,
 )
-from quai.inventory.services._common import _actor, _counts, _lock_rows, _stock_changed
+from quai.inventory.services._common import (
+    QUANTITY_COLUMNS,
+    _actor,
+    _columns_add,
+    _counts,
+    _lock_rows,
+    _per_index,
+    _stock_changed,
+    _stock_changed_event,
+)
 from quai.inventory.services.movements import _place, _row_ensure
 from quai.inventory.services.reservations import reservation_allocate, reservation_consume
 from quai.inventory.services.totes import _places_of, _rows_ensure
@@ -280,26 +290,19 @@ def parcels_stock_pack(*, parcels: Sequence[ParcelStock], actor: Any = None) -> 
         delta[target_id] = delta.get(target_id, 0) + take
     # On hand and reserved move together (the units stay reserved): one statement for every row.
     changed = {row_id: change for row_id, change in delta.items() if change}
-    if changed:
-        amount = Case(*(When(pk=row_id, then=Value(change)) for row_id, change in changed.items()), default=Value(0))
-        StockQuantity.objects.filter(pk__in=list(changed)).update(
-            on_hand=F("on_hand") + amount, reserved=F("reserved") + amount
-        )
+    _columns_add(StockQuantity, {row_id: (change, change) for row_id, change in changed.items()}, QUANTITY_COLUMNS)
     # The allocations follow their units to the station's row.
     sources: dict[int, StockQuantity] = {}
     for _index, _current, allocation, key in moves:
         sources[allocation.pk] = allocation.stock
         allocation.stock_id, allocation.location_id = target_ids[key], key[1]
-    ReservationAllocation.objects.bulk_update([a for _i, _r, a, _k in moves], ["stock", "location"])
+    rows_update([a for _i, _r, a, _k in moves], ["stock", "location"])
     movements = [
-        StockMovement(
+        _movement_from(
+            sources[allocation.pk],
             merchant_id=current.merchant_id,
             kind=MovementKind.PACK,
             sku_id=current.sku_id,
-            lot=sources[allocation.pk].lot,
-            expiry=sources[allocation.pk].expiry,
-            from_location_id=sources[allocation.pk].location_id,
-            from_status=sources[allocation.pk].status,
             to_location_id=key[1],
             to_status=sources[allocation.pk].status,
             quantity=allocation.quantity,
@@ -329,10 +332,18 @@ def parcels_stock_pack(*, parcels: Sequence[ParcelStock], actor: Any = None) -> 
             for movement, (_index, current, allocation, key) in zip(movements, moves, strict=True)
         ]
     )
-    per_parcel: list[list[StockMovement]] = [[] for _job in parcels]
-    for movement, (index, _current, _allocation, _key) in zip(movements, moves, strict=True):
-        per_parcel[index].append(movement)
-    return per_parcel
+    return _per_index(((index, m) for m, (index, _c, _a, _k) in zip(movements, moves, strict=True)), len(parcels))
+
+
+def _movement_from(source: StockQuantity, **fields: Any) -> StockMovement:
+    """A movement of units leaving ``source``'s row: its lot, expiry, place and status; ``fields`` the rest."""
+    return StockMovement(
+        lot=source.lot,
+        expiry=source.expiry,
+        from_location_id=source.location_id,
+        from_status=source.status,
+        **fields,
+    )
 
 
 def _levels(sku_ids: set[int]) -> dict[int, dict[str, int]]:
@@ -340,28 +351,6 @@ def _levels(sku_ids: set[int]) -> dict[int, dict[str, int]]:
         row["sku_id"]: {"on_hand": row["on_hand"], "reserved": row["reserved"]}
         for row in StockLevel.objects.filter(sku_id__in=sku_ids).values("sku_id", "on_hand", "reserved")
     }
-
-
-def _stock_changed_event(
-    movement: StockMovement, level: dict[str, int], *, sku_code: str, from_location_code: str, to_location_code: str
-) -> StockChanged:
-    """``_stock_changed``'s event with the SKU's counter given (a many-form computes it once for the batch)."""
-    return StockChanged(
-        movement_id=movement.pk,
-        kind=movement.kind,
-        sku_id=movement.sku_id,
-        quantity=movement.quantity,
-        lot=movement.lot,
-        from_location_id=movement.from_location_id,
-        to_location_id=movement.to_location_id,
-        from_status=movement.from_status,
-        to_status=movement.to_status,
-        sellable_on_hand=level.get("on_hand", 0),
-        reserved=level.get("reserved", 0),
-        sku_code=sku_code,
-        from_location_code=from_location_code,
-        to_location_code=to_location_code,
-    )
 
 
 @transaction.atomic
@@ -436,37 +425,28 @@ def parcels_stock_ship(*, parcels: Sequence[ParcelStock], actor: Any = None) -> 
                 counted_out += take
             moves.append((current, allocation, take))
         level_delta.append((current.sku_id, counted_out, sum(a.quantity for a in taken)))
-    amount = Case(*(When(pk=row_id, then=Value(change)) for row_id, change in delta.items()), default=Value(0))
-    StockQuantity.objects.filter(pk__in=list(delta)).update(
-        on_hand=F("on_hand") + amount, reserved=F("reserved") + amount
-    )
+    _columns_add(StockQuantity, {row_id: (change, change) for row_id, change in delta.items()}, QUANTITY_COLUMNS)
     for _current, allocation, take in moves:
         allocation.quantity -= take
         allocation.consumed_quantity += take
-    ReservationAllocation.objects.bulk_update([a for _r, a, _t in moves], ["quantity", "consumed_quantity"])
+    rows_update([a for _r, a, _t in moves], ["quantity", "consumed_quantity"])
     # Units leave on-hand and reserved together, so the counters' free stock never shrinks: no guard needed.
     by_sku: dict[int, list[int]] = {}
     for sku_id, on_hand, reserved in level_delta:
         total = by_sku.setdefault(sku_id, [0, 0])
         total[0], total[1] = total[0] + on_hand, total[1] + reserved
-    StockLevel.objects.filter(sku_id__in=list(by_sku)).update(
-        on_hand=F("on_hand") - Case(*(When(sku_id=s, then=Value(t[0])) for s, t in by_sku.items()), default=Value(0)),
-        reserved=F("reserved") - Case(*(When(sku_id=s, then=Value(t[1])) for s, t in by_sku.items()), default=Value(0)),
-    )
+    _columns_add(StockLevel, {s: (-t[0], -t[1]) for s, t in by_sku.items()}, QUANTITY_COLUMNS, key="sku_id")
     reason_of = {
         index: _("Handed to the carrier (parcel %(parcel)s)") % {"parcel": job.parcel_id}
         for index, job in enumerate(parcels)
     }
     index_of = {current.pk: index for index, current, _taken in work}
     movements = [
-        StockMovement(
+        _movement_from(
+            rows[allocation.stock_id],
             merchant_id=current.merchant_id,
             kind=MovementKind.SHIP,
             sku_id=current.sku_id,
-            lot=rows[allocation.stock_id].lot,
-            expiry=rows[allocation.stock_id].expiry,
-            from_location_id=rows[allocation.stock_id].location_id,
-            from_status=rows[allocation.stock_id].status,
             quantity=take,
             actor=_actor(actor),
             reason=reason_of[index_of[current.pk]],
@@ -477,9 +457,7 @@ def parcels_stock_ship(*, parcels: Sequence[ParcelStock], actor: Any = None) -> 
         for current, allocation, take in moves
     ]
     StockMovement.objects.bulk_create(movements)
-    Reservation.objects.bulk_update(
-        [current for _i, current, _t in work], ["quantity", "consumed_quantity", "status", "updated_at"]
-    )
+    rows_update([current for _i, current, _t in work], ["quantity", "consumed_quantity", "status", "updated_at"])
     # Each reservation's events see the counter as one by one would: after its own consumption, before the next's.
     levels = _levels(set(by_sku))
     after: list[dict[str, int]] = [{} for _w in work]
@@ -523,7 +501,4 @@ def parcels_stock_ship(*, parcels: Sequence[ParcelStock], actor: Any = None) -> 
             )
         )
     events_record_many(events)
-    per_parcel: list[list[Reservation]] = [[] for _job in parcels]
-    for index, current, _taken in work:
-        per_parcel[index].append(current)
-    return per_parcel
+    return _per_index(((index, current) for index, current, _taken in work), len(parcels))

@@ -16,14 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import F
 from django.utils.translation import gettext as _
 
 from quai.core import clock
 from quai.core.errors import Conflict, InsufficientStock, NotFound, ValidationFailed
 from quai.core.outbox import events_record_many
 from quai.inventory import domain
-from quai.inventory.events import StockChanged
 from quai.inventory.models import (
     MovementKind,
     Reservation,
@@ -33,7 +32,16 @@ from quai.inventory.models import (
     StockMovement,
     StockQuantity,
 )
-from quai.inventory.services._common import _actor, _counts, _lock_rows, _stock_changed
+from quai.inventory.services._common import (
+    QUANTITY_COLUMNS,
+    _actor,
+    _columns_add,
+    _counts,
+    _lock_rows,
+    _per_index,
+    _stock_changed,
+    _stock_changed_event,
+)
 from quai.inventory.services.movements import _Place, _place, _place_checked, _row_ensure, zone_is_active
 from quai.inventory.services.reservations import _release_lines, _taken
 
@@ -297,12 +305,8 @@ def reservation_pick_to_many(*, lines: Sequence[PickToLine], actor: Any = None) 
                 details={"sku_id": row.sku_id, "location_id": row.location_id, "requested": -change},
             )
     # On hand and reserved move together (the units stay reserved): one statement for every row.
-    changed = {row_id: change for row_id, change in delta.items() if change}
-    if changed:
-        amount = Case(*(When(pk=row_id, then=Value(change)) for row_id, change in changed.items()), default=Value(0))
-        StockQuantity.objects.filter(pk__in=list(changed)).update(
-            on_hand=F("on_hand") + amount, reserved=F("reserved") + amount
-        )
+    changed = {row_id: (change, change) for row_id, change in delta.items() if change}
+    _columns_add(StockQuantity, changed, QUANTITY_COLUMNS)
 
     # The allocations follow their units: each part taken is pinned to the tote's row (merged with one there).
     taken: dict[int, int] = {}
@@ -313,17 +317,12 @@ def reservation_pick_to_many(*, lines: Sequence[PickToLine], actor: Any = None) 
         pin = (allocation.reservation_id, target_ids[key])
         pinned[pin] = pinned.get(pin, 0) + take
         first_source.setdefault(pin, allocation)
-    ReservationAllocation.objects.filter(pk__in=list(taken)).update(
-        quantity=F("quantity") - Case(*(When(pk=pk, then=Value(n)) for pk, n in taken.items()), default=Value(0))
-    )
+    _columns_add(ReservationAllocation, {pk: (-n,) for pk, n in taken.items()}, ("quantity",))
     # The first allocation on the row, as ``.first()`` takes it one line at a time (read under the reservations'
     # locks above: no other writer adds one meanwhile; a row created by ``_rows_ensure`` has none).
     there = {pin: first_on_row[pin] for pin in pinned if pin in first_on_row}
     merged = {there[pin]: n for pin, n in pinned.items() if pin in there}
-    if merged:
-        ReservationAllocation.objects.filter(pk__in=list(merged)).update(
-            quantity=F("quantity") + Case(*(When(pk=pk, then=Value(n)) for pk, n in merged.items()), default=Value(0))
-        )
+    _columns_add(ReservationAllocation, {pk: (n,) for pk, n in merged.items()}, ("quantity",))
     ReservationAllocation.objects.bulk_create(
         [
             ReservationAllocation(
@@ -372,18 +371,9 @@ def reservation_pick_to_many(*, lines: Sequence[PickToLine], actor: Any = None) 
     events_record_many(
         [
             (
-                StockChanged(
-                    movement_id=movement.pk,
-                    kind=movement.kind,
-                    sku_id=movement.sku_id,
-                    quantity=movement.quantity,
-                    lot=movement.lot,
-                    from_location_id=movement.from_location_id,
-                    to_location_id=movement.to_location_id,
-                    from_status=movement.from_status,
-                    to_status=movement.to_status,
-                    sellable_on_hand=levels.get(movement.sku_id, {}).get("on_hand", 0),
-                    reserved=levels.get(movement.sku_id, {}).get("reserved", 0),
+                _stock_changed_event(
+                    movement,
+                    levels.get(movement.sku_id, {}),
                     sku_code=reservations[allocation.reservation_id].sku.code,
                     from_location_code=places.code(allocation.stock.location_id),
                     to_location_code=places.code(key[1]),
@@ -393,10 +383,7 @@ def reservation_pick_to_many(*, lines: Sequence[PickToLine], actor: Any = None) 
             for movement, (_index, allocation, key, _take) in zip(movements, moves, strict=True)
         ]
     )
-    per_line: list[list[StockMovement]] = [[] for _line in lines]
-    for movement, (index, _allocation, _key, _take) in zip(movements, moves, strict=True):
-        per_line[index].append(movement)
-    return per_line
+    return _per_index(((index, m) for m, (index, _a, _k, _t) in zip(movements, moves, strict=True)), len(lines))
 
 
 @dataclass
