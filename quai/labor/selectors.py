@@ -125,6 +125,10 @@ def _entries(*, site_id: int, activity: str, zone_id: int | None) -> QuerySet[Pr
 
 #: The scans kept per process (all keys): past this many the cache starts again empty.
 SCAN_CACHE_MAX = 2_000_000
+#: How often (wall-clock seconds) a cache checks the entries it has seen (an aggregate over all of them, the costlier
+#: of its two queries): an entry committed late under a lower id (PostgreSQL) is counted at most this late, as the
+#: promise's backlog (``BACKLOG_TTL``) is. SQLite has one writer at a time: its ids commit in order, none comes late.
+SCAN_CHECK_SECONDS = 5.0
 #: A cache is read again whole after this many wall-clock seconds: an entry's operator, site or zone set to NULL by
 #: a deletion (``SET_NULL``) changes whose scan it is without changing how many there are.
 SCAN_CACHE_SECONDS = 600.0
@@ -168,12 +172,12 @@ class _OperatorScans:
 @dataclass
 class _ScanCache:
     """The scans of one (site, activity, zone) from ``loaded_from`` on, per person, read incrementally: each read
-    fetches only the entries with an id above the highest seen, and checks that the entries up to it still
-    count, add up and end as those read (one aggregate) — an entry committed late under a lower id (PostgreSQL
-    hands ids out before commit), one deleted, a database emptied and filled again (a test, a scratch run) make it
-    read everything again. Entries are otherwise never changed (``labor.services`` only
-    inserts them). ``domain.measured_rate`` sums whole microseconds, so the per-person running totals give
-    exactly its figure for any window: the rate costs two queries returning the new scans, not all of them."""
+    fetches only the entries with an id above the highest seen, and (every ``SCAN_CHECK_SECONDS``) checks that the
+    entries up to it still count, add up and end as those read (one aggregate): an entry committed late under a lower
+    id (PostgreSQL hands ids out before commit), one deleted, a database emptied and filled again (a test, a scratch
+    run) make it read everything again. Entries are otherwise never changed (``labor.services`` only inserts them).
+    ``domain.measured_rate`` sums whole microseconds, so the per-person running totals give exactly its figure for
+    any window: the rate costs one or two queries returning the new scans, not a read of all of them."""
 
     loaded_from: datetime
     built: float
@@ -181,15 +185,18 @@ class _ScanCache:
     count: int = 0
     total_lines: int = 0
     newest: datetime | None = None
+    checked: float = 0.0
     operators: dict[str, _OperatorScans] = field(default_factory=dict)
 
     def refresh(self, rows: QuerySet[ProductivityEntry]) -> bool:
         """Read the entries not seen yet; False if the ones seen changed (the caller starts again)."""
         rows = rows.filter(occurred_at__gte=self.loaded_from)
-        if self.last_id:
+        now = monotonic.monotonic()
+        if self.last_id and now - self.checked >= SCAN_CHECK_SECONDS:
             seen = rows.filter(pk__lte=self.last_id).aggregate(n=Count("pk"), lines=Sum("lines"), at=Max("occurred_at"))
             if (seen["n"], seen["lines"], seen["at"]) != (self.count, self.total_lines, self.newest):
                 return False
+            self.checked = now
         fresh = rows.filter(pk__gt=self.last_id).order_by("pk")
         for pk, operator_id, label, at, lines in fresh.values_list(
             "pk", "operator_id", "operator_label", "occurred_at", "lines"

@@ -1,7 +1,8 @@
 """Labour's measured rate read through the process's cache of scans (``selectors.measured_rate``): for any window,
 the very figure ``domain.measured_rate`` gives over the entries read from the database at that moment, after
-entries are added at the end, backdated into the past, deleted, or the table emptied and filled again; and a warm
-read costs two small queries, not a read of every scan."""
+entries are added at the end, backdated into the past, deleted, or the table emptied and filled again (once its
+check of the entries seen is due); and a warm read costs two small queries, one between checks, not a read of every
+scan."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ NINE = datetime(2030, 1, 7, 9, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():  # type: ignore[no-untyped-def]
+def _fresh_cache(monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(selectors, "SCAN_CHECK_SECONDS", 0.0)  # every read checks the entries seen
     selectors.measured_rate_invalidate()
     yield
     selectors.measured_rate_invalidate()
@@ -113,7 +115,7 @@ def test_a_table_emptied_and_filled_again_is_read_again() -> None:
     _check_every_window(rng, sites, [])
 
 
-def test_a_warm_read_costs_two_queries_whatever_the_scans() -> None:
+def test_a_warm_read_costs_two_queries_whatever_the_scans_and_one_between_checks(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     rng = random.Random(5)
     sites = [SiteFactory()]
     users = [StaffUserFactory() for _ in range(3)]
@@ -124,6 +126,12 @@ def test_a_warm_read_costs_two_queries_whatever_the_scans() -> None:
     with CaptureQueriesContext(connection) as queries:
         cached = selectors.measured_rate(since=NINE - timedelta(days=13), **window)
     assert len(queries) == 2
+    assert cached == _read_directly(since=NINE - timedelta(days=13), **window)
+    monkeypatch.setattr(selectors, "SCAN_CHECK_SECONDS", 3600.0)
+    _entries(rng, 10, start=NINE + timedelta(hours=3), sites=sites, zones=[], users=users)
+    with CaptureQueriesContext(connection) as queries:
+        cached = selectors.measured_rate(since=NINE - timedelta(days=13), **window)
+    assert len(queries) == 1
     assert cached == _read_directly(since=NINE - timedelta(days=13), **window)
 
 
