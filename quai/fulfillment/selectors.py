@@ -105,6 +105,15 @@ def order_picked_units(*, scope: Scope, order_id: int) -> list[PickedUnits]:
     return _picked(PickTask.objects.filter(order_id=order_id).filter(scope.q()))
 
 
+def orders_picked_units(*, scope: Scope, order_ids: Sequence[int]) -> dict[int, list[PickedUnits]]:
+    """``order_picked_units`` for many orders (inside ``scope``) in one read: each order's units as it gives them;
+    an order with nothing picked is absent."""
+    found: dict[int, list[PickedUnits]] = {}
+    for unit in _picked(PickTask.objects.filter(order_id__in=list(order_ids)).filter(scope.q())):
+        found.setdefault(unit.order_id, []).append(unit)
+    return found
+
+
 def orders_tote_codes(*, scope: Scope, order_ids: Sequence[int]) -> dict[int, set[str]]:
     """Per order of ``order_ids`` (inside ``scope``), the codes of the totes its picked units went into: the tote
     codes of ``order_picked_units``, for many orders in one read (a batch of parcels closed). An order with nothing
@@ -125,6 +134,12 @@ def order_picking_unfinished(*, scope: Scope, order_id: int) -> bool:
     """Whether a pick of the order is still open (another tote on its way): one read, where ``order_picking_done``
     takes two to also tell an order never waved."""
     return PickTask.objects.filter(order_id=order_id, status="open").filter(scope.q()).exists()
+
+
+def orders_picking_unfinished(*, scope: Scope, order_ids: Sequence[int]) -> set[int]:
+    """Those of ``order_ids`` with a pick still open (``order_picking_unfinished`` for many orders, in one read)."""
+    rows = PickTask.objects.filter(order_id__in=list(order_ids), status="open").filter(scope.q())
+    return {int(order_id) for order_id in rows.order_by().values_list("order_id", flat=True).distinct()}
 
 
 def order_picking_done(*, scope: Scope, order_id: int) -> bool:

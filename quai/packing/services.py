@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import transaction
 from django.db.models.functions import Upper
@@ -26,16 +26,26 @@ from django.utils.translation import gettext as _
 from quai.catalog.models import PackagingType
 from quai.catalog.selectors import ScanResult, scan_resolve
 from quai.core import clock
+from quai.core.db import rows_update
 from quai.core.errors import Conflict, NotFound, QuaiError, ValidationFailed
 from quai.core.outbox import event_record, events_record_many
 from quai.core.states import actor_of
-from quai.fulfillment.selectors import ToteContents, order_picking_unfinished, orders_tote_codes
+from quai.fulfillment.selectors import (
+    ToteContents,
+    order_picking_unfinished,
+    orders_picked_units,
+    orders_picking_unfinished,
+    orders_tote_codes,
+)
 from quai.orders.models import Order, OrderStatus
 from quai.packing import cartonization
 from quai.packing.events import PackScanRecorded, ParcelClosed
 from quai.packing.models import Parcel, ParcelItem, ParcelStatus
 from quai.packing.sources import tote_orders, units_to_pack
 from quai.tenants.scope import Scope
+
+if TYPE_CHECKING:
+    from quai.shipping.services import ShipmentRecord
 
 FLOOR = Scope.system("pack station")
 PACKABLE = (OrderStatus.RELEASED, OrderStatus.PICKING)
@@ -121,9 +131,12 @@ def station_lookup(code: str) -> Order | ToteContents:
             ) from None
 
 
-def _picking_check(order: Order) -> None:
-    """An order still being picked (another tote on its way) is not packed from half its units."""
-    if order_picking_unfinished(scope=FLOOR, order_id=order.pk):
+def _picking_check(order: Order, *, unfinished: bool | None = None) -> None:
+    """An order still being picked (another tote on its way) is not packed from half its units. ``unfinished``:
+    what ``order_picking_unfinished`` says of it, when the caller read it for many orders at once."""
+    if unfinished is None:
+        unfinished = order_picking_unfinished(scope=FLOOR, order_id=order.pk)
+    if unfinished:
         raise Conflict(
             _("Order %(ref)s is still being picked: wait for its other totes.") % {"ref": order.external_id},
             code="order_picking_unfinished",
@@ -161,22 +174,25 @@ def parcel_open(*, code: str, station: Any, actor: Any = None, tote_code: str = 
         tote_code=(tote_code or next((u.tote_code for u in units if u.tote_code), ""))[:40],
         opened_by=_user(actor),
     )
-    ParcelItem.objects.bulk_create(
-        [
-            ParcelItem(
-                parcel=parcel,
-                sku_id=u.sku_id,
-                sku_code=u.sku_code,
-                name=names.get(u.sku_id, u.sku_code),
-                lot=u.lot,
-                expected=u.quantity,
-                reservation_id=u.reservation_id,
-            )
-            for u in units
-        ]
-    )
+    ParcelItem.objects.bulk_create(_parcel_items(parcel, units, names))
     _scan_event(parcel, code=code, sku_code="", result="ok", reason="parcel_opened", actor=actor)
     return parcel
+
+
+def _parcel_items(parcel: Parcel, units: Sequence[Any], names: dict[int, str]) -> list[ParcelItem]:
+    """The parcel's lines: one per unit to pack (SKU, lot and reservation), named as the catalogue names the SKU."""
+    return [
+        ParcelItem(
+            parcel=parcel,
+            sku_id=u.sku_id,
+            sku_code=u.sku_code,
+            name=names.get(u.sku_id, u.sku_code),
+            lot=u.lot,
+            expected=u.quantity,
+            reservation_id=u.reservation_id,
+        )
+        for u in units
+    ]
 
 
 @dataclass(frozen=True)
@@ -229,9 +245,9 @@ def parcels_open_many(*, opens: Sequence[ParcelOpen]) -> list[OpenOutcome]:
     parcels opened one by one in the order given: the same refusals (order unknown, held, cancelled, not
     packable, still being picked, nothing to pack), the same parcels resumed, the same parcels, lines and
     ``packing.scan_recorded`` rows, in the same order. In ONE transaction: the orders found and locked in id order,
-    their open parcels and SKU names read once, the parcels, lines and events each written in one insert; what
-    stays per order is what fulfilment reads of its picking (two or three reads). A refused order is skipped, the
-    others opened. Returns one outcome per open, in order."""
+    their open parcels, what fulfilment says of their picking and their SKU names read once, the parcels, lines and
+    events each written in one insert (an order nothing was picked of is packed from its lines, read for it alone).
+    A refused order is skipped, the others opened. Returns one outcome per open, in order."""
     from quai.catalog.models import Sku
 
     if not opens:
@@ -240,6 +256,9 @@ def parcels_open_many(*, opens: Sequence[ParcelOpen]) -> list[OpenOutcome]:
         resolved = _orders_for_codes([o.code for o in opens])
         ids = sorted({order.pk for order in resolved.values() if isinstance(order, Order)})
         locked = {o.pk: o for o in Order.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+        # What fulfilment says of their picking, read once for the batch (nothing here writes it).
+        unfinished = orders_picking_unfinished(scope=FLOOR, order_ids=ids)
+        picked = orders_picked_units(scope=FLOOR, order_ids=ids)
         existing: dict[int, Parcel] = {}
         for parcel in Parcel.objects.filter(
             order_id__in=ids, status__in=[ParcelStatus.OPEN, ParcelStatus.AWAITING_LABEL]
@@ -261,8 +280,8 @@ def parcels_open_many(*, opens: Sequence[ParcelOpen]) -> list[OpenOutcome]:
                 if order.pk in opened:
                     outcomes.append(None)  # the parcel this batch opens for it a moment before
                     continue
-                _picking_check(order)
-                units = units_to_pack(scope=FLOOR, order=order)
+                _picking_check(order, unfinished=order.pk in unfinished)
+                units = units_to_pack(scope=FLOOR, order=order, picked=picked.get(order.pk, []))
                 if not units:
                     raise Conflict(
                         _("Order %(ref)s holds no stock to pack.") % {"ref": order.external_id},
@@ -294,17 +313,9 @@ def parcels_open_many(*, opens: Sequence[ParcelOpen]) -> list[OpenOutcome]:
         Parcel.objects.bulk_create(parcels)
         ParcelItem.objects.bulk_create(
             [
-                ParcelItem(
-                    parcel=parcel,
-                    sku_id=u.sku_id,
-                    sku_code=u.sku_code,
-                    name=names.get(u.sku_id, u.sku_code),
-                    lot=u.lot,
-                    expected=u.quantity,
-                    reservation_id=u.reservation_id,
-                )
+                item
                 for parcel, (_index, _wanted, _order, units) in zip(parcels, planned, strict=True)
-                for u in units
+                for item in _parcel_items(parcel, units, names)
             ]
         )
         now = clock.now()
@@ -499,7 +510,7 @@ def parcel_scans_record(*, parcel: Parcel | int, codes: Sequence[str], actor: An
                 counted[item.pk] = item
                 outcomes.append(ScanOutcome(code=code, sku_code=item.sku_code))
         if counted:
-            ParcelItem.objects.bulk_update(list(counted.values()), ["scanned"])
+            rows_update(list(counted.values()), ["scanned"])
             # A box or weight chosen for fewer items no longer holds.
             Parcel.objects.filter(pk=current.pk).update(weight_ok=False, last_error="")
         operator, at = actor_of(actor).label, clock.now()
@@ -596,7 +607,7 @@ def parcels_scans_record_many(*, bursts: Sequence[ScanBurst]) -> list[BurstOutco
             )
             answers.append(BurstOutcome(parcel_id=pk, outcomes=outcomes, error=stopped))
         if counted:
-            ParcelItem.objects.bulk_update(list(counted.values()), ["scanned"])
+            rows_update(list(counted.values()), ["scanned"])
             # A box or weight chosen for fewer items no longer holds.
             Parcel.objects.filter(pk__in=sorted(touched)).update(weight_ok=False, last_error="")
         events_record_many(events)
@@ -821,7 +832,7 @@ def parcels_box_many(*, parcels: Sequence[Parcel | int], actor: Any = None) -> l
             outcomes.append(StepOutcome(parcel_id=pk, parcel=current))
         if changed:
             fields = ["packaging_code", "packaging_tare_g", "packaging_dims_mm", "expected_weight_g"]
-            Parcel.objects.bulk_update(changed, [*fields, "measured_weight_g", "weight_ok", "updated_at"])
+            rows_update(changed, [*fields, "measured_weight_g", "weight_ok", "updated_at"])
     return outcomes
 
 
@@ -869,7 +880,7 @@ def parcels_weigh_many(*, weighings: Sequence[tuple[Parcel | int, int]], actor: 
             error = None if ok else _weight_mismatch(current, weight_g)
             outcomes.append(StepOutcome(parcel_id=pk, parcel=current, error=error))
         if changed:
-            Parcel.objects.bulk_update(changed, ["measured_weight_g", "weight_ok", "last_error", "updated_at"])
+            rows_update(changed, ["measured_weight_g", "weight_ok", "last_error", "updated_at"])
             events_record_many(events)
     return outcomes
 
@@ -1033,39 +1044,45 @@ def _close_record(current: Parcel, order: Order, items: Sequence[ParcelItem], jo
     parcel_stock_pack(
         reservation_ids=reservation_ids, location=current.station, parcel_id=current.pk, actor=_user(actor)
     )
-    shipment = shipment_record(
+    shipment = shipment_record(record=_shipment_of(current, order.external_id, job, reservation_ids))
+    packed = order_pack(order=order, actor=actor, parcel_id=current.pk)
+    event = _closed(current, job, shipment, now=clock.now(), operator=actor_of(actor).label)
+    current.save()
+    event_record(event, merchant_id=current.merchant_id)
+    return packed
+
+
+def _shipment_of(current: Parcel, order_reference: str, job: _LabelJob, reservation_ids: list[int]) -> ShipmentRecord:
+    """What the parcel's shipment records."""
+    from quai.shipping.services import ShipmentRecord
+
+    return ShipmentRecord(
         answer=job.answer,
         merchant_id=current.merchant_id,
-        order_id=order.pk,
-        order_reference=order.external_id,
+        order_id=current.order_id,
+        order_reference=order_reference,
         parcel_id=current.pk,
         stock_location_id=current.station_id,
         reservation_ids=reservation_ids,
         customs=job.customs,
     )
-    packed = order_pack(order=order, actor=actor, parcel_id=current.pk)
-    now = clock.now()
-    current.status = ParcelStatus.CLOSED
-    current.closed_at = now
-    current.shipment_id = shipment.pk
-    current.carrier_code = job.carrier.code
-    current.last_error = ""
-    current.save()
-    event_record(
-        ParcelClosed(
-            parcel_id=current.pk,
-            order_id=order.pk,
-            packaging_code=current.packaging_code,
-            weight_g=current.measured_weight_g or 0,
-            sscc=shipment.sscc,
-            tracking_number=shipment.tracking_number,
-            carrier=job.carrier.code,
-            operator=actor_of(actor).label,
-            closed_at=now,
-        ),
-        merchant_id=current.merchant_id,
+
+
+def _closed(current: Parcel, job: _LabelJob, shipment: Any, *, now: datetime, operator: str) -> ParcelClosed:
+    """The parcel's fields as closed (set, not saved) and its ``ParcelClosed``."""
+    current.status, current.closed_at = ParcelStatus.CLOSED, now
+    current.shipment_id, current.carrier_code, current.last_error = shipment.pk, job.carrier.code, ""
+    return ParcelClosed(
+        parcel_id=current.pk,
+        order_id=current.order_id,
+        packaging_code=current.packaging_code,
+        weight_g=current.measured_weight_g or 0,
+        sscc=shipment.sscc,
+        tracking_number=shipment.tracking_number,
+        carrier=job.carrier.code,
+        operator=operator,
+        closed_at=now,
     )
-    return packed
 
 
 def parcel_close(*, parcel: Parcel | int, actor: Any = None, label_format: str = "pdf") -> Parcel:
@@ -1267,46 +1284,20 @@ def _close_record_many(
             )
             shipments = shipments_record_many(
                 records=[
-                    {
-                        "answer": job.answer,
-                        "merchant_id": current.merchant_id,
-                        "order_id": current.order_id,
-                        "order_reference": orders[current.order_id].external_id,
-                        "parcel_id": current.pk,
-                        "stock_location_id": current.station_id,
-                        "reservation_ids": reservations[current.pk],
-                        "customs": job.customs,
-                    }
+                    _shipment_of(current, orders[current.order_id].external_id, job, reservations[current.pk])
                     for job, current in zip(labelled, parcels, strict=True)
                 ]
             )
             orders_pack_many(packed=[(p.order_id, p.pk) for p in parcels], actor=actor)
             now, operator = clock.now(), actor_of(actor).label
-            for job, current, shipment in zip(labelled, parcels, shipments, strict=True):
-                current.status, current.closed_at, current.updated_at = ParcelStatus.CLOSED, now, now
-                current.shipment_id, current.carrier_code, current.last_error = shipment.pk, job.carrier.code, ""
-            Parcel.objects.bulk_update(
-                parcels, ["status", "closed_at", "shipment_id", "carrier_code", "last_error", "updated_at"]
-            )
-            events_record_many(
-                [
-                    (
-                        ParcelClosed(
-                            parcel_id=current.pk,
-                            order_id=current.order_id,
-                            packaging_code=current.packaging_code,
-                            weight_g=current.measured_weight_g or 0,
-                            sscc=shipment.sscc,
-                            tracking_number=shipment.tracking_number,
-                            carrier=job.carrier.code,
-                            operator=operator,
-                            closed_at=now,
-                        ),
-                        current.merchant_id,
-                    )
-                    for job, current, shipment in zip(labelled, parcels, shipments, strict=True)
-                ]
-            )
+            closed = [
+                (_closed(current, job, shipment, now=now, operator=operator), current.merchant_id)
+                for job, current, shipment in zip(labelled, parcels, shipments, strict=True)
+            ]
+            for current in parcels:
+                current.updated_at = now
+            rows_update(parcels, ["status", "closed_at", "shipment_id", "carrier_code", "last_error", "updated_at"])
+            events_record_many(closed)
     except QuaiError:
         return None
     return parcels

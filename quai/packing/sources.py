@@ -9,9 +9,10 @@ in stock (its reserved quantity).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from quai.fulfillment.selectors import ToteContents, order_picked_units, tote_contents
+from quai.fulfillment.selectors import PickedUnits, ToteContents, order_picked_units, tote_contents
 from quai.orders.models import Order
 from quai.orders.selectors import order_get
 from quai.tenants.scope import Scope
@@ -27,9 +28,11 @@ class UnitToPack:
     tote_code: str = ""
 
 
-def units_to_pack(*, scope: Scope, order: Order) -> list[UnitToPack]:
-    """The units of ``order`` that must go into its parcel, one entry per SKU and lot (and reservation)."""
-    picked = order_picked_units(scope=scope, order_id=order.pk)
+def units_to_pack(*, scope: Scope, order: Order, picked: Sequence[PickedUnits] | None = None) -> list[UnitToPack]:
+    """The units of ``order`` that must go into its parcel, one entry per SKU and lot (and reservation).
+    ``picked``: what ``order_picked_units`` gives for it, when the caller read it for many orders at once."""
+    if picked is None:
+        picked = order_picked_units(scope=scope, order_id=order.pk)
     if picked:
         merged: dict[tuple[int, str, int], list[str | int]] = {}
         codes: dict[int, str] = {}

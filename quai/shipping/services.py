@@ -9,7 +9,7 @@ transaction fails, ``shipment_label_void`` tells the carrier the label will not 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from quai.core import clock
 from quai.core.crypto import credentials_load, credentials_merge
+from quai.core.db import rows_update
 from quai.core.errors import Conflict, NotFound, QuaiError, ValidationFailed
 from quai.core.outbox import event_record, events_record_many
 from quai.core.states import actor_of
@@ -50,6 +51,9 @@ from quai.shipping.models import (
 )
 
 logger = logging.getLogger(__name__)
+
+#: Who the carrier's tracking moves orders in the audit.
+TRACKING_ACTOR = "carrier tracking"
 
 #: Quai's own GS1 company prefix until the 3PL sets its own in the SSCC sequence (France: 300–379).
 DEFAULT_COMPANY_PREFIX = "3760123"
@@ -197,57 +201,44 @@ def shipment_label_void(answer: LabelAnswer) -> None:
         logger.warning("could not void label %s", answer.result.tracking_number, exc_info=True)
 
 
-def shipment_record(
-    *,
-    answer: LabelAnswer,
-    merchant_id: int,
-    order_id: int,
-    order_reference: str,
-    parcel_id: int,
-    stock_location_id: int,
-    reservation_ids: Sequence[int],
-    customs: dict[str, Any] | None = None,
-) -> Shipment:
+@dataclass(frozen=True)
+class ShipmentRecord:
+    """What a labelled parcel's shipment records: the carrier's answer, the order and parcel, where its units wait
+    (the pack station, the reservations holding them) and its customs papers."""
+
+    answer: LabelAnswer
+    merchant_id: int
+    order_id: int
+    order_reference: str
+    parcel_id: int
+    stock_location_id: int
+    reservation_ids: Sequence[int]
+    customs: dict[str, Any] | None = None
+
+
+def shipment_record(*, record: ShipmentRecord) -> Shipment:
     """Record the carrier's answer as the parcel's shipment (inside the caller's transaction)."""
-    shipment = _shipment_row(
-        answer=answer,
-        merchant_id=merchant_id,
-        order_id=order_id,
-        order_reference=order_reference,
-        parcel_id=parcel_id,
-        stock_location_id=stock_location_id,
-        reservation_ids=reservation_ids,
-        customs=customs,
-    )
+    shipment = _shipment_row(record)
     shipment.save(force_insert=True)
     return shipment
 
 
-def shipments_record_many(*, records: Sequence[Mapping[str, Any]]) -> list[Shipment]:
-    """``shipment_record`` for many parcels (a batch of closes) in one insert: ``records`` are its keyword arguments,
-    one mapping per parcel; the shipments are returned in that order, with their ids."""
-    shipments = [_shipment_row(**record) for record in records]
+def shipments_record_many(*, records: Sequence[ShipmentRecord]) -> list[Shipment]:
+    """``shipment_record`` for many parcels (a batch of closes) in one insert; the shipments are returned in the
+    order of ``records``, with their ids."""
+    shipments = [_shipment_row(record) for record in records]
     Shipment.objects.bulk_create(shipments)
     return shipments
 
 
-def _shipment_row(
-    *,
-    answer: LabelAnswer,
-    merchant_id: int,
-    order_id: int,
-    order_reference: str,
-    parcel_id: int,
-    stock_location_id: int,
-    reservation_ids: Sequence[int],
-    customs: dict[str, Any] | None = None,
-) -> Shipment:
+def _shipment_row(record: ShipmentRecord) -> Shipment:
+    answer = record.answer
     request, result = answer.request, answer.result
     return Shipment(
-        merchant_id=merchant_id,
-        order_id=order_id,
-        order_reference=order_reference,
-        parcel_id=parcel_id,
+        merchant_id=record.merchant_id,
+        order_id=record.order_id,
+        order_reference=record.order_reference,
+        parcel_id=record.parcel_id,
         carrier=answer.carrier,
         service=request.service_code,
         sscc=request.sscc,
@@ -257,9 +248,9 @@ def _shipment_row(
         label_format=result.label_format,
         weight_g=request.weight_g,
         pickup_point_id=request.pickup_point_id,
-        stock_location_id=stock_location_id,
-        reservation_ids=sorted(reservation_ids),
-        customs=customs,
+        stock_location_id=record.stock_location_id,
+        reservation_ids=sorted(record.reservation_ids),
+        customs=record.customs,
     )
 
 
@@ -426,7 +417,7 @@ def manifest_scans_record(*, manifest: Manifest | int, codes: Sequence[str], act
                 )
             )
         if shipments:
-            Shipment.objects.bulk_update(list(shipments.values()), ["manifest", "loaded_at", "updated_at"])
+            rows_update(list(shipments.values()), ["manifest", "loaded_at", "updated_at"])
             events_record_many(events)
     return outcomes
 
@@ -544,12 +535,12 @@ def _tracking_apply(
     known: set[tuple[str, Any]],
     records: list[TrackingEventRecord],
     outbox: list[tuple[Any, int | None]],
+    deliver: Callable[[int], None],
 ) -> list[TrackingEventRecord]:
     """``tracking_record``'s rule for one locked shipment: the fresh events become records (appended to
-    ``records``, not saved) and outbox events (appended to ``outbox``, flushed before the order is delivered so the
-    outbox keeps their order); the shipment's fields are set, not saved. Returns the shipment's new records."""
-    from quai.orders.services.floor_shipping import order_deliver
-
+    ``records``, not saved) and outbox events (appended to ``outbox``, not saved); ``deliver`` is called with the
+    order when the parcel is delivered, between the outbox events before it and ``shipment.delivered``; the
+    shipment's fields are set, not saved. Returns the shipment's new records."""
     if current.status in (ShipmentStatus.LABEL_CREATED, ShipmentStatus.CANCELLED):
         # Before handover the parcel is still ours: a carrier's "in transit" then is not true yet.
         events = [e for e in events if e.status == domain.LABEL_CREATED]
@@ -591,9 +582,7 @@ def _tracking_apply(
         current.status = event.status
         if event.status == domain.DELIVERED:
             current.delivered_at = event.occurred_at
-            events_record_many(outbox)
-            outbox.clear()
-            order_deliver(order=current.order_id, actor="carrier tracking")
+            deliver(current.order_id)
             outbox.append(
                 (ShipmentDelivered(order_id=current.order_id, delivered_at=event.occurred_at), current.merchant_id)
             )
@@ -607,12 +596,21 @@ def _tracking_apply(
 def tracking_record(*, shipment: Shipment | int, events: Sequence[TrackingEvent]) -> list[TrackingEventRecord]:
     """Store the carrier's events not seen before, move the shipment to the latest known status and tell it
     (``shipment.tracking_event`` each; ``shipment.delivered`` and the order delivered when it is)."""
+    from quai.orders.services.floor_shipping import order_deliver
+
     pk = shipment if isinstance(shipment, int) else shipment.pk
     current = Shipment.objects.select_for_update().get(pk=pk)
     known = set(current.events.values_list("carrier_code", "occurred_at"))
     records: list[TrackingEventRecord] = []
     outbox: list[tuple[Any, int | None]] = []
-    _tracking_apply(current, events, known, records, outbox)
+
+    def deliver(order_id: int) -> None:
+        # The order's step and its event come after the shipment's events so far (the outbox keeps their order).
+        events_record_many(outbox)
+        outbox.clear()
+        order_deliver(order=order_id, actor=TRACKING_ACTOR)
+
+    _tracking_apply(current, events, known, records, outbox, deliver)
     TrackingEventRecord.objects.bulk_create(records)
     events_record_many(outbox)
     current.save(update_fields=["status", "delivered_at", "estimated_delivery", "updated_at"])
@@ -625,9 +623,13 @@ def tracking_record_many(
 ) -> list[list[TrackingEventRecord]]:
     """``tracking_record`` for many shipments (a carrier's tracking file, a sweep's answers): each shipment's events
     applied in the order given exactly as one by one — the same records, statuses, ``shipment.tracking_event`` /
-    ``shipment.delivered`` rows in the same order, the orders delivered — with the shipments locked (in id order)
-    and their known events read once, the records and events written in bulk and the shipments in one statement.
+    ``shipment.delivered`` rows, the orders delivered with their audit — with the shipments locked (in id order)
+    and their known events read once, the records and events written in bulk, the orders delivered together
+    (``orders_deliver_many``) and the shipments written in one statement. Each order's events keep the order one by
+    one gives them (the relay's order, per aggregate): the events before its delivery, its step, then what follows.
     Returns each update's new records, in order."""
+    from quai.orders.services.floor_shipping import orders_deliver_many
+
     ids = sorted({s if isinstance(s, int) else s.pk for s, _events in updates})
     locked = {s.pk: s for s in Shipment.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
     missing = [pk for pk in ids if pk not in locked]
@@ -640,16 +642,27 @@ def tracking_record_many(
         known[shipment_id].add((code, at))
     records: list[TrackingEventRecord] = []
     outbox: list[tuple[Any, int | None]] = []
+    delivered: list[int] = []
+    delivered_at: dict[int, int] = {}  # order → where its step falls among the outbox events
+
+    def deliver(order_id: int) -> None:
+        delivered.append(order_id)
+        delivered_at.setdefault(order_id, len(outbox))
+
     answers = []
     for shipment, events in updates:
         pk = shipment if isinstance(shipment, int) else shipment.pk
-        answers.append(_tracking_apply(locked[pk], events, known[pk], records, outbox))
+        answers.append(_tracking_apply(locked[pk], events, known[pk], records, outbox, deliver))
     TrackingEventRecord.objects.bulk_create(records)
-    events_record_many(outbox)
+    # Every event of this file is about an order (its aggregate): those before the order's step, the steps, the rest.
+    ahead = [position < delivered_at.get(event.order_id, len(outbox)) for position, (event, _m) in enumerate(outbox)]
+    events_record_many([item for item, first in zip(outbox, ahead, strict=True) if first])
+    orders_deliver_many(order_ids=delivered, actor=TRACKING_ACTOR)
+    events_record_many([item for item, first in zip(outbox, ahead, strict=True) if not first])
     now = clock.now()
     for current in locked.values():
         current.updated_at = now
-    Shipment.objects.bulk_update(list(locked.values()), ["status", "delivered_at", "estimated_delivery", "updated_at"])
+    rows_update(list(locked.values()), ["status", "delivered_at", "estimated_delivery", "updated_at"])
     return answers
 
 

@@ -26,10 +26,10 @@ Each tick (10 simulated minutes by default):
 8. **Tickets**: shoppers who ask "where is my order?" open a ticket (``ticket_open``, answered automatically when
    the order is on time); agents (the Erlang C plan) answer the escalated ones.
 
-After the last hour the clock moves day by day: the carriers' tracking events (``tracking_record``, the
-"collected" scans together with ``tracking_record_many``) deliver each parcel after a number of delivery days drawn
-from the promise's own transit distribution for its lane (seeded), and the promise handlers decide kept or broken,
-with the cause.
+After the last hour the clock moves day by day: the carriers' tracking files (``tracking_record_many``: the
+"collected" scans, then the "delivered" ones between the shoppers' tickets) deliver each parcel after a number of
+delivery days drawn from the promise's own transit distribution for its lane (seeded), and the promise handlers
+decide kept or broken, with the cause.
 
 Time in the run is simulated time only; the figures never read the wall clock (``wall_seconds`` is reported apart).
 """
@@ -650,17 +650,36 @@ def _deliveries(run: Run, rng: random.Random, tickets: list[PlannedOrder]) -> No
         shipping.tracking_record_many(updates=collected[start : start + BATCH_SIZE])
     outbox_sweep(batch=500, max_batches=1000)
     for day in sorted(plan):
+        # The carrier's "delivered" scans come as tracking files: each holds the deliveries until a shopper writes
+        # (the ticket must see the deliveries made before it, and none after), recorded together at its last one.
+        waiting: list[tuple[int, datetime]] = []
         for pk, at in sorted(plan[day], key=lambda item: (item[1], item[0])):
-            clock.set_now(at)
             pending = [t for t in tickets if t.ticket_at is not None and t.ticket_at < at]
             if pending:
+                _delivered_record(waiting)
+                waiting = []
+                clock.set_now(at)
                 del tickets[: len(pending)]
                 _tickets_open(run, pending)
-            shipping.tracking_record(
-                shipment=pk, events=[TrackingEvent(at, "SIM-DELIVERED", "Delivered", shipping_domain.DELIVERED)]
-            )
+            waiting.append((pk, at))
+        _delivered_record(waiting)
         clock.set_now(world_mod.local(day, datetime.min.time()) + timedelta(hours=20))
         outbox_sweep(batch=500, max_batches=1000)
+
+
+def _delivered_record(deliveries: list[tuple[int, datetime]]) -> None:
+    """One tracking file of deliveries (shipment, when), recorded at its last one (``tracking_record_many``: each
+    as ``tracking_record``, the event keeping its own time)."""
+    if not deliveries:
+        return
+    clock.set_now(deliveries[-1][1])
+    for start in range(0, len(deliveries), BATCH_SIZE):
+        shipping.tracking_record_many(
+            updates=[
+                (pk, [TrackingEvent(at, "SIM-DELIVERED", "Delivered", shipping_domain.DELIVERED)])
+                for pk, at in deliveries[start : start + BATCH_SIZE]
+            ]
+        )
 
 
 def progress_to(stream: Any = None) -> Callable[[str], None]:

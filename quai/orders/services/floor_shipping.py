@@ -115,6 +115,30 @@ def orders_ship_many(*, shipped: Sequence[tuple[int, list[int] | None]], actor: 
     return [orders[order_id] for order_id, _parcels in shipped]
 
 
+def orders_deliver_many(*, order_ids: Sequence[int], actor: Any = None) -> list[Order]:
+    """``order_deliver`` for many orders (a carrier's tracking file saying several parcels were delivered): the same
+    steps, audit rows and ``order.status_changed`` events as one by one, in the order given, in a bounded number of
+    queries (see ``orders_pack_many``). An order given twice is refused at its second step, as one by one
+    (``invalid_transition``: delivered already), and so is one the table does not let be delivered: the whole batch
+    then writes nothing. Returns the orders as delivered, in the order given."""
+    if not order_ids:
+        return []
+    with transaction.atomic():
+        orders = _locked_many(order_ids)
+        seen: set[int] = set()
+        labels = {str(value): str(label) for value, label in OrderStatus.choices}
+        for order_id in order_ids:
+            # One by one, the second delivery of an order finds it delivered already.
+            source = OrderStatus.DELIVERED if order_id in seen else orders[order_id].status
+            ORDER_MACHINE.check(source, OrderStatus.DELIVERED, labels=labels)
+            seen.add(order_id)
+        transitions_of_inserted(
+            [_order_step(orders[order_id], OrderStatus.DELIVERED, actor=actor, details=None) for order_id in order_ids],
+            machine=ORDER_MACHINE,
+        )
+    return [orders[order_id] for order_id in order_ids]
+
+
 def _order_step(order: Order, to_status: str, *, actor: Any, details: dict[str, Any] | None) -> InsertedStep:
     """The step as ``order_transition`` makes it: the same audit row and ``order.status_changed``."""
     return InsertedStep(

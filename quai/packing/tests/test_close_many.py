@@ -22,6 +22,7 @@ from quai.orders import services as orders
 from quai.orders.models import Order
 from quai.packing import services
 from quai.packing.models import Parcel, ParcelStatus
+from quai.packing.tests.equivalence import events_per_aggregate, last_pk, transitions_per_aggregate
 from quai.packing.tests.factories import floor_build, released_order
 from quai.shipping.carriers import sandbox
 from quai.shipping.carriers.base import CarrierUnavailable
@@ -68,30 +69,10 @@ def _weighed(floor: Any, ref: str, shirts: int, mugs: int, *, wrong_item: bool =
     return Parcel.objects.get(pk=parcel.pk)
 
 
-def _per_aggregate(rows: Any) -> dict[tuple[str, str], list[Any]]:
-    """Rows ``(aggregate, aggregate id, ...)`` grouped by their aggregate, each group in the order given: the order
-    the relay keeps (a batch writes each kind of row in one insert, so rows of different aggregates interleave
-    otherwise than one by one; each aggregate's sequence must be the same)."""
-    grouped: dict[tuple[str, str], list[Any]] = {}
-    for aggregate, aggregate_id, *rest in rows:
-        grouped.setdefault((aggregate, str(aggregate_id)), []).append(tuple(rest))
-    return grouped
-
-
 def _state(floor: Any, since_event: int, since_transition: int) -> dict[str, Any]:
     """Everything the closes wrote or changed, the ids of the rows they created left out; events and audit rows in
     each aggregate's order."""
-    events = _per_aggregate(
-        (
-            e.aggregate,
-            e.aggregate_id,
-            e.name,
-            e.merchant_id,
-            e.occurred_at,
-            {k: v for k, v in e.payload.items() if k not in NEW_ROW_IDS},
-        )
-        for e in OutboxEvent.objects.filter(pk__gt=since_event).order_by("pk")
-    )
+    events = events_per_aggregate(since_event, new_row_ids=NEW_ROW_IDS)
     shipments = {s.pk: s for s in Shipment.objects.all()}
     return {
         "parcels": [
@@ -117,19 +98,10 @@ def _state(floor: Any, since_event: int, since_transition: int) -> dict[str, Any
         ),
         "stock": sorted(StockQuantity.objects.values_list("location_id", "sku_id", "on_hand", "reserved")),
         "orders": sorted(Order.objects.values_list("external_id", "status")),
-        "transitions": _per_aggregate(
-            StateTransition.objects.filter(pk__gt=since_transition)
-            .order_by("pk")
-            .values_list("aggregate", "aggregate_id", "from_status", "to_status", "actor_label", "details")
-        ),
+        "transitions": transitions_per_aggregate(since_transition),
         "sscc": list(SsccSequence.objects.values_list("company_prefix", "next_serial")),
         "events": events,
     }
-
-
-def _last(model: Any) -> int:
-    last = model.objects.order_by("-pk").first()
-    return last.pk if last else 0
 
 
 def _fresh_counter(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -146,7 +118,7 @@ def test_closing_many_parcels_ends_exactly_as_closing_them_one_by_one(floor, mon
     last = _weighed(floor, "MANY-5", 1, 2)
     orders.order_hold(order=held.order_id, reason="customer_service")  # meanwhile, customer service
     parcels = [last, ok, heavy, held, wrong]
-    since_event, since_transition = _last(OutboxEvent), _last(StateTransition)
+    since_event, since_transition = last_pk(OutboxEvent), last_pk(StateTransition)
     with clock.frozen(MOMENT):
         refusals: dict[int, str] = {}
         with pytest.raises(_Undo), transaction.atomic():
@@ -288,7 +260,7 @@ def test_boxing_and_weighing_many_parcels_ends_exactly_as_one_by_one(floor):  # 
     ]
     held, heavy, zero = parcels[2], parcels[3], parcels[4]
     orders.order_hold(order=held.order_id, reason="customer_service")
-    since = _last(OutboxEvent)
+    since = last_pk(OutboxEvent)
 
     def weights() -> list[tuple[int, int]]:
         found = {p.pk: p.expected_weight_g or 500 for p in Parcel.objects.all()}

@@ -1,6 +1,7 @@
 """The fulfilment reads packing and the simulation make for many orders at once give what the one-order reads give
 for each: ``orders_picking_done`` as ``order_picking_done``, ``orders_tote_codes`` as the totes of
-``order_picked_units``, ``order_picking_unfinished`` as an order with tasks not yet done."""
+``order_picked_units``, ``order_picking_unfinished`` as an order with tasks not yet done, and their many-forms
+(``orders_picking_unfinished``, ``orders_picked_units``) as the one-order reads."""
 
 from __future__ import annotations
 
@@ -33,6 +34,11 @@ def test_the_many_order_reads_answer_as_the_one_order_reads() -> None:
     assert done and waiting.pk not in done
     for pk in ids:  # every order but the late one was waved
         assert selectors.order_picking_unfinished(scope=FLOOR, order_id=pk) == (pk != waiting.pk and pk not in done)
+    picked_units = selectors.orders_picked_units(scope=FLOOR, order_ids=ids)
+    assert picked_units == {
+        pk: units for pk in ids if (units := selectors.order_picked_units(scope=FLOOR, order_id=pk))
+    }
+    assert picked_units and waiting.pk not in picked_units
     totes = selectors.orders_tote_codes(scope=FLOOR, order_ids=ids)
     for pk in ids:
         codes = {u.tote_code for u in selectors.order_picked_units(scope=FLOOR, order_id=pk) if u.tote_code}
@@ -45,6 +51,13 @@ def test_the_many_order_reads_answer_as_the_one_order_reads() -> None:
     picked = selectors.orders_picked(scope=FLOOR, order_ids=ids)
     assert picked == {pk for pk in done if any(t.status == "picked" for t in PickTask.objects.filter(order_id=pk))}
     assert picked and waiting.pk not in picked
+    first_task = PickTask.objects.filter(order_id=orders[0].pk).order_by("pk").first()
+    assert first_task is not None
+    # One of its picks reopened (a tote on its way): that order is still being picked.
+    PickTask.objects.filter(pk=first_task.pk).update(status="open")
+    unfinished = selectors.orders_picking_unfinished(scope=FLOOR, order_ids=ids)
+    assert unfinished == {pk for pk in ids if selectors.order_picking_unfinished(scope=FLOOR, order_id=pk)}
+    assert orders[0].pk in unfinished and waiting.pk not in unfinished
 
 
 def test_orders_with_a_closed_parcel_are_those_whose_parcel_closed() -> None:

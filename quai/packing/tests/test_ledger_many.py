@@ -27,6 +27,7 @@ from quai.inventory.services.parcels import (
 )
 from quai.orders.models import Order, OrderLine
 from quai.orders.services.floor_shipping import order_pack, order_ship, orders_pack_many, orders_ship_many
+from quai.packing.tests.equivalence import events_per_aggregate, last_pk, transitions_per_aggregate
 from quai.packing.tests.factories import floor_build, released_order
 from quai.warehouse.models import ZoneKind
 from quai.warehouse.tests.factories import LocationFactory, ZoneFactory
@@ -66,13 +67,6 @@ def _orders(floor: Any) -> list[tuple[Order, list[int]]]:
     ]
 
 
-def _per_aggregate(rows: Any) -> dict[tuple[str, str], list[Any]]:
-    grouped: dict[tuple[str, str], list[Any]] = {}
-    for aggregate, aggregate_id, *rest in rows:
-        grouped.setdefault((aggregate, str(aggregate_id)), []).append(tuple(rest))
-    return grouped
-
-
 def _state(since_event: int, since_transition: int, since_movement: int) -> dict[str, Any]:
     return {
         "movements": list(
@@ -94,28 +88,9 @@ def _state(since_event: int, since_transition: int, since_movement: int) -> dict
         ),
         "reservations": sorted(Reservation.objects.values_list("pk", "quantity", "consumed_quantity", "status")),
         "orders": sorted(Order.objects.values_list("external_id", "status")),
-        "transitions": _per_aggregate(
-            StateTransition.objects.filter(pk__gt=since_transition)
-            .order_by("pk")
-            .values_list("aggregate", "aggregate_id", "from_status", "to_status", "actor_label", "details")
-        ),
-        "events": _per_aggregate(
-            (
-                e.aggregate,
-                e.aggregate_id,
-                e.name,
-                e.merchant_id,
-                e.occurred_at,
-                {k: v for k, v in e.payload.items() if k not in NEW_ROW_IDS},
-            )
-            for e in OutboxEvent.objects.filter(pk__gt=since_event).order_by("pk")
-        ),
+        "transitions": transitions_per_aggregate(since_transition),
+        "events": events_per_aggregate(since_event, new_row_ids=NEW_ROW_IDS),
     }
-
-
-def _last(model: Any) -> int:
-    last = model.objects.order_by("-pk").first()
-    return last.pk if last else 0
 
 
 @pytest.mark.django_db
@@ -124,7 +99,7 @@ def test_packing_and_shipping_many_parcels_ends_exactly_as_one_by_one(floor):  #
     jobs = [
         ParcelStock(parcel_id=f"P{n}", reservation_ids=ids, location=floor.station) for n, (_o, ids) in enumerate(made)
     ]
-    since = (_last(OutboxEvent), _last(StateTransition), _last(StockMovement))
+    since = (last_pk(OutboxEvent), last_pk(StateTransition), last_pk(StockMovement))
     with clock.frozen(MOMENT):
         with pytest.raises(_Undo), transaction.atomic():
             for job, (order, _ids) in zip(jobs, made, strict=True):
@@ -165,7 +140,7 @@ def test_a_parcel_whose_units_are_not_at_its_station_refuses_the_truck_with_noth
     parcels_stock_pack(parcels=jobs[:2] + jobs[3:], actor="line")  # the third parcel was never packed:
     for pk in made[2][1]:
         reservation_allocate(reservation=pk)  # its units still on the shelf
-    before = _state(_last(OutboxEvent), _last(StateTransition), _last(StockMovement))
+    before = _state(last_pk(OutboxEvent), last_pk(StateTransition), last_pk(StockMovement))
     with pytest.raises(QuaiError) as refused:
         parcels_stock_ship(parcels=jobs, actor="dock")
     assert refused.value.code == "parcel_stock_elsewhere"
@@ -173,7 +148,7 @@ def test_a_parcel_whose_units_are_not_at_its_station_refuses_the_truck_with_noth
     with pytest.raises(QuaiError) as alone:
         parcel_stock_ship(reservation_ids=jobs[2].reservation_ids, location=floor.station, parcel_id="P2", actor="dock")
     assert (alone.value.code, alone.value.details) == (refused.value.code, refused.value.details)
-    after = _state(_last(OutboxEvent), _last(StateTransition), _last(StockMovement))
+    after = _state(last_pk(OutboxEvent), last_pk(StateTransition), last_pk(StockMovement))
     assert {k: v for k, v in after.items() if k not in ("events", "transitions", "movements", "document_ids")} == {
         k: v for k, v in before.items() if k not in ("events", "transitions", "movements", "document_ids")
     }
@@ -244,7 +219,7 @@ def test_opening_many_parcels_ends_exactly_as_opening_them_one_by_one(floor):  #
         services.ParcelOpen(code="LED-4", station=second, actor="anna"),  # resumed
         services.ParcelOpen(code="LED-1", station=second, actor="anna"),  # the one just opened, resumed
     ]
-    since = _last(OutboxEvent)
+    since = last_pk(OutboxEvent)
     with clock.frozen(MOMENT):
         one_by_one: list[tuple[str, Any]] = []
         with pytest.raises(_Undo), transaction.atomic():
@@ -288,7 +263,7 @@ def test_many_scan_bursts_end_exactly_as_each_burst_recorded_one_by_one(floor): 
         ),  # the same parcel again: the third mug, then one too many
         services.ScanBurst(parcel=parcels[3].pk, codes=[], actor="anna"),
     ]
-    since = _last(OutboxEvent)
+    since = last_pk(OutboxEvent)
 
     def state() -> dict[str, Any]:
         return {
@@ -341,7 +316,7 @@ def test_shipping_many_orders_splits_the_ones_waiting_for_stock_as_one_by_one(fl
     # The second order's line still waits for backordered units: its parcel leaves as a split shipment.
     OrderLine.objects.filter(order_id=made[1][0].pk).update(backordered_quantity=1)
     shipped = [(order.pk, [n]) for n, (order, _ids) in enumerate(made)]
-    since = (_last(OutboxEvent), _last(StateTransition), _last(StockMovement))
+    since = (last_pk(OutboxEvent), last_pk(StateTransition), last_pk(StockMovement))
     with clock.frozen(MOMENT):
         with pytest.raises(_Undo), transaction.atomic():
             for order_id, parcel_ids in shipped:
