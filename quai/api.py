@@ -25,7 +25,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
-from django.urls import URLPattern, URLResolver, re_path
+from django.urls import Resolver404, ResolverMatch, URLPattern, URLResolver, re_path
+from django.urls.resolvers import RoutePattern
 from django.utils.datastructures import MultiValueDict
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -95,6 +96,15 @@ def _unstorable_strings(value: Any, location: tuple[Any, ...] = ()) -> Iterator[
             yield from _unstorable_strings(item, (*location, index))
 
 
+# A body holding neither a backslash-u escape nor a NUL byte nor the lead byte of a UTF-8-encoded surrogate (0xED,
+# which json.loads decodes with "surrogatepass") is UTF-8 and parses to strings that hold neither: nothing to walk.
+_UNSTORABLE_MARKS = (b"\\u", b"\x00", b"\xed")
+
+
+def _may_hold_unstorable(body: bytes) -> bool:
+    return any(mark in body for mark in _UNSTORABLE_MARKS)
+
+
 def _refuse_unstorable(data: Any) -> None:
     fields = [{"field": field, "message": message} for field, message in _unstorable_strings(data)]
     if fields:
@@ -124,8 +134,10 @@ class QuaiParser(Parser):
                 % {"type": content_type or _("none")},
                 details={"content_type": content_type},
             )
-        data = json.loads(request.body)
-        _refuse_unstorable(data)
+        body = request.body
+        data = json.loads(body)
+        if _may_hold_unstorable(body):
+            _refuse_unstorable(data)
         return data
 
     def parse_querydict(self, data: MultiValueDict, list_fields: list[str], request: HttpRequest) -> dict[str, Any]:
@@ -328,7 +340,7 @@ class QuaiNinjaAPI(NinjaAPI):
         for pattern in patterns:
             if isinstance(pattern, URLPattern):
                 pattern.callback = _json_method_not_allowed(pattern.callback)
-        return [*patterns, re_path(r"^.*$", _unknown_route)], app_name, namespace
+        return [RoutesByFirstSegment([*patterns, re_path(r"^.*$", _unknown_route)])], app_name, namespace
 
     def get_openapi_schema(
         self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
@@ -336,6 +348,56 @@ class QuaiNinjaAPI(NinjaAPI):
         if path_prefix is None:
             path_prefix = self.get_root_path(path_params or {})
         return QuaiOpenAPISchema(api=self, path_prefix=path_prefix)
+
+
+class RoutesByFirstSegment(URLResolver):
+    """The API's routes, resolved as Django resolves a list of them — the first route that matches, in order — but
+    trying only the routes that can match: those whose first segment is the path's (``orders`` for ``orders``,
+    ``orders/batch``, ``orders/12``), and those whose first segment is not a plain word (a parameter, a regular
+    expression: the catch-all), in their order. A route whose first segment is another word cannot match the path,
+    so skipping it changes no answer; it saves trying the ~70 routes before ``orders`` one by one, ~10 % of an
+    order's CPU in the request thread. A match's ``tried`` holds only the route that matched."""
+
+    def __init__(self, patterns: list[URLPattern | URLResolver]) -> None:
+        super().__init__(RoutePattern(""), patterns)
+        firsts = [_first_segment(pattern) for pattern in patterns]
+        self._anywhere = [pattern for pattern, first in zip(patterns, firsts, strict=True) if first is None]
+        self._by_segment = {
+            segment: [pattern for pattern, first in zip(patterns, firsts, strict=True) if first in (segment, None)]
+            for segment in {first for first in firsts if first is not None}
+        }
+
+    def resolve(self, path: Any) -> ResolverMatch:
+        path = str(path)
+        candidates = self._by_segment.get(path.split("/", 1)[0], self._anywhere)
+        for pattern in candidates:
+            try:
+                found = pattern.resolve(path)
+            except Resolver404:
+                continue
+            if found:
+                # What URLResolver.resolve builds from its sub-match, for a resolver of route "" and no kwargs.
+                return ResolverMatch(
+                    found.func,
+                    found.args,
+                    dict(found.kwargs),
+                    found.url_name,
+                    [self.app_name, *found.app_names],
+                    [self.namespace, *found.namespaces],
+                    found.route,
+                    [[pattern]],
+                    captured_kwargs=found.captured_kwargs,  # type: ignore[attr-defined]
+                    extra_kwargs={**found.extra_kwargs},  # type: ignore[attr-defined]
+                )
+        raise Resolver404({"tried": [[pattern] for pattern in candidates], "path": path})
+
+
+def _first_segment(pattern: URLPattern | URLResolver) -> str | None:
+    """The plain word a route's paths all start with (``orders`` of ``orders/<order_id>``), else None."""
+    if not isinstance(pattern, URLPattern) or not isinstance(pattern.pattern, RoutePattern):
+        return None
+    first = str(pattern.pattern).split("/", 1)[0]
+    return first if first and "<" not in first else None
 
 
 def _json_method_not_allowed(view: Callable[..., Any]) -> Callable[..., Any]:

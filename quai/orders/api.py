@@ -13,15 +13,17 @@ from datetime import date
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
-from ninja import Field, Router, Schema, Status
+from django.http import HttpRequest, HttpResponse
+from ninja import Field, Router, Schema
 from ninja.pagination import paginate
+from ninja.renderers import JSONRenderer
 from pydantic import StrictInt
 
 from quai.core.errors import QuaiError
 from quai.orders import selectors, services
 from quai.orders.models import Order
 from quai.orders.schemas import (
+    BodyIn,
     OrderAddressIn,
     OrderCancelIn,
     OrderCreateIn,
@@ -29,6 +31,7 @@ from quai.orders.schemas import (
     OrderHoldIn,
     OrderOut,
     OrderReleaseHoldIn,
+    schema_dumper,
 )
 from quai.orders.services.intake import OrderCreated
 from quai.orders.services.intake_batched import BATCH_MAX_ORDERS, order_intake, order_intake_many
@@ -36,9 +39,11 @@ from quai.tenants.auth import principal_of
 from quai.tenants.principal import Principal
 
 router = Router(tags=["orders"])
+_RENDERER = JSONRenderer()
+_CONTENT_TYPE = f"{_RENDERER.media_type}; charset={_RENDERER.charset}"
 
 
-class OrderBatchIn(Schema):
+class OrderBatchIn(BodyIn):
     merchant_id: StrictInt | None = Field(None, description="Staff only: the merchant the orders are for.")
     orders: list[OrderCreateIn] = Field(..., min_length=1, max_length=BATCH_MAX_ORDERS)
 
@@ -52,6 +57,14 @@ class OrderBatchResultOut(Schema):
 
 class OrderBatchOut(Schema):
     results: list[OrderBatchResultOut]
+
+
+def _answer(request: HttpRequest, schema: type[Schema], data: Any, status: int) -> HttpResponse:
+    """``data`` answered as the route's response model would answer it, without running its validation over
+    every attribute (``schema_dumper``): the intake routes' answers, a quarter of their CPU before. Rendered as the
+    API renders every answer (its renderer is Ninja's JSON one; a test compares the bytes with a read's)."""
+    content = _RENDERER.render(request, schema_dumper(schema)(data), response_status=status)
+    return HttpResponse(content, status=status, content_type=_CONTENT_TYPE)
 
 
 def _merchant(principal: Principal, merchant_id: int | None) -> Any:
@@ -74,17 +87,17 @@ def _created_detail(request: HttpRequest, result: OrderCreated) -> Order:
 
 
 @router.post("", response={200: OrderDetailOut, 201: OrderDetailOut})
-def order_create(request: HttpRequest, payload: OrderCreateIn) -> Status[Order]:
+def order_create(request: HttpRequest, payload: OrderCreateIn) -> HttpResponse:
     """Accept one order. The same order sent again (same channel and external id, same contents) answers 200 with
     the order already stored; other contents under that external id answer 409 ``order_external_id_reused``."""
     principal = principal_of(request)
     merchant = _merchant(principal, payload.merchant_id)
     result = order_intake(merchant=merchant, data=payload.dict(exclude={"merchant_id"}), actor=principal)
-    return Status(201 if result.created else 200, _created_detail(request, result))
+    return _answer(request, OrderDetailOut, _created_detail(request, result), 201 if result.created else 200)
 
 
 @router.post("/batch", response=OrderBatchOut)
-def order_create_batch(request: HttpRequest, payload: OrderBatchIn) -> dict[str, Any]:
+def order_create_batch(request: HttpRequest, payload: OrderBatchIn) -> HttpResponse:
     """Accept up to 500 orders in one request. Each gets its own result, in the request's order: 201 (created),
     200 (the same order already stored) or its own error; one order's refusal never stops the others. Answered
     once every accepted order is durably written."""
@@ -99,7 +112,7 @@ def order_create_batch(request: HttpRequest, payload: OrderBatchIn) -> dict[str,
             raise outcome  # not a refusal of this order: the API's 500 (the others are written; a retry is safe)
         else:  # the order as written: no read again
             results.append({"index": index, "status": 201 if outcome.created else 200, "order": outcome.order})
-    return {"results": results}
+    return _answer(request, OrderBatchOut, {"results": results}, 200)
 
 
 @router.get("", response=list[OrderOut])
