@@ -265,7 +265,7 @@ def order_validate(*, merchant: Any, data: Mapping[str, Any], known_skus: KnownS
         problems.add("shopper.email", _("Not an email address."))
     # A phone without its +prefix is read as a number of the address's country: with no valid country there is
     # nothing to read it by, and the country's own problem is the one to fix first.
-    phone = domain.phone_normalise(str(shopper_in.get("phone") or ""), country=address.get("country") or "")
+    phone = _phone_normalise(str(shopper_in.get("phone") or ""), address.get("country") or "")
     if isinstance(phone, domain.AddressProblem):
         if address.get("country"):
             problems.add("shopper.phone", _ADDRESS_MESSAGES[phone.code](dict(phone.params)), code=phone.code)
@@ -359,6 +359,14 @@ def order_validate(*, merchant: Any, data: Mapping[str, Any], known_skus: KnownS
     )
 
 
+# Parsing a phone number (phonenumbers' regular expressions) is ~0.1-0.4 ms of an order's CPU and depends on the
+# string and the country only: a shopper ordering again, a resend, a shop's placeholder number parse once per process.
+# (The bench's bodies all carry one number, so its figure is this cache's best case.)
+@functools.lru_cache(maxsize=8192)
+def _phone_normalise(phone: str, country: str) -> str | domain.AddressProblem:
+    return domain.phone_normalise(phone, country=country)
+
+
 @dataclass(frozen=True)
 class KnownSkus:
     """A merchant's SKUs looked up once for many orders: ``found`` by lower-cased code among the ``looked_up``
@@ -425,13 +433,62 @@ _sku_statements: dict[tuple[str, int], tuple[str, tuple[int, ...], Any] | None] 
 
 
 def _skus_read(merchant_id: int, lowered: Sequence[str]) -> list[Any]:
-    """The rows of ``_skus_queryset``, read with its SQL compiled once (the same statement, the same model rows)."""
+    """The rows of ``_skus_queryset``, read with its SQL compiled once (the same statement, the same model rows).
+
+    Made into model rows as the ORM makes them (each column through its field's and the backend's converters, then
+    ``Model.from_db``) but without a raw queryset's per-call work (matching columns to fields, collecting the
+    converters): 0.34 → 0.14 ms of CPU a read on PostgreSQL, one read per SKU the cache does not hold."""
     statement = _sku_statement(len(lowered))
     if statement is None:
         return list(_skus_queryset(merchant_id, lowered))
     sql, positions, model = statement
-    values = [merchant_id, *lowered]
-    return list(model._default_manager.raw(sql, [values[position] for position in positions]))
+    values: list[Any] = [merchant_id, *lowered]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [values[position] for position in positions])
+        columns = tuple(column[0] for column in cursor.description)
+        rows = cursor.fetchall()
+    reading = _sku_reading(model, columns)
+    if reading is None:  # not the columns the model's fields name, in their order: the ORM's own way
+        return list(model._default_manager.raw(sql, [values[position] for position in positions]))
+    names, converters = reading
+    width = len(names)
+    skus = []
+    for row in rows:
+        converted = list(row)
+        for index, field_converters in converters:
+            value = converted[index]
+            for convert, expression in field_converters:
+                value = convert(value, expression, connection)
+            converted[index] = value
+        sku = model.from_db(connection.alias, names, converted[:width])
+        for extra, value in zip(columns[width:], converted[width:], strict=True):
+            setattr(sku, extra, value)
+        skus.append(sku)
+    return skus
+
+
+_sku_readings: dict[tuple[str, tuple[str, ...]], tuple[list[str], list[tuple[int, list[Any]]]] | None] = {}
+
+
+def _sku_reading(model: Any, columns: tuple[str, ...]) -> tuple[list[str], list[tuple[int, list[Any]]]] | None:
+    """For a result whose first columns are ``model``'s concrete fields in order (the annotations after them): the
+    fields' names and, by column, the converters the ORM applies to it (the backend's, then the field's)."""
+    key = (connection.vendor, columns)
+    if key in _sku_readings:
+        return _sku_readings[key]
+    fields = model._meta.concrete_fields
+    reading: tuple[list[str], list[tuple[int, list[Any]]]] | None = None
+    if tuple(f.column for f in fields) == columns[: len(fields)]:
+        converters = []
+        for index, model_field in enumerate(fields):
+            expression = model_field.get_col(model._meta.db_table)
+            found = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
+            if found:
+                converters.append((index, [(convert, expression) for convert in found]))
+        reading = ([f.attname for f in fields], converters)
+    with _cache_lock:
+        _sku_readings[key] = reading
+    return reading
 
 
 def _sku_statement(count: int) -> tuple[str, tuple[int, ...], Any] | None:

@@ -128,7 +128,15 @@ def test_the_draft_s_digest_is_the_one_orders_were_stored_with(merchant, shirt, 
 
 
 def _rows(skus: Any) -> list[tuple[Any, ...]]:
-    return sorted((sku.pk, sku.merchant_id, sku.code, sku.name, sku.status, sku.created_at) for sku in skus)
+    """Every attribute of each row as the ORM set it (its values and their types), the model state's flags too."""
+    return sorted(
+        (
+            sku.pk,
+            sorted((name, repr(value)) for name, value in vars(sku).items() if name != "_state"),
+            (sku._state.db, sku._state.adding),
+        )
+        for sku in skus
+    )
 
 
 @pytest.mark.parametrize("codes", [["shirt-m"], ["shirt-m", "mug"], ["mug", "nope", "shirt-m"], ["other-1"]])
@@ -141,6 +149,24 @@ def test_the_skus_read_with_the_compiled_statement_are_those_the_catalogue_s_que
     assert len(context.captured_queries) == 1
     assert _rows(read) == _rows(intake._skus_queryset(merchant.pk, codes))
     assert {sku.code.lower() for sku in read} == set(codes) & {"shirt-m", "mug"}
+
+
+def test_a_sku_with_every_kind_of_field_set_is_read_as_the_orm_reads_it(merchant):
+    SkuFactory(
+        merchant=merchant,
+        code="Full-1",
+        description="«ligne»\n2",
+        length_mm=None,
+        weight_g=12,
+        lot_tracked=True,
+        fragile=True,
+        hs_code="610910",
+        country_of_origin="PT",
+        status="inactive",
+    )
+    read = intake._skus_read(merchant.pk, ["full-1"])
+    assert _rows(read) == _rows(intake._skus_queryset(merchant.pk, ["full-1"]))
+    assert read[0].lot_tracked is True and read[0].length_mm is None and read[0].code_lower == "full-1"
 
 
 def test_a_statement_whose_parameters_are_not_the_stand_ins_is_left_to_the_orm(monkeypatch, merchant, shirt):
