@@ -210,6 +210,28 @@ def batch_open_task_order_ids(*, scope: Scope, batch_id: int) -> list[int]:
     ]
 
 
+def batches_tasks_to_pick(*, scope: Scope, batch_ids: Sequence[int]) -> dict[int, list[int]]:
+    """For each of these open batches, ``batch_open_task_order_ids`` as it will read once the batch has started:
+    the open tasks whose order can still be picked (released or picking; a start drops the others), in one read."""
+    found: dict[int, list[int]] = {int(pk): [] for pk in batch_ids}
+    rows = list(
+        PickTask.objects.filter(batch_id__in=list(batch_ids), status=TaskStatus.OPEN)
+        .filter(scope.q())
+        .order_by("pk")
+        .values_list("batch_id", "order_id")
+    )
+    going = set(
+        order_list(scope=scope)
+        .filter(pk__in={order_id for _batch, order_id in rows}, status__in=["released", "picking"])
+        .order_by()
+        .values_list("pk", flat=True)
+    )
+    for batch_id, order_id in rows:
+        if order_id in going:
+            found[int(batch_id)].append(int(order_id))
+    return found
+
+
 def in_a_batch() -> Exists:
     """Condition on an order query: the order has a pick task that is not cancelled. A correlated EXISTS (an index
     probe per released order) rather than ``pk IN (every task's order)``, which read the whole task table at

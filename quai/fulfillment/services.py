@@ -50,8 +50,10 @@ from quai.inventory.services.allocations import AllocationRun
 from quai.inventory.services.totes import PickToLine, reservation_pick_to_many
 from quai.orders.models import Order, OrderLine, OrderStatus
 from quai.orders.services.floor_picking import (
+    PickingStart,
     order_line_short_backorder,
     order_picking_check,
+    orders_picking_start_each,
     orders_picking_start_many,
 )
 from quai.promise.selectors import ship_by_for_orders
@@ -1113,19 +1115,7 @@ def batch_confirm_picked(*, batch_id: int, operator: Any, shorts: Mapping[int, i
                 events.extend(_tote_completed(batch, task.tote, tote_tasks))
 
         if picks:
-            reservation_pick_to_many(
-                lines=[
-                    PickToLine(
-                        reservation=task.reservation_id,
-                        from_location_id=task.location_id,
-                        to_location_id=task.tote.location_id,
-                        quantity=take,
-                        lot=task.lot,
-                    )
-                    for task, take in picks
-                ],
-                actor=operator,
-            )
+            reservation_pick_to_many(lines=[_pick_line(task, take) for task, take in picks], actor=operator)
         now = clock.now()
         if done_ids:
             PickTask.objects.filter(pk__in=done_ids).update(
@@ -1177,6 +1167,179 @@ def batch_confirm_picked(*, batch_id: int, operator: Any, shorts: Mapping[int, i
         if not any(s == TaskStatus.OPEN for s in status.values()):
             _locked_batch_transition(batch=batch, to_status=BatchStatus.DONE, actor=operator, values={"done_at": now})
     return batch
+
+
+@dataclass(frozen=True)
+class PaperPick:
+    """One batch of ``batches_paper_picked_many``: the batch and the picker who takes it."""
+
+    batch_id: int
+    picker: Any
+
+
+@dataclass(frozen=True)
+class PaperPickOutcome:
+    """A batch's answer: the batch (done), or the first refusal, as one by one (a start that went through stays)."""
+
+    batch_id: int
+    batch: PickBatch | None = None
+    error: QuaiError | None = None
+
+
+class _NotTheUsualDay(Exception):
+    """Something the one-statement path does not decide (a refusal, a stopped order…): it goes one by one."""
+
+
+def batches_paper_picked_many(*, picks: Sequence[PaperPick], supervisor: Any) -> list[PaperPickOutcome]:
+    """Paper picking of several batches (a tick of the simulated floor, a shift's pick lists confirmed together):
+    for each in turn, ``batch_start`` by its picker then ``batch_confirm_picked`` by ``supervisor`` (no shorts),
+    each answered, not raised. The same batch, task, order, ledger, scan, audit and outbox rows as those calls one
+    batch after another; the events keep each aggregate's order (a batch's start before its finish, an order's
+    move to picking before its picks, a tote's completions in batch order), those of different aggregates written
+    kind by kind.
+
+    The usual case — every batch open and free, no picker busy elsewhere, every order still released or picking,
+    a supervisor confirming — is written in a bounded number of statements for all the batches: one lock of the
+    batches, one read of their tasks, one start of their orders (``orders_picking_start_each``), one ledger move
+    (``reservation_pick_to_many``), one update of the tasks, one insert each of events, scans and audit rows, one
+    ``transitions_many`` for the batches. Anything else (a refusal to answer, a stopped order whose tasks drop)
+    rolls that attempt back and goes one batch after another through the one-by-one services themselves."""
+    if not picks:
+        return []
+    try:
+        with transaction.atomic():
+            return _paper_picked_together(picks, supervisor)
+    except _NotTheUsualDay:
+        pass
+    outcomes: list[PaperPickOutcome] = []
+    for pick in picks:
+        try:
+            batch_start(batch_id=pick.batch_id, operator=pick.picker)
+            batch = batch_confirm_picked(batch_id=pick.batch_id, operator=supervisor)
+        except QuaiError as refusal:
+            outcomes.append(PaperPickOutcome(batch_id=pick.batch_id, error=refusal))
+        else:
+            outcomes.append(PaperPickOutcome(batch_id=pick.batch_id, batch=batch))
+    return outcomes
+
+
+def _paper_picked_together(picks: Sequence[PaperPick], supervisor: Any) -> list[PaperPickOutcome]:
+    """``batches_paper_picked_many``'s usual case; raises ``_NotTheUsualDay`` (inside its savepoint) otherwise."""
+    ids = [pick.batch_id for pick in picks]
+    if len(set(ids)) != len(ids) or not is_supervisor(supervisor):
+        raise _NotTheUsualDay
+    batches = {b.pk: b for b in PickBatch.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    pickers = {getattr(pick.picker, "pk", None) for pick in picks}
+    if (
+        len(batches) != len(ids)
+        or None in pickers
+        or any(b.status != BatchStatus.OPEN or b.operator_id is not None for b in batches.values())
+        or PickBatch.objects.filter(operator_id__in=pickers, status__in=[BatchStatus.PICKING, BatchStatus.PAUSED])
+        .exclude(pk__in=ids)
+        .exists()
+    ):
+        raise _NotTheUsualDay
+    tasks_of: dict[int, list[PickTask]] = {pk: [] for pk in ids}
+    for task in (
+        PickTask.objects.filter(batch_id__in=ids).select_related("location", "sku", "tote").order_by("sequence", "pk")
+    ):
+        tasks_of[task.batch_id].append(task)
+    if any(not any(t.status == TaskStatus.OPEN for t in tasks) for tasks in tasks_of.values()):
+        raise _NotTheUsualDay  # a batch with nothing to pick is done at its start, and its confirmation refused
+    now = clock.now()
+    starts = [
+        PickingStart(order_id, pick.picker, str(_("Batch %(batch)s started") % {"batch": batches[pick.batch_id]}))
+        for pick in picks
+        for order_id in sorted({t.order_id for t in tasks_of[pick.batch_id] if t.status == TaskStatus.OPEN})
+    ]
+    if any(answer is not None for answer in orders_picking_start_each(starts=starts).values()):
+        raise _NotTheUsualDay  # a held or cancelled order: its tasks drop, batch by batch
+    lines: list[PickToLine] = []
+    events: list[tuple[Any, int | None]] = []
+    done_ids: list[int] = []
+    scans: list[PickScan] = []
+    steps: list[Step] = []
+    for pick in picks:
+        batch = batches[pick.batch_id]
+        tasks = tasks_of[batch.pk]
+        picker_id = pick.picker.pk
+        remaining = [task for task in tasks if task.status == TaskStatus.OPEN]
+        status = {task.pk: task.status for task in tasks}
+        units = 0
+        for task in remaining:
+            take = task.quantity - task.picked_quantity
+            if take:
+                lines.append(_pick_line(task, take))
+                events.append((_pick_confirmed(batch, task, take, picker_id), task.merchant_id))
+                units += take
+            done_ids.append(task.pk)
+            status[task.pk] = TaskStatus.PICKED
+            tote_tasks = [t for t in tasks if t.tote_id == task.tote_id]
+            if all(status[t.pk] != TaskStatus.OPEN for t in tote_tasks):
+                events.extend(_tote_completed(batch, task.tote, tote_tasks))
+        for who, value, quantity in (
+            (pick.picker, "start", None),
+            (supervisor, "confirm", units),
+        ):
+            scans.append(
+                PickScan(
+                    batch=batch,
+                    task=None,
+                    operator=who if getattr(who, "pk", None) else None,
+                    kind=ScanKind.ACTION,
+                    value=value,
+                    quantity=quantity,
+                    accepted=True,
+                    occurred_at=now,
+                )
+            )
+        steps.append(
+            Step(
+                obj=batch,
+                to_status=BatchStatus.PICKING,
+                event=_batch_event(batch.pk, None),
+                actor=pick.picker,
+                values={"operator": pick.picker, "started_at": now},
+            )
+        )
+        steps.append(
+            Step(
+                obj=batch,
+                to_status=BatchStatus.DONE,
+                event=_batch_event(batch.pk, picker_id),
+                actor=supervisor,
+                values={"done_at": now},
+            )
+        )
+    if lines:
+        reservation_pick_to_many(lines=lines, actor=supervisor)
+    if done_ids:
+        PickTask.objects.filter(pk__in=done_ids).update(
+            picked_quantity=F("quantity"), status=TaskStatus.PICKED, location_ok=True, item_ok=True, picked_at=now
+        )
+    events_record_many(events)
+    PickScan.objects.bulk_create(scans)
+    for outcome in transitions_many(steps, machine=BATCH_MACHINE, locked=True):
+        if outcome.error is not None:
+            raise _NotTheUsualDay
+    return [PaperPickOutcome(batch_id=pk, batch=batches[pk]) for pk in ids]
+
+
+def _pick_line(task: PickTask, take: int) -> PickToLine:
+    """A task's ``take`` units from its place into its tote, as the ledger's many form takes them."""
+    return PickToLine(
+        reservation=task.reservation_id,
+        from_location_id=task.location_id,
+        to_location_id=task.tote.location_id,
+        quantity=take,
+        lot=task.lot,
+    )
+
+
+def _batch_event(batch_id: int, operator_id: int | None) -> Any:
+    return lambda step: BatchStatusChanged(
+        batch_id=batch_id, from_status=step.from_status, to_status=step.to_status, operator_id=operator_id
+    )
 
 
 def _stopped_orders(order_ids: set[int]) -> dict[int, str]:

@@ -11,6 +11,7 @@ to ``packed``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -80,22 +81,38 @@ def orders_picking_start_many(
     Each order's answer: None (picking now, or already), or the ``Conflict`` one by one raises (held, cancelled, a
     status the table does not let go to picking), with nothing written for it. An unknown order raises
     ``order_not_found``, with nothing written, as one by one it stops the caller."""
+    return orders_picking_start_each(starts=[PickingStart(order_id, actor, reason) for order_id in order_ids])
+
+
+@dataclass(frozen=True)
+class PickingStart:
+    """One ``order_picking_start`` of ``orders_picking_start_each``: the order, who starts it and why."""
+
+    order_id: int
+    actor: Any = None
+    reason: str = ""
+
+
+def orders_picking_start_each(*, starts: Sequence[PickingStart]) -> dict[int, Conflict | None]:
+    """``orders_picking_start_many`` where each order has its own actor and reason (the orders of several batches,
+    each started by its picker): ``order_picking_start`` for each in turn, the answers as there."""
     with transaction.atomic():
-        locked = {
-            order.pk: order for order in Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk")
-        }
+        wanted = [start.order_id for start in starts]
+        locked = {order.pk: order for order in Order.objects.select_for_update().filter(pk__in=wanted).order_by("pk")}
         answers: dict[int, Conflict | None] = {}
         steps: list[Step] = []
-        for order_id in order_ids:
-            order = locked.get(order_id)
+        for start in starts:
+            order = locked.get(start.order_id)
             if order is None:
-                raise NotFound(_("Order not found."), code="order_not_found", details={"order_id": order_id})
-            if order_id in answers:
+                raise NotFound(_("Order not found."), code="order_not_found", details={"order_id": start.order_id})
+            if start.order_id in answers:
                 continue  # asked again: one by one, the second call finds it picking (or refused the same way)
             refusal = _stopped(order)
-            answers[order_id] = refusal
+            answers[start.order_id] = refusal
             if refusal is None and order.status != OrderStatus.PICKING:
-                steps.append(order_step_of(order=order, to_status=OrderStatus.PICKING, actor=actor, reason=reason))
+                steps.append(
+                    order_step_of(order=order, to_status=OrderStatus.PICKING, actor=start.actor, reason=start.reason)
+                )
         for outcome in order_transitions_many(steps, locked=True):
             if isinstance(outcome.error, Conflict):
                 answers[outcome.step.obj.pk] = outcome.error
