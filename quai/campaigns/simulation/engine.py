@@ -292,25 +292,40 @@ def _floor_supervisor(run: Run) -> Any:
 def _pick(run: Run, crew: Crew, rng: random.Random, now: datetime, to_pack: list[int]) -> None:
     """Paper picking: the picker takes the batch (``batch_start``) and works from its pick list; the supervisor
     confirms it as picked in one action (``batch_confirm_picked``: the same ledger moves, states and events as the
-    handheld's three scans per stop, in a bounded number of queries per batch). The run draws no short picks."""
+    handheld's three scans per stop). The run draws no short picks.
+
+    The tick's batches are taken in turn while the pickers have time, each costing its lines once started (its
+    stopped orders' tasks dropped: ``batches_tasks_to_pick`` reads them before); the batches taken are then started
+    and confirmed together (``batches_paper_picked_many``: each as ``batch_start`` then ``batch_confirm_picked``).
+    An order picked is handed to the packers after the last of the tick's batches holding it, as one batch after
+    another would find it done."""
     supervisor = _floor_supervisor(run)
     batches = list(fulfillment_selectors.batch_list(site_id=run.world.site.pk, status="open"))
+    to_pick = fulfillment_selectors.batches_tasks_to_pick(scope=SCOPE, batch_ids=[batch.pk for batch in batches])
+    picks: list[fulfillment.PaperPick] = []
     for batch in batches:
         if crew.budget <= 0 or not crew.people:
-            return
+            break
         zone_code = batch.zone.code
         rate = world_mod.ZONE_PICK_RATE.get(zone_code, world_mod.STANDARDS[Activity.PICK]) * _variation(rng)
-        operator = crew.next_person()
-        fulfillment.batch_start(batch_id=batch.pk, operator=operator)
-        tasks = fulfillment_selectors.batch_open_task_order_ids(scope=SCOPE, batch_id=batch.pk)
-        fulfillment.batch_confirm_picked(batch_id=batch.pk, operator=supervisor)
-        hours = len(tasks) / rate
+        picks.append(fulfillment.PaperPick(batch_id=batch.pk, picker=crew.next_person()))
+        hours = len(to_pick[batch.pk]) / rate
         crew.budget -= hours
         run.effort[(Activity.PICK, zone_code)][1] += hours
-        done = fulfillment_selectors.orders_picking_done(scope=SCOPE, order_ids=sorted(set(tasks)))
-        for order_id in sorted(done):
+    if not picks:
+        return
+    for outcome in fulfillment.batches_paper_picked_many(picks=picks, supervisor=supervisor):
+        if outcome.error is not None:
+            raise outcome.error  # one batch after another, the run stops at it
+    last_of: dict[int, int] = {}
+    for k, pick in enumerate(picks):
+        for order_id in to_pick[pick.batch_id]:
+            last_of[order_id] = k
+    done = fulfillment_selectors.orders_picking_done(scope=SCOPE, order_ids=sorted(last_of))
+    for k, pick in enumerate(picks):
+        for order_id in sorted(set(to_pick[pick.batch_id])):
             trace = run.traces.get(order_id)
-            if trace is not None and trace.picked_at is None:
+            if order_id in done and last_of[order_id] == k and trace is not None and trace.picked_at is None:
                 trace.picked_at = now
                 to_pack.append(order_id)
 
