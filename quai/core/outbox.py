@@ -25,7 +25,9 @@
   ``HandledEvent`` rows: the event stays pending, leased or not, until a relay claims it, runs its other handlers
   (those done are skipped) and marks it relayed — so every guarantee above holds for them too. Why: in a burst, a
   stock change's mark waited for the relay to work through every older event and, in its batch, for the order
-  handlers listed before it (the connectors bench's relay part, p99 ~1 s of the 1 s target).
+  handlers listed before it (the connectors bench's relay part, p99 ~1 s of the 1 s target). A pass never waits for
+  another run of these handlers (their advisory lock, tried, not waited for): it leaves at once, freeing its worker
+  for the shops' pushes, and marks that the run under way must look again (``PRIORITY_AGAIN_KEY``).
 - A failing handler leaves the event pending with ``attempts``, ``last_error`` and ``next_attempt_at``
   (exponential backoff, capped); the other handlers of the event still run. A row that cannot be read back into
   its typed event (no such event any more, a payload no upcaster explains) fails the same way, loudly, rather than
