@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from quai.catalog.selectors import scan_resolve_among
 from quai.core import clock
+from quai.core.db import rows_update
 from quai.core.errors import Conflict, Forbidden, InsufficientStock, NotFound, QuaiError, ValidationFailed
 from quai.core.outbox import event_record, events_record_many
 from quai.core.states import StateMachine, Step, transition, transitions_many
@@ -225,6 +226,50 @@ def tote_release(*, site: Site, tote_code: str) -> Tote:
     tote.slot = 0
     tote.save(update_fields=["batch", "slot"])
     return tote
+
+
+def totes_release_many(*, releases: Sequence[tuple[Site, str]]) -> list[QuaiError | None]:
+    """``tote_release`` for each (site, tote code) in turn (the totes a round of parcels emptied), in three
+    statements for all: the totes locked and read at once, whether their locations hold units read at once, the
+    ones given back written by one update. Each answer: None (given back), or the refusal one by one raises
+    (``tote_not_found``, ``tote_not_empty``), with nothing written for it."""
+    if not releases:
+        return []
+    wanted = [(site.pk, code.strip().upper()) for site, code in releases]
+    with transaction.atomic():
+        found = {
+            (tote.site_id, tote.code): tote
+            for tote in Tote.objects.select_for_update()
+            .filter(site_id__in={site_id for site_id, _code in wanted}, code__in={code for _site, code in wanted})
+            .order_by("pk")
+        }
+        holding = set(
+            StockQuantity.objects.filter(location_id__in=[t.location_id for t in found.values()], on_hand__gt=0)
+            .order_by()
+            .values_list("location_id", flat=True)
+            .distinct()
+        )
+        answers: list[QuaiError | None] = []
+        freed: dict[int, Tote] = {}
+        for (_site, code), key in zip(releases, wanted, strict=True):
+            tote = found.get(key)
+            if tote is None:
+                answers.append(NotFound(_("Tote not found."), code="tote_not_found", details={"tote_code": code}))
+            elif tote.location_id in holding:
+                answers.append(
+                    Conflict(
+                        _("Tote %(code)s still holds units: empty it before giving it back.") % {"code": tote.code},
+                        code="tote_not_empty",
+                        details={"tote_code": tote.code},
+                    )
+                )
+            else:
+                tote.batch, tote.slot = None, 0
+                freed[tote.pk] = tote
+                answers.append(None)
+        if freed:
+            Tote.objects.filter(pk__in=list(freed)).update(batch=None, slot=0)
+    return answers
 
 
 # --- Waves ----------------------------------------------------------------------------------------------------
@@ -513,7 +558,7 @@ def _batches_create(
             tote.batch = batch
         for task in tasks:
             task.batch = batch
-    Tote.objects.bulk_update([tote for _batch, totes, _tasks in made for tote in totes], ["batch", "slot"])
+    rows_update([tote for _batch, totes, _tasks in made for tote in totes], ["batch", "slot"])
     PickTask.objects.bulk_create([task for _batch, _totes, tasks in made for task in tasks])
     return batches
 
@@ -528,7 +573,7 @@ def _batch_create(
         tote.batch = batch
     for task in tasks:
         task.batch = batch
-    Tote.objects.bulk_update(totes, ["batch", "slot"])
+    rows_update(totes, ["batch", "slot"])
     PickTask.objects.bulk_create(tasks)
     return batch
 

@@ -88,3 +88,35 @@ def test_new_totes_cost_the_same_few_queries_whatever_their_number(site):
         return len(context.captured_queries)
 
     assert grown(40) == grown(80)
+
+
+def _release_world(code: str) -> Site:
+    """Two totes in slots of a cart: TOTE-0001 emptied, TOTE-0002 still holding a unit."""
+    from quai.catalog.tests.factories import SkuFactory
+    from quai.inventory.services import stock_receive
+    from quai.tenants.tests.factories import MerchantFactory
+
+    site = SiteFactory(code=code)
+    totes = [services.tote_ensure(site=site, code=f"TOTE-000{n}") for n in (1, 2)]
+    Tote.objects.filter(pk__in=[t.pk for t in totes]).update(slot=2)
+    stock_receive(sku=SkuFactory(merchant=MerchantFactory()), location=totes[1].location, quantity=1)
+    return site
+
+
+def test_totes_given_back_together_answer_and_write_what_one_release_after_another_does():
+    asked = [" tote-0001", "TOTE-0002", "TOTE-0404", "TOTE-0001"]
+    one_site, many_site = _release_world("one"), _release_world("many")
+    answers_one: list[Any] = []
+    for code in asked:
+        try:
+            services.tote_release(site=one_site, tote_code=code)
+        except Exception as refusal:
+            answers_one.append((refusal.code, refusal.details, str(refusal.message)))  # type: ignore[attr-defined]
+        else:
+            answers_one.append(None)
+    with CaptureQueriesContext(connection) as queries:
+        answers = services.totes_release_many(releases=[(many_site, code) for code in asked])
+    assert [None if a is None else (a.code, a.details, str(a.message)) for a in answers] == answers_one
+    assert _state(many_site)["totes"] == _state(one_site)["totes"]
+    assert [a is None for a in answers] == [True, False, False, True]
+    assert len([q for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]) == 3
