@@ -1312,8 +1312,9 @@ def _items_by_parcel(parcel_ids: Sequence[int]) -> dict[int, list[ParcelItem]]:
 
 def _totes_release(parcels: Sequence[Parcel]) -> None:
     """Give back to the pool every tote the parcels' orders came in that the parcels emptied (a tote shared with
-    orders not packed yet still holds their units: it stays with its batch)."""
-    from quai.fulfillment.services import tote_release
+    orders not packed yet still holds their units: it stays with its batch). All in one go (``totes_release_many``,
+    each as ``tote_release``); a tote refused (not found, or not empty) is left as it is, the others given back."""
+    from quai.fulfillment.services import totes_release_many
     from quai.warehouse.models import Location
 
     if not parcels:
@@ -1323,13 +1324,13 @@ def _totes_release(parcels: Sequence[Parcel]) -> None:
         location.pk: location.site
         for location in Location.objects.select_related("site").filter(pk__in={p.station_id for p in parcels})
     }
-    for parcel in parcels:
-        codes = totes.get(parcel.order_id, set()) | {parcel.tote_code}
-        for code in sorted(c for c in codes if c):
-            try:
-                tote_release(site=sites[parcel.station_id], tote_code=code)
-            except QuaiError:
-                continue
+    totes_release_many(
+        releases=[
+            (sites[parcel.station_id], code)
+            for parcel in parcels
+            for code in sorted(c for c in totes.get(parcel.order_id, set()) | {parcel.tote_code} if c)
+        ]
+    )
 
 
 def _service_code(kind: str, order: Order) -> str:

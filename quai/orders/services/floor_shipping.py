@@ -15,10 +15,9 @@ from django.utils.translation import gettext as _
 
 from quai.core.errors import NotFound
 from quai.core.states import InsertedStep, transitions_of_inserted
-from quai.orders.events import OrderStatusChanged
 from quai.orders.models import Order, OrderLine, OrderStatus
 from quai.orders.services.lifecycle import order_locked
-from quai.orders.services.transitions import ORDER_MACHINE, order_transition
+from quai.orders.services.transitions import ORDER_MACHINE, _status_changed, order_transition
 
 
 @transaction.atomic
@@ -146,12 +145,5 @@ def _order_step(order: Order, to_status: str, *, actor: Any, details: dict[str, 
         to_status=to_status,
         actor=actor,
         details=details,
-        event=lambda step: OrderStatusChanged(
-            order_id=order.pk,
-            channel=order.channel,
-            external_id=order.external_id,
-            from_status=step.from_status,
-            to_status=step.to_status,
-            reason=step.reason,
-        ),
+        event=_status_changed(order),
     )

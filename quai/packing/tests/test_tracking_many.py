@@ -66,6 +66,21 @@ def _tracking_state(since: int, since_transition: int) -> dict[str, Any]:
     }
 
 
+def _one_by_one_then_together(updates: list[tuple[Any, list[Any]]]) -> tuple[list[int], list[int], Any, Any]:
+    """The updates recorded one by one (then undone), then together, at the same moment: each form's new records
+    per update and the state each left."""
+    from datetime import timedelta
+
+    since = (last_pk(OutboxEvent), last_pk(StateTransition))
+    with clock.frozen(MOMENT + timedelta(days=2)):
+        with pytest.raises(_Undo), transaction.atomic():
+            single = [len(services.tracking_record(shipment=pk, events=events)) for pk, events in updates]
+            one_by_one = _tracking_state(*since)
+            raise _Undo
+        many = [len(found) for found in services.tracking_record_many(updates=updates)]
+    return single, many, one_by_one, _tracking_state(*since)
+
+
 @pytest.mark.django_db
 def test_tracking_many_shipments_at_once_ends_exactly_as_one_by_one() -> None:
     from datetime import timedelta
@@ -84,14 +99,7 @@ def test_tracking_many_shipments_at_once_ends_exactly_as_one_by_one() -> None:
         (first.pk, [delivered]),  # seen already: nothing new
         (third.pk, [TrackingEvent(at, "SIM-NOTE", "Note", None)]),  # a carrier code Quai does not map
     ]
-    since = (last_pk(OutboxEvent), last_pk(StateTransition))
-    with clock.frozen(MOMENT + timedelta(days=2)):
-        with pytest.raises(_Undo), transaction.atomic():
-            single = [len(services.tracking_record(shipment=pk, events=events)) for pk, events in updates]
-            one_by_one = _tracking_state(*since)
-            raise _Undo
-        many = [len(found) for found in services.tracking_record_many(updates=updates)]
-    together = _tracking_state(*since)
+    single, many, one_by_one, together = _one_by_one_then_together(updates)
     assert single == many == [2, 1, 0, 0, 1]
     assert together == one_by_one
     statuses = {pk: status for pk, status, *_rest in together["shipments"]}
@@ -125,14 +133,7 @@ def test_many_deliveries_at_once_end_exactly_as_one_by_one() -> None:
         (third.pk, [delivered(22)]),
         (second.pk, [delivered(24)]),  # its "collected" earlier in the same file
     ]
-    since = (last_pk(OutboxEvent), last_pk(StateTransition))
-    with clock.frozen(MOMENT + timedelta(days=2)):
-        with pytest.raises(_Undo), transaction.atomic():
-            single = [len(services.tracking_record(shipment=pk, events=events)) for pk, events in updates]
-            one_by_one = _tracking_state(*since)
-            raise _Undo
-        many = [len(found) for found in services.tracking_record_many(updates=updates)]
-    together = _tracking_state(*since)
+    single, many, one_by_one, together = _one_by_one_then_together(updates)
     assert single == many == [1, 3, 1, 1]
     assert together == one_by_one
     assert [status for _ref, status, _at in together["orders"]].count("delivered") == 3
