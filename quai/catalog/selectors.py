@@ -216,6 +216,80 @@ def scan_resolve_among(
     return results
 
 
+def scans_resolve(*, merchant: Merchant | int, codes: Iterable[str]) -> dict[str, ScanResult | NotFound]:
+    """``scan_resolve`` for many codes of one merchant (a pack line's scan bursts, a scanner's buffer): each
+    distinct code answered exactly as ``scan_resolve`` answers it, the same SKU or the same ``unknown_code``
+    refusal (returned, not raised), in two reads whatever their number — the merchant's barcodes under any of
+    the codes' forms, then the SKUs they or a SKU code designate — where one by one costs a read per code.
+
+    The forms are compared as ``scan_resolve_among`` compares them: lower-cased by the database on the stored
+    side (``Lower``), by Python on the scanned side, so both forms agree on what matches."""
+    merchant_id = merchant if isinstance(merchant, int) else int(merchant.pk)
+    parsed = {code: parse_scan(code) for code in dict.fromkeys(codes)}
+    forms: dict[str, tuple[list[str], list[str]]] = {}  # code → (barcode forms, SKU code forms), lower-cased
+    for code, scan in parsed.items():
+        if scan.kind == "sscc" and scan.gtin is None:
+            continue
+        typed = _as_typed(scan)
+        forms[code] = (
+            [candidate.lower() for candidate in (scan.gtin, typed) if candidate],
+            [scan.code.lower()] if typed else [],
+        )
+    barcode_forms = sorted({form for wanted, _sku in forms.values() for form in wanted})
+    sku_forms = sorted({form for _barcode, wanted in forms.values() for form in wanted})
+    hits: dict[str, list[tuple[int, int, str, str]]] = {}  # a stored form → its barcodes (id, SKU, code, form)
+    if barcode_forms:
+        for barcode_id, sku_id, code, lowered in (
+            Barcode.objects.annotate(code_lower=Lower("code"))
+            .filter(code_lower__in=barcode_forms, sku__merchant_id=merchant_id)
+            .values_list("id", "sku_id", "code", "code_lower")
+        ):
+            hits.setdefault(lowered, []).append((barcode_id, sku_id, code, lowered))
+    skus: dict[int, Sku] = {}
+    by_code: dict[str, list[int]] = {}  # a SKU code as the database lowers it → its SKUs
+    if barcode_forms:
+        sku_ids = sorted({row[1] for rows in hits.values() for row in rows})
+        for sku in (
+            Sku.objects.alias(code_lower=Lower("code"))
+            .filter(merchant_id=merchant_id)
+            .filter(Q(pk__in=sku_ids) | Q(code_lower__in=sku_forms))
+            .annotate(scan_code_lower=Lower("code"))
+            .order_by("id")
+        ):
+            by_code.setdefault(sku.scan_code_lower, []).append(sku.pk)
+            del sku.scan_code_lower
+            skus[sku.pk] = sku
+    found: dict[str, ScanResult | NotFound] = {}
+    for code, scan in parsed.items():
+        if code not in forms:
+            found[code] = _scan_result(scan, merchant_id=None, sku=None)
+            continue
+        barcode_wanted, sku_wanted = forms[code]
+        gtin_lower = (scan.gtin or "").lower()
+        own: dict[int, list[tuple[int, int, str, str]]] = {}
+        for form in dict.fromkeys(barcode_wanted):
+            for row in hits.get(form, []):
+                own.setdefault(row[1], []).append(row)
+        candidates = set(own) | {pk for form in sku_wanted for pk in by_code.get(form, [])}
+        best: Sku | None = None
+        best_rank = 3
+        for pk in sorted(candidates):
+            if pk not in skus:
+                continue
+            # The barcode that made the SKU match, the scanned GTIN first (``scan_resolve_among``'s barcode_hit),
+            # then ranked as ``scan_resolve_among`` ranks it: the scanned GTIN, another barcode, the SKU's code.
+            rows = own.get(pk)
+            hit = min(rows, key=lambda row: (0 if row[3] == gtin_lower else 1, row[0]))[2] if rows else ""
+            rank = (0 if hit.lower() == gtin_lower else 1) if hit else 2
+            if rank < best_rank:
+                best, best_rank = skus[pk], rank
+        if best is None:
+            found[code] = _unknown_code(scan, others=[])
+        else:
+            found[code] = _scan_result(scan, merchant_id=merchant_id, sku=best)
+    return found
+
+
 def _as_typed(parsed: ParsedScan) -> str | None:
     """The scan as typed, when it may be a code in its own right (a GS1 element string never is)."""
     return parsed.code if parsed.kind in ("gtin", "internal") and parsed.code else None

@@ -24,7 +24,7 @@ from django.db.models.functions import Upper
 from django.utils.translation import gettext as _
 
 from quai.catalog.models import PackagingType
-from quai.catalog.selectors import ScanResult, scan_resolve
+from quai.catalog.selectors import ScanResult, scan_resolve, scans_resolve
 from quai.core import clock
 from quai.core.db import rows_update
 from quai.core.errors import Conflict, NotFound, QuaiError, ValidationFailed
@@ -467,10 +467,10 @@ def parcel_scans_record(*, parcel: Parcel | int, codes: Sequence[str], actor: An
     each one (same lines counted, same refusals, same ``packing.scan_recorded`` rows), in ONE transaction.
 
     Every unit is still scanned — this only saves the round trips: the parcel, its order and its lines are read and
-    locked once, each distinct code is resolved once, the counted lines and the scan events are written in bulk, so
-    the queries do not grow with the number of units. A refused code is recorded and skipped, the others kept, as
-    one by one. A parcel no longer open or an order held / cancelled refuses every code of the burst (each recorded,
-    as one by one would) and then raises that refusal. Returns one outcome per code, in order."""
+    locked once, the codes resolved together (``scans_resolve``), the counted lines and the scan events are written
+    in bulk, so the queries do not grow with the number of units. A refused code is recorded and skipped, the
+    others kept, as one by one. A parcel no longer open or an order held / cancelled refuses every code of the
+    burst (each recorded, as one by one would) and then raises that refusal. Returns one outcome per code, in order."""
     pk = parcel if isinstance(parcel, int) else parcel.pk
     if Parcel.objects.filter(pk=pk).first() is None:
         raise NotFound(_("Parcel not found."), code="parcel_not_found", details={"parcel_id": pk})
@@ -491,13 +491,8 @@ def parcel_scans_record(*, parcel: Parcel | int, codes: Sequence[str], actor: An
             outcomes = [_refused(code, stopped) for code in codes]
         else:
             lines = list(current.items.select_for_update().order_by("pk"))
-            resolved: dict[str, ScanResult | QuaiError] = {}
+            resolved: dict[str, ScanResult | QuaiError] = dict(scans_resolve(merchant=current.merchant_id, codes=codes))
             for code in codes:
-                if code not in resolved:
-                    try:
-                        resolved[code] = scan_resolve(merchant=current.merchant_id, code=code)
-                    except QuaiError as exc:
-                        resolved[code] = exc
                 found = resolved[code]
                 try:
                     if isinstance(found, QuaiError):
@@ -545,7 +540,7 @@ def parcels_scans_record_many(*, bursts: Sequence[ScanBurst]) -> list[BurstOutco
     """The scan bursts of many parcels (a pack line's stations uploading their scanners together), each applied
     exactly as ``parcel_scans_record`` applies it, in the order given: the same lines counted, the same refusals,
     the same ``packing.scan_recorded`` rows in the same order. In ONE transaction: the parcels locked (id order),
-    their orders and lines read once, each distinct code of each merchant resolved once for the whole batch, the
+    their orders and lines read once, each merchant's codes resolved together (``scans_resolve``), the
     lines, the parcels and the events each written in one statement. A burst ``parcel_scans_record`` would refuse
     whole is recorded as it would be (each code refused) and its refusal returned, the others kept. Returns one
     outcome per burst, in order."""
@@ -556,7 +551,17 @@ def parcels_scans_record_many(*, bursts: Sequence[ScanBurst]) -> list[BurstOutco
         lines: dict[int, list[ParcelItem]] = {pk: [] for pk in locked}
         for item in ParcelItem.objects.select_for_update().filter(parcel_id__in=list(locked)).order_by("pk"):
             lines[item.parcel_id].append(item)
-        resolved: dict[tuple[int, str], ScanResult | QuaiError] = {}
+        # Every code of every merchant resolved at once (``scans_resolve``: two reads, not one per distinct code).
+        codes: dict[int, dict[str, None]] = {}
+        for burst in bursts:
+            found_parcel = locked.get(burst.parcel if isinstance(burst.parcel, int) else burst.parcel.pk)
+            if found_parcel is not None:
+                codes.setdefault(found_parcel.merchant_id, {}).update(dict.fromkeys(burst.codes))
+        resolved: dict[tuple[int, str], ScanResult | QuaiError] = {
+            (merchant_id, code): answer
+            for merchant_id, wanted in codes.items()
+            for code, answer in scans_resolve(merchant=merchant_id, codes=wanted).items()
+        }
         counted: dict[int, ParcelItem] = {}
         touched: set[int] = set()
         events: list[tuple[PackScanRecorded, int | None]] = []
@@ -583,13 +588,7 @@ def parcels_scans_record_many(*, bursts: Sequence[ScanBurst]) -> list[BurstOutco
                 outcomes = [_refused(code, stopped) for code in burst.codes]
             else:
                 for code in burst.codes:
-                    key = (current.merchant_id, code)
-                    if key not in resolved:
-                        try:
-                            resolved[key] = scan_resolve(merchant=current.merchant_id, code=code)
-                        except QuaiError as exc:
-                            resolved[key] = exc
-                    found = resolved[key]
+                    found = resolved[(current.merchant_id, code)]
                     try:
                         if isinstance(found, QuaiError):
                             raise found
