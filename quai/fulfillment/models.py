@@ -59,6 +59,8 @@ class Wave(models.Model):
         verbose_name = _("wave")
         verbose_name_plural = _("waves")
         ordering = ["-id"]
+        # A release limit counts what the site's waves of the last hour released (``release_rooms``, each wave).
+        indexes = [models.Index(fields=["site", "created_at"], name="wave_site_created_idx")]
 
     def __str__(self) -> str:
         return f"W{self.pk}"
@@ -143,6 +145,10 @@ class PickBatch(models.Model):
                 name="pick_batch_one_per_operator",
             )
         ]
+        # The floor's open batches of a site (the waves' check, the pickers' list) are read at every tick; the batch
+        # table keeps every batch ever made, and SQLite, with an index on each column alone, took the site's and
+        # walked all of its batches for the few open ones.
+        indexes = [models.Index(fields=["site", "status"], name="pick_batch_site_status_idx")]
 
     def __str__(self) -> str:
         return f"B{self.pk}"

@@ -199,6 +199,19 @@ def site_open_batch_order_ids(*, scope: Scope, site_id: int) -> list[int]:
     return [int(order_id) for order_id in rows]
 
 
+def wave_order_ids(*, scope: Scope, wave_id: int) -> list[int]:
+    """The orders with a task in one of the wave's batches, each once, in id order: what a release sent to the floor
+    (``site_open_batch_order_ids`` reads every open batch of the site, the earlier waves' too)."""
+    rows = (
+        PickTask.objects.filter(batch__wave_id=wave_id)
+        .filter(scope.q())
+        .values_list("order_id", flat=True)
+        .distinct()
+        .order_by("order_id")
+    )
+    return [int(order_id) for order_id in rows]
+
+
 def batch_open_task_order_ids(*, scope: Scope, batch_id: int) -> list[int]:
     """The order of each task of the batch still to pick (an order once per open task), in task order."""
     return [
@@ -310,19 +323,22 @@ def release_rooms(*, scope: Scope, site_id: int, at: datetime) -> dict[int, doma
     if not limits:
         return {}
     releases: dict[int, list[domain.Release]] = {}
+    # The tasks are reached from the window's waves (site and time: an index range) through their batches, and the
+    # merchants without a limit left out here: filtered on its merchants, SQLite walked every task those merchants
+    # ever had (their index, the only equality it saw) for the last hour's few.
+    waves = Wave.objects.filter(site_id=site_id, created_at__gte=at - domain.RELEASE_WINDOW, created_at__lte=at).values(
+        "pk"
+    )
     rows = (
-        PickTask.objects.filter(
-            merchant_id__in=list(limits),
-            batch__site_id=site_id,
-            batch__wave__created_at__gte=at - domain.RELEASE_WINDOW,
-            batch__wave__created_at__lte=at,
-        )
+        PickTask.objects.filter(batch_id__in=PickBatch.objects.filter(wave_id__in=waves).values("pk"))
         .exclude(status=TaskStatus.CANCELLED)  # a cancelled pick's order waits again: counted when re-released
         .values("merchant_id", "batch__wave_id", "batch__wave__created_at")
         .annotate(orders=Count("order_id", distinct=True), lines=Count("line_id", distinct=True))
         .order_by()
     )
     for row in rows:
+        if row["merchant_id"] not in limits:
+            continue
         releases.setdefault(row["merchant_id"], []).append(
             domain.Release(at=row["batch__wave__created_at"], orders=row["orders"], lines=row["lines"])
         )
