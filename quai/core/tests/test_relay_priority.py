@@ -234,3 +234,39 @@ def test_concurrent_relays_and_priority_passes_run_each_handler_once_per_event(s
         unsubscribe(OTHER)
         outbox._PRIORITY_KEYS.clear()
         outbox._PRIORITY_KEYS.update(saved)
+
+
+def test_the_priority_pass_reads_from_its_floor_on_and_an_event_below_it_is_still_handled_by_the_relay(
+    calls, settings, monkeypatch
+):
+    """The pass does not walk the whole backlog each time: it reads from the ids it has already looked at (less a
+    margin) on. An event below that (committed late, after a pass set the floor past its id) is not hurried, but
+    nothing is lost: its relay batch runs the handler first, once."""
+    settings.QUAI_OUTBOX_NUDGE = False
+    monkeypatch.setattr(outbox, "PRIORITY_REREAD_IDS", 0)
+    monkeypatch.setattr(outbox, "_PRIORITY_SEEN", [0])
+    late = event_record(LevelMoved(n=1))
+    for n in range(5):
+        event_record(OrderTaken(n=n))
+    outbox._PRIORITY_SEEN[0] = late.pk  # as if a pass had looked past it before it committed
+    assert outbox_relay_priority() == 0
+    assert not HandledEvent.objects.exists()
+    assert outbox._PRIORITY_SEEN[0] == OutboxEvent.objects.order_by("-pk").first().pk  # looked up to the newest
+    later = event_record(LevelMoved(n=2))
+    assert outbox_relay_priority() == 1  # above the floor
+    assert set(HandledEvent.objects.values_list("event_id", "handler")) == {(later.pk, FIRST)}
+    calls.clear()
+    assert outbox_sweep(batch=10) == 7
+    assert calls[0] == (FIRST, LevelMoved.name, 1)  # the late one, handled first in its batch
+    assert [key for key, _name, _n in calls].count(FIRST) == 1
+    assert HandledEvent.objects.filter(handler=FIRST).count() == 2
+    assert not OutboxEvent.objects.filter(relayed_at=None).exists()
+
+
+def test_the_priority_pass_looks_at_everything_again_when_the_ids_went_back(calls, settings, monkeypatch):
+    settings.QUAI_OUTBOX_NUDGE = False
+    monkeypatch.setattr(outbox, "PRIORITY_REREAD_IDS", 0)
+    row = event_record(LevelMoved(n=1))
+    monkeypatch.setattr(outbox, "_PRIORITY_SEEN", [row.pk + 1_000_000])  # a floor from another database's ids
+    assert outbox_relay_priority() == 1
+    assert HandledEvent.objects.filter(event=row, handler=FIRST).exists()
