@@ -835,23 +835,29 @@ def parcels_box_many(*, parcels: Sequence[Parcel | int], actor: Any = None) -> l
     return outcomes
 
 
-def parcels_weigh_many(*, weighings: Sequence[tuple[Parcel | int, int]], actor: Any = None) -> list[StepOutcome]:
-    """An inline scale's weights for many boxed parcels (``weighings``: the parcel and its grams), each ending
-    exactly as ``parcel_weigh`` called on the parcels in ascending id order would leave it: the same refusals
-    (a weight invalid, the parcel no longer open or not boxed, its order held or cancelled; a mismatch recorded and
-    refused), the same fields and the same ``packing.scan_recorded`` rows. In ONE transaction: the parcels locked
-    and their orders read once, the parcels written in one statement and the events in one insert. Returns one
-    outcome per parcel, in ascending id order (a parcel given twice keeps its last weight)."""
-    weights = {(p if isinstance(p, int) else p.pk): grams for p, grams in weighings}
+Weighing = tuple[Parcel | int, int] | tuple[Parcel | int, int, Any]
+
+
+def parcels_weigh_many(*, weighings: Sequence[Weighing], actor: Any = None) -> list[StepOutcome]:
+    """An inline scale's weights for many boxed parcels (``weighings``: the parcel, its grams and, when the pack
+    table's stations send their readings together, who weighed it — ``actor`` otherwise), each ending exactly as
+    ``parcel_weigh`` called on the parcels in ascending id order, each by its operator, would leave it: the same
+    refusals (a weight invalid, the parcel no longer open or not boxed, its order held or cancelled; a mismatch
+    recorded and refused), the same fields and the same ``packing.scan_recorded`` rows. In ONE transaction: the
+    parcels locked and their orders read once, the parcels written in one statement and the events in one insert.
+    Returns one outcome per parcel, in ascending id order (a parcel given twice keeps its last weight)."""
+    weights: dict[int, tuple[int, Any]] = {}
+    for parcel, grams, *who in weighings:
+        weights[parcel if isinstance(parcel, int) else parcel.pk] = (grams, who[0] if who else actor)
     ids = sorted(weights)
     outcomes: list[StepOutcome] = []
     with transaction.atomic():
         locked, orders = _locked_many(ids)
         changed: list[Parcel] = []
         events: list[tuple[PackScanRecorded, int | None]] = []
-        operator, now = actor_of(actor).label, clock.now()
+        now = clock.now()
         for pk in ids:
-            current, weight_g = locked.get(pk), weights[pk]
+            current, (weight_g, weigher) = locked.get(pk), weights[pk]
             try:
                 _weight_valid_check(weight_g)
                 current = _open_and_packable(pk, current, orders)
@@ -870,7 +876,7 @@ def parcels_weigh_many(*, weighings: Sequence[tuple[Parcel | int, int]], actor: 
                         sku_code="",
                         result="ok" if ok else "refused",
                         reason="weighed" if ok else "weight_mismatch",
-                        operator=operator,
+                        operator=actor_of(weigher).label,
                         scanned_at=now,
                     ),
                     current.merchant_id,
@@ -896,21 +902,35 @@ def parcel_photo_set(*, parcel: Parcel | int, content: bytes, content_type: str)
     return current
 
 
-def _carrier_for(order: Order) -> Any:
+def _carrier_codes(order: Order) -> list[str]:
+    """The carrier account codes that may carry the order, in the order they are tried."""
+    wanted = (order.carrier_service or "").split("_")[0]
+    codes = [code for code in (order.carrier_service, wanted, wanted.replace("-", "_")) if code]
+    return [*codes, "mondial_relay"] if wanted.startswith("mondial") else codes
+
+
+def _carrier_for(order: Order, *, accounts: dict[str, Any] | None = None) -> Any:
+    """The active carrier account of the order's service (else the sandbox); ``accounts``: the active accounts of
+    ``_carrier_codes`` by code, when the caller read them for many orders at once."""
     from quai.shipping.models import CarrierAccount
     from quai.shipping.services import sandbox_carrier_ensure
 
-    wanted = (order.carrier_service or "").split("_")[0]
-    for code in (order.carrier_service, wanted, wanted.replace("-", "_")):
-        if code:
+    for code in _carrier_codes(order):
+        if accounts is not None:
+            found = accounts.get(code)
+        else:
             found = CarrierAccount.objects.filter(code=code, active=True).first()
-            if found is not None:
-                return found
-    if wanted.startswith("mondial"):
-        found = CarrierAccount.objects.filter(code="mondial_relay", active=True).first()
         if found is not None:
             return found
     return sandbox_carrier_ensure()
+
+
+def _carriers_read(orders: Sequence[Order]) -> dict[str, Any]:
+    """The active carrier accounts ``_carrier_for`` may choose for the orders, by code, in one read."""
+    from quai.shipping.models import CarrierAccount
+
+    codes = sorted({code for order in orders for code in _carrier_codes(order)})
+    return {account.code: account for account in CarrierAccount.objects.filter(code__in=codes, active=True)}
 
 
 def order_recipient(order: Order) -> Any:
@@ -1183,12 +1203,13 @@ def parcels_close_many(
     if not ready:
         return [outcomes[pk] for pk in ids]
     carriers: dict[str, Any] = {}
+    accounts = _carriers_read([orders[current.order_id] for current in ready])
     skus = {s.pk: s for s in Sku.objects.filter(pk__in=sorted({i.sku_id for p in ready for i in items[p.pk]}))}
     for current in ready:
         order = orders[current.order_id]
         service = order.carrier_service or ""
         if service not in carriers:
-            carriers[service] = _carrier_for(order)
+            carriers[service] = _carrier_for(order, accounts=accounts)
         try:
             jobs.append(_label_job(current, order, items[current.pk], skus, carriers[service]))
         except QuaiError as exc:

@@ -297,6 +297,36 @@ def test_boxing_and_weighing_many_parcels_ends_exactly_as_one_by_one(floor):  # 
 
 
 @pytest.mark.django_db
+def test_the_stations_readings_weighed_together_each_in_its_packers_name_end_as_one_by_one(floor):  # type: ignore[no-untyped-def]
+    """A pack table's stations send their scales' readings together, each parcel in the name of the packer who
+    weighed it: the same parcels and events (each with its operator) as each packer weighing one by one."""
+    parcels = [_scanned(floor, f"DUO-{n}", 1, n % 2) for n in range(4)]
+    boxed = services.parcels_box_many(parcels=parcels, actor="line")
+    grams = {o.parcel_id: o.parcel.expected_weight_g for o in boxed if o.parcel is not None}
+    grams[parcels[3].pk] += 900  # a mismatch, refused in its packer's name
+    packers = {p.pk: ("ana" if n % 2 else "bob") for n, p in enumerate(parcels)}
+    since = last_pk(OutboxEvent)
+    with clock.frozen(MOMENT):
+        refused: dict[int, str] = {}
+        with pytest.raises(_Undo), transaction.atomic():
+            for pk in sorted(grams):
+                try:
+                    services.parcel_weigh(parcel=pk, weight_g=grams[pk], actor=packers[pk])
+                except QuaiError as exc:
+                    refused[pk] = exc.code
+            one_by_one = _fields(since)
+            raise _Undo
+        weighed = services.parcels_weigh_many(
+            weighings=[(p.pk, grams[p.pk], packers[p.pk]) for p in reversed(parcels)], actor="line"
+        )
+    together = _fields(since)
+    assert refused == {parcels[3].pk: "weight_mismatch"}
+    assert {o.parcel_id: o.error.code for o in weighed if o.error} == refused
+    assert together == one_by_one
+    assert [e[5]["operator"] for e in together["events"]] == ["bob", "ana", "bob", "ana"]
+
+
+@pytest.mark.django_db
 def test_the_line_boxes_and_weighs_a_batch_in_the_same_queries_for_two_parcels_or_eight(floor):  # type: ignore[no-untyped-def]
     parcels = [_scanned(floor, f"QL-{n}", 1, 1) for n in range(10)]
 
