@@ -36,6 +36,7 @@ Time in the run is simulated time only; the figures never read the wall clock (`
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -142,6 +143,13 @@ class Run:
     queries: Counter[str] = field(default_factory=Counter)
     delivered_days: Counter[int] = field(default_factory=Counter)
     supervisor: Any = None  # the floor supervisor who confirms the paper-picked batches
+    #: the traces whose promised ship-by is not known yet (``_ship_by_learn``), and how many traces it has seen
+    ship_by_missing: dict[int, None] = field(default_factory=dict)
+    ship_by_seen: int = 0
+    #: the traces due by the day's last cut-off and not packed yet (``_behind_check``'s queues), and the traces
+    #: whose ship-by was learned since it last looked
+    due_unpacked: list[OrderTrace] = field(default_factory=list)
+    ship_by_learned: list[OrderTrace] = field(default_factory=list)
 
 
 class _SimulatedMonotonic:
@@ -229,11 +237,19 @@ def _intake(run: Run, client: Client, orders: list[PlannedOrder]) -> None:
 
 
 def _ship_by_learn(run: Run) -> None:
-    missing = [pk for pk, trace in run.traces.items() if trace.ship_by is None]
+    # Only the traces still without a ship-by are looked at (the new ones since the last tick, and those whose
+    # promise was not recorded yet): walking every trace of the day at each of its 144 ticks grew with the day.
+    for pk in itertools.islice(run.traces, run.ship_by_seen, None):
+        run.ship_by_missing[pk] = None
+    run.ship_by_seen = len(run.traces)
+    missing = list(run.ship_by_missing)
     for start in range(0, len(missing), 2000):
         found = promise_selectors.ship_by_for_orders(scope=SCOPE, order_ids=missing[start : start + 2000])
         for pk, ship_by in found.items():
-            run.traces[pk].ship_by = ship_by
+            trace = run.traces[pk]
+            trace.ship_by = ship_by
+            run.ship_by_learned.append(trace)
+            del run.ship_by_missing[pk]
 
 
 # --- Floor ------------------------------------------------------------------------------------------------------
@@ -272,8 +288,9 @@ def _waves(run: Run, pickers: float, now: datetime) -> None:
     if not fulfillment_selectors.orders_awaiting_wave_exist(scope=SCOPE):
         return  # nothing waits: no empty wave
     capacity = max(20, min(500, math.ceil(wanted / 1.5)))
-    fulfillment.wave_release(site=run.world.site, criteria=fulfillment_domain.WaveCriteria(capacity=capacity))
-    for order_id in fulfillment_selectors.site_open_batch_order_ids(scope=SCOPE, site_id=run.world.site.pk):
+    wave = fulfillment.wave_release(site=run.world.site, criteria=fulfillment_domain.WaveCriteria(capacity=capacity))
+    # The wave's own orders: those of the earlier waves' open batches were marked when they were released.
+    for order_id in fulfillment_selectors.wave_order_ids(scope=SCOPE, wave_id=wave.pk):
         trace = run.traces.get(order_id)
         if trace is not None and trace.waved_at is None:
             trace.waved_at = now
@@ -506,7 +523,11 @@ def _behind_check(run: Run, now: datetime, to_pack: list[int]) -> None:
     if now >= last_cutoff:
         return
     day_end = last_cutoff
-    due = [t for t in run.traces.values() if t.ship_by is not None and t.ship_by <= day_end]
+    # The queues are those of every trace due by the day's end; a packed one leaves them for good, so only the
+    # unpacked due ones are kept from tick to tick (the day's traces were walked at every tick).
+    run.due_unpacked.extend(t for t in run.ship_by_learned if t.ship_by is not None and t.ship_by <= day_end)
+    run.ship_by_learned.clear()
+    due = run.due_unpacked = [t for t in run.due_unpacked if t.packed_at is None]
     pick_queue = sum(t.lines for t in due if t.picked_at is None)
     pack_queue = sum(t.lines + PACK_OVERHEAD_LINES for t in due if t.picked_at is not None and t.packed_at is None)
     for stage, queue, activity, rate in (
@@ -669,7 +690,14 @@ def _deliveries(run: Run, rng: random.Random, tickets: list[PlannedOrder]) -> No
         # (the ticket must see the deliveries made before it, and none after), recorded together at its last one.
         waiting: list[tuple[int, datetime]] = []
         for pk, at in sorted(plan[day], key=lambda item: (item[1], item[0])):
-            pending = [t for t in tickets if t.ticket_at is not None and t.ticket_at < at]
+            # The tickets are in time order: those due are the first ones (walking all of them at every delivery
+            # grew as the deliveries times the tickets, both a share of the day's orders).
+            due = 0
+            for ticket in tickets:
+                if ticket.ticket_at is None or ticket.ticket_at >= at:
+                    break
+                due += 1
+            pending = tickets[:due]
             if pending:
                 _delivered_record(waiting)
                 waiting = []
