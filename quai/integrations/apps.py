@@ -20,7 +20,12 @@ class IntegrationsConfig(AppConfig):
         from quai.core.outbox import relay_first
         from quai.integrations.connectors import load_adapters
         from quai.integrations.services import on_shipment_shipped, on_sku_created, on_stock_event, webhook_fan_out
-        from quai.integrations.services.deliveries import webhook_fan_out_many
+        from quai.integrations.services.deliveries import (
+            FIRST_PREFIXES,
+            webhook_fan_out_many,
+            webhook_fan_out_rest,
+            webhook_fan_out_rest_many,
+        )
         from quai.integrations.services.shipments import on_shipments_shipped
         from quai.integrations.services.stock_out import on_stock_events
 
@@ -29,7 +34,12 @@ class IntegrationsConfig(AppConfig):
         # Every event may interest some merchant's subscription; the handler only writes delivery rows (inside the
         # relay's transaction) and nudges the delivery task after the commit: no HTTP in the relay. Its batch form
         # reads the subscriptions once per relay batch, not once per event.
-        subscribe("*", "integrations.webhook_fan_out", webhook_fan_out, batch=webhook_fan_out_many)
+        subscribe("*", "integrations.webhook_fan_out", webhook_fan_out_rest, batch=webhook_fan_out_rest_many)
+        # ... but the stock's and the catalogue's events (a shop's availability), fanned out by a handler relayed
+        # first, so a sale's backlog of order events does not hold their webhooks (deliveries.py, point 5).
+        first_fan_outs = [f"integrations.webhook_fan_out.{prefix.rstrip('.')}" for prefix in FIRST_PREFIXES]
+        for prefix, key in zip(FIRST_PREFIXES, first_fan_outs, strict=True):
+            subscribe(f"{prefix}*", key, webhook_fan_out, batch=webhook_fan_out_many)
         # Shops: every change of what a SKU may sell marks it for a push to the merchant's shops (pushed by a task
         # on the shop_push queue after the relay's commit); the batch form reads the shops once per relay batch and
         # marks each SKU once. A new SKU releases the shop orders held for it.
@@ -41,6 +51,7 @@ class IntegrationsConfig(AppConfig):
         # not the relay's (busy with the sale's backlog) and which takes the push it asks for next.
         relay_first(
             *(f"integrations.shop_stock.{name}" for name in STOCK_EVENTS),
+            *first_fan_outs,
             queue=SHOP_PUSH_QUEUE,
         )
         subscribe("catalog.sku_created", "integrations.shop_orders_held", on_sku_created)
