@@ -401,20 +401,22 @@ def _pack(run: Run, crew: Crew, rng: random.Random, now: datetime, to_pack: list
             raise burst.error
     if not scanned:
         return
-    # The tick's parcels are boxed together, each packer's weighed together in the packer's name (labour measures
-    # the pack rate from the packers' own scans, the weighing included), then all labelled and closed together by
-    # the line's label printer — in parcel order, the order they were opened in, most urgent first.
+    # The tick's parcels are boxed together, weighed together each in its packer's name (labour measures the pack
+    # rate from the packers' own scans, the weighing included), then all labelled and closed together by the line's
+    # label printer — in parcel order, the order they were opened in, most urgent first.
     boxed = packing.parcels_box_many(parcels=[parcel for parcel, _trace, _packer in scanned], actor=PACK_LINE)
     _refusals_stop("the box", boxed)
     # The scale reads what went into the box: the items and the box's tare, the weight the parcel expects.
-    expected = {o.parcel_id: o.parcel.expected_weight_g for o in boxed if o.parcel is not None}
-    by_packer: dict[Any, list[tuple[int, int]]] = {}
-    for parcel, _trace, packer in scanned:
-        weight = expected.get(parcel.pk)
-        if weight is not None:
-            by_packer.setdefault(packer, []).append((parcel.pk, weight))
-    for packer, weighings in by_packer.items():
-        _refusals_stop("the scale", packing.parcels_weigh_many(weighings=weighings, actor=packer))
+    expected = {
+        o.parcel_id: o.parcel.expected_weight_g
+        for o in boxed
+        if o.parcel is not None and o.parcel.expected_weight_g is not None
+    }
+    weighings = [
+        (parcel.pk, expected[parcel.pk], packer) for parcel, _trace, packer in scanned if parcel.pk in expected
+    ]
+    if weighings:
+        _refusals_stop("the scale", packing.parcels_weigh_many(weighings=weighings))
     closed = packing.parcels_close_many(parcels=[parcel for parcel, _trace, _packer in scanned], actor=PACK_LINE)
     _refusals_stop("the close", closed)
     for _parcel, trace, _packer in scanned:
