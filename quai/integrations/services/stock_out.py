@@ -36,6 +36,7 @@ from django.db.models import (
     IntegerField,
     PositiveBigIntegerField,
     Q,
+    QuerySet,
     TextField,
     Value,
     When,
@@ -133,7 +134,7 @@ def on_stock_event(event: Any, envelope: Any) -> None:
         ],
         ignore_conflicts=True,
     )
-    StockSync.objects.filter(connection_id__in=connection_ids, sku_id=sku_id).update(
+    _stock_syncs_in_order(Q(connection_id__in=connection_ids, sku_id=sku_id)).update(
         generation=F("generation") + 1, changed_at=Coalesce(F("changed_at"), now)
     )
     _stock_push_after_commit(connection_ids)
@@ -141,11 +142,11 @@ def on_stock_event(event: Any, envelope: Any) -> None:
 
 def on_stock_events(items: Sequence[tuple[Any, Any]]) -> None:
     """Batch form of ``on_stock_event`` (``subscribe(..., batch=)``): exactly what it does for each event in turn,
-    in three or four queries per relay batch instead of one to three per event.
+    in three queries per relay batch instead of one to three per event.
 
     The batch's merchants' stock-pushing shops in one query; one insert of the (shop, SKU) rows not there yet (the
     SKU code of the SKU's first event, as per event); then each SKU's generation goes up by its number of events
-    in the batch — one update per distinct count, usually one — so the rows end as the per-event form leaves them.
+    in the batch, in one update, so the rows end as the per-event form leaves them.
     The push that follows still sends each SKU's current level once (the latest level wins); one push task per
     shop is asked for after the commit, not one per event.
     """
@@ -185,12 +186,32 @@ def on_stock_events(items: Sequence[tuple[Any, Any]]) -> None:
             same = [sku_id for sku_id, (count, _code) in skus.items() if count == events]
             bumps[events] = bumps.get(events, Q(pk__in=[])) | Q(connection_id__in=connection_ids, sku_id__in=same)
     StockSync.objects.bulk_create(rows, ignore_conflicts=True)
-    now = clock.now()
-    for events, which in sorted(bumps.items()):
-        StockSync.objects.filter(which).update(
-            generation=F("generation") + events, changed_at=Coalesce(F("changed_at"), now)
-        )
+    # One statement for every count, so the rows are locked in one go, in id order (``_stock_syncs_in_order``).
+    which = Q(pk__in=[])
+    for which_count in bumps.values():
+        which |= which_count
+    added = Case(
+        *(When(which_count, then=Value(events)) for events, which_count in sorted(bumps.items())),
+        default=Value(0),
+        output_field=PositiveBigIntegerField(),
+    )
+    _stock_syncs_in_order(which).update(
+        generation=F("generation") + added, changed_at=Coalesce(F("changed_at"), clock.now())
+    )
     _stock_push_after_commit(pk for connection_ids in shops.values() for pk in connection_ids)
+
+
+def _stock_syncs_in_order(which: Q) -> QuerySet[StockSync]:
+    """The (shop, SKU) rows ``which``, for an update that locks them in id order (PostgreSQL: the rows chosen by a
+    ``FOR UPDATE`` subquery sorted by id; SQLite has one writer at a time).
+
+    Why: the marks (relay or priority pass) and a push's record update the same rows from two transactions at once;
+    each locked them in its own scan order — the marks along the (shop, SKU) index, the record by id — and they
+    deadlocked (the connectors bench, during the burst). PostgreSQL only finds a deadlock after
+    ``deadlock_timeout`` (a second): meanwhile the marks' run held the priority lock, so no change reached a shop,
+    and the push that lost failed whole. Locked in one order, they only wait for each other's commit."""
+    locked = StockSync.objects.filter(which).order_by("pk").select_for_update().values("pk")
+    return StockSync.objects.filter(pk__in=locked)
 
 
 def _stock_push_after_commit(connection_ids: Iterable[int]) -> None:
@@ -441,9 +462,10 @@ def _stock_syncs_record(
             quantity = None if error else level.available
             whens["sku_code"].append(When(pk=pk, then=Value(level.sku, output_field=CharField())))
             whens["pushed_quantity"].append(When(pk=pk, then=Value(quantity, output_field=IntegerField())))
-    StockSync.objects.filter(pk__in=[pk for pk, *_rest in rows]).update(
-        pushed_at=now, **{name: Case(*cases, default=F(name)) for name, cases in whens.items() if cases}
-    )
+    with transaction.atomic(savepoint=False):  # the lock's subquery needs one; still one statement
+        _stock_syncs_in_order(Q(pk__in=[pk for pk, *_rest in rows])).update(
+            pushed_at=now, **{name: Case(*cases, default=F(name)) for name, cases in whens.items() if cases}
+        )
 
 
 def _trace(trace: dict[str, Any], **values: Any) -> None:
