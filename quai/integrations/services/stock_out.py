@@ -94,17 +94,18 @@ def connection_stock_levels(*, connection: Connection, sku_codes: Sequence[str] 
 
 
 def _levels_by_sku_id(connection: Connection, sku_ids: Sequence[int]) -> dict[int, StockLevel]:
-    from quai.inventory.selectors import AvailabilityPage, availability_list
+    from quai.inventory.selectors import available_to_sell_many
 
-    queryset = availability_list(scope=Scope.merchant(connection.merchant_id)).queryset.filter(pk__in=list(sku_ids))
     return {
-        row.sku_id: StockLevel(
-            sku=row.sku_code,
+        sku_id: StockLevel(
+            sku=code,
             available=domain.availability_for_shop(
-                available_to_sell=row.available_to_sell, connection_buffer=connection.safety_buffer
+                available_to_sell=available, connection_buffer=connection.safety_buffer
             ),
         )
-        for row in AvailabilityPage(queryset)
+        for sku_id, (code, available) in available_to_sell_many(
+            merchant_id=connection.merchant_id, sku_ids=list(sku_ids)
+        ).items()
     }
 
 
