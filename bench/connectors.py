@@ -9,7 +9,7 @@ on bench/intake.py's server; Redis ``BENCH_CONNECTORS_REDIS_URL``, default ``red
   hot), every SKU stocked for the whole burst; merchant 1 connected to the WooCommerce shop, merchant 2 to the
   Shopify one (``stock_interval_ms`` left at its default, 100 ms), seeded through the services;
 - Quai as in production (bench/intake.py's settings, README's workers): gunicorn gthread, a Celery worker on Redis
-  for the relay's queue, one of its own for ``shop_push`` (two processes, prefetching one message each) and beat,
+  for the relay's queue, one of its own for ``shop_push`` (three processes, prefetching one message each) and beat,
   stopped first at the end, while its schedule file still exists;
 - the burst: ``wrk`` with ``bench/intake.lua`` posts ``BENCH_CONNECTORS_ORDERS`` orders (default 4,000) through
   ``POST /api/v1/orders`` from bench/intake.py's connections, each reservation changing a SKU's availability;
@@ -323,7 +323,7 @@ def _start_quai(
             [*celery, "-Q", "celery", "-c", "2", "-n", "relay@%h"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
         ),
         subprocess.Popen(
-            [*celery, "-Q", "shop_push", "-c", "2", "--prefetch-multiplier", "1", "-n", "shops@%h"],
+            [*celery, "-Q", "shop_push", "-c", "3", "--prefetch-multiplier", "1", "-n", "shops@%h"],
             cwd=ROOT,
             env=traced,
             stdout=subprocess.DEVNULL,

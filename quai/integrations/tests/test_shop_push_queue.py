@@ -65,6 +65,9 @@ def test_serve_starts_one_worker_for_the_relay_and_one_of_its_own_for_shop_push(
     assert option("shop-worker", "-Q") == SHOP_PUSH_QUEUE and option("shop-worker", "--concurrency") == "2"
     assert option("shop-worker", "--prefetch-multiplier") == "1"  # a push waits for no message taken ahead of it
     assert option("worker", "--hostname") != option("shop-worker", "--hostname")
+    # By default three: the outbox's priority pass runs on shop_push too, and two are left for the shops' pushes.
+    default = process_commands(web="none", addr="", concurrency=2)["shop-worker"]
+    assert default[default.index("--concurrency") + 1] == "3"
 
 
 @pytest.mark.slow

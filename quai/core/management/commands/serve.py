@@ -29,7 +29,7 @@ from quai.celery import DEFAULT_QUEUE, SHOP_PUSH_QUEUE
 STOP_TIMEOUT_SECONDS = 15.0
 
 
-def process_commands(*, web: str, addr: str, concurrency: int, shop_concurrency: int = 2) -> dict[str, list[str]]:
+def process_commands(*, web: str, addr: str, concurrency: int, shop_concurrency: int = 3) -> dict[str, list[str]]:
     """The command line of each process, by name (``web`` may be ``none`` to run only the workers and beat)."""
     python = sys.executable
     commands: dict[str, list[str]] = {}
@@ -41,6 +41,9 @@ def process_commands(*, web: str, addr: str, concurrency: int, shop_concurrency:
         python, "-m", "celery", "-A", "quai", "worker", "-Q", DEFAULT_QUEUE,
         "--loglevel", "INFO", "--concurrency", str(concurrency), "--hostname", "quai@%h",
     ]  # fmt: skip
+    # Three processes by default: the outbox's priority pass (the shops' stock marks) runs on shop_push too, so two
+    # are left for the pushes themselves; with two, a shop's push waited behind the pass and the other shop's push
+    # (the connectors bench's "task queue" part).
     commands["shop-worker"] = [
         python, "-m", "celery", "-A", "quai", "worker", "-Q", SHOP_PUSH_QUEUE, "--prefetch-multiplier", "1",
         "--loglevel", "INFO", "--concurrency", str(shop_concurrency), "--hostname", "quai-shops@%h",
@@ -62,7 +65,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--concurrency", type=int, default=2, help="worker processes (default 2)")
         parser.add_argument(
-            "--shop-concurrency", type=int, default=2, help="processes of the shop_push worker (default 2)"
+            "--shop-concurrency", type=int, default=3, help="processes of the shop_push worker (default 3)"
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
