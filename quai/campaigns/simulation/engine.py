@@ -417,7 +417,9 @@ def _pack(run: Run, crew: Crew, rng: random.Random, now: datetime, to_pack: list
     ]
     if weighings:
         _refusals_stop("the scale", packing.parcels_weigh_many(weighings=weighings))
-    closed = packing.parcels_close_many(parcels=[parcel for parcel, _trace, _packer in scanned], actor=PACK_LINE)
+    closed = packing.parcels_close_many(
+        parcels=[parcel for parcel, _trace, _packer in scanned], actor=PACK_LINE, label_format="zpl"
+    )
     _refusals_stop("the close", closed)
     for _parcel, trace, _packer in scanned:
         trace.packed_at = now
