@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+
 from quai.celery import app
 from quai.service import services
+from quai.service.models import TicketMessage
+
+logger = logging.getLogger(__name__)
 
 
 @app.task(name="quai.service.tasks.ticket_message_send", ignore_result=True)
 def ticket_message_send(message_id: int) -> str:
     """Mail one answer (SMTP); a failure is kept on the message (``send_state`` failed, with the error)."""
-    return str(services.ticket_message_send(message_id=message_id).send_state)
+    try:
+        return str(services.ticket_message_send(message_id=message_id).send_state)
+    except TicketMessage.DoesNotExist:
+        # A task outlives its row when the ticket was erased (a merchant's data deleted) or when a broker kept
+        # tasks from another database: nothing to mail, and a retry would fail the same way.
+        logger.info("ticket message %s is gone: nothing to mail", message_id)
+        return "gone"
 
 
 @app.task(name="quai.service.tasks.support_mailboxes_poll", ignore_result=True)

@@ -159,3 +159,12 @@ def test_an_smtp_failure_is_kept_on_the_message(merchant, django_capture_on_comm
         reply = services.ticket_reply(ticket=ticket, body="Hi!", actor="agent")
     reply.refresh_from_db()
     assert reply.send_state == SendState.FAILED and reply.send_error
+
+
+@pytest.mark.django_db
+def test_a_send_task_whose_message_is_gone_ends_quietly_with_a_log_line(caplog):
+    from quai.service.tasks import ticket_message_send
+
+    with caplog.at_level("INFO", logger="quai.service.tasks"):
+        assert ticket_message_send.run(message_id=987654321) == "gone"
+    assert "ticket message 987654321 is gone" in caplog.text
