@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Max, Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -27,6 +27,7 @@ from quai.core import clock
 from quai.core.db import rows_update
 from quai.core.errors import Conflict, Forbidden, InsufficientStock, NotFound, QuaiError, ValidationFailed
 from quai.core.outbox import event_record, events_record_many
+from quai.core.rows import model_rows_insert
 from quai.core.states import StateMachine, Step, transition, transitions_many
 from quai.fulfillment import domain, routing
 from quai.fulfillment.events import BatchStatusChanged, PickConfirmed, PickShort, ToteCompleted, WaveReleased
@@ -177,6 +178,59 @@ def zone_layouts(*, zone_ids: Sequence[int]) -> dict[int, ZoneLayout]:
     return found
 
 
+def wave_layouts(*, site_id: int, lines: Sequence[domain.PickLine]) -> dict[int, ZoneLayout]:
+    """``zone_layouts`` for a wave's zones at ``site_id`` (its lines': their zones are the site's), each with the
+    places of those lines only, in two reads that return an aisle's worth of rows, not a location's: each aisle's
+    ends and centre line as ``routing.layout_of_locations`` draws them from its locations (the smallest and
+    largest x and y: the same figures, computed by the database), the site's pack stations. A line carries its
+    place's aisle and coordinates (the allocation read them), so the places need no read."""
+    zone_ids = sorted({line.zone_id for line in lines})
+    if not zone_ids:
+        return {}
+    spans: dict[int, list[tuple[str, float, float, float, float]]] = {zone_id: [] for zone_id in zone_ids}
+    loose_front: dict[int, float] = {}
+    for zone_id, aisle, min_x, max_x, min_y, max_y in (
+        Location.objects.filter(zone_id__in=zone_ids)
+        .values("zone_id", "aisle")
+        .annotate(min_x=Min("x_m"), max_x=Max("x_m"), min_y=Min("y_m"), max_y=Max("y_m"))
+        .order_by()
+        .values_list("zone_id", "aisle", "min_x", "max_x", "min_y", "max_y")
+    ):
+        if aisle:
+            spans[zone_id].append((aisle, float(min_x), float(max_x), float(min_y), float(max_y)))
+        else:
+            loose_front[zone_id] = min(loose_front.get(zone_id, float(min_y)), float(min_y))
+    stations = [
+        x
+        for _site, x in Location.objects.filter(site_id__in=[site_id], zone__kind=ZoneKind.PACKING).values_list(
+            "site_id", "x_m"
+        )
+    ]
+    depot_x = sum(float(x) for x in stations) / len(stations) if stations else None
+    found: dict[int, ZoneLayout] = {}
+    for zone_id in zone_ids:
+        named = sorted(spans[zone_id], key=lambda span: (span[1], span[0]))
+        aisles = tuple(
+            routing.AisleSpan(x=(min_x + max_x) / 2, y_low=min_y - 1.0, y_high=max_y + 1.0)
+            for _name, min_x, max_x, min_y, max_y in named
+        )
+        index = {span[0]: k for k, span in enumerate(named)}
+        if aisles:
+            front = min(a.y_low for a in aisles)
+        else:
+            front = min((loose_front[zone_id],) if zone_id in loose_front else (), default=0.0)
+        places = {
+            line.location_id: routing.Place(x=aisles[index[line.aisle]].x, y=line.y, aisle=index[line.aisle])
+            if line.aisle
+            else routing.Place(x=line.x, y=line.y)
+            for line in lines
+            if line.zone_id == zone_id
+        }
+        chosen_x = depot_x if depot_x is not None else (aisles[0].x if aisles else 0.0)
+        found[zone_id] = ZoneLayout(layout=routing.Layout(aisles=aisles, depot=(chosen_x, front)), places=places)
+    return found
+
+
 def _route_of(zone_layout_: ZoneLayout, location_ids: Sequence[int]) -> tuple[routing.RoutePlan, list[int]]:
     """The route through these locations (each once) and the locations in visiting order."""
     unique = list(dict.fromkeys(location_ids))
@@ -323,7 +377,21 @@ _WAVE_FIELDS = (
 )
 
 
-def _waiting_orders(*, site: Site | None = None, limit: int | None = None) -> list[Order]:
+class _Waiting(NamedTuple):
+    """A waiting order as a wave reads it (``_WAVE_FIELDS``, ``pk`` first): a tuple, not a model instance — every
+    waiting order is read at every wave, hundreds at a sale's peak."""
+
+    pk: int
+    merchant_id: int
+    external_id: str
+    carrier_service: str
+    promised_from: Any
+    promised_to: Any
+    priority: str
+    created_at: datetime
+
+
+def _waiting_orders(*, site: Site | None = None, limit: int | None = None) -> list[_Waiting]:
     """Released orders not yet in a batch (a cancelled task does not count: its order waits again), with the fields
     a wave reads of them; with ``site``, only those a wave there can take (``_site_merchants``)."""
     qs = Order.objects.filter(status=OrderStatus.RELEASED)
@@ -332,8 +400,8 @@ def _waiting_orders(*, site: Site | None = None, limit: int | None = None) -> li
         if not merchants:
             return []
         qs = qs.filter(merchant_id__in=merchants)
-    qs = qs.exclude(in_a_batch()).only(*_WAVE_FIELDS).order_by("created_at", "pk")
-    return list(qs[:limit] if limit else qs)
+    rows = qs.exclude(in_a_batch()).order_by("created_at", "pk").values_list(*_WAVE_FIELDS)
+    return [_Waiting(*row) for row in (rows[:limit] if limit else rows)]
 
 
 def _site_merchants(site: Site) -> list[int]:
@@ -354,7 +422,7 @@ def _site_merchants(site: Site) -> list[int]:
 
 
 def _floor_order(
-    order: Order,
+    order: Order | _Waiting,
     lines: Sequence[domain.PickLine],
     cutoffs: Mapping[str, time],
     today: Any,
@@ -376,7 +444,7 @@ def _floor_order(
 
 
 def _allocated_lines(
-    order: Order, lines: Sequence[OrderLine], *, site: Site, run: AllocationRun
+    order: Order | _Waiting, lines: Sequence[OrderLine | _OpenLine], *, site: Site, run: AllocationRun
 ) -> list[domain.PickLine]:
     """Pin every open reservation of the order's lines to places (FEFO/FIFO, in ``run``: call it inside
     ``run.group()``, which undoes them all if one fails) and return the picks they make. Raises
@@ -411,15 +479,46 @@ def _allocated_lines(
     return picks
 
 
-def _open_lines(order_ids: Sequence[int], run: AllocationRun) -> dict[int, list[OrderLine]]:
-    """The lines still to pin of these orders (with their SKUs), by order, in one read; their reservations are
-    locked and read into ``run`` at once."""
-    found: dict[int, list[OrderLine]] = {order_id: [] for order_id in order_ids}
-    lines = OrderLine.objects.filter(
-        order_id__in=order_ids, reserved_quantity__gt=0, reservation_id__isnull=False
-    ).select_related("sku")
-    for line in lines:
-        found[line.order_id].append(line)
+class _Dims(NamedTuple):
+    """What a wave reads of a line's SKU: its size and weight (a tote's load)."""
+
+    length_mm: Any
+    width_mm: Any
+    height_mm: Any
+    weight_g: Any
+
+
+@dataclass(frozen=True, slots=True)
+class _OpenLine:
+    """An order line still to pin, as a wave reads it (a tuple's worth, not two model instances)."""
+
+    pk: int
+    order_id: int
+    reservation_id: int | None
+    sku_id: int
+    sku: _Dims
+
+
+def _open_lines(order_ids: Sequence[int], run: AllocationRun) -> dict[int, list[_OpenLine]]:
+    """The lines still to pin of these orders (with their SKUs' size and weight), by order, in one read; their
+    reservations are locked and read into ``run`` at once."""
+    found: dict[int, list[_OpenLine]] = {order_id: [] for order_id in order_ids}
+    lines = (
+        OrderLine.objects.filter(order_id__in=order_ids, reserved_quantity__gt=0, reservation_id__isnull=False)
+        .order_by("order_id", "position")  # the model's order, as the lines were read before
+        .values_list(
+            "pk",
+            "order_id",
+            "reservation_id",
+            "sku_id",
+            "sku__length_mm",
+            "sku__width_mm",
+            "sku__height_mm",
+            "sku__weight_g",
+        )
+    )
+    for row in lines:
+        found[row[1]].append(_OpenLine(row[0], row[1], row[2], row[3], _Dims(*row[4:])))
     run.load(line.reservation_id for group in found.values() for line in group if line.reservation_id is not None)
     return found
 
@@ -496,7 +595,7 @@ def wave_release(
         # orders at a time (the chunk: as many as the wave still has room for), and the allocations kept are
         # written once, after the last: the queries grow with the chunks, not with the orders.
         run = AllocationRun()
-        lines_of: dict[int, list[OrderLine]] = {}
+        lines_of: dict[int, list[_OpenLine]] = {}
         for position, order_id in enumerate(ranked):
             if len(chosen) >= criteria.capacity:
                 break
@@ -525,7 +624,9 @@ def wave_release(
                     continue
                 room.take(lines=line_count)
             chosen.append(floor)
-        run.write()
+        # The allocations' events are recorded with the wave's own, in one insert (theirs first, as before).
+        events: list[tuple[Any, int | None]] = []
+        run.write(events=events)
         held = _held_report(rooms)
         wave = Wave.objects.create(
             site=site,
@@ -544,19 +645,23 @@ def wave_release(
             created_by=actor if getattr(actor, "pk", None) else None,
         )
         plans = domain.batch_plan(chosen, cart)
-        layouts = zone_layouts(zone_ids=[p.zone_id for p in plans])
+        layouts = wave_layouts(site_id=site.pk, lines=[line for planned in plans for line in planned.lines])
         totes = iter(_free_totes(site, sum(len(planned.totes) for planned in plans)))
         batch_ids = [batch.pk for batch in _batches_create(wave, plans, by_id, layouts, totes)]
-        event_record(
-            WaveReleased(
-                wave_id=wave.pk, site_id=site.pk, order_count=len(chosen), batch_ids=batch_ids, skipped=skipped
+        events.append(
+            (
+                WaveReleased(
+                    wave_id=wave.pk, site_id=site.pk, order_count=len(chosen), batch_ids=batch_ids, skipped=skipped
+                ),
+                None,
             )
         )
+        events_record_many(events)
     return wave
 
 
 def _next_chunk(
-    ranked: Sequence[int], start: int, orders: Mapping[int, Order], rooms: Mapping[int, Any], size: int
+    ranked: Sequence[int], start: int, orders: Mapping[int, Order | _Waiting], rooms: Mapping[int, Any], size: int
 ) -> list[int]:
     """The next ``size`` ranked orders from ``start`` that their merchant's release room still lets through (it
     only shrinks during a wave: one it stops now stays stopped)."""
@@ -573,13 +678,14 @@ def _next_chunk(
 def _batches_create(
     wave: Wave,
     plans: Sequence[domain.PlannedBatch],
-    orders: Mapping[int, Order],
+    orders: Mapping[int, Order | _Waiting],
     layouts: Mapping[int, ZoneLayout],
     free: Iterator[Tote],
 ) -> list[PickBatch]:
     """``_batch_create`` for every batch of a wave, in three statements whatever their number (the batches, the
     totes, the tasks): the same rows, in the same order, as one batch after another."""
-    made = [_batch_planned(wave, planned, orders, layouts[planned.zone_id], free) for planned in plans]
+    lengths: dict[Any, float] = {}
+    made = [_batch_planned(wave, planned, orders, layouts[planned.zone_id], free, lengths) for planned in plans]
     batches = PickBatch.objects.bulk_create([batch for batch, _totes, _tasks in made])
     for batch, totes, tasks in made:  # the batch has its id now: its totes and tasks take it
         for tote in totes:
@@ -587,12 +693,18 @@ def _batches_create(
         for task in tasks:
             task.batch = batch
     rows_update([tote for _batch, totes, _tasks in made for tote in totes], ["batch", "slot"])
-    PickTask.objects.bulk_create([task for _batch, _totes, tasks in made for task in tasks])
+    # The tasks through ``quai.core.rows`` (one statement compiled once, values prepared as the ORM prepares
+    # them): ``bulk_create`` compiled it again and prepared every value through its compiler at each wave.
+    model_rows_insert([task for _batch, _totes, tasks in made for task in tasks])
     return batches
 
 
 def _batch_create(
-    wave: Wave, planned: domain.PlannedBatch, orders: Mapping[int, Order], layout: ZoneLayout, free: Iterator[Tote]
+    wave: Wave,
+    planned: domain.PlannedBatch,
+    orders: Mapping[int, Order | _Waiting],
+    layout: ZoneLayout,
+    free: Iterator[Tote],
 ) -> PickBatch:
     """The batch, its totes (the next of the wave's ``free`` ones, in order) and its tasks along its route."""
     batch, totes, tasks = _batch_planned(wave, planned, orders, layout, free)
@@ -606,17 +718,35 @@ def _batch_create(
     return batch
 
 
+def _route_length(layout: ZoneLayout, location_ids: Sequence[int], lengths: dict[Any, float] | None) -> float:
+    """``_route_of(layout, location_ids)``'s length, remembered in ``lengths`` (a wave's: one layout per zone) for
+    the same places in the same order: the orders of a flash sale mostly take the same few places, and a route is
+    planned again only for places not seen yet (the planner is deterministic: the same input, the same route)."""
+    if lengths is None:
+        return _route_of(layout, location_ids)[0].length
+    key = (id(layout), tuple(dict.fromkeys(location_ids)))
+    length = lengths.get(key)
+    if length is None:
+        length = lengths[key] = _route_of(layout, location_ids)[0].length
+    return length
+
+
 def _batch_planned(
-    wave: Wave, planned: domain.PlannedBatch, orders: Mapping[int, Order], layout: ZoneLayout, free: Iterator[Tote]
+    wave: Wave,
+    planned: domain.PlannedBatch,
+    orders: Mapping[int, Order | _Waiting],
+    layout: ZoneLayout,
+    free: Iterator[Tote],
+    lengths: dict[Any, float] | None = None,
 ) -> tuple[PickBatch, list[Tote], list[PickTask]]:
     """The batch (unsaved), its totes (the next of the wave's ``free`` ones, in order, their slots set) and its
-    tasks along its route (unsaved)."""
+    tasks along its route (unsaved). ``lengths``: the wave's routes planned so far (``_route_length``)."""
     plan, ordered = _route_of(layout, [line.location_id for line in planned.lines])
     per_order: dict[int, list[int]] = {}
     for load in planned.totes:
         for k, line in enumerate(load.lines):
             per_order.setdefault(_order_of_line(load, k), []).append(line.location_id)
-    order_by_order = sum(_route_of(layout, ids)[0].length for ids in per_order.values())
+    order_by_order = sum(_route_length(layout, ids, lengths) for ids in per_order.values())
     batch = PickBatch(
         wave=wave,
         site=wave.site,
@@ -1312,10 +1442,8 @@ def _paper_picked_together(picks: Sequence[PaperPick], supervisor: Any) -> list[
         .exists()
     ):
         raise _NotTheUsualDay
-    tasks_of: dict[int, list[PickTask]] = {pk: [] for pk in ids}
-    for task in (
-        PickTask.objects.filter(batch_id__in=ids).select_related("location", "sku", "tote").order_by("sequence", "pk")
-    ):
+    tasks_of: dict[int, list[_TaskRow]] = {pk: [] for pk in ids}
+    for task in _task_rows(ids):
         tasks_of[task.batch_id].append(task)
     if any(not any(t.status == TaskStatus.OPEN for t in tasks) for tasks in tasks_of.values()):
         raise _NotTheUsualDay  # a batch with nothing to pick is done at its start, and its confirmation refused
@@ -1337,7 +1465,12 @@ def _paper_picked_together(picks: Sequence[PaperPick], supervisor: Any) -> list[
         tasks = tasks_of[batch.pk]
         picker_id = pick.picker.pk
         remaining = [task for task in tasks if task.status == TaskStatus.OPEN]
-        status = {task.pk: task.status for task in tasks}
+        # Each tote's tasks, and how many are still open: a tote completes at its last open task (every open task
+        # is picked here, in route order), without scanning the batch's tasks at each one.
+        of_tote: dict[int | None, list[_TaskRow]] = {}
+        for task in tasks:
+            of_tote.setdefault(task.tote_id, []).append(task)
+        still_open = {tote_id: sum(t.status == TaskStatus.OPEN for t in group) for tote_id, group in of_tote.items()}
         units = 0
         for task in remaining:
             take = task.quantity - task.picked_quantity
@@ -1346,10 +1479,9 @@ def _paper_picked_together(picks: Sequence[PaperPick], supervisor: Any) -> list[
                 events.append((_pick_confirmed(batch, task, take, picker_id), task.merchant_id))
                 units += take
             done_ids.append(task.pk)
-            status[task.pk] = TaskStatus.PICKED
-            tote_tasks = [t for t in tasks if t.tote_id == task.tote_id]
-            if all(status[t.pk] != TaskStatus.OPEN for t in tote_tasks):
-                events.extend(_tote_completed(batch, task.tote, tote_tasks))
+            still_open[task.tote_id] -= 1
+            if not still_open[task.tote_id]:
+                events.extend(_tote_completed(batch, task.tote, of_tote[task.tote_id]))
         for who, value, quantity in (
             (pick.picker, "start", None),
             (supervisor, "confirm", units),
@@ -1384,13 +1516,15 @@ def _paper_picked_together(picks: Sequence[PaperPick], supervisor: Any) -> list[
                 values={"done_at": now},
             )
         )
+    # The ledger's ``StockChanged`` events go first, in the same insert as the picks' own (as they went before it).
+    recorded: list[tuple[Any, int | None]] = []
     if lines:
-        reservation_pick_to_many(lines=lines, actor=supervisor)
+        reservation_pick_to_many(lines=lines, actor=supervisor, events=recorded)
     if done_ids:
         PickTask.objects.filter(pk__in=done_ids).update(
             picked_quantity=F("quantity"), status=TaskStatus.PICKED, location_ok=True, item_ok=True, picked_at=now
         )
-    events_record_many(events)
+    events_record_many(recorded + events)
     PickScan.objects.bulk_create(scans)
     for outcome in transitions_many(steps, machine=BATCH_MACHINE, locked=True):
         if outcome.error is not None:
@@ -1398,7 +1532,65 @@ def _paper_picked_together(picks: Sequence[PaperPick], supervisor: Any) -> list[
     return [PaperPickOutcome(batch_id=pk, batch=batches[pk]) for pk in ids]
 
 
-def _pick_line(task: PickTask, take: int) -> PickToLine:
+class _Code(NamedTuple):
+    code: str
+
+
+class _ToteOf(NamedTuple):
+    code: str
+    location_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class _TaskRow:
+    """What the paper pick of a tick reads of a task (with its SKU's and place's codes and its tote): a tuple's
+    worth, not three model instances per task."""
+
+    pk: int
+    batch_id: int
+    status: str
+    order_id: int
+    merchant_id: int
+    quantity: int
+    picked_quantity: int
+    sku_id: int
+    reservation_id: int
+    location_id: int
+    lot: str
+    tote_id: int | None
+    sku: _Code
+    location: _Code
+    tote: _ToteOf
+
+
+def _task_rows(batch_ids: Sequence[int]) -> list[_TaskRow]:
+    """The batches' tasks in route order (sequence, then id), as ``batch.tasks`` with their SKU, place and tote."""
+    rows = (
+        PickTask.objects.filter(batch_id__in=list(batch_ids))
+        .order_by("sequence", "pk")
+        .values_list(
+            "pk",
+            "batch_id",
+            "status",
+            "order_id",
+            "merchant_id",
+            "quantity",
+            "picked_quantity",
+            "sku_id",
+            "reservation_id",
+            "location_id",
+            "lot",
+            "tote_id",
+            "sku__code",
+            "location__code",
+            "tote__code",
+            "tote__location_id",
+        )
+    )
+    return [_TaskRow(*row[:12], _Code(row[12]), _Code(row[13]), _ToteOf(row[14], row[15])) for row in rows]
+
+
+def _pick_line(task: PickTask | _TaskRow, take: int) -> PickToLine:
     """A task's ``take`` units from its place into its tote, as the ledger's many form takes them."""
     return PickToLine(
         reservation=task.reservation_id,
@@ -1430,7 +1622,7 @@ def _stopped_orders(order_ids: set[int]) -> dict[int, str]:
     return stopped
 
 
-def _pick_confirmed(batch: PickBatch, task: PickTask, take: int, operator_id: int | None) -> PickConfirmed:
+def _pick_confirmed(batch: PickBatch, task: PickTask | _TaskRow, take: int, operator_id: int | None) -> PickConfirmed:
     return PickConfirmed(
         order_id=task.order_id,
         batch_id=batch.pk,
@@ -1445,7 +1637,9 @@ def _pick_confirmed(batch: PickBatch, task: PickTask, take: int, operator_id: in
     )
 
 
-def _tote_completed(batch: PickBatch, tote: Tote, tasks: Sequence[PickTask]) -> list[tuple[Any, int | None]]:
+def _tote_completed(
+    batch: PickBatch, tote: Tote | _ToteOf, tasks: Sequence[PickTask | _TaskRow]
+) -> list[tuple[Any, int | None]]:
     """``_tote_maybe_complete``'s events for a tote all of whose ``tasks`` are no longer open (read in memory)."""
     by_merchant: dict[int, set[int]] = {}
     for task in tasks:

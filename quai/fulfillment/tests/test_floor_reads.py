@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from quai.catalog.tests.factories import SkuFactory
 from quai.core import clock
-from quai.fulfillment import selectors, services
+from quai.fulfillment import domain, selectors, services
 from quai.fulfillment.tests.factories import Floor, floor_for, released_order, wave_for
 from quai.inventory.services import stock_receive
 from quai.tenants.scope import Scope
@@ -45,6 +45,50 @@ def test_the_zones_layouts_read_together_are_each_zone_s_own_layout(merchant):
         assert layout == services.zone_layout(zone_id=zone_id)
     assert layouts[floor.zone.pk] != layouts[other.zone.pk]  # each site's own pack stations set its depot
     assert len(together.captured_queries) == 3  # the zones, their locations, the sites' pack stations
+
+
+def test_a_wave_s_layouts_from_its_lines_are_the_zones_own_layouts(merchant):
+    """``wave_layouts`` draws each zone's aisles from the database's smallest and largest coordinates per aisle and
+    takes the places from the lines: the same layout and the same places as ``zone_layouts`` reads location by
+    location, for racks with aisles of different lengths, loose places, and pack stations off the aisles."""
+    floor = floor_for(merchant, skus=2)
+    reserve = zone_create(site=floor.site, code="RSV", name="Reserve", kind=ZoneKind.STORAGE)
+    rack_bulk_create(site=floor.site, zone=reserve, aisles="A-C", bays=4, levels=2, origin_x_m=40, origin_y_m=12)
+    rack_bulk_create(site=floor.site, zone=reserve, aisles="D", bays=7, levels=1, origin_x_m=52.25, origin_y_m=11.5)
+    loose = zone_create(site=floor.site, code="LSE", name="Loose", kind=ZoneKind.PICKING)
+    location_create(site=floor.site, zone=loose, code="LSE-01", x_m=3.33, y_m=7.07)
+    location_create(site=floor.site, zone=loose, code="LSE-02", x_m=5, y_m=2.01)
+    packing = Location.objects.get(code="PAK-01").zone
+    location_create(site=floor.site, zone=packing, code="PAK-02", x_m=9.55, y_m=5)
+    zones = [reserve.pk, floor.zone.pk, loose.pk]
+    lines = [
+        domain.PickLine(
+            line_id=k,
+            reservation_id=k,
+            sku_id=1,
+            location_id=loc.pk,
+            zone_id=loc.zone_id,
+            aisle=loc.aisle,
+            x=float(loc.x_m),
+            y=float(loc.y_m),
+            lot="",
+            quantity=1,
+        )
+        for k, loc in enumerate(list(Location.objects.filter(zone_id__in=zones).order_by("pk"))[::3])
+    ]
+
+    with CaptureQueriesContext(connection) as read:
+        layouts = services.wave_layouts(site_id=floor.site.pk, lines=lines)
+
+    expected = services.zone_layouts(zone_ids=zones)
+    assert sorted(layouts) == sorted({line.zone_id for line in lines})
+    for zone_id, layout in layouts.items():
+        assert layout.layout == expected[zone_id].layout
+        assert layout.places == {
+            line.location_id: expected[zone_id].places[line.location_id] for line in lines if line.zone_id == zone_id
+        }
+    assert len(read.captured_queries) == 2  # the zones' aisles, the site's pack stations
+    assert services.wave_layouts(site_id=floor.site.pk, lines=[]) == {}
 
 
 def test_a_zone_not_found_has_no_layout(merchant):

@@ -39,7 +39,7 @@ pytestmark = pytest.mark.django_db
 
 def _one_by_one_lines(order: Any, *, site: Any) -> list[domain.PickLine]:
     picks = []
-    for line in OrderLine.objects.filter(order=order, reserved_quantity__gt=0, reservation_id__isnull=False):
+    for line in OrderLine.objects.filter(order_id=order.pk, reserved_quantity__gt=0, reservation_id__isnull=False):
         reservation_allocate(reservation=line.reservation_id)
         for allocation in ReservationAllocation.objects.filter(
             reservation_id=line.reservation_id, quantity__gt=0

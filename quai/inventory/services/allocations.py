@@ -25,16 +25,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from django.db.models import F, Sum
+from django.db.models import F
 from django.utils.translation import gettext as _
 
 from quai.core import clock
 from quai.core.errors import Conflict, InsufficientStock, NotFound, QuaiError
 from quai.core.outbox import events_record_many
+from quai.core.rows import model_rows_insert
 from quai.inventory import domain, selectors
 from quai.inventory.events import ReservationAllocated
 from quai.inventory.models import Reservation, ReservationAllocation, ReservationStatus, StockQuantity, StockStatus
-from quai.inventory.services._common import _lock_rows, _reserved_add_guarded
+from quai.inventory.services._common import _reserved_add_guarded
 from quai.inventory.services.reservations import ALLOCATABLE_ZONE_KINDS
 
 #: Rows per guarded update statement (SQLite caps a compound SELECT at 500 terms).
@@ -115,16 +116,9 @@ class AllocationRun:
                 self._allocated[pk] = 0
                 self._existing[pk] = []
         open_ids = [pk for pk in wanted if pk in self._allocated]
-        totals = (
-            ReservationAllocation.objects.filter(reservation_id__in=open_ids)
-            .values("reservation_id")
-            .annotate(total=Sum("quantity"))
-            .values_list("reservation_id", "total")
-        )
-        for pk, total in totals:
-            self._allocated[pk] = total or 0
+        # Their allocations in one read: what they hold in all (the sum), and those holding units (by id).
         for row in (
-            ReservationAllocation.objects.filter(reservation_id__in=open_ids, quantity__gt=0)
+            ReservationAllocation.objects.filter(reservation_id__in=open_ids)
             .order_by("pk")
             .values_list(
                 "reservation_id",
@@ -139,9 +133,11 @@ class AllocationRun:
                 "quantity",
             )
         ):
-            self._existing[row[0]].append(
-                Placement(row[1], row[2], row[3], row[4], row[5], float(row[6]), float(row[7]), row[8], row[9])
-            )
+            self._allocated[row[0]] += row[9]
+            if row[9] > 0:
+                self._existing[row[0]].append(
+                    Placement(row[1], row[2], row[3], row[4], row[5], float(row[6]), float(row[7]), row[8], row[9])
+                )
         self._stock_load({self._open(pk).sku_id for pk in open_ids})
         for pk in open_ids:
             current = self._open(pk)
@@ -161,11 +157,21 @@ class AllocationRun:
             .filter(location__status="active", location__zone__kind__in=ALLOCATABLE_ZONE_KINDS)
             .filter(zone_active_q(self.now, prefix="location__zone__"))
         )
-        rows = _lock_rows(eligible.values_list("pk", flat=True))
-        places = {
-            row[0]: row[1:]
-            for row in StockQuantity.objects.filter(pk__in=list(rows)).values_list(
+        # The eligible rows locked (their own rows only: FOR UPDATE OF, in primary-key order, as ``_lock_rows``
+        # locks them) and read with their places in one statement, as tuples (it was three: the ids, the lock,
+        # the places).
+        rows = (
+            eligible.select_for_update(of=("self",))
+            .order_by("pk")
+            .values_list(
                 "pk",
+                "sku_id",
+                "location_id",
+                "lot",
+                "expiry",
+                "received_at",
+                "on_hand",
+                "reserved",
                 "location__pick_sequence",
                 "location__code",
                 "location__zone_id",
@@ -175,20 +181,20 @@ class AllocationRun:
                 "location__x_m",
                 "location__y_m",
             )
-        }
+        )
         for sku_id in new:
             self._stock[sku_id] = []
-        for row in rows.values():
-            self._stock[row.sku_id].append(
+        for row in rows:
+            self._stock[row[1]].append(
                 _Stock(
-                    stock_id=row.pk,
-                    sku_id=row.sku_id,
-                    location_id=row.location_id,
-                    lot=row.lot,
-                    expiry=row.expiry,
-                    received_at=row.received_at,
-                    free=row.on_hand - row.reserved,
-                    place=places.get(row.pk, (0, "", None, None, "", "", 0, 0)),
+                    stock_id=row[0],
+                    sku_id=row[1],
+                    location_id=row[2],
+                    lot=row[3],
+                    expiry=row[4],
+                    received_at=row[5],
+                    free=row[6] - row[7],
+                    place=row[8:],
                 )
             )
 
@@ -289,8 +295,10 @@ class AllocationRun:
 
     # --- writes --------------------------------------------------------------------------------------------------
 
-    def write(self) -> int:
-        """Apply every allocation kept, in the order made; returns how many allocation rows were written."""
+    def write(self, *, events: list[tuple[Any, int | None]] | None = None) -> int:
+        """Apply every allocation kept, in the order made; returns how many allocation rows were written. With
+        ``events`` (a list), their ``inventory.reservation_allocated`` events are appended to it, for the caller to
+        record with its own in one insert (in that order), instead of recorded here."""
         if not self._planned:
             return 0
         totals: dict[int, int] = {}
@@ -311,15 +319,15 @@ class AllocationRun:
             for planned in self._planned
             for row, quantity in planned.lines
         ]
-        ReservationAllocation.objects.bulk_create(created)
+        model_rows_insert(created)
         Reservation.objects.filter(pk__in={planned.reservation.pk for planned in self._planned}).update(
             updated_at=self.now
         )
-        events = []
+        made: list[tuple[Any, int | None]] = []
         for planned in self._planned:
             current = planned.reservation
             current.updated_at = self.now
-            events.append(
+            made.append(
                 (
                     ReservationAllocated(
                         reservation_id=current.pk,
@@ -341,7 +349,10 @@ class AllocationRun:
                     current.merchant_id,
                 )
             )
-        events_record_many(events)
+        if events is None:
+            events_record_many(made)
+        else:
+            events.extend(made)
         self._planned = []
         return len(created)
 

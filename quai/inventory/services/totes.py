@@ -10,10 +10,10 @@ free, in the tote until someone puts them away.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, NamedTuple
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from quai.core import clock
 from quai.core.errors import Conflict, InsufficientStock, NotFound, ValidationFailed
 from quai.core.outbox import events_record_many
+from quai.core.rows import model_rows_insert, rows_insert
 from quai.inventory import domain
 from quai.inventory.models import (
     MovementKind,
@@ -206,15 +207,92 @@ class PickToLine:
     lot: str | None = None
 
 
+class _Sku(NamedTuple):
+    """What a pick reads of a reservation's SKU."""
+
+    pk: int
+    code: str
+    merchant_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """What a pick reads of a reservation, locked (``reservation_pick_to_many`` builds no model instance)."""
+
+    pk: int
+    status: str
+    merchant_id: int
+    sku_id: int
+    sku: _Sku
+    document_type: str
+    document_id: str
+
+
+class _Source(NamedTuple):
+    """The key of an allocation's quantity row (a row's key never changes: read with the allocation)."""
+
+    lot: str
+    expiry: date | None
+    status: str
+    location_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Pinned:
+    """An allocation as a pick reads it, with its quantity row's key."""
+
+    pk: int
+    reservation_id: int
+    location_id: int
+    stock_id: int
+    quantity: int
+    lot: str
+    stock: _Source
+
+
+class _Row(NamedTuple):
+    """A quantity row locked for a pick: what the checks and the guards read of it."""
+
+    pk: int
+    sku_id: int
+    location_id: int
+    status: str
+    counted: bool
+    on_hand: int
+    reserved: int
+
+
+def _rows_locked(ids: Iterable[int]) -> dict[int, _Row]:
+    """``_lock_rows`` (the same rows locked in the same primary-key order), read as tuples, not model instances."""
+    wanted = sorted(set(ids))
+    rows = (
+        StockQuantity.objects.select_for_update()
+        .filter(pk__in=wanted)
+        .order_by("pk")
+        .values_list("pk", "sku_id", "location_id", "status", "counted", "on_hand", "reserved")
+    )
+    return {row[0]: _Row(*row) for row in rows}
+
+
+_STATUS_LABELS = dict(ReservationStatus.choices)
+
+
 @transaction.atomic
-def reservation_pick_to_many(*, lines: Sequence[PickToLine], actor: Any = None) -> list[list[StockMovement]]:
+def reservation_pick_to_many(
+    *, lines: Sequence[PickToLine], actor: Any = None, events: list[tuple[Any, int | None]] | None = None
+) -> list[list[StockMovement]]:
     """``reservation_pick_to`` for a whole pick list in a bounded number of queries, whatever its length: the same
     refusals (nothing written), the same movements, allocations, quantity rows and ``StockChanged`` events as the
     lines picked one by one in this order. Returns each line's movements.
 
-    Locks: the reservations in id order, then every quantity row touched in id order (the order of the one-line
-    form, which locks one reservation then its two rows). The place checks are ``_place``'s, read for all the
-    locations at once (``_places_of``)."""
+    Locks: the reservations in id order (with their SKUs, as ``select_related`` locks them), then every quantity
+    row touched in id order (the order of the one-line form, which locks one reservation then its two rows). The
+    place checks are ``_place``'s, read for all the locations at once (``_places_of``). The rows read are tuples,
+    not model instances, and the rows written go through ``quai.core.rows`` (one statement each, compiled once):
+    a tick of the simulated floor picks a dozen lines, so the statements' fixed cost is the whole cost.
+
+    ``events``: when given (a list), the ``StockChanged`` events are appended to it, for the caller to record with
+    its own in one insert (after them, in this transaction), instead of recorded here."""
     if not lines:
         return []
     for line in lines:
@@ -222,8 +300,13 @@ def reservation_pick_to_many(*, lines: Sequence[PickToLine], actor: Any = None) 
     now = clock.now()
     wanted = sorted({line.reservation for line in lines})
     reservations = {
-        r.pk: r
-        for r in Reservation.objects.select_for_update().select_related("sku").filter(pk__in=wanted).order_by("pk")
+        row[0]: _Held(row[0], row[1], row[2], row[3], _Sku(row[3], row[4], row[5]), row[6], row[7])
+        for row in Reservation.objects.select_for_update()
+        .filter(pk__in=wanted)
+        .order_by("pk")
+        .values_list(
+            "pk", "status", "merchant_id", "sku_id", "sku__code", "sku__merchant_id", "document_type", "document_id"
+        )
     }
     for pk in wanted:
         current = reservations.get(pk)
@@ -231,17 +314,32 @@ def reservation_pick_to_many(*, lines: Sequence[PickToLine], actor: Any = None) 
             raise NotFound(_("Reservation not found."), code="reservation_not_found", details={"reservation_id": pk})
         if current.status != ReservationStatus.OPEN:
             raise Conflict(
-                _("This reservation is already %(status)s.") % {"status": current.get_status_display()},
+                _("This reservation is already %(status)s.")
+                % {"status": str(_STATUS_LABELS.get(current.status, current.status))},
                 code="reservation_closed",
                 details={"reservation_id": current.pk, "status": current.status},
             )
-    allocations: dict[tuple[int, int], list[ReservationAllocation]] = {}
+    allocations: dict[tuple[int, int], list[_Pinned]] = {}
     # Every allocation of these reservations, the emptied ones too: those with units are the ones to take from;
     # the first one on each quantity row is where units picked onto that row merge (``there`` below).
     first_on_row: dict[tuple[int, int], int] = {}
-    for allocation in (
-        ReservationAllocation.objects.filter(reservation_id__in=wanted).select_related("stock").order_by("pk")
+    for row in (
+        ReservationAllocation.objects.filter(reservation_id__in=wanted)
+        .order_by("pk")
+        .values_list(
+            "pk",
+            "reservation_id",
+            "location_id",
+            "stock_id",
+            "quantity",
+            "lot",
+            "stock__lot",
+            "stock__expiry",
+            "stock__status",
+            "stock__location_id",
+        )
     ):
+        allocation = _Pinned(row[0], row[1], row[2], row[3], row[4], row[5], _Source(row[6], row[7], row[8], row[9]))
         first_on_row.setdefault((allocation.reservation_id, allocation.stock_id), allocation.pk)
         if allocation.quantity > 0:
             allocations.setdefault((allocation.reservation_id, allocation.location_id), []).append(allocation)
@@ -252,7 +350,7 @@ def reservation_pick_to_many(*, lines: Sequence[PickToLine], actor: Any = None) 
 
     # Decide every move in memory, in the lines' order, exactly as the one-line form would one call after another.
     left: dict[int, int] = {}  # allocation id → units left on it
-    moves: list[tuple[int, ReservationAllocation, tuple[Any, ...], int]] = []  # (line index, source, target key, n)
+    moves: list[tuple[int, _Pinned, tuple[Any, ...], int]] = []  # (line index, source, target key, n)
     for index, line in enumerate(lines):
         current = reservations[line.reservation]
         sku = current.sku
@@ -282,27 +380,28 @@ def reservation_pick_to_many(*, lines: Sequence[PickToLine], actor: Any = None) 
             key = (sku.pk, target_place.location_id, source.lot, source.expiry, source.status)
             moves.append((index, allocation, key, take))
 
-    target_ids = _rows_ensure({key for _i, _a, key, _n in moves}, reservations, places, now=now)
-    rows = _lock_rows([a.stock_id for _i, a, _k, _n in moves] + list(target_ids.values()))
+    owners = {r.sku_id: r.sku.merchant_id for r in reservations.values()}
+    target_ids = _rows_ensure_of({key for _i, _a, key, _n in moves}, owners, places, now=now)
+    rows = _rows_locked([a.stock_id for _i, a, _k, _n in moves] + list(target_ids.values()))
     delta: dict[int, int] = {}
     for _index, allocation, key, take in moves:
-        source, target_id = rows[allocation.stock_id], target_ids[key]
-        if _counts(source) != _counts(rows[target_id]):
+        source_row, target_id = rows[allocation.stock_id], target_ids[key]
+        if _counts(source_row) != _counts(rows[target_id]):  # type: ignore[arg-type]
             raise ValidationFailed(
                 _("Tote %(code)s does not count toward availability like the shelf it takes from.")
                 % {"code": places.code(key[1])},
                 code="tote_inactive",
                 details={"location_id": key[1]},
             )
-        delta[source.pk] = delta.get(source.pk, 0) - take
+        delta[source_row.pk] = delta.get(source_row.pk, 0) - take
         delta[target_id] = delta.get(target_id, 0) + take
     for row_id, change in delta.items():
-        row = rows[row_id]
-        if row.on_hand + change < 0 or row.reserved + change < 0:
+        locked = rows[row_id]
+        if locked.on_hand + change < 0 or locked.reserved + change < 0:
             raise InsufficientStock(
                 _("Insufficient stock: the units reserved at %(code)s are no longer there.")
-                % {"code": places.code(row.location_id)},
-                details={"sku_id": row.sku_id, "location_id": row.location_id, "requested": -change},
+                % {"code": places.code(locked.location_id)},
+                details={"sku_id": locked.sku_id, "location_id": locked.location_id, "requested": -change},
             )
     # On hand and reserved move together (the units stay reserved): one statement for every row.
     changed = {row_id: (change, change) for row_id, change in delta.items() if change}
@@ -311,22 +410,24 @@ def reservation_pick_to_many(*, lines: Sequence[PickToLine], actor: Any = None) 
     # The allocations follow their units: each part taken is pinned to the tote's row (merged with one there).
     taken: dict[int, int] = {}
     pinned: dict[tuple[int, int], int] = {}  # (reservation, target row) → units
-    first_source: dict[tuple[int, int], ReservationAllocation] = {}
+    first_source: dict[tuple[int, int], _Pinned] = {}
     for _index, allocation, key, take in moves:
-        taken[allocation.pk] = taken.get(allocation.pk, 0) + take
+        taken[allocation.pk] = taken.get(allocation.pk, 0) - take
         pin = (allocation.reservation_id, target_ids[key])
         pinned[pin] = pinned.get(pin, 0) + take
         first_source.setdefault(pin, allocation)
-    _columns_add(ReservationAllocation, {pk: (-n,) for pk, n in taken.items()}, ("quantity",))
     # The first allocation on the row, as ``.first()`` takes it one line at a time (read under the reservations'
-    # locks above: no other writer adds one meanwhile; a row created by ``_rows_ensure`` has none).
+    # locks above: no other writer adds one meanwhile; a row created by ``_rows_ensure`` has none). The units
+    # taken and those merged in are one statement: an allocation's change is their sum.
     there = {pin: first_on_row[pin] for pin in pinned if pin in first_on_row}
-    merged = {there[pin]: n for pin, n in pinned.items() if pin in there}
-    _columns_add(ReservationAllocation, {pk: (n,) for pk, n in merged.items()}, ("quantity",))
-    ReservationAllocation.objects.bulk_create(
+    for pin, n in pinned.items():
+        if pin in there:
+            taken[there[pin]] = taken.get(there[pin], 0) + n
+    _columns_add(ReservationAllocation, {pk: (n,) for pk, n in taken.items() if n}, ("quantity",))
+    model_rows_insert(
         [
             ReservationAllocation(
-                reservation=reservations[reservation_id],
+                reservation_id=reservation_id,
                 stock_id=stock_id,
                 location_id=rows[stock_id].location_id,
                 lot=first_source[(reservation_id, stock_id)].stock.lot,
@@ -339,6 +440,7 @@ def reservation_pick_to_many(*, lines: Sequence[PickToLine], actor: Any = None) 
         ]
     )
 
+    actor_obj = _actor(actor)
     movements = [
         StockMovement(
             merchant_id=reservations[allocation.reservation_id].merchant_id,
@@ -351,7 +453,7 @@ def reservation_pick_to_many(*, lines: Sequence[PickToLine], actor: Any = None) 
             to_location_id=key[1],
             to_status=allocation.stock.status,
             quantity=take,
-            actor=_actor(actor),
+            actor=actor_obj,
             reason=_("Picked into tote %(code)s") % {"code": places.code(key[1])},
             document_type=reservations[allocation.reservation_id].document_type or "reservation",
             document_id=reservations[allocation.reservation_id].document_id
@@ -360,7 +462,7 @@ def reservation_pick_to_many(*, lines: Sequence[PickToLine], actor: Any = None) 
         )
         for _index, allocation, key, take in moves
     ]
-    StockMovement.objects.bulk_create(movements)
+    model_rows_insert(movements)
     # A pick leaves the SKU's counter as it was (both rows count alike), so one read serves every event.
     levels: dict[int, Any] = {
         row["sku_id"]: row
@@ -368,21 +470,23 @@ def reservation_pick_to_many(*, lines: Sequence[PickToLine], actor: Any = None) 
             "sku_id", "on_hand", "reserved"
         )
     }
-    events_record_many(
-        [
-            (
-                _stock_changed_event(
-                    movement,
-                    levels.get(movement.sku_id, {}),
-                    sku_code=reservations[allocation.reservation_id].sku.code,
-                    from_location_code=places.code(allocation.stock.location_id),
-                    to_location_code=places.code(key[1]),
-                ),
-                movement.merchant_id,
-            )
-            for movement, (_index, allocation, key, _take) in zip(movements, moves, strict=True)
-        ]
-    )
+    changes = [
+        (
+            _stock_changed_event(
+                movement,
+                levels.get(movement.sku_id, {}),
+                sku_code=reservations[allocation.reservation_id].sku.code,
+                from_location_code=places.code(allocation.stock.location_id),
+                to_location_code=places.code(key[1]),
+            ),
+            movement.merchant_id,
+        )
+        for movement, (_index, allocation, key, _take) in zip(movements, moves, strict=True)
+    ]
+    if events is None:
+        events_record_many(changes)
+    else:
+        events.extend(changes)
     return _per_index(((index, m) for m, (index, _a, _k, _t) in zip(movements, moves, strict=True)), len(lines))
 
 
@@ -437,37 +541,60 @@ def _places_of(location_ids: set[int], *, now: datetime) -> _Places:
 
 
 def _rows_ensure(
-    keys: set[tuple[Any, ...]], reservations: dict[int, Reservation], places: _Places, *, now: datetime
+    keys: set[tuple[Any, ...]], reservations: Mapping[int, Any], places: _Places, *, now: datetime
 ) -> dict[tuple[Any, ...], int]:
     """``_row_ensure`` for many keys (sku, location, lot, expiry, status): the ids of their quantity rows, the
-    missing ones created empty (counted when their zone is active)."""
-    merchants = {r.sku_id: r.sku.merchant_id for r in reservations.values()}
+    missing ones created empty (counted when their zone is active). ``reservations``: by id, each with its
+    ``sku_id`` and ``sku.merchant_id`` (the owner of a created row)."""
+    return _rows_ensure_of(keys, {r.sku_id: r.sku.merchant_id for r in reservations.values()}, places, now=now)
 
-    def found() -> dict[tuple[Any, ...], int]:
+
+def _rows_ensure_of(
+    keys: set[tuple[Any, ...]], merchants: Mapping[int, int], places: _Places, *, now: datetime
+) -> dict[tuple[Any, ...], int]:
+    """``_rows_ensure`` with the SKUs' owners given (``merchants``: SKU id → merchant id). The rows created are
+    inserted in one statement that returns their ids (in the order given); only when another transaction created
+    one of them meanwhile (the insert skips it) are the keys read again."""
+
+    def found(wanted: Iterable[tuple[Any, ...]]) -> dict[tuple[Any, ...], int]:
+        wanted = list(wanted)
         rows = StockQuantity.objects.filter(
-            sku_id__in={k[0] for k in keys}, location_id__in={k[1] for k in keys}
+            sku_id__in={k[0] for k in wanted}, location_id__in={k[1] for k in wanted}
         ).values_list("pk", "sku_id", "location_id", "lot", "expiry", "status")
         return {(sku, loc, lot, expiry, status): pk for pk, sku, loc, lot, expiry, status in rows}
 
-    existing = found()
-    missing = [key for key in keys if key not in existing]
+    existing = found(keys)
+    missing = sorted((key for key in keys if key not in existing), key=_key_order)
     if not missing:
         return {key: existing[key] for key in keys}
-    StockQuantity.objects.bulk_create(
+    ids = rows_insert(
+        StockQuantity,
         [
-            StockQuantity(
-                merchant_id=merchants[sku],
-                sku_id=sku,
-                location_id=loc,
-                lot=lot,
-                expiry=expiry,
-                status=status,
-                counted=places.active(loc),
-                received_at=now,
-            )
+            {
+                "merchant_id": merchants[sku],
+                "sku_id": sku,
+                "location_id": loc,
+                "lot": lot,
+                "expiry": expiry,
+                "status": status,
+                "on_hand": 0,
+                "reserved": 0,
+                "counted": places.active(loc),
+                "received_at": now,
+            }
             for sku, loc, lot, expiry, status in missing
         ],
-        ignore_conflicts=True,
+        returning=("id",),
+        skip_conflicts=True,
     )
-    existing = found()
+    if len(ids) == len(missing):
+        existing.update({key: int(pk) for key, (pk,) in zip(missing, ids, strict=True)})
+    else:  # a concurrent writer created some of them: read them all back
+        existing.update(found(missing))
     return {key: existing[key] for key in keys}
+
+
+def _key_order(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A row key's place in the insert (a fixed order, whatever the set's): its columns, no expiry first."""
+    sku, loc, lot, expiry, status = key
+    return (sku, loc, lot, expiry is not None, expiry or date.min, status)

@@ -13,10 +13,11 @@ from django.db import transaction
 
 from quai.catalog.tests.factories import SkuFactory
 from quai.core import clock
+from quai.core.errors import Conflict
 from quai.core.models import OutboxEvent
 from quai.inventory.models import ReservationAllocation, StockMovement, StockQuantity
 from quai.inventory.selectors import stock_drift
-from quai.inventory.services import reservation_create, reservation_pick_to, stock_receive
+from quai.inventory.services import reservation_create, reservation_pick_to, reservation_release, stock_receive, totes
 from quai.inventory.services.totes import PickToLine, reservation_pick_to_many
 from quai.warehouse.models import Location, ZoneKind
 from quai.warehouse.services import location_create, rack_bulk_create, zone_create
@@ -122,3 +123,74 @@ def test_many_moves_what_line_by_line_moves(world):
     merged = ReservationAllocation.objects.filter(reservation_id=world["first"], location_id=world["tote"].pk)
     assert list(merged.values_list("quantity", flat=True)) == [5]  # 1 picked before + 2 + 2, one allocation
     assert stock_drift() == []
+
+
+def _line_by_line(world: dict[str, Any], lines: list[PickToLine], now: Any) -> dict[str, Any]:
+    places = {loc.pk: loc for loc in [*world["shelves"], world["tote"]]}
+    with pytest.raises(Undo), transaction.atomic(), clock.frozen(now):
+        for line in lines:
+            reservation_pick_to(
+                reservation=line.reservation,
+                from_location=places[line.from_location_id],
+                to_location=places[line.to_location_id],
+                quantity=line.quantity,
+            )
+        expected = _state()
+        raise Undo
+    return expected
+
+
+def test_a_tote_row_another_writer_creates_meanwhile_is_read_back(world, monkeypatch):
+    """The tote's new quantity rows are inserted with their ids returned; one that a concurrent writer created
+    between the read and the insert is skipped by the insert and read again: the same rows and moves."""
+    lines = _lines(world)
+    now = clock.now()
+    expected = _line_by_line(world, lines, now)
+    real_insert = totes.rows_insert
+    raced: list[Any] = []
+
+    def racing_insert(model: Any, rows: Any, **options: Any) -> Any:
+        first = rows[0]
+        raced.append(StockQuantity.objects.create(**first))  # the other writer's row, empty as ours would be
+        return real_insert(model, rows, **options)
+
+    monkeypatch.setattr(totes, "rows_insert", racing_insert)
+    with clock.frozen(now):
+        reservation_pick_to_many(lines=lines)
+    assert raced  # the tote had no row for BLUE: one was inserted, and the race taken
+    assert _state() == expected
+    assert stock_drift() == []
+
+
+def test_a_line_asking_more_than_allocated_is_refused_with_nothing_written(world):
+    lines = _lines(world)
+    too_many = PickToLine(
+        reservation=world["second"],
+        from_location_id=world["shelves"][2].pk,
+        to_location_id=world["tote"].pk,
+        quantity=1,
+    )  # the second reservation holds 4 there: 3 + 1 + 1 asked
+    before = _state()
+    with pytest.raises(Conflict) as refused:
+        reservation_pick_to_many(lines=[*lines, too_many])
+    assert refused.value.code == "reservation_not_allocated"
+    assert _state() == before
+
+
+def test_a_closed_reservation_is_refused_as_line_by_line_refuses_it(world):
+    lines = _lines(world)
+    reservation_release(reservation=world["second"])
+    OutboxEvent.objects.all().delete()
+    before = _state()
+    with pytest.raises(Conflict) as many:
+        reservation_pick_to_many(lines=lines)
+    with pytest.raises(Conflict) as one:
+        reservation_pick_to(
+            reservation=world["second"],
+            from_location=world["shelves"][2],
+            to_location=world["tote"],
+            quantity=3,
+        )
+    assert (many.value.code, str(many.value.message)) == (one.value.code, str(one.value.message))
+    assert many.value.code == "reservation_closed"
+    assert _state() == before
