@@ -14,12 +14,13 @@ transaction is refused (the order was held meanwhile), the label is voided at th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.db.models.functions import Upper
 from django.utils.translation import gettext as _
 
@@ -29,8 +30,10 @@ from quai.core import clock
 from quai.core.db import rows_update
 from quai.core.errors import Conflict, NotFound, QuaiError, ValidationFailed
 from quai.core.outbox import event_record, events_record_many
+from quai.core.rows import model_rows_insert
 from quai.core.states import actor_of
 from quai.fulfillment.selectors import (
+    PickedUnits,
     ToteContents,
     order_picking_unfinished,
     orders_picked_units,
@@ -214,18 +217,19 @@ class OpenOutcome:
     error: QuaiError | None = None
 
 
-def _orders_for_codes(codes: Sequence[str]) -> dict[str, Order | QuaiError]:
+def _orders_for_codes(codes: Sequence[str], *, lock: bool = False) -> dict[str, Order | QuaiError]:
     """``_order_for_code`` for many codes: their orders by reference in one read (a code neither finds, or finds
-    twice, is looked up as ``_order_for_code`` does, with its refusals)."""
+    twice, is looked up as ``_order_for_code`` does, with its refusals). ``lock``: the orders the references find
+    are locked by that read, in id order (``_orders_locked_for_codes``)."""
     texts = {code: code.strip() for code in codes}
     by_reference: dict[str, list[Order]] = {}
     rows = (
         Order.objects.within(FLOOR)
         .annotate(reference=Upper("external_id"))
         .filter(reference__in=sorted({t.upper() for t in texts.values()}))
-        .order_by("-id")
     )
-    for order in rows:
+    rows = rows.select_for_update(of=("self",)).order_by("pk") if lock else rows.order_by("-id")
+    for order in reversed(list(rows)) if lock else rows:
         by_reference.setdefault(order.external_id.upper(), []).append(order)
     found: dict[str, Order | QuaiError] = {}
     for code, text in texts.items():
@@ -238,6 +242,67 @@ def _orders_for_codes(codes: Sequence[str]) -> dict[str, Order | QuaiError]:
         except QuaiError as exc:
             found[code] = exc
     return found
+
+
+_Planned = tuple[int, ParcelOpen, Order, list[Any]]
+
+
+def _orders_locked_for_codes(codes: Sequence[str]) -> tuple[dict[str, Order | QuaiError], dict[int, Order]]:
+    """The orders of the codes (``_orders_for_codes``) and the same orders locked, by id: the references' read takes
+    the locks (id order), so one statement serves both; an order found otherwise (its number) is locked after."""
+    resolved = _orders_for_codes(codes, lock=True)
+    locked = {o.pk: o for o in resolved.values() if isinstance(o, Order)}
+    rest = sorted(pk for pk, order in locked.items() if getattr(order, "reference", None) is None)
+    if rest:
+        locked.update({o.pk: o for o in Order.objects.select_for_update().filter(pk__in=rest).order_by("pk")})
+    return resolved, locked
+
+
+def _opens_decide(
+    opens: Sequence[ParcelOpen],
+    resolved: dict[str, Order | QuaiError],
+    locked: dict[int, Order],
+    existing: dict[int, Parcel],
+) -> tuple[list[OpenOutcome | None], list[_Planned], dict[int, list[PickedUnits]]]:
+    """What each open of a batch does, in order, as ``parcel_open`` one by one: its refusal, the parcel it resumes
+    (an outcome), or a parcel to open (None, and the plan: its index, open, order and units); a second open of an
+    order this batch opens is None too. ``locked``: the orders found, locked; ``existing``: their parcels being
+    packed. What fulfilment says of their picking is read here once for the batch (nothing here writes it), and
+    returned: each order's units picked (``orders_picked_units``)."""
+    ids = sorted(locked)
+    unfinished = orders_picking_unfinished(scope=FLOOR, order_ids=ids)
+    picked = orders_picked_units(scope=FLOOR, order_ids=ids)
+    planned: list[_Planned] = []
+    outcomes: list[OpenOutcome | None] = []
+    opened: set[int] = set()  # the orders this batch opens a parcel for
+    for index, wanted in enumerate(opens):
+        found = resolved[wanted.code]
+        try:
+            if isinstance(found, QuaiError):
+                raise found
+            order = locked[found.pk]
+            order_packable_check(order)
+            if order.pk in existing:
+                outcomes.append(OpenOutcome(code=wanted.code, parcel=existing[order.pk]))
+                continue
+            if order.pk in opened:
+                outcomes.append(None)  # the parcel this batch opens for it a moment before
+                continue
+            _picking_check(order, unfinished=order.pk in unfinished)
+            units = units_to_pack(scope=FLOOR, order=order, picked=picked.get(order.pk, []))
+            if not units:
+                raise Conflict(
+                    _("Order %(ref)s holds no stock to pack.") % {"ref": order.external_id},
+                    code="order_nothing_to_pack",
+                    details={"order_id": order.pk},
+                )
+        except QuaiError as exc:
+            outcomes.append(OpenOutcome(code=wanted.code, error=exc))
+            continue
+        opened.add(order.pk)
+        planned.append((index, wanted, order, units))
+        outcomes.append(None)
+    return outcomes, planned, picked
 
 
 def parcels_open_many(*, opens: Sequence[ParcelOpen]) -> list[OpenOutcome]:
@@ -253,47 +318,14 @@ def parcels_open_many(*, opens: Sequence[ParcelOpen]) -> list[OpenOutcome]:
     if not opens:
         return []
     with transaction.atomic():
-        resolved = _orders_for_codes([o.code for o in opens])
-        ids = sorted({order.pk for order in resolved.values() if isinstance(order, Order)})
-        locked = {o.pk: o for o in Order.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
-        # What fulfilment says of their picking, read once for the batch (nothing here writes it).
-        unfinished = orders_picking_unfinished(scope=FLOOR, order_ids=ids)
-        picked = orders_picked_units(scope=FLOOR, order_ids=ids)
+        resolved, locked = _orders_locked_for_codes([o.code for o in opens])
+        ids = sorted(locked)
         existing: dict[int, Parcel] = {}
         for parcel in Parcel.objects.filter(
             order_id__in=ids, status__in=[ParcelStatus.OPEN, ParcelStatus.AWAITING_LABEL]
         ).order_by("pk"):
             existing.setdefault(parcel.order_id, parcel)
-        planned: list[tuple[int, ParcelOpen, Order, list[Any]]] = []
-        outcomes: list[OpenOutcome | None] = []
-        opened: dict[int, int] = {}  # order → the index of its open in this batch
-        for index, wanted in enumerate(opens):
-            found = resolved[wanted.code]
-            try:
-                if isinstance(found, QuaiError):
-                    raise found
-                order = locked[found.pk]
-                order_packable_check(order)
-                if order.pk in existing:
-                    outcomes.append(OpenOutcome(code=wanted.code, parcel=existing[order.pk]))
-                    continue
-                if order.pk in opened:
-                    outcomes.append(None)  # the parcel this batch opens for it a moment before
-                    continue
-                _picking_check(order, unfinished=order.pk in unfinished)
-                units = units_to_pack(scope=FLOOR, order=order, picked=picked.get(order.pk, []))
-                if not units:
-                    raise Conflict(
-                        _("Order %(ref)s holds no stock to pack.") % {"ref": order.external_id},
-                        code="order_nothing_to_pack",
-                        details={"order_id": order.pk},
-                    )
-            except QuaiError as exc:
-                outcomes.append(OpenOutcome(code=wanted.code, error=exc))
-                continue
-            opened[order.pk] = index
-            planned.append((index, wanted, order, units))
-            outcomes.append(None)
+        outcomes, planned, _picked = _opens_decide(opens, resolved, locked, existing)
         names = dict(
             Sku.objects.filter(pk__in=sorted({u.sku_id for _i, _w, _o, units in planned for u in units})).values_list(
                 "pk", "name"
@@ -562,7 +594,7 @@ def parcels_scans_record_many(*, bursts: Sequence[ScanBurst]) -> list[BurstOutco
             for merchant_id, wanted in codes.items()
             for code, answer in scans_resolve(merchant=merchant_id, codes=wanted).items()
         }
-        counted: dict[int, ParcelItem] = {}
+        scanned_before = {item.pk: item.scanned for found in lines.values() for item in found}
         touched: set[int] = set()
         events: list[tuple[PackScanRecorded, int | None]] = []
         at = clock.now()
@@ -576,41 +608,53 @@ def parcels_scans_record_many(*, bursts: Sequence[ScanBurst]) -> list[BurstOutco
             if not burst.codes:
                 answers.append(BurstOutcome(parcel_id=pk, outcomes=[]))
                 continue
-            stopped: QuaiError | None = None
-            try:
-                if current.status != ParcelStatus.OPEN:
-                    raise Conflict(_("This parcel is no longer being packed."), code="parcel_not_open")
-                order_packable_check(orders[current.order_id])
-            except QuaiError as exc:
-                stopped = exc
-            outcomes: list[ScanOutcome] = []
-            if stopped is not None:
-                outcomes = [_refused(code, stopped) for code in burst.codes]
-            else:
-                for code in burst.codes:
-                    found = resolved[(current.merchant_id, code)]
-                    try:
-                        if isinstance(found, QuaiError):
-                            raise found
-                        item = _line_for_scan(current, lines[pk], found, code=code)
-                    except QuaiError as exc:
-                        outcomes.append(_refused(code, exc))
-                        continue
-                    item.scanned += found.quantity
-                    counted[item.pk] = item
+            outcomes, stopped = _burst_apply(current, orders[current.order_id], burst.codes, resolved, lines[pk])
+            for outcome in outcomes if stopped is None else ():
+                if outcome.accepted:
                     touched.add(pk)
-                    outcomes.append(ScanOutcome(code=code, sku_code=item.sku_code))
             operator = actor_of(burst.actor).label
             events.extend(
                 (_scan_payload(current, outcome, operator=operator, at=at), current.merchant_id) for outcome in outcomes
             )
             answers.append(BurstOutcome(parcel_id=pk, outcomes=outcomes, error=stopped))
+        counted = [item for pk in sorted(touched) for item in lines[pk] if item.scanned != scanned_before[item.pk]]
         if counted:
-            rows_update(list(counted.values()), ["scanned"])
+            rows_update(counted, ["scanned"])
             # A box or weight chosen for fewer items no longer holds.
             Parcel.objects.filter(pk__in=sorted(touched)).update(weight_ok=False, last_error="")
         events_record_many(events)
     return answers
+
+
+def _burst_apply(
+    current: Parcel,
+    order: Order,
+    codes: Sequence[str],
+    resolved: dict[tuple[int, str], ScanResult | QuaiError],
+    lines: list[ParcelItem],
+) -> tuple[list[ScanOutcome], QuaiError | None]:
+    """One burst on the parcel (its lines in memory, counted there), as ``parcel_scans_record`` applies it: each
+    code's outcome, and the refusal of the whole burst (the parcel no longer open, its order held or cancelled:
+    every code then refused with it), if any. ``resolved``: the codes answered by ``scans_resolve``, by merchant."""
+    try:
+        if current.status != ParcelStatus.OPEN:
+            raise Conflict(_("This parcel is no longer being packed."), code="parcel_not_open")
+        order_packable_check(order)
+    except QuaiError as exc:
+        return [_refused(code, exc) for code in codes], exc
+    outcomes: list[ScanOutcome] = []
+    for code in codes:
+        found = resolved[(current.merchant_id, code)]
+        try:
+            if isinstance(found, QuaiError):
+                raise found
+            item = _line_for_scan(current, lines, found, code=code)
+        except QuaiError as exc:
+            outcomes.append(_refused(code, exc))
+            continue
+        item.scanned += found.quantity
+        outcomes.append(ScanOutcome(code=code, sku_code=item.sku_code))
+    return outcomes, None
 
 
 def _packaging_for(parcel: Parcel) -> list[PackagingType]:
@@ -814,25 +858,40 @@ def parcels_box_many(*, parcels: Sequence[Parcel | int], actor: Any = None) -> l
         changed: list[Parcel] = []
         now = clock.now()
         for pk in ids:
-            current = locked.get(pk)
-            try:
-                if current is not None:
-                    if current.merchant_id not in packaging:
-                        packaging[current.merchant_id] = _packaging_for(current)
-                    items = _cartonization_items(lines[pk], skus)
-                    suggestion = _suggest(current, items, packaging[current.merchant_id])
-                current = _open_and_packable(pk, current, orders)
-                _box_apply(current, suggestion.box.code, packaging[current.merchant_id], items)
-            except QuaiError as exc:
-                outcomes.append(StepOutcome(parcel_id=pk, parcel=current, error=exc))
-                continue
-            current.updated_at = now
-            changed.append(current)
-            outcomes.append(StepOutcome(parcel_id=pk, parcel=current))
+            outcome = _box_one(pk, locked.get(pk), orders, lines.get(pk, []), skus, packaging, now=now)
+            if outcome.done:
+                changed.append(cast(Parcel, outcome.parcel))
+            outcomes.append(outcome)
         if changed:
             fields = ["packaging_code", "packaging_tare_g", "packaging_dims_mm", "expected_weight_g"]
             rows_update(changed, [*fields, "measured_weight_g", "weight_ok", "updated_at"])
     return outcomes
+
+
+def _box_one(
+    pk: int,
+    current: Parcel | None,
+    orders: dict[int, Order],
+    lines: Sequence[ParcelItem],
+    skus: dict[int, Any],
+    packaging: dict[int, list[PackagingType]],
+    *,
+    now: datetime,
+) -> StepOutcome:
+    """One parcel of ``parcels_box_many`` (``packaging``: the merchants' boxes, read here for a merchant not in it
+    yet): boxed as cartonization suggests, its fields set in memory, or refused."""
+    try:
+        if current is not None:
+            if current.merchant_id not in packaging:
+                packaging[current.merchant_id] = _packaging_for(current)
+            items = _cartonization_items(lines, skus)
+            suggestion = _suggest(current, items, packaging[current.merchant_id])
+        current = _open_and_packable(pk, current, orders)
+        _box_apply(current, suggestion.box.code, packaging[current.merchant_id], items)
+    except QuaiError as exc:
+        return StepOutcome(parcel_id=pk, parcel=current, error=exc)
+    current.updated_at = now
+    return StepOutcome(parcel_id=pk, parcel=current)
 
 
 Weighing = tuple[Parcel | int, int] | tuple[Parcel | int, int, Any]
@@ -857,37 +916,49 @@ def parcels_weigh_many(*, weighings: Sequence[Weighing], actor: Any = None) -> l
         events: list[tuple[PackScanRecorded, int | None]] = []
         now = clock.now()
         for pk in ids:
-            current, (weight_g, weigher) = locked.get(pk), weights[pk]
-            try:
-                _weight_valid_check(weight_g)
-                current = _open_and_packable(pk, current, orders)
-                ok = _weight_apply(current, weight_g)
-            except QuaiError as exc:
-                outcomes.append(StepOutcome(parcel_id=pk, parcel=current, error=exc))
-                continue
-            current.updated_at = now
-            changed.append(current)
-            events.append(
-                (
-                    PackScanRecorded(
-                        parcel_id=current.pk,
-                        order_id=current.order_id,
-                        code=f"{weight_g}g",
-                        sku_code="",
-                        result="ok" if ok else "refused",
-                        reason="weighed" if ok else "weight_mismatch",
-                        operator=actor_of(weigher).label,
-                        scanned_at=now,
-                    ),
-                    current.merchant_id,
-                )
-            )
-            error = None if ok else _weight_mismatch(current, weight_g)
-            outcomes.append(StepOutcome(parcel_id=pk, parcel=current, error=error))
+            weight_g, weigher = weights[pk]
+            outcome, weighed = _weigh_one(pk, locked.get(pk), orders, weight_g, now=now)
+            if weighed:
+                current = cast(Parcel, outcome.parcel)
+                changed.append(current)
+                events.append((_weighed_event(current, weight_g, weigher, now=now), current.merchant_id))
+            outcomes.append(outcome)
         if changed:
             rows_update(changed, ["measured_weight_g", "weight_ok", "last_error", "updated_at"])
             events_record_many(events)
     return outcomes
+
+
+def _weigh_one(
+    pk: int, current: Parcel | None, orders: dict[int, Order], weight_g: Any, *, now: datetime
+) -> tuple[StepOutcome, bool]:
+    """One parcel of ``parcels_weigh_many``: its outcome (a mismatch is refused, yet weighed and recorded), and
+    whether it was weighed (its fields set in memory)."""
+    try:
+        _weight_valid_check(weight_g)
+        current = _open_and_packable(pk, current, orders)
+        ok = _weight_apply(current, weight_g)
+    except QuaiError as exc:
+        return StepOutcome(parcel_id=pk, parcel=current, error=exc), False
+    current.updated_at = now
+    error = None if ok else _weight_mismatch(current, weight_g)
+    return StepOutcome(parcel_id=pk, parcel=current, error=error), True
+
+
+def _weighed_event(
+    current: Parcel, weight_g: int, weigher: Any, *, now: datetime, ok: bool | None = None
+) -> PackScanRecorded:
+    ok = current.weight_ok if ok is None else ok
+    return PackScanRecorded(
+        parcel_id=current.pk,
+        order_id=current.order_id,
+        code=f"{weight_g}g",
+        sku_code="",
+        result="ok" if ok else "refused",
+        reason="weighed" if ok else "weight_mismatch",
+        operator=actor_of(weigher).label,
+        scanned_at=now,
+    )
 
 
 @transaction.atomic
@@ -990,22 +1061,22 @@ def _label_job(
 
     recipient = order_recipient(order)
     sender = carrier_sender(carrier)
-    articles = [
-        CustomsArticle(
-            description=i.name,
-            quantity=i.expected,
-            weight_g=(skus[i.sku_id].weight_g or 0) * i.expected,
-            value=str(next((line.unit_price for line in order.lines.all() if line.sku_id == i.sku_id), 0)),
-            hs_code=skus[i.sku_id].hs_code,
-            origin_country=skus[i.sku_id].country_of_origin,
-            currency=order.currency,
-        )
-        for i in items
-    ]
-    job = _LabelJob(current, order, carrier, sender, recipient, articles)
-    if labels.customs_required(
-        origin_country=sender.country, destination_country=order.country, destination_postcode=order.postcode
-    ):
+    job = _LabelJob(current, order, carrier, sender, recipient, [])
+    if _customs_required(order, carrier):
+        # The articles go to the carrier only with the customs papers: the order's lines (their prices) are read
+        # for those alone.
+        articles = job.articles = [
+            CustomsArticle(
+                description=i.name,
+                quantity=i.expected,
+                weight_g=(skus[i.sku_id].weight_g or 0) * i.expected,
+                value=str(next((line.unit_price for line in order.lines.all() if line.sku_id == i.sku_id), 0)),
+                hs_code=skus[i.sku_id].hs_code,
+                origin_country=skus[i.sku_id].country_of_origin,
+                currency=order.currency,
+            )
+            for i in items
+        ]
         try:
             job.customs = labels.cn23_data(
                 articles=articles,
@@ -1020,6 +1091,14 @@ def _label_job(
                 _("Customs papers cannot be made: %(why)s") % {"why": exc}, code="customs_data_missing"
             ) from exc
     return job
+
+
+def _customs_required(order: Order, carrier: Any) -> bool:
+    from quai.shipping import labels
+
+    return labels.customs_required(
+        origin_country=carrier.sender_country, destination_country=order.country, destination_postcode=order.postcode
+    )
 
 
 def _label_fetch(job: _LabelJob, *, sscc: str, label_format: str) -> None:
@@ -1166,33 +1245,20 @@ def parcels_close_many(
     held meanwhile) is rolled back alone and its label voided after the commit, the others closed. A carrier
     failure leaves its parcel ``awaiting_label`` with the reason, the others go on. Returns one outcome per parcel,
     in ascending id order (a parcel given twice is closed once)."""
-    from quai.catalog.models import Sku
-    from quai.shipping.services import shipment_label_void, ssccs_next
-
     ids = sorted({p if isinstance(p, int) else p.pk for p in parcels})
     outcomes: dict[int, CloseOutcome] = {}
-    jobs: list[_LabelJob] = []
     with transaction.atomic():
         locked = {p.pk: p for p in Parcel.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
-        orders = {
-            o.pk: o
-            for o in Order.objects.filter(pk__in=[p.order_id for p in locked.values()]).prefetch_related("lines")
-        }
+        orders = {o.pk: o for o in Order.objects.filter(pk__in=[p.order_id for p in locked.values()])}
         items = _items_by_parcel(list(locked))
         ready: list[Parcel] = []
         for pk in ids:
             current = locked.get(pk)
-            try:
-                if current is None:
-                    raise NotFound(_("Parcel not found."), code="parcel_not_found", details={"parcel_id": pk})
-                if current.status not in (ParcelStatus.OPEN, ParcelStatus.AWAITING_LABEL):
-                    raise Conflict(_("This parcel is already closed."), code="parcel_not_open")
-                order_packable_check(orders[current.order_id])
-                _close_check(current, items[pk])
-            except QuaiError as exc:
-                outcomes[pk] = CloseOutcome(parcel_id=pk, parcel=current, error=exc)
-                continue
-            ready.append(current)
+            error = _close_ready_check(pk, current, orders, items.get(pk, []))
+            if error is not None:
+                outcomes[pk] = CloseOutcome(parcel_id=pk, parcel=current, error=error)
+            else:
+                ready.append(cast(Parcel, current))
         if ready:
             now = clock.now()
             Parcel.objects.filter(pk__in=[p.pk for p in ready]).update(
@@ -1200,18 +1266,69 @@ def parcels_close_many(
             )
             for current in ready:
                 current.status, current.updated_at = ParcelStatus.AWAITING_LABEL, now
+    _close_labelled(ready, orders, items, outcomes, actor=actor, label_format=label_format)
+    return [outcomes[pk] for pk in ids]
+
+
+def _close_ready_check(
+    pk: int, current: Parcel | None, orders: dict[int, Order], items: Sequence[ParcelItem]
+) -> QuaiError | None:
+    """The first part of ``parcel_close`` for one parcel of a batch: the refusal, or None when it may be labelled."""
+    try:
+        if current is None:
+            raise NotFound(_("Parcel not found."), code="parcel_not_found", details={"parcel_id": pk})
+        if current.status not in (ParcelStatus.OPEN, ParcelStatus.AWAITING_LABEL):
+            raise Conflict(_("This parcel is already closed."), code="parcel_not_open")
+        order_packable_check(orders[current.order_id])
+        _close_check(current, items)
+    except QuaiError as exc:
+        return exc
+    return None
+
+
+def _close_labelled(
+    ready: Sequence[Parcel],
+    orders: dict[int, Order],
+    items: dict[int, list[ParcelItem]],
+    outcomes: dict[int, CloseOutcome],
+    *,
+    actor: Any,
+    label_format: str,
+    skus: dict[int, Any] | None = None,
+    tote_codes: dict[int, set[str]] | None = None,
+) -> None:
+    """The rest of a batch close, for the parcels checked and left ``awaiting_label`` (in ascending id order): their
+    labels asked for outside any transaction, then their closes recorded in one (see ``parcels_close_many``) and
+    their totes given back. ``items``: their lines as checked; ``skus``: their SKUs, and ``tote_codes``: the totes
+    their orders' units were picked into, when the caller read them. Each parcel's outcome is set in ``outcomes``."""
+    from quai.catalog.models import Sku
+    from quai.shipping.services import shipment_label_void, ssccs_next
+
     if not ready:
-        return [outcomes[pk] for pk in ids]
+        return
+    jobs: list[_LabelJob] = []
     carriers: dict[str, Any] = {}
     accounts = _carriers_read([orders[current.order_id] for current in ready])
-    skus = {s.pk: s for s in Sku.objects.filter(pk__in=sorted({i.sku_id for p in ready for i in items[p.pk]}))}
+    if skus is None:
+        skus = {s.pk: s for s in Sku.objects.filter(pk__in=sorted({i.sku_id for p in ready for i in items[p.pk]}))}
     for current in ready:
         order = orders[current.order_id]
         service = order.carrier_service or ""
         if service not in carriers:
             carriers[service] = _carrier_for(order, accounts=accounts)
+    # The lines of the orders whose parcels need customs papers (their prices), read together.
+    prefetch_related_objects(
+        [
+            o
+            for o in {p.order_id: orders[p.order_id] for p in ready}.values()
+            if _customs_required(o, carriers[o.carrier_service or ""])
+        ],
+        "lines",
+    )
+    for current in ready:
+        order = orders[current.order_id]
         try:
-            jobs.append(_label_job(current, order, items[current.pk], skus, carriers[service]))
+            jobs.append(_label_job(current, order, items[current.pk], skus, carriers[order.carrier_service or ""]))
         except QuaiError as exc:
             outcomes[current.pk] = CloseOutcome(parcel_id=current.pk, parcel=current, error=exc)
     labelled: list[_LabelJob] = []
@@ -1223,52 +1340,373 @@ def parcels_close_many(
             continue
         labelled.append(job)
     refused: list[_LabelJob] = []
+    if not labelled:
+        return
     try:
-        with transaction.atomic():
-            pks = [job.parcel.pk for job in labelled]
-            relocked = {
-                p.pk: p
-                for p in Parcel.objects.select_for_update(of=("self",))
-                .select_related("station")
-                .filter(pk__in=pks)
-                .order_by("pk")
-            }
-            current_orders = {
-                o.pk: o
-                for o in Order.objects.select_for_update()
-                .filter(pk__in=sorted({p.order_id for p in relocked.values()}))
-                .order_by("pk")
-            }
-            current_items = _items_by_parcel(pks)
-            together = _close_record_many(labelled, relocked, current_orders, current_items, actor)
-            for job in labelled if together is None else ():
-                current = relocked.get(job.parcel.pk) or job.parcel
-                try:
-                    if job.parcel.pk not in relocked:
-                        raise NotFound(
-                            _("Parcel not found."), code="parcel_not_found", details={"parcel_id": current.pk}
-                        )
-                    with transaction.atomic():
-                        order = current_orders[current.order_id]
-                        order_packable_check(order)
-                        current_orders[order.pk] = _close_record(current, order, current_items[current.pk], job, actor)
-                except QuaiError as exc:
-                    _fail(current, exc.code)
-                    current.status, current.last_error = ParcelStatus.AWAITING_LABEL, exc.code[:300]
-                    outcomes[current.pk] = CloseOutcome(parcel_id=current.pk, parcel=current, error=exc)
-                    refused.append(job)
-                    continue
-                outcomes[current.pk] = CloseOutcome(parcel_id=current.pk, parcel=current)
-            for current in together or ():
-                outcomes[current.pk] = CloseOutcome(parcel_id=current.pk, parcel=current)
+        closed: list[Parcel] | None = None
+        try:
+            with transaction.atomic():
+                relocked, current_orders, current_items = _relocked(labelled, items)
+                closed = _close_record_many(labelled, relocked, current_orders, current_items, actor)
+                if closed is None:  # refused before anything was written: one by one, in this transaction
+                    refused = _close_each(labelled, relocked, current_orders, current_items, outcomes, actor=actor)
+        except _TogetherRefused:
+            # Refused on the way (the ledger's guards): nothing of it kept. One by one, each parcel in a savepoint
+            # of its own, so the refused one is rolled back alone, with its reason.
+            closed = None
+            with transaction.atomic():
+                relocked, current_orders, current_items = _relocked(labelled, items)
+                refused = _close_each(labelled, relocked, current_orders, current_items, outcomes, actor=actor)
+        for current in closed or ():
+            outcomes[current.pk] = CloseOutcome(parcel_id=current.pk, parcel=current)
     except BaseException:
         for job in labelled:
             shipment_label_void(job.answer)
         raise
     for job in refused:
         shipment_label_void(job.answer)
-    _totes_release([o.parcel for o in outcomes.values() if o.closed and o.parcel is not None])
-    return [outcomes[pk] for pk in ids]
+    _totes_release([outcomes[p.pk].parcel for p in ready if outcomes[p.pk].closed], tote_codes=tote_codes)  # type: ignore[misc]
+
+
+class _TogetherRefused(Exception):
+    """The closes recorded together met a refusal after their first write: the caller's transaction is undone."""
+
+
+def _relocked(
+    labelled: Sequence[_LabelJob], items: dict[int, list[ParcelItem]]
+) -> tuple[dict[int, Parcel], dict[int, Order], dict[int, list[ParcelItem]]]:
+    """The labelled parcels locked again (with their stations and sites), their orders locked (id order), and
+    their lines: those checked before the label when every parcel still waits for it (nothing writes the lines
+    of a parcel no longer open), else read again."""
+    pks = [job.parcel.pk for job in labelled]
+    relocked = {
+        p.pk: p
+        for p in Parcel.objects.select_for_update(of=("self",))
+        .select_related("station__site")
+        .filter(pk__in=pks)
+        .order_by("pk")
+    }
+    orders = {
+        o.pk: o
+        for o in Order.objects.select_for_update()
+        .filter(pk__in=sorted({p.order_id for p in relocked.values()}))
+        .order_by("pk")
+    }
+    waiting = len(relocked) == len(pks) and all(p.status == ParcelStatus.AWAITING_LABEL for p in relocked.values())
+    lines = {pk: items[pk] for pk in pks} if waiting and all(pk in items for pk in pks) else _items_by_parcel(pks)
+    return relocked, orders, lines
+
+
+def _close_each(
+    labelled: Sequence[_LabelJob],
+    relocked: dict[int, Parcel],
+    orders: dict[int, Order],
+    items: dict[int, list[ParcelItem]],
+    outcomes: dict[int, CloseOutcome],
+    *,
+    actor: Any,
+) -> list[_LabelJob]:
+    """``_close_record`` parcel after parcel (the caller's transaction, each parcel in a savepoint of its own): a
+    refused one is left waiting for its label with the reason. Returns the refused parcels' jobs."""
+    refused: list[_LabelJob] = []
+    for job in labelled:
+        current = relocked.get(job.parcel.pk) or job.parcel
+        try:
+            if job.parcel.pk not in relocked:
+                raise NotFound(_("Parcel not found."), code="parcel_not_found", details={"parcel_id": current.pk})
+            with transaction.atomic():
+                order = orders[current.order_id]
+                order_packable_check(order)
+                orders[order.pk] = _close_record(current, order, items[current.pk], job, actor)
+        except QuaiError as exc:
+            _fail(current, exc.code)
+            current.status, current.last_error = ParcelStatus.AWAITING_LABEL, exc.code[:300]
+            outcomes[current.pk] = CloseOutcome(parcel_id=current.pk, parcel=current, error=exc)
+            refused.append(job)
+            continue
+        outcomes[current.pk] = CloseOutcome(parcel_id=current.pk, parcel=current)
+    return refused
+
+
+# --- A pack line's round, every step together ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParcelPack:
+    """One order of a pack line's round in ``parcels_pack_many``: its code scanned at a station by a packer (and
+    the tote it came in), then the codes the packer's batch-mode scanner uploads for it, in order."""
+
+    code: str
+    station: Any
+    actor: Any = None
+    codes: Sequence[str] = ()
+    tote_code: str = ""
+
+
+@dataclass
+class PackOutcome:
+    """One order of a round: its parcel (None when the open was refused), each scan's outcome, the refusals on
+    the way by step (``open``, ``scan`` — the whole burst —, ``box``, ``weigh``, ``close``; a code refused alone is
+    in ``scans``) and whether the parcel closed."""
+
+    code: str
+    parcel: Parcel | None = None
+    scans: list[ScanOutcome] = field(default_factory=list)
+    refusals: dict[str, QuaiError] = field(default_factory=dict)
+    closed: bool = False
+
+
+@dataclass(eq=False)
+class _Slot:
+    """A parcel of the round in memory: a new one (inserted at the end with its final fields) or one resumed."""
+
+    parcel: Parcel
+    lines: list[ParcelItem]
+    new: bool
+    order: Order
+    weigher: Any = None
+    before: tuple[Any, ...] = ()
+
+
+_PARCEL_FIELDS = (
+    "status",
+    "packaging_code",
+    "packaging_tare_g",
+    "packaging_dims_mm",
+    "expected_weight_g",
+    "measured_weight_g",
+    "weight_ok",
+    "last_error",
+    "updated_at",
+)
+
+
+def _parcel_values(parcel: Parcel) -> tuple[Any, ...]:
+    return tuple(getattr(parcel, name) for name in _PARCEL_FIELDS)
+
+
+def parcels_pack_many(
+    *,
+    packs: Sequence[ParcelPack],
+    scale: Callable[[Parcel], int | None],
+    actor: Any = None,
+    label_format: str = "pdf",
+) -> list[PackOutcome]:
+    """A pack line's round, every step of every parcel together: each order ends exactly as the steps' batch forms
+    called one after the other leave it — ``parcels_open_many`` (the packs' opens), ``parcels_scans_record_many``
+    (each opened parcel's codes, in the packs' order, by its packer), ``parcels_box_many`` (the box cartonization
+    suggests), ``parcels_weigh_many`` (each boxed parcel weighed by ``scale`` — the grams it reads, None for no
+    reading — in the name of its packer) and ``parcels_close_many`` (in ``actor``'s name) — each of which ends as
+    its one-by-one service: the same refusals at each step, the same parcels, lines, scans, weights, events,
+    labels, ledger moves, shipments and order steps. Every unit's scan is still checked and recorded.
+
+    Where the steps lock and read the same parcels again five times, here ONE transaction opens, scans, boxes,
+    weighs and readies them for their labels: the orders found and locked in one read, their picking, the parcels
+    they resume, the codes, SKUs and boxes read once, and the parcels, their lines and their events each written
+    in one insert with what the steps would have left. The labels are then asked for and the closes recorded as
+    ``parcels_close_many`` does (its second part). Returns one outcome per pack, in order."""
+    from quai.catalog.models import Sku
+
+    if not packs:
+        return []
+    results = [PackOutcome(code=pack.code) for pack in packs]
+    opens = [ParcelOpen(code=p.code, station=p.station, actor=p.actor, tote_code=p.tote_code) for p in packs]
+    closes: dict[int, CloseOutcome] = {}
+    with transaction.atomic():
+        now = clock.now()
+        resolved, orders = _orders_locked_for_codes([p.code for p in packs])
+        slots: dict[int, _Slot] = {}  # by order
+        for parcel in (
+            Parcel.objects.select_for_update()
+            .filter(order_id__in=sorted(orders), status__in=[ParcelStatus.OPEN, ParcelStatus.AWAITING_LABEL])
+            .order_by("pk")
+        ):
+            if parcel.order_id not in slots:
+                slots[parcel.order_id] = _Slot(parcel, [], False, orders[parcel.order_id])
+        if slots:
+            found = _items_by_parcel([slot.parcel.pk for slot in slots.values()])
+            for slot in slots.values():
+                slot.lines, slot.before = found[slot.parcel.pk], _parcel_values(slot.parcel)
+        scanned_before = {item.pk: item.scanned for slot in slots.values() for item in slot.lines}
+        decided, planned, picked = _opens_decide(opens, resolved, orders, {k: s.parcel for k, s in slots.items()})
+        for _index, wanted, order, units in planned:
+            parcel = Parcel(
+                merchant_id=order.merchant_id,
+                order_id=order.pk,
+                order_reference=order.external_id,
+                station_id=wanted.station.pk,
+                tote_code=(wanted.tote_code or next((u.tote_code for u in units if u.tote_code), ""))[:40],
+                opened_by=_user(wanted.actor),
+                created_at=now,
+                updated_at=now,
+            )
+            lines = [
+                ParcelItem(
+                    sku_id=u.sku_id,
+                    sku_code=u.sku_code,
+                    lot=u.lot,
+                    expected=u.quantity,
+                    reservation_id=u.reservation_id,
+                )
+                for u in units
+            ]
+            slots[order.pk] = _Slot(parcel, lines, True, order)
+        # Which parcel each pack works on (a refused open: none).
+        slot_of: list[_Slot | None] = []
+        for result, outcome, wanted in zip(results, decided, opens, strict=True):
+            if outcome is not None and outcome.error is not None:
+                result.refusals["open"] = outcome.error
+                slot_of.append(None)
+                continue
+            order_id = outcome.parcel.order_id if outcome is not None and outcome.parcel else None
+            if order_id is None:
+                order_id = cast(Order, resolved[wanted.code]).pk
+            slot_of.append(slots[order_id])
+        # The scans, burst after burst.
+        codes: dict[int, dict[str, None]] = {}
+        for pack, working in zip(packs, slot_of, strict=True):
+            if working is not None:
+                codes.setdefault(working.parcel.merchant_id, {}).update(dict.fromkeys(pack.codes))
+        answers: dict[tuple[int, str], ScanResult | QuaiError] = {
+            (merchant_id, code): answer
+            for merchant_id, wanted_codes in codes.items()
+            for code, answer in scans_resolve(merchant=merchant_id, codes=wanted_codes).items()
+        }
+        events: list[tuple[_Slot, Callable[[Parcel], PackScanRecorded]]] = [
+            (slots[order.pk], _opened_event(wanted.code, wanted.actor, now)) for _i, wanted, order, _u in planned
+        ]
+        for pack, working, result in zip(packs, slot_of, results, strict=True):
+            if working is None:
+                continue
+            working.weigher = pack.actor  # the last pack of a parcel weighs it, as ``parcels_weigh_many`` keeps it
+            if not pack.codes:
+                continue
+            outcomes, stopped = _burst_apply(working.parcel, working.order, pack.codes, answers, working.lines)
+            result.scans = outcomes
+            if stopped is not None:
+                result.refusals["scan"] = stopped
+            elif any(o.accepted for o in outcomes):
+                # A box or weight chosen for fewer items no longer holds.
+                working.parcel.weight_ok, working.parcel.last_error = False, ""
+            operator = actor_of(pack.actor).label
+            events.extend((working, _scan_event_of(outcome, operator, now)) for outcome in outcomes)
+        # The SKUs, once: the lines' names, the cartonizer's sizes and weights, the customs papers' fields.
+        wanted_skus = {item.sku_id for slot in slots.values() for item in slot.lines}
+        skus: dict[int, Any] = {
+            answer.sku.pk: answer.sku
+            for answer in answers.values()
+            if isinstance(answer, ScanResult) and answer.sku is not None and answer.sku.pk in wanted_skus
+        }
+        missing = sorted(wanted_skus - set(skus))
+        if missing:
+            skus.update({sku.pk: sku for sku in Sku.objects.filter(pk__in=missing)})
+        for slot in slots.values():
+            for item in slot.lines if slot.new else ():
+                item.name = skus[item.sku_id].name if item.sku_id in skus else item.sku_code
+        # Boxed, weighed and readied for the label in ascending id order (the new parcels' ids come after the
+        # resumed ones', in the order they are inserted).
+        worked = list(dict.fromkeys(s for s in slot_of if s is not None))
+        ordered = sorted(worked, key=lambda s: (s.new, s.parcel.pk or 0))
+        steps: dict[_Slot, dict[str, QuaiError]] = {slot: {} for slot in ordered}
+        packaging: dict[int, list[PackagingType]] = {}
+        for slot in ordered:
+            boxed = _box_one(slot.parcel.pk or 0, slot.parcel, orders, slot.lines, skus, packaging, now=now)
+            if boxed.error is not None:
+                steps[slot]["box"] = boxed.error
+        for slot in ordered:
+            if slot.parcel.expected_weight_g is None:
+                continue
+            grams = scale(slot.parcel)
+            if grams is None:
+                continue
+            weighed, done = _weigh_one(slot.parcel.pk or 0, slot.parcel, orders, grams, now=now)
+            if weighed.error is not None:
+                steps[slot]["weigh"] = weighed.error
+            if done:
+                events.append((slot, _weighed_event_of(grams, slot.weigher, slot.parcel.weight_ok, now)))
+        ready: list[_Slot] = []
+        for slot in ordered:
+            error = _close_ready_check(slot.parcel.pk or 0, slot.parcel, orders, slot.lines)
+            if error is not None:
+                steps[slot]["close"] = error
+                continue
+            slot.parcel.status, slot.parcel.updated_at = ParcelStatus.AWAITING_LABEL, now
+            ready.append(slot)
+        # Written once: the new parcels and their lines, the resumed ones changed, the events in the steps' order.
+        fresh = [slot for slot in ordered if slot.new]
+        model_rows_insert([slot.parcel for slot in fresh])
+        for slot in fresh:
+            for item in slot.lines:
+                item.parcel_id = slot.parcel.pk
+            _pk_in_details(steps[slot], slot.parcel.pk)
+        model_rows_insert([item for slot in fresh for item in slot.lines])
+        resumed = [slot.parcel for slot in ordered if not slot.new and _parcel_values(slot.parcel) != slot.before]
+        if resumed:
+            rows_update(resumed, list(_PARCEL_FIELDS))
+        counted = [
+            item for slot in ordered if not slot.new for item in slot.lines if item.scanned != scanned_before[item.pk]
+        ]
+        if counted:
+            rows_update(counted, ["scanned"])
+        events_record_many([(build(slot.parcel), slot.parcel.merchant_id) for slot, build in events])
+    for slot in ordered:
+        for step, error in steps[slot].items():
+            if step == "close":
+                closes[slot.parcel.pk] = CloseOutcome(parcel_id=slot.parcel.pk, parcel=slot.parcel, error=error)
+    _close_labelled(
+        [slot.parcel for slot in ready],
+        orders,
+        {slot.parcel.pk: slot.lines for slot in ready},
+        closes,
+        actor=actor,
+        label_format=label_format,
+        skus=skus,
+        # The totes the units were picked into, as read with them (a pick of an order fully picked is done).
+        tote_codes={
+            order_id: {unit.tote_code for unit in units if unit.tote_code} for order_id, units in picked.items()
+        },
+    )
+    for result, working in zip(results, slot_of, strict=True):
+        if working is None:
+            continue
+        closed = closes[working.parcel.pk]
+        result.parcel = closed.parcel if closed.parcel is not None else working.parcel
+        for step in ("box", "weigh"):
+            if step in steps[working]:
+                result.refusals[step] = steps[working][step]
+        if closed.error is not None:
+            result.refusals["close"] = closed.error
+        result.closed = closed.closed
+    return results
+
+
+def _pk_in_details(errors: dict[str, QuaiError], pk: int) -> None:
+    """A refusal made before its new parcel had an id names the parcel as the step would have (its id)."""
+    for error in errors.values():
+        if error.details and "parcel_id" in error.details and error.details["parcel_id"] is None:
+            error.details["parcel_id"] = pk
+
+
+def _opened_event(code: str, actor: Any, now: datetime) -> Callable[[Parcel], PackScanRecorded]:
+    operator = actor_of(actor).label
+    return lambda parcel: PackScanRecorded(
+        parcel_id=parcel.pk,
+        order_id=parcel.order_id,
+        code=code[:100],
+        sku_code="",
+        result="ok",
+        reason="parcel_opened",
+        operator=operator,
+        scanned_at=now,
+    )
+
+
+def _scan_event_of(outcome: ScanOutcome, operator: str, now: datetime) -> Callable[[Parcel], PackScanRecorded]:
+    return lambda parcel: _scan_payload(parcel, outcome, operator=operator, at=now)
+
+
+def _weighed_event_of(grams: int, weigher: Any, ok: bool, now: datetime) -> Callable[[Parcel], PackScanRecorded]:
+    return lambda parcel: _weighed_event(parcel, grams, weigher, now=now, ok=ok)
 
 
 def _close_record_many(
@@ -1281,9 +1719,11 @@ def _close_record_many(
     """``_close_record`` for every labelled parcel at once, when none is refused: the ledger
     (``parcels_stock_pack``), the shipments, the orders' steps (``orders_pack_many``), the parcels and their events
     each written in one go — the rows ``_close_record`` writes parcel after parcel, each aggregate's events in the
-    same order. In a savepoint: any refusal on the way (a parcel gone, an order held meanwhile, the ledger's
-    guards) undoes it all and returns None, and the caller closes the parcels one by one, each in a savepoint of
-    its own, so the refused one is rolled back alone, with its reason. Returns the parcels as closed."""
+    same order. In the caller's transaction, without a savepoint of its own: a parcel gone or an order held
+    meanwhile returns None before any write; a refusal after the first write (the ledger's guards) raises
+    ``_TogetherRefused`` for the caller to undo its transaction whole. Either way the caller then closes the parcels
+    one by one, each in a savepoint of its own, so the refused one is rolled back alone, with its reason. Returns
+    the parcels as closed."""
     from quai.inventory.services.parcels import ParcelStock, parcels_stock_pack
     from quai.orders.services.floor_shipping import orders_pack_many
     from quai.shipping.services import shipments_record_many
@@ -1293,33 +1733,36 @@ def _close_record_many(
     parcels = [relocked[job.parcel.pk] for job in labelled]
     reservations = {p.pk: [i.reservation_id for i in items[p.pk] if i.reservation_id] for p in parcels}
     try:
-        with transaction.atomic():
-            for current in parcels:
-                order_packable_check(orders[current.order_id])
-            parcels_stock_pack(
-                parcels=[
-                    ParcelStock(parcel_id=p.pk, reservation_ids=reservations[p.pk], location=p.station) for p in parcels
-                ],
-                actor=_user(actor),
-            )
-            shipments = shipments_record_many(
-                records=[
-                    _shipment_of(current, orders[current.order_id].external_id, job, reservations[current.pk])
-                    for job, current in zip(labelled, parcels, strict=True)
-                ]
-            )
-            orders_pack_many(packed=[(p.order_id, p.pk) for p in parcels], actor=actor)
-            now, operator = clock.now(), actor_of(actor).label
-            closed = [
-                (_closed(current, job, shipment, now=now, operator=operator), current.merchant_id)
-                for job, current, shipment in zip(labelled, parcels, shipments, strict=True)
-            ]
-            for current in parcels:
-                current.updated_at = now
-            rows_update(parcels, ["status", "closed_at", "shipment_id", "carrier_code", "last_error", "updated_at"])
-            events_record_many(closed)
+        for current in parcels:
+            order_packable_check(orders[current.order_id])
     except QuaiError:
         return None
+    try:
+        parcels_stock_pack(
+            parcels=[
+                ParcelStock(parcel_id=p.pk, reservation_ids=reservations[p.pk], location=p.station) for p in parcels
+            ],
+            actor=_user(actor),
+            savepoint=False,
+        )
+        shipments = shipments_record_many(
+            records=[
+                _shipment_of(current, orders[current.order_id].external_id, job, reservations[current.pk])
+                for job, current in zip(labelled, parcels, strict=True)
+            ]
+        )
+        orders_pack_many(packed=[(p.order_id, p.pk) for p in parcels], actor=actor)
+        now, operator = clock.now(), actor_of(actor).label
+        closed = [
+            (_closed(current, job, shipment, now=now, operator=operator), current.merchant_id)
+            for job, current, shipment in zip(labelled, parcels, shipments, strict=True)
+        ]
+        for current in parcels:
+            current.updated_at = now
+        rows_update(parcels, ["status", "closed_at", "shipment_id", "carrier_code", "last_error", "updated_at"])
+        events_record_many(closed)
+    except QuaiError as exc:
+        raise _TogetherRefused from exc
     return parcels
 
 
@@ -1330,20 +1773,32 @@ def _items_by_parcel(parcel_ids: Sequence[int]) -> dict[int, list[ParcelItem]]:
     return found
 
 
-def _totes_release(parcels: Sequence[Parcel]) -> None:
+def _totes_release(parcels: Sequence[Parcel], *, tote_codes: dict[int, set[str]] | None = None) -> None:
     """Give back to the pool every tote the parcels' orders came in that the parcels emptied (a tote shared with
     orders not packed yet still holds their units: it stays with its batch). All in one go (``totes_release_many``,
-    each as ``tote_release``); a tote refused (not found, or not empty) is left as it is, the others given back."""
+    each as ``tote_release``); a tote refused (not found, or not empty) is left as it is, the others given back.
+    ``tote_codes``: ``orders_tote_codes`` of the parcels' orders, when the caller read them (with what they were
+    packed from); the stations' sites are those the parcels were locked with, when they were."""
     from quai.fulfillment.services import totes_release_many
     from quai.warehouse.models import Location
 
     if not parcels:
         return
-    totes = orders_tote_codes(scope=FLOOR, order_ids=[p.order_id for p in parcels])
+    totes = (
+        tote_codes
+        if tote_codes is not None
+        else orders_tote_codes(scope=FLOOR, order_ids=[p.order_id for p in parcels])
+    )
     sites = {
-        location.pk: location.site
-        for location in Location.objects.select_related("site").filter(pk__in={p.station_id for p in parcels})
+        p.station_id: p.station.site
+        for p in parcels
+        if Parcel.station.is_cached(p) and Location.site.is_cached(p.station)
     }
+    if len(sites) < len({p.station_id for p in parcels}):
+        sites = {
+            location.pk: location.site
+            for location in Location.objects.select_related("site").filter(pk__in={p.station_id for p in parcels})
+        }
     totes_release_many(
         releases=[
             (sites[parcel.station_id], code)

@@ -15,12 +15,11 @@ Each tick (10 simulated minutes by default):
    work, times a seeded variation (±10 %); each batch is started (``batch_start``) by a picker who works from the
    printed pick list, at the zone's standard, and a supervisor confirms it as picked in one action
    (``batch_confirm_picked``, paper picking: the same ledger moves, states and events as scanning every stop).
-6. **Packing**: the packers likewise take the fully picked orders, most urgent first: the round's parcels opened
-   together (``parcels_open_many``, each as ``parcel_open``), every unit scanned, the station's batch-mode scanner
-   uploading them as one burst (``parcels_scans_record_many``: each as ``parcel_scans_record``); then the tick's
-   parcels in batches: the box cartonization suggests (``parcels_box_many``), the weight (``parcels_weigh_many``,
-   each packer's parcels in the packer's name), the label and the close (``parcels_close_many``, a ZPL label from
-   the sandbox carrier), in the order the parcels were opened.
+6. **Packing**: the packers likewise take the fully picked orders, most urgent first, and the round's parcels go
+   through every step together (``parcels_pack_many``: each as the steps' batch forms, each as its one-by-one
+   service): opened, every unit scanned (the station's batch-mode scanner uploading them as one burst), the box
+   cartonization suggests, the weight (in the packer's name), the label and the close (a ZPL label from the
+   sandbox carrier), in the order the parcels were opened.
 7. **Trucks**: at each carrier's cut-off its manifest is opened, every labelled parcel scanned onto the truck in
    one burst (``manifest_scans_record``) and the manifest closed (``manifest_close``: the orders are shipped).
 8. **Tickets**: shoppers who ask "where is my order?" open a ticket (``ticket_open``, answered automatically when
@@ -352,18 +351,11 @@ def _urgency(run: Run, order_id: int) -> tuple[datetime, int]:
     return (trace.ship_by or datetime.max.replace(tzinfo=ZoneInfo("UTC")), order_id)
 
 
-def _refusals_stop(step: str, outcomes: list[Any]) -> None:
-    refused = [(o.parcel_id, o.error.code) for o in outcomes if o.error is not None]
-    if refused:
-        raise RuntimeError(f"parcels refused at {step}: {refused}")
-
-
 def _pack(run: Run, crew: Crew, rng: random.Random, now: datetime, to_pack: list[int]) -> None:
-    """The packers open each parcel at their stations and scan every unit (one burst per parcel); the tick's
-    parcels are then boxed as cartonization suggests (``parcels_box_many``), weighed (``parcels_weigh_many``, each
-    packer's together) and labelled and closed (``parcels_close_many``) in batches — each what the one-by-one
-    service does to every parcel, with the reads and writes made once per batch. The run expects no refusal: one
-    stops it."""
+    """The packers open each parcel at their stations and scan every unit (one burst per parcel); the round's
+    parcels are then boxed as cartonization suggests, weighed (each in its packer's name), labelled and closed —
+    every step of the round in one ``parcels_pack_many``, each what the one-by-one services do to every parcel, with
+    the reads and writes made once per round. The run expects no refusal: one stops it."""
     to_pack.sort(key=lambda order_id: _urgency(run, order_id))
     stations = run.world.stations
     taken: list[tuple[OrderTrace, Any, Any]] = []  # (order, packer, station) in the order the packers take them
@@ -376,51 +368,32 @@ def _pack(run: Run, crew: Crew, rng: random.Random, now: datetime, to_pack: list
         hours = (trace.lines + PACK_OVERHEAD_LINES) / (world_mod.STANDARDS[Activity.PACK] * _variation(rng))
         crew.budget -= hours
         run.effort[(Activity.PACK, "PAK")][1] += hours
-    # The packers' opens of the round are recorded together (``parcels_open_many``: each as ``parcel_open``).
-    opened = packing.parcels_open_many(
-        opens=[
-            packing.ParcelOpen(code=trace.external_id, station=station, actor=packer)
+    if not taken:
+        return
+    # The round's parcels, every step together (``parcels_pack_many``: each as the steps' batch forms, each as its
+    # one-by-one service): each packer opens the order's parcel and scans every unit (the units the order was drawn
+    # with: the run draws no short picks), the station's batch-mode scanner uploading them as one burst; the line
+    # boxes them as cartonization suggests, the scale reads what went into the box (the items and the box's tare,
+    # the weight the parcel expects), each in its packer's name, and the line's label printer labels and closes
+    # them, most urgent first.
+    packed = packing.parcels_pack_many(
+        packs=[
+            packing.ParcelPack(
+                code=trace.external_id,
+                station=station,
+                actor=packer,
+                codes=[run.world.gtins[sku_code] for sku_code, units in trace.drawn for _ in range(units)],
+            )
             for trace, packer, station in taken
-        ]
+        ],
+        scale=lambda parcel: parcel.expected_weight_g,
+        actor=PACK_LINE,
+        label_format="zpl",
     )
-    refused = [(o.code, o.error.code) for o in opened if o.error is not None]
+    refused = [(o.code, step, e.code) for o in packed for step, e in o.refusals.items()]
     if refused:
         raise RuntimeError(f"orders refused at the pack station: {refused}")
-    scanned: list[tuple[Any, OrderTrace, Any]] = []
-    bursts: list[packing.ScanBurst] = []
-    for (trace, packer, _station), outcome in zip(taken, opened, strict=True):
-        parcel = outcome.parcel
-        assert parcel is not None  # opened, or refused above
-        # Every unit is scanned (the units the order was drawn with: the run draws no short picks); each station's
-        # batch-mode scanner uploads the parcel's scans as one burst, the round's bursts together.
-        codes = [run.world.gtins[sku_code] for sku_code, units in trace.drawn for _ in range(units)]
-        bursts.append(packing.ScanBurst(parcel=parcel, codes=codes, actor=packer))
-        scanned.append((parcel, trace, packer))
-    for burst in packing.parcels_scans_record_many(bursts=bursts):
-        if burst.error is not None:  # one by one, ``parcel_scans_record`` raises it
-            raise burst.error
-    if not scanned:
-        return
-    # The tick's parcels are boxed together, weighed together each in its packer's name (labour measures the pack
-    # rate from the packers' own scans, the weighing included), then all labelled and closed together by the line's
-    # label printer — in parcel order, the order they were opened in, most urgent first.
-    boxed = packing.parcels_box_many(parcels=[parcel for parcel, _trace, _packer in scanned], actor=PACK_LINE)
-    _refusals_stop("the box", boxed)
-    # The scale reads what went into the box: the items and the box's tare, the weight the parcel expects.
-    expected = {
-        o.parcel_id: o.parcel.expected_weight_g
-        for o in boxed
-        if o.parcel is not None and o.parcel.expected_weight_g is not None
-    }
-    weighings = [
-        (parcel.pk, expected[parcel.pk], packer) for parcel, _trace, packer in scanned if parcel.pk in expected
-    ]
-    if weighings:
-        _refusals_stop("the scale", packing.parcels_weigh_many(weighings=weighings))
-    closed = packing.parcels_close_many(
-        parcels=[parcel for parcel, _trace, _packer in scanned], actor=PACK_LINE, label_format="zpl"
-    )
-    _refusals_stop("the close", closed)
+    scanned = [(o.parcel, trace, packer) for o, (trace, packer, _station) in zip(packed, taken, strict=True)]
     for _parcel, trace, _packer in scanned:
         trace.packed_at = now
     del to_pack[: len(scanned)]

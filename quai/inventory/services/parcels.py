@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F
 from django.utils.translation import gettext as _
 
 from quai.core import clock
@@ -198,18 +198,25 @@ def _reservations_locked(jobs: Sequence[ParcelStock]) -> dict[int, Reservation]:
     }
 
 
-@transaction.atomic
-def parcels_stock_pack(*, parcels: Sequence[ParcelStock], actor: Any = None) -> list[list[StockMovement]]:
+def parcels_stock_pack(
+    *, parcels: Sequence[ParcelStock], actor: Any = None, savepoint: bool = True
+) -> list[list[StockMovement]]:
     """``parcel_stock_pack`` for many parcels (a pack line's batch of closes) in a bounded number of queries: the
     same refusals (the whole batch then writes nothing), the same ``pack`` movements, re-pinned allocations,
     quantity rows and ``StockChanged`` events, in the same order, as the parcels packed one by one in the order
-    given. Returns each parcel's movements.
+    given. Returns each parcel's movements. ``savepoint=False``: inside the caller's transaction without a savepoint
+    of its own (two statements less), for a caller that undoes its whole transaction on a refusal.
 
     Locks: every reservation in id order, then every quantity row touched in id order. A reservation not yet pinned
     to places is allocated first (``reservation_allocate``, one by one: the floor pins them at the wave, so this is
     the exception)."""
     if not parcels:
         return []
+    with transaction.atomic(savepoint=savepoint):
+        return _parcels_stock_pack(parcels, actor)
+
+
+def _parcels_stock_pack(parcels: Sequence[ParcelStock], actor: Any) -> list[list[StockMovement]]:
     now = clock.now()
     reservations = _reservations_locked(parcels)
     # One by one, a reservation no longer open (or emptied) is skipped, and so is one a parcel before took.
@@ -225,24 +232,16 @@ def parcels_stock_pack(*, parcels: Sequence[ParcelStock], actor: Any = None) -> 
             seen.add(pk)
             work.append((index, job, current))
     open_ids = [current.pk for _i, _job, current in work]
-    allocated: dict[int, int] = dict.fromkeys(open_ids, 0)
-    for pk, total in (
-        ReservationAllocation.objects.filter(reservation_id__in=open_ids)
-        .values("reservation_id")
-        .annotate(total=Sum("quantity"))
-        .values_list("reservation_id", "total")
-    ):
-        allocated[pk] = total or 0
-    for _index, _job, current in work:
-        if allocated[current.pk] < current.quantity:
-            reservation_allocate(reservation=current.pk, actor=actor)
-    allocations: dict[int, list[ReservationAllocation]] = {pk: [] for pk in open_ids}
-    for allocation in (
-        ReservationAllocation.objects.filter(reservation_id__in=open_ids, quantity__gt=0)
-        .select_related("stock")
-        .order_by("pk")
-    ):
-        allocations[allocation.reservation_id].append(allocation)
+    # Every allocation read once: what each reservation has pinned, and the places its units are at. One not
+    # fully pinned (the exception: the floor pins them at the wave) is allocated, and the allocations read again.
+    allocations = _allocations_of(open_ids)
+    short = [
+        current for _index, _job, current in work if sum(a.quantity for a in allocations[current.pk]) < current.quantity
+    ]
+    for current in short:
+        reservation_allocate(reservation=current.pk, actor=actor)
+    if short:
+        allocations = _allocations_of(open_ids)
     places = _places_of(
         {job.location.pk for job in parcels} | {a.location_id for found in allocations.values() for a in found},
         now=now,
@@ -333,6 +332,18 @@ def parcels_stock_pack(*, parcels: Sequence[ParcelStock], actor: Any = None) -> 
         ]
     )
     return _per_index(((index, m) for m, (index, _c, _a, _k) in zip(movements, moves, strict=True)), len(parcels))
+
+
+def _allocations_of(reservation_ids: list[int]) -> dict[int, list[ReservationAllocation]]:
+    """The reservations' allocations holding units (quantity above zero), with their rows, in id order."""
+    found: dict[int, list[ReservationAllocation]] = {pk: [] for pk in reservation_ids}
+    for allocation in (
+        ReservationAllocation.objects.filter(reservation_id__in=reservation_ids, quantity__gt=0)
+        .select_related("stock")
+        .order_by("pk")
+    ):
+        found[allocation.reservation_id].append(allocation)
+    return found
 
 
 def _movement_from(source: StockQuantity, **fields: Any) -> StockMovement:

@@ -381,3 +381,45 @@ def test_the_api_closes_a_batch_for_a_packer_answering_each_parcel_and_refuses_o
     assert staff_api.post("packing/parcels/close", {"parcel_ids": [held.pk]}).json()["results"][0]["reason"] == (
         "order_on_hold"
     )
+
+
+@pytest.mark.django_db
+def test_a_ledger_refusal_after_the_batch_wrote_undoes_it_and_closes_the_others_one_by_one(floor, monkeypatch):  # type: ignore[no-untyped-def]
+    """The units of one parcel leave the shelf while its label is fetched: the closes recorded together are refused
+    by the ledger after their first writes, undone whole, and the parcels closed one by one — that one left waiting
+    for its label with the reason, its label voided, the other closed."""
+    from quai.shipping import services as shipping
+
+    shirts = _weighed(floor, "GONE-1", 2, 0)
+    mugs = _weighed(floor, "GONE-2", 0, 1)
+    asked = shipping.shipment_label_request
+    voided: list[str] = []
+
+    def carrier(*, carrier: Any, request: Any) -> Any:
+        if request.reference == "GONE-2":  # meanwhile, the mugs are counted away from the shelf
+            StockQuantity.objects.filter(location=floor.shelf, sku=floor.mug).update(on_hand=0, reserved=0)
+        return asked(carrier=carrier, request=request)
+
+    monkeypatch.setattr(shipping, "shipment_label_request", carrier)
+    monkeypatch.setattr(shipping, "shipment_label_void", lambda answer: voided.append(answer.request.reference))
+    together = services._close_record_many
+    undone: list[str] = []
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return together(*args, **kwargs)
+        except services._TogetherRefused as exc:
+            undone.append(getattr(exc.__cause__, "code", ""))
+            raise
+
+    monkeypatch.setattr(services, "_close_record_many", recorded)
+    outcomes = services.parcels_close_many(parcels=[shirts, mugs], actor="packer")
+    assert outcomes[0].closed and outcomes[1].error is not None
+    assert undone == [outcomes[1].error.code]  # refused after the batch's first writes, then one by one
+    assert Parcel.objects.get(pk=shirts.pk).status == ParcelStatus.CLOSED
+    waiting = Parcel.objects.get(pk=mugs.pk)
+    assert (waiting.status, waiting.last_error) == (ParcelStatus.AWAITING_LABEL, outcomes[1].error.code)
+    assert voided == ["GONE-2"]
+    assert sorted(Shipment.objects.values_list("order_reference", flat=True)) == ["GONE-1"]
+    assert dict(Order.objects.values_list("external_id", "status")) == {"GONE-1": "packed", "GONE-2": "released"}
+    assert not StockMovement.objects.filter(document_id=str(mugs.pk), kind="pack").exists()
