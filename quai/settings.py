@@ -69,17 +69,19 @@ INSTALLED_APPS = [
     "quai.demo",
 ]
 
+# The quai.security ones are Django's (and WhiteNoise's) own, passed through by an API request that carries no
+# cookie (a shop's Bearer key): sessions, CSRF, users and messages are a browser's (quai/security.py says why).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Static files are answered here, by the application server itself, before sessions or the database.
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "quai.security.StaticFilesMiddleware",
     "quai.security.ContentSecurityPolicyMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "quai.security.SessionMiddleware",
+    "quai.security.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "quai.security.CsrfViewMiddleware",
+    "quai.security.AuthenticationMiddleware",
+    "quai.security.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
