@@ -24,6 +24,7 @@ from quai.core.crypto import credentials_load, credentials_merge
 from quai.core.db import rows_update
 from quai.core.errors import Conflict, NotFound, QuaiError, ValidationFailed
 from quai.core.outbox import event_record, events_record_many
+from quai.core.rows import model_rows_insert
 from quai.core.states import actor_of
 from quai.shipping import domain
 from quai.shipping.carriers.base import (
@@ -352,13 +353,20 @@ def _shipments_for_codes(codes: Sequence[str]) -> dict[str, Shipment | None]:
         if domain.sscc_is_valid(digits):
             by_sscc[code] = digits
     ssccs: dict[str, Shipment] = {}
-    for shipment in Shipment.objects.filter(sscc__in=sorted(set(by_sscc.values()))).order_by("pk"):
+    # Without the label (a few KB each, read for every parcel of a truck and never used by a scan).
+    parcels = Shipment.objects.filter(sscc__in=sorted(set(by_sscc.values()))).defer("label").order_by("pk")
+    for shipment in parcels:
         ssccs.setdefault(shipment.sscc, shipment)
     found: dict[str, Shipment | None] = {code: ssccs.get(by_sscc.get(code, "")) for code in codes}
     rest = sorted({code.strip().upper() for code, shipment in found.items() if shipment is None})
     if rest:
         numbers: dict[str, Shipment] = {}
-        rows = Shipment.objects.annotate(number=Upper("tracking_number")).filter(number__in=rest).order_by("-id")
+        rows = (
+            Shipment.objects.annotate(number=Upper("tracking_number"))
+            .filter(number__in=rest)
+            .defer("label")
+            .order_by("-id")
+        )
         for row in rows:
             numbers.setdefault(row.tracking_number.upper(), row)
         for code in [code for code, shipment in found.items() if shipment is None]:
@@ -447,7 +455,10 @@ def manifest_close(*, manifest: Manifest | int, actor: Any = None) -> Manifest:
         if current.status != ManifestStatus.OPEN:
             raise Conflict(_("This manifest is closed."), code="manifest_closed")
         now = clock.now()
-        shipments = list(Shipment.objects.select_for_update().filter(manifest=current).order_by("pk"))
+        # Without the labels: the handover never prints them again.
+        shipments = list(
+            Shipment.objects.select_for_update().filter(manifest=current).defer("label", "customs").order_by("pk")
+        )
         loaded = [s for s in shipments if s.loaded_at is not None]
         missing = [s for s in shipments if s.loaded_at is None]
         by_order: dict[int, list[Shipment]] = {}
@@ -617,6 +628,10 @@ def tracking_record(*, shipment: Shipment | int, events: Sequence[TrackingEvent]
     return records
 
 
+#: What ``tracking_record_many`` reads of a shipment: what ``_tracking_apply`` reads and the file writes back.
+_TRACKING_FIELDS = ("id", "merchant", "order_id", "status", "delivered_at", "estimated_delivery", "updated_at")
+
+
 @transaction.atomic
 def tracking_record_many(
     *, updates: Sequence[tuple[Shipment | int, Sequence[TrackingEvent]]]
@@ -631,7 +646,10 @@ def tracking_record_many(
     from quai.orders.services.floor_shipping import orders_deliver_many
 
     ids = sorted({s if isinstance(s, int) else s.pk for s, _events in updates})
-    locked = {s.pk: s for s in Shipment.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    # Only the columns the rule reads and writes (a file's hundreds of shipments, each with its label otherwise).
+    locked = {
+        s.pk: s for s in Shipment.objects.select_for_update().filter(pk__in=ids).only(*_TRACKING_FIELDS).order_by("pk")
+    }
     missing = [pk for pk in ids if pk not in locked]
     if missing:
         raise Shipment.DoesNotExist(f"Shipment matching query does not exist: {missing[0]}")
@@ -653,7 +671,7 @@ def tracking_record_many(
     for shipment, events in updates:
         pk = shipment if isinstance(shipment, int) else shipment.pk
         answers.append(_tracking_apply(locked[pk], events, known[pk], records, outbox, deliver))
-    TrackingEventRecord.objects.bulk_create(records)
+    model_rows_insert(records)  # the rows ``bulk_create`` writes, ids set, without compiling the insert again
     # Every event of this file is about an order (its aggregate): those before the order's step, the steps, the rest.
     ahead = [position < delivered_at.get(event.order_id, len(outbox)) for position, (event, _m) in enumerate(outbox)]
     events_record_many([item for item, first in zip(outbox, ahead, strict=True) if first])

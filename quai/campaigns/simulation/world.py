@@ -247,8 +247,17 @@ def curve_hours(params: SimulationParams) -> list[datetime]:
     return [first + timedelta(hours=h) for h in range(params.hours)]
 
 
+def _api_load() -> None:
+    """Import the API's modules (the URLconf) with the world, as a server does before its first request: the day's
+    first order would otherwise pay for it (0.4 s of CPU, once per process, counted as the intake's)."""
+    from django.urls import get_resolver
+
+    _patterns = get_resolver().url_patterns
+
+
 def world_build(*, params: SimulationParams, orders: Sequence[PlannedOrder], curve: Mapping[datetime, int]) -> World:
     """Build the world (the clock stands just before the first simulated hour)."""
+    _api_load()
     hours = sorted(curve)
     first_hour = hours[0]
     clock.set_now(first_hour - timedelta(hours=2))

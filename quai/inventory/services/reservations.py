@@ -23,6 +23,7 @@ from quai.core.db import insert_returning_id
 from quai.core.errors import Conflict, InsufficientStock, NotFound, ValidationFailed
 from quai.core.models import OutboxEvent
 from quai.core.outbox import event_record, events_record_many, outbox_nudge
+from quai.core.rows import model_rows_insert
 from quai.inventory import domain, selectors
 from quai.inventory.events import (
     ReservationAllocated,
@@ -353,7 +354,8 @@ def reservations_create_many(
         for request, take in zip(requests, granted, strict=True)
         if take
     ]
-    Reservation.objects.bulk_create(rows)
+    # The rows ``bulk_create`` writes (ids set), without compiling the insert again on intake's serial path.
+    model_rows_insert(rows)
     events_record_many(
         [
             (

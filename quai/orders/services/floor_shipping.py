@@ -53,10 +53,16 @@ def order_deliver(*, order: Order | int, actor: Any = None) -> Order:
     return order_transition(order=current, to_status=OrderStatus.DELIVERED, actor=actor)
 
 
+#: What the many forms read of a locked order: its step's columns (status, version, the time it changed) and its
+#: ``order.status_changed`` (merchant, channel, external id). A truck's hundreds of orders were read whole (address,
+#: shopper, totals: some 40 columns each), for nothing; the orders returned load any other column when asked.
+STEP_FIELDS = ("id", "merchant", "channel", "external_id", "status", "version", "updated_at")
+
+
 def _locked_many(order_ids: Sequence[int]) -> dict[int, Order]:
-    """The orders locked in id order (the order every multi-order write takes)."""
+    """The orders locked in id order (the order every multi-order write takes), with their ``STEP_FIELDS``."""
     wanted = sorted(set(order_ids))
-    found = {o.pk: o for o in Order.objects.select_for_update().filter(pk__in=wanted).order_by("pk")}
+    found = {o.pk: o for o in Order.objects.select_for_update().filter(pk__in=wanted).only(*STEP_FIELDS).order_by("pk")}
     for pk in wanted:
         if pk not in found:
             raise NotFound(_("Order not found."), code="order_not_found", details={"order_id": pk})

@@ -325,6 +325,11 @@ class ReleaseOutcome:
     error: QuaiError | None = None
 
 
+#: What ``orders_release_many`` reads of a locked order: what ``_release_refusal``, ``order.released`` and the step
+#: (``order_step_of``) read.
+RELEASE_FIELDS = ("id", "merchant", "channel", "external_id", "status", "version", "updated_at", "release_after")
+
+
 def orders_release_many(
     *, order_ids: Sequence[int], actor: Any = None, now: datetime | None = None
 ) -> list[ReleaseOutcome]:
@@ -336,9 +341,9 @@ def orders_release_many(
     at = now or clock.now()
     outcomes: list[ReleaseOutcome] = []
     with transaction.atomic():
-        locked = {
-            order.pk: order for order in Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk")
-        }
+        # Only the columns the checks and the step read (not the address, shopper and totals of every order).
+        rows = Order.objects.select_for_update().filter(pk__in=order_ids).only(*RELEASE_FIELDS).order_by("pk")
+        locked = {order.pk: order for order in rows}
         waiting = [o for o in locked.values() if o.status == OrderStatus.BACKORDERED and at >= o.release_after]
         policies: dict[int, bool] = {}
         covered: set[int] = set()
@@ -407,6 +412,8 @@ def orders_release_due(*, now: datetime | None = None, limit: int = 500) -> int:
         .values_list("pk", flat=True)
         .distinct()[:limit]
     )
+    if not due:
+        return 0  # a quiet tick: no transaction, no lock
     released = 0
     for outcome in orders_release_many(order_ids=due, actor="release sweep", now=at):
         if isinstance(outcome.error, Conflict):
