@@ -107,7 +107,13 @@ def aggregate_id_of(event: Event) -> str:
 # --- payloads -------------------------------------------------------------------------------------------------
 
 
+# Values ``_jsonable`` returns as they are, by exact type (a subclass, an ``IntEnum`` say, takes the long way).
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _jsonable(value: Any) -> Any:
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal | UUID):
@@ -123,9 +129,21 @@ def _jsonable(value: Any) -> Any:
 
 def event_payload(event: Event) -> dict[str, Any]:
     """The event's fields as JSON-ready values (dates as ISO strings, decimals and uuids as strings)."""
-    if not isinstance(event, Event) or not dataclasses.is_dataclass(event):
-        raise TypeError("an event must be an instance of a quai.core.events.Event dataclass")
-    return {f.name: _jsonable(getattr(event, f.name)) for f in dataclasses.fields(event)}
+    names = _field_names.get(type(event))
+    if names is None:
+        if not isinstance(event, Event) or not dataclasses.is_dataclass(event):
+            raise TypeError("an event must be an instance of a quai.core.events.Event dataclass")
+        names = _field_names[type(event)] = tuple(f.name for f in dataclasses.fields(event))
+    payload = {}
+    for name in names:
+        value = getattr(event, name)
+        payload[name] = value if type(value) in _SCALARS else _jsonable(value)
+    return payload
+
+
+# An event class's field names, in order, looked up once (``dataclasses.fields`` builds its list anew per call:
+# ``event_payload`` runs for every event recorded, 26,000 in a simulated day of 1,000 orders).
+_field_names: dict[type, tuple[str, ...]] = {}
 
 
 def _from_json(hint: Any, value: Any) -> Any:

@@ -38,17 +38,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, Max, OuterRef, Q
+from django.db.models import Exists, Max, OuterRef, Q
 
 from quai.core import clock
 from quai.core.db import insert_returning_id
@@ -56,6 +57,7 @@ from quai.core.events import (
     Envelope,
     Event,
     Handler,
+    StoredEvent,
     Subscription,
     aggregate_id_of,
     event_from_row,
@@ -65,9 +67,17 @@ from quai.core.events import (
 )
 from quai.core.marks import mark_clear, mark_pop, mark_take
 from quai.core.models import HandledEvent, OutboxEvent
-from quai.core.rows import model_rows_insert, rows_insert
+from quai.core.rows import rows_insert
 
 logger = logging.getLogger(__name__)
+
+
+class Relayed(StoredEvent, Protocol):
+    """What the relay hands out: a stored event and its row's id (an ``OutboxEvent``, or a ``ClaimedEvent``)."""
+
+    @property
+    def pk(self) -> Any: ...
+
 
 BACKOFF_BASE_SECONDS = 5
 BACKOFF_MAX_SECONDS = 3600
@@ -131,30 +141,63 @@ def events_record_many(events: Sequence[tuple[Event, int | None]]) -> list[Outbo
     """``event_record`` for many events in ONE insert (a batch's hot path): ``(event, merchant_id)`` pairs, stored
     in that order (ascending ids, so the relay sees each aggregate's events in the order given), each row exactly
     what ``event_record`` writes; one relay nudge after the commit. The rows' ``event_id`` are set on return."""
-    rows: list[OutboxEvent] = []
+    if not events:
+        return []
     now = clock.now()
+    values: list[dict[str, Any]] = []
+    names: set[str] = set()
     for event, merchant_id in events:
         cls = type(event)
-        if not isinstance(event, Event) or cls.__dict__.get("name") is None:
+        name = cls.__dict__.get("name")
+        if name is None or not isinstance(event, Event):
             raise TypeError(f"{cls.__name__} is not a registered event: derive it from quai.core.events.Event")
-        rows.append(
-            OutboxEvent(
-                event_id=uuid.uuid4(),
-                name=cls.name,
-                schema_version=cls.schema_version,
-                merchant_id=merchant_id,
-                aggregate=cls.aggregate,
-                aggregate_id=aggregate_id_of(event),
-                payload=event_payload(event),
-                occurred_at=now,
-            )
+        names.add(name)
+        values.append(
+            {
+                "event_id": uuid.uuid4(),
+                "name": name,
+                "schema_version": cls.schema_version,
+                "merchant_id": merchant_id,
+                "aggregate": cls.aggregate,
+                "aggregate_id": aggregate_id_of(event),
+                "payload": event_payload(event),
+                "occurred_at": now,
+                "relayed_at": None,
+                "attempts": 0,
+                "last_error": "",
+                "next_attempt_at": None,
+            }
         )
-    if rows:
-        # One raw multi-row insert (``quai.core.rows``): the same rows as ``bulk_create``, without compiling the
-        # statement again per call (it was most of this function's cost, called per batch by every many-form).
-        model_rows_insert(rows)
-        _nudge_after_commit(priority=_priority_wanted([row.name for row in rows]))
+    # One raw multi-row insert (``quai.core.rows``): the same rows as ``bulk_create``, without compiling the
+    # statement again per call, nor an ``OutboxEvent`` built per row and read back into a dict to be written (most
+    # of this function's cost, called per batch by every many-form); the returned rows are built from the values.
+    ids = rows_insert(OutboxEvent, values, returning=("id",))
+    if len(ids) != len(values):
+        raise RuntimeError(f"{len(ids)} ids returned for {len(values)} outbox rows")
+    alias = connection.alias
+    rows = [
+        OutboxEvent.from_db(alias, _OUTBOX_FIELDS, [pk, *row.values()]) for (pk,), row in zip(ids, values, strict=True)
+    ]
+    _nudge_after_commit(priority=_priority_wanted(list(names)))
     return rows
+
+
+# The fields in the order ``events_record_many`` lists a row's values (``Model.from_db``'s fast path wants them all).
+_OUTBOX_FIELDS = [
+    "id",
+    "event_id",
+    "name",
+    "schema_version",
+    "merchant_id",
+    "aggregate",
+    "aggregate_id",
+    "payload",
+    "occurred_at",
+    "relayed_at",
+    "attempts",
+    "last_error",
+    "next_attempt_at",
+]
 
 
 def outbox_nudge() -> None:
@@ -249,14 +292,63 @@ def backoff_delay(attempts: int) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def _handle(row: OutboxEvent, key: str, fn: Handler, event: Event, envelope: Envelope) -> None:
+@cache
+def _handled_sql(vendor: str) -> str:
+    quote = connection.ops.quote_name
+    columns = f"{quote('event_id')}, {quote('handler')}, {quote('handled_at')}"
+    source = (
+        "SELECT unnest(%s::bigint[]), %s::text, %s::timestamptz"
+        if vendor == "postgresql"
+        else "SELECT value, %s, %s FROM json_each(%s)"
+    )
+    return f"INSERT INTO {quote(HandledEvent._meta.db_table)} ({columns}) {source}"
+
+
+def _handled_record(key: str, ids: Sequence[int]) -> None:
+    """Record that handler ``key`` succeeded on the events ``ids``, in ONE statement whose text is the same for any
+    number of events (the rows ``HandledEvent.objects.create`` writes, one per event, in that order); the unique
+    constraint refuses a second record (``IntegrityError``)."""
+    handled_at = connection.ops.adapt_datetimefield_value(clock.now())
+    if connection.vendor == "postgresql":
+        params = [list(ids), key, handled_at]
+    else:
+        params = [key, handled_at, json.dumps(list(ids))]
+    with connection.cursor() as cursor:
+        cursor.execute(_handled_sql(connection.vendor), params)
+
+
+@cache
+def _handled_of_sql(vendor: str) -> str:
+    quote = connection.ops.quote_name
+    if vendor == "postgresql":
+        where = f"{quote('event_id')} = ANY(%s::bigint[]) AND {quote('handler')} = ANY(%s::text[])"
+    else:
+        where = (
+            f"{quote('event_id')} IN (SELECT value FROM json_each(%s))"
+            f" AND {quote('handler')} IN (SELECT value FROM json_each(%s))"
+        )
+    return f"SELECT {quote('event_id')}, {quote('handler')} FROM {quote(HandledEvent._meta.db_table)} WHERE {where}"
+
+
+def _handled_of(ids: Iterable[int], keys: Sequence[str]) -> set[tuple[int, str]]:
+    """Which of handlers ``keys`` already succeeded on which of events ``ids``: (event id, handler) pairs, read in a
+    statement whose text is the same for any number of them (the ORM compiled its ``IN`` lists anew per batch)."""
+    params: list[Any] = [list(ids), list(keys)]
+    if connection.vendor != "postgresql":
+        params = [json.dumps(param) for param in params]
+    with connection.cursor() as cursor:
+        cursor.execute(_handled_of_sql(connection.vendor), params)
+        return {(int(event_id), str(handler)) for event_id, handler in cursor.fetchall()}
+
+
+def _handle(row: Relayed, key: str, fn: Handler, event: Event, envelope: Envelope) -> None:
     """Run one handler with its success record in one transaction: both happen, or neither."""
     with transaction.atomic():
-        HandledEvent.objects.create(event=row, handler=key, handled_at=clock.now())
+        _handled_record(key, [row.pk])
         fn(event, envelope)
 
 
-def _handle_together(sub: Subscription, work: list[tuple[OutboxEvent, Event, Envelope]]) -> bool:
+def _handle_together(sub: Subscription, work: list[tuple[Relayed, Event, Envelope]]) -> bool:
     """Run one handler over several events (in id order) — its batch form in one call if it has one — and record
     their successes in ONE insert, all in ONE transaction (a savepoint inside a caller's): all of it happens, or none
     of it (False: the caller runs them one by one)."""
@@ -268,15 +360,14 @@ def _handle_together(sub: Subscription, work: list[tuple[OutboxEvent, Event, Env
             else:
                 for _row, event, envelope in work:
                     sub.fn(event, envelope)
-            now = clock.now()
-            rows_insert(HandledEvent, [{"event_id": row.pk, "handler": key, "handled_at": now} for row, _e, _v in work])
+            _handled_record(key, [row.pk for row, _e, _v in work])
     except Exception:
         return False
     return True
 
 
 def _dispatch_all(
-    rows: list[OutboxEvent], done: set[tuple[int, str]], *, only: set[str] | None = None
+    rows: Sequence[Relayed], done: set[tuple[int, str]], *, only: set[str] | None = None
 ) -> dict[int, list[str]]:
     """Run the handlers of ``rows`` that have not succeeded yet (of those, only the ``only`` keys if given); returns
     each row's errors (none: all done).
@@ -291,13 +382,16 @@ def _dispatch_all(
     first (``relay_first``) run before the others, under the priority lock, skipping the events the priority pass
     handled since ``done`` was read."""
     errors: dict[int, list[str]] = {row.pk: [] for row in rows}
-    per_handler: dict[str, tuple[Subscription, list[tuple[OutboxEvent, Event, Envelope]]]] = {}
+    per_handler: dict[str, tuple[Subscription, list[tuple[Relayed, Event, Envelope]]]] = {}
+    of_name: dict[str, dict[str, Subscription]] = {}  # a batch holds a few names: their handlers looked up once
     for row in rows:
-        handlers = {
-            key: sub
-            for key, sub in subscriptions_for(row.name).items()
-            if (row.pk, key) not in done and (only is None or key in only)
-        }
+        handlers = of_name.get(row.name)
+        if handlers is None:
+            handlers = of_name[row.name] = {
+                key: sub for key, sub in subscriptions_for(row.name).items() if only is None or key in only
+            }
+        if done:
+            handlers = {key: sub for key, sub in handlers.items() if (row.pk, key) not in done}
         if not handlers:
             continue
         try:
@@ -313,11 +407,7 @@ def _dispatch_all(
     if first:
         with transaction.atomic():
             _priority_lock()
-            taken = set(
-                HandledEvent.objects.filter(
-                    event__in=[row for _sub, work in first.values() for row, _e, _v in work], handler__in=list(first)
-                ).values_list("event_id", "handler")
-            )
+            taken = _handled_of({row.pk for _sub, work in first.values() for row, _e, _v in work}, list(first))
             for key, (sub, work) in first.items():
                 _run_handler(key, sub, [item for item in work if (item[0].pk, key) not in taken], errors)
         if only is None and mark_pop(PRIORITY_AGAIN_KEY):
@@ -330,7 +420,7 @@ def _dispatch_all(
 
 
 def _run_handler(
-    key: str, sub: Subscription, work: list[tuple[OutboxEvent, Event, Envelope]], errors: dict[int, list[str]]
+    key: str, sub: Subscription, work: list[tuple[Relayed, Event, Envelope]], errors: dict[int, list[str]]
 ) -> None:
     if not work or (len(work) > 1 and _handle_together(sub, work)):
         return
@@ -412,30 +502,132 @@ def outbox_relay_priority(batch: int = 200, max_batches: int = 20) -> int:
     return total
 
 
+class ClaimedEvent:
+    """An outbox row as a relay claimed it: what ``event_from_row`` and ``Envelope.of`` read, its id, its attempts
+    so far and the handlers that already succeeded on it (``handled``, read by the claim's own statement). Not an
+    ``OutboxEvent``: building a model instance, every column through the ORM's converters, was a fifth of the
+    relay's own time per event, for columns (``last_error``, ``relayed_at``, the lease) it never reads."""
+
+    __slots__ = (
+        "aggregate",
+        "aggregate_id",
+        "attempts",
+        "event_id",
+        "handled",
+        "merchant_id",
+        "name",
+        "occurred_at",
+        "payload",
+        "pk",
+        "schema_version",
+    )
+
+    pk: int
+    event_id: uuid.UUID
+    name: str
+    schema_version: int
+    merchant_id: int | None
+    aggregate: str
+    aggregate_id: str
+    payload: Any
+    occurred_at: datetime
+    attempts: int
+    handled: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return f"<ClaimedEvent {self.pk} {self.name}>"
+
+
+# The columns a claim reads back, in ``ClaimedEvent``'s order (the handlers already done come last).
+_CLAIM_COLUMNS = (
+    "id",
+    "event_id",
+    "name",
+    "schema_version",
+    "merchant_id",
+    "aggregate",
+    "aggregate_id",
+    "payload",
+    "occurred_at",
+    "attempts",
+)
+_CLAIM_SLOTS = ("pk", *_CLAIM_COLUMNS[1:])
+
+
 @cache
 def _claim_sql(vendor: str) -> str:
     quote = connection.ops.quote_name
     table = quote(OutboxEvent._meta.db_table)
-    columns = ", ".join(quote(str(field.column)) for field in OutboxEvent._meta.concrete_fields)
+    handled = quote(HandledEvent._meta.db_table)
+    columns = ", ".join(f"{table}.{quote(name)}" for name in _CLAIM_COLUMNS)
     lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    # The handlers done already, in the same statement (was a second query per batch): nearly always none — a row
+    # has some only when a relay died after them, a handler failed on it, or the priority pass ran on it.
+    agg = "array_agg(h.handler)" if vendor == "postgresql" else "json_group_array(h.handler)"
+    done = f"(SELECT {agg} FROM {handled} h WHERE h.{quote('event_id')} = {table}.{quote('id')})"
     return (
         f"UPDATE {table} SET {quote('next_attempt_at')} = %s WHERE {quote('id')} IN ("
         f"SELECT {quote('id')} FROM {table} WHERE {quote('relayed_at')} IS NULL"
         f" AND ({quote('next_attempt_at')} IS NULL OR {quote('next_attempt_at')} <= %s)"
-        f" ORDER BY {quote('id')} LIMIT %s{lock}) RETURNING {columns}"
+        f" ORDER BY {quote('id')} LIMIT %s{lock}) RETURNING {columns}, {done}"
     )
 
 
-def outbox_claim(now: datetime, batch: int) -> list[OutboxEvent]:
+@cache
+def _claim_converters(vendor: str) -> tuple[tuple[Any, tuple[Any, ...]], ...]:
+    """Per claimed column: the expression and the converters the ORM applies to its value (``from_db_value``, the
+    backend's), so a claimed row holds exactly what ``OutboxEvent`` read through the ORM would."""
+    converters = []
+    fields = {field.attname: field for field in OutboxEvent._meta.concrete_fields}
+    for name in _CLAIM_COLUMNS:
+        field = fields[name]
+        col = field.get_col(OutboxEvent._meta.db_table)
+        converters.append((col, tuple(connection.ops.get_db_converters(col) + field.get_db_converters(connection))))
+    return tuple(converters)
+
+
+def outbox_claim(now: datetime, batch: int) -> list[ClaimedEvent]:
     """Lease up to ``batch`` pending events (oldest first) to this relay, in one statement; in id order.
 
     The lease is ``next_attempt_at``: another relay skips the rows until it is over, so nothing is held while the
     handlers run. ``SKIP LOCKED`` (PostgreSQL) lets concurrent claims take different rows instead of waiting.
     """
-    adapt = connection.ops.adapt_datetimefield_value
-    sql = _claim_sql(connection.vendor)
-    rows = list(OutboxEvent.objects.raw(sql, [adapt(now + timedelta(seconds=LEASE_SECONDS)), adapt(now), batch]))
-    return sorted(rows, key=lambda row: row.pk)
+    db = connection
+    adapt = db.ops.adapt_datetimefield_value
+    converters = _claim_converters(db.vendor)
+    with db.cursor() as cursor:
+        cursor.execute(_claim_sql(db.vendor), [adapt(now + timedelta(seconds=LEASE_SECONDS)), adapt(now), batch])
+        fetched = cursor.fetchall()
+    rows: list[ClaimedEvent] = []
+    for record in fetched:
+        row = ClaimedEvent()
+        for slot, value, (col, convert) in zip(_CLAIM_SLOTS, record, converters, strict=False):
+            for converter in convert:
+                value = converter(value, col, db)
+            setattr(row, slot, value)
+        handled = record[-1]
+        if isinstance(handled, str):  # SQLite: a JSON array; PostgreSQL: a list, or NULL
+            handled = json.loads(handled)
+        row.handled = tuple(handler for handler in handled or () if handler is not None)
+        rows.append(row)
+    rows.sort(key=lambda row: row.pk)
+    return rows
+
+
+@cache
+def _relayed_sql(vendor: str) -> str:
+    quote = connection.ops.quote_name
+    ids = "= ANY(%s::bigint[])" if vendor == "postgresql" else "IN (SELECT value FROM json_each(%s))"
+    return (
+        f"UPDATE {quote(OutboxEvent._meta.db_table)} SET {quote('attempts')} = {quote('attempts')} + 1,"
+        f" {quote('relayed_at')} = %s, {quote('next_attempt_at')} = NULL WHERE {quote('id')} {ids}"
+    )
+
+
+def _ids_param(ids: Sequence[int]) -> Any:
+    """A list of ids as one parameter: an array on PostgreSQL, a JSON array on SQLite (read by ``json_each``), so
+    a statement's text is the same for any number of ids (parsed once, not compiled by the ORM per call)."""
+    return list(ids) if connection.vendor == "postgresql" else json.dumps(list(ids))
 
 
 def outbox_relay(batch: int = 100) -> int:
@@ -444,27 +636,26 @@ def outbox_relay(batch: int = 100) -> int:
     events = outbox_claim(now, batch)
     if not events:
         return 0
-    done = {
-        (event_id, handler)
-        for event_id, handler in HandledEvent.objects.filter(event__in=events).values_list("event_id", "handler")
-    }
+    done = {(event.pk, handler) for event in events for handler in event.handled}
     errors = _dispatch_all(events, done)
     relayed: list[int] = []
     for event in events:
         if errors[event.pk]:
-            event.attempts += 1
-            event.last_error = "\n".join(errors[event.pk])[:10_000]
-            event.next_attempt_at = now + backoff_delay(event.attempts)
-            event.save(update_fields=["attempts", "last_error", "next_attempt_at", "relayed_at"])
+            attempts = event.attempts + 1
+            OutboxEvent.objects.filter(pk=event.pk).update(
+                attempts=attempts,
+                last_error="\n".join(errors[event.pk])[:10_000],
+                next_attempt_at=now + backoff_delay(attempts),
+                relayed_at=None,
+            )
         else:
             relayed.append(event.pk)
-            event.attempts += 1
-            event.relayed_at = now
-            event.next_attempt_at = None
     if relayed:  # one statement for every event relayed (a failed one keeps its own update above)
-        OutboxEvent.objects.filter(pk__in=relayed).update(
-            attempts=F("attempts") + 1, relayed_at=now, next_attempt_at=None
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _relayed_sql(connection.vendor),
+                [connection.ops.adapt_datetimefield_value(now), _ids_param(relayed)],
+            )
     return len(events)
 
 

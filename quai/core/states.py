@@ -40,6 +40,7 @@ from quai.core.errors import Conflict, ValidationFailed
 from quai.core.events import Event
 from quai.core.models import StateTransition
 from quai.core.outbox import event_record, events_record_many
+from quai.core.rows import model_rows_insert
 
 REASON_MAX_LENGTH = 1000
 
@@ -343,7 +344,7 @@ def transitions_of_inserted(steps: Sequence[InsertedStep], *, machine: StateMach
         )
         for audit, row in zip(audits, recorded, strict=True):
             audit.event_id = row.event_id
-        StateTransition.objects.bulk_create(audits)
+        model_rows_insert(audits)  # one raw insert (quai.core.rows): bulk_create compiled its statement per call
     for step in steps:
         setattr(step.obj, field, step.to_status)
         if "updated_at" in changes:
@@ -470,7 +471,7 @@ def transitions_many(steps: Sequence[Step], *, machine: StateMachine, locked: bo
             audit.event_id = next(recorded).event_id
             for _followed in step.followed_by:
                 next(recorded)
-        StateTransition.objects.bulk_create([audit for _step, audit in accepted])
+        model_rows_insert([audit for _step, audit in accepted])
     # Only once everything is written do the callers' copies change: a refused step leaves its copy as it was.
     version_now = {pk: version for pk, (_status, version) in read.items()}
     for step, _audit in accepted:

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from quai.core import clock
 from quai.core.events import Envelope, Event, aggregate_id_of, event_payload, subscribe, unsubscribe
 from quai.core.models import HandledEvent, OutboxEvent
-from quai.core.outbox import _dispatch_all, events_record_many
+from quai.core.outbox import _dispatch_all, _handled_record, events_record_many
 from quai.core.rows import rows_insert
 
 pytestmark = pytest.mark.django_db
@@ -86,6 +86,11 @@ def test_events_record_many_writes_the_rows_bulk_create_wrote_with_their_ids_in_
         clock.reset()
     assert [row.pk for row in written] == sorted(row.pk for row in written)
     assert all(not row._state.adding for row in written)
+    for row in written:  # the rows returned hold what was stored (built from the values, not read back)
+        stored = OutboxEvent.objects.get(pk=row.pk)
+        assert {field.attname: getattr(row, field.attname) for field in OutboxEvent._meta.concrete_fields} == {
+            field.attname: getattr(stored, field.attname) for field in OutboxEvent._meta.concrete_fields
+        }
     for orm_row, raw_row in zip(expected, written, strict=True):
         assert _stored(raw_row.pk) == _stored(orm_row.pk)
         assert OutboxEvent.objects.get(pk=raw_row.pk).event_id == raw_row.event_id
@@ -100,8 +105,13 @@ def test_events_record_many_writes_the_rows_bulk_create_wrote_with_their_ids_in_
 
 def test_the_relay_s_handled_rows_are_those_bulk_create_wrote_and_a_second_record_is_refused() -> None:
     rows = events_record_many([(_event(n), None) for n in range(1, 4)])
-    now = clock.now()
-    rows_insert(HandledEvent, [{"event_id": row.pk, "handler": "test.raw", "handled_at": now} for row in rows])
+    now = datetime(2030, 1, 7, 9, 30, 15, 123456, tzinfo=UTC)
+    clock.set_now(now)
+    try:
+        _handled_record("test.raw", [row.pk for row in rows])  # the relay's one statement
+    finally:
+        clock.reset()
+    rows_insert(HandledEvent, [{"event_id": row.pk, "handler": "test.rows", "handled_at": now} for row in rows])
     HandledEvent.objects.bulk_create([HandledEvent(event=row, handler="test.orm", handled_at=now) for row in rows])
     raw = list(
         HandledEvent.objects.filter(handler="test.raw").order_by("event_id").values_list("event_id", "handled_at")
@@ -110,6 +120,17 @@ def test_the_relay_s_handled_rows_are_those_bulk_create_wrote_and_a_second_recor
         HandledEvent.objects.filter(handler="test.orm").order_by("event_id").values_list("event_id", "handled_at")
     )
     assert raw == orm
+    assert (
+        list(
+            HandledEvent.objects.filter(handler="test.rows").order_by("event_id").values_list("event_id", "handled_at")
+        )
+        == orm
+    )
+    assert [row.pk for row in rows] == list(
+        HandledEvent.objects.filter(handler="test.raw").order_by("pk").values_list("event_id", flat=True)
+    )  # in the order given
+    with pytest.raises(IntegrityError), transaction.atomic():
+        _handled_record("test.raw", [rows[0].pk])
     with pytest.raises(IntegrityError), transaction.atomic():
         rows_insert(HandledEvent, [{"event_id": rows[0].pk, "handler": "test.raw", "handled_at": now}])
 

@@ -112,7 +112,7 @@ def test_the_priority_pass_reaches_events_a_relay_has_claimed_and_the_relay_then
     claimed = outbox_claim(clock.now(), 10)  # a relay's claim; it reads what is done, then runs its handlers
     assert len(claimed) == 4
     assert outbox_relay_priority() == 4  # meanwhile
-    done = set(HandledEvent.objects.filter(event__in=claimed).values_list("event_id", "handler"))
+    done = set(HandledEvent.objects.filter(event__in=[row.pk for row in claimed]).values_list("event_id", "handler"))
     assert outbox._dispatch_all(claimed, set()) == {row.pk: [] for row in rows}  # the relay, with a stale ``done``
     assert [key for key, _name, _n in calls].count(FIRST) == 4  # skipped by the relay: once each
     assert [key for key, _name, _n in calls].count(OTHER) == 4
