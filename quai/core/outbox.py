@@ -38,11 +38,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import traceback
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Protocol
@@ -293,7 +294,7 @@ def backoff_delay(attempts: int) -> timedelta:
 
 
 @cache
-def _handled_sql(vendor: str) -> str:
+def _handled_sql(vendor: str, skip_taken: bool) -> str:
     quote = connection.ops.quote_name
     columns = f"{quote('event_id')}, {quote('handler')}, {quote('handled_at')}"
     source = (
@@ -301,44 +302,26 @@ def _handled_sql(vendor: str) -> str:
         if vendor == "postgresql"
         else "SELECT value, %s, %s FROM json_each(%s)"
     )
-    return f"INSERT INTO {quote(HandledEvent._meta.db_table)} ({columns}) {source}"
+    sql = f"INSERT INTO {quote(HandledEvent._meta.db_table)} ({columns}) {source}"
+    if skip_taken:  # ``WHERE true``: SQLite would read ``ON`` as a join's after ``FROM json_each(…)``
+        where = "" if vendor == "postgresql" else " WHERE true"
+        sql += f"{where} ON CONFLICT DO NOTHING RETURNING {quote('event_id')}"
+    return sql
 
 
-def _handled_record(key: str, ids: Sequence[int]) -> None:
+def _handled_record(key: str, ids: Sequence[int], *, skip_taken: bool = False) -> list[int]:
     """Record that handler ``key`` succeeded on the events ``ids``, in ONE statement whose text is the same for any
     number of events (the rows ``HandledEvent.objects.create`` writes, one per event, in that order); the unique
-    constraint refuses a second record (``IntegrityError``)."""
+    constraint refuses a second record (``IntegrityError``) — or, with ``skip_taken``, the events already recorded
+    are left out. Returns the ids recorded (with ``skip_taken``; else ``ids``)."""
     handled_at = connection.ops.adapt_datetimefield_value(clock.now())
     if connection.vendor == "postgresql":
         params = [list(ids), key, handled_at]
     else:
         params = [key, handled_at, json.dumps(list(ids))]
     with connection.cursor() as cursor:
-        cursor.execute(_handled_sql(connection.vendor), params)
-
-
-@cache
-def _handled_of_sql(vendor: str) -> str:
-    quote = connection.ops.quote_name
-    if vendor == "postgresql":
-        where = f"{quote('event_id')} = ANY(%s::bigint[]) AND {quote('handler')} = ANY(%s::text[])"
-    else:
-        where = (
-            f"{quote('event_id')} IN (SELECT value FROM json_each(%s))"
-            f" AND {quote('handler')} IN (SELECT value FROM json_each(%s))"
-        )
-    return f"SELECT {quote('event_id')}, {quote('handler')} FROM {quote(HandledEvent._meta.db_table)} WHERE {where}"
-
-
-def _handled_of(ids: Iterable[int], keys: Sequence[str]) -> set[tuple[int, str]]:
-    """Which of handlers ``keys`` already succeeded on which of events ``ids``: (event id, handler) pairs, read in a
-    statement whose text is the same for any number of them (the ORM compiled its ``IN`` lists anew per batch)."""
-    params: list[Any] = [list(ids), list(keys)]
-    if connection.vendor != "postgresql":
-        params = [json.dumps(param) for param in params]
-    with connection.cursor() as cursor:
-        cursor.execute(_handled_of_sql(connection.vendor), params)
-        return {(int(event_id), str(handler)) for event_id, handler in cursor.fetchall()}
+        cursor.execute(_handled_sql(connection.vendor, skip_taken), params)
+        return [int(event_id) for (event_id,) in cursor.fetchall()] if skip_taken else list(ids)
 
 
 def _handle(row: Relayed, key: str, fn: Handler, event: Event, envelope: Envelope) -> None:
@@ -348,13 +331,28 @@ def _handle(row: Relayed, key: str, fn: Handler, event: Event, envelope: Envelop
         fn(event, envelope)
 
 
-def _handle_together(sub: Subscription, work: list[tuple[Relayed, Event, Envelope]]) -> bool:
+def _handle_together(
+    sub: Subscription, work: list[tuple[Relayed, Event, Envelope]], *, skip_taken: bool = False
+) -> bool:
     """Run one handler over several events (in id order) — its batch form in one call if it has one — and record
     their successes in ONE insert, all in ONE transaction (a savepoint inside a caller's): all of it happens, or none
-    of it (False: the caller runs them one by one)."""
+    of it (False: the caller runs them one by one). With ``skip_taken`` (the handlers relayed first, under their
+    lock) the insert comes first and leaves out the events another run recorded meanwhile, which the handler then
+    skips: the read of those events the relay made before is that insert's ``RETURNING``."""
     key = sub.key
     try:
         with transaction.atomic():
+            if skip_taken:
+                mine = set(_handled_record(key, [row.pk for row, _e, _v in work], skip_taken=True))
+                work = [item for item in work if item[0].pk in mine]
+                if not work:
+                    return True
+                if sub.batch is not None:
+                    sub.batch([(event, envelope) for _row, event, envelope in work])
+                else:
+                    for _row, event, envelope in work:
+                        sub.fn(event, envelope)
+                return True
             if sub.batch is not None:
                 sub.batch([(event, envelope) for _row, event, envelope in work])
             else:
@@ -407,9 +405,10 @@ def _dispatch_all(
     if first:
         with transaction.atomic():
             _priority_lock()
-            taken = _handled_of({row.pk for _sub, work in first.values() for row, _e, _v in work}, list(first))
+            # The priority pass may have run them on some of these events since ``done`` was read: each handler's
+            # insert of its successes comes first and skips those (``skip_taken``), one statement for both.
             for key, (sub, work) in first.items():
-                _run_handler(key, sub, [item for item in work if (item[0].pk, key) not in taken], errors)
+                _run_handler(key, sub, work, errors, skip_taken=True)
         if only is None and mark_pop(PRIORITY_AGAIN_KEY):
             # a priority pass left while this batch held the lock: one must look for what was committed meanwhile
             _queue_priority_pass()
@@ -420,10 +419,17 @@ def _dispatch_all(
 
 
 def _run_handler(
-    key: str, sub: Subscription, work: list[tuple[Relayed, Event, Envelope]], errors: dict[int, list[str]]
+    key: str,
+    sub: Subscription,
+    work: list[tuple[Relayed, Event, Envelope]],
+    errors: dict[int, list[str]],
+    *,
+    skip_taken: bool = False,
 ) -> None:
-    if not work or (len(work) > 1 and _handle_together(sub, work)):
+    if not work or (len(work) > 1 and _handle_together(sub, work, skip_taken=skip_taken)):
         return
+    # One at a time (one event, or the batch failed): each insert comes first, so an event recorded meanwhile is
+    # refused (IntegrityError) before its handler runs.
     for row, event, envelope in work:
         try:
             _handle(row, key, sub.fn, event, envelope)
@@ -582,8 +588,27 @@ def _claim_converters(vendor: str) -> tuple[tuple[Any, tuple[Any, ...]], ...]:
     for name in _CLAIM_COLUMNS:
         field = fields[name]
         col = field.get_col(OutboxEvent._meta.db_table)
-        converters.append((col, tuple(connection.ops.get_db_converters(col) + field.get_db_converters(connection))))
+        convert = connection.ops.get_db_converters(col) + field.get_db_converters(connection)
+        if vendor == "sqlite" and field.get_internal_type() == "DateTimeField" and settings.USE_TZ:
+            convert = [functools.partial(_sqlite_moment, convert)]
+        converters.append((col, tuple(convert)))
     return tuple(converters)
+
+
+def _sqlite_moment(slow: list[Any], value: Any, col: Any, db: Any) -> Any:
+    """SQLite's datetime text as the ORM reads it (``parse_datetime``, then ``make_aware`` in the connection's
+    time zone: both amount to this for the text Django writes), without their per-value checks; any other text
+    goes the ORM's way."""
+    if type(value) is str:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is None:
+            return moment.replace(tzinfo=db.timezone)
+    for converter in slow:
+        value = converter(value, col, db)
+    return value
 
 
 def outbox_claim(now: datetime, batch: int) -> list[ClaimedEvent]:
@@ -606,8 +631,8 @@ def outbox_claim(now: datetime, batch: int) -> list[ClaimedEvent]:
                 value = converter(value, col, db)
             setattr(row, slot, value)
         handled = record[-1]
-        if isinstance(handled, str):  # SQLite: a JSON array; PostgreSQL: a list, or NULL
-            handled = json.loads(handled)
+        if isinstance(handled, str):  # SQLite: a JSON array ("[]" nearly always); PostgreSQL: a list, or NULL
+            handled = json.loads(handled) if handled != "[]" else None
         row.handled = tuple(handler for handler in handled or () if handler is not None)
         rows.append(row)
     rows.sort(key=lambda row: row.pk)
