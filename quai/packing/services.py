@@ -716,16 +716,25 @@ def parcel_box_suggest(*, parcel: Parcel) -> cartonization.Suggestion:
     return suggestion
 
 
-def _box_apply(current: Parcel, packaging_code: str, packaging: Sequence[PackagingType], items: list[Any]) -> None:
+def _box_apply(
+    current: Parcel,
+    packaging_code: str,
+    packaging: Sequence[PackagingType],
+    items: list[Any],
+    *,
+    suggested: cartonization.Suggestion | None = None,
+) -> None:
     """Put the items in the box of ``packaging_code`` if they fit (the parcel open, its order packable: checked
-    by the caller); the parcel's fields are set, not saved."""
+    by the caller); the parcel's fields are set, not saved. ``suggested``: cartonization's suggestion for these
+    items, whose placement already proves they fit its box (not packed again)."""
     code = packaging_code.strip()
     found = next((p for p in packaging if p.code.lower() == code.lower()), None)
     if found is None:
         raise NotFound(_("No packaging has the code %(code)s.") % {"code": code}, code="packaging_type_not_found")
     box = _box_of(found)
     weight = sum(i.weight_g for i in items)
-    if weight + box.tare_g > box.max_weight_g or cartonization.pack(items, box) is None:
+    proven = suggested is not None and suggested.box == box
+    if weight + box.tare_g > box.max_weight_g or (not proven and cartonization.pack(items, box) is None):
         raise ValidationFailed(
             _("These items do not fit in %(code)s (size or weight): take a bigger box.") % {"code": found.code},
             code="box_too_small",
@@ -887,7 +896,7 @@ def _box_one(
             items = _cartonization_items(lines, skus)
             suggestion = _suggest(current, items, packaging[current.merchant_id])
         current = _open_and_packable(pk, current, orders)
-        _box_apply(current, suggestion.box.code, packaging[current.merchant_id], items)
+        _box_apply(current, suggestion.box.code, packaging[current.merchant_id], items, suggested=suggestion)
     except QuaiError as exc:
         return StepOutcome(parcel_id=pk, parcel=current, error=exc)
     current.updated_at = now

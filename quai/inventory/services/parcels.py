@@ -26,6 +26,7 @@ from quai.core import clock
 from quai.core.db import rows_update
 from quai.core.errors import Conflict, InsufficientStock, ValidationFailed
 from quai.core.outbox import events_record_many
+from quai.core.rows import model_rows_insert
 from quai.inventory.events import ReservationConsumed
 from quai.inventory.models import (
     MovementKind,
@@ -313,7 +314,7 @@ def _parcels_stock_pack(parcels: Sequence[ParcelStock], actor: Any) -> list[list
         )
         for index, current, allocation, key in moves
     ]
-    StockMovement.objects.bulk_create(movements)
+    model_rows_insert(movements)  # the rows ``bulk_create`` writes, without compiling it
     # A pack leaves the SKU's counter as it was (both rows count alike), so one read serves every event.
     levels = _levels({m.sku_id for m in movements})
     events_record_many(
