@@ -515,28 +515,49 @@ class _Places:
 
 
 def _places_of(location_ids: set[int], *, now: datetime) -> _Places:
-    """Read the locations and their zones in two queries, with ``_place``'s shared lock on the zones (PostgreSQL:
-    FOR KEY SHARE, so a zone cannot close under the write)."""
+    """Read the locations with their zones in one statement, with ``_place``'s shared lock on the zones
+    (PostgreSQL: FOR KEY SHARE OF the zones, taken in zone id order, so a zone cannot close under the write). It
+    was two: the locations, then their zones."""
     from quai.warehouse.models import Location, Zone
 
-    locations: dict[int, dict[str, Any]] = {
-        loc["pk"]: dict(loc)
-        for loc in Location.objects.filter(pk__in=location_ids).values("pk", "code", "status", "zone_id", "site_id")
-    }
-    zone_ids = sorted({loc["zone_id"] for loc in locations.values()})
-    fields = ("pk", "status", "valid_from", "valid_until", "merchant_id")
+    locations: dict[int, dict[str, Any]] = {}
     zones: dict[int, dict[str, Any]] = {}
-    if connection.vendor == "postgresql" and zone_ids:
-        # The lock and the read in one round trip (the read was a second statement after the lock).
+    if not location_ids:
+        return _Places(locations=locations, zones=zones, now=now)
+    if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT id, status, valid_from, valid_until, merchant_id FROM {Zone._meta.db_table} "
-                "WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE",
-                [zone_ids],
+                "SELECT l.id, l.code, l.status, l.zone_id, l.site_id, z.status, z.valid_from, z.valid_until, "
+                f"z.merchant_id FROM {Location._meta.db_table} l JOIN {Zone._meta.db_table} z ON z.id = l.zone_id "
+                "WHERE l.id = ANY(%s) ORDER BY z.id, l.id FOR KEY SHARE OF z",
+                [sorted(location_ids)],
             )
-            zones = {row[0]: dict(zip(fields, row, strict=True)) for row in cursor.fetchall()}
-    elif zone_ids:
-        zones = {zone["pk"]: dict(zone) for zone in Zone.objects.filter(pk__in=zone_ids).values(*fields)}
+            rows: list[Any] = cursor.fetchall()
+    else:
+        rows = list(
+            Location.objects.filter(pk__in=location_ids)
+            .order_by("zone_id", "pk")
+            .values_list(
+                "pk",
+                "code",
+                "status",
+                "zone_id",
+                "site_id",
+                "zone__status",
+                "zone__valid_from",
+                "zone__valid_until",
+                "zone__merchant_id",
+            )
+        )
+    for pk, code, status, zone_id, site_id, zone_status, valid_from, valid_until, merchant_id in rows:
+        locations[pk] = {"pk": pk, "code": code, "status": status, "zone_id": zone_id, "site_id": site_id}
+        zones[zone_id] = {
+            "pk": zone_id,
+            "status": zone_status,
+            "valid_from": valid_from,
+            "valid_until": valid_until,
+            "merchant_id": merchant_id,
+        }
     return _Places(locations=locations, zones=zones, now=now)
 
 
