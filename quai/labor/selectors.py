@@ -87,31 +87,73 @@ def plan_cells(*, plan: StaffingPlan) -> list[StaffingPlanCell]:
 def plan_heads_by_hour(*, plan_ids: Sequence[int], activity: str) -> dict[int, dict[datetime, int]]:
     """``plan id → hour → heads`` of ``activity`` in the plans ``plan_ids`` (every zone summed), in one query: the
     promise's read of several plans' cells for one stage."""
-    found: dict[int, dict[datetime, int]] = {}
-    if not plan_ids:
+    return {
+        plan_id: per_hour
+        for (plan_id, _activity), per_hour in plan_heads_by_activity_hour(
+            plan_ids=plan_ids, activities=(activity,)
+        ).items()
+    }
+
+
+def plan_heads_by_activity_hour(
+    *, plan_ids: Sequence[int], activities: Sequence[str]
+) -> dict[tuple[int, str], dict[datetime, int]]:
+    """``(plan id, activity) → hour → heads`` of ``activities`` in the plans ``plan_ids`` (every zone summed), in
+    one query for every stage the promise reads."""
+    found: dict[tuple[int, str], dict[datetime, int]] = {}
+    if not plan_ids or not activities:
         return found
-    rows = StaffingPlanCell.objects.filter(plan_id__in=list(plan_ids), activity=activity).order_by()
-    for plan_id, hour, heads in rows.values_list("plan_id", "hour", "heads"):
-        per_hour = found.setdefault(int(plan_id), {})
+    rows = StaffingPlanCell.objects.filter(plan_id__in=list(plan_ids), activity__in=list(activities)).order_by()
+    for plan_id, activity, hour, heads in rows.values_list("plan_id", "activity", "hour", "heads"):
+        per_hour = found.setdefault((int(plan_id), str(activity)), {})
         per_hour[hour] = per_hour.get(hour, 0) + int(heads)
     return found
 
 
+def staffing_stamp_columns() -> list[str]:
+    """The scalar subqueries of ``staffing_stamp``: a caller may read them beside its own in one statement."""
+    parts = (
+        (StaffingPlan, ("COUNT(*)", "MAX(id)", "MAX(updated_at)")),
+        (StaffingPlanCell, ("COUNT(*)", "MAX(id)", "SUM(heads)")),
+        (Shift, ("COUNT(*)", "MAX(id)", "MAX(updated_at)")),
+        (StaffMember, ("COUNT(*)", "MAX(id)", "MAX(updated_at)", "COUNT(CASE WHEN active THEN 1 END)")),
+        (Standard, ("COUNT(*)", "MAX(id)", "MAX(updated_at)", "SUM(version)")),
+    )
+    return [
+        f"(SELECT {expression} FROM {connection.ops.quote_name(model._meta.db_table)})"
+        for model, expressions in parts
+        for expression in expressions
+    ]
+
+
+def staffing_stamp() -> tuple[object, ...]:
+    """A value that changes whenever what labour's capacity is computed from changes (plans and their cells, shifts,
+    staff members' activity, standards), in ONE query of a few aggregates over those tables: the promise keeps
+    what it read of them while the stamp stays the same. Plans and cells are only ever inserted; shifts, staff and
+    standards are saved through the ORM (their ``updated_at`` moves) and a standard's ``version`` rises. It leaves
+    out the scans: the measured rate moves with every scan and is read through its own cache."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(staffing_stamp_columns()))
+        row = cursor.fetchone()
+    return (str(connection.settings_dict["NAME"]), *row)
+
+
 def measured_rate(
-    *, site: Site, activity: str, zone: Zone | None, since: datetime, until: datetime
+    *, site: Site | int, activity: str, zone: Zone | None, since: datetime, until: datetime
 ) -> domain.MeasuredRate:
     """Lines per active hour seen in the scans of ``activity`` (in ``zone``) between ``since`` and ``until``:
     ``domain.measured_rate`` over those scans, read through this process's cache of them (``_ScanCache``).
 
     Entries with no site (the pack station names none) count for every site."""
-    key = (str(connection.settings_dict["NAME"]), site.pk, activity, zone.pk if zone is not None else None)
+    site_id = site if isinstance(site, int) else site.pk
+    key = (str(connection.settings_dict["NAME"]), site_id, activity, zone.pk if zone is not None else None)
     with _scan_lock:
         cache = _scan_caches.get(key)
         if cache is None or since < cache.loaded_from or monotonic.monotonic() - cache.built > SCAN_CACHE_SECONDS:
             cache = _scan_caches[key] = _ScanCache(loaded_from=since, built=monotonic.monotonic())
-        if not cache.refresh(_entries(site_id=site.pk, activity=activity, zone_id=key[3])):
+        if not cache.refresh(_entries(site_id=site_id, activity=activity, zone_id=key[3])):
             cache = _scan_caches[key] = _ScanCache(loaded_from=since, built=monotonic.monotonic())
-            cache.refresh(_entries(site_id=site.pk, activity=activity, zone_id=key[3]))
+            cache.refresh(_entries(site_id=site_id, activity=activity, zone_id=key[3]))
         if sum(each.count for each in _scan_caches.values()) > SCAN_CACHE_MAX:
             _scan_caches.clear()
             _scan_caches[key] = cache
@@ -300,15 +342,21 @@ def rate_for(*, site: Site | int, activity: str, at: datetime, zone: Zone | None
     measured = measured_rate(site=site_obj, activity=activity, zone=zone, since=at - MEASURED_WINDOW, until=at)
     if measured.lines >= MIN_MEASURED_LINES and measured.lines_per_hour > 0:
         return measured.lines_per_hour
+    return _standard_rate(site_id=site_obj.pk, activity=activity, zone=zone)
+
+
+def _standard_rate(*, site_id: int, activity: str, zone: Zone | None) -> float | None:
+    """The engineered standard's lines per hour for ``activity`` (``zone``'s own, else the site-wide one)."""
     standard = (
-        Standard.objects.filter(site=site_obj, activity=activity)
+        Standard.objects.filter(site_id=site_id, activity=activity)
         .filter(Q(zone=zone) | Q(zone__isnull=True) if zone is not None else Q(zone__isnull=True))
         .order_by("zone_id")  # NULL sorts last on PostgreSQL, first on SQLite: pick explicitly below
+        .values_list("zone_id", "lines_per_hour")
     )
     rows = list(standard)
-    exact = next((row for row in rows if zone is not None and row.zone_id == zone.pk), None)
-    chosen = exact or next((row for row in rows if row.zone_id is None), None)
-    return float(chosen.lines_per_hour) if chosen else None
+    exact = next((rate for zone_id, rate in rows if zone is not None and zone_id == zone.pk), None)
+    chosen = exact if exact is not None else next((rate for zone_id, rate in rows if zone_id is None), None)
+    return float(chosen) if chosen is not None else None
 
 
 def plan_work_per_line(plan: StaffingPlan | None, activity: str) -> float:
@@ -330,11 +378,12 @@ def order_line_rate(
     divided by the work a line is there (``work_per_line``: a standard of 90 lines per hour with a parcel's own
     handling making a line 1.7 lines of work is 53 order lines per hour). The promise's backlog is in order lines;
     a capacity in lines of the standard would promise dates the rostered packers cannot keep."""
-    site_obj = site if isinstance(site, Site) else Site.objects.get(pk=site)
-    measured = measured_rate(site=site_obj, activity=activity, zone=zone, since=at - MEASURED_WINDOW, until=at)
+    # The scans are read once (``rate_for`` would read them again before its standard) and the site by its id.
+    site_id = site if isinstance(site, int) else site.pk
+    measured = measured_rate(site=site_id, activity=activity, zone=zone, since=at - MEASURED_WINDOW, until=at)
     if measured.lines >= MIN_MEASURED_LINES and measured.lines_per_hour > 0:
         return measured.lines_per_hour
-    standard = rate_for(site=site_obj, activity=activity, at=at, zone=zone)
+    standard = _standard_rate(site_id=site_id, activity=activity, zone=zone)
     if standard is None:
         return None
     return standard / work_per_line if work_per_line > 0 else standard

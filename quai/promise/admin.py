@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.db import transaction
+from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
 from quai.core.admin import ReadOnlyAdmin
@@ -88,10 +89,15 @@ class TransitLaneForm(forms.ModelForm):
 
 
 class _InvalidatesSnapshot:
-    """Every configuration saved here reaches the promises at once (this process) or within a minute (others)."""
+    """Every configuration saved here reaches the promises at once (this process) or within a minute (others): the
+    site's ``version`` rises with each save, so the stamp the other processes check (``selectors.site_configs``)
+    moves even for an inline row changed in place (a closure's day, a lane's seed)."""
 
     def save_model(self, request: Any, obj: Any, form: Any, change: Any) -> None:
         super().save_model(request, obj, form, change)  # type: ignore[misc]
+        site_id = obj.pk if isinstance(obj, PromiseSite) else getattr(obj, "promise_site_id", None)
+        if site_id is not None:
+            PromiseSite.objects.filter(pk=site_id).update(version=F("version") + 1)
         transaction.on_commit(selectors.snapshot_invalidate)
 
 

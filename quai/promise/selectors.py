@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import threading
 import time as monotonic
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db import connection
+from django.db.models import Count, Exists, Model, OuterRef, Q, QuerySet, Sum
 
 from quai.core import clock
 from quai.inventory import selectors as inventory_selectors
@@ -42,19 +43,28 @@ from quai.promise.models import (
     PromiseRecord,
     PromiseSite,
     PromiseStatus,
+    SiteClosure,
+    StageCapacity,
     TransitLane,
 )
 from quai.tenants.scope import Scope
+from quai.warehouse.models import Site
 
 if TYPE_CHECKING:
+    from quai.labor.models import StaffingPlan
     from quai.orders.models import Order
 
 CONFIG_TTL = 60.0
+#: A configuration whose rows' stamp has not moved is still read again after this long: the bound on a change the
+#: stamp cannot see (a warehouse site's calendar saved twice within one instant of a frozen clock).
+CONFIG_MAX_AGE = 3600.0
 BACKLOG_TTL = 5.0
 #: How long labour's capacity per hour is kept, and how many hours ahead it is read (the others run at the
 #: configured capacity).
 LABOUR_TTL = 60.0
 LABOUR_HOURS = 72
+#: The plans and shifts are read for this much past the hours asked, so the same read serves as the window moves.
+STAFFING_READ_AHEAD = timedelta(hours=24)
 STOCK_TTL = 2.0
 #: Past this many SKUs in the stock cache, it starts again empty (memory stays bounded whatever the catalogue).
 STOCK_CACHE_MAX = 50_000
@@ -80,24 +90,72 @@ class SiteConfig:
     widened_confidence: float
 
 
+@dataclass(frozen=True)
+class _Configs:
+    """The configurations read, the stamp of the rows they were read from, when read and when last checked."""
+
+    configs: list[SiteConfig]
+    stamp: tuple[object, ...]
+    loaded: float
+    checked: float
+
+
+@dataclass(frozen=True)
+class _StaffingReads:
+    """What labour's capacity is computed from, read for a window of hours and kept while ``staffing_stamp`` stays
+    the same: the plans overlapping the window (newest first), their heads per (plan, stage) and hour, and the
+    shifts of active staff per stage (``(staff, starts, ends)`` in start order)."""
+
+    stages: frozenset[str]
+    read_from: datetime
+    read_until: datetime
+    stamp: tuple[object, ...]
+    loaded: float
+    plans: list[StaffingPlan]
+    heads: dict[tuple[int, str], dict[datetime, int]]
+    shifts: dict[str, list[tuple[int, datetime, datetime]]]
+
+
 _lock = threading.Lock()
-_configs: tuple[float, list[SiteConfig]] | None = None
+_configs: _Configs | None = None
 _backlogs: dict[int, tuple[float, dict[str, int]]] = {}
 _labour: dict[int, tuple[float, dict[str, dict[datetime, float]]]] = {}
+_staffing: dict[int, _StaffingReads] = {}
+_staffing_seen: tuple[tuple[object, ...], float] | None = None
 _stock: dict[tuple[int, str], tuple[float, SkuStock]] = {}
 _buffers: dict[int, tuple[float, timedelta]] = {}
 
 
 def snapshot_invalidate() -> None:
     """Forget everything cached (a configuration write calls it; tests start with it)."""
-    global _configs
+    global _configs, _staffing_seen
     with _lock:
         _configs = None
+        _staffing_seen = None
         _backlogs.clear()
         _labour.clear()
+        _staffing.clear()
         _stock.clear()
         _buffers.clear()
     labor_selectors.measured_rate_invalidate()
+
+
+def config_invalidate() -> None:
+    """Forget the site configurations only (a lane's outcomes changed its transit or its widening): labour's
+    figures, the stock and the backlog do not depend on them."""
+    global _configs
+    with _lock:
+        _configs = None
+
+
+def caches_check() -> None:
+    """What a relay batch calls before it quotes: the configuration and what labour's capacity is read from are
+    checked against their rows' stamps (one small query) and read again only if they changed, so a batch never
+    quotes from a configuration or a roster another process changed since — whatever the TTLs say — and never
+    reads them again when nothing changed."""
+    config_stamp, staffing_stamp = _stamps(staffing=True)
+    site_configs(stamp=config_stamp)
+    _staffing_check(monotonic.monotonic(), stamp=staffing_stamp)
 
 
 def backlog_invalidate() -> None:
@@ -130,6 +188,44 @@ def _service_of(row: CarrierService, lanes: Iterable[TransitLane], widened_confi
         currency=row.currency,
         lane_confidence=lane_confidence,
     )
+
+
+_COUNT_WIDENED = "COUNT(CASE WHEN widened THEN 1 END)"
+
+
+def _config_stamp_columns() -> list[str]:
+    """The scalar subqueries of the configuration's stamp: a few aggregates over its small tables (a site or two,
+    their services and lanes) that change whenever one of their rows does. A configuration load or an admin edit
+    raises the promise site's ``version``; a lane's outcomes raise its ``kept + broken`` (its observed transit and
+    its widening change only with them); services and sites are saved through the ORM (``updated_at``); rows added
+    or removed change the counts and the highest ids."""
+    merchants = PromiseSite.merchants.through
+    parts: tuple[tuple[type[Model], tuple[str, ...]], ...] = (
+        (PromiseSite, ("COUNT(*)", "MAX(id)", "MAX(updated_at)", "SUM(version)")),
+        (merchants, ("COUNT(*)", "MAX(id)", "SUM(merchant_id)")),
+        (SiteClosure, ("COUNT(*)", "MAX(id)")),
+        (StageCapacity, ("COUNT(*)", "MAX(id)", "SUM(lines_per_hour)")),
+        (CarrierService, ("COUNT(*)", "MAX(id)", "MAX(updated_at)", "COUNT(CASE WHEN active THEN 1 END)")),
+        (TransitLane, ("COUNT(*)", "MAX(id)", "MAX(updated_at)", "SUM(kept + broken)", _COUNT_WIDENED)),
+        (Site, ("COUNT(*)", "MAX(id)", "MAX(updated_at)")),
+    )
+    return [
+        f"(SELECT {expression} FROM {connection.ops.quote_name(model._meta.db_table)})"
+        for model, expressions in parts
+        for expression in expressions
+    ]
+
+
+def _stamps(*, staffing: bool) -> tuple[tuple[object, ...], tuple[object, ...] | None]:
+    """The configuration's stamp, and labour's too (``labor.selectors.staffing_stamp``) when ``staffing``: ONE
+    query either way."""
+    own = _config_stamp_columns()
+    columns = own + (labor_selectors.staffing_stamp_columns() if staffing else [])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(columns))
+        row = tuple(cursor.fetchone())
+    name = str(connection.settings_dict["NAME"])
+    return (name, *row[: len(own)]), ((name, *row[len(own) :]) if staffing else None)
 
 
 def _load_configs() -> list[SiteConfig]:
@@ -175,15 +271,26 @@ def _load_configs() -> list[SiteConfig]:
     return configs
 
 
-def site_configs() -> list[SiteConfig]:
+def site_configs(*, stamp: tuple[object, ...] | None = None) -> list[SiteConfig]:
+    """Every site's configuration: the process's copy for ``CONFIG_TTL`` without a query (the quote's hot path),
+    then the rows' stamp is read (or given: a relay batch reads it at its start, ``caches_check``) and the copy kept
+    if the stamp is the same — read again only when a row changed, or after ``CONFIG_MAX_AGE`` whatever the stamp
+    says."""
     global _configs
     now = monotonic.monotonic()
     cached = _configs
-    if cached is not None and now - cached[0] < CONFIG_TTL:
-        return cached[1]
+    if cached is not None and stamp is None and now - cached.checked < CONFIG_TTL:
+        return cached.configs
+    if stamp is None:
+        stamp = _stamps(staffing=False)[0]
+    if cached is not None and cached.stamp == stamp and now - cached.loaded < CONFIG_MAX_AGE:
+        with _lock:
+            if _configs is cached:
+                _configs = replace(cached, checked=now)
+        return cached.configs
     configs = _load_configs()
     with _lock:
-        _configs = (now, configs)
+        _configs = _Configs(configs=configs, stamp=stamp, loaded=now, checked=now)
     return configs
 
 
@@ -251,13 +358,104 @@ def order_line_counts(*, scope: Scope, order_ids: Iterable[int]) -> dict[int, tu
     return {int(pk): (int(merchant_id), int(count)) for pk, merchant_id, count in rows}
 
 
-def orders_with_lines(*, scope: Scope, order_ids: Iterable[int]) -> dict[int, Order]:
-    """``order id → order`` (its lines prefetched) of the orders in ``order_ids`` within ``scope``: two queries for
-    a whole relay batch of ``order.received``."""
+@dataclass(frozen=True)
+class OrderToPromise:
+    """What recording an order's promise reads of it: the shop's promise if it passed one, where it goes, when it
+    came and may be released, and its lines as ``(SKU code, quantity)`` in the order's line order."""
+
+    pk: int
+    merchant_id: int
+    promise_id: str
+    carrier_service: str
+    country: str
+    postcode: str
+    created_at: datetime
+    release_after: datetime | None
+    promised_from: date | None
+    promised_to: date | None
+    lines: tuple[tuple[str, int], ...]
+    #: The SKU of each line (``lines``' order): its stock may be read by id (``stock_warm``).
+    sku_ids: tuple[int, ...] = ()
+    #: Its promise is recorded already.
+    promised: bool = False
+
+    @classmethod
+    def of(cls, order: Order) -> OrderToPromise:
+        lines = list(order.lines.all())
+        return cls(
+            order.pk,
+            order.merchant_id,
+            order.promise_id,
+            order.carrier_service,
+            order.country,
+            order.postcode,
+            order.created_at,
+            order.release_after,
+            order.promised_from,
+            order.promised_to,
+            tuple((line.sku_code, line.quantity) for line in lines),
+            tuple(line.sku_id for line in lines),
+        )
+
+
+_TO_PROMISE_FIELDS = (
+    "pk",
+    "merchant_id",
+    "promise_id",
+    "carrier_service",
+    "country",
+    "postcode",
+    "created_at",
+    "release_after",
+    "promised_from",
+    "promised_to",
+)
+
+
+def orders_to_promise(*, scope: Scope, order_ids: Iterable[int]) -> dict[int, OrderToPromise]:
+    """``order id → OrderToPromise`` of the orders in ``order_ids`` within ``scope``, each saying whether its
+    promise is recorded already, in ONE query (the orders joined to their lines, as tuples: a relay batch of
+    ``order.received`` needs no model instance of either)."""
     ids = list(dict.fromkeys(order_ids))
     if not ids:
         return {}
-    return {order.pk: order for order in order_list(scope=scope).filter(pk__in=ids).prefetch_related("lines")}
+    rows = (
+        order_list(scope=scope)
+        .filter(pk__in=ids)
+        .annotate(promised=Exists(PromiseRecord.objects.filter(order_id=OuterRef("pk"))))
+        .order_by("pk", "lines__position", "lines__id")
+        .values_list(*_TO_PROMISE_FIELDS, "promised", "lines__sku_code", "lines__quantity", "lines__sku_id")
+    )
+    heads: dict[int, tuple[Any, ...]] = {}
+    lines: dict[int, list[tuple[str, int]]] = {}
+    skus: dict[int, list[int]] = {}
+    width = len(_TO_PROMISE_FIELDS)
+    for row in rows:
+        pk = row[0]
+        if pk not in heads:
+            heads[pk], lines[pk], skus[pk] = row[: width + 1], [], []
+        if row[width + 1] is not None:
+            lines[pk].append((row[width + 1], row[width + 2]))
+            skus[pk].append(row[width + 3])
+    found = {}
+    for pk, head in heads.items():
+        _pk, merchant_id, promise_id, service, country, postcode, created, release, since, until, promised = head
+        found[pk] = OrderToPromise(
+            pk,
+            merchant_id,
+            promise_id,
+            service,
+            country,
+            postcode,
+            created,
+            release,
+            since,
+            until,
+            tuple(lines[pk]),
+            tuple(skus[pk]),
+            bool(promised),
+        )
+    return found
 
 
 def backlog_for(config: SiteConfig) -> dict[str, int]:
@@ -272,62 +470,134 @@ def backlog_for(config: SiteConfig) -> dict[str, int]:
 
 
 def labour_capacity_by_hour(*, site_id: int, stage: str, since: datetime, hours: int) -> dict[datetime, float]:
-    """Lines per hour of ``stage`` at the site for each clock hour from ``since``'s, for ``hours`` hours, as labour's
-    ``capacity_lines_per_hour`` answers it in the middle of each hour — only the hours labour knows (someone
-    rostered, or a staffing plan covering it), in order lines (``labor.selectors.order_line_rate``: the standard
-    over the plan's work per line, or the measured rate). Read at once through labour's selectors (the plans, their
-    cells, the shifts, the stage's rate at ``since``: a handful of queries for three days) instead of asking hour by
-    hour."""
+    """Lines per hour of ``stage`` at the site for each clock hour from ``since``'s, for ``hours`` hours: one stage
+    of ``labour_capacity_by_stage``."""
+    return labour_capacity_by_stage(site_id=site_id, stages=(stage,), since=since, hours=hours).get(stage, {})
+
+
+def _staffing_check(now: float, *, stamp: tuple[object, ...] | None = None) -> tuple[object, ...]:
+    """Labour's stamp (``labor.selectors.staffing_stamp``), read again after ``LABOUR_TTL`` (or given: a relay
+    batch reads it at its start); when it moved, labour's figures and what they were read from are forgotten."""
+    global _staffing_seen
+    seen = _staffing_seen
+    if stamp is None:
+        if seen is not None and now - seen[1] < LABOUR_TTL:
+            return seen[0]
+        stamp = labor_selectors.staffing_stamp()
+    with _lock:
+        if _staffing_seen is None or _staffing_seen[0] != stamp:
+            _staffing.clear()
+            _labour.clear()
+        _staffing_seen = (stamp, now)
+    return stamp
+
+
+def _staffing_reads(*, site_id: int, stages: frozenset[str], first: datetime, until: datetime) -> _StaffingReads:
+    """The plans, their heads and the shifts of ``[first, until)``: this process's copy while labour's stamp has
+    not moved, read again — for a day more than asked, so the window's hourly move reuses it — otherwise (and after
+    ``CONFIG_MAX_AGE`` whatever the stamp says)."""
+    now = monotonic.monotonic()
+    stamp = _staffing_check(now)
+    cached = _staffing.get(site_id)
+    if (
+        cached is not None
+        and cached.stamp == stamp
+        and stages <= cached.stages
+        and cached.read_from <= first
+        and until <= cached.read_until
+        and now - cached.loaded < CONFIG_MAX_AGE
+    ):
+        return cached
+    read_until = until + STAFFING_READ_AHEAD
+    plans = list(labor_selectors.plan_list(site_id=site_id).filter(starts_at__lt=read_until, ends_at__gt=first))
+    heads = labor_selectors.plan_heads_by_activity_hour(plan_ids=[plan.pk for plan in plans], activities=sorted(stages))
+    shifts: dict[str, list[tuple[int, datetime, datetime]]] = {}
+    rows = (
+        labor_selectors.shift_list(site_id=site_id)
+        .filter(activity__in=sorted(stages), starts_at__lt=read_until, ends_at__gt=first, staff__active=True)
+        .values_list("activity", "staff_id", "starts_at", "ends_at")
+    )
+    for activity, staff, starts, ends in rows:
+        shifts.setdefault(activity, []).append((staff, starts, ends))
+    reads = _StaffingReads(
+        stages=stages,
+        read_from=first,
+        read_until=read_until,
+        stamp=stamp,
+        loaded=now,
+        plans=plans,
+        heads=heads,
+        shifts=shifts,
+    )
+    with _lock:
+        _staffing[site_id] = reads
+    return reads
+
+
+def labour_capacity_by_stage(
+    *, site_id: int, stages: Iterable[str], since: datetime, hours: int
+) -> dict[str, dict[datetime, float]]:
+    """Lines per hour of each of ``stages`` at the site for each clock hour from ``since``'s, for ``hours`` hours,
+    as labour's ``capacity_lines_per_hour`` answers it in the middle of each hour — only the hours labour knows
+    (someone rostered, or a staffing plan covering it), in order lines (``labor.selectors.order_line_rate``: the
+    standard over the plan's work per line, or the measured rate). Every stage in one pass over the plans, their
+    cells and the shifts (kept while labour's stamp stays the same, ``_staffing_reads``), the rate read once per
+    stage and work per line, at ``since``: it moves with the scans, so it is read at each call."""
+    wanted = frozenset(stages)
     first = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     until = first + timedelta(hours=hours)
-    covering_plans = list(labor_selectors.plan_list(site_id=site_id).filter(starts_at__lt=until, ends_at__gt=first))
-    heads_by_plan = labor_selectors.plan_heads_by_hour(plan_ids=[plan.pk for plan in covering_plans], activity=stage)
-    plans = [(plan, heads_by_plan[plan.pk]) for plan in covering_plans if plan.pk in heads_by_plan]
-    shifts = list(
-        labor_selectors.shift_list(site_id=site_id)
-        .filter(activity=stage, starts_at__lt=until, ends_at__gt=first, staff__active=True)
-        .values_list("staff_id", "starts_at", "ends_at")
-    )
-    # The stage's rate in order lines, read once per work per line (a plan's packing may count a parcel's handling).
-    rates: dict[float, float | None] = {}
-    found: dict[datetime, float] = {}
-    for n in range(hours):
-        hour = first + timedelta(hours=n)
-        at = hour + timedelta(minutes=30)
-        plan_heads = next(((p, h) for p, h in plans if p.starts_at <= at < p.ends_at), None)
-        rostered = len({staff for staff, starts, ends in shifts if starts <= at < ends})
-        if rostered == 0 and plan_heads is not None:
-            rostered = plan_heads[1].get(hour, 0)
-        if rostered == 0:
-            if plan_heads is not None:
-                found[hour] = 0.0
-            continue
-        covering = plan_heads[0] if plan_heads is not None else None
-        per_line = labor_selectors.plan_work_per_line(covering, stage)
-        if per_line not in rates:
-            rates[per_line] = labor_selectors.order_line_rate(
-                site=site_id, activity=stage, at=since, work_per_line=per_line
-            )
-        rate = rates[per_line]
-        if rate is None:
-            continue
-        utilisation = float(covering.utilisation) if covering is not None else 0.85
-        found[hour] = labor_domain.capacity_of(rostered, lines_per_hour=rate, utilisation=utilisation)
-    return found
+    reads = _staffing_reads(site_id=site_id, stages=wanted, first=first, until=until)
+    covering_plans = [plan for plan in reads.plans if plan.starts_at < until and plan.ends_at > first]
+    found_by_stage: dict[str, dict[datetime, float]] = {}
+    for stage in sorted(wanted):
+        plans = [(plan, reads.heads[(plan.pk, stage)]) for plan in covering_plans if (plan.pk, stage) in reads.heads]
+        shifts = [shift for shift in reads.shifts.get(stage, ()) if shift[1] < until and shift[2] > first]
+        # The stage's rate in order lines, read once per work per line (a plan's packing may count a parcel's
+        # handling).
+        rates: dict[float, float | None] = {}
+        found: dict[datetime, float] = {}
+        for n in range(hours):
+            hour = first + timedelta(hours=n)
+            at = hour + timedelta(minutes=30)
+            plan_heads = next(((p, h) for p, h in plans if p.starts_at <= at < p.ends_at), None)
+            rostered = len({staff for staff, starts, ends in shifts if starts <= at < ends})
+            if rostered == 0 and plan_heads is not None:
+                rostered = plan_heads[1].get(hour, 0)
+            if rostered == 0:
+                if plan_heads is not None:
+                    found[hour] = 0.0
+                continue
+            covering = plan_heads[0] if plan_heads is not None else None
+            per_line = labor_selectors.plan_work_per_line(covering, stage)
+            if per_line not in rates:
+                rates[per_line] = labor_selectors.order_line_rate(
+                    site=site_id, activity=stage, at=since, work_per_line=per_line
+                )
+            rate = rates[per_line]
+            if rate is None:
+                continue
+            utilisation = float(covering.utilisation) if covering is not None else 0.85
+            found[hour] = labor_domain.capacity_of(rostered, lines_per_hour=rate, utilisation=utilisation)
+        found_by_stage[stage] = found
+    return found_by_stage
 
 
 def labour_capacity_for(config: SiteConfig) -> dict[str, dict[datetime, float]]:
-    """Labour's capacity per stage and hour for the next ``LABOUR_HOURS`` (cached ``LABOUR_TTL``): what the
-    staffing plan or the roster says the site does, where it says anything."""
+    """Labour's capacity per stage and hour for the next ``LABOUR_HOURS`` (cached ``LABOUR_TTL``, and forgotten at
+    once when labour's stamp moves): what the staffing plan or the roster says the site does, where it says
+    anything."""
     now = monotonic.monotonic()
     cached = _labour.get(config.site_id)
     if cached is not None and now - cached[0] < LABOUR_TTL:
         return cached[1]
     since = clock.now()
+    stages = config.snapshot.capacity.lines_per_hour.keys() | set(domain.STAGES)
     hourly = {
         stage: figures
-        for stage in config.snapshot.capacity.lines_per_hour.keys() | set(domain.STAGES)
-        if (figures := labour_capacity_by_hour(site_id=config.site_id, stage=stage, since=since, hours=LABOUR_HOURS))
+        for stage, figures in labour_capacity_by_stage(
+            site_id=config.site_id, stages=stages, since=since, hours=LABOUR_HOURS
+        ).items()
+        if figures
     }
     with _lock:
         _labour[config.site_id] = (now, hourly)
@@ -364,21 +634,36 @@ class SkuStock:
     sku_id: int
     code: str
     available: int
-    incoming: tuple[tuple[date, int], ...]
+    #: Open ASNs by expected date; None when not read (``stock_warm``): only a quantity within ``available`` may
+    #: then use this entry, a larger one has ``stock_of`` read the SKU again in full.
+    incoming: tuple[tuple[date, int], ...] | None
 
 
-def stock_of(*, merchant_id: int, codes: Iterable[str]) -> dict[str, SkuStock]:
+def _fresh(cached: tuple[float, SkuStock] | None, now: float, quantity: int | None) -> SkuStock | None:
+    if cached is None or now - cached[0] >= STOCK_TTL:
+        return None
+    stock = cached[1]
+    if stock.incoming is None and (quantity is None or quantity > stock.available):
+        return None
+    return stock
+
+
+def stock_of(
+    *, merchant_id: int, codes: Iterable[str], quantities: Mapping[str, int] | None = None
+) -> dict[str, SkuStock]:
     """Free stock (what shops may sell: on hand − reserved − safety buffer) and open ASNs of the merchant's SKUs
     named by ``codes``; a code not of this merchant is absent. Read through inventory's availability selector
-    for the codes not read in the last ``STOCK_TTL`` seconds (one call for all of them), kept that long."""
+    for the codes not read in the last ``STOCK_TTL`` seconds (one call for all of them), kept that long. With
+    ``quantities`` (the cart's, per code), an entry ``stock_warm`` read without its ASNs serves a quantity it
+    covers; without, every entry returned has its ASNs."""
     wanted = list(dict.fromkeys(codes))
     now = monotonic.monotonic()
     found: dict[str, SkuStock] = {}
     missing = []
     for code in wanted:
-        cached = _stock.get((merchant_id, code))
-        if cached is not None and now - cached[0] < STOCK_TTL:
-            found[code] = cached[1]
+        stock = _fresh(_stock.get((merchant_id, code)), now, None if quantities is None else quantities.get(code))
+        if stock is not None:
+            found[code] = stock
         else:
             missing.append(code)
     if not missing:
@@ -388,13 +673,37 @@ def stock_of(*, merchant_id: int, codes: Iterable[str]) -> dict[str, SkuStock]:
     for row in inventory_selectors.AvailabilityPage(page.queryset.filter(code__in=missing)):
         incoming = tuple((i.expected_date, i.quantity) for i in row.incoming if i.expected_date is not None)
         read[row.sku_code] = SkuStock(row.sku_id, row.sku_code, row.available_to_sell, incoming)
+    _stock_keep(merchant_id, now, read)
+    found.update(read)
+    return found
+
+
+def _stock_keep(merchant_id: int, now: float, read: Mapping[str, SkuStock]) -> None:
     with _lock:
         if len(_stock) + len(read) > STOCK_CACHE_MAX:
             _stock.clear()
         for code, stock in read.items():
             _stock[(merchant_id, code)] = (now, stock)
-    found.update(read)
-    return found
+
+
+def stock_warm(*, merchant_id: int, skus: Iterable[tuple[int, str]]) -> None:
+    """Read what shops may sell of the merchant's ``skus`` (``(id, code)``: a relay batch's order lines) not read
+    in the last ``STOCK_TTL`` seconds, in ONE query (``inventory.selectors.available_to_sell_many``), for the
+    quotes that follow: a line within that stock needs nothing more; the ASNs of a SKU are read (``stock_of``) only
+    for a line it does not cover. A SKU whose code is no longer the line's is kept under its own code: the line's
+    quote then reads its code as it would have."""
+    now = monotonic.monotonic()
+    wanted: dict[int, str] = {}
+    for sku_id, code in skus:
+        cached = _stock.get((merchant_id, code))
+        if cached is None or now - cached[0] >= STOCK_TTL:
+            wanted[sku_id] = code
+    if not wanted:
+        return
+    rows = inventory_selectors.available_to_sell_many(merchant_id=merchant_id, sku_ids=list(wanted))
+    _stock_keep(
+        merchant_id, now, {code: SkuStock(sku_id, code, available, None) for sku_id, (code, available) in rows.items()}
+    )
 
 
 def stock_invalidate() -> None:

@@ -30,6 +30,7 @@ from quai.core import clock
 from quai.core.errors import Conflict, NotFound, QuaiError, ValidationFailed
 from quai.core.events import Envelope
 from quai.core.outbox import event_record, events_record_many
+from quai.core.rows import model_rows_insert, rows_insert
 from quai.orders.domain import AddressProblem
 from quai.orders.selectors import order_get
 from quai.promise import domain, selectors
@@ -131,14 +132,14 @@ def promise_quote(
     quantities: dict[str, int] = {}
     for code, quantity in lines:
         quantities[code] = quantities.get(code, 0) + quantity
-    stock = selectors.stock_of(merchant_id=merchant_id, codes=quantities)
+    stock = selectors.stock_of(merchant_id=merchant_id, codes=quantities, quantities=quantities)
     unknown = [code for code in quantities if code not in stock]
     if unknown:
         raise NotFound(
             _("Unknown SKU: %(skus)s.") % {"skus": ", ".join(unknown)}, code="unknown_sku", details={"skus": unknown}
         )
     cart = [
-        domain.CartLine(code, quantity, on_hand=stock[code].available, incoming=stock[code].incoming)
+        domain.CartLine(code, quantity, on_hand=stock[code].available, incoming=stock[code].incoming or ())
         for code, quantity in quantities.items()
     ]
     instant = at or clock.now()
@@ -249,7 +250,7 @@ def promise_record_for_order(*, merchant_id: int, order_id: int) -> PromiseRecor
     if existing is not None:
         return existing
     order = order_get(scope=Scope.merchant(merchant_id), order_id=order_id)
-    values = _promise_values(merchant_id=merchant_id, order=order)
+    values = _promise_values(merchant_id=merchant_id, order=selectors.OrderToPromise.of(order))
     if values is None:
         return None
     with transaction.atomic():
@@ -270,19 +271,23 @@ def promises_record_for_orders(*, orders: Sequence[tuple[int, int]]) -> list[Pro
         wanted.setdefault(order_id, merchant_id)
     if not wanted:
         return []
-    existing = set(PromiseRecord.objects.filter(order_id__in=list(wanted)).values_list("order_id", flat=True))
-    missing = [order_id for order_id in wanted if order_id not in existing]
+    # The orders with their lines, each saying whether its promise exists (a record implies its order: cascade).
+    found = selectors.orders_to_promise(scope=Scope.system("promise intake"), order_ids=list(wanted))
+    missing = [order_id for order_id in wanted if order_id not in found or not found[order_id].promised]
     if not missing:
         return []
-    found = selectors.orders_with_lines(scope=Scope.system("promise intake"), order_ids=missing)
-    codes: dict[int, list[str]] = {}
+    skus: dict[int, list[tuple[int, str]]] = {}
     for order_id in missing:
         order = found.get(order_id)
         if order is None or order.merchant_id != wanted[order_id]:
             raise NotFound(_("Order not found."), code="order_not_found", details={"order_id": order_id})
-        codes.setdefault(order.merchant_id, []).extend(line.sku_code for line in order.lines.all())
-    for merchant_id, merchant_codes in codes.items():
-        selectors.stock_of(merchant_id=merchant_id, codes=merchant_codes)
+        skus.setdefault(order.merchant_id, []).extend(
+            (sku_id, code) for sku_id, (code, _quantity) in zip(order.sku_ids, order.lines, strict=True)
+        )
+    # The configuration and labour's roster as they are now (one query of stamps; read again only if they moved).
+    selectors.caches_check()
+    for merchant_id, merchant_skus in skus.items():
+        selectors.stock_warm(merchant_id=merchant_id, skus=merchant_skus)
     records = []
     for order_id in missing:
         values = _promise_values(merchant_id=wanted[order_id], order=found[order_id])
@@ -291,13 +296,14 @@ def promises_record_for_orders(*, orders: Sequence[tuple[int, int]]) -> list[Pro
     if not records:
         return []
     with transaction.atomic(savepoint=False):
-        PromiseRecord.objects.bulk_create(records)
+        # ``bulk_create``'s rows, pks set, without compiling its statement again per batch.
+        model_rows_insert(records)
         events_record_many([(_recorded_event(record), record.merchant_id) for record in records])
     return records
 
 
-def _promise_values(*, merchant_id: int, order: Any) -> dict[str, Any] | None:
-    """The recorded promise's fields for ``order`` (with its lines), or None when there is nothing to record."""
+def _promise_values(*, merchant_id: int, order: selectors.OrderToPromise) -> dict[str, Any] | None:
+    """The recorded promise's fields for ``order``, or None when there is nothing to record."""
     config = selectors.site_config_for(merchant_id)
     token = promise_token_read(order.promise_id) if order.promise_id else None
     if token is not None and token.merchant_id != merchant_id:
@@ -310,7 +316,7 @@ def _promise_values(*, merchant_id: int, order: Any) -> dict[str, Any] | None:
         try:
             quote = promise_quote(
                 merchant_id=merchant_id,
-                lines=[(line.sku_code, line.quantity) for line in order.lines.all()],
+                lines=order.lines,
                 country=order.country,
                 postcode=order.postcode,
                 services=wanted,
@@ -509,7 +515,8 @@ def on_shipments_delivered(items: Sequence[tuple[Any, Envelope]]) -> None:
         for lane in touched.values():  # a few lanes per batch (carrier services × zones)
             lane.save(update_fields=["kept", "broken", "widened", "observed", "updated_at"])
         if touched:
-            transaction.on_commit(selectors.snapshot_invalidate)
+            # A lane's outcomes change its observed transit or its widening: the configuration, nothing else.
+            transaction.on_commit(selectors.config_invalidate)
         events_record_many(events)
 
 
@@ -594,7 +601,7 @@ def _lane_count(record: PromiseRecord, *, kept: bool) -> None:
     lane.save(update_fields=["kept", "broken", "widened", "updated_at"])
     if widened is not None:
         event_record(widened)
-        transaction.on_commit(selectors.snapshot_invalidate)
+        transaction.on_commit(selectors.config_invalidate)
 
 
 def _lane_counted(lane: TransitLane, *, kept: bool) -> PromiseLaneWidened | None:
@@ -779,11 +786,9 @@ def backlog_apply(*, steps: Sequence[BacklogStep]) -> int:
             if status in tracked:
                 key = (step.merchant_id, status)
                 net[key] = net.get(key, 0) + sign * lines
-    rows = [
-        BacklogDelta(merchant_id=merchant_id, status=status, lines=n) for (merchant_id, status), n in net.items() if n
-    ]
+    rows = [{"merchant_id": merchant_id, "status": status, "lines": n} for (merchant_id, status), n in net.items() if n]
     if rows:
-        BacklogDelta.objects.bulk_create(rows)
+        rows_insert(BacklogDelta, rows)
         transaction.on_commit(selectors.backlog_invalidate)
     return len(rows)
 
