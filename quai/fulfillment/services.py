@@ -686,15 +686,16 @@ def _batches_create(
     totes, the tasks): the same rows, in the same order, as one batch after another."""
     lengths: dict[Any, float] = {}
     made = [_batch_planned(wave, planned, orders, layouts[planned.zone_id], free, lengths) for planned in plans]
-    batches = PickBatch.objects.bulk_create([batch for batch, _totes, _tasks in made])
+    batches = [batch for batch, _totes, _tasks in made]
+    model_rows_insert(batches)
     for batch, totes, tasks in made:  # the batch has its id now: its totes and tasks take it
         for tote in totes:
             tote.batch = batch
         for task in tasks:
             task.batch = batch
     rows_update([tote for _batch, totes, _tasks in made for tote in totes], ["batch", "slot"])
-    # The tasks through ``quai.core.rows`` (one statement compiled once, values prepared as the ORM prepares
-    # them): ``bulk_create`` compiled it again and prepared every value through its compiler at each wave.
+    # The batches and the tasks through ``quai.core.rows`` (one statement compiled once, values prepared as the
+    # ORM prepares them): ``bulk_create`` compiled it again and prepared every value through its compiler.
     model_rows_insert([task for _batch, _totes, tasks in made for task in tasks])
     return batches
 
