@@ -6,9 +6,10 @@ from __future__ import annotations
 import bisect
 import threading
 import time as monotonic
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Max, Q, QuerySet, Sum
@@ -151,9 +152,13 @@ def measured_rate(
         cache = _scan_caches.get(key)
         if cache is None or since < cache.loaded_from or monotonic.monotonic() - cache.built > SCAN_CACHE_SECONDS:
             cache = _scan_caches[key] = _ScanCache(loaded_from=since, built=monotonic.monotonic())
-        if not cache.refresh(_entries(site_id=site_id, activity=activity, zone_id=key[3])):
+
+        def rows_of() -> QuerySet[ProductivityEntry]:
+            return _entries(site_id=site_id, activity=activity, zone_id=key[3])
+
+        if not cache.refresh(rows_of):
             cache = _scan_caches[key] = _ScanCache(loaded_from=since, built=monotonic.monotonic())
-            cache.refresh(_entries(site_id=site_id, activity=activity, zone_id=key[3]))
+            cache.refresh(rows_of)
         if sum(each.count for each in _scan_caches.values()) > SCAN_CACHE_MAX:
             _scan_caches.clear()
             _scan_caches[key] = cache
@@ -230,19 +235,36 @@ class _ScanCache:
     checked: float = 0.0
     operators: dict[str, _OperatorScans] = field(default_factory=dict)
 
-    def refresh(self, rows: QuerySet[ProductivityEntry]) -> bool:
-        """Read the entries not seen yet; False if the ones seen changed (the caller starts again)."""
-        rows = rows.filter(occurred_at__gte=self.loaded_from)
+    #: The statement reading the entries past an id (its text, its parameters, where the id goes), compiled once:
+    #: the ORM built and compiled it again at every read, most of a read's cost when few scans are new.
+    fresh_sql: tuple[str, list[Any], int] | None = None
+
+    def refresh(self, rows_of: Callable[[], QuerySet[ProductivityEntry]]) -> bool:
+        """Read the entries not seen yet (``rows_of()``: all of this cache's key); False if the ones seen changed
+        (the caller starts again)."""
         now = monotonic.monotonic()
         if self.last_id and now - self.checked >= SCAN_CHECK_SECONDS:
-            seen = rows.filter(pk__lte=self.last_id).aggregate(n=Count("pk"), lines=Sum("lines"), at=Max("occurred_at"))
+            rows = rows_of().filter(occurred_at__gte=self.loaded_from, pk__lte=self.last_id)
+            seen = rows.aggregate(n=Count("pk"), lines=Sum("lines"), at=Max("occurred_at"))
             if (seen["n"], seen["lines"], seen["at"]) != (self.count, self.total_lines, self.newest):
                 return False
             self.checked = now
-        fresh = rows.filter(pk__gt=self.last_id).order_by("pk")
-        for pk, operator_id, label, at, lines in fresh.values_list(
-            "pk", "operator_id", "operator_label", "occurred_at", "lines"
-        ):
+        if self.fresh_sql is None:
+            fresh = rows_of().filter(occurred_at__gte=self.loaded_from, pk__gt=_ID_MARK).order_by("pk")
+            query = fresh.values_list("pk", "operator_id", "operator_label", "occurred_at", "lines").query
+            sql, params = query.get_compiler(connection=connection).as_sql()
+            self.fresh_sql = (sql, list(params), list(params).index(_ID_MARK))
+        sql, params, at_mark = self.fresh_sql
+        params = list(params)
+        params[at_mark] = self.last_id
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            found = cursor.fetchall()
+        # The ORM's own conversion of a datetime column (SQLite returns text; PostgreSQL an aware datetime).
+        convert = connection.ops.convert_datetimefield_value if connection.vendor == "sqlite" else None
+        for pk, operator_id, label, at, lines in found:
+            if convert is not None:
+                at = convert(at, None, connection)
             operator = str(operator_id or label)
             own = self.operators.get(operator)
             if own is None:
@@ -264,6 +286,8 @@ class _ScanCache:
 
 
 _MICROSECOND = timedelta(microseconds=1)
+#: A value no id takes, marking where the last id seen goes in the compiled read of ``_ScanCache.fresh_sql``.
+_ID_MARK = -7_315_021_973
 _scan_lock = threading.RLock()
 _scan_caches: dict[tuple[str, int, str, int | None], _ScanCache] = {}
 
