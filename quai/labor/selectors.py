@@ -260,8 +260,9 @@ class _ScanCache:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             found = cursor.fetchall()
-        # The ORM's own conversion of a datetime column (SQLite returns text; PostgreSQL an aware datetime).
-        convert = connection.ops.convert_datetimefield_value if connection.vendor == "sqlite" else None
+        # The ORM's own conversion of a datetime column (SQLite returns text; PostgreSQL, which has none, an aware
+        # datetime).
+        convert = getattr(connection.ops, "convert_datetimefield_value", None)
         for pk, operator_id, label, at, lines in found:
             if convert is not None:
                 at = convert(at, None, connection)
