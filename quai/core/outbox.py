@@ -324,9 +324,12 @@ def _handled_record(key: str, ids: Sequence[int], *, skip_taken: bool = False) -
         return [int(event_id) for (event_id,) in cursor.fetchall()] if skip_taken else list(ids)
 
 
-def _handle(row: Relayed, key: str, fn: Handler, event: Event, envelope: Envelope) -> None:
-    """Run one handler with its success record in one transaction: both happen, or neither."""
+def _handle(row: Relayed, key: str, fn: Handler, event: Event, envelope: Envelope, *, first: bool = False) -> None:
+    """Run one handler with its success record in one transaction: both happen, or neither. ``first``: a handler
+    relayed first, whose transaction takes the priority lock before anything."""
     with transaction.atomic():
+        if first:
+            _priority_lock()
         _handled_record(key, [row.pk])
         fn(event, envelope)
 
@@ -336,13 +339,14 @@ def _handle_together(
 ) -> bool:
     """Run one handler over several events (in id order) — its batch form in one call if it has one — and record
     their successes in ONE insert, all in ONE transaction (a savepoint inside a caller's): all of it happens, or none
-    of it (False: the caller runs them one by one). With ``skip_taken`` (the handlers relayed first, under their
-    lock) the insert comes first and leaves out the events another run recorded meanwhile, which the handler then
-    skips: the read of those events the relay made before is that insert's ``RETURNING``."""
+    of it (False: the caller runs them one by one). With ``skip_taken`` (the handlers relayed first) the
+    transaction takes the priority lock, then the insert comes first and leaves out the events another run
+    recorded meanwhile, which the handler then skips: the read of those events is that insert's ``RETURNING``."""
     key = sub.key
     try:
         with transaction.atomic():
             if skip_taken:
+                _priority_lock()
                 mine = set(_handled_record(key, [row.pk for row, _e, _v in work], skip_taken=True))
                 work = [item for item in work if item[0].pk in mine]
                 if not work:
@@ -377,8 +381,8 @@ def _dispatch_all(
     If that fails — a handler raised on one event, or another relay recorded one first — it is rolled back and that
     handler's events run one at a time, each in its own transaction, so one event's failure is its own.
     Each handler still sees its events in id order (per resource, the order they happened). The handlers relayed
-    first (``relay_first``) run before the others, under the priority lock, skipping the events the priority pass
-    handled since ``done`` was read."""
+    first (``relay_first``) run before the others, each transaction under the priority lock, skipping the events
+    the priority pass handled since ``done`` was read."""
     errors: dict[int, list[str]] = {row.pk: [] for row in rows}
     per_handler: dict[str, tuple[Subscription, list[tuple[Relayed, Event, Envelope]]]] = {}
     of_name: dict[str, dict[str, Subscription]] = {}  # a batch holds a few names: their handlers looked up once
@@ -403,12 +407,13 @@ def _dispatch_all(
             per_handler.setdefault(key, (sub, []))[1].append((row, event, envelope))
     first = {key: entry for key, entry in per_handler.items() if key in _PRIORITY_KEYS}
     if first:
-        with transaction.atomic():
-            _priority_lock()
-            # The priority pass may have run them on some of these events since ``done`` was read: each handler's
-            # insert of its successes comes first and skips those (``skip_taken``), one statement for both.
-            for key, (sub, work) in first.items():
-                _run_handler(key, sub, work, errors, skip_taken=True)
+        # Each in its own transaction, which takes the priority lock first (``skip_taken``): in a relay batch that
+        # is a transaction per handler, as for the others, rather than savepoints inside one transaction holding
+        # the lock for all of them (two statements less per handler). The priority pass may have run them on some
+        # of these events since ``done`` was read: each handler's insert of its successes comes first and skips
+        # those, one statement for both.
+        for key, (sub, work) in first.items():
+            _run_handler(key, sub, work, errors, skip_taken=True)
         if only is None and mark_pop(PRIORITY_AGAIN_KEY):
             # a priority pass left while this batch held the lock: one must look for what was committed meanwhile
             _queue_priority_pass()
@@ -432,7 +437,7 @@ def _run_handler(
     # refused (IntegrityError) before its handler runs.
     for row, event, envelope in work:
         try:
-            _handle(row, key, sub.fn, event, envelope)
+            _handle(row, key, sub.fn, event, envelope, first=skip_taken)
         except IntegrityError:
             # another relay recorded this handler first: it ran once, which is what we want
             continue
