@@ -16,7 +16,7 @@ from quai.catalog.tests.factories import SkuFactory
 from quai.orders import selectors
 from quai.orders.api import OrderBatchOut
 from quai.orders.models import OrderStatus
-from quai.orders.schemas import OrderDetailOut, schema_dumper
+from quai.orders.schemas import OrderDetailOut, OrderLineOut, OrderOut, TimelineEntryOut, schema_dumper
 from quai.tenants.scope import Scope
 
 from .conftest import order_data
@@ -128,3 +128,26 @@ def test_a_value_the_model_refuses_is_refused_with_the_model_s_error() -> None:
         schema_dumper(_Odd)({"count": "many", "amount": 1, "raw_status": "x", "items": [], "source_name": "s"})
     with pytest.raises(ValidationError):  # a required field missing
         schema_dumper(_Odd)({"count": 1, "amount": 1, "raw_status": "x", "items": []})
+
+
+def test_an_order_s_detail_is_its_order_fields_then_its_lines_and_timeline() -> None:
+    # The intake answer is dumped in these three parts (quai/orders/api.py, _created_answer).
+    assert list(OrderDetailOut.model_fields) == [*OrderOut.model_fields, "lines", "timeline"]
+    assert OrderDetailOut.model_fields["lines"].annotation == list[OrderLineOut]
+    assert OrderDetailOut.model_fields["timeline"].annotation == list[TimelineEntryOut]
+
+
+def test_an_accepted_order_s_answer_is_a_read_of_it_to_the_byte(api: Any, merchant: Any, stock: Any) -> None:
+    stock(SkuFactory(merchant=merchant, code="SHIRT-M"), 5)
+    stock(SkuFactory(merchant=merchant, code="SCARCE"), 1)
+    for body in (
+        order_data("BYTES-1"),
+        order_data(
+            "BYTES-2",
+            promise={"id": "P-2", "delivery_from": "2026-12-10"},
+            lines=[{"sku": "SCARCE", "quantity": 2, "unit_price": "3"}, {"sku": "shirt-m", "quantity": 1}],
+        ),
+    ):
+        created = api.post("orders", body)
+        assert created.status_code == 201
+        assert created.content == api.get(f"orders/{created.json()['id']}").content
