@@ -29,13 +29,21 @@ def _empty_cache() -> Iterator[None]:
     """Each test starts with empty caches: the failed-authentication counts of one test never throttle another."""
     from django.core.cache import cache
 
+    from quai.labor.selectors import measured_rate_invalidate
     from quai.orders.services.intake import intake_caches_clear
+    from quai.promise.selectors import snapshot_invalidate
 
-    cache.clear()
-    intake_caches_clear()  # the SKUs and release buffers intake keeps per process: ids are reused after a rollback
+    def clear() -> None:
+        cache.clear()
+        # What a process keeps between requests, keyed by ids and stamps: ids are reused after a rollback and the
+        # clock is often frozen, so a previous test's rows could match by coincidence.
+        intake_caches_clear()
+        snapshot_invalidate()
+        measured_rate_invalidate()
+
+    clear()
     yield
-    cache.clear()
-    intake_caches_clear()
+    clear()
 
 
 class ApiClient:
