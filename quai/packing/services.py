@@ -1760,7 +1760,8 @@ def _close_record_many(
                 for job, current in zip(labelled, parcels, strict=True)
             ]
         )
-        orders_pack_many(packed=[(p.order_id, p.pk) for p in parcels], actor=actor)
+        # The orders _relocked locked in this transaction: not locked and read again, no savepoint.
+        orders_pack_many(packed=[(p.order_id, p.pk) for p in parcels], actor=actor, locked=orders)
         now, operator = clock.now(), actor_of(actor).label
         closed = [
             (_closed(current, job, shipment, now=now, operator=operator), current.merchant_id)

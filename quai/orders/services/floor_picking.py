@@ -18,10 +18,10 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from quai.core.errors import Conflict, NotFound, ValidationFailed
-from quai.core.states import Step
+from quai.core.states import InsertedStep, transitions_of_inserted
 from quai.inventory.services import reservation_release_at
 from quai.orders.models import Order, OrderLine, OrderStatus
-from quai.orders.services.transitions import order_step_of, order_transition, order_transitions_many
+from quai.orders.services.transitions import ORDER_MACHINE, _status_changed, order_transition
 from quai.warehouse.models import Location
 
 
@@ -95,29 +95,57 @@ class PickingStart:
 
 def orders_picking_start_each(*, starts: Sequence[PickingStart]) -> dict[int, Conflict | None]:
     """``orders_picking_start_many`` where each order has its own actor and reason (the orders of several batches,
-    each started by its picker): ``order_picking_start`` for each in turn, the answers as there."""
+    each started by its picker): ``order_picking_start`` for each in turn, the answers as there.
+
+    Every refusal is decided before anything is written (the table checked against the status read under the
+    lock), so the steps go through ``transitions_of_inserted`` (one update, one insert of events, one of audit rows)
+    and, inside a caller's transaction (the floor's tick), without a savepoint: nothing is written before an
+    answer or an error is known. The orders are read with the columns the steps and answers use only."""
+    if transaction.get_connection().in_atomic_block:
+        return _picking_started(starts)
     with transaction.atomic():
-        wanted = [start.order_id for start in starts]
-        locked = {order.pk: order for order in Order.objects.select_for_update().filter(pk__in=wanted).order_by("pk")}
-        answers: dict[int, Conflict | None] = {}
-        steps: list[Step] = []
-        for start in starts:
-            order = locked.get(start.order_id)
-            if order is None:
-                raise NotFound(_("Order not found."), code="order_not_found", details={"order_id": start.order_id})
-            if start.order_id in answers:
-                continue  # asked again: one by one, the second call finds it picking (or refused the same way)
-            refusal = _stopped(order)
-            answers[start.order_id] = refusal
-            if refusal is None and order.status != OrderStatus.PICKING:
+        return _picking_started(starts)
+
+
+#: What a start reads of an order: its step's columns, its ``order.status_changed`` and a refusal's sentence.
+START_FIELDS = ("id", "merchant", "channel", "external_id", "status", "version", "updated_at", "hold_reason")
+
+
+def _picking_started(starts: Sequence[PickingStart]) -> dict[int, Conflict | None]:
+    wanted = sorted({start.order_id for start in starts})
+    locked = {
+        order.pk: order
+        for order in Order.objects.select_for_update().filter(pk__in=wanted).only(*START_FIELDS).order_by("pk")
+    }
+    labels = {str(value): str(label) for value, label in OrderStatus.choices}
+    answers: dict[int, Conflict | None] = {}
+    steps: list[InsertedStep] = []
+    missing = next((start.order_id for start in starts if start.order_id not in locked), None)
+    if missing is not None:  # one by one, it stops the caller: before anything else is refused or written
+        raise NotFound(_("Order not found."), code="order_not_found", details={"order_id": missing})
+    for start in starts:
+        order = locked[start.order_id]
+        if start.order_id in answers:
+            continue  # asked again: one by one, the second call finds it picking (or refused the same way)
+        refusal = _stopped(order)
+        if refusal is None and order.status != OrderStatus.PICKING:
+            try:
+                ORDER_MACHINE.check(order.status, OrderStatus.PICKING, reason=start.reason, labels=labels)
+            except Conflict as conflict:
+                refusal = conflict
+            else:
                 steps.append(
-                    order_step_of(order=order, to_status=OrderStatus.PICKING, actor=start.actor, reason=start.reason)
+                    InsertedStep(
+                        obj=order,
+                        to_status=OrderStatus.PICKING,
+                        actor=start.actor,
+                        reason=start.reason,
+                        event=_status_changed(order),
+                    )
                 )
-        for outcome in order_transitions_many(steps, locked=True):
-            if isinstance(outcome.error, Conflict):
-                answers[outcome.step.obj.pk] = outcome.error
-            elif outcome.error is not None:  # one by one, it is raised: the caller stops
-                raise outcome.error
+        answers[start.order_id] = refusal
+    # The rows were locked and read just now: their status in memory is the stored one (the promise it asks).
+    transitions_of_inserted(steps, machine=ORDER_MACHINE)
     return answers
 
 
