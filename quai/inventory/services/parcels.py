@@ -448,10 +448,8 @@ def parcels_stock_ship(*, parcels: Sequence[ParcelStock], actor: Any = None) -> 
         total = by_sku.setdefault(sku_id, [0, 0])
         total[0], total[1] = total[0] + on_hand, total[1] + reserved
     _columns_add(StockLevel, {s: (-t[0], -t[1]) for s, t in by_sku.items()}, QUANTITY_COLUMNS, key="sku_id")
-    reason_of = {
-        index: _("Handed to the carrier (parcel %(parcel)s)") % {"parcel": job.parcel_id}
-        for index, job in enumerate(parcels)
-    }
+    handed = _("Handed to the carrier (parcel %(parcel)s)")  # translated once for the truck
+    reason_of = {index: handed % {"parcel": job.parcel_id} for index, job in enumerate(parcels)}
     index_of = {current.pk: index for index, current, _taken in work}
     movements = [
         _movement_from(
@@ -468,7 +466,7 @@ def parcels_stock_ship(*, parcels: Sequence[ParcelStock], actor: Any = None) -> 
         )
         for current, allocation, take in moves
     ]
-    StockMovement.objects.bulk_create(movements)
+    model_rows_insert(movements)  # the rows ``bulk_create`` writes, without compiling it for a truck's movements
     rows_update([current for _i, current, _t in work], ["quantity", "consumed_quantity", "status", "updated_at"])
     # Each reservation's events see the counter as one by one would: after its own consumption, before the next's.
     levels = _levels(set(by_sku))
