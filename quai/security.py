@@ -19,7 +19,7 @@ from django.contrib.messages import middleware as messages_middleware
 from django.contrib.sessions import middleware as sessions_middleware
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
-from django.middleware import csrf, locale
+from django.middleware import locale
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 from whitenoise.middleware import WhiteNoiseMiddleware
@@ -40,7 +40,7 @@ class ContentSecurityPolicyMiddleware:
 
 
 # --- Browser-only middleware, passed through by the API's keyed clients -------------------------------------------
-# A shop or a connector calls the API with a Bearer key and no cookie: the session, CSRF, authentication and messages
+# A shop or a connector calls the API with a Bearer key and no cookie: the session, authentication and messages
 # middleware have nothing to read in such a request (no session or CSRF cookie, hence no user), and an API route
 # gives them nothing to send back (no session, message or CSRF token is written by one); WhiteNoise serves /static/
 # only. Run for every order of a flash sale, they were ~15 % of a request's CPU in the web process, for nothing. So
@@ -62,8 +62,8 @@ def cookieless_api(request: HttpRequest) -> bool:
 
 class _BrowserOnly:
     """Mixed in before a middleware class: ``cookieless_api`` requests skip its ``__call__`` (its request and
-    response steps). Its ``process_view`` (CSRF's) still runs for them: an exempt view (every API route) returns at
-    once and any other is checked as before, so no unchecked write gets through by this."""
+    response steps). CSRF's middleware is not one of them: Django's own runs for every request (``check --deploy``
+    asks for it by name, and it checks every non-exempt view whatever the request)."""
 
     get_response: Any  # the middleware's own (set by its __init__)
 
@@ -74,10 +74,6 @@ class _BrowserOnly:
 
 
 class SessionMiddleware(_BrowserOnly, sessions_middleware.SessionMiddleware):
-    pass
-
-
-class CsrfViewMiddleware(_BrowserOnly, csrf.CsrfViewMiddleware):
     pass
 
 
