@@ -14,7 +14,7 @@ transaction is refused (the order was held meanwhile), the label is voided at th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -517,27 +517,17 @@ def parcel_scans_record(*, parcel: Parcel | int, codes: Sequence[str], actor: An
             _order_still_packable(current)
         except QuaiError as exc:
             stopped = exc
-        outcomes: list[ScanOutcome] = []
-        counted: dict[int, ParcelItem] = {}
+        counted: list[ParcelItem] = []
         if stopped is not None:
             outcomes = [_refused(code, stopped) for code in codes]
         else:
             lines = list(current.items.select_for_update().order_by("pk"))
-            resolved: dict[str, ScanResult | QuaiError] = dict(scans_resolve(merchant=current.merchant_id, codes=codes))
-            for code in codes:
-                found = resolved[code]
-                try:
-                    if isinstance(found, QuaiError):
-                        raise found
-                    item = _line_for_scan(current, lines, found, code=code)
-                except QuaiError as exc:
-                    outcomes.append(_refused(code, exc))
-                    continue
-                item.scanned += found.quantity
-                counted[item.pk] = item
-                outcomes.append(ScanOutcome(code=code, sku_code=item.sku_code))
-        if counted:
-            rows_update(list(counted.values()), ["scanned"])
+            scanned_before = {item.pk: item.scanned for item in lines}
+            outcomes = _codes_apply(current, codes, scans_resolve(merchant=current.merchant_id, codes=codes), lines)
+            counted = [item for item in lines if item.scanned != scanned_before[item.pk]]
+        if any(outcome.accepted for outcome in outcomes if stopped is None):
+            if counted:
+                rows_update(counted, ["scanned"])
             # A box or weight chosen for fewer items no longer holds.
             Parcel.objects.filter(pk=current.pk).update(weight_ok=False, last_error="")
         operator, at = actor_of(actor).label, clock.now()
@@ -589,10 +579,8 @@ def parcels_scans_record_many(*, bursts: Sequence[ScanBurst]) -> list[BurstOutco
             found_parcel = locked.get(burst.parcel if isinstance(burst.parcel, int) else burst.parcel.pk)
             if found_parcel is not None:
                 codes.setdefault(found_parcel.merchant_id, {}).update(dict.fromkeys(burst.codes))
-        resolved: dict[tuple[int, str], ScanResult | QuaiError] = {
-            (merchant_id, code): answer
-            for merchant_id, wanted in codes.items()
-            for code, answer in scans_resolve(merchant=merchant_id, codes=wanted).items()
+        resolved = {
+            merchant_id: scans_resolve(merchant=merchant_id, codes=wanted) for merchant_id, wanted in codes.items()
         }
         scanned_before = {item.pk: item.scanned for found in lines.values() for item in found}
         touched: set[int] = set()
@@ -630,7 +618,7 @@ def _burst_apply(
     current: Parcel,
     order: Order,
     codes: Sequence[str],
-    resolved: dict[tuple[int, str], ScanResult | QuaiError],
+    resolved: Mapping[int, Mapping[str, ScanResult | QuaiError]],
     lines: list[ParcelItem],
 ) -> tuple[list[ScanOutcome], QuaiError | None]:
     """One burst on the parcel (its lines in memory, counted there), as ``parcel_scans_record`` applies it: each
@@ -642,9 +630,19 @@ def _burst_apply(
         order_packable_check(order)
     except QuaiError as exc:
         return [_refused(code, exc) for code in codes], exc
+    return _codes_apply(current, codes, resolved[current.merchant_id], lines), None
+
+
+def _codes_apply(
+    current: Parcel, codes: Sequence[str], resolved: Mapping[str, ScanResult | QuaiError], lines: list[ParcelItem]
+) -> list[ScanOutcome]:
+    """A burst's codes on an open parcel of a packable order, in order, each as ``parcel_scan`` checks it: counted
+    on its line in ``lines`` (in memory; the caller writes the lines changed) or refused. ``resolved``: the codes
+    as ``scans_resolve`` answered them for the parcel's merchant. The one check of a burst's codes, shared by
+    ``parcel_scans_record``, ``parcels_scans_record_many`` and ``parcels_pack_many``."""
     outcomes: list[ScanOutcome] = []
     for code in codes:
-        found = resolved[(current.merchant_id, code)]
+        found = resolved[code]
         try:
             if isinstance(found, QuaiError):
                 raise found
@@ -654,7 +652,7 @@ def _burst_apply(
             continue
         item.scanned += found.quantity
         outcomes.append(ScanOutcome(code=code, sku_code=item.sku_code))
-    return outcomes, None
+    return outcomes
 
 
 def _packaging_for(parcel: Parcel) -> list[PackagingType]:
@@ -1576,10 +1574,9 @@ def parcels_pack_many(
         for pack, working in zip(packs, slot_of, strict=True):
             if working is not None:
                 codes.setdefault(working.parcel.merchant_id, {}).update(dict.fromkeys(pack.codes))
-        answers: dict[tuple[int, str], ScanResult | QuaiError] = {
-            (merchant_id, code): answer
+        answers = {
+            merchant_id: scans_resolve(merchant=merchant_id, codes=wanted_codes)
             for merchant_id, wanted_codes in codes.items()
-            for code, answer in scans_resolve(merchant=merchant_id, codes=wanted_codes).items()
         }
         events: list[tuple[_Slot, Callable[[Parcel], PackScanRecorded]]] = [
             (slots[order.pk], _opened_event(wanted.code, wanted.actor, now)) for _i, wanted, order, _u in planned
@@ -1603,7 +1600,8 @@ def parcels_pack_many(
         wanted_skus = {item.sku_id for slot in slots.values() for item in slot.lines}
         skus: dict[int, Any] = {
             answer.sku.pk: answer.sku
-            for answer in answers.values()
+            for merchant_answers in answers.values()
+            for answer in merchant_answers.values()
             if isinstance(answer, ScanResult) and answer.sku is not None and answer.sku.pk in wanted_skus
         }
         missing = sorted(wanted_skus - set(skus))
