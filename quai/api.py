@@ -153,6 +153,7 @@ class QuaiParser(Parser):
 # - around the whole operation (once the answer is rendered): keep the answer, or release the claim on a 5xx.
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+_IDEMPOTENCY_META = "HTTP_IDEMPOTENCY_KEY"
 _IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
 
 
@@ -173,7 +174,8 @@ def _request_fingerprint(request: HttpRequest) -> str:
 def _idempotent_handler(handler: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(handler)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        key = request.headers.get(IDEMPOTENCY_HEADER)
+        # From META (what ``request.headers`` is built from, whole, for one read): the same value, less CPU.
+        key = request.META.get(_IDEMPOTENCY_META)
         if request.method not in WRITE_METHODS or key is None:
             return handler(request, *args, **kwargs)
         if not _IDEMPOTENCY_KEY.match(key):

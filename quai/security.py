@@ -1,4 +1,5 @@
-"""Middleware of our own: the Content-Security-Policy header, and the browser-only middleware an API key skips.
+"""Middleware of our own: the Content-Security-Policy header, and the browser-only middleware (sessions, users,
+messages, static files; never CSRF) a cookieless API request skips.
 
 The Content-Security-Policy header is on every answer (Django 5.2 has no CSP of its own; 6.0 will). The policy is
 the setting ``QUAI_CONTENT_SECURITY_POLICY``; with ``QUAI_CSP_REPORT_ONLY`` (the default when DEBUG is on) it is
@@ -41,12 +42,14 @@ class ContentSecurityPolicyMiddleware:
 
 # --- Browser-only middleware, passed through by the API's keyed clients -------------------------------------------
 # A shop or a connector calls the API with a Bearer key and no cookie: the session, authentication and messages
-# middleware have nothing to read in such a request (no session or CSRF cookie, hence no user), and an API route
-# gives them nothing to send back (no session, message or CSRF token is written by one); WhiteNoise serves /static/
-# only. Run for every order of a flash sale, they were ~15 % of a request's CPU in the web process, for nothing. So
-# each is Django's (or WhiteNoise's) class with one change: a request under /api/ that carries no Cookie header passes
-# through it untouched. A request with any cookie (a browser, a staff session calling the API) goes through all of
-# them as before, and so does every other path.
+# middleware have nothing to read in such a request (no session cookie, hence no user), and an API route gives them
+# nothing to send back (no session or message is written by one); WhiteNoise serves /static/ only. Run for every
+# order of a flash sale, they (with CSRF's, then skipped too) were ~15 % of a request's CPU in the web process, for
+# nothing. So each is Django's (or WhiteNoise's) class with one change: a request under /api/ that carries no Cookie
+# header passes through it untouched. A request with any cookie (a browser, a staff session calling the API) goes
+# through all of them as before, and so does every other path. CSRF is not skipped for anyone: Django's own
+# CsrfViewMiddleware is in MIDDLEWARE and runs for every request, keyed API requests included (since a061c26); the
+# API's routes are csrf_exempt and a session's CSRF token is checked by SessionAuth (quai/tenants/auth.py).
 
 API_PREFIX = "/api/"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from datetime import date, datetime, tzinfo
 from typing import Any
 
@@ -69,18 +69,6 @@ def order_detail(*, scope: Scope, order_id: int) -> Order:
     change, oldest first (``core.StateTransition`` rows), as a list set on the order it returns."""
     order = order_get(scope=scope, order_id=order_id)
     order.timeline = list(state_history(aggregate="order", aggregate_id=order.pk))  # type: ignore[attr-defined]
-    return order
-
-
-def order_detail_of(*, order: Order, lines: Sequence[OrderLine], timeline: Sequence[StateTransition]) -> Order:
-    """``order`` shaped like ``order_detail``'s answer from rows the caller holds (intake's, just written): its lines
-    as if prefetched (``order.lines.all()`` answers them without a query) and its ``timeline``."""
-    prefetched = order.lines.all()  # lazy: no query
-    prefetched._result_cache = sorted(lines, key=lambda line: line.position)
-    prefetched._prefetch_done = True  # type: ignore[attr-defined]
-    # The cache Django's own prefetch_related fills, under the relation's name.
-    order._prefetched_objects_cache = {"lines": prefetched}  # type: ignore[attr-defined]
-    order.timeline = list(timeline)  # type: ignore[attr-defined]
     return order
 
 

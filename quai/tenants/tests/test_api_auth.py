@@ -7,9 +7,11 @@ from datetime import timedelta
 
 import pytest
 from django.test import Client
+from ninja.security import HttpBearer
 
 from conftest import merchant_api
 from quai.core import clock
+from quai.tenants.auth import MerchantKeyAuth
 from quai.tenants.models import ApiKey, Merchant
 from quai.tenants.services import MAX_LIVE_KEYS_PER_MERCHANT, api_key_create, api_key_revoke
 from quai.tenants.throttle import MAX_FAILURES
@@ -131,3 +133,41 @@ def merchant_api_from_secret(secret: str):  # type: ignore[no-untyped-def]
 def test_another_merchants_limit_is_its_own(api, other_merchant):
     other = merchant_api(other_merchant)
     assert other.post("api-keys", {"name": "theirs"}).status_code == 201
+
+
+class _NinjasBearer(HttpBearer):
+    """Ninja's own Bearer parsing (through ``request.headers``), answering the token it read."""
+
+    def authenticate(self, request, token):  # type: ignore[no-untyped-def]
+        return token
+
+
+class _OursBearer(MerchantKeyAuth):
+    def authenticate(self, request, token):  # type: ignore[no-untyped-def]
+        return token
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "",
+        "Bearer quai_abc_x",
+        "bearer quai_abc_x",
+        "BEARER quai_abc_x",
+        "Bearer",
+        "Bearer ",
+        "Bearer  a b",
+        "Token abc",
+        "quai_abc_x",
+        "Basic dXNlcjpwYXNz",
+        " Bearer x",
+    ],
+)
+def test_the_key_auth_reads_the_header_from_meta_as_ninja_reads_it_from_the_headers(rf, authorization):
+    # MerchantKeyAuth reads META["HTTP_AUTHORIZATION"] instead of building request.headers: the same token, or
+    # the same "no key", for every shape of the header.
+    extra = {} if authorization is None else {"HTTP_AUTHORIZATION": authorization}
+    ours_request = rf.post("/api/v1/orders", **extra)
+    assert _OursBearer()(ours_request) == _NinjasBearer()(rf.post("/api/v1/orders", **extra))
+    assert "headers" not in ours_request.__dict__  # the mapping was never built
