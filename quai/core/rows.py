@@ -23,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from psycopg.dbapi20 import Binary
 from psycopg.types.json import Json, Jsonb
 
 # Rows per statement: far below either database's limit of bound parameters (SQLite 32,766; PostgreSQL 65,535) for
@@ -174,13 +175,16 @@ def _prepared(model: type[models.Model], row: Mapping[str, Any], db: Any) -> lis
 def _json_value(value: Any) -> Any:
     """A value ``get_db_prep_save`` prepared for psycopg, as the JSON that PostgreSQL reads back into the same
     column value: text and numbers as they are, decimals and UUIDs as their text, dates and times in ISO 8601 with
-    their offset (microseconds kept), a JSON column's document as itself (dumped as psycopg would)."""
+    their offset (microseconds kept), a JSON column's document as itself (dumped as psycopg would), bytes as
+    bytea's hex text (``\\x…``)."""
     if value is None or isinstance(value, (str, int, float)):
         return value
     if isinstance(value, (Decimal, uuid.UUID)):
         return str(value)
     if isinstance(value, (datetime, date, dt_time)):
         return value.isoformat()
+    if isinstance(value, Binary):  # a binary column (psycopg's wrapper of its bytes): bytea's hex input form
+        return "\\x" + bytes(value.obj).hex()
     if isinstance(value, (Json, Jsonb)):
         dumps = value.dumps  # None: psycopg's default, json.dumps
         return value.obj if dumps is None or dumps is json.dumps else json.loads(dumps(value.obj))

@@ -86,6 +86,8 @@ def gs1_128_data(sscc: str) -> str:
 
 def unaccent(text: str) -> str:
     """Carriers' label printers take ASCII: accents dropped (é → e), other non-ASCII characters removed."""
+    if text.isascii():  # NFKD leaves ASCII as it is: most addresses, and a label's twenty lines, skip the walk
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).encode("ascii", "ignore").decode("ascii")
 
