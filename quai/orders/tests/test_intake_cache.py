@@ -176,3 +176,26 @@ def test_a_statement_whose_parameters_are_not_the_stand_ins_is_left_to_the_orm(m
     monkeypatch.setattr(intake, "_sku_statements", {})
     assert intake._sku_statement(1) is None
     assert [sku.pk for sku in intake._skus_read(merchant.pk, ["shirt-m"])] == [shirt.pk]
+
+
+def test_a_cached_skus_copy_is_what_copy_copy_makes_and_shares_nothing_mutable(shirt):
+    import copy
+
+    row = type(shirt).objects.select_related("merchant").get(pk=shirt.pk)
+    ours, theirs = intake._row_copy(row), copy.copy(row)
+    assert type(ours) is type(theirs) is type(row)
+    # copy.copy also leaves the pickle's Django version as an attribute (Model.__setstate__ keeps it): nothing reads it.
+    assert ours.__dict__.keys() == theirs.__dict__.keys() - {"_django_version"}
+    for name, value in ours.__dict__.items():
+        if name != "_state":
+            assert theirs.__dict__[name] == value, name
+    assert vars(ours._state).keys() == vars(theirs._state).keys()
+    assert (ours._state.db, ours._state.adding) == (theirs._state.db, theirs._state.adding)
+    assert ours._state.fields_cache == theirs._state.fields_cache == row._state.fields_cache
+    assert ours._state.fields_cache["merchant"] is row.merchant  # shallow, as copy.copy
+    # Nothing mutable is shared with the cached row: a request's changes stay its own.
+    assert ours._state is not row._state and ours._state.fields_cache is not row._state.fields_cache
+    ours.name = "changed"
+    ours._state.fields_cache.clear()
+    ours._state.adding = True
+    assert row.name != "changed" and "merchant" in row._state.fields_cache and row._state.adding is False
