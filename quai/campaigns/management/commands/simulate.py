@@ -149,6 +149,7 @@ class Command(BaseCommand):
         from quai.campaigns.simulation import scratch
 
         if scratch.in_scratch():
+            scratch.commits_without_waiting()
             call_command("migrate", verbosity=0, interactive=False)
         from quai.campaigns.simulation.engine import progress_to, simulate
         from quai.campaigns.simulation.report import day_trace, report_html, report_text, run_figures

@@ -1,0 +1,71 @@
+"""The scratch database's commits: without waiting for the disk in a simulation's scratch database only, durable
+everywhere else (the configured settings)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.conf import settings
+from django.db import connection, connections
+
+from quai.campaigns.simulation import scratch
+
+
+def _synchronous_commit(wrapper=connection) -> str:  # type: ignore[no-untyped-def]
+    with wrapper.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return str(cursor.fetchone()[0])
+
+
+@pytest.fixture
+def scratch_marked(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    url = os.environ.get("DATABASE_URL") or "sqlite:///scratch-under-test.sqlite3"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv(scratch.SCRATCH_ENV, url)
+    yield
+    scratch.connection_created.disconnect(dispatch_uid="quai-simulation-scratch-commits")
+
+
+@pytest.mark.django_db
+def test_the_configured_database_commits_durably() -> None:
+    assert "synchronous" not in str(settings.DATABASES["default"].get("OPTIONS", {})).replace("synchronous=NORMAL", "")
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Nothing in the settings nor the connection's set-up changes it: the server's own value, "on" here.
+            cursor.execute("SELECT setting, source FROM pg_settings WHERE name = 'synchronous_commit'")
+            assert cursor.fetchone() == ("on", "default")
+        else:
+            cursor.execute("PRAGMA synchronous")
+            assert cursor.fetchone()[0] == 1  # NORMAL, as the settings' init_command says (WAL: durable at checkpoint)
+
+
+def test_commits_without_waiting_is_refused_outside_a_scratch_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(scratch.SCRATCH_ENV, raising=False)
+    with pytest.raises(RuntimeError, match="scratch database only"):
+        scratch.commits_without_waiting()
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("scratch_marked")
+def test_in_a_scratch_database_the_open_and_every_new_connection_commit_without_waiting() -> None:
+    if connection.vendor != "postgresql":
+        scratch.commits_without_waiting()
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA synchronous")
+            assert cursor.fetchone()[0] == 1  # SQLite is left as configured
+        return
+    assert _synchronous_commit() == "on"
+    scratch.commits_without_waiting()
+    assert _synchronous_commit() == "off"  # the open connection (the test's transaction undoes it afterwards)
+    fresh = connections.create_connection("default")  # what a thread (the group committer) opens
+    try:
+        assert _synchronous_commit(fresh) == "off"
+    finally:
+        fresh.close()
+    scratch.connection_created.disconnect(dispatch_uid="quai-simulation-scratch-commits")
+    fresh = connections.create_connection("default")
+    try:
+        assert _synchronous_commit(fresh) == "on"  # without the hook, a new connection is durable again
+    finally:
+        fresh.close()
