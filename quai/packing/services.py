@@ -1382,9 +1382,12 @@ class _TogetherRefused(Exception):
 def _relocked(
     labelled: Sequence[_LabelJob], items: dict[int, list[ParcelItem]]
 ) -> tuple[dict[int, Parcel], dict[int, Order], dict[int, list[ParcelItem]]]:
-    """The labelled parcels locked again (with their stations and sites), their orders locked (id order), and
-    their lines: those checked before the label when every parcel still waits for it (nothing writes the lines
-    of a parcel no longer open), else read again."""
+    """The labelled parcels locked again (with their stations and sites), their orders locked (id order; the
+    columns ``orders_pack_many`` and ``order_packable_check`` read), and their lines: those checked before the
+    label when every parcel still waits for it (nothing writes the lines of a parcel no longer open), else read
+    again."""
+    from quai.orders.services.floor_shipping import STEP_FIELDS
+
     pks = [job.parcel.pk for job in labelled]
     relocked = {
         p.pk: p
@@ -1393,10 +1396,13 @@ def _relocked(
         .filter(pk__in=pks)
         .order_by("pk")
     }
+    # The orders' step columns and what the packable check reads, not their forty: the labels are already drawn
+    # from the first read, and a close recorded one by one (``order_pack``) locks and reads its order whole.
     orders = {
         o.pk: o
         for o in Order.objects.select_for_update()
         .filter(pk__in=sorted({p.order_id for p in relocked.values()}))
+        .only(*STEP_FIELDS, "hold_reason")
         .order_by("pk")
     }
     waiting = len(relocked) == len(pks) and all(p.status == ParcelStatus.AWAITING_LABEL for p in relocked.values())

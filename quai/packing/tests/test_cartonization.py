@@ -72,3 +72,14 @@ def test_the_weight_tolerance_is_the_larger_of_fifty_grams_and_five_percent():
     assert not weight_within_tolerance(expected_g=400, measured_g=451)
     assert weight_within_tolerance(expected_g=4000, measured_g=4200)
     assert not weight_within_tolerance(expected_g=4000, measured_g=4201)
+
+
+@settings(max_examples=200, deadline=None)
+@given(items_st, boxes_st)
+def test_the_remembered_suggestion_is_the_one_the_packer_walks_to(items, boxes):  # type: ignore[no-untyped-def]
+    from quai.packing import cartonization
+
+    walked = cartonization._choose_box.__wrapped__(tuple(items), tuple(boxes))
+    assert choose_box(items, boxes) == walked
+    # Asked again (the cache's answer), and for equal values built anew: the same suggestion.
+    assert choose_box([Item(i.length_mm, i.width_mm, i.height_mm, i.weight_g) for i in items], list(boxes)) == walked
