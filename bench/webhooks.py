@@ -45,7 +45,7 @@ DELIVERIES = _env_int("BENCH_WEBHOOKS_DELIVERIES", 5_000)
 RESOURCES = _env_int("BENCH_WEBHOOKS_RESOURCES", 2_000)
 BACKLOG = _env_int("BENCH_WEBHOOKS_BACKLOG", 50_000)
 PG_BASE = os.environ.get("BENCH_WEBHOOKS_PG", "postgresql://postgres@127.0.0.1:5432")
-DB = "quai_bench_webhooks"
+DB = os.environ.get("BENCH_WEBHOOKS_DB", "quai_bench_webhooks")  # one per session on a shared server
 BENCH_ENCRYPTION_KEY = "cXVhaS1iZW5jaC1vbmx5LWtleS0wMTIzNDU2Nzg5YWI="
 TARGET_RATE = 1200.0
 TARGET_CPU_MS = 1.6

@@ -41,19 +41,20 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import F
 from django.utils.translation import gettext as _
 
 from quai.core import clock
 from quai.core.errors import Conflict
 from quai.core.events import Envelope, Event, event_payload
 from quai.core.marks import mark_clear, mark_renew, mark_take
+from quai.core.rows import rows_insert
 from quai.integrations import domain
 from quai.integrations.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from quai.integrations.services.subscriptions import (
@@ -325,6 +326,12 @@ def webhook_subscription_ping(*, subscription: WebhookSubscription) -> WebhookDe
 # and renews its mark this often.
 LINGER_POLL_SECONDS = 0.02
 RENEW_SECONDS = 5.0
+# The longest an answer waits to be recorded while other requests are in flight. Recording each round of answers
+# as it came back (one or two at a time with four requests in flight to one endpoint) cost a transaction, three
+# statements and a claim per one or two deliveries: ~1 statement and ~60 % of the sender's CPU per delivery. A
+# delivery's lease (60 s) covers the wait; what it delays is only the next delivery about the same resource, which
+# the claim takes once this one's success is recorded.
+RECORD_SECONDS = 0.05
 
 
 def concurrency() -> int:
@@ -346,7 +353,44 @@ _INDEX_WALK_SETTINGS = "SELECT " + ", ".join(
 )
 
 
-def webhook_deliveries_claim(*, batch: int = 50) -> list[WebhookDelivery]:
+# The claim's statement, written once rather than built by the ORM on every claim: compiling the filter, the
+# ``Exists`` and the join was ~4 of a claim's ~5 ms of CPU, and a lingering sender claims every
+# ``LINGER_POLL_SECONDS`` (a sale keeps it claiming, mostly finding a few deliveries or none). The same statement as
+# the ORM's form it replaces (``test_deliveries_claim_sql.py`` checks both take the same rows).
+_D = "integrations_webhookdelivery"
+_CLAIM_COLUMNS = ", ".join(f'"{_D}"."{field.column}"' for field in WebhookDelivery._meta.concrete_fields)
+_CLAIM_SQL = (
+    f'SELECT {_CLAIM_COLUMNS} FROM "{_D}" INNER JOIN "integrations_webhooksubscription" '
+    f'ON ("{_D}"."subscription_id" = "integrations_webhooksubscription"."id") '
+    f'WHERE ("{_D}"."next_attempt_at" <= %s AND "{_D}"."status" = %s '
+    f'AND ("{_D}"."locked_until" IS NULL OR "{_D}"."locked_until" <= %s) '
+    f'AND "integrations_webhooksubscription"."active" '
+    f'AND NOT (EXISTS(SELECT 1 AS "a" FROM "{_D}" U0 WHERE (U0."id" < ("{_D}"."id") '
+    f'AND U0."resource_key" = ("{_D}"."resource_key") AND U0."status" = %s '
+    f'AND U0."subscription_id" = ("{_D}"."subscription_id")) LIMIT 1))) '
+    f'ORDER BY "{_D}"."next_attempt_at" ASC, "{_D}"."id" ASC LIMIT %s'  # webhook_delivery_due_idx's order
+)
+# The subscription's ``updated_at`` and ``version`` come with each row (the join is there anyway): the sender does
+# not read a subscription (nor decrypt its secret) again for each claim while both are those it was read with. Every
+# change to a subscription is a ``save()`` through its services (or the admin's, which calls them): ``updated_at``
+# and ``version`` move.
+_CLAIM_SQL = _CLAIM_SQL.replace(
+    " FROM ",
+    ', "integrations_webhooksubscription"."updated_at" AS "subscription_updated_at", '
+    '"integrations_webhooksubscription"."version" AS "subscription_version" FROM ',
+    1,
+)
+_CLAIM_LOCKING = f' FOR UPDATE OF "{_D}" SKIP LOCKED'
+
+
+def _utc_naive(moment: datetime) -> datetime:
+    """A column read by ``raw()`` beside the model's own is not converted: SQLite gives it naive, in UTC."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
+
+
+def webhook_deliveries_claim(
+    *, batch: int = 50, subscriptions: dict[int, WebhookSubscription] | None = None
+) -> list[WebhookDelivery]:
     """Take up to ``batch`` due deliveries for this worker (a lease), the longest due first (for deliveries never
     tried yet, the oldest first), one transaction.
 
@@ -355,14 +399,15 @@ def webhook_deliveries_claim(*, batch: int = 50) -> list[WebhookDelivery]:
     and resource, and none of a resource whose older delivery is in flight (leased, still pending): the claimed
     deliveries can be sent together. On PostgreSQL the rows are locked ``SKIP LOCKED``, so workers claiming at the
     same moment take different rows instead of waiting on each other.
+
+    ``subscriptions``: those a sender read at its previous claims (by id), kept up to date here; one not saved
+    since is not read again.
     """
     now = clock.now()
-    older_pending = WebhookDelivery.objects.filter(
-        subscription_id=OuterRef("subscription_id"),
-        resource_key=OuterRef("resource_key"),
-        status=DeliveryStatus.PENDING,
-        id__lt=OuterRef("id"),
-    )
+    at = connection.ops.adapt_datetimefield_value(now)
+    sql = _CLAIM_SQL
+    if connection.features.has_select_for_update_skip_locked:
+        sql += _CLAIM_LOCKING
     with transaction.atomic():
         if connection.vendor == "postgresql":
             # The claim must walk webhook_delivery_due_idx in its order, stop at its batch, and look each
@@ -373,22 +418,33 @@ def webhook_deliveries_claim(*, batch: int = 50) -> list[WebhookDelivery]:
             # index scans and nested loops the only plans left, this one is chosen whatever the statistics say.
             with connection.cursor() as cursor:
                 cursor.execute(_INDEX_WALK_SETTINGS)
-        due = (
-            WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-            .filter(Q(locked_until=None) | Q(locked_until__lte=now))
-            .filter(subscription__active=True)
-            .exclude(Exists(older_pending))
-            .order_by("next_attempt_at", "id")  # webhook_delivery_due_idx's order: the walk stops at the batch
-        )
-        if connection.features.has_select_for_update_skip_locked:
-            due = due.select_for_update(skip_locked=True, of=("self",))
-        claimed = list(due[:batch])
+        pending = DeliveryStatus.PENDING.value
+        claimed = list(WebhookDelivery.objects.raw(sql, [at, pending, at, pending, batch]))
         if claimed:
-            WebhookDelivery.objects.filter(pk__in=[d.pk for d in claimed]).update(locked_until=now + lease())
-    # Each subscription read (and its secret decrypted) once, not once per delivery as a join would.
-    subscriptions = WebhookSubscription.objects.in_bulk({d.subscription_id for d in claimed})
+            until = connection.ops.adapt_datetimefield_value(now + lease())
+            ids = [d.pk for d in claimed]
+            with connection.cursor() as cursor:
+                if connection.vendor == "postgresql":
+                    cursor.execute(f'UPDATE "{_D}" SET "locked_until" = %s WHERE "id" = ANY(%s)', [until, ids])
+                else:
+                    cursor.execute(
+                        f'UPDATE "{_D}" SET "locked_until" = %s WHERE "id" IN (SELECT value FROM json_each(%s))',
+                        [until, json.dumps(ids)],
+                    )
+    # Each subscription read (and its secret decrypted) once, not once per delivery as a join would, and not again
+    # at the sender's next claims while it is not saved.
+    kept = {} if subscriptions is None else subscriptions
+    stale = {
+        d.subscription_id
+        for d in claimed
+        if (subscription := kept.get(d.subscription_id)) is None
+        or subscription.version != d.subscription_version  # type: ignore[attr-defined]
+        or _utc_naive(subscription.updated_at) != _utc_naive(d.subscription_updated_at)  # type: ignore[attr-defined]
+    }
+    if stale:
+        kept.update(WebhookSubscription.objects.in_bulk(stale))
     for delivery in claimed:
-        delivery.subscription = subscriptions[delivery.subscription_id]
+        delivery.subscription = kept[delivery.subscription_id]
     return claimed
 
 
@@ -531,72 +587,81 @@ def webhook_attempt_record(
     return webhook_attempts_record(outcomes=[outcome])[0]
 
 
+# What recording an attempt reads of its delivery, under the row's lock: the state it moves on, not the payload.
+_RECORD_COLUMNS = ("id", "status", "attempts", "created_at", "next_attempt_at", "finished_at", "locked_until")
+
+
 @transaction.atomic
 def webhook_attempts_record(*, outcomes: Sequence[AttemptOutcome]) -> list[WebhookDelivery]:
     """Log each attempt and move its delivery on: succeeded, failed (refused for good), pending again (with its next
     attempt) or dead (24 hours of retries are over); one transaction for them all, the deliveries locked in id
     order, the attempts written in one insert, the deliveries in one update per outcome. Returns the deliveries as
-    recorded, in the outcomes' order."""
+    recorded, in the outcomes' order: each outcome's own delivery object, its state columns set to what was written
+    (its row's, as locked here, when another worker had already finished it)."""
     if not outcomes:
         return []
     now = clock.now()
-    locked = {
-        d.pk: d
-        for d in WebhookDelivery.objects.select_for_update()
+    # Only the state columns, as tuples: the sender records a round every few requests, and building each delivery
+    # again with its decoded payload was a third of the recording's CPU.
+    locked: dict[int, dict[str, Any]] = {
+        row[0]: dict(zip(_RECORD_COLUMNS, row, strict=True))
+        for row in WebhookDelivery.objects.select_for_update()
         .filter(pk__in={o.delivery.pk for o in outcomes})
         .order_by("pk")
+        .values_list(*_RECORD_COLUMNS)
     }
     window = _setting_seconds("QUAI_WEBHOOKS_RETRY_SECONDS", domain.RETRY_WINDOW.total_seconds())
     base = _setting_seconds("QUAI_WEBHOOKS_BACKOFF_SECONDS", domain.BACKOFF_BASE.total_seconds())
-    attempts: list[WebhookAttempt] = []
-    recorded: list[WebhookDelivery] = []
+    attempts: list[dict[str, Any]] = []
     changes: dict[int, dict[str, Any]] = {pk: {} for pk in locked}  # what each delivery's update sets besides counts
     for outcome in outcomes:
-        delivery = locked[outcome.delivery.pk]
+        pk = outcome.delivery.pk
+        state = locked[pk]
         attempts.append(
-            WebhookAttempt(
-                delivery=delivery,
-                status_code=outcome.status_code,
-                latency_ms=outcome.latency_ms,
-                response_excerpt=outcome.response_excerpt,
-                error=outcome.error,
-                at=now,
-            )
+            {
+                "delivery_id": pk,
+                "status_code": outcome.status_code,
+                "latency_ms": outcome.latency_ms,
+                "response_excerpt": outcome.response_excerpt,
+                "error": outcome.error,
+                "at": now,
+            }
         )
-        delivery.attempts += 1
-        delivery.updated_at = now
-        if delivery.status == DeliveryStatus.PENDING:
+        state["attempts"] += 1
+        state["updated_at"] = now
+        if state["status"] == DeliveryStatus.PENDING:
             # Another worker may have finished it while this one's lease had expired: its answer stands.
             verdict = "failed" if outcome.final else domain.verdict(outcome.status_code)
-            delivery.locked_until = None
+            state["locked_until"] = None
             if verdict == "succeeded":
-                delivery.status, delivery.finished_at = DeliveryStatus.SUCCEEDED, now
+                state["status"], state["finished_at"] = DeliveryStatus.SUCCEEDED, now
             elif verdict == "failed":
-                delivery.status, delivery.finished_at = DeliveryStatus.FAILED, now
+                state["status"], state["finished_at"] = DeliveryStatus.FAILED, now
             else:
                 schedule = domain.schedule_retry(
-                    attempts=delivery.attempts,
+                    attempts=state["attempts"],
                     now=now,
-                    started_at=delivery.created_at,
+                    started_at=state["created_at"],
                     retry_after=outcome.retry_after,
                     window=window,
                     base=base,
-                    key=str(delivery.pk),
+                    key=str(pk),
                 )
                 if schedule.next_attempt_at is None:
-                    delivery.status, delivery.finished_at = DeliveryStatus.DEAD, now
+                    state["status"], state["finished_at"] = DeliveryStatus.DEAD, now
                 else:
-                    delivery.next_attempt_at = schedule.next_attempt_at
-            changes[delivery.pk] = {
-                "status": delivery.status,
+                    state["next_attempt_at"] = schedule.next_attempt_at
+            changes[pk] = {
+                "status": state["status"],
                 "locked_until": None,
-                "next_attempt_at": delivery.next_attempt_at,
-                "finished_at": delivery.finished_at,
+                "next_attempt_at": state["next_attempt_at"],
+                "finished_at": state["finished_at"],
             }
-            if delivery.status != DeliveryStatus.PENDING:
-                del changes[delivery.pk]["next_attempt_at"]  # left as it was: the successes of a round share one
-        recorded.append(delivery)
-    WebhookAttempt.objects.bulk_create(attempts)
+            if state["status"] != DeliveryStatus.PENDING:
+                del changes[pk]["next_attempt_at"]  # left as it was: the successes of a round share one
+    # The attempts' insert statement is the same text for any number of rows on PostgreSQL (one JSON parameter),
+    # where bulk_create compiled it and prepared each value through the ORM on every round.
+    rows_insert(WebhookAttempt, attempts)
     # One UPDATE per distinct change (all the successes of a round share one; a retry has its own time) rather than
     # ``bulk_update``, whose CASE per row and field cost more CPU than the requests. A delivery that another worker
     # had already finished only counts the attempt.
@@ -608,6 +673,13 @@ def webhook_attempts_record(*, outcomes: Sequence[AttemptOutcome]) -> list[Webho
         WebhookDelivery.objects.filter(pk__in=pks).update(
             attempts=F("attempts") + count, updated_at=now, **dict(fields)
         )
+    recorded: list[WebhookDelivery] = []
+    for outcome in outcomes:
+        delivery, state = outcome.delivery, locked[outcome.delivery.pk]
+        delivery.status, delivery.attempts, delivery.updated_at = state["status"], state["attempts"], now
+        delivery.next_attempt_at, delivery.finished_at = state["next_attempt_at"], state["finished_at"]
+        delivery.locked_until = state["locked_until"]
+        recorded.append(delivery)
     return recorded
 
 
@@ -644,8 +716,12 @@ def webhook_deliveries_send_due(
     in_flight: dict[Future[AttemptOutcome], WebhookDelivery] = {}
     active: Counter[int] = Counter()  # requests in flight per subscription
     waiting: dict[int, deque[tuple[WebhookDelivery, float]]] = {}  # claimed, behind their subscription's requests
-    more = True
-    idle_since = renewed = time.monotonic()
+    more = backlog = True
+    idle_since = renewed = unrecorded_since = time.monotonic()
+    # Answers not recorded yet: a round is recorded once the pool's worth came back, RECORD_SECONDS after its first
+    # answer, or when nothing is in flight, in one transaction (see RECORD_SECONDS).
+    unrecorded: list[AttemptOutcome] = []
+    subscriptions: dict[int, WebhookSubscription] = {}  # read by this run's claims
 
     def start(delivery: WebhookDelivery) -> None:
         active[delivery.subscription_id] += 1
@@ -663,13 +739,27 @@ def webhook_deliveries_send_due(
     with _client(connections=width) as client, ThreadPoolExecutor(width, thread_name_prefix="webhook") as pool:
         while True:
             held = len(in_flight) + sum(len(queue) for queue in waiting.values())
-            room = min(2 * width - held, batch, limit - claimed_count)
+            room = min(batch, limit - claimed_count)
             # Topped up once the pool's worth is left, not after each answer: a claim per delivery sent was most of
             # the sender's time in a sale (one subscription, 4 in flight, ~30 waiting: each answer freed one place).
-            if more and room > 0 and held <= width:
-                claimed = webhook_deliveries_claim(batch=room)
+            # Nor recorded after each answer (see RECORD_SECONDS).
+            # Recorded when the pool wants topping up from a backlog (the last claim was full: the record comes
+            # with the claim, as often as before), when nothing is in flight, or after RECORD_SECONDS.
+            if unrecorded and (
+                (backlog and held <= width)
+                or not in_flight
+                or len(unrecorded) >= width
+                or time.monotonic() - unrecorded_since >= RECORD_SECONDS
+            ):
+                webhook_attempts_record(outcomes=unrecorded)
+                sent += len(unrecorded)
+                unrecorded = []
+            # No claim while answers wait to be recorded: a success recorded first makes its resource's next
+            # delivery due to the same claim, and the claim comes with the record, not after every answer.
+            if more and room > 0 and held <= width and not unrecorded:
+                claimed = webhook_deliveries_claim(batch=room, subscriptions=subscriptions)
                 claimed_count += len(claimed)
-                more = len(claimed) == room
+                more = backlog = len(claimed) == room
                 if claimed and on_claimed is not None:
                     on_claimed(claimed)
                 now = time.monotonic()
@@ -681,12 +771,20 @@ def webhook_deliveries_send_due(
                 renew()
                 renewed = time.monotonic()
             if not in_flight:
+                if unrecorded:
+                    continue  # recorded at the top of the loop, before anything else is claimed
                 if claimed_count >= limit or time.monotonic() - idle_since >= linger:
                     break
                 time.sleep(LINGER_POLL_SECONDS)
                 more = True
                 continue
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            # A slow endpoint's answer does not hold the others' record back longer than RECORD_SECONDS.
+            timeout = RECORD_SECONDS - (time.monotonic() - unrecorded_since) if unrecorded else None
+            done, _ = wait(
+                in_flight, timeout=None if timeout is None else max(0.0, timeout), return_when=FIRST_COMPLETED
+            )
+            if not done:
+                continue
             finished = [in_flight.pop(future) for future in done]
             for delivery in finished:
                 active[delivery.subscription_id] -= 1
@@ -695,8 +793,9 @@ def webhook_deliveries_send_due(
             # a pending one), so its order does not depend on this round's record.
             for subscription_id in {delivery.subscription_id for delivery in finished}:
                 start_waiting(subscription_id)
-            webhook_attempts_record(outcomes=[future.result() for future in done])
-            sent += len(done)
+            if not unrecorded:
+                unrecorded_since = time.monotonic()
+            unrecorded.extend(future.result() for future in done)
             more = claimed_count < limit  # a success may have made the next delivery of its resource due
             idle_since = time.monotonic()
     return sent
