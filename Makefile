@@ -38,7 +38,7 @@ fmt: install ## format the code
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 
-prod-smoke: install ## start Quai as in production (gunicorn, DEBUG off) on a free port and check it
+prod-smoke: install ## start Quai as in production (granian, DEBUG off) on a free port and check it
 	bash scripts/prod_smoke.sh
 
 bench: install ## benchmarks: each figure printed against its target

@@ -8,8 +8,9 @@ The data (two merchants with an API key each, 300 SKUs, one hot SKU holding less
 before any server starts, then VACUUM ANALYZEd, so each clone starts with a running site's tables and statistics.
 Then, once with the group committer and once without (``QUAI_GROUP_COMMIT=false``), each on a fresh clone:
 
-- the server chosen by ``BENCH_INTAKE_SERVER``: ``gunicorn`` (default; ``gthread``) or ``granian`` (its WSGI
-  interface, Rust I/O, the Django app in ``--blocking-threads``), ``BENCH_INTAKE_PROCESSES`` ×
+- the server chosen by ``BENCH_INTAKE_SERVER``: ``granian`` (default, as in production since 2026-12-04: its WSGI
+  interface, Rust I/O, the Django app in ``--blocking-threads``; less CPU a request than gunicorn and no starved
+  keep-alive connections, docs/INTAKE.md) or ``gunicorn`` (``gthread``), ``BENCH_INTAKE_PROCESSES`` ×
   ``BENCH_INTAKE_THREADS`` (default 1 × 32, what served best on 2 cores) either way, DEBUG off, Celery on Redis
   beside it (the outbox relay, webhook deliveries), on a free loopback port. Why threads: requests spend
   most of their time waiting on the database; threads wait cheaply and share one group committer per process
@@ -78,7 +79,7 @@ HOT_STOCK = ORDERS * HOT_SHARE // 100 // 2  # the hot SKU runs out half-way thro
 OTHER_STOCK = 5_000
 CONNECTIONS = _env_int("BENCH_INTAKE_CONNECTIONS", 48)
 WRK_THREADS = _env_int("BENCH_INTAKE_WRK_THREADS", 2)
-SERVER = os.environ.get("BENCH_INTAKE_SERVER", "").strip() or "gunicorn"
+SERVER = os.environ.get("BENCH_INTAKE_SERVER", "").strip() or "granian"
 # One process of 32 threads served a sale best on 2 cores (docs/INTAKE.md): its one committer sees every request.
 PROCESSES = _env_int("BENCH_INTAKE_PROCESSES", 1)
 THREADS = _env_int("BENCH_INTAKE_THREADS", 32)

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# Starts Quai the way the README's "Production" section says (check --deploy, collectstatic, migrate, gunicorn with
-# DEBUG off behind a TLS-terminating proxy) on a free local port, with a scratch SQLite database, and checks what
-# production must do: security headers, static files served by the application server with a long cache, the API
-# schema, secure cookies, plain HTTP redirected to HTTPS. Used by CI (.ci/run) and `make prod-smoke`.
+# Starts Quai the way the README's "Production" section says (check --deploy, collectstatic, migrate, granian's WSGI
+# server with DEBUG off behind a TLS-terminating proxy) on a free local port, with a scratch SQLite database, and
+# checks what production must do: security headers, static files served by the application server with a long
+# cache, the API schema, secure cookies, plain HTTP redirected to HTTPS. Used by CI (.ci/run) and `make prod-smoke`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 
 work=$(mktemp -d)
-gunicorn_pid=
+server_pid=
 cleanup() {
-  if [ -n "$gunicorn_pid" ] && kill -0 "$gunicorn_pid" 2>/dev/null; then
-    kill -TERM "$gunicorn_pid"
-    wait "$gunicorn_pid" 2>/dev/null || true
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid"
+    wait "$server_pid" 2>/dev/null || true
   fi
   rm -rf "$work"
 }
@@ -43,12 +43,13 @@ echo "==> collectstatic, migrate"
 
 port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base=http://127.0.0.1:$port
-echo "==> gunicorn quai.wsgi on $base"
-"$PY" -m gunicorn quai.wsgi --bind "127.0.0.1:$port" --workers 2 --log-level warning &
-gunicorn_pid=$!
+echo "==> granian quai.wsgi:application on $base"
+"$PY" -m granian --interface wsgi --host 127.0.0.1 --port "$port" --workers 1 --blocking-threads 32 \
+  --log-level warning --no-access-log quai.wsgi:application &
+server_pid=$!
 # The checks, in Python with httpx (a dependency of Quai already), as a client behind the TLS-terminating proxy would
 # see them: requests carry X-Forwarded-Proto: https, as the proxy adds it.
-"$PY" - "$base" "$gunicorn_pid" <<'PYEOF'
+"$PY" - "$base" "$server_pid" <<'PYEOF'
 import json
 import os
 import re
@@ -57,7 +58,7 @@ import time
 
 import httpx
 
-base, gunicorn_pid = sys.argv[1], int(sys.argv[2])
+base, server_pid = sys.argv[1], int(sys.argv[2])
 https = {"X-Forwarded-Proto": "https"}
 
 
@@ -77,12 +78,12 @@ with httpx.Client(base_url=base, timeout=10) as client:
             break
         except httpx.TransportError:
             try:
-                os.kill(gunicorn_pid, 0)
+                os.kill(server_pid, 0)
             except ProcessLookupError:
-                fail("gunicorn exited")
+                fail("the server exited")
             time.sleep(0.2)
     else:
-        fail("gunicorn did not answer")
+        fail("the server did not answer")
 
     print("==> /ops/login/: 200 with the security headers")
     login = client.get("/ops/login/", headers=https)
@@ -104,7 +105,7 @@ with httpx.Client(base_url=base, timeout=10) as client:
     admin = client.get("/admin/login/", headers=https)
     expect(admin.status_code == 200, f"/admin/login/ answered {admin.status_code}")
 
-    print("==> a static file: served by gunicorn (WhiteNoise), hashed name, compressed, cached for a year")
+    print("==> a static file: served by the application server (WhiteNoise), hashed name, compressed, cached for a year")
     assets = re.findall(r'/static/[^"]+\.[0-9a-f]{12}\.(?:css|js)', login.text)
     expect(bool(assets), "no hashed static file referenced by /ops/login/")
     asset = client.get(assets[0], headers={**https, "Accept-Encoding": "gzip"})
