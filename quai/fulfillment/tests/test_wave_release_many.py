@@ -25,6 +25,7 @@ from quai.fulfillment.selectors import release_rooms
 from quai.fulfillment.tests.factories import Floor, floor_for, released_order
 from quai.inventory.models import ReservationAllocation, StockQuantity
 from quai.inventory.services import ALLOCATABLE_ZONE_KINDS, reservation_allocate, stock_policy_set, stock_receive
+from quai.inventory.services.allocations import AllocationRun, Placement
 from quai.orders.models import Order, OrderLine
 from quai.promise.selectors import ship_by_for_orders
 from quai.tenants.scope import Scope
@@ -292,3 +293,50 @@ def test_a_short_dated_lot_is_skipped_and_counted_in_the_refusal(floor):
     missing = _("Insufficient stock to allocate: %(short)d unit(s) missing at pickable places.") % {"short": 1}
     assert refusal == {"order_id": order_l.pk, "code": "insufficient_stock", "message": missing}
     assert StockQuantity.objects.get(sku=dated, lot="SOON").reserved == 0
+
+
+def _placements_walked(run: AllocationRun, reservation_id: int) -> list[Placement]:
+    """A reservation's placements as ``AllocationRun`` found them before it kept its plans by reservation: every
+    plan of the run walked for those of this reservation, in the order made."""
+    made = [
+        Placement(
+            location_id=row.location_id,
+            zone_id=row.place[2],
+            site_id=row.place[3],
+            zone_kind=row.place[4],
+            aisle=row.place[5],
+            x_m=float(row.place[6]),
+            y_m=float(row.place[7]),
+            lot=row.lot,
+            quantity=quantity,
+        )
+        for planned in run._planned
+        if planned.reservation.pk == reservation_id
+        for row, quantity in planned.lines
+    ]
+    return [*run._existing[reservation_id], *made]
+
+
+def test_a_reservation_s_placements_are_its_own_plans_as_a_walk_of_every_plan_finds_them(floor):
+    """The run answers each reservation's placements from its own plans (walking every plan of the run for each
+    reservation grew as the square of a wave's orders): the same placements, in the same order, at every step,
+    after an order undone (its second line short) and once every order is tried."""
+    lines = OrderLine.objects.filter(order__status="released", reservation_id__isnull=False, reserved_quantity__gt=0)
+    by_order: dict[int, list[int]] = {}
+    for order_id, reservation_id in lines.order_by("order_id", "position").values_list("order_id", "reservation_id"):
+        by_order.setdefault(order_id, []).append(reservation_id)
+    reservation_ids = [pk for its in by_order.values() for pk in its]
+    run = AllocationRun()
+    run.load(reservation_ids)
+    undone = 0
+    for its in by_order.values():
+        try:
+            with run.group():
+                for reservation_id in its:
+                    assert run.allocate(reservation_id) == _placements_walked(run, reservation_id)
+        except QuaiError:
+            undone += 1
+        for reservation_id in reservation_ids:
+            if not isinstance(run._reservations[reservation_id], QuaiError):
+                assert run._placements(reservation_id) == _placements_walked(run, reservation_id)
+    assert undone and len(run._planned) > 1

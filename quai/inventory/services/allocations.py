@@ -85,6 +85,9 @@ class AllocationRun:
         self._stock: dict[int, list[_Stock]] = {}  # by SKU, in id order
         self._shelf_life: dict[int, int] = {}
         self._planned: list[_Planned] = []
+        # The same plans by reservation, in the order made: a reservation's placements are read from its own
+        # (walking every plan of the run for each reservation grew as the square of a wave's orders).
+        self._planned_of: dict[int, list[_Planned]] = {}
         self._undo: list[_Planned] | None = None
 
     # --- reads ---------------------------------------------------------------------------------------------------
@@ -215,6 +218,7 @@ class AllocationRun:
         except BaseException:
             for planned in reversed(self._undo):
                 self._planned.remove(planned)
+                self._planned_of[planned.reservation.pk].remove(planned)
                 for row, quantity in planned.lines:
                     row.free += quantity
                 self._allocated[planned.reservation.pk] -= sum(quantity for _row, quantity in planned.lines)
@@ -270,6 +274,7 @@ class AllocationRun:
             planned.lines.append((row, quantity))
         self._allocated[reservation_id] += need
         self._planned.append(planned)
+        self._planned_of.setdefault(reservation_id, []).append(planned)
         if self._undo is not None:
             self._undo.append(planned)
         return self._placements(reservation_id)
@@ -287,8 +292,7 @@ class AllocationRun:
                 lot=row.lot,
                 quantity=quantity,
             )
-            for planned in self._planned
-            if planned.reservation.pk == reservation_id
+            for planned in self._planned_of.get(reservation_id, ())
             for row, quantity in planned.lines
         ]
         return [*self._existing[reservation_id], *made]
@@ -354,6 +358,7 @@ class AllocationRun:
         else:
             events.extend(made)
         self._planned = []
+        self._planned_of = {}
         return len(created)
 
 
