@@ -38,7 +38,7 @@ import logging
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -47,7 +47,6 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils.translation import gettext as _
 
 from quai.core import clock
@@ -424,13 +423,7 @@ def webhook_deliveries_claim(
             until = connection.ops.adapt_datetimefield_value(now + lease())
             ids = [d.pk for d in claimed]
             with connection.cursor() as cursor:
-                if connection.vendor == "postgresql":
-                    cursor.execute(f'UPDATE "{_D}" SET "locked_until" = %s WHERE "id" = ANY(%s)', [until, ids])
-                else:
-                    cursor.execute(
-                        f'UPDATE "{_D}" SET "locked_until" = %s WHERE "id" IN (SELECT value FROM json_each(%s))',
-                        [until, json.dumps(ids)],
-                    )
+                cursor.execute(f'UPDATE "{_D}" SET "locked_until" = %s' + _where_ids(), [until, _ids_param(ids)])
     # Each subscription read (and its secret decrypted) once, not once per delivery as a join would, and not again
     # at the sender's next claims while it is not saved.
     kept = {} if subscriptions is None else subscriptions
@@ -591,6 +584,31 @@ def webhook_attempt_record(
 _RECORD_COLUMNS = ("id", "status", "attempts", "created_at", "next_attempt_at", "finished_at", "locked_until")
 
 
+_RECORD_TIMES = ("created_at", "next_attempt_at", "finished_at", "locked_until")
+_IN_JSON = ' WHERE "id" IN (SELECT value FROM json_each(%s))'  # SQLite's form of ``= ANY(%s)``
+_RECORD_LOCK_SQL = {
+    False: f'SELECT {", ".join(_RECORD_COLUMNS)} FROM "{_D}"{_IN_JSON} ORDER BY "id"',
+    True: f'SELECT {", ".join(_RECORD_COLUMNS)} FROM "{_D}" WHERE "id" = ANY(%s) ORDER BY "id" FOR UPDATE',
+}
+
+
+def _where_ids() -> str:
+    return ' WHERE "id" = ANY(%s)' if connection.vendor == "postgresql" else _IN_JSON
+
+
+def _ids_param(ids: Iterable[int]) -> Any:
+    """A list of ids as one parameter: an array on PostgreSQL, a JSON text for SQLite's ``json_each``."""
+    unique = sorted(set(ids))
+    return unique if connection.vendor == "postgresql" else json.dumps(unique)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """A time read by a plain cursor as the ORM gives it: aware, in UTC (SQLite's are naive UTC)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
 @transaction.atomic
 def webhook_attempts_record(*, outcomes: Sequence[AttemptOutcome]) -> list[WebhookDelivery]:
     """Log each attempt and move its delivery on: succeeded, failed (refused for good), pending again (with its next
@@ -601,15 +619,17 @@ def webhook_attempts_record(*, outcomes: Sequence[AttemptOutcome]) -> list[Webho
     if not outcomes:
         return []
     now = clock.now()
-    # Only the state columns, as tuples: the sender records a round every few requests, and building each delivery
-    # again with its decoded payload was a third of the recording's CPU.
-    locked: dict[int, dict[str, Any]] = {
-        row[0]: dict(zip(_RECORD_COLUMNS, row, strict=True))
-        for row in WebhookDelivery.objects.select_for_update()
-        .filter(pk__in={o.delivery.pk for o in outcomes})
-        .order_by("pk")
-        .values_list(*_RECORD_COLUMNS)
-    }
+    # Only the state columns, by a written statement: the ORM's form (compiled each round, each delivery built again
+    # with its decoded payload) was most of the recording's CPU.
+    locked: dict[int, dict[str, Any]] = {}
+    with connection.cursor() as cursor:
+        postgres = connection.vendor == "postgresql"
+        cursor.execute(_RECORD_LOCK_SQL[postgres], [_ids_param(o.delivery.pk for o in outcomes)])
+        for row in cursor.fetchall():
+            state = dict(zip(_RECORD_COLUMNS, row, strict=True))
+            for name in _RECORD_TIMES:
+                state[name] = _aware(state[name])
+            locked[state["id"]] = state
     window = _setting_seconds("QUAI_WEBHOOKS_RETRY_SECONDS", domain.RETRY_WINDOW.total_seconds())
     base = _setting_seconds("QUAI_WEBHOOKS_BACKOFF_SECONDS", domain.BACKOFF_BASE.total_seconds())
     attempts: list[dict[str, Any]] = []
@@ -669,10 +689,14 @@ def webhook_attempts_record(*, outcomes: Sequence[AttemptOutcome]) -> list[Webho
     groups: dict[tuple[Any, ...], list[int]] = {}
     for pk, change in changes.items():
         groups.setdefault((counts[pk], *sorted(change.items())), []).append(pk)
-    for (count, *fields), pks in groups.items():
-        WebhookDelivery.objects.filter(pk__in=pks).update(
-            attempts=F("attempts") + count, updated_at=now, **dict(fields)
-        )
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        for (count, *fields), pks in groups.items():
+            sets = dict(fields)
+            assignments = ['"attempts" = "attempts" + %s', '"updated_at" = %s', *(f'"{name}" = %s' for name in sets)]
+            sql = f'UPDATE "{_D}" SET {", ".join(assignments)}{_where_ids()}'
+            values = [adapt(value) if isinstance(value, datetime) else value for value in sets.values()]
+            cursor.execute(sql, [count, adapt(now), *values, _ids_param(pks)])
     recorded: list[WebhookDelivery] = []
     for outcome in outcomes:
         delivery, state = outcome.delivery, locked[outcome.delivery.pk]
