@@ -441,6 +441,21 @@ def webhook_deliveries_claim(
     return claimed
 
 
+_DUE_SQL = (
+    f'SELECT 1 FROM "{_D}" WHERE "status" = %s AND "next_attempt_at" <= %s '
+    'AND ("locked_until" IS NULL OR "locked_until" <= %s) ORDER BY "next_attempt_at" LIMIT 1'  # the due index's walk
+)
+
+
+def webhook_deliveries_due() -> bool:
+    """Whether some delivery may be due (a claim may find one): pending, its time come, no live lease. It does not
+    look at the subscription nor at an older pending delivery of the resource, which the claim then does."""
+    at = connection.ops.adapt_datetimefield_value(clock.now())
+    with connection.cursor() as cursor:
+        cursor.execute(_DUE_SQL, [DeliveryStatus.PENDING.value, at, at])
+        return cursor.fetchone() is not None
+
+
 def _outside_transactions() -> None:
     """A request to a merchant's server may take seconds: never while holding a transaction (and its locks).
     The test suite's own wrapping transaction is the one exception."""
@@ -800,7 +815,9 @@ def webhook_deliveries_send_due(
                 if claimed_count >= limit or time.monotonic() - idle_since >= linger:
                     break
                 time.sleep(LINGER_POLL_SECONDS)
-                more = True
+                # While it lingers, a one-statement look (no transaction, no lock) before the claim's four: in a sale
+                # that runs below the sender's pace most of its claims found nothing, ~2 ms of CPU each, 50 a second.
+                more = webhook_deliveries_due()
                 continue
             # A slow endpoint's answer does not hold the others' record back longer than RECORD_SECONDS.
             timeout = RECORD_SECONDS - (time.monotonic() - unrecorded_since) if unrecorded else None

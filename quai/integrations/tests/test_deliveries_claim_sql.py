@@ -92,3 +92,20 @@ def test_a_sender_reads_a_subscription_again_once_it_was_saved_and_not_before(me
     rotated = services.webhook_subscription_rotate_secret(subscription=subscription)
     third, reads = claim_one()
     assert reads == 1 and third.subscription.secret == rotated.secret != subscription.secret
+
+
+def test_the_lingering_senders_look_says_due_exactly_when_a_delivery_is_pending_due_and_not_leased(merchant):
+    now = clock.now()
+    clock.set_now(now)
+    subscription = WebhookSubscriptionFactory(merchant=merchant)
+    assert not deliveries.webhook_deliveries_due()
+    WebhookDeliveryFactory(subscription=subscription, resource_key="a", next_attempt_at=now + timedelta(seconds=1))
+    WebhookDeliveryFactory(subscription=subscription, resource_key="b", locked_until=now + timedelta(seconds=1))
+    WebhookDeliveryFactory(subscription=subscription, resource_key="c", status=DeliveryStatus.SUCCEEDED)
+    assert not deliveries.webhook_deliveries_due()
+    assert services.webhook_deliveries_claim(batch=50) == []
+
+    clock.set_now(now + timedelta(seconds=1))  # a's time has come, b's lease is over
+    assert deliveries.webhook_deliveries_due()
+    assert len(services.webhook_deliveries_claim(batch=50)) == 2
+    assert not deliveries.webhook_deliveries_due()  # both leased now
