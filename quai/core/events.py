@@ -310,6 +310,7 @@ class Subscription:
     key: str
     fn: Handler
     batch: BatchHandler | None = None
+    recorded: bool = True
 
     def matches(self, name: str) -> bool:
         if self.pattern == "*":
@@ -323,7 +324,7 @@ _subscriptions: dict[str, Subscription] = {}
 _matching: dict[str, dict[str, Subscription]] = {}
 
 
-def subscribe(pattern: str, key: str, fn: Handler, *, batch: BatchHandler | None = None) -> None:
+def subscribe(pattern: str, key: str, fn: Handler, *, batch: BatchHandler | None = None, recorded: bool = True) -> None:
     """Run ``fn(event, envelope)`` once per event matching ``pattern``; ``key`` names the handler.
 
     ``pattern`` is an event name ("inventory.stock_changed"), a prefix ending in ``.*`` ("order.*") or ``"*"``
@@ -335,13 +336,19 @@ def subscribe(pattern: str, key: str, fn: Handler, *, batch: BatchHandler | None
     them in turn (``items``: ``(event, envelope)`` pairs in the order they happened), in fewer queries. The relay
     calls it with this handler's events of one relay batch, inside one savepoint; if it raises, that savepoint is
     rolled back and ``fn`` runs on each event alone, so one event's failure stays its own.
+
+    ``recorded=False``: for a handler idempotent by its own writes alone (a unique constraint under which a second
+    run writes nothing, and no other effect): the relay records no ``HandledEvent`` row for it, so every retry of
+    its event (another handler failed, a relay died) runs it again. Why: the webhook fan-out runs on every event and
+    almost always finds no subscription that wants it; its rows were half of all the relay wrote in a sale. Not for
+    a handler relayed first (``quai.core.outbox.relay_first``): its priority pass finds its work by those rows.
     """
     if not _PATTERN_PATTERN.match(pattern):
         raise ValueError(f"{pattern!r} is not an event name, a prefix like 'order.*', or '*'")
     if not key:
         raise ValueError("a subscription needs a key: it is how the relay remembers what already ran")
     _subscriptions.pop(key, None)
-    _subscriptions[key] = Subscription(pattern=pattern, key=key, fn=fn, batch=batch)
+    _subscriptions[key] = Subscription(pattern=pattern, key=key, fn=fn, batch=batch, recorded=recorded)
     _matching.clear()
 
 

@@ -96,5 +96,6 @@ def test_the_priority_pass_fans_out_the_lane_behind_a_backlog_and_the_relay_adds
     assert WebhookDelivery.objects.filter(subscription=subscription).count() == 34
     assert not OutboxEvent.objects.filter(relayed_at=None).exists()
     assert not OutboxEvent.objects.exclude(last_error="").exists()
-    for row in lane:  # each handler once
-        assert HandledEvent.objects.filter(event=row).count() == len(subscriptions_for(row.name))
+    for row in lane:  # each recorded handler once (the ``*`` fan-out is unrecorded: it skips the lane anyway)
+        recorded = [sub for sub in subscriptions_for(row.name).values() if sub.recorded]
+        assert HandledEvent.objects.filter(event=row).count() == len(recorded)
