@@ -9,10 +9,11 @@ before any server starts, then VACUUM ANALYZEd, so each clone starts with a runn
 Then, once with the group committer and once without (``QUAI_GROUP_COMMIT=false``), each on a fresh clone:
 
 - the server chosen by ``BENCH_INTAKE_SERVER``: ``granian`` (default, as in production since 2026-12-04: its WSGI
-  interface, Rust I/O, the Django app in ``--blocking-threads``; less CPU a request than gunicorn and no starved
-  keep-alive connections, docs/INTAKE.md) or ``gunicorn`` (``gthread``), ``BENCH_INTAKE_PROCESSES`` ×
-  ``BENCH_INTAKE_THREADS`` (default 1 × 32, what served best on 2 cores) either way, DEBUG off, Celery on Redis
-  beside it (the outbox relay, webhook deliveries), on a free loopback port. Why threads: requests spend
+  interface, Rust I/O, the Django app in ``--blocking-threads``; less CPU a request than gunicorn and a bare
+  endpoint's p99 under 0.6 s against gunicorn's 4-7 s at the same load, docs/INTAKE.md) or ``gunicorn``
+  (``gthread``), ``BENCH_INTAKE_PROCESSES`` × ``BENCH_INTAKE_THREADS`` (default 1 × 32, what served best on 2
+  cores) either way, DEBUG off, Celery on Redis beside it (the outbox relay, webhook deliveries), on a free
+  loopback port. Why threads: requests spend
   most of their time waiting on the database; threads wait cheaply and share one group committer per process
   (docs/INTAKE.md); an async server would run the same synchronous Django code in threads anyway; two Celery
   workers as in production (README): ``-Q celery -c 2`` (the relay) and ``-Q shop_push -c 2`` (webhook sends, the
