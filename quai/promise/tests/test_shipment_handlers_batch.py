@@ -5,7 +5,7 @@ batch, and a batch that fails falls back per event on the relay."""
 from __future__ import annotations
 
 import importlib
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -196,3 +196,44 @@ def test_a_delivered_batch_that_fails_is_undone_and_the_relay_decides_each_alone
     assert (_records(), _lanes()) == expected
     assert HandledEvent.objects.filter(handler="promise.delivered").count() == 4
     assert not OutboxEvent.objects.filter(relayed_at=None).exists()
+
+
+def _stored() -> list[tuple[Any, ...]]:
+    """The records' rows as the database holds them (no converter: SQLite's text forms compared too)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {PromiseRecord._meta.db_table} ORDER BY id")
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def test_the_records_update_writes_what_the_orm_update_of_each_record_writes(merchant, configured, shirt):
+    """``_records_update``'s one statement against ``QuerySet.update`` per record, for both handlers' fields and
+    the values they write: instants in several zones (microseconds, none), booleans and none, dates, choices."""
+    clock.set_now(MONDAY)
+    orders = _orders(merchant, 4)
+    records = list(PromiseRecord.objects.filter(order_id__in=[order.pk for order in orders]).order_by("pk"))
+    paris = datetime.fromisoformat("2025-03-11T11:00:00.123456+01:00")
+    for n, record in enumerate(records):
+        record.shipped_at = None if n == 3 else paris + timedelta(days=n, minutes=7 * n)
+        record.shipped_on_time = (True, False, None, True)[n]
+        record.status = ("kept", "pending", "pending", "at_risk")[n]
+        record.at_risk_since = MONDAY if n == 3 else None
+        record.delivered_at = None if n == 2 else (paris + timedelta(hours=n)).astimezone(UTC if n else paris.tzinfo)
+        record.cause = ("", "carrier_late", "", "")[n]
+        record.closed_on = None if n >= 2 else date(2025, 3, 11 + n)
+    for fields in (
+        ["shipped_at", "shipped_on_time", "status", "at_risk_since"],
+        ["delivered_at", "status", "cause", "closed_on"],
+    ):
+        if "cause" in fields:
+            records[1].status = "broken"  # with its cause, written in the same statement
+        with pytest.raises(Undo), transaction.atomic():
+            for record in records:
+                PromiseRecord.objects.filter(pk=record.pk).update(**{name: getattr(record, name) for name in fields})
+            by_orm = _stored()
+            raise Undo
+        with pytest.raises(Undo), transaction.atomic():
+            with CaptureQueriesContext(connection) as context:
+                services.promises._records_update(records, fields)
+            assert _stored() == by_orm
+            assert len(context.captured_queries) == 1
+            raise Undo
