@@ -340,7 +340,7 @@ def subscribe(pattern: str, key: str, fn: Handler, *, batch: BatchHandler | None
     ``recorded=False``: for a handler idempotent by its own writes alone (a unique constraint under which a second
     run writes nothing, and no other effect): the relay records no ``HandledEvent`` row for it, so every retry of
     its event (another handler failed, a relay died) runs it again. Why: the webhook fan-out runs on every event and
-    almost always finds no subscription that wants it; its rows were half of all the relay wrote in a sale. Not for
+    almost always finds no subscription that wants it; its rows were 42 % of all the relay wrote in a sale. Not for
     a handler relayed first (``quai.core.outbox.relay_first``): its priority pass finds its work by those rows.
     """
     if not _PATTERN_PATTERN.match(pattern):
