@@ -52,7 +52,7 @@ from zoneinfo import ZoneInfo
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Subquery
 from django.test import Client
 from django.test.utils import override_settings
 
@@ -101,6 +101,10 @@ class Tick:
     stages: dict[str, int]
     pick_heads: int
     pack_heads: int
+    #: orders the tick's wave sent to the floor (0: no wave)
+    waved: int = 0
+    #: part → (CPU seconds, SQL statements) of this tick (``_Timer``): how a part's cost per tick grows with the day
+    costs: dict[str, tuple[float, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -139,7 +143,12 @@ class Run:
     tickets_answered_by_agents: int = 0
     manifests: list[dict[str, Any]] = field(default_factory=list)
     wall_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    #: the process's CPU seconds per part (the intake committer's thread included): unlike the wall seconds, not
+    #: moved by the other work of a shared machine
+    cpu_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     queries: Counter[str] = field(default_factory=Counter)
+    #: the current tick's part → [CPU seconds, SQL statements], moved to its ``Tick`` at the tick's end
+    tick_costs: dict[str, list[float]] = field(default_factory=dict)
     delivered_days: Counter[int] = field(default_factory=Counter)
     supervisor: Any = None  # the floor supervisor who confirms the paper-picked batches
     #: the traces whose promised ship-by is not known yet (``_ship_by_learn``), and how many traces it has seen
@@ -175,25 +184,34 @@ def _simulated_world() -> Iterator[None]:
 
 
 class _Timer:
-    """Wall seconds and SQL statements of one part of the run (this thread's connection: the intake committer's
-    own thread is not counted), for the bench's hot spots."""
+    """Wall seconds, the process's CPU seconds and SQL statements of one part of the run (statements on this
+    thread's connection: the intake committer's own thread is not counted), for the bench's hot spots; the CPU and
+    the statements are also kept per tick (``Tick.costs``)."""
 
     def __init__(self, run: Run, name: str) -> None:
         self.run, self.name = run, name
         self.wrapper: Any = None
+        self.statements = 0
 
     def _count(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        self.run.queries[self.name] += 1
+        self.statements += 1
         return execute(sql, params, many, context)
 
     def __enter__(self) -> None:
         self.started = wall.perf_counter()
+        self.cpu_started = wall.process_time()
         self.wrapper = connection.execute_wrapper(self._count)
         self.wrapper.__enter__()
 
     def __exit__(self, *exc: object) -> None:
         self.wrapper.__exit__(*exc)
+        cpu = wall.process_time() - self.cpu_started
         self.run.wall_seconds[self.name] += wall.perf_counter() - self.started
+        self.run.cpu_seconds[self.name] += cpu
+        self.run.queries[self.name] += self.statements
+        tick = self.run.tick_costs.setdefault(self.name, [0.0, 0])
+        tick[0] += cpu
+        tick[1] += self.statements
 
 
 def _hour_of(at: datetime) -> datetime:
@@ -276,16 +294,17 @@ def _variation(rng: random.Random) -> float:
     return max(0.5, rng.gauss(1.0, 0.1))
 
 
-def _waves(run: Run, pickers: float, now: datetime) -> None:
-    """Release a wave when the open batches hold less than half an hour of the pickers' work."""
+def _waves(run: Run, pickers: float, now: datetime) -> int:
+    """Release a wave when the open batches hold less than half an hour of the pickers' work; the orders it sent
+    to the floor (0: no wave)."""
     if pickers <= 0:
-        return
+        return 0
     open_lines = fulfillment_selectors.site_open_pick_lines(scope=SCOPE, site_id=run.world.site.pk)
     wanted = pickers * world_mod.STANDARDS[Activity.PICK] * 0.5 - open_lines
     if wanted <= 0:
-        return
+        return 0
     if not fulfillment_selectors.orders_awaiting_wave_exist(scope=SCOPE):
-        return  # nothing waits: no empty wave
+        return 0  # nothing waits: no empty wave
     # As many orders as the half hour of work asks (about 1.5 lines an order), however many pickers the plan has:
     # a fixed ceiling (500 orders a tick) fed the floor 3,000 orders an hour whatever its crew, and at the peak of a
     # 10,000-order day left the plan's 79 pickers 60 % idle while the spike waited for a wave, to be picked by the
@@ -297,6 +316,7 @@ def _waves(run: Run, pickers: float, now: datetime) -> None:
         trace = run.traces.get(order_id)
         if trace is not None and trace.waved_at is None:
             trace.waved_at = now
+    return int(wave.order_count)
 
 
 def _floor_supervisor(run: Run) -> Any:
@@ -558,13 +578,18 @@ def simulate(params: SimulationParams, *, progress: Callable[[str], None] | None
         clock.set_now(now)
         pickers, packers = Crew(), Crew()
         to_pack: list[int] = []
-        queue = list(planned)
+        # The orders and the tickets are in time order: each tick takes the next ones by position (popping the
+        # head of the list moved every later entry, per order: quadratic in the day's orders).
+        arrived = 0
         tickets = sorted((o for o in planned if o.ticket_at is not None), key=lambda o: (o.ticket_at, o.index))
+        tickets_opened = 0
         while now < end:
             previous, now = now, now + tick
-            arriving = []
-            while queue and queue[0].at < now:
-                arriving.append(queue.pop(0))
+            first = arrived
+            while arrived < len(planned) and planned[arrived].at < now:
+                arrived += 1
+            arriving = planned[first:arrived]
+            run.tick_costs = {}
             clock.set_now(now)
             with _Timer(run, "intake"):
                 _intake(run, client, arriving)
@@ -581,7 +606,7 @@ def simulate(params: SimulationParams, *, progress: Callable[[str], None] | None
             available = packers.start_tick(pack_people, len(pack_people) * tick_hours * _variation(rng_floor))
             run.effort[(Activity.PACK, "PAK")][0] += available
             with _Timer(run, "waves"):
-                _waves(run, len(pick_people), now)
+                waved = _waves(run, len(pick_people), now)
             with _Timer(run, "picking"):
                 _pick(run, pickers, rng_floor, now, to_pack)
             with _Timer(run, "packing"):
@@ -591,10 +616,12 @@ def simulate(params: SimulationParams, *, progress: Callable[[str], None] | None
             with _Timer(run, "relay"):
                 outbox_sweep(batch=500, max_batches=1000)
             with _Timer(run, "tickets"):
-                due = []
-                while tickets and tickets[0].ticket_at is not None and tickets[0].ticket_at < now:
-                    due.append(tickets.pop(0))
-                _tickets_open(run, due)
+                first = tickets_opened
+                while (
+                    tickets_opened < len(tickets) and (at := tickets[tickets_opened].ticket_at) is not None and at < now
+                ):
+                    tickets_opened += 1
+                _tickets_open(run, tickets[first:tickets_opened])
                 _agents_answer(run, now, tick_hours)
             _behind_check(run, now, to_pack)
             stages = _stages(run)
@@ -606,28 +633,30 @@ def simulate(params: SimulationParams, *, progress: Callable[[str], None] | None
                     stages=stages,
                     pick_heads=len(pick_people),
                     pack_heads=len(pack_people),
+                    waved=waved,
+                    costs={part: (cpu, int(statements)) for part, (cpu, statements) in run.tick_costs.items()},
                 )
             )
             if progress is not None:
                 progress(_progress_line(run, now, stages))
+        run.tick_costs = {}
         with _Timer(run, "deliveries"):
-            _deliveries(run, rng_transit, tickets)
+            _deliveries(run, rng_transit, tickets[tickets_opened:])
     run.wall_seconds["total"] = wall.perf_counter() - started
     return run
 
 
 def _deliveries(run: Run, rng: random.Random, tickets: list[PlannedOrder]) -> None:
     """The days after: each shipped parcel is delivered after delivery days drawn from its lane's transit."""
-    shipments = list(
-        shipping_selectors.shipments_handed_over(scope=Scope.merchant(run.world.merchant_id)).values_list(
-            "pk", "order_id", "shipped_at", "tracking_number", "service"
-        )
-    )
+    handed_over = shipping_selectors.shipments_handed_over(scope=Scope.merchant(run.world.merchant_id))
+    shipments = list(handed_over.values_list("pk", "order_id", "shipped_at", "tracking_number", "service"))
     traces = run.traces
+    # The orders through a subquery on the same shipments: a list of every shipped order's id was a parameter per
+    # order (100,000 at a 100,000-order day; SQLite's default limit is 32,766 a statement, this build's 250,000).
     addresses = {
         pk: (country, postcode)
         for pk, country, postcode in order_list(scope=SCOPE)
-        .filter(pk__in=[order_id for _pk, order_id, *_rest in shipments])
+        .filter(pk__in=Subquery(handed_over.order_by().values("order_id")))
         .values_list("pk", "country", "postcode")
     }
     plan: dict[date, list[tuple[int, datetime]]] = defaultdict(list)

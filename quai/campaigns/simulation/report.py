@@ -316,6 +316,21 @@ def day_trace(run: Run) -> dict[str, Any]:
         "what_if": run.params.what_if,
         "ticks": [t.at.isoformat() for t in run.ticks],
         "queues": stage_queues(run),
+        # Each tick's parts: the orders taken in and waved, the heads on shift, the stages at its end, and what
+        # each part of the engine cost in that tick (CPU milliseconds, SQL statements; machine-dependent, unlike
+        # the rest, and read by no comparison): how a part's cost per tick grows with the day.
+        "tick_parts": [
+            {
+                "intake": t.intake,
+                "waved": t.waved,
+                "pick_heads": t.pick_heads,
+                "pack_heads": t.pack_heads,
+                "stages": t.stages,
+                "cpu_ms": {part: round(cpu * 1000, 1) for part, (cpu, _statements) in sorted(t.costs.items())},
+                "sql": {part: statements for part, (_cpu, statements) in sorted(t.costs.items())},
+            }
+            for t in run.ticks
+        ],
         "orders": {
             run.traces[r["order_id"]].external_id: [
                 r["ship_date"].isoformat() if r["ship_date"] else None,
@@ -436,6 +451,7 @@ def run_figures(run: Run, baseline: dict[str, Any] | None = None) -> dict[str, A
         "manifests": [{**m, "at": _local(m["at"]).strftime("%H:%M")} for m in run.manifests],
         "transit_days": dict(sorted(run.delivered_days.items())),
         "wall_seconds": {k: round(v, 2) for k, v in sorted(run.wall_seconds.items())},
+        "cpu_seconds": {k: round(v, 2) for k, v in sorted(run.cpu_seconds.items())},
         "queries": dict(sorted(run.queries.items())),
     }
 

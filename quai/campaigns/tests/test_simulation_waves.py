@@ -22,7 +22,7 @@ def test_a_wave_holds_the_half_hour_of_work_the_pickers_on_shift_ask_for(
 
     def release(*, site: Any, criteria: Any) -> Any:
         asked.append(criteria.capacity)
-        return SimpleNamespace(pk=1)
+        return SimpleNamespace(pk=1, order_count=criteria.capacity)
 
     monkeypatch.setattr(engine.fulfillment_selectors, "site_open_pick_lines", lambda **_kw: open_lines)
     monkeypatch.setattr(engine.fulfillment_selectors, "orders_awaiting_wave_exist", lambda **_kw: True)
