@@ -35,6 +35,13 @@ def process_commands(*, web: str, addr: str, concurrency: int, shop_concurrency:
     commands: dict[str, list[str]] = {}
     if web == "runserver":
         commands["web"] = [python, "-m", "django", "runserver", addr]
+    elif web == "granian":
+        # As the README's production line: one process whose 32 threads share the order intake's group committer.
+        host, _, port = addr.rpartition(":")
+        commands["web"] = [
+            python, "-m", "granian", "--interface", "wsgi", "--host", host or "127.0.0.1", "--port", port,
+            "--workers", "1", "--blocking-threads", "32", "--no-access-log", "quai.wsgi:application",
+        ]  # fmt: skip
     elif web == "gunicorn":
         commands["web"] = [python, "-m", "gunicorn", "quai.wsgi", "--bind", addr]
     commands["worker"] = [
@@ -59,9 +66,10 @@ class Command(BaseCommand):
         parser.add_argument("addr", nargs="?", default="127.0.0.1:8000", help="host:port of the web server")
         parser.add_argument(
             "--web",
-            choices=["runserver", "gunicorn", "none"],
+            choices=["runserver", "granian", "gunicorn", "none"],
             default="runserver",
-            help="the web server: Django's (development, the default), gunicorn, or none (worker and beat only)",
+            help="the web server: Django's (development, the default), granian (as in production), gunicorn, or none "
+            "(worker and beat only)",
         )
         parser.add_argument("--concurrency", type=int, default=2, help="worker processes (default 2)")
         parser.add_argument(
