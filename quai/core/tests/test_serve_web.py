@@ -18,7 +18,7 @@ from quai.core.management.commands.serve import process_commands
 ROOT = Path(settings.BASE_DIR)
 
 
-def test_granian_is_started_as_the_readme_s_production_line():
+def test_granian_is_started_as_the_readme_s_production_line() -> None:
     command = process_commands(web="granian", addr="0.0.0.0:9123", concurrency=1)["web"]
 
     assert command[:3] == [sys.executable, "-m", "granian"]
@@ -39,7 +39,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_the_granian_web_process_serves_the_api_and_the_operator_login(tmp_path):
+def test_the_granian_web_process_serves_the_api_and_the_operator_login(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "quai.settings",
