@@ -115,6 +115,7 @@ class GroupCommitter:
     ``max_pending_per_key`` / ``max_pending``: queued units beyond which ``submit`` refuses (``Overloaded``).
     ``wait_timeout``: how long a caller waits for its unit to START; a unit still queued then is withdrawn and the
     caller gets ``Overloaded`` (nothing done). A unit already running is always waited for: its outcome is coming.
+    ``None``: a caller waits however long it takes (a simulated day, whose results must not depend on wall time).
     ``prepare(locks)``: called inside the batch's transaction before any unit, with the sorted union of the units'
     ``locks``; it takes those locks in that order (e.g. ``SELECT … ORDER BY id FOR UPDATE``). What it returns (say,
     the locked rows' counters) is handed to ``bulk``.
@@ -131,7 +132,7 @@ class GroupCommitter:
         per_key_cap: int = 100,
         max_pending_per_key: int = 2000,
         max_pending: int = 10000,
-        wait_timeout: float = 30.0,
+        wait_timeout: float | None = 30.0,
         prepare: Callable[[Sequence[Any]], Any] | None = None,
         bulk: BulkHandler | None = None,
         using: str = DEFAULT_DB_ALIAS,
@@ -167,19 +168,26 @@ class GroupCommitter:
         unit: _Unit[T] = _Unit(work=work, key=key, locks=tuple(locks), item=item)
         with self._condition:
             self._ensure_thread()
-            queue = self._queues.get(key)
-            if self._pending >= self.max_pending or (queue is not None and len(queue) >= self.max_pending_per_key):
-                self.stats.overloaded += 1
-                raise Overloaded(
-                    _("Too many orders are waiting to be written; nothing was done. Retry in a moment."),
-                    details={"queued": len(queue) if queue is not None else 0},
-                )
-            if queue is None:
-                queue = self._queues[key] = deque()
-            queue.append(unit)
-            self._pending += 1
+            refused = self._enqueue(unit)
+            if refused is not None:
+                raise refused
             self._condition.notify()
         return unit.future
+
+    def _enqueue(self, unit: _Unit[Any]) -> Overloaded | None:
+        """Queue ``unit`` (the condition held), or the ``Overloaded`` that refuses it (nothing queued)."""
+        queue = self._queues.get(unit.key)
+        if self._pending >= self.max_pending or (queue is not None and len(queue) >= self.max_pending_per_key):
+            self.stats.overloaded += 1
+            return Overloaded(
+                _("Too many orders are waiting to be written; nothing was done. Retry in a moment."),
+                details={"queued": len(queue) if queue is not None else 0},
+            )
+        if queue is None:
+            queue = self._queues[unit.key] = deque()
+        queue.append(unit)
+        self._pending += 1
+        return None
 
     def run(self, work: Callable[[], T], *, key: Hashable = None, locks: Iterable[Any] = (), item: Any = _NO_ITEM) -> T:
         """Run ``work`` in a shared transaction and return its result once that transaction has committed."""
@@ -211,12 +219,18 @@ class GroupCommitter:
                 return self._run_inline(units)
             # QUAI_GROUP_COMMIT=false: one transaction per unit, as the setting says.
             return [outcome for unit in units for outcome in self._run_inline([unit])]
-        futures = []
-        for unit in units:
-            try:
-                futures.append(self.submit(unit.work, key=key, locks=unit.locks, item=unit.item))
-            except Overloaded as exc:
-                futures.append(_failed(exc))
+        # Every unit is queued under ONE hold of the condition: the committer sees none of them or all, so how the
+        # request's units fall into batches (per_key_cap at a time, in order) does not depend on how fast this
+        # thread queued them against the committer's window. Queued one by one, a request thread slowed between
+        # two units (a loaded machine) had its first batch cut short, which moved every later batch's boundary:
+        # the events' order, and with it what the outbox relay's batches saw (a simulated day's promises).
+        futures: list[Future[T]] = []
+        with self._condition:
+            self._ensure_thread()
+            for unit in units:
+                refused = self._enqueue(unit)
+                futures.append(unit.future if refused is None else _failed(refused))
+            self._condition.notify()
         results: list[T | Exception] = []
         for future in futures:
             try:

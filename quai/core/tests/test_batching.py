@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -349,3 +350,35 @@ def test_no_bulk_unit_is_answered_before_the_commit_of_its_batch(make_committer)
         release.set()
     pk = committer.wait(future)
     assert OutboxEvent.objects.get(pk=pk).name == "test.bulk.held"
+
+
+class _PausedAfterQueuing:
+    """The committer's condition, as seen from a request thread that the machine deschedules each time it lets the
+    condition go (a loaded machine): the committer then runs while that thread is still queuing its units."""
+
+    def __init__(self, inner: threading.Condition, pause: float) -> None:
+        self.inner, self.pause, self.slowed = inner, pause, threading.current_thread()
+
+    def __enter__(self) -> bool:
+        return self.inner.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self.inner.__exit__(*exc)
+        if threading.current_thread() is self.slowed:
+            time.sleep(self.pause)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@pytest.mark.parametrize("pause", [0.0, 0.02])
+def test_a_run_batch_falls_into_the_same_batches_however_slowly_its_thread_queues_it(make_committer, pause):
+    # The batches a request's units fall into decide the order of what they write (a batch's rows and events
+    # together): it must not depend on the machine's speed. Window 0: a committer that takes at once what is queued.
+    batches: list[list[int]] = []
+    committer = make_committer(window=0.0, max_batch=8, per_key_cap=4, prepare=lambda locks: batches.append(locks))
+    committer.run(_event("test.warm"), key="a", locks=[99])  # the committer's thread is up and waiting
+    committer._condition = _PausedAfterQueuing(committer._condition, pause)  # type: ignore[assignment]
+    outcomes = committer.run_many([_event() for _ in range(12)], key="a", locks=[[i] for i in range(12)])
+    assert all(isinstance(pk, int) for pk in outcomes)
+    assert batches[1:] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
