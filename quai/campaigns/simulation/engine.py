@@ -74,6 +74,7 @@ from quai.fulfillment import services as fulfillment
 from quai.labor.models import Activity
 from quai.orders.selectors import order_list
 from quai.orders.services import orders_release_due
+from quai.orders.services.intake_batched import intake_committer
 from quai.packing import services as packing
 from quai.promise import domain as promise_domain
 from quai.promise import selectors as promise_selectors
@@ -170,12 +171,29 @@ class _SimulatedMonotonic:
 
 
 @contextmanager
+def _intake_waits_for_commit() -> Iterator[None]:
+    """The day's intake requests wait for their orders' commit however long it takes: the committer's wait (30
+    wall-clock seconds) withdraws an order still queued then and answers it ``overloaded``, which the day counts as
+    refused and never sends again, so a machine slow enough would have lost orders a fast one keeps."""
+    committer = intake_committer()
+    saved = committer.wait_timeout
+    committer.wait_timeout = None
+    try:
+        yield
+    finally:
+        committer.wait_timeout = saved
+
+
+@contextmanager
 def _simulated_world() -> Iterator[None]:
     saved = promise_selectors.monotonic
     promise_selectors.monotonic = _SimulatedMonotonic()  # type: ignore[assignment]
     promise_selectors.snapshot_invalidate()
     try:
-        with override_settings(QUAI_OUTBOX_NUDGE=False, QUAI_FULFILMENT_SCHEDULED_WAVE_SIZE=0):
+        with (
+            override_settings(QUAI_OUTBOX_NUDGE=False, QUAI_FULFILMENT_SCHEDULED_WAVE_SIZE=0),
+            _intake_waits_for_commit(),
+        ):
             yield
     finally:
         promise_selectors.monotonic = saved
