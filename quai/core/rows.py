@@ -1,5 +1,5 @@
-"""Multi-row INSERTs for core's hot paths (the outbox's events, the relay's ``HandledEvent`` rows), portable
-between SQLite and PostgreSQL.
+"""Multi-row INSERTs and UPDATEs for hot paths (the outbox's events, the relay's ``HandledEvent`` rows, the
+promise's records; ``rows_update``), portable between SQLite and PostgreSQL.
 
 The same statement as ``quai.orders.services.rows`` builds for intake's rows (whose docstring tells why not
 ``bulk_create``: the ORM compiles the statement again and prepares every value through its compiler on each call),
@@ -252,3 +252,53 @@ def model_rows_insert(objects: Sequence[models.Model]) -> None:
         obj.pk = value
         obj._state.adding = False
         obj._state.db = connection.alias
+
+
+@functools.cache
+def _update_columns(model: type[models.Model], fields: tuple[str, ...]) -> tuple[models.Field[Any, Any], ...]:
+    by_name = {field.name: field for field in model._meta.concrete_fields}
+    return tuple(by_name[name] for name in fields)
+
+
+@functools.cache
+def _update_sql(model: type[models.Model], vendor: str, fields: tuple[str, ...]) -> str:
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    columns = _update_columns(model, fields)
+    pk = model._meta.pk
+    assert pk is not None
+    sets = ", ".join(f"{quote(str(field.column))} = v.{quote(str(field.column))}" for field in columns)
+    if vendor == "postgresql":
+        typed = ", ".join(f"{quote(str(field.column))} {field.db_type(connection)}" for field in columns)
+        source = f"json_to_recordset(%s) AS v(id {pk.db_type(connection)}, {typed})"
+    else:  # each row a JSON array: the id, then the values in ``fields`` order
+        picked = ", ".join(
+            f"json_extract(value, '$[{n}]') AS {quote(str(field.column))}" for n, field in enumerate(columns, start=1)
+        )
+        source = f"(SELECT json_extract(value, '$[0]') AS id, {picked} FROM json_each(%s)) AS v"
+    return f"UPDATE {table} SET {sets} FROM {source} WHERE {table}.{quote(str(pk.column))} = v.id"
+
+
+def rows_update(objects: Sequence[models.Model], fields: Sequence[str]) -> None:
+    """Write ``fields`` of ``objects`` (saved instances of one model) in ONE statement, an ``UPDATE … FROM`` the
+    rows as one JSON parameter (``json_to_recordset`` on PostgreSQL, ``json_each`` on SQLite), whose text is the
+    same for any number of rows: what ``Model.objects.filter(pk=…).update(…)`` per object writes, each value
+    prepared as the ORM prepares it (``get_db_prep_save``). Why: an ORM update per object (or per distinct set of
+    values) compiles its statement each time, and a day's deliveries each have their own instant."""
+    if not objects:
+        return
+    model = type(objects[0])
+    columns = _update_columns(model, tuple(fields))
+    db = connections[DEFAULT_DB_ALIAS]
+    postgres = db.vendor == "postgresql"
+    rows: list[Any] = []
+    for obj in objects:
+        values = [field.get_db_prep_save(getattr(obj, field.attname), db) for field in columns]
+        if postgres:  # the JSON text of each value, read back by json_to_recordset into its column's type
+            row = {str(field.column): _json_value(value) for field, value in zip(columns, values, strict=True)}
+            row["id"] = obj.pk
+            rows.append(row)
+        else:
+            rows.append([obj.pk, *values])
+    with db.cursor() as cursor:
+        cursor.execute(_update_sql(model, db.vendor, tuple(fields)), [json.dumps(rows)])
