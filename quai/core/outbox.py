@@ -69,7 +69,7 @@ from quai.core.events import (
 )
 from quai.core.marks import mark_clear, mark_pop, mark_take
 from quai.core.models import HandledEvent, OutboxEvent
-from quai.core.rows import rows_insert
+from quai.core.rows import ids_param, rows_insert
 
 logger = logging.getLogger(__name__)
 
@@ -635,12 +635,6 @@ def _relayed_sql(vendor: str) -> str:
     )
 
 
-def _ids_param(ids: Sequence[int]) -> Any:
-    """A list of ids as one parameter: an array on PostgreSQL, a JSON array on SQLite (read by ``json_each``), so
-    a statement's text is the same for any number of ids (parsed once, not compiled by the ORM per call)."""
-    return list(ids) if connection.vendor == "postgresql" else json.dumps(list(ids))
-
-
 def outbox_relay(batch: int = 100) -> int:
     """Relay up to ``batch`` pending events to their handlers; returns how many were claimed."""
     now = clock.now()
@@ -665,7 +659,7 @@ def outbox_relay(batch: int = 100) -> int:
         with connection.cursor() as cursor:
             cursor.execute(
                 _relayed_sql(connection.vendor),
-                [connection.ops.adapt_datetimefield_value(now), _ids_param(relayed)],
+                [connection.ops.adapt_datetimefield_value(now), ids_param(relayed)],
             )
     return len(events)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from datetime import time as dt_time
 from decimal import Decimal
@@ -302,3 +302,11 @@ def rows_update(objects: Sequence[models.Model], fields: Sequence[str]) -> None:
             rows.append([obj.pk, *values])
     with db.cursor() as cursor:
         cursor.execute(_update_sql(model, db.vendor, tuple(fields)), [json.dumps(rows)])
+
+
+def ids_param(ids: Iterable[int]) -> Any:
+    """A list of ids as ONE parameter: an array on PostgreSQL (``= ANY(%s)``), a JSON array on SQLite (``IN (SELECT
+    value FROM json_each(%s))``), so a statement's text is the same for any number of ids (parsed once, not
+    compiled by the ORM per call)."""
+    listed = list(ids)
+    return listed if connection.vendor == "postgresql" else json.dumps(listed)

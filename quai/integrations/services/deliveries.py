@@ -53,7 +53,7 @@ from quai.core import clock
 from quai.core.errors import Conflict
 from quai.core.events import Envelope, Event, event_payload
 from quai.core.marks import mark_clear, mark_renew, mark_take
-from quai.core.rows import rows_insert
+from quai.core.rows import ids_param, rows_insert
 from quai.integrations import domain
 from quai.integrations.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from quai.integrations.services.subscriptions import (
@@ -612,9 +612,8 @@ def _where_ids() -> str:
 
 
 def _ids_param(ids: Iterable[int]) -> Any:
-    """A list of ids as one parameter: an array on PostgreSQL, a JSON text for SQLite's ``json_each``."""
-    unique = sorted(set(ids))
-    return unique if connection.vendor == "postgresql" else json.dumps(unique)
+    """The distinct ids in order, as one parameter (``quai.core.rows.ids_param``)."""
+    return ids_param(sorted(set(ids)))
 
 
 def _aware(moment: datetime | None) -> datetime | None:
