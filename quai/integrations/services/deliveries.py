@@ -2,10 +2,11 @@
 
 The path of an event to a merchant's endpoint, and why each step is where it is:
 
-1. ``webhook_fan_out`` is an outbox handler (subscribed to ``*``). It runs inside the relay's transaction, so it
-   only writes: one ``WebhookDelivery`` per matching active subscription, with the body to send. The relay records
-   the handler's success in the same savepoint, so a retried relay does not write them twice (and the unique
-   constraint would refuse it anyway). After the commit it nudges the delivery task.
+1. ``webhook_fan_out_rest`` is an outbox handler (subscribed to ``*``). It runs inside the relay's transaction, so
+   it only writes: one ``WebhookDelivery`` per matching active subscription, with the body to send. It is
+   unrecorded (``subscribe(..., recorded=False)``): a retried event runs it again, and the unique (subscription,
+   event) constraint makes that second run write nothing. The availability lane's handler (point 5) is recorded
+   like any other. After the commit it nudges the delivery task.
 2. ``webhook_deliveries_send_due`` (the nudged task and beat's sweep) claims due deliveries in a short transaction
    (``SKIP LOCKED`` on PostgreSQL, so several workers share the work; a lease in ``locked_until``), sends them with
    httpx outside any transaction, several at once from a pool of threads (``QUAI_WEBHOOKS_CONCURRENCY``, 16), and
