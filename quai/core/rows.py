@@ -289,19 +289,28 @@ def rows_update(objects: Sequence[models.Model], fields: Sequence[str]) -> None:
         return
     model = type(objects[0])
     columns = _update_columns(model, tuple(fields))
+    values_update(model, fields, [(obj.pk, *(getattr(obj, field.attname) for field in columns)) for obj in objects])
+
+
+def values_update(model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """``rows_update`` for rows given as tuples, not model instances: each the row's primary key, then its values
+    of ``fields`` in that order (the same statement, each value prepared as the ORM prepares it)."""
+    if not rows:
+        return
+    columns = _update_columns(model, tuple(fields))
     db = connections[DEFAULT_DB_ALIAS]
     postgres = db.vendor == "postgresql"
-    rows: list[Any] = []
-    for obj in objects:
-        values = [field.get_db_prep_save(getattr(obj, field.attname), db) for field in columns]
+    document: list[Any] = []
+    for pk, *given in rows:
+        values = [field.get_db_prep_save(value, db) for field, value in zip(columns, given, strict=True)]
         if postgres:  # the JSON text of each value, read back by json_to_recordset into its column's type
             row = {str(field.column): _json_value(value) for field, value in zip(columns, values, strict=True)}
-            row["id"] = obj.pk
-            rows.append(row)
+            row["id"] = pk
+            document.append(row)
         else:
-            rows.append([obj.pk, *values])
+            document.append([pk, *values])
     with db.cursor() as cursor:
-        cursor.execute(_update_sql(model, db.vendor, tuple(fields)), [json.dumps(rows)])
+        cursor.execute(_update_sql(model, db.vendor, tuple(fields)), [json.dumps(document)])
 
 
 def ids_param(ids: Iterable[int]) -> Any:

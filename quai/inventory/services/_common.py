@@ -7,7 +7,7 @@ guards stated in the package docstring hold whichever sub-module writes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from django.db import connection
 from django.db.models import F
@@ -110,8 +110,31 @@ def _stock_changed(
     )
 
 
+class _MovementFacts(Protocol):
+    """What a ``StockChanged`` reads of a movement: a ``StockMovement``, or a many-form's row of one."""
+
+    @property
+    def pk(self) -> Any: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def sku_id(self) -> int: ...
+    @property
+    def quantity(self) -> int: ...
+    @property
+    def lot(self) -> str: ...
+    @property
+    def from_location_id(self) -> int | None: ...
+    @property
+    def to_location_id(self) -> int | None: ...
+    @property
+    def from_status(self) -> str: ...
+    @property
+    def to_status(self) -> str: ...
+
+
 def _stock_changed_event(
-    movement: StockMovement, level: dict[str, int], *, sku_code: str, from_location_code: str, to_location_code: str
+    movement: _MovementFacts, level: dict[str, int], *, sku_code: str, from_location_code: str, to_location_code: str
 ) -> StockChanged:
     """``_stock_changed``'s event with the SKU's counter given (a many-form computes it once for the batch)."""
     return StockChanged(

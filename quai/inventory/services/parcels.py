@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import date
+from typing import Any, NamedTuple
 
 from django.db import transaction
 from django.db.models import F
@@ -26,7 +27,7 @@ from quai.core import clock
 from quai.core.db import rows_update
 from quai.core.errors import Conflict, InsufficientStock, ValidationFailed
 from quai.core.outbox import events_record_many
-from quai.core.rows import model_rows_insert
+from quai.core.rows import model_rows_insert, rows_insert, values_update
 from quai.inventory.events import ReservationConsumed
 from quai.inventory.models import (
     MovementKind,
@@ -49,7 +50,7 @@ from quai.inventory.services._common import (
 )
 from quai.inventory.services.movements import _place, _row_ensure
 from quai.inventory.services.reservations import reservation_allocate, reservation_consume
-from quai.inventory.services.totes import _places_of, _rows_ensure
+from quai.inventory.services.totes import _Pinned, _places_of, _rows_ensure_of, _rows_locked, _Sku, _Source
 
 PARCEL_DOCUMENT = "parcel"
 
@@ -201,11 +202,12 @@ def _reservations_locked(jobs: Sequence[ParcelStock]) -> dict[int, Reservation]:
 
 def parcels_stock_pack(
     *, parcels: Sequence[ParcelStock], actor: Any = None, savepoint: bool = True
-) -> list[list[StockMovement]]:
+) -> list[list[PackMovement]]:
     """``parcel_stock_pack`` for many parcels (a pack line's batch of closes) in a bounded number of queries: the
     same refusals (the whole batch then writes nothing), the same ``pack`` movements, re-pinned allocations,
     quantity rows and ``StockChanged`` events, in the same order, as the parcels packed one by one in the order
-    given. Returns each parcel's movements. ``savepoint=False``: inside the caller's transaction without a savepoint
+    given. Returns each parcel's movements (``PackMovement``: the rows are read and written as tuples, no model
+    instance built). ``savepoint=False``: inside the caller's transaction without a savepoint
     of its own (two statements less), for a caller that undoes its whole transaction on a refusal.
 
     Locks: every reservation in id order, then every quantity row touched in id order. A reservation not yet pinned
@@ -217,12 +219,51 @@ def parcels_stock_pack(
         return _parcels_stock_pack(parcels, actor)
 
 
-def _parcels_stock_pack(parcels: Sequence[ParcelStock], actor: Any) -> list[list[StockMovement]]:
+class _Packing(NamedTuple):
+    """What the pack line reads of a reservation, locked (no model instance)."""
+
+    pk: int
+    status: str
+    quantity: int
+    merchant_id: int
+    sku_id: int
+    sku: _Sku
+
+
+class PackMovement(NamedTuple):
+    """A ``pack`` movement ``parcels_stock_pack`` wrote: its row's id and the fields its ``StockChanged`` reads."""
+
+    pk: int
+    merchant_id: int
+    kind: str
+    sku_id: int
+    lot: str
+    expiry: date | None
+    from_location_id: int
+    from_status: str
+    to_location_id: int
+    to_status: str
+    quantity: int
+
+
+def _packing_locked(jobs: Sequence[ParcelStock]) -> dict[int, _Packing]:
+    """``_reservations_locked`` as tuples: the same rows locked (the reservations with their SKUs, in id order)."""
+    wanted = sorted({pk for job in jobs for pk in job.reservation_ids})
+    return {
+        row[0]: _Packing(*row[:5], _Sku(row[4], row[5], row[6]))
+        for row in Reservation.objects.select_for_update()
+        .filter(pk__in=wanted)
+        .order_by("pk")
+        .values_list("pk", "status", "quantity", "merchant_id", "sku_id", "sku__code", "sku__merchant_id")
+    }
+
+
+def _parcels_stock_pack(parcels: Sequence[ParcelStock], actor: Any) -> list[list[PackMovement]]:
     now = clock.now()
-    reservations = _reservations_locked(parcels)
+    reservations = _packing_locked(parcels)
     # One by one, a reservation no longer open (or emptied) is skipped, and so is one a parcel before took.
     seen: set[int] = set()
-    work: list[tuple[int, ParcelStock, Reservation]] = []
+    work: list[tuple[int, ParcelStock, _Packing]] = []
     for index, job in enumerate(parcels):
         for pk in sorted(set(job.reservation_ids)):
             current = reservations.get(pk)
@@ -249,7 +290,7 @@ def _parcels_stock_pack(parcels: Sequence[ParcelStock], actor: Any) -> list[list
     )
 
     # Decide every move in memory, in the order one by one would make them.
-    moves: list[tuple[int, Reservation, ReservationAllocation, tuple[Any, ...]]] = []
+    moves: list[tuple[int, _Packing, _Pinned, tuple[Any, ...]]] = []
     for index, job, current in work:
         place = places.check(job.location.pk, sku=current.sku, incoming=True)
         if not place.active:
@@ -267,54 +308,79 @@ def _parcels_stock_pack(parcels: Sequence[ParcelStock], actor: Any) -> list[list
             moves.append((index, current, allocation, key))
     if not moves:
         return [[] for _job in parcels]
-    target_ids = _rows_ensure({key for _i, _r, _a, key in moves}, reservations, places, now=now)
-    rows = _lock_rows([a.stock_id for _i, _r, a, _k in moves] + list(target_ids.values()))
+    owners = {r.sku_id: r.sku.merchant_id for r in reservations.values()}
+    target_ids = _rows_ensure_of({key for _i, _r, _a, key in moves}, owners, places, now=now)
+    rows = _rows_locked([a.stock_id for _i, _r, a, _k in moves] + list(target_ids.values()))
     delta: dict[int, int] = {}
     for _index, current, allocation, key in moves:
-        source, target_id, take = rows[allocation.stock_id], target_ids[key], allocation.quantity
-        left = rows[source.pk]
-        if left.on_hand + delta.get(source.pk, 0) < take or left.reserved + delta.get(source.pk, 0) < take:
+        source_row, target_id, take = rows[allocation.stock_id], target_ids[key], allocation.quantity
+        left = delta.get(source_row.pk, 0)
+        if source_row.on_hand + left < take or source_row.reserved + left < take:
             raise InsufficientStock(
                 _("Insufficient stock: the units reserved at %(code)s are no longer there.")
                 % {"code": places.code(allocation.location_id)},
                 details={"sku_id": current.sku_id, "location_id": allocation.location_id, "requested": take},
             )
-        if _counts(source) != _counts(rows[target_id]):
+        if _counts(source_row) != _counts(rows[target_id]):  # type: ignore[arg-type]
             raise ValidationFailed(
                 _("Pack station %(code)s does not count toward availability like the shelf it takes from.")
                 % {"code": places.code(key[1])},
                 code="pack_station_inactive",
                 details={"location_id": key[1]},
             )
-        delta[source.pk] = delta.get(source.pk, 0) - take
+        delta[source_row.pk] = left - take
         delta[target_id] = delta.get(target_id, 0) + take
     # On hand and reserved move together (the units stay reserved): one statement for every row.
     changed = {row_id: change for row_id, change in delta.items() if change}
     _columns_add(StockQuantity, {row_id: (change, change) for row_id, change in changed.items()}, QUANTITY_COLUMNS)
     # The allocations follow their units to the station's row.
-    sources: dict[int, StockQuantity] = {}
-    for _index, _current, allocation, key in moves:
-        sources[allocation.pk] = allocation.stock
-        allocation.stock_id, allocation.location_id = target_ids[key], key[1]
-    rows_update([a for _i, _r, a, _k in moves], ["stock", "location"])
-    movements = [
-        _movement_from(
-            sources[allocation.pk],
-            merchant_id=current.merchant_id,
-            kind=MovementKind.PACK,
-            sku_id=current.sku_id,
-            to_location_id=key[1],
-            to_status=sources[allocation.pk].status,
-            quantity=allocation.quantity,
-            actor=_actor(actor),
-            reason=_("Packed"),
-            document_type=PARCEL_DOCUMENT,
-            document_id=str(parcels[index].parcel_id),
-            occurred_at=now,
-        )
+    values_update(
+        ReservationAllocation,
+        ["stock", "location"],
+        [(allocation.pk, target_ids[key], key[1]) for _i, _r, allocation, key in moves],
+    )
+    actor_id = getattr(_actor(actor), "pk", None)
+    reason, kind = _("Packed"), MovementKind.PACK
+    fields = [
+        {
+            "merchant_id": current.merchant_id,
+            "kind": kind,
+            "sku_id": current.sku_id,
+            "lot": allocation.stock.lot,
+            "expiry": allocation.stock.expiry,
+            "from_location_id": allocation.stock.location_id,
+            "from_status": allocation.stock.status,
+            "to_location_id": key[1],
+            "to_status": allocation.stock.status,
+            "quantity": allocation.quantity,
+            "actor_id": actor_id,
+            "reason": reason,
+            "document_type": PARCEL_DOCUMENT,
+            "document_id": str(parcels[index].parcel_id),
+            "occurred_at": now,
+        }
         for index, current, allocation, key in moves
     ]
-    model_rows_insert(movements)  # the rows ``bulk_create`` writes, without compiling it
+    # The rows ``bulk_create`` writes (the other columns their defaults), without a model instance each.
+    ids = rows_insert(StockMovement, fields, returning=("id",))
+    if len(ids) != len(fields):
+        raise RuntimeError(f"{len(ids)} ids returned for {len(fields)} movements")
+    movements = [
+        PackMovement(
+            pk=pk,
+            merchant_id=row["merchant_id"],
+            kind=kind,
+            sku_id=row["sku_id"],
+            lot=row["lot"],
+            expiry=row["expiry"],
+            from_location_id=row["from_location_id"],
+            from_status=row["from_status"],
+            to_location_id=row["to_location_id"],
+            to_status=row["to_status"],
+            quantity=row["quantity"],
+        )
+        for (pk,), row in zip(ids, fields, strict=True)
+    ]
     # A pack leaves the SKU's counter as it was (both rows count alike), so one read serves every event.
     levels = _levels({m.sku_id for m in movements})
     events_record_many(
@@ -324,26 +390,37 @@ def _parcels_stock_pack(parcels: Sequence[ParcelStock], actor: Any) -> list[list
                     movement,
                     levels.get(movement.sku_id, {}),
                     sku_code=current.sku.code,
-                    from_location_code=places.code(sources[allocation.pk].location_id),
+                    from_location_code=places.code(movement.from_location_id),
                     to_location_code=places.code(key[1]),
                 ),
                 movement.merchant_id,
             )
-            for movement, (_index, current, allocation, key) in zip(movements, moves, strict=True)
+            for movement, (_index, current, _allocation, key) in zip(movements, moves, strict=True)
         ]
     )
     return _per_index(((index, m) for m, (index, _c, _a, _k) in zip(movements, moves, strict=True)), len(parcels))
 
 
-def _allocations_of(reservation_ids: list[int]) -> dict[int, list[ReservationAllocation]]:
-    """The reservations' allocations holding units (quantity above zero), with their rows, in id order."""
-    found: dict[int, list[ReservationAllocation]] = {pk: [] for pk in reservation_ids}
-    for allocation in (
+def _allocations_of(reservation_ids: list[int]) -> dict[int, list[_Pinned]]:
+    """The reservations' allocations holding units (quantity above zero), with their rows' keys, in id order."""
+    found: dict[int, list[_Pinned]] = {pk: [] for pk in reservation_ids}
+    for row in (
         ReservationAllocation.objects.filter(reservation_id__in=reservation_ids, quantity__gt=0)
-        .select_related("stock")
         .order_by("pk")
+        .values_list(
+            "pk",
+            "reservation_id",
+            "location_id",
+            "stock_id",
+            "quantity",
+            "lot",
+            "stock__lot",
+            "stock__expiry",
+            "stock__status",
+            "stock__location_id",
+        )
     ):
-        found[allocation.reservation_id].append(allocation)
+        found[row[1]].append(_Pinned(*row[:6], _Source(*row[6:])))
     return found
 
 
