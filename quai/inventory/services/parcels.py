@@ -27,7 +27,7 @@ from quai.core import clock
 from quai.core.db import rows_update
 from quai.core.errors import Conflict, InsufficientStock, ValidationFailed
 from quai.core.outbox import events_record_many
-from quai.core.rows import model_rows_insert, rows_insert, values_update
+from quai.core.rows import ids_param, model_rows_insert, rows_insert, values_update
 from quai.inventory.events import ReservationConsumed
 from quai.inventory.models import (
     MovementKind,
@@ -50,7 +50,18 @@ from quai.inventory.services._common import (
 )
 from quai.inventory.services.movements import _place, _row_ensure
 from quai.inventory.services.reservations import reservation_allocate, reservation_consume
-from quai.inventory.services.totes import _Pinned, _places_of, _rows_ensure_of, _rows_locked, _Sku, _Source
+from quai.inventory.services.totes import (
+    _date,
+    _ids_in,
+    _lock_clause,
+    _Pinned,
+    _places_of,
+    _read,
+    _rows_ensure_of,
+    _rows_locked,
+    _Sku,
+    _Source,
+)
 
 PARCEL_DOCUMENT = "parcel"
 
@@ -247,14 +258,20 @@ class PackMovement(NamedTuple):
 
 
 def _packing_locked(jobs: Sequence[ParcelStock]) -> dict[int, _Packing]:
-    """``_reservations_locked`` as tuples: the same rows locked (the reservations with their SKUs, in id order)."""
+    """``_reservations_locked`` as tuples: the same rows locked (the reservations with their SKUs, in id order: the
+    statement reads both, as ``select_related`` does), by a statement written once."""
     wanted = sorted({pk for job in jobs for pk in job.reservation_ids})
+    if not wanted:
+        return {}
+    sku_table = Reservation._meta.get_field("sku").related_model._meta.db_table
+    sql = (
+        "SELECT r.id, r.status, r.quantity, r.merchant_id, r.sku_id, s.code, s.merchant_id "
+        f"FROM {Reservation._meta.db_table} r INNER JOIN {sku_table} s ON s.id = r.sku_id "
+        f"WHERE r.id {_ids_in()} ORDER BY r.id{_lock_clause()}"
+    )
     return {
-        row[0]: _Packing(*row[:5], _Sku(row[4], row[5], row[6]))
-        for row in Reservation.objects.select_for_update()
-        .filter(pk__in=wanted)
-        .order_by("pk")
-        .values_list("pk", "status", "quantity", "merchant_id", "sku_id", "sku__code", "sku__merchant_id")
+        pk: _Packing(pk, status, quantity, merchant_id, sku_id, _Sku(sku_id, sku_code, owner))
+        for pk, status, quantity, merchant_id, sku_id, sku_code, owner in _read(sql, [ids_param(wanted)])
     }
 
 
@@ -404,23 +421,17 @@ def _parcels_stock_pack(parcels: Sequence[ParcelStock], actor: Any) -> list[list
 def _allocations_of(reservation_ids: list[int]) -> dict[int, list[_Pinned]]:
     """The reservations' allocations holding units (quantity above zero), with their rows' keys, in id order."""
     found: dict[int, list[_Pinned]] = {pk: [] for pk in reservation_ids}
-    for row in (
-        ReservationAllocation.objects.filter(reservation_id__in=reservation_ids, quantity__gt=0)
-        .order_by("pk")
-        .values_list(
-            "pk",
-            "reservation_id",
-            "location_id",
-            "stock_id",
-            "quantity",
-            "lot",
-            "stock__lot",
-            "stock__expiry",
-            "stock__status",
-            "stock__location_id",
-        )
-    ):
-        found[row[1]].append(_Pinned(*row[:6], _Source(*row[6:])))
+    if not reservation_ids:
+        return found
+    sql = (
+        "SELECT a.id, a.reservation_id, a.location_id, a.stock_id, a.quantity, a.lot, q.lot, q.expiry, q.status, "
+        f"q.location_id FROM {ReservationAllocation._meta.db_table} a "
+        f"INNER JOIN {StockQuantity._meta.db_table} q ON q.id = a.stock_id "
+        f"WHERE a.reservation_id {_ids_in()} AND a.quantity > 0 ORDER BY a.id"
+    )
+    for pk, reservation_id, location_id, stock_id, quantity, lot, *key in _read(sql, [ids_param(reservation_ids)]):
+        stock = _Source(key[0], _date(key[1]), key[2], key[3])
+        found[reservation_id].append(_Pinned(pk, reservation_id, location_id, stock_id, quantity, lot, stock))
     return found
 
 
@@ -436,9 +447,12 @@ def _movement_from(source: StockQuantity, **fields: Any) -> StockMovement:
 
 
 def _levels(sku_ids: set[int]) -> dict[int, dict[str, int]]:
+    if not sku_ids:
+        return {}
+    sql = f"SELECT sku_id, on_hand, reserved FROM {StockLevel._meta.db_table} WHERE sku_id {_ids_in()}"
     return {
-        row["sku_id"]: {"on_hand": row["on_hand"], "reserved": row["reserved"]}
-        for row in StockLevel.objects.filter(sku_id__in=sku_ids).values("sku_id", "on_hand", "reserved")
+        sku_id: {"on_hand": on_hand, "reserved": reserved}
+        for sku_id, on_hand, reserved in _read(sql, [ids_param(sorted(sku_ids))])
     }
 
 

@@ -10,7 +10,7 @@ free, in the tote until someone puts them away.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, NamedTuple
@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from quai.core import clock
 from quai.core.errors import Conflict, InsufficientStock, NotFound, ValidationFailed
 from quai.core.outbox import events_record_many
-from quai.core.rows import model_rows_insert, rows_insert
+from quai.core.rows import ids_param, model_rows_insert, rows_insert
 from quai.inventory import domain
 from quai.inventory.models import (
     MovementKind,
@@ -262,16 +262,51 @@ class _Row(NamedTuple):
     reserved: int
 
 
+def _ids_in() -> str:
+    """``IN`` a list of ids given as ONE parameter (``quai.core.rows.ids_param``): the statement's text is the same
+    for any number of ids, so it is written once, not compiled by the ORM on every call."""
+    return "= ANY(%s::bigint[])" if connection.vendor == "postgresql" else "IN (SELECT value FROM json_each(%s))"
+
+
+def _lock_clause() -> str:
+    """``select_for_update()``'s clause: FOR UPDATE (every row the statement reads) where the database has it."""
+    return " FOR UPDATE" if connection.features.has_select_for_update else ""
+
+
+def _read(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+
+
+def _date(value: Any) -> date | None:
+    """A date column's value as the ORM converts it (SQLite returns its ISO text)."""
+    return value if value is None or isinstance(value, date) else date.fromisoformat(value)
+
+
+def _moment_converter() -> Callable[[Any], datetime | None]:
+    """A datetime column's value as the ORM converts it: PostgreSQL's driver gives it aware; SQLite gives its text,
+    which the backend's own converter parses (aware, in the connection's time zone)."""
+    if connection.vendor == "postgresql":
+        return lambda value: value
+    convert = connection.ops.convert_datetimefield_value  # type: ignore[attr-defined]
+    return lambda value: None if value is None else convert(value, None, connection)
+
+
 def _rows_locked(ids: Iterable[int]) -> dict[int, _Row]:
-    """``_lock_rows`` (the same rows locked in the same primary-key order), read as tuples, not model instances."""
+    """``_lock_rows`` (the same rows locked in the same primary-key order), read as tuples, not model instances, by a
+    statement written once (``_ids_in``)."""
     wanted = sorted(set(ids))
-    rows = (
-        StockQuantity.objects.select_for_update()
-        .filter(pk__in=wanted)
-        .order_by("pk")
-        .values_list("pk", "sku_id", "location_id", "status", "counted", "on_hand", "reserved")
+    if not wanted:
+        return {}
+    sql = (
+        "SELECT id, sku_id, location_id, status, counted, on_hand, reserved "
+        f"FROM {StockQuantity._meta.db_table} WHERE id {_ids_in()} ORDER BY id{_lock_clause()}"
     )
-    return {row[0]: _Row(*row) for row in rows}
+    return {
+        pk: _Row(pk, sku_id, location_id, status, bool(counted), on_hand, reserved)
+        for pk, sku_id, location_id, status, counted, on_hand, reserved in _read(sql, [ids_param(wanted)])
+    }
 
 
 _STATUS_LABELS = dict(ReservationStatus.choices)
@@ -524,38 +559,22 @@ def _places_of(location_ids: set[int], *, now: datetime) -> _Places:
     zones: dict[int, dict[str, Any]] = {}
     if not location_ids:
         return _Places(locations=locations, zones=zones, now=now)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT l.id, l.code, l.status, l.zone_id, l.site_id, z.status, z.valid_from, z.valid_until, "
-                f"z.merchant_id FROM {Location._meta.db_table} l JOIN {Zone._meta.db_table} z ON z.id = l.zone_id "
-                "WHERE l.id = ANY(%s) ORDER BY z.id, l.id FOR KEY SHARE OF z",
-                [sorted(location_ids)],
-            )
-            rows: list[Any] = cursor.fetchall()
-    else:
-        rows = list(
-            Location.objects.filter(pk__in=location_ids)
-            .order_by("zone_id", "pk")
-            .values_list(
-                "pk",
-                "code",
-                "status",
-                "zone_id",
-                "site_id",
-                "zone__status",
-                "zone__valid_from",
-                "zone__valid_until",
-                "zone__merchant_id",
-            )
-        )
+    # PostgreSQL: FOR KEY SHARE OF the zones; SQLite has no row locks (the ORM's select_for_update writes none).
+    lock = " FOR KEY SHARE OF z" if connection.vendor == "postgresql" else ""
+    sql = (
+        "SELECT l.id, l.code, l.status, l.zone_id, l.site_id, z.status, z.valid_from, z.valid_until, z.merchant_id "
+        f"FROM {Location._meta.db_table} l INNER JOIN {Zone._meta.db_table} z ON z.id = l.zone_id "
+        f"WHERE l.id {_ids_in()} ORDER BY z.id, l.id{lock}"
+    )
+    rows = _read(sql, [ids_param(sorted(location_ids))])
+    moment = _moment_converter()
     for pk, code, status, zone_id, site_id, zone_status, valid_from, valid_until, merchant_id in rows:
         locations[pk] = {"pk": pk, "code": code, "status": status, "zone_id": zone_id, "site_id": site_id}
         zones[zone_id] = {
             "pk": zone_id,
             "status": zone_status,
-            "valid_from": valid_from,
-            "valid_until": valid_until,
+            "valid_from": moment(valid_from),
+            "valid_until": moment(valid_until),
             "merchant_id": merchant_id,
         }
     return _Places(locations=locations, zones=zones, now=now)
@@ -579,10 +598,14 @@ def _rows_ensure_of(
 
     def found(wanted: Iterable[tuple[Any, ...]]) -> dict[tuple[Any, ...], int]:
         wanted = list(wanted)
-        rows = StockQuantity.objects.filter(
-            sku_id__in={k[0] for k in wanted}, location_id__in={k[1] for k in wanted}
-        ).values_list("pk", "sku_id", "location_id", "lot", "expiry", "status")
-        return {(sku, loc, lot, expiry, status): pk for pk, sku, loc, lot, expiry, status in rows}
+        if not wanted:
+            return {}
+        sql = (
+            f"SELECT id, sku_id, location_id, lot, expiry, status FROM {StockQuantity._meta.db_table} "
+            f"WHERE sku_id {_ids_in()} AND location_id {_ids_in()}"
+        )
+        rows = _read(sql, [ids_param(sorted({k[0] for k in wanted})), ids_param(sorted({k[1] for k in wanted}))])
+        return {(sku, loc, lot, _date(expiry), status): pk for pk, sku, loc, lot, expiry, status in rows}
 
     existing = found(keys)
     missing = sorted((key for key in keys if key not in existing), key=_key_order)
