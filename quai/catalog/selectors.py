@@ -7,8 +7,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import Case, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, Count, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Lower
 from django.utils.translation import gettext as _
 
@@ -60,6 +61,16 @@ def sku_list(
         if flag is not None:
             qs = qs.filter(**{name: flag})
     return qs.prefetch_related("barcodes").distinct().order_by("merchant_id", "code", "id")
+
+
+def sku_stamp(*, merchant_id: int) -> tuple[int, Any, int]:
+    """What changes whenever one of the merchant's SKUs does, in one read of one row: how many there are, their
+    latest ``updated_at`` (every save sets it) and the sum of their versions (every edit through the services raises
+    it). A cache of the merchant's SKUs that finds the same stamp may keep them (intake's, per process)."""
+    found = Sku.objects.within(Scope.merchant(merchant_id)).aggregate(
+        count=Count("pk"), latest=Max("updated_at"), versions=Sum("version")
+    )
+    return (found["count"], found["latest"], found["versions"] or 0)
 
 
 def _barcode_candidates(code: str) -> list[str]:

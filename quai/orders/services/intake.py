@@ -10,17 +10,24 @@ answered with the order already stored (``created=False``), and another order re
 constraint: the second waits for the first's commit, rolls back its insert and answers the first's order.
 
 What intake reads for every order but hardly ever changes — the merchant's SKUs by code and its release buffer — is
-kept by each process for ``QUAI_INTAKE_CACHE_SECONDS`` (default 5 s; 0 turns it off), as the API keys are
-(``quai.tenants.key_cache``): in a flash sale these two reads were most of a request's own CPU (ORM compilation)
-and two round trips. Only SKUs found are kept (an unknown code is read again each time, so a SKU just created is
-seen at once); a policy change forgets the merchant's buffer in the process that made it and reaches the others
-within that time; a SKU's code renamed may still find it under the old code there for as long.
+kept by each process, as the API keys are (``quai.tenants.key_cache``): in a flash sale these two reads were most of
+a request's own CPU (ORM compilation) and two round trips. The release buffer is kept ``QUAI_INTAKE_CACHE_SECONDS``
+(default 5 s; 0 turns both caches off); a policy change forgets it in the process that made it and reaches the
+others within that time. The SKUs are kept under their merchant's stamp (``sku_stamp``: how many SKUs, their
+latest ``updated_at``, the sum of their versions), read again once per ``QUAI_INTAKE_CACHE_SECONDS``: unchanged,
+the rows stay; changed, every cached SKU of the merchant is forgotten. So a SKU edited anywhere (a renamed code, a
+new SKU taking an old code) is seen within that time, as before, but an unchanged catalogue costs one stamp read
+per merchant per period instead of a read per SKU named less often than that (most SKUs, at a sale's rate). A row
+is read again after ``SKU_ROW_MAX_AGE`` (60 s) whatever the stamp says: the bound for an edit the stamp cannot see
+(made with Quai's clock stopped by a path that keeps the version). Only SKUs found are kept (an unknown code is
+read again each time, so a SKU just created is seen at once).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import re
 import threading
@@ -38,7 +45,7 @@ from django.db.models.base import ModelState
 from django.db.models.functions import Lower
 from django.utils.translation import gettext as _
 
-from quai.catalog.selectors import sku_list
+from quai.catalog.selectors import sku_list, sku_stamp
 from quai.core import clock
 from quai.core.errors import Conflict, NotFound, ValidationFailed
 from quai.core.models import StateTransition
@@ -400,16 +407,21 @@ def skus_known_for(merchant_id: int, orders: Sequence[Any]) -> KnownSkus:
 
 def _skus_by_code(merchant_id: int, codes: set[str]) -> dict[str, Any]:
     """The merchant's SKUs among ``codes``, by lower-cased code (SKU codes are unique without case): those this
-    process found less than ``QUAI_INTAKE_CACHE_SECONDS`` ago without a query, the others in one."""
+    process holds under the merchant's current stamp without a query, the others in one."""
     if not codes:
         return {}
     lowered = {code.lower() for code in codes}
-    known = _skus_cached(merchant_id, lowered)
+    seconds = _cache_seconds()
+    if seconds <= 0:
+        return {sku.code.lower(): sku for sku in _skus_read(merchant_id, sorted(lowered))}
+    generation = _skus_validated(merchant_id, seconds)
+    now = time.monotonic()
+    known = _skus_cached(merchant_id, lowered, now)
     missing = lowered - known.keys()
     if not missing:
         return known
     read = {sku.code.lower(): sku for sku in _skus_read(merchant_id, sorted(missing))}
-    _skus_keep(merchant_id, read)
+    _skus_keep(merchant_id, read, generation=generation, read_at=now)
     return {**known, **read}
 
 
@@ -515,10 +527,29 @@ def _sku_statement(count: int) -> tuple[str, tuple[int, ...], Any] | None:
 
 # Entries a process holds at most; when full it is emptied (SKUs are read again as orders name them).
 INTAKE_CACHE_MAX = 50_000
+# However often its merchant's stamp is found unchanged, a SKU row is read again once it is this old (seconds; the
+# cache's time if longer): the bound for an edit the stamp cannot see (one made with Quai's clock stopped, through
+# a path that neither adds a SKU nor raises its version).
+SKU_ROW_MAX_AGE = 60.0
 
 _cache_lock = threading.Lock()
-_skus: dict[tuple[int, str], tuple[float, Any]] = {}
+_stamp_lock = threading.Lock()
+_skus: dict[int, dict[str, tuple[float, Any]]] = {}  # merchant -> lower-cased code -> (read at, row)
 _buffers: dict[int, tuple[float, int]] = {}
+
+
+@dataclass(frozen=True)
+class _SkuStamp:
+    """A merchant's ``sku_stamp`` as last read, trusted until ``checked_until``; ``generation`` changes whenever
+    the merchant's cached rows are forgotten (a new stamp), so a read begun before that is not kept after it."""
+
+    value: Any
+    checked_until: float
+    generation: int
+
+
+_sku_stamps: dict[int, _SkuStamp] = {}
+_generations = itertools.count(1)
 
 
 def _cache_seconds() -> float:
@@ -539,28 +570,62 @@ def _row_copy(row: Any) -> Any:
     return new
 
 
-def _skus_cached(merchant_id: int, lowered: set[str]) -> dict[str, Any]:
-    """The SKUs among ``lowered`` this process read less than the cache's time ago: a copy of each (a row object is
-    never shared between two requests' threads)."""
-    now = time.monotonic()
+def _skus_validated(merchant_id: int, seconds: float) -> int:
+    """Make sure the merchant's cached SKUs are current: its stamp (``sku_stamp``, one aggregate read) is read again
+    once ``seconds`` have passed since it was last read, by one thread while the others wait; if it changed, every
+    cached SKU of the merchant is forgotten. Returns the rows' generation.
+
+    Why a stamp rather than each SKU's own expiry: at a sale's rate most SKUs are named less often than the cache's
+    time, so most orders missed and read their SKUs again (with the connection's health check) — now a process
+    reads one stamp per merchant per ``seconds``, and a SKU changed anywhere is still seen within that time."""
+    entry = _sku_stamps.get(merchant_id)
+    if entry is not None and time.monotonic() < entry.checked_until:
+        return entry.generation
+    with _stamp_lock:
+        entry = _sku_stamps.get(merchant_id)
+        now = time.monotonic()
+        if entry is not None and now < entry.checked_until:
+            return entry.generation
+        value = sku_stamp(merchant_id=merchant_id)
+        with _cache_lock:
+            if entry is None or entry.value != value:
+                _skus.pop(merchant_id, None)
+                generation = next(_generations)
+            else:
+                generation = entry.generation
+            _sku_stamps[merchant_id] = _SkuStamp(value=value, checked_until=now + seconds, generation=generation)
+        return generation
+
+
+def _skus_cached(merchant_id: int, lowered: set[str], now: float) -> dict[str, Any]:
+    """The SKUs among ``lowered`` this process holds for the merchant, read less than ``SKU_ROW_MAX_AGE`` ago: a
+    copy of each (a row object is never shared between two requests' threads)."""
+    rows = _skus.get(merchant_id)
+    if not rows:
+        return {}
+    oldest = now - max(SKU_ROW_MAX_AGE, _cache_seconds())
     known: dict[str, Any] = {}
     for code in lowered:
-        entry = _skus.get((merchant_id, code))
-        if entry is not None and now < entry[0]:
+        entry = rows.get(code)
+        if entry is not None and entry[0] > oldest:
             known[code] = _row_copy(entry[1])
     return known
 
 
-def _skus_keep(merchant_id: int, read: Mapping[str, Any]) -> None:
-    seconds = _cache_seconds()
-    if seconds <= 0 or not read:
+def _skus_keep(merchant_id: int, read: Mapping[str, Any], *, generation: int, read_at: float) -> None:
+    """Keep SKUs read at ``read_at`` under the stamp of ``generation``, unless the merchant's rows were forgotten
+    since (a newer stamp: these may be older than it)."""
+    if not read:
         return
-    expires = time.monotonic() + seconds
     with _cache_lock:
-        if len(_skus) + len(read) > INTAKE_CACHE_MAX:
+        stamp = _sku_stamps.get(merchant_id)
+        if stamp is None or stamp.generation != generation:
+            return
+        if sum(len(rows) for rows in _skus.values()) + len(read) > INTAKE_CACHE_MAX:
             _skus.clear()
+        rows = _skus.setdefault(merchant_id, {})
         for code, sku in read.items():
-            _skus[(merchant_id, code)] = (expires, _row_copy(sku))
+            rows[code] = (read_at, _row_copy(sku))
 
 
 def release_buffer_forget(merchant_id: int) -> None:
@@ -573,6 +638,7 @@ def intake_caches_clear() -> None:
     """Forget every cached SKU and release buffer (tests start with it: a rolled-back database reuses ids)."""
     with _cache_lock:
         _skus.clear()
+        _sku_stamps.clear()
         _buffers.clear()
 
 

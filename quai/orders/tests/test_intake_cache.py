@@ -23,8 +23,10 @@ pytestmark = pytest.mark.django_db
 
 def _reads(context: CaptureQueriesContext) -> dict[str, int]:
     sqls = [query["sql"] for query in context.captured_queries]
+    sku_reads = [sql for sql in sqls if sql.startswith("SELECT") and 'FROM "catalog_sku"' in sql]
     return {
-        "skus": sum(1 for sql in sqls if sql.startswith("SELECT") and 'FROM "catalog_sku"' in sql),
+        "skus": sum(1 for sql in sku_reads if "COUNT(" not in sql),
+        "stamp": sum(1 for sql in sku_reads if "COUNT(" in sql),
         "policy": sum(1 for sql in sqls if sql.startswith("SELECT") and 'FROM "orders_orderpolicy"' in sql),
     }
 
@@ -35,8 +37,9 @@ def test_a_second_order_for_the_same_skus_reads_neither_the_skus_nor_the_release
         assert api.post("orders", order_data("C-1")).status_code == 201
     with CaptureQueriesContext(connection) as second:
         assert api.post("orders", order_data("C-2", lines=[{"sku": "shirt-m", "quantity": 1}])).status_code == 201
-    assert _reads(first) == {"skus": 1, "policy": 1}
-    assert _reads(second) == {"skus": 0, "policy": 0}  # the code without case is the same SKU, from the cache
+    assert _reads(first) == {"skus": 1, "stamp": 1, "policy": 1}
+    # The code without case is the same SKU, from the cache.
+    assert _reads(second) == {"skus": 0, "stamp": 0, "policy": 0}
     lines = Order.objects.get(external_id="C-2").lines.get()
     assert (lines.sku_id, lines.sku_code) == (shirt.pk, "SHIRT-M")
 
@@ -83,7 +86,7 @@ def test_with_no_cache_time_every_order_reads_its_skus_and_buffer(api, settings,
     api.post("orders", order_data("C-6"))
     with CaptureQueriesContext(connection) as context:
         assert api.post("orders", order_data("C-7")).status_code == 201
-    assert _reads(context) == {"skus": 1, "policy": 1}
+    assert _reads(context) == {"skus": 1, "stamp": 0, "policy": 1}
 
 
 def test_each_request_gets_its_own_copy_of_a_cached_sku(merchant, shirt):
@@ -199,3 +202,174 @@ def test_a_cached_skus_copy_is_what_copy_copy_makes_and_shares_nothing_mutable(s
     ours._state.fields_cache.clear()
     ours._state.adding = True
     assert row.name != "changed" and "merchant" in row._state.fields_cache and row._state.adding is False
+
+
+# --- The SKUs kept under their merchant's stamp (intake._skus_validated) -----------------------------------------
+
+
+@pytest.fixture
+def ticking(monkeypatch: pytest.MonkeyPatch, settings: Any) -> list[float]:
+    """The cache's clock, moved by hand; the cache's time 5 s."""
+    now = [1000.0]
+    monkeypatch.setattr(intake.time, "monotonic", lambda: now[0])
+    settings.QUAI_INTAKE_CACHE_SECONDS = 5
+    return now
+
+
+def _sku_of(merchant: Any, code: str) -> tuple[int, str] | str:
+    """What intake makes of ``code`` for ``merchant``: the SKU's id and stored code, or the refusal's code."""
+    try:
+        line = order_validate(merchant=merchant, data=order_data("S-1", lines=[{"sku": code, "quantity": 1}])).lines[0]
+    except Exception as refused:
+        return str(getattr(refused, "code", refused))
+    return (line.sku.pk, line.sku_code)
+
+
+def test_past_the_cache_time_an_unchanged_merchant_costs_one_stamp_read_and_no_sku_read(ticking, merchant, shirt):
+    assert _sku_of(merchant, "SHIRT-M") == (shirt.pk, "SHIRT-M")
+    for _ in range(3):
+        ticking[0] += 5.1
+        with CaptureQueriesContext(connection) as context:
+            assert _sku_of(merchant, "shirt-m") == (shirt.pk, "SHIRT-M")
+        assert _reads(context) == {"skus": 0, "stamp": 1, "policy": 0}
+        with CaptureQueriesContext(connection) as again:
+            assert _sku_of(merchant, "SHIRT-M") == (shirt.pk, "SHIRT-M")
+        assert len(again.captured_queries) == 0  # the stamp is trusted for the cache's time
+
+
+def test_a_sku_renamed_through_the_catalogue_is_seen_within_the_cache_time_even_with_quai_s_clock_stopped(
+    ticking, merchant, shirt, mug
+):
+    from quai.catalog.services import sku_update
+    from quai.core import clock
+
+    clock.set_now(clock.now())  # stopped: updated_at stays the same, the version still moves
+    try:
+        assert _sku_of(merchant, "SHIRT-M") == (shirt.pk, "SHIRT-M")
+        sku_update(sku=shirt, version=shirt.version, data={"code": "SHIRT-L"})  # another process: nothing told here
+        ticking[0] += 4.9
+        assert _sku_of(merchant, "SHIRT-M") == (shirt.pk, "SHIRT-M")  # within the documented bound: still trusted
+        ticking[0] += 0.2
+        assert _sku_of(merchant, "SHIRT-M") == "sku_not_found"
+        assert _sku_of(merchant, "SHIRT-L") == (shirt.pk, "SHIRT-L")
+        assert _sku_of(merchant, "MUG") == (mug.pk, "MUG")
+    finally:
+        clock.reset()
+
+
+def test_a_new_sku_taking_a_renamed_code_is_found_once_the_cache_time_is_over(ticking, merchant, shirt):
+    assert _sku_of(merchant, "SHIRT-M") == (shirt.pk, "SHIRT-M")
+    shirt.code = "SHIRT-OLD"
+    shirt.save(update_fields=["code"])
+    newcomer = SkuFactory(merchant=merchant, code="SHIRT-M")
+    ticking[0] += 5.1
+    assert _sku_of(merchant, "SHIRT-M") == (newcomer.pk, "SHIRT-M")
+    assert _sku_of(merchant, "shirt-old") == (shirt.pk, "SHIRT-OLD")
+
+
+def test_an_edit_the_stamp_cannot_see_is_seen_once_the_row_is_too_old(ticking, merchant, shirt):
+    assert _sku_of(merchant, "SHIRT-M") == (shirt.pk, "SHIRT-M")
+    # A raw rename that neither moves updated_at nor the version: the stamp stays the same.
+    type(shirt).objects.filter(pk=shirt.pk).update(code="SHIRT-RAW")
+    ticking[0] += intake.SKU_ROW_MAX_AGE - 1
+    assert _sku_of(merchant, "SHIRT-M") == (shirt.pk, "SHIRT-M")
+    ticking[0] += 1.1
+    assert _sku_of(merchant, "SHIRT-M") == "sku_not_found"
+    assert _sku_of(merchant, "SHIRT-RAW") == (shirt.pk, "SHIRT-RAW")
+
+
+def test_rows_read_before_a_new_stamp_are_not_kept_under_it(ticking, merchant, shirt):
+    generation = intake._skus_validated(merchant.pk, 5)
+    read = {"shirt-m": intake._skus_read(merchant.pk, ["shirt-m"])[0]}  # read, then the catalogue changes
+    shirt.code = "SHIRT-L"
+    shirt.save(update_fields=["code"])
+    ticking[0] += 5.1
+    assert intake._skus_validated(merchant.pk, 5) != generation  # a new stamp: the merchant's rows forgotten
+    intake._skus_keep(merchant.pk, read, generation=generation, read_at=ticking[0])
+    assert _sku_of(merchant, "SHIRT-M") == "sku_not_found"
+
+
+def test_one_merchant_s_new_stamp_forgets_its_rows_only(ticking, merchant, other_merchant, shirt):
+    theirs = SkuFactory(merchant=other_merchant, code="THEIRS")
+    assert _sku_of(merchant, "SHIRT-M") == (shirt.pk, "SHIRT-M")
+    assert _sku_of(other_merchant, "THEIRS") == (theirs.pk, "THEIRS")
+    SkuFactory(merchant=merchant, code="NEW-2")
+    ticking[0] += 5.1
+    with CaptureQueriesContext(connection) as context:
+        assert _sku_of(other_merchant, "THEIRS") == (theirs.pk, "THEIRS")
+    assert _reads(context) == {"skus": 0, "stamp": 1, "policy": 0}
+    with CaptureQueriesContext(connection) as context:
+        assert _sku_of(merchant, "SHIRT-M") == (shirt.pk, "SHIRT-M")
+    assert _reads(context) == {"skus": 1, "stamp": 1, "policy": 0}
+
+
+def test_threads_finding_the_stamp_out_of_date_read_it_once(ticking, monkeypatch, merchant):
+    import threading
+    import time as real_time
+
+    reads: list[int] = []
+
+    def slow_stamp(*, merchant_id: int) -> tuple[int, Any, int]:
+        reads.append(merchant_id)
+        real_time.sleep(0.05)
+        return (1, None, 1)
+
+    monkeypatch.setattr(intake, "sku_stamp", slow_stamp)
+    generations: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: generations.append(intake._skus_validated(merchant.pk, 5))) for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert reads == [merchant.pk] and len(set(generations)) == 1
+
+
+@pytest.mark.parametrize("seconds_between", [0.0, 5.1])
+def test_with_the_stamp_intake_finds_what_the_plain_read_finds_after_every_catalogue_change(
+    ticking, settings, merchant, other_merchant, seconds_between
+):
+    """Equivalence: after each change of a scripted catalogue history (creations, renames, a code taken over, a
+    bulk upsert, another merchant's changes) and once the cache's time has passed, the cached path's drafts are the
+    uncached path's (same SKU ids, codes, digests); within the time, a code found answers as it was first found."""
+    from quai.catalog.services import sku_bulk_upsert, sku_update
+
+    codes = ["A-1", "a-2", "B-1", "NEW-9", "OLD-1"]
+    a1, a2 = SkuFactory(merchant=merchant, code="A-1"), SkuFactory(merchant=merchant, code="A-2")
+    SkuFactory(merchant=other_merchant, code="B-1")
+    history = [
+        lambda: SkuFactory(merchant=merchant, code="B-1"),
+        lambda: sku_update(sku=a1, version=type(a1).objects.get(pk=a1.pk).version, data={"code": "OLD-1"}),
+        lambda: SkuFactory(merchant=merchant, code="A-1"),
+        lambda: sku_update(sku=a2, version=type(a2).objects.get(pk=a2.pk).version, data={"name": "Renamed"}),
+        lambda: sku_bulk_upsert(
+            merchant=merchant, rows=[{"code": "NEW-9", "name": "New"}, {"code": "A-2", "name": "x"}]
+        ),
+        lambda: SkuFactory(merchant=other_merchant, code="NEW-9"),
+    ]
+
+    def seen(cached: bool) -> list[Any]:
+        settings.QUAI_INTAKE_CACHE_SECONDS = 5 if cached else 0
+        answers = []
+        for who in (merchant, other_merchant):
+            for code in codes:
+                answers.append(_sku_of(who, code))
+                try:
+                    draft = order_validate(merchant=who, data=order_data("E-1", lines=[{"sku": code, "quantity": 2}]))
+                except Exception as refused:
+                    answers.append(getattr(refused, "code", None))
+                else:
+                    answers.append(draft.fingerprint)
+        return answers
+
+    first = seen(cached=False)
+    assert seen(cached=True) == first
+    for change in history:
+        change()
+        ticking[0] += seconds_between
+        if seconds_between:
+            assert seen(cached=True) == seen(cached=False)
+        else:  # within the cache's time a code found at first answers as then (an unknown code is read each time)
+            stale = [(a, b) for a, b in zip(seen(cached=True), first, strict=True) if b != "sku_not_found" and a != b]
+            assert stale == []
