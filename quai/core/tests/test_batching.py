@@ -318,6 +318,58 @@ def test_a_bulk_handler_that_fails_leaves_nothing_and_each_unit_runs_alone_and_f
     assert (committer.stats.batches, committer.stats.bulk_fallbacks, committer.stats.failed_units) == (1, 1, 1)
 
 
+def test_a_batch_of_bulk_units_only_runs_its_bulk_attempt_without_a_savepoint_of_its_own(make_committer):
+    seen: list[tuple[bool, int]] = []
+
+    def watching_bulk(items: Any, prepared: Any) -> list[Any]:
+        seen.append((connection.in_atomic_block, len([sid for sid in connection.savepoint_ids if sid])))
+        return _bulk_rows(items, prepared)
+
+    committer = make_committer(window=0.3, bulk=watching_bulk)
+    futures = [committer.submit(_event("test.fallback"), item=item) for item in ["a", "b"]]
+    assert all(isinstance(committer.wait(future), int) for future in futures)
+    # With a unit that has no item in the batch, the bulk attempt keeps its savepoint (that unit runs after it).
+    mixed = [committer.submit(_event("test.fallback"), item="c"), committer.submit(_event("test.alone"))]
+    assert all(isinstance(committer.wait(future), int) for future in mixed)
+    assert seen == [(True, 0), (True, 1)]
+    assert sorted(OutboxEvent.objects.values_list("name", flat=True)) == [
+        "test.alone",
+        "test.bulk.a",
+        "test.bulk.b",
+        "test.bulk.c",
+    ]
+
+
+def test_a_failed_bulk_attempt_in_the_committer_s_own_transaction_leaves_nothing_of_it_not_even_its_hooks(
+    make_committer,
+):
+    """Without a savepoint of its own, the failed attempt's whole transaction is rolled back: its rows, its locks
+    and its on-commit hooks go with it; the units then run alone in a new transaction whose locks are taken again,
+    in the same order, before any of them, and only their hooks run."""
+    hooks: list[str] = []
+    prepared: list[list[int]] = []
+
+    def broken_bulk(items: Any, locks: Any) -> list[Any]:
+        OutboxEvent.objects.create(name="test.half_written", event_id=uuid.uuid4(), payload={})
+        transaction.on_commit(lambda: hooks.append("bulk"))
+        raise IntegrityError("a bulk statement failed")
+
+    def unit(name: str) -> Any:
+        def work() -> int:
+            transaction.on_commit(lambda: hooks.append(name))
+            return _event(name)()
+
+        return work
+
+    committer = make_committer(window=0.3, bulk=broken_bulk, prepare=lambda locks: prepared.append(list(locks)))
+    futures = [committer.submit(unit(name), item=name, locks=[lock]) for name, lock in [("test.b", 2), ("test.a", 1)]]
+    assert all(isinstance(committer.wait(future), int) for future in futures)
+    assert prepared == [[1, 2], [1, 2]]
+    assert sorted(hooks) == ["test.a", "test.b"]
+    assert sorted(OutboxEvent.objects.values_list("name", flat=True)) == ["test.a", "test.b"]
+    assert (committer.stats.batches, committer.stats.bulk_fallbacks, committer.stats.failed_units) == (1, 1, 0)
+
+
 def test_inline_bulk_units_run_through_the_handler_in_the_callers_transaction(make_committer):
     committer = make_committer(bulk=_bulk_rows)
     with transaction.atomic():

@@ -23,7 +23,7 @@ from quai.core.db import insert_returning_id
 from quai.core.errors import Conflict, InsufficientStock, NotFound, ValidationFailed
 from quai.core.models import OutboxEvent
 from quai.core.outbox import event_record, events_record_many, outbox_nudge
-from quai.core.rows import model_rows_insert
+from quai.core.rows import ids_param, model_rows_insert
 from quai.inventory import domain, selectors
 from quai.inventory.events import (
     ReservationAllocated,
@@ -285,12 +285,25 @@ def stock_levels_lock(sku_ids: Sequence[int]) -> LockedLevels:
     statement. A SKU without a level row has 0 free. Call it inside a transaction; on SQLite (no row locks) the
     ``IMMEDIATE`` transaction already holds every row."""
     ids = sorted(set(sku_ids))
-    rows = StockLevel.objects.filter(sku_id__in=ids).order_by("sku_id")
-    if connection.vendor == "postgresql":
-        rows = rows.select_for_update()
-    levels = LockedLevels.fromkeys(ids, 0)
-    levels.update(rows.annotate(free=F("on_hand") - F("reserved")).values_list("sku_id", "free"))
-    return LockedLevels(levels)
+    levels = LockedLevels(dict.fromkeys(ids, 0))
+    if ids:
+        # The ORM's statement (filter, order, FOR UPDATE, the annotation) written once: compiling it was ~1 ms of
+        # the group committer's CPU per batch, on intake's serial path. The ids are one parameter (fixed text).
+        with connection.cursor() as cursor:
+            cursor.execute(_LEVELS_LOCK_PG if connection.vendor == "postgresql" else _LEVELS_LOCK, [ids_param(ids)])
+            levels.update(cursor.fetchall())
+    return levels
+
+
+_LEVELS_LOCK_PG = (
+    f"SELECT sku_id, on_hand - reserved FROM {StockLevel._meta.db_table} WHERE sku_id = ANY(%s) "
+    "ORDER BY sku_id FOR UPDATE"
+)
+# SQLite: no row locks (the IMMEDIATE transaction holds every row).
+_LEVELS_LOCK = (
+    f"SELECT sku_id, on_hand - reserved FROM {StockLevel._meta.db_table} "
+    "WHERE sku_id IN (SELECT value FROM json_each(%s)) ORDER BY sku_id"
+)
 
 
 @dataclass(frozen=True)

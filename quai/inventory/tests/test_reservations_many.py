@@ -135,3 +135,37 @@ def test_a_sku_without_a_level_row_has_nothing_free_and_a_batch_costs_a_handful_
     assert [StockLevel.objects.get(sku=sku).reserved for sku in skus] == [10, 10, 10]
     assert all(_open_total(sku) == 10 for sku in skus)
     assert selectors.stock_drift() == []
+
+
+def test_the_levels_lock_reads_what_the_orm_s_locking_query_reads():
+    """Equivalence: ``stock_levels_lock``'s one written statement takes the rows the ORM's form took (the same
+    filter, order and lock) and reads the same free units: unsorted and repeated ids, a SKU never stocked, one with
+    units reserved, another merchant's, none at all."""
+    from django.db import connection
+    from django.db.models import F
+    from django.test.utils import CaptureQueriesContext
+
+    merchant, other = MerchantFactory(), MerchantFactory()
+    hot, _location = stocked_sku(merchant=merchant, quantity=5)
+    cold, _other = stocked_sku(merchant=merchant, quantity=100)
+    theirs, _theirs = stocked_sku(merchant=other, quantity=3)
+    never_stocked = SkuFactory(merchant=merchant)
+    services.reservation_create(merchant=merchant, sku=hot, quantity=2, document_type="order", document_id="x")
+
+    def orm_form(ids: list[int]) -> dict[int, int]:
+        rows = StockLevel.objects.filter(sku_id__in=sorted(set(ids))).order_by("sku_id")
+        if connection.vendor == "postgresql":
+            rows = rows.select_for_update()
+        levels = dict.fromkeys(sorted(set(ids)), 0)
+        levels.update(rows.annotate(free=F("on_hand") - F("reserved")).values_list("sku_id", "free"))
+        return levels
+
+    for ids in ([cold.pk, hot.pk, cold.pk], [never_stocked.pk, theirs.pk, hot.pk], [hot.pk], []):
+        with transaction.atomic(), CaptureQueriesContext(connection) as context:
+            levels = services.stock_levels_lock(ids)
+        assert isinstance(levels, services.LockedLevels)
+        assert dict(levels) == orm_form(ids) and list(levels) == sorted(set(ids))
+        assert len(context.captured_queries) == (1 if ids else 0)
+        if ids and connection.vendor == "postgresql":
+            assert context.captured_queries[0]["sql"].endswith("FOR UPDATE")
+    assert services.stock_levels_lock([hot.pk]) == {hot.pk: 3}
