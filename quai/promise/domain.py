@@ -525,6 +525,30 @@ def cart_done_at(
     return max(backlog_done_at(calendar, queued, now), backlog_done_at(calendar, alone, starts_at))
 
 
+class CartDrains:
+    """``cart_done_at`` remembered for one calendar and capacity, recognised by identity (a relay batch's snapshots
+    share the site's calendar, its backlog and labour's hours): the orders of a batch placed at the same instant
+    with as many lines get the same answer without walking the calendar again. Bound to other ones, it starts
+    again empty."""
+
+    def __init__(self) -> None:
+        self._bound: tuple[object, ...] = ()
+        self._done: dict[tuple[object, ...], datetime] = {}
+
+    def done_at(
+        self, calendar: SiteCalendar, capacity: Capacity, *, cart_lines: int, now: datetime, starts_at: datetime
+    ) -> datetime:
+        bound = (calendar, capacity.lines_per_hour, capacity.backlog_lines, capacity.hourly)
+        if len(self._bound) != len(bound) or any(a is not b for a, b in zip(bound, self._bound, strict=True)):
+            self._bound, self._done = bound, {}
+        key = (cart_lines, now, now.tzinfo, starts_at, starts_at.tzinfo)
+        done = self._done.get(key)
+        if done is None:
+            done = cart_done_at(calendar, capacity, cart_lines=cart_lines, now=now, starts_at=starts_at)
+            self._done[key] = done
+        return done
+
+
 def release_starts_at(at: datetime, release_buffer: timedelta) -> datetime:
     """The earliest instant an order placed at ``at`` may be worked on: once its release buffer is over (a negative
     buffer counts as none: the work never starts before the order exists). The buffer is real time, added in UTC:
@@ -562,8 +586,10 @@ def promise_compute(
     zone: DestinationZone,
     at: datetime,
     services: Sequence[str] | None = None,
+    drains: CartDrains | None = None,
 ) -> PromiseResult | Problem:
-    """The promise of every service (or of ``services``) for the cart, placed at instant ``at`` (aware)."""
+    """The promise of every service (or of ``services``) for the cart, placed at instant ``at`` (aware).
+    ``drains``: where the carts' drains of a batch of orders are remembered (the same answer, computed once)."""
     if at.tzinfo is None or at.utcoffset() is None:
         return Problem("invalid_instant", {"at": at.isoformat()})
     if not lines:
@@ -583,7 +609,8 @@ def promise_compute(
     # The backlog ahead drains from now (the floor works during the buffer); the cart itself waits for both its
     # stock and its release, and its own lines take their time at every stage after both.
     starts_at = max(stock.ready_at, release_starts_at(local_at, snapshot.release_buffer))
-    backlog_done = cart_done_at(calendar, snapshot.capacity, cart_lines=len(lines), now=local_at, starts_at=starts_at)
+    done_at = cart_done_at if drains is None else drains.done_at
+    backlog_done = done_at(calendar, snapshot.capacity, cart_lines=len(lines), now=local_at, starts_at=starts_at)
     options: list[ServiceOption] = []
     unserved: list[Unserved] = []
     for service in chosen:

@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
@@ -112,6 +112,37 @@ def promise_quote(
 
     The cart's work starts once the merchant's release buffer is over: ``release_at`` when the order exists (its
     own end of buffer, fixed at intake), else the buffer the merchant's policy sets now."""
+    result, config = _quote_result(
+        merchant_id=merchant_id,
+        config=selectors.site_config_for(merchant_id),
+        lines=lines,
+        country=country,
+        postcode=postcode,
+        services=services,
+        at=at,
+        release_at=release_at,
+    )
+    tokens = {
+        option.service: promise_token(merchant_id=merchant_id, config=config, zone=result.zone.code, option=option)
+        for option in result.options
+    }
+    return Quote(result=result, config=config, tokens=tokens)
+
+
+def _quote_result(
+    *,
+    merchant_id: int,
+    config: selectors.SiteConfig | None,
+    lines: Sequence[tuple[str, int]],
+    country: str,
+    postcode: str,
+    services: Sequence[str] | None,
+    at: datetime | None,
+    release_at: datetime | None,
+    drains: domain.CartDrains | None = None,
+) -> tuple[domain.PromiseResult, selectors.SiteConfig]:
+    """``promise_quote``'s result without its tokens (what recording an order's promise reads: signing each option
+    was a tenth of it), for ``config``, the merchant's site (``selectors.site_config_for``), with that site."""
     if not lines:
         raise ValidationFailed(_("The cart has no line."), code="empty_cart")
     if len(lines) > MAX_LINES:
@@ -126,7 +157,6 @@ def promise_quote(
     zone = domain.destination_zone(country, postcode)
     if isinstance(zone, AddressProblem):
         raise _address_error(zone, country, postcode)
-    config = selectors.site_config_for(merchant_id)
     if config is None:
         raise PromiseUnavailable(_("No warehouse is configured to promise dates for this merchant."))
     quantities: dict[str, int] = {}
@@ -146,7 +176,7 @@ def promise_quote(
     buffer = None if release_at is None else max(release_at - instant, timedelta(0))
     snapshot = selectors.snapshot_for(config, merchant_id=merchant_id, release_buffer=buffer)
     try:
-        result = domain.promise_compute(snapshot, lines=cart, zone=zone, at=instant, services=services)
+        result = domain.promise_compute(snapshot, lines=cart, zone=zone, at=instant, services=services, drains=drains)
     except domain.NoDate:
         raise PromiseUnavailable(
             _("This warehouse's calendar leaves no ship day: check its cut-offs and closures."), code="no_ship_date"
@@ -160,11 +190,7 @@ def promise_quote(
             code="destination_not_served",
             details={"zone": zone.code, "services": [u.service for u in result.unserved]},
         )
-    tokens = {
-        option.service: promise_token(merchant_id=merchant_id, config=config, zone=zone.code, option=option)
-        for option in result.options
-    }
-    return Quote(result=result, config=config, tokens=tokens)
+    return result, config
 
 
 # --- Tokens -------------------------------------------------------------------------------------------------------
@@ -289,8 +315,14 @@ def promises_record_for_orders(*, orders: Sequence[tuple[int, int]]) -> list[Pro
     for merchant_id, merchant_skus in skus.items():
         selectors.stock_warm(merchant_id=merchant_id, skus=merchant_skus)
     records = []
+    # Per merchant (its site's calendar, backlog and labour's hours): the batch's orders placed at one instant
+    # share their drain behind the backlog.
+    drains: dict[int, domain.CartDrains] = {}
     for order_id in missing:
-        values = _promise_values(merchant_id=wanted[order_id], order=found[order_id])
+        merchant_id = wanted[order_id]
+        values = _promise_values(
+            merchant_id=merchant_id, order=found[order_id], drains=drains.setdefault(merchant_id, domain.CartDrains())
+        )
         if values is not None:
             records.append(PromiseRecord(order_id=order_id, **values))
     if not records:
@@ -302,7 +334,9 @@ def promises_record_for_orders(*, orders: Sequence[tuple[int, int]]) -> list[Pro
     return records
 
 
-def _promise_values(*, merchant_id: int, order: selectors.OrderToPromise) -> dict[str, Any] | None:
+def _promise_values(
+    *, merchant_id: int, order: selectors.OrderToPromise, drains: domain.CartDrains | None = None
+) -> dict[str, Any] | None:
     """The recorded promise's fields for ``order``, or None when there is nothing to record."""
     config = selectors.site_config_for(merchant_id)
     token = promise_token_read(order.promise_id) if order.promise_id else None
@@ -314,17 +348,19 @@ def _promise_values(*, merchant_id: int, order: selectors.OrderToPromise) -> dic
     if config is not None:
         wanted = [token.service] if token else ([order.carrier_service] if order.carrier_service else None)
         try:
-            quote = promise_quote(
+            result, _config = _quote_result(
                 merchant_id=merchant_id,
+                config=config,
                 lines=order.lines,
                 country=order.country,
                 postcode=order.postcode,
                 services=wanted,
                 at=order.created_at,
                 release_at=order.release_after,
+                drains=drains,
             )
-            computed = quote.result.options[0]
-            zone = quote.result.zone.code
+            computed = result.options[0]
+            zone = result.zone.code
         except QuaiError as error:
             logger.info("order %s: no promise computed at intake (%s)", order.pk, error.code)
     if token is not None:
@@ -391,23 +427,39 @@ def _order_key(value: Any) -> int | None:
         return None
 
 
-def _records_for(order_ids: Iterable[Any]) -> dict[int | None, PromiseRecord]:
-    """``_record_for`` for many orders in one read: the records found, by order id."""
+@dataclass(frozen=True, slots=True)
+class _Followed:
+    """A record the shipment handlers follow, with what they read of its order and site."""
+
+    record: PromiseRecord
+    time_zone: str
+    country: str
+    postcode: str
+    hold_reason: str
+
+
+def _records_for(order_ids: Iterable[Any]) -> dict[int | None, _Followed]:
+    """``_record_for`` for many orders in one read: the records found, by order id. The rows come as tuples, each
+    record built from its own columns (``Model.from_db``) and its order's and site's few columns kept beside it:
+    the order, site and warehouse built into every record were three quarters of a carrier's day of handlers."""
     ids = {key for key in (_order_key(value) for value in order_ids) if key is not None}
     if not ids:
         return {}
-    found = (
-        PromiseRecord.objects.select_related("promise_site__site", "order")
-        .filter(order_id__in=ids)
-        .only(*_RECORD_FIELDS, *_RECORD_RELATED)
-    )
-    return {record.order_id: record for record in found}
+    rows = PromiseRecord.objects.filter(order_id__in=ids).values_list(*_RECORD_FIELDS, *_RECORD_RELATED)
+    width = len(_RECORD_FIELDS)
+    found: dict[int | None, _Followed] = {}
+    for row in rows:
+        record = PromiseRecord.from_db(DEFAULT_DB_ALIAS, _RECORD_FIELDS, row[:width])
+        time_zone, country, postcode, hold_reason = row[width:]
+        zone_name = time_zone if record.promise_site_id is not None else _DEFAULT_ZONE
+        found[record.order_id] = _Followed(record, zone_name, country, postcode, hold_reason)
+    return found
 
 
-#: What the shipment handlers read of a record: all of its own fields, of its order and site only these (an order's
-#: forty columns built into every instance were most of the read's CPU on a carrier's day of deliveries).
-_RECORD_FIELDS = tuple(field.name for field in PromiseRecord._meta.concrete_fields)
-_RECORD_RELATED = ("order__country", "order__postcode", "order__hold_reason", "promise_site__site__time_zone")
+#: What the shipment handlers read of a record: all of its own columns, of its site and order only these.
+_RECORD_FIELDS = tuple(field.attname for field in PromiseRecord._meta.concrete_fields)
+_RECORD_RELATED = ("promise_site__site__time_zone", "order__country", "order__postcode", "order__hold_reason")
+_DEFAULT_ZONE = "Europe/Paris"
 
 
 def _instant(value: Any) -> datetime:
@@ -417,7 +469,7 @@ def _instant(value: Any) -> datetime:
 
 
 def _site_zone_name(record: PromiseRecord) -> str:
-    return record.promise_site.site.time_zone if record.promise_site else "Europe/Paris"
+    return record.promise_site.site.time_zone if record.promise_site else _DEFAULT_ZONE
 
 
 def on_shipment_shipped(event: Any, envelope: Envelope) -> None:
@@ -433,13 +485,14 @@ def on_shipments_shipped(items: Sequence[tuple[Any, Envelope]]) -> None:
         records = _records_for(getattr(event, "order_id", None) for event, _envelope in items)
         changed: dict[int, PromiseRecord] = {}
         for event, _envelope in items:
-            record = records.get(_order_key(getattr(event, "order_id", None)))
-            if record is None or record.shipped_at is not None:
+            followed = records.get(_order_key(getattr(event, "order_id", None)))
+            if followed is None or followed.record.shipped_at is not None:
                 continue
+            record = followed.record
             record.shipped_at = _instant(event.shipped_at)
             if record.ship_date is not None:
                 record.shipped_on_time = domain.shipped_on_time(
-                    shipped_at=record.shipped_at, ship_date=record.ship_date, time_zone=_site_zone_name(record)
+                    shipped_at=record.shipped_at, ship_date=record.ship_date, time_zone=followed.time_zone
                 )
             if record.status == PromiseStatus.AT_RISK:
                 record.status, record.at_risk_since = PromiseStatus.PENDING, None
@@ -489,17 +542,24 @@ def on_shipments_delivered(items: Sequence[tuple[Any, Envelope]]) -> None:
     with transaction.atomic():
         records = _records_for(getattr(event, "order_id", None) for event, _envelope in items)
         lanes = _lanes_for(
-            [record for record in records.values() if record.delivered_at is None and record.delivery_by is not None]
+            [
+                followed.record
+                for followed in records.values()
+                if followed.record.delivered_at is None and followed.record.delivery_by is not None
+            ]
         )
         events: list[tuple[Any, int | None]] = []
         decided: dict[int, PromiseRecord] = {}
         touched: dict[int, TransitLane] = {}
         for event, _envelope in items:
-            record = records.get(_order_key(getattr(event, "order_id", None)))
-            if record is None or record.delivered_at is not None or record.delivery_by is None:
+            followed = records.get(_order_key(getattr(event, "order_id", None)))
+            if followed is None:
+                continue
+            record = followed.record
+            if record.delivered_at is not None or record.delivery_by is None:
                 continue
             delivered_at = _instant(event.delivered_at)
-            delivered_on = delivered_at.astimezone(domain._zone_info(_site_zone_name(record))).date()
+            delivered_on = delivered_at.astimezone(domain._zone_info(followed.time_zone)).date()
             record.delivered_at = delivered_at
             decided[record.pk] = record
             if record.status in (PromiseStatus.KEPT, PromiseStatus.BROKEN):
@@ -508,7 +568,7 @@ def on_shipments_delivered(items: Sequence[tuple[Any, Envelope]]) -> None:
                 delivered_on=delivered_on,
                 promised_by=record.delivery_by,
                 shipped_on_time=record.shipped_on_time is not False,
-                hold_reason=record.order.hold_reason,
+                hold_reason=followed.hold_reason,
             )
             record.status, record.cause, record.closed_on = status, cause, delivered_on
             events.append((_decided_event(record, status, cause), record.merchant_id))
@@ -520,7 +580,7 @@ def on_shipments_delivered(items: Sequence[tuple[Any, Envelope]]) -> None:
             if widened is not None:
                 events.append((widened, None))
             if record.shipped_at is not None:
-                _transit_observed(lane, record, record.shipped_at, delivered_on)
+                _transit_observed(lane, followed, record.shipped_at, delivered_on)
         _records_update(decided.values(), ["delivered_at", "status", "cause", "closed_on"])
         for lane in touched.values():  # a few lanes per batch (carrier services × zones)
             lane.save(update_fields=["kept", "broken", "widened", "observed", "updated_at"])
@@ -642,15 +702,14 @@ def _lane_counted(lane: TransitLane, *, kept: bool) -> PromiseLaneWidened | None
     )
 
 
-def _transit_observed(lane: TransitLane, record: PromiseRecord, shipped_at: datetime, delivered_on: date) -> None:
+def _transit_observed(lane: TransitLane, followed: _Followed, shipped_at: datetime, delivered_on: date) -> None:
     """Teach the lane (in memory) the transit days one parcel took."""
-    zone_name = _site_zone_name(record)
-    shipped_on = shipped_at.astimezone(domain._zone_info(zone_name)).date()
+    shipped_on = shipped_at.astimezone(domain._zone_info(followed.time_zone)).date()
     zone = domain.DestinationZone(
         code=lane.zone,
-        country=record.order.country,
-        postcode=record.order.postcode,
-        holiday_country=record.order.country,
+        country=followed.country,
+        postcode=followed.postcode,
+        holiday_country=followed.country,
     )
     days = domain.transit_days_between(
         shipped_on, delivered_on, delivery_weekdays=frozenset(lane.service.delivery_weekdays), zone=zone

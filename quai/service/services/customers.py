@@ -13,12 +13,14 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from quai.core import clock
 from quai.core.errors import NotFound
 from quai.core.events import Envelope
 from quai.core.outbox import event_record
+from quai.core.rows import rows_insert
 from quai.core.states import actor_of
 from quai.orders import domain as orders_domain
 from quai.orders import selectors as orders_selectors
@@ -134,11 +136,13 @@ def on_orders_received(items: Sequence[tuple[OrderReceived, Envelope]]) -> None:
     """
     scope = Scope.system("service: customer link")
     order_ids = [event.order_id for event, _envelope in items]
+    # The orders as tuples (pk, merchant, email, phone, country, name): no model instance per order.
     orders = {
-        order.pk: order
-        for order in orders_selectors.order_list(scope=scope)
+        row[0]: row
+        for row in orders_selectors.order_list(scope=scope)
         .filter(pk__in=order_ids)
-        .only("pk", "merchant_id", "shopper_email", "shopper_phone", "country", "shopper_name")
+        .order_by()
+        .values_list("pk", "merchant_id", "shopper_email", "shopper_phone", "country", "shopper_name")
     }
     linked = set(CustomerOrder.objects.filter(order_id__in=list(orders)).values_list("order_id", flat=True))
     phones: dict[tuple[str, str], str] = {}
@@ -148,15 +152,16 @@ def on_orders_received(items: Sequence[tuple[OrderReceived, Envelope]]) -> None:
         if order is None or order_id in linked:
             continue  # gone (its merchant's data deleted), or already linked: nothing to do, as per event
         linked.add(order_id)
-        email = email_normalise(order.shopper_email)
+        _pk, merchant_id, shopper_email, shopper_phone, country, shopper_name = order
+        email = email_normalise(shopper_email)
         phone = ""
-        if order.shopper_phone:
-            key = (order.shopper_phone, order.country)
+        if shopper_phone:
+            key = (shopper_phone, country)
             if key not in phones:
-                phones[key] = phone_key(order.shopper_phone, country=order.country)
+                phones[key] = phone_key(shopper_phone, country=country)
             phone = phones[key]
         if email or phone:
-            shoppers.append((order_id, order.merchant_id, email, phone, order.shopper_name))
+            shoppers.append((order_id, merchant_id, email, phone, shopper_name))
     if not shoppers:
         return
     wanted = Q(pk__in=[])
@@ -202,8 +207,12 @@ def on_orders_received(items: Sequence[tuple[OrderReceived, Envelope]]) -> None:
     for customer_id, changed in fills.items():
         for field, value in changed.items():
             Customer.objects.filter(pk=customer_id, **{field: ""}).update(**{field: value})
-    CustomerOrder.objects.bulk_create(
-        [CustomerOrder(order_id=order_id, customer=customer) for order_id, customer in links], ignore_conflicts=True
+    # ``bulk_create(ignore_conflicts=True)``'s rows, without a model instance per link.
+    linked_at = timezone.now()
+    rows_insert(
+        CustomerOrder,
+        [{"order_id": order_id, "customer_id": customer.pk, "linked_at": linked_at} for order_id, customer in links],
+        skip_conflicts=True,
     )
 
 
