@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import Any, NamedTuple
 
 from django.db import transaction
@@ -27,7 +26,7 @@ from quai.core import clock
 from quai.core.db import rows_update
 from quai.core.errors import Conflict, InsufficientStock, ValidationFailed
 from quai.core.outbox import events_record_many
-from quai.core.rows import ids_param, model_rows_insert, rows_insert, values_update
+from quai.core.rows import ids_param, model_rows_insert, values_update
 from quai.inventory.events import ReservationConsumed
 from quai.inventory.models import (
     MovementKind,
@@ -51,9 +50,11 @@ from quai.inventory.services._common import (
 from quai.inventory.services.movements import _place, _row_ensure
 from quai.inventory.services.reservations import reservation_allocate, reservation_consume
 from quai.inventory.services.totes import (
+    MovementRow,
     _date,
     _ids_in,
     _lock_clause,
+    _movements_insert,
     _Pinned,
     _places_of,
     _read,
@@ -213,11 +214,11 @@ def _reservations_locked(jobs: Sequence[ParcelStock]) -> dict[int, Reservation]:
 
 def parcels_stock_pack(
     *, parcels: Sequence[ParcelStock], actor: Any = None, savepoint: bool = True
-) -> list[list[PackMovement]]:
+) -> list[list[MovementRow]]:
     """``parcel_stock_pack`` for many parcels (a pack line's batch of closes) in a bounded number of queries: the
     same refusals (the whole batch then writes nothing), the same ``pack`` movements, re-pinned allocations,
     quantity rows and ``StockChanged`` events, in the same order, as the parcels packed one by one in the order
-    given. Returns each parcel's movements (``PackMovement``: the rows are read and written as tuples, no model
+    given. Returns each parcel's movements (``MovementRow``: the rows are read and written as tuples, no model
     instance built). ``savepoint=False``: inside the caller's transaction without a savepoint
     of its own (two statements less), for a caller that undoes its whole transaction on a refusal.
 
@@ -241,22 +242,6 @@ class _Packing(NamedTuple):
     sku: _Sku
 
 
-class PackMovement(NamedTuple):
-    """A ``pack`` movement ``parcels_stock_pack`` wrote: its row's id and the fields its ``StockChanged`` reads."""
-
-    pk: int
-    merchant_id: int
-    kind: str
-    sku_id: int
-    lot: str
-    expiry: date | None
-    from_location_id: int
-    from_status: str
-    to_location_id: int
-    to_status: str
-    quantity: int
-
-
 def _packing_locked(jobs: Sequence[ParcelStock]) -> dict[int, _Packing]:
     """``_reservations_locked`` as tuples: the same rows locked (the reservations with their SKUs, in id order: the
     statement reads both, as ``select_related`` does), by a statement written once."""
@@ -275,7 +260,7 @@ def _packing_locked(jobs: Sequence[ParcelStock]) -> dict[int, _Packing]:
     }
 
 
-def _parcels_stock_pack(parcels: Sequence[ParcelStock], actor: Any) -> list[list[PackMovement]]:
+def _parcels_stock_pack(parcels: Sequence[ParcelStock], actor: Any) -> list[list[MovementRow]]:
     now = clock.now()
     reservations = _packing_locked(parcels)
     # One by one, a reservation no longer open (or emptied) is skipped, and so is one a parcel before took.
@@ -378,26 +363,7 @@ def _parcels_stock_pack(parcels: Sequence[ParcelStock], actor: Any) -> list[list
         }
         for index, current, allocation, key in moves
     ]
-    # The rows ``bulk_create`` writes (the other columns their defaults), without a model instance each.
-    ids = rows_insert(StockMovement, fields, returning=("id",))
-    if len(ids) != len(fields):
-        raise RuntimeError(f"{len(ids)} ids returned for {len(fields)} movements")
-    movements = [
-        PackMovement(
-            pk=pk,
-            merchant_id=row["merchant_id"],
-            kind=kind,
-            sku_id=row["sku_id"],
-            lot=row["lot"],
-            expiry=row["expiry"],
-            from_location_id=row["from_location_id"],
-            from_status=row["from_status"],
-            to_location_id=row["to_location_id"],
-            to_status=row["to_status"],
-            quantity=row["quantity"],
-        )
-        for (pk,), row in zip(ids, fields, strict=True)
-    ]
+    movements = _movements_insert(fields)
     # A pack leaves the SKU's counter as it was (both rows count alike), so one read serves every event.
     levels = _levels({m.sku_id for m in movements})
     events_record_many(

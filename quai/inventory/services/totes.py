@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from quai.core import clock
 from quai.core.errors import Conflict, InsufficientStock, NotFound, ValidationFailed
 from quai.core.outbox import events_record_many
-from quai.core.rows import ids_param, model_rows_insert, rows_insert
+from quai.core.rows import ids_param, rows_insert
 from quai.inventory import domain
 from quai.inventory.models import (
     MovementKind,
@@ -250,6 +250,47 @@ class _Pinned:
     stock: _Source
 
 
+class MovementRow(NamedTuple):
+    """A movement a many-form wrote (``reservation_pick_to_many``, ``parcels_stock_pack``): its row's id and the
+    fields its ``StockChanged`` reads — the rows are written as values, no model instance built."""
+
+    pk: int
+    merchant_id: int
+    kind: str
+    sku_id: int
+    lot: str
+    expiry: date | None
+    from_location_id: int
+    from_status: str
+    to_location_id: int
+    to_status: str
+    quantity: int
+
+
+def _movements_insert(fields: Sequence[dict[str, Any]]) -> list[MovementRow]:
+    """Insert the movements (each its fields; the other columns their defaults, as ``bulk_create`` writes them) in
+    one statement returning their ids, in order."""
+    ids = rows_insert(StockMovement, fields, returning=("id",))
+    if len(ids) != len(fields):
+        raise RuntimeError(f"{len(ids)} ids returned for {len(fields)} movements")
+    return [
+        MovementRow(
+            pk=pk,
+            merchant_id=row["merchant_id"],
+            kind=row["kind"],
+            sku_id=row["sku_id"],
+            lot=row["lot"],
+            expiry=row["expiry"],
+            from_location_id=row["from_location_id"],
+            from_status=row["from_status"],
+            to_location_id=row["to_location_id"],
+            to_status=row["to_status"],
+            quantity=row["quantity"],
+        )
+        for (pk,), row in zip(ids, fields, strict=True)
+    ]
+
+
 class _Row(NamedTuple):
     """A quantity row locked for a pick: what the checks and the guards read of it."""
 
@@ -315,7 +356,7 @@ _STATUS_LABELS = dict(ReservationStatus.choices)
 @transaction.atomic
 def reservation_pick_to_many(
     *, lines: Sequence[PickToLine], actor: Any = None, events: list[tuple[Any, int | None]] | None = None
-) -> list[list[StockMovement]]:
+) -> list[list[MovementRow]]:
     """``reservation_pick_to`` for a whole pick list in a bounded number of queries, whatever its length: the same
     refusals (nothing written), the same movements, allocations, quantity rows and ``StockChanged`` events as the
     lines picked one by one in this order. Returns each line's movements.
@@ -459,45 +500,47 @@ def reservation_pick_to_many(
         if pin in there:
             taken[there[pin]] = taken.get(there[pin], 0) + n
     _columns_add(ReservationAllocation, {pk: (n,) for pk, n in taken.items() if n}, ("quantity",))
-    model_rows_insert(
+    rows_insert(
+        ReservationAllocation,
         [
-            ReservationAllocation(
-                reservation_id=reservation_id,
-                stock_id=stock_id,
-                location_id=rows[stock_id].location_id,
-                lot=first_source[(reservation_id, stock_id)].stock.lot,
-                expiry=first_source[(reservation_id, stock_id)].stock.expiry,
-                quantity=n,
-                created_at=now,
-            )
+            {
+                "reservation_id": reservation_id,
+                "stock_id": stock_id,
+                "location_id": rows[stock_id].location_id,
+                "lot": first_source[(reservation_id, stock_id)].stock.lot,
+                "expiry": first_source[(reservation_id, stock_id)].stock.expiry,
+                "quantity": n,
+                "created_at": now,
+            }
             for (reservation_id, stock_id), n in pinned.items()
             if (reservation_id, stock_id) not in there
-        ]
+        ],
     )
 
-    actor_obj = _actor(actor)
-    movements = [
-        StockMovement(
-            merchant_id=reservations[allocation.reservation_id].merchant_id,
-            kind=MovementKind.PICK,
-            sku_id=key[0],
-            lot=allocation.stock.lot,
-            expiry=allocation.stock.expiry,
-            from_location_id=allocation.stock.location_id,
-            from_status=allocation.stock.status,
-            to_location_id=key[1],
-            to_status=allocation.stock.status,
-            quantity=take,
-            actor=actor_obj,
-            reason=_("Picked into tote %(code)s") % {"code": places.code(key[1])},
-            document_type=reservations[allocation.reservation_id].document_type or "reservation",
-            document_id=reservations[allocation.reservation_id].document_id
-            or str(reservations[allocation.reservation_id].pk),
-            occurred_at=now,
-        )
-        for _index, allocation, key, take in moves
-    ]
-    model_rows_insert(movements)
+    actor_id = getattr(_actor(actor), "pk", None)
+    movements = _movements_insert(
+        [
+            {
+                "merchant_id": reservations[allocation.reservation_id].merchant_id,
+                "kind": MovementKind.PICK,
+                "sku_id": key[0],
+                "lot": allocation.stock.lot,
+                "expiry": allocation.stock.expiry,
+                "from_location_id": allocation.stock.location_id,
+                "from_status": allocation.stock.status,
+                "to_location_id": key[1],
+                "to_status": allocation.stock.status,
+                "quantity": take,
+                "actor_id": actor_id,
+                "reason": _("Picked into tote %(code)s") % {"code": places.code(key[1])},
+                "document_type": reservations[allocation.reservation_id].document_type or "reservation",
+                "document_id": reservations[allocation.reservation_id].document_id
+                or str(reservations[allocation.reservation_id].pk),
+                "occurred_at": now,
+            }
+            for _index, allocation, key, take in moves
+        ]
+    )
     # A pick leaves the SKU's counter as it was (both rows count alike), so one read serves every event.
     levels: dict[int, Any] = {
         row["sku_id"]: row
