@@ -232,9 +232,10 @@ def wave_layouts(*, site_id: int, lines: Sequence[domain.PickLine]) -> dict[int,
 
 
 def _route_of(zone_layout_: ZoneLayout, location_ids: Sequence[int]) -> tuple[routing.RoutePlan, list[int]]:
-    """The route through these locations (each once) and the locations in visiting order."""
+    """The route through these locations (each once) and the locations in visiting order (planned once per layout
+    and places: ``routing.plan_route_kept``)."""
     unique = list(dict.fromkeys(location_ids))
-    plan = routing.plan_route(zone_layout_.layout, [zone_layout_.places[pk] for pk in unique])
+    plan = routing.plan_route_kept(zone_layout_.layout, [zone_layout_.places[pk] for pk in unique])
     return plan, [unique[i] for i in plan.order]
 
 
@@ -684,8 +685,7 @@ def _batches_create(
 ) -> list[PickBatch]:
     """``_batch_create`` for every batch of a wave, in three statements whatever their number (the batches, the
     totes, the tasks): the same rows, in the same order, as one batch after another."""
-    lengths: dict[Any, float] = {}
-    made = [_batch_planned(wave, planned, orders, layouts[planned.zone_id], free, lengths) for planned in plans]
+    made = [_batch_planned(wave, planned, orders, layouts[planned.zone_id], free) for planned in plans]
     batches = [batch for batch, _totes, _tasks in made]
     model_rows_insert(batches)
     for batch, totes, tasks in made:  # the batch has its id now: its totes and tasks take it
@@ -719,35 +719,21 @@ def _batch_create(
     return batch
 
 
-def _route_length(layout: ZoneLayout, location_ids: Sequence[int], lengths: dict[Any, float] | None) -> float:
-    """``_route_of(layout, location_ids)``'s length, remembered in ``lengths`` (a wave's: one layout per zone) for
-    the same places in the same order: the orders of a flash sale mostly take the same few places, and a route is
-    planned again only for places not seen yet (the planner is deterministic: the same input, the same route)."""
-    if lengths is None:
-        return _route_of(layout, location_ids)[0].length
-    key = (id(layout), tuple(dict.fromkeys(location_ids)))
-    length = lengths.get(key)
-    if length is None:
-        length = lengths[key] = _route_of(layout, location_ids)[0].length
-    return length
-
-
 def _batch_planned(
     wave: Wave,
     planned: domain.PlannedBatch,
     orders: Mapping[int, Order | _Waiting],
     layout: ZoneLayout,
     free: Iterator[Tote],
-    lengths: dict[Any, float] | None = None,
 ) -> tuple[PickBatch, list[Tote], list[PickTask]]:
     """The batch (unsaved), its totes (the next of the wave's ``free`` ones, in order, their slots set) and its
-    tasks along its route (unsaved). ``lengths``: the wave's routes planned so far (``_route_length``)."""
+    tasks along its route (unsaved)."""
     plan, ordered = _route_of(layout, [line.location_id for line in planned.lines])
     per_order: dict[int, list[int]] = {}
     for load in planned.totes:
         for k, line in enumerate(load.lines):
             per_order.setdefault(_order_of_line(load, k), []).append(line.location_id)
-    order_by_order = sum(_route_length(layout, ids, lengths) for ids in per_order.values())
+    order_by_order = sum(_route_of(layout, ids)[0].length for ids in per_order.values())
     batch = PickBatch(
         wave=wave,
         site=wave.site,

@@ -75,3 +75,36 @@ def test_other_layouts_get_the_heuristic_and_a_single_block_the_optimum():
     assert plan.routing == "optimal"
     block = Block(aisles_x=(1, 4), length=10, depot_x=0)
     assert plan.length == pytest.approx(routing.brute_force_length(block, [Pick(1, 3), Pick(0, 9)]) + 4)
+
+
+@st.composite
+def layouts_and_places(draw):  # type: ignore[no-untyped-def]
+    """A single block or aisles of different lengths, places on aisles or loose (both planners' paths)."""
+    count = draw(st.integers(1, 5))
+    xs = sorted(draw(st.lists(st.integers(0, 30), min_size=count, max_size=count, unique=True)))
+    high = draw(st.integers(2, 12))
+    highs = draw(st.one_of(st.just([high] * count), st.lists(st.integers(2, 12), min_size=count, max_size=count)))
+    layout = routing.Layout(
+        aisles=tuple(routing.AisleSpan(float(x), 0.0, float(h)) for x, h in zip(xs, highs, strict=True)),
+        depot=(float(draw(st.integers(-3, 33))), float(draw(st.sampled_from([0, -2])))),
+    )
+    on_aisle = st.integers(0, count - 1).flatmap(
+        lambda k: st.integers(0, highs[k] * 2).map(lambda v: routing.Place(float(xs[k]), v / 2, k))
+    )
+    loose = st.builds(routing.Place, st.integers(0, 30).map(float), st.integers(0, 12).map(float))
+    places = draw(st.lists(st.one_of(on_aisle, loose) if draw(st.booleans()) else on_aisle, max_size=7))
+    return layout, places
+
+
+@settings(max_examples=300, deadline=None)
+@given(layouts_and_places(), st.integers(0, 3))
+def test_a_kept_route_is_the_route_planned_afresh(instance, shift):  # type: ignore[no-untyped-def]
+    layout, places = instance
+    assert routing.plan_route_kept(layout, places) == routing.plan_route(layout, places)
+    assert routing.plan_route_kept(layout, list(places)) == routing.plan_route(layout, places)  # asked again: kept
+    # The same places on a layout changed since (an aisle moved, a depot moved): planned on the new layout.
+    moved = routing.Layout(
+        aisles=(routing.AisleSpan(layout.aisles[0].x - shift, 0.0, layout.aisles[0].y_high), *layout.aisles[1:]),
+        depot=(layout.depot[0] + shift, layout.depot[1]),
+    )
+    assert routing.plan_route_kept(moved, places) == routing.plan_route(moved, places)

@@ -340,3 +340,37 @@ def test_a_reservation_s_placements_are_its_own_plans_as_a_walk_of_every_plan_fi
             if not isinstance(run._reservations[reservation_id], QuaiError):
                 assert run._placements(reservation_id) == _placements_walked(run, reservation_id)
     assert undone and len(run._planned) > 1
+
+
+def test_the_kept_routes_give_the_batches_routes_and_tasks_planned_afresh(floor, monkeypatch):
+    """A wave's routes come from ``routing.plan_route_kept`` (remembered across waves): the same batches, lengths,
+    routes and task sequences as every route planned afresh, with the routes kept by an earlier wave on the same
+    layout — and, once a place has moved, the new layout's routes, not the kept ones."""
+    from quai.fulfillment import routing
+
+    criteria, cart = domain.WaveCriteria(capacity=40), domain.Cart(totes=3)
+    now = clock.now()
+
+    def released(kept: bool) -> dict[str, Any]:
+        with pytest.raises(Undo), transaction.atomic(), clock.frozen(now), monkeypatch.context() as patch:
+            if not kept:
+                patch.setattr(routing, "plan_route_kept", routing.plan_route)
+            state = _state(services.wave_release(site=floor.site, criteria=criteria, cart=cart))
+            raise Undo
+        return state
+
+    afresh = released(kept=False)
+    assert afresh["batches"] and afresh["tasks"]
+    routing._plan_route_kept.cache_clear()
+    assert released(kept=True) == afresh  # the routes planned, then kept
+    assert routing._plan_route_kept.cache_info().currsize
+    assert released(kept=True) == afresh  # the routes answered from the kept ones
+    hits = routing._plan_route_kept.cache_info().hits
+    assert hits
+    # A place moved (its aisle's centre line and ends move with it): another layout, whose routes are planned.
+    place = floor.places["FL-03"]
+    place.y_m += 7
+    place.save()
+    moved = released(kept=False)
+    assert moved["batches"] != afresh["batches"]
+    assert released(kept=True) == moved
