@@ -342,8 +342,8 @@ def transitions_of_inserted(steps: Sequence[InsertedStep], *, machine: StateMach
                 for (step, _source, _rule), audit in zip(checked, audits, strict=True)
             ]
         )
-        for audit, row in zip(audits, recorded, strict=True):
-            audit.event_id = row.event_id
+        for audit, event_id in zip(audits, recorded, strict=True):
+            audit.event_id = event_id
         model_rows_insert(audits)  # one raw insert (quai.core.rows): bulk_create compiled its statement per call
     for step in steps:
         setattr(step.obj, field, step.to_status)
@@ -468,7 +468,7 @@ def transitions_many(steps: Sequence[Step], *, machine: StateMachine, locked: bo
             events.extend(step.followed_by)
         recorded = iter(events_record_many(events))
         for step, audit in accepted:
-            audit.event_id = next(recorded).event_id
+            audit.event_id = next(recorded)
             for _followed in step.followed_by:
                 next(recorded)
         model_rows_insert([audit for _step, audit in accepted])

@@ -10,11 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import IntegrityError, connection, transaction
 
 from quai.core.batching import CommitFailed, GroupCommitter, Overloaded
 from quai.core.errors import ValidationFailed
-from quai.core.models import HandledEvent, OutboxEvent
+from quai.core.models import OutboxEvent
 from quai.core.outbox import outbox_nudge
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -92,8 +93,9 @@ def test_a_commit_that_fails_fails_every_waiter_and_keeps_nothing(make_committer
     committer = make_committer(window=0.3)
 
     def dangling() -> None:
-        # A foreign key to nothing: deferred, so only the COMMIT itself fails (PostgreSQL and SQLite alike).
-        HandledEvent.objects.create(event_id=987654321, handler="test")
+        # A foreign key to nothing: deferred, so only the COMMIT itself fails (PostgreSQL and SQLite alike). Not a
+        # HandledEvent's: its event has no database constraint (quai.core.models).
+        Permission.objects.create(name="dangling", codename="dangling", content_type_id=987654321)
 
     futures = [committer.submit(_event("test.lost")) for _ in range(3)]
     futures.append(committer.submit(dangling))

@@ -1,7 +1,7 @@
 """The outbox's raw multi-row inserts (``quai.core.rows``): ``events_record_many`` writes, column for column, the rows
-``bulk_create`` wrote for the same events (ids set on return, in the order given), and the relay's ``HandledEvent``
-rows of a batch are those ``bulk_create`` wrote — a handler recorded twice still refused by the unique constraint,
-so the batch falls back to one event at a time as before."""
+``bulk_create`` wrote for the same events (in the order given, their event ids returned in that order), and the
+relay's ``HandledEvent`` rows of a batch are those ``bulk_create`` wrote — a handler recorded twice still refused by
+the unique constraint, so the batch falls back to one event at a time as before."""
 
 from __future__ import annotations
 
@@ -76,21 +76,24 @@ def _stored(pk: int) -> dict[str, Any]:
     }
 
 
-def test_events_record_many_writes_the_rows_bulk_create_wrote_with_their_ids_in_order() -> None:
+def _recorded(event_ids: list[uuid.UUID]) -> list[OutboxEvent]:
+    """The rows ``events_record_many`` wrote, by the event ids it returned, in that order."""
+    rows = {row.event_id: row for row in OutboxEvent.objects.filter(event_id__in=event_ids)}
+    return [rows[event_id] for event_id in event_ids]
+
+
+def test_events_record_many_writes_the_rows_bulk_create_wrote_in_order_and_returns_their_event_ids() -> None:
     clock.set_now(datetime(2030, 1, 7, 9, 30, 15, 123456, tzinfo=UTC))
     try:
         events: list[tuple[Event, int | None]] = [(_event(n), None) for n in range(1, 6)]
         expected = _bulk_created(events)
-        written = events_record_many(events)
+        event_ids = events_record_many(events)
     finally:
         clock.reset()
-    assert [row.pk for row in written] == sorted(row.pk for row in written)
-    assert all(not row._state.adding for row in written)
-    for row in written:  # the rows returned hold what was stored (built from the values, not read back)
-        stored = OutboxEvent.objects.get(pk=row.pk)
-        assert {field.attname: getattr(row, field.attname) for field in OutboxEvent._meta.concrete_fields} == {
-            field.attname: getattr(stored, field.attname) for field in OutboxEvent._meta.concrete_fields
-        }
+    assert all(isinstance(event_id, uuid.UUID) for event_id in event_ids)
+    written = _recorded(event_ids)
+    assert [row.pk for row in written] == sorted(row.pk for row in written)  # ids ascending in the order given
+    assert [row.aggregate_id for row in written] == ["1", "2", "3", "4", "5"]
     for orm_row, raw_row in zip(expected, written, strict=True):
         assert _stored(raw_row.pk) == _stored(orm_row.pk)
         assert OutboxEvent.objects.get(pk=raw_row.pk).event_id == raw_row.event_id
@@ -104,7 +107,7 @@ def test_events_record_many_writes_the_rows_bulk_create_wrote_with_their_ids_in_
 
 
 def test_the_relay_s_handled_rows_are_those_bulk_create_wrote_and_a_second_record_is_refused() -> None:
-    rows = events_record_many([(_event(n), None) for n in range(1, 4)])
+    rows = _recorded(events_record_many([(_event(n), None) for n in range(1, 4)]))
     now = datetime(2030, 1, 7, 9, 30, 15, 123456, tzinfo=UTC)
     clock.set_now(now)
     try:
@@ -148,7 +151,7 @@ def seen() -> Iterator[list[int]]:
 
 
 def test_a_batch_whose_handled_row_exists_already_falls_back_and_runs_only_the_others(seen: list[int]) -> None:
-    rows = events_record_many([(_event(n), None) for n in range(1, 4)])
+    rows = _recorded(events_record_many([(_event(n), None) for n in range(1, 4)]))
     # another relay recorded the handler on the second event after this relay read what was done (``done`` empty)
     HandledEvent.objects.create(event=rows[1], handler="test.rows_handler", handled_at=clock.now())
     errors = _dispatch_all(list(OutboxEvent.objects.filter(pk__in=[row.pk for row in rows]).order_by("pk")), set())

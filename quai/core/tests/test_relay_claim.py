@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection, models
+from django.db import connection, models, transaction
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 
 from quai.core import clock
@@ -72,7 +73,9 @@ def test_a_claimed_row_holds_what_the_orm_reads_and_the_handlers_already_done(se
     settings.QUAI_OUTBOX_NUDGE = False
     clock.set_now(datetime(2031, 3, 10, 9, 0, 0, 123456, tzinfo=UTC))
     try:
-        rows = events_record_many([(_crate(n), 7 if n % 2 else None) for n in range(1, 5)])
+        event_ids = events_record_many([(_crate(n), 7 if n % 2 else None) for n in range(1, 5)])
+        stored = {row.event_id: row for row in OutboxEvent.objects.filter(event_id__in=event_ids)}
+        rows = [stored[event_id] for event_id in event_ids]
         HandledEvent.objects.create(event=rows[1], handler="test.claim_a")
         HandledEvent.objects.create(event=rows[1], handler="test.claim_b")
         HandledEvent.objects.create(event=rows[2], handler="test.claim_b")
@@ -106,6 +109,32 @@ def test_a_relayed_batch_skips_what_was_done_and_marks_every_event_relayed(seen,
         assert HandledEvent.objects.filter(event__in=rows, handler__startswith="test.claim_").count() == 6
     finally:
         clock.reset()
+
+
+def _due_by_orm(now: datetime, batch: int) -> list[int]:
+    """What the claim must take: the ORM's read of the oldest due events."""
+    due = OutboxEvent.objects.filter(relayed_at=None).filter(Q(next_attempt_at=None) | Q(next_attempt_at__lte=now))
+    return list(due.order_by("pk").values_list("pk", flat=True)[:batch])
+
+
+def test_the_claim_takes_the_oldest_due_events_around_relayed_leased_and_failed_ones(settings) -> None:
+    # The claim reads from the first pending id on (PostgreSQL): an event leased or backed off below the due ones,
+    # relayed ones between them, must change nothing in what it takes, now or once the lease is over.
+    settings.QUAI_OUTBOX_NUDGE = False
+    now = datetime(2031, 3, 10, 9, 0, tzinfo=UTC)
+    event_ids = events_record_many([(_crate(n), None) for n in range(1, 9)])
+    pks = {row.event_id: row.pk for row in OutboxEvent.objects.filter(event_id__in=event_ids)}
+    ids = [pks[event_id] for event_id in event_ids]
+    OutboxEvent.objects.filter(pk__in=[ids[0], ids[2], ids[5]]).update(relayed_at=now, attempts=1)
+    OutboxEvent.objects.filter(pk=ids[1]).update(next_attempt_at=now + timedelta(seconds=60))  # leased
+    OutboxEvent.objects.filter(pk=ids[4]).update(next_attempt_at=now + timedelta(hours=1), attempts=2)  # failed
+    for at, batch in ((now, 2), (now, 10), (now + timedelta(seconds=61), 10), (now + timedelta(hours=2), 10)):
+        expected = _due_by_orm(at, batch)
+        with transaction.atomic():
+            assert [row.pk for row in outbox_claim(at, batch)] == expected, (at, batch)
+            transaction.set_rollback(True)
+    assert _due_by_orm(now, 10) == [ids[3], ids[6], ids[7]]
+    assert _due_by_orm(now + timedelta(hours=2), 10) == [ids[1], ids[3], ids[4], ids[6], ids[7]]
 
 
 _NOW = datetime(2031, 3, 10, 9, 0, 0, 123456, tzinfo=UTC)

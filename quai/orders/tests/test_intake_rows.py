@@ -146,7 +146,9 @@ def test_events_inserted_raw_are_the_rows_events_record_many_writes_in_order_wit
     nudges: list[int] = []
     monkeypatch.setattr(rows_module, "outbox_nudge", lambda: nudges.append(1))
     events = [(_received(7), merchant.pk), (_received(8), None)]
-    by_outbox = events_record_many(events)
+    event_ids = events_record_many(events)
+    stored = {row.event_id: row for row in OutboxEvent.objects.filter(event_id__in=event_ids)}
+    by_outbox = [stored[event_id] for event_id in event_ids]
     before = OutboxEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
     events_insert(events)
     raw = list(OutboxEvent.objects.filter(id__gt=before).order_by("id"))
