@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 
 from quai.core.errors import NotFound
 from quai.labor import domain
@@ -238,34 +239,33 @@ class _ScanCache:
     #: The statement reading the entries past an id (its text, its parameters, where the id goes), compiled once:
     #: the ORM built and compiled it again at every read, most of a read's cost when few scans are new.
     fresh_sql: tuple[str, list[Any], int] | None = None
+    #: The check's aggregate over the entries up to the last id seen, compiled once as ``fresh_sql`` is.
+    check_sql: tuple[str, list[Any], int] | None = None
 
     def refresh(self, rows_of: Callable[[], QuerySet[ProductivityEntry]]) -> bool:
         """Read the entries not seen yet (``rows_of()``: all of this cache's key); False if the ones seen changed
         (the caller starts again)."""
         now = monotonic.monotonic()
+        convert = _moment_converter()
         if self.last_id and now - self.checked >= SCAN_CHECK_SECONDS:
-            rows = rows_of().filter(occurred_at__gte=self.loaded_from, pk__lte=self.last_id)
-            seen = rows.aggregate(n=Count("pk"), lines=Sum("lines"), at=Max("occurred_at"))
-            if (seen["n"], seen["lines"], seen["at"]) != (self.count, self.total_lines, self.newest):
+            if self.check_sql is None:
+                seen = rows_of().filter(occurred_at__gte=self.loaded_from, pk__lte=_ID_MARK).order_by()
+                sql, params, at_mark = _compiled(seen.values_list("lines", "occurred_at"))
+                # ``aggregate(Count("pk"), Sum("lines"), Max("occurred_at"))`` over those rows
+                sql = f"SELECT COUNT(*), SUM(seen.lines), MAX(seen.occurred_at) FROM ({sql}) seen"
+                self.check_sql = (sql, params, at_mark)
+            count, lines, newest = _read_marked(self.check_sql, self.last_id)[0]
+            if convert is not None and newest is not None:
+                newest = convert(newest)
+            if (count, lines, newest) != (self.count, self.total_lines, self.newest):
                 return False
             self.checked = now
         if self.fresh_sql is None:
             fresh = rows_of().filter(occurred_at__gte=self.loaded_from, pk__gt=_ID_MARK).order_by("pk")
-            query = fresh.values_list("pk", "operator_id", "operator_label", "occurred_at", "lines").query
-            sql, params = query.get_compiler(connection=connection).as_sql()
-            self.fresh_sql = (sql, list(params), list(params).index(_ID_MARK))
-        sql, params, at_mark = self.fresh_sql
-        params = list(params)
-        params[at_mark] = self.last_id
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            found = cursor.fetchall()
-        # The ORM's own conversion of a datetime column (SQLite returns text; PostgreSQL, which has none, an aware
-        # datetime).
-        convert = getattr(connection.ops, "convert_datetimefield_value", None)
-        for pk, operator_id, label, at, lines in found:
+            self.fresh_sql = _compiled(fresh.values_list("pk", "operator_id", "operator_label", "occurred_at", "lines"))
+        for pk, operator_id, label, at, lines in _read_marked(self.fresh_sql, self.last_id):
             if convert is not None:
-                at = convert(at, None, connection)
+                at = convert(at)
             operator = str(operator_id or label)
             own = self.operators.get(operator)
             if own is None:
@@ -284,6 +284,45 @@ class _ScanCache:
             lines += found_lines
             micro += found_micro
         return domain.MeasuredRate(lines=lines, active_hours=micro / domain.MICROSECONDS_PER_HOUR)
+
+
+def _moment_converter() -> Callable[[Any], datetime] | None:
+    """The ORM's own conversion of a datetime column: PostgreSQL's driver gives it aware (none to do); SQLite gives
+    its text, which the backend parses (``datetime.fromisoformat``) and, naive, puts in the connection's time zone:
+    done here without the four calls around it per scan, the backend's converter kept for any other text."""
+    full = getattr(connection.ops, "convert_datetimefield_value", None)
+    if full is None:
+        return None
+    if not settings.USE_TZ:
+        return lambda value: full(value, None, connection)
+    zone = connection.timezone
+
+    def convert(value: Any) -> datetime:
+        if isinstance(value, str):
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError:
+                return full(value, None, connection)
+            return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+        return full(value, None, connection)
+
+    return convert
+
+
+def _compiled(rows: QuerySet[Any]) -> tuple[str, list[Any], int]:
+    """``rows``' statement, its parameters and where ``_ID_MARK`` stands among them: compiled by the ORM once, read
+    many times with another id (``_read_marked``)."""
+    sql, params = rows.query.get_compiler(connection=connection).as_sql()
+    return sql, list(params), list(params).index(_ID_MARK)
+
+
+def _read_marked(compiled: tuple[str, list[Any], int], pk: int) -> list[tuple[Any, ...]]:
+    sql, params, at_mark = compiled
+    params = list(params)
+    params[at_mark] = pk
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
 
 
 _MICROSECOND = timedelta(microseconds=1)

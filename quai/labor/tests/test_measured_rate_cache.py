@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Count, Max, Q, Sum
 from django.test.utils import CaptureQueriesContext
 
 from quai.labor import domain, selectors
@@ -149,3 +149,37 @@ def test_the_rate_sums_whole_microseconds_so_the_order_of_the_gaps_does_not_matt
         micro += sum((b.at - a.at) // timedelta(microseconds=1) for a, b in itertools.pairwise(own))
     assert forwards == backwards
     assert forwards.active_hours == micro / 3_600_000_000
+
+
+def test_the_check_written_once_answers_what_the_orms_aggregate_answers() -> None:
+    """The check's statement (compiled once per cache, the last id its parameter) gives the ORM's
+    ``aggregate(Count, Sum, Max)`` over the entries seen, for every key, after entries are added and deleted."""
+    rng = random.Random(11)
+    sites = [SiteFactory(), SiteFactory()]
+    zones = [ZoneFactory(site=sites[0])]
+    users = [StaffUserFactory() for _ in range(3)]
+    _entries(rng, 200, start=NINE, sites=sites, zones=zones, users=users)
+    for step in range(3):
+        _check_every_window(rng, sites, zones)
+        checked = 0
+        for (_db, site_id, activity, zone_id), cache in selectors._scan_caches.items():
+            if cache.check_sql is None:
+                continue
+            rows = selectors._entries(site_id=site_id, activity=activity, zone_id=zone_id)
+            for last_id in (cache.last_id, cache.last_id // 2, 0):
+                seen = rows.filter(occurred_at__gte=cache.loaded_from, pk__lte=last_id).aggregate(
+                    n=Count("pk"), lines=Sum("lines"), at=Max("occurred_at")
+                )
+                count, lines, newest = selectors._read_marked(cache.check_sql, last_id)[0]
+                convert = getattr(connection.ops, "convert_datetimefield_value", None)
+                if convert is not None and newest is not None:
+                    newest = convert(newest, None, connection)
+                assert (count, lines, newest) == (seen["n"], seen["lines"], seen["at"]), (site_id, activity, zone_id)
+                checked += 1
+        assert checked
+        if step == 0:
+            _entries(rng, 60, start=NINE + timedelta(hours=1), sites=sites, zones=zones, users=users)
+        else:
+            ProductivityEntry.objects.filter(
+                pk__in=list(ProductivityEntry.objects.values_list("pk", flat=True)[:30])
+            ).delete()
