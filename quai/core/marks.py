@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -36,6 +37,21 @@ def mark_take(key: str, seconds: int) -> bool:
     except Exception:
         logger.exception("could not read the mark %s", key)
         return True
+
+
+def marks_take(keys: Sequence[str], seconds: int) -> list[bool]:
+    """``mark_take`` of each key, in one round trip to Redis (a pipeline; each SET NX is atomic on its own)."""
+    url = getattr(settings, "REDIS_URL", "")
+    if not url:
+        return [True] * len(keys)
+    try:
+        pipe = _redis(url).pipeline(transaction=False)
+        for key in keys:
+            pipe.set(key, 1, nx=True, ex=seconds)
+        return [bool(taken) for taken in pipe.execute()]
+    except Exception:
+        logger.exception("could not read the marks %s", ", ".join(keys))
+        return [True] * len(keys)
 
 
 def mark_renew(key: str, seconds: int) -> None:

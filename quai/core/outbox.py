@@ -73,7 +73,7 @@ from quai.core.events import (
     subscriptions,
     subscriptions_for,
 )
-from quai.core.marks import mark_clear, mark_pop, mark_take
+from quai.core.marks import mark_clear, mark_pop, mark_take, marks_take
 from quai.core.models import HandledEvent, OutboxEvent
 from quai.core.rows import ids_param, rows_insert
 
@@ -225,8 +225,9 @@ def _priority_wanted(names: Sequence[str]) -> bool:
     return any(sub.key in _PRIORITY_KEYS and sub.matches(name) for sub in subscriptions() for name in set(names))
 
 
-def _queue(send: Callable[[], Any], mark: str) -> None:
-    if mark_take(mark, RELAY_QUEUED_SECONDS):
+def _queue(send: Callable[[], Any], mark: str, *, taken: bool | None = None) -> None:
+    """Send if the mark is taken now (or was: ``taken``, the caller's ``marks_take``); give it back if it fails."""
+    if taken if taken is not None else mark_take(mark, RELAY_QUEUED_SECONDS):
         try:
             send()
         except Exception:
@@ -250,10 +251,15 @@ def _nudge_after_commit(*, priority: bool = False) -> None:
     def nudge() -> None:
         from quai.core.tasks import outbox_relay_task
 
-        if getattr(nudge, _PRIORITY_MARK, False):
-            _queue_priority_pass()
+        # Both marks in one round trip to Redis: the nudge runs on the group committer's serial path, once a batch.
+        wanted = getattr(nudge, _PRIORITY_MARK, False)
+        taken = marks_take(
+            (RELAY_QUEUED_KEY, PRIORITY_QUEUED_KEY) if wanted else (RELAY_QUEUED_KEY,), RELAY_QUEUED_SECONDS
+        )
+        if wanted:
+            _queue_priority_pass(taken=taken[1])
         try:
-            _queue(outbox_relay_task.delay, RELAY_QUEUED_KEY)
+            _queue(outbox_relay_task.delay, RELAY_QUEUED_KEY, taken=taken[0])
         except Exception:  # a nudge is a hint: the periodic sweep relays anything it missed
             logger.exception("outbox nudge failed; the sweep will relay the events")
 
@@ -262,13 +268,14 @@ def _nudge_after_commit(*, priority: bool = False) -> None:
     transaction.on_commit(nudge, robust=True)
 
 
-def _queue_priority_pass() -> None:
-    """Queue a priority pass's task unless one is waiting already (``PRIORITY_QUEUED_KEY``)."""
+def _queue_priority_pass(*, taken: bool | None = None) -> None:
+    """Queue a priority pass's task unless one is waiting already (``PRIORITY_QUEUED_KEY``; ``taken``: its mark as
+    the caller took it)."""
     from quai.core.tasks import outbox_relay_priority_task
 
     try:
         queue = _PRIORITY_QUEUE[0]
-        _queue(lambda: outbox_relay_priority_task.apply_async(queue=queue), PRIORITY_QUEUED_KEY)
+        _queue(lambda: outbox_relay_priority_task.apply_async(queue=queue), PRIORITY_QUEUED_KEY, taken=taken)
     except Exception:  # a hint too: the relay runs these handlers first in its batches anyway
         logger.exception("outbox priority nudge failed; the relay will run its handlers")
 

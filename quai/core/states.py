@@ -27,11 +27,12 @@ differs refuses everything), and writes the audit rows and the events in one ins
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
@@ -40,7 +41,7 @@ from quai.core.errors import Conflict, ValidationFailed
 from quai.core.events import Event
 from quai.core.models import StateTransition
 from quai.core.outbox import event_record, events_record_many
-from quai.core.rows import model_rows_insert
+from quai.core.rows import ids_param, model_rows_insert
 
 REASON_MAX_LENGTH = 1000
 
@@ -325,7 +326,7 @@ def transitions_of_inserted(steps: Sequence[InsertedStep], *, machine: StateMach
         for step, source, _rule in checked:
             groups.setdefault((source, step.to_status), []).append(step.obj.pk)
         for (source, target), pks in groups.items():
-            updated = model._default_manager.filter(pk__in=pks, **{field: source}).update(**{field: target, **changes})
+            updated = _inserted_update(model, field, source, {field: target, **changes}, pks)
             if updated != len(pks):
                 raise Conflict(
                     _("The status changed meanwhile; try again."),
@@ -352,6 +353,51 @@ def transitions_of_inserted(steps: Sequence[InsertedStep], *, machine: StateMach
         if "version" in field_names:
             step.obj.version += 1  # type: ignore[attr-defined]
     return audits
+
+
+_INTEGER_KEYS = frozenset({"AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField"})
+
+
+def _inserted_update(
+    model: type[models.Model], field: str, source: str, changes: dict[str, Any], pks: list[Any]
+) -> int:
+    """``filter(pk__in=pks, <field>=source).update(**changes)`` as a statement written once per model, vendor and
+    columns, the values prepared as the ORM prepares them: compiling the ORM's form was ~1 ms of the group
+    committer's CPU per batch (intake's serial path). A key that is not an integer (``ids_param`` takes ids) or a
+    value that is an expression other than the version's ``F + 1`` goes through the ORM."""
+    versioned = "version" in changes
+    plain = {name: value for name, value in changes.items() if name != "version"}
+    if (
+        _field(model, "pk").get_internal_type() not in _INTEGER_KEYS
+        or (versioned and changes["version"] != F("version") + 1)
+        or any(hasattr(value, "resolve_expression") for value in plain.values())
+    ):
+        return int(model._default_manager.filter(pk__in=pks, **{field: source}).update(**changes))
+    params = [_field(model, name).get_db_prep_save(value, connection) for name, value in plain.items()]
+    params += [ids_param(pks), _field(model, field).get_db_prep_save(source, connection)]
+    with connection.cursor() as cursor:
+        cursor.execute(_inserted_update_sql(model, connection.vendor, field, tuple(plain), versioned), params)
+        return int(cursor.rowcount)
+
+
+def _field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    return cast("models.Field[Any, Any]", model._meta.pk if name == "pk" else model._meta.get_field(name))
+
+
+@functools.lru_cache(maxsize=64)
+def _inserted_update_sql(
+    model: type[models.Model], vendor: str, field: str, names: tuple[str, ...], versioned: bool
+) -> str:
+    def column(name: str) -> str:
+        return str(connection.ops.quote_name(str(_field(model, name).column)))
+
+    sets = [f"{column(name)} = %s" for name in names]
+    if versioned:
+        sets.append(f"{column('version')} = {column('version')} + 1")
+    key = column("pk")
+    among = f"{key} = ANY(%s)" if vendor == "postgresql" else f"{key} IN (SELECT value FROM json_each(%s))"
+    table = connection.ops.quote_name(model._meta.db_table)
+    return f"UPDATE {table} SET {', '.join(sets)} WHERE {among} AND {column(field)} = %s"
 
 
 @dataclass(frozen=True)

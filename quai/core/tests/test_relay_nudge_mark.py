@@ -75,3 +75,50 @@ def test_a_relay_task_that_could_not_be_queued_leaves_no_mark(
         assert redis.get(outbox.RELAY_QUEUED_KEY) is None  # the next commit's nudge queues one
     finally:
         redis.delete(outbox.RELAY_QUEUED_KEY)
+
+
+@pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379 (CI starts one)")
+@pytest.mark.django_db
+def test_a_nudge_asking_for_the_priority_pass_takes_both_marks_in_one_round_trip(
+    settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Each mark taken, held and given back as before; one Redis round trip per commit's nudge instead of two."""
+    from redis.connection import Connection
+
+    settings.REDIS_URL = "redis://127.0.0.1:6379/9"
+    redis = marks._redis(settings.REDIS_URL)
+    keys = (outbox.RELAY_QUEUED_KEY, outbox.PRIORITY_QUEUED_KEY)
+    redis.delete(*keys)
+    monkeypatch.setattr(outbox, "_PRIORITY_KEYS", {"test.first"})
+    relays: list[int] = []
+    passes: list[int] = []
+    monkeypatch.setattr(core_tasks.outbox_relay_task, "delay", lambda: relays.append(1))
+    monkeypatch.setattr(core_tasks.outbox_relay_priority_task, "apply_async", lambda **kw: passes.append(1))
+    trips: list[int] = []
+    sent = Connection.send_packed_command
+
+    def counted(self, command, check_health=True):  # type: ignore[no-untyped-def]
+        trips.append(1)
+        return sent(self, command, check_health)
+
+    nudge = _nudge_of_one_commit(django_capture_on_commit_callbacks)  # outbox_nudge asks for the pass
+    try:
+        monkeypatch.setattr(Connection, "send_packed_command", counted)
+        nudge()
+        assert (relays, passes, len(trips)) == ([1], [1], 1)
+        nudge()  # both marks held: nothing queued, still one round trip
+        assert (relays, passes, len(trips)) == ([1], [1], 2)
+        redis.delete(outbox.RELAY_QUEUED_KEY)  # the relay task started; the pass is still waiting
+        nudge()
+        assert (relays, passes) == ([1, 1], [1])
+
+        def broker_down(**kw: object) -> None:
+            raise ConnectionError("broker down")
+
+        redis.delete(*keys)
+        monkeypatch.setattr(core_tasks.outbox_relay_priority_task, "apply_async", broker_down)
+        nudge()  # the pass could not be queued: its mark given back, the relay queued all the same
+        assert relays == [1, 1, 1]
+        assert redis.get(outbox.PRIORITY_QUEUED_KEY) is None and redis.get(outbox.RELAY_QUEUED_KEY) is not None
+    finally:
+        redis.delete(*keys)

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import pytest
 from django.db import connection, models, transaction
+from django.db.models import F
 from django.test.utils import isolate_apps
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,6 +28,7 @@ from quai.core.states import (
     StateMachine,
     Step,
     Transition,
+    _inserted_update,
     actor_of,
     transition,
     transitions_many,
@@ -541,3 +543,41 @@ def test_many_steps_with_the_rows_locked_by_the_caller_refuse_everything_if_a_co
     assert [door.status for door in doors] == ["closed", "closed"]
     assert not StateTransition.objects.exists()
     assert not OutboxEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_first_steps_update_written_once_equals_the_orms(door_table):
+    """The guarded update of ``transitions_of_inserted``, a statement written once, leaves the rows and the count
+    the ORM's ``filter(pk__in=…, status=…).update(…)`` leaves: rows at another status, a key repeated, a key of no
+    row, a null and an aware time, with and without the version's bump."""
+    later = datetime(2026, 3, 2, 9, 15, 30, 123456, tzinfo=UTC)
+
+    def world() -> list[Door]:
+        return [
+            Door.objects.create(status="closed", version=3, updated_at=None),
+            Door.objects.create(status="closed", version=1, updated_at=NOW),
+            Door.objects.create(status="open", version=7, updated_at=NOW),
+            Door.objects.create(status="closed", version=2, opened_by="kept"),
+        ]
+
+    def rows(doors: list[Door]) -> list[Any]:
+        return [
+            Door.objects.filter(pk=door.pk).values_list("status", "version", "updated_at", "opened_by").get()
+            for door in doors
+        ]
+
+    cases: list[dict[str, Any]] = [
+        {"status": "open", "updated_at": later, "version": F("version") + 1},
+        {"status": "locked", "updated_at": None},
+        {"status": "open", "opened_by": "intake", "version": F("version") + 1},
+    ]
+    for changes in cases:
+        written, orm = world(), world()
+        keys_written = [written[0].pk, written[2].pk, written[3].pk, written[3].pk, 10**9]
+        keys_orm = [orm[0].pk, orm[2].pk, orm[3].pk, orm[3].pk, 10**9]
+        with transaction.atomic():
+            count = _inserted_update(Door, "status", "closed", dict(changes), keys_written)
+        with transaction.atomic():
+            expected = Door.objects.filter(pk__in=keys_orm, status="closed").update(**changes)
+        assert count == expected == 2
+        assert rows(written) == rows(orm)

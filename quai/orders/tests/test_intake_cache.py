@@ -326,6 +326,35 @@ def test_threads_finding_the_stamp_out_of_date_read_it_once(ticking, monkeypatch
     assert reads == [merchant.pk] and len(set(generations)) == 1
 
 
+def test_threads_finding_the_release_buffer_out_of_date_read_it_once(ticking, monkeypatch, merchant):
+    import threading
+    import time as real_time
+
+    reads: list[int] = []
+
+    def slow_policy(merchant_id: int) -> Any:
+        reads.append(merchant_id)
+        real_time.sleep(0.05)
+        return None
+
+    monkeypatch.setattr(intake, "order_policy_for", slow_policy)
+    minutes: list[int] = []
+    for expired in (False, True):
+        if expired:
+            ticking[0] += 5.1
+        minutes.clear()
+        threads = [
+            threading.Thread(target=lambda: minutes.append(intake.release_buffer_minutes_for(merchant.pk)))
+            for _ in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert minutes == [intake.DEFAULT_RELEASE_BUFFER_MINUTES] * 8
+    assert reads == [merchant.pk, merchant.pk]  # once when first asked, once when it expired
+
+
 @pytest.mark.parametrize("seconds_between", [0.0, 5.1])
 def test_with_the_stamp_intake_finds_what_the_plain_read_finds_after_every_catalogue_change(
     ticking, settings, merchant, other_merchant, seconds_between
