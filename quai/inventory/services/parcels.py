@@ -18,15 +18,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
 from quai.core import clock
-from quai.core.db import rows_update
 from quai.core.errors import Conflict, InsufficientStock, ValidationFailed
 from quai.core.outbox import events_record_many
-from quai.core.rows import ids_param, model_rows_insert, values_update
+from quai.core.rows import ids_param, values_update
 from quai.inventory.events import ReservationConsumed
 from quai.inventory.models import (
     MovementKind,
@@ -203,15 +202,6 @@ class ParcelStock:
     location: Any
 
 
-def _reservations_locked(jobs: Sequence[ParcelStock]) -> dict[int, Reservation]:
-    """Every reservation of the parcels, locked in id order (the package's lock order), with its SKU."""
-    wanted = sorted({pk for job in jobs for pk in job.reservation_ids})
-    return {
-        r.pk: r
-        for r in Reservation.objects.select_for_update().select_related("sku").filter(pk__in=wanted).order_by("pk")
-    }
-
-
 def parcels_stock_pack(
     *, parcels: Sequence[ParcelStock], actor: Any = None, savepoint: bool = True
 ) -> list[list[MovementRow]]:
@@ -232,7 +222,7 @@ def parcels_stock_pack(
 
 
 class _Packing(NamedTuple):
-    """What the pack line reads of a reservation, locked (no model instance)."""
+    """What the pack line and the truck read of a reservation, locked (no model instance)."""
 
     pk: int
     status: str
@@ -240,23 +230,27 @@ class _Packing(NamedTuple):
     merchant_id: int
     sku_id: int
     sku: _Sku
+    consumed_quantity: int
+    document_type: str
+    document_id: str
 
 
 def _packing_locked(jobs: Sequence[ParcelStock]) -> dict[int, _Packing]:
-    """``_reservations_locked`` as tuples: the same rows locked (the reservations with their SKUs, in id order: the
-    statement reads both, as ``select_related`` does), by a statement written once."""
+    """Every reservation of the parcels, locked in id order (the package's lock order) with its SKU (the statement
+    locks both, as ``select_related`` with ``select_for_update`` does), as tuples, by a statement written once."""
     wanted = sorted({pk for job in jobs for pk in job.reservation_ids})
     if not wanted:
         return {}
     sku_table = Reservation._meta.get_field("sku").related_model._meta.db_table
     sql = (
-        "SELECT r.id, r.status, r.quantity, r.merchant_id, r.sku_id, s.code, s.merchant_id "
+        "SELECT r.id, r.status, r.quantity, r.merchant_id, r.sku_id, s.code, s.merchant_id, r.consumed_quantity, "
+        "r.document_type, r.document_id "
         f"FROM {Reservation._meta.db_table} r INNER JOIN {sku_table} s ON s.id = r.sku_id "
         f"WHERE r.id {_ids_in()} ORDER BY r.id{_lock_clause()}"
     )
     return {
-        pk: _Packing(pk, status, quantity, merchant_id, sku_id, _Sku(sku_id, sku_code, owner))
-        for pk, status, quantity, merchant_id, sku_id, sku_code, owner in _read(sql, [ids_param(wanted)])
+        pk: _Packing(pk, status, quantity, merchant_id, sku_id, _Sku(sku_id, sku_code, owner), *document)
+        for pk, status, quantity, merchant_id, sku_id, sku_code, owner, *document in _read(sql, [ids_param(wanted)])
     }
 
 
@@ -385,31 +379,25 @@ def _parcels_stock_pack(parcels: Sequence[ParcelStock], actor: Any) -> list[list
 
 
 def _allocations_of(reservation_ids: list[int]) -> dict[int, list[_Pinned]]:
-    """The reservations' allocations holding units (quantity above zero), with their rows' keys, in id order."""
+    """The reservations' allocations holding units (quantity above zero), with their rows' keys and their places'
+    codes, in id order."""
     found: dict[int, list[_Pinned]] = {pk: [] for pk in reservation_ids}
     if not reservation_ids:
         return found
+    location_table = ReservationAllocation._meta.get_field("location").related_model._meta.db_table
     sql = (
         "SELECT a.id, a.reservation_id, a.location_id, a.stock_id, a.quantity, a.lot, q.lot, q.expiry, q.status, "
-        f"q.location_id FROM {ReservationAllocation._meta.db_table} a "
+        f"q.location_id, l.code FROM {ReservationAllocation._meta.db_table} a "
         f"INNER JOIN {StockQuantity._meta.db_table} q ON q.id = a.stock_id "
+        f"INNER JOIN {location_table} l ON l.id = a.location_id "
         f"WHERE a.reservation_id {_ids_in()} AND a.quantity > 0 ORDER BY a.id"
     )
-    for pk, reservation_id, location_id, stock_id, quantity, lot, *key in _read(sql, [ids_param(reservation_ids)]):
+    for pk, reservation_id, location_id, stock_id, quantity, lot, *key, code in _read(
+        sql, [ids_param(reservation_ids)]
+    ):
         stock = _Source(key[0], _date(key[1]), key[2], key[3])
-        found[reservation_id].append(_Pinned(pk, reservation_id, location_id, stock_id, quantity, lot, stock))
+        found[reservation_id].append(_Pinned(pk, reservation_id, location_id, stock_id, quantity, lot, stock, code))
     return found
-
-
-def _movement_from(source: StockQuantity, **fields: Any) -> StockMovement:
-    """A movement of units leaving ``source``'s row: its lot, expiry, place and status; ``fields`` the rest."""
-    return StockMovement(
-        lot=source.lot,
-        expiry=source.expiry,
-        from_location_id=source.location_id,
-        from_status=source.status,
-        **fields,
-    )
 
 
 def _levels(sku_ids: set[int]) -> dict[int, dict[str, int]]:
@@ -422,27 +410,30 @@ def _levels(sku_ids: set[int]) -> dict[int, dict[str, int]]:
     }
 
 
+class ConsumedRow(NamedTuple):
+    """A reservation ``parcels_stock_ship`` consumed, as it left it (no model instance)."""
+
+    pk: int
+    quantity: int
+    consumed_quantity: int
+    status: str
+
+
 @transaction.atomic
-def parcels_stock_ship(*, parcels: Sequence[ParcelStock], actor: Any = None) -> list[list[Reservation]]:
+def parcels_stock_ship(*, parcels: Sequence[ParcelStock], actor: Any = None) -> list[list[ConsumedRow]]:
     """``parcel_stock_ship`` for many parcels (a truck's manifest) in a bounded number of queries: the same refusal
     (``parcel_stock_elsewhere``, the whole batch then writing nothing), the same ``ship`` movements, consumed
     allocations and reservations, quantity rows, SKU counters and events (each reservation's ``StockChanged`` then
     its ``inventory.reservation_consumed``), in the same order, as the parcels shipped one by one in the order
-    given. Returns each parcel's consumed reservations.
+    given. Returns each parcel's consumed reservations (``ConsumedRow``: the rows are read and written as tuples,
+    no model instance built, by the pack line's statements).
 
     Locks: every reservation in id order, then every quantity row touched in id order."""
     if not parcels:
         return []
     now = clock.now()
-    reservations = _reservations_locked(parcels)
-    ids = sorted(reservations)
-    allocations: dict[int, list[Any]] = {pk: [] for pk in ids}  # with their place's code
-    for allocation in (
-        ReservationAllocation.objects.filter(reservation_id__in=ids, quantity__gt=0)
-        .annotate(location_code=F("location__code"))
-        .order_by("pk")
-    ):
-        allocations[allocation.reservation_id].append(allocation)
+    reservations = _packing_locked(parcels)
+    allocations = _allocations_of(sorted(reservations))
     for job in parcels:
         for pk in sorted(set(job.reservation_ids)):
             if pk not in reservations:
@@ -455,50 +446,46 @@ def parcels_stock_ship(*, parcels: Sequence[ParcelStock], actor: Any = None) -> 
                     details={"reservation_id": pk, "location_id": job.location.pk},
                 )
     # Decide in memory, one parcel after the other: each open reservation gives up everything allocated.
-    work: list[tuple[int, Reservation, list[Any]]] = []
-    consumed_before: set[int] = set()
+    work: list[tuple[int, _Packing, list[_Pinned], ConsumedRow]] = []
+    # Each reservation as the parcels before left it: a second parcel of the same reservation finds it consumed,
+    # or (units left unallocated) nothing allocated any more, as one by one would.
+    left = {pk: ConsumedRow(pk, r.quantity, r.consumed_quantity, r.status) for pk, r in reservations.items()}
     for index, job in enumerate(parcels):
         for pk in sorted(set(job.reservation_ids)):
-            current = reservations[pk]
-            if current.status != ReservationStatus.OPEN:
+            current, before = reservations[pk], left[pk]
+            if before.status != ReservationStatus.OPEN:
                 continue
-            taken = [] if pk in consumed_before else allocations[pk]
+            taken = allocations[pk] if before.consumed_quantity == current.consumed_quantity else []
             if not taken:
                 raise Conflict(
                     _("Nothing of this reservation is allocated to a place yet: allocate it first."),
                     code="reservation_not_allocated",
-                    details={"reservation_id": current.pk},
+                    details={"reservation_id": pk},
                 )
-            consumed_before.add(pk)
             quantity = sum(a.quantity for a in taken)
-            current.quantity -= quantity
-            current.consumed_quantity += quantity
-            if current.quantity == 0:
-                current.status = ReservationStatus.CONSUMED
-            current.updated_at = now
-            work.append((index, current, taken))
+            remaining = before.quantity - quantity
+            status = ReservationStatus.CONSUMED if remaining == 0 else before.status
+            left[pk] = ConsumedRow(pk, remaining, before.consumed_quantity + quantity, status)
+            work.append((index, current, taken, left[pk]))
     if not work:
         return [[] for _job in parcels]
-    rows = _lock_rows(a.stock_id for _i, _r, taken in work for a in taken)
+    rows = _rows_locked(a.stock_id for _i, _r, taken, _a in work for a in taken)
     delta: dict[int, int] = {}
     level_delta: list[tuple[int, int, int]] = []  # per reservation: SKU, on hand and reserved given up
-    moves: list[tuple[Reservation, Any, int]] = []
-    for _index, current, taken in work:
+    moves: list[tuple[int, _Packing, _Pinned]] = []
+    for index, current, taken, _after in work:
         counted_out = 0
         for allocation in sorted(taken, key=lambda a: a.stock_id):
             row, take = rows[allocation.stock_id], allocation.quantity
             if row.on_hand + delta.get(row.pk, 0) < take or row.reserved + delta.get(row.pk, 0) < take:
                 raise InsufficientStock(_("Insufficient stock: the allocated units are no longer there."))
             delta[row.pk] = delta.get(row.pk, 0) - take
-            if _counts(row):
+            if _counts(row):  # type: ignore[arg-type]
                 counted_out += take
-            moves.append((current, allocation, take))
+            moves.append((index, current, allocation))
         level_delta.append((current.sku_id, counted_out, sum(a.quantity for a in taken)))
     _columns_add(StockQuantity, {row_id: (change, change) for row_id, change in delta.items()}, QUANTITY_COLUMNS)
-    for _current, allocation, take in moves:
-        allocation.quantity -= take
-        allocation.consumed_quantity += take
-    rows_update([a for _r, a, _t in moves], ["quantity", "consumed_quantity"])
+    _allocations_emptied([allocation.pk for _i, _c, allocation in moves])
     # Units leave on-hand and reserved together, so the counters' free stock never shrinks: no guard needed.
     by_sku: dict[int, list[int]] = {}
     for sku_id, on_hand, reserved in level_delta:
@@ -506,46 +493,56 @@ def parcels_stock_ship(*, parcels: Sequence[ParcelStock], actor: Any = None) -> 
         total[0], total[1] = total[0] + on_hand, total[1] + reserved
     _columns_add(StockLevel, {s: (-t[0], -t[1]) for s, t in by_sku.items()}, QUANTITY_COLUMNS, key="sku_id")
     handed = _("Handed to the carrier (parcel %(parcel)s)")  # translated once for the truck
-    reason_of = {index: handed % {"parcel": job.parcel_id} for index, job in enumerate(parcels)}
-    index_of = {current.pk: index for index, current, _taken in work}
-    movements = [
-        _movement_from(
-            rows[allocation.stock_id],
-            merchant_id=current.merchant_id,
-            kind=MovementKind.SHIP,
-            sku_id=current.sku_id,
-            quantity=take,
-            actor=_actor(actor),
-            reason=reason_of[index_of[current.pk]],
-            document_type=current.document_type or "reservation",
-            document_id=current.document_id or str(current.pk),
-            occurred_at=now,
-        )
-        for current, allocation, take in moves
-    ]
-    model_rows_insert(movements)  # the rows ``bulk_create`` writes, without compiling it for a truck's movements
-    rows_update([current for _i, current, _t in work], ["quantity", "consumed_quantity", "status", "updated_at"])
+    reason_of = [handed % {"parcel": job.parcel_id} for job in parcels]
+    actor_id = getattr(_actor(actor), "pk", None)
+    movements = _movements_insert(
+        [
+            {
+                "merchant_id": current.merchant_id,
+                "kind": MovementKind.SHIP,
+                "sku_id": current.sku_id,
+                "lot": allocation.stock.lot,
+                "expiry": allocation.stock.expiry,
+                "from_location_id": allocation.stock.location_id,
+                "from_status": allocation.stock.status,
+                "to_location_id": None,
+                "to_status": "",
+                "quantity": allocation.quantity,
+                "actor_id": actor_id,
+                "reason": reason_of[index],
+                "document_type": current.document_type or "reservation",
+                "document_id": current.document_id or str(current.pk),
+                "occurred_at": now,
+            }
+            for index, current, allocation in moves
+        ]
+    )
+    values_update(
+        Reservation,
+        ["quantity", "consumed_quantity", "status", "updated_at"],
+        [(after.pk, after.quantity, after.consumed_quantity, after.status, now) for _i, _c, _t, after in work],
+    )
     # Each reservation's events see the counter as one by one would: after its own consumption, before the next's.
     levels = _levels(set(by_sku))
-    after: list[dict[str, int]] = [{} for _w in work]
+    after_levels: list[dict[str, int]] = [{} for _w in work]
     running = {sku_id: dict(level) for sku_id, level in levels.items()}
     for position in range(len(work) - 1, -1, -1):
         sku_id, on_hand, reserved = level_delta[position]
         level = running.get(sku_id)
         if level is None:
             continue  # no counter row: one by one reads none either
-        after[position] = dict(level)
+        after_levels[position] = dict(level)
         level["on_hand"], level["reserved"] = level["on_hand"] + on_hand, level["reserved"] + reserved
     events: list[tuple[Any, int | None]] = []
     moved = iter(zip(movements, moves, strict=True))
-    for position, (_index, current, taken) in enumerate(work):
+    for position, (_index, current, taken, after) in enumerate(work):
         for _n in taken:
-            movement, (_current, allocation, _take) = next(moved)
+            movement, (_i, _c, allocation) = next(moved)
             events.append(
                 (
                     _stock_changed_event(
                         movement,
-                        after[position],
+                        after_levels[position],
                         sku_code=current.sku.code,
                         from_location_code=allocation.location_code,
                         to_location_code="",
@@ -559,7 +556,7 @@ def parcels_stock_ship(*, parcels: Sequence[ParcelStock], actor: Any = None) -> 
                     reservation_id=current.pk,
                     sku_id=current.sku_id,
                     quantity=level_delta[position][2],
-                    remaining=current.quantity,
+                    remaining=after.quantity,
                     sku_code=current.sku.code,
                     document_type=current.document_type,
                     document_id=current.document_id,
@@ -568,4 +565,15 @@ def parcels_stock_ship(*, parcels: Sequence[ParcelStock], actor: Any = None) -> 
             )
         )
     events_record_many(events)
-    return _per_index(((index, current) for index, current, _taken in work), len(parcels))
+    return _per_index(((index, after) for index, _c, _t, after in work), len(parcels))
+
+
+def _allocations_emptied(ids: list[int]) -> None:
+    """Each allocation gives up every unit it holds (the truck takes them all): ``quantity`` to ``consumed_quantity``,
+    one statement written once. Its reservation's lock, held, keeps the units read under it."""
+    if not ids:
+        return
+    table = ReservationAllocation._meta.db_table
+    sql = f"UPDATE {table} SET consumed_quantity = consumed_quantity + quantity, quantity = 0 WHERE id {_ids_in()}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ids_param(ids)])

@@ -239,7 +239,8 @@ class _Source(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class _Pinned:
-    """An allocation as a pick reads it, with its quantity row's key."""
+    """An allocation as a pick reads it, with its quantity row's key (and, read by ``parcels._allocations_of``, its
+    place's code: the truck's events name the place its units leave)."""
 
     pk: int
     reservation_id: int
@@ -248,6 +249,7 @@ class _Pinned:
     quantity: int
     lot: str
     stock: _Source
+    location_code: str = ""
 
 
 class MovementRow(NamedTuple):

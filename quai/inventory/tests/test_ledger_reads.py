@@ -54,18 +54,18 @@ def world(merchant) -> dict[str, Any]:
 def test_the_ledger_reads_read_what_the_orm_reads(world):
     reservations, skus = world["reservations"], world["skus"]
     locked = _packing_locked([ParcelStock(parcel_id=1, reservation_ids=reservations, location=None)])
+    fields = ("status", "quantity", "merchant_id", "sku_id", "consumed_quantity", "document_type", "document_id")
     assert {
-        pk: (r.status, r.quantity, r.merchant_id, r.sku_id, r.sku.pk, r.sku.code, r.sku.merchant_id)
-        for pk, r in locked.items()
+        pk: (*(getattr(r, f) for f in fields), r.sku.pk, r.sku.code, r.sku.merchant_id) for pk, r in locked.items()
     } == {
-        r.pk: (r.status, r.quantity, r.merchant_id, r.sku_id, r.sku.pk, r.sku.code, r.sku.merchant_id)
+        r.pk: (*(getattr(r, f) for f in fields), r.sku.pk, r.sku.code, r.sku.merchant_id)
         for r in Reservation.objects.select_related("sku").filter(pk__in=reservations)
     }
 
     allocations = _allocations_of(reservations)
     assert sum(len(found) for found in allocations.values()) == 3  # the red one on two shelves
     assert {
-        a.pk: (a.reservation_id, a.location_id, a.stock_id, a.quantity, a.lot, tuple(a.stock))
+        a.pk: (a.reservation_id, a.location_id, a.stock_id, a.quantity, a.lot, tuple(a.stock), a.location_code)
         for found in allocations.values()
         for a in found
     } == {
@@ -76,8 +76,11 @@ def test_the_ledger_reads_read_what_the_orm_reads(world):
             a.quantity,
             a.lot,
             (s.lot, s.expiry, s.status, s.location_id),
+            a.location.code,
         )
-        for a in ReservationAllocation.objects.select_related("stock").filter(reservation_id__in=reservations)
+        for a in ReservationAllocation.objects.select_related("stock", "location").filter(
+            reservation_id__in=reservations
+        )
         for s in [a.stock]
     }
     assert all(type(a.stock.expiry) is date for a in allocations[reservations[0]])

@@ -328,3 +328,50 @@ def test_shipping_many_orders_splits_the_ones_waiting_for_stock_as_one_by_one(fl
     assert together == one_by_one
     statuses = dict(together["orders"])
     assert statuses == {"LED-1": "shipped", "LED-2": "partially_shipped", "LED-3": "shipped", "LED-4": "shipped"}
+
+
+def _ledger_rows(since_event: int, since_movement: int) -> dict[str, Any]:
+    """Every column of the rows a truck writes (the movements' own ids and the new rows' ids in events left out)."""
+    return {
+        "movements": list(
+            StockMovement.objects.filter(pk__gt=since_movement).order_by("pk").values(*_columns(StockMovement))
+        ),
+        "reservations": list(Reservation.objects.order_by("pk").values()),
+        "allocations": list(ReservationAllocation.objects.order_by("pk").values()),
+        "stock": list(StockQuantity.objects.order_by("pk").values()),
+        "levels": list(StockLevel.objects.order_by("pk").values()),
+        "events": events_per_aggregate(since_event, new_row_ids=NEW_ROW_IDS),
+    }
+
+
+def _columns(model: Any) -> list[str]:
+    return [field.attname for field in model._meta.concrete_fields if not field.primary_key]
+
+
+@pytest.mark.django_db
+def test_a_truck_writes_every_column_as_its_parcels_shipped_one_by_one(floor):  # type: ignore[no-untyped-def]
+    made = _orders(floor)
+    jobs = [
+        ParcelStock(parcel_id=f"P{n}", reservation_ids=ids, location=floor.station) for n, (_o, ids) in enumerate(made)
+    ]
+    parcels_stock_pack(parcels=jobs, actor="line")
+    # A parcel scanned twice onto the truck: its reservations are consumed by the first, skipped by the second.
+    truck = [*jobs, ParcelStock(parcel_id="P1-again", reservation_ids=made[1][1], location=floor.station)]
+    since = (last_pk(OutboxEvent), last_pk(StockMovement))
+    with clock.frozen(MOMENT):
+        with pytest.raises(_Undo), transaction.atomic():
+            one_by_one = [
+                parcel_stock_ship(
+                    reservation_ids=job.reservation_ids, location=job.location, parcel_id=job.parcel_id, actor="dock"
+                )
+                for job in truck
+            ]
+            expected = _ledger_rows(*since)
+            raise _Undo
+        together = parcels_stock_ship(parcels=truck, actor="dock")
+    assert _ledger_rows(*since) == expected
+    assert [[(r.pk, r.quantity, r.consumed_quantity, r.status) for r in found] for found in together] == [
+        [(r.pk, r.quantity, r.consumed_quantity, r.status) for r in found] for found in one_by_one
+    ]
+    assert [len(found) for found in together] == [2, 1, 1, 2, 0]
+    assert len(expected["movements"]) == 6 and {m["kind"] for m in expected["movements"]} == {"ship"}
