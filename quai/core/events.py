@@ -26,6 +26,7 @@ This module imports no model: the relay in ``quai.core.outbox`` reads the rows a
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import re
 import types
@@ -216,7 +217,10 @@ class Envelope:
 
     @classmethod
     def of(cls, row: StoredEvent) -> Envelope:
-        return cls(
+        # What the frozen ``__init__`` sets, in its order, as one dict (its ``object.__setattr__`` per field was
+        # most of this, once per event relayed); the relay's tests compare it with the ``__init__``'s.
+        envelope = object.__new__(cls)
+        envelope.__dict__.update(
             event_id=row.event_id,
             name=row.name,
             schema_version=row.schema_version,
@@ -225,6 +229,7 @@ class Envelope:
             aggregate=row.aggregate,
             aggregate_id=row.aggregate_id,
         )
+        return envelope
 
 
 def event_from_payload(name: str, payload: Mapping[str, Any], *, schema_version: int = 1) -> Event:
@@ -238,12 +243,77 @@ def event_from_payload(name: str, payload: Mapping[str, Any], *, schema_version:
         if step is None:
             raise LookupError(f"no upcaster registered for {name} from version {version} to {version + 1}")
         data = step(data)
+    build = _builders.get(cls)
+    if build is None:
+        build = _builders[cls] = _builder(cls)
+    return build(data)
+
+
+def _from_fields(cls: type[Event], data: dict[str, Any]) -> Event:
+    """The plain form: every field converted (``_converter``), the instance built by the class's ``__init__``."""
     converters, fields = _shape_of(cls)
     unknown = set(data) - fields
     if unknown:
-        raise ValueError(f"{name} v{cls.schema_version} has no field(s) {sorted(unknown)}")
+        raise ValueError(f"{cls.name} v{cls.schema_version} has no field(s) {sorted(unknown)}")
     values = {key: converters[key](value) for key, value in data.items()}
     return cls(**values)
+
+
+_builders: dict[type[Event], Callable[[dict[str, Any]], Event]] = {}
+
+
+def _builder(cls: type[Event]) -> Callable[[dict[str, Any]], Event]:
+    """How ``event_from_payload`` builds a ``cls`` from a payload of the current version: what ``_from_fields``
+    builds, with the work per event that gives nothing left out — the fields whose value JSON holds as it is (ints,
+    strings, dicts of them: most fields) are not passed through a converter, and the frozen dataclass's
+    ``__init__`` (an ``object.__setattr__`` per field) becomes one ``__dict__`` update, the defaults filled in as it
+    fills them. Any payload off the usual path (a field missing, one unknown, a class with a ``__post_init__``, slots
+    or fields outside ``__init__``) takes ``_from_fields``, so errors and odd classes stay as they were. Why: the
+    relay reads back every event it hands out, 28 an order (1.4 s of a profiled 5,000-order day). Equal field by
+    field, types included, for every registered event: core's test_event_rebuild."""
+    converters, field_names = _shape_of(cls)
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    plain = (
+        hasattr(cls, "__post_init__")
+        or "__slots__" in cls.__dict__
+        or not cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+        or any(not f.init for f in fields)
+    )
+    if plain:
+        return functools.partial(_from_fields, cls)
+    converting = tuple((name, fn) for name, fn in converters.items() if fn is not _unchanged and name in field_names)
+    order = tuple(f.name for f in fields)
+    defaults = {f.name: f.default for f in fields if f.default is not dataclasses.MISSING}
+    factories = tuple((f.name, f.default_factory) for f in fields if f.default_factory is not dataclasses.MISSING)
+    count = len(order)
+    new = object.__new__
+
+    def build(data: dict[str, Any]) -> Event:
+        if len(data) != count or not field_names.issuperset(data):
+            return _from_fields(cls, data)  # a default to fill in, or an unknown field: the plain form says which
+        for name, fn in converting:
+            value = data[name]
+            if value is not None:
+                data[name] = fn(value)
+        event = new(cls)
+        event.__dict__.update({name: data[name] for name in order})
+        return event
+
+    if defaults or factories:
+        plain_count = count
+
+        def build_filled(data: dict[str, Any]) -> Event:
+            if len(data) == plain_count or not field_names.issuperset(data):
+                return build(data)
+            for name, value in defaults.items():
+                data.setdefault(name, value)
+            for name, factory in factories:
+                if name not in data:
+                    data[name] = factory()
+            return build(data)
+
+        return build_filled
+    return build
 
 
 _shapes: dict[type[Event], tuple[dict[str, Callable[[Any], Any]], frozenset[str]]] = {}

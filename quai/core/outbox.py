@@ -56,7 +56,7 @@ from functools import cache
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models import Exists, Max, OuterRef, Q
 
 from quai.core import clock
@@ -625,7 +625,10 @@ def outbox_claim(now: datetime, batch: int) -> list[ClaimedEvent]:
     The lease is ``next_attempt_at``: another relay skips the rows until it is over, so nothing is held while the
     handlers run. ``SKIP LOCKED`` (PostgreSQL) lets concurrent claims take different rows instead of waiting.
     """
-    db = connection
+    # The connection itself, not ``django.db.connection``: that proxy looks the thread's connection up on every
+    # attribute read, and the converters read one per value (``db.timezone``: 0.8 of the claim's 4.4 s, profiled,
+    # in a 5,000-order day).
+    db = connections[DEFAULT_DB_ALIAS]
     adapt = db.ops.adapt_datetimefield_value
     converters = _claim_converters(db.vendor)
     with db.cursor() as cursor:
@@ -636,8 +639,9 @@ def outbox_claim(now: datetime, batch: int) -> list[ClaimedEvent]:
     for record in fetched:
         row = ClaimedEvent()
         for slot, value, (col, convert) in zip(_CLAIM_SLOTS, record, converters, strict=False):
-            for converter in convert:
-                value = converter(value, col, db)
+            if convert and value is not None:  # every converter of these columns gives None for None
+                for converter in convert:
+                    value = converter(value, col, db)
             setattr(row, slot, value)
         handled = record[-1]
         if isinstance(handled, str):  # SQLite: a JSON array ("[]" nearly always); PostgreSQL: a list, or NULL
