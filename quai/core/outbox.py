@@ -75,7 +75,7 @@ from quai.core.events import (
 )
 from quai.core.marks import mark_clear, mark_pop, mark_take, marks_take
 from quai.core.models import HandledEvent, OutboxEvent
-from quai.core.rows import ids_param, rows_insert
+from quai.core.rows import ids_in, ids_param, rows_insert
 
 logger = logging.getLogger(__name__)
 
@@ -655,7 +655,7 @@ def outbox_claim(now: datetime, batch: int) -> list[ClaimedEvent]:
 @cache
 def _relayed_sql(vendor: str) -> str:
     quote = connection.ops.quote_name
-    ids = "= ANY(%s::bigint[])" if vendor == "postgresql" else "IN (SELECT value FROM json_each(%s))"
+    ids = ids_in(vendor)
     return (
         f"UPDATE {quote(OutboxEvent._meta.db_table)} SET {quote('attempts')} = {quote('attempts')} + 1,"
         f" {quote('relayed_at')} = %s, {quote('next_attempt_at')} = NULL WHERE {quote('id')} {ids}"

@@ -313,6 +313,12 @@ def values_update(model: type[models.Model], fields: Sequence[str], rows: Sequen
         cursor.execute(_update_sql(model, db.vendor, tuple(fields)), [json.dumps(document)])
 
 
+def ids_in(vendor: str) -> str:
+    """The test that a column is among the ids of ``ids_param``, for ``vendor``'s SQL: ``= ANY(%s::bigint[])`` on
+    PostgreSQL, ``IN (SELECT value FROM json_each(%s))`` on SQLite (one placeholder either way)."""
+    return "= ANY(%s::bigint[])" if vendor == "postgresql" else "IN (SELECT value FROM json_each(%s))"
+
+
 def ids_param(ids: Iterable[int]) -> Any:
     """A list of ids as ONE parameter: an array on PostgreSQL (``= ANY(%s)``), a JSON array on SQLite (``IN (SELECT
     value FROM json_each(%s))``), so a statement's text is the same for any number of ids (parsed once, not

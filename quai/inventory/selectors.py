@@ -15,7 +15,7 @@ from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
 from quai.core.errors import NotFound
-from quai.core.rows import ids_param
+from quai.core.rows import ids_in, ids_param
 from quai.inventory import domain
 from quai.inventory.models import (
     CountLine,
@@ -227,14 +227,14 @@ def _available_sql(vendor: str) -> str:
     level a join (one row per SKU at most: ``StockLevel.sku`` is one-to-one) and the ids one parameter."""
     from quai.catalog.models import Sku
 
-    ids_in = "= ANY(%s::bigint[])" if vendor == "postgresql" else "IN (SELECT value FROM json_each(%s))"
+    among = ids_in(vendor)
     policy = StockPolicy._meta.db_table
     return (
         "SELECT s.id, s.code, COALESCE(l.on_hand, 0), COALESCE(l.reserved, 0), COALESCE("
         f"(SELECT p.safety_buffer FROM {policy} p WHERE p.sku_id = s.id LIMIT 1), "
         f"(SELECT p.safety_buffer FROM {policy} p WHERE p.merchant_id = s.merchant_id AND p.sku_id IS NULL LIMIT 1), "
         f"0) FROM {Sku._meta.db_table} s LEFT JOIN {StockLevel._meta.db_table} l ON l.sku_id = s.id "
-        f"WHERE s.merchant_id = %s AND s.id {ids_in}"
+        f"WHERE s.merchant_id = %s AND s.id {among}"
     )
 
 

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from quai.core import clock
 from quai.core.errors import Conflict, InsufficientStock, NotFound, ValidationFailed
 from quai.core.outbox import events_record_many
-from quai.core.rows import ids_param, rows_insert
+from quai.core.rows import ids_in, ids_param, rows_insert
 from quai.inventory import domain
 from quai.inventory.models import (
     MovementKind,
@@ -308,7 +308,7 @@ class _Row(NamedTuple):
 def _ids_in() -> str:
     """``IN`` a list of ids given as ONE parameter (``quai.core.rows.ids_param``): the statement's text is the same
     for any number of ids, so it is written once, not compiled by the ORM on every call."""
-    return "= ANY(%s::bigint[])" if connection.vendor == "postgresql" else "IN (SELECT value FROM json_each(%s))"
+    return ids_in(connection.vendor)
 
 
 def _lock_clause() -> str:
