@@ -49,13 +49,16 @@ class OutboxEvent(models.Model):
 
     # The bigint key gives the relay its order; the uuid is the id handlers and webhook receivers key on.
     # Indexed only where a read needs it: every index costs each insert and each non-HOT update (the relay's two
-    # per event) an entry. ``event_id`` (unique: the back office's search by id), ``merchant_id`` (an order's story,
-    # ``quai.service.warehouse``), ``occurred_at`` (the back office's date drill-down, its first and last day) and
-    # the pending index (the relay's claim, the priority pass, the back office's "pending" and "failing" filters).
-    # Not ``name`` nor ``relayed_at``: no query reads by them but over pending rows, which the pending index holds.
+    # per event) an entry. ``merchant_id`` (an order's story, ``quai.service.warehouse``), ``occurred_at`` (the back
+    # office's date drill-down, its first and last day) and the pending index (the relay's claim, the priority pass,
+    # the back office's "pending" and "failing" filters). Not ``name`` nor ``relayed_at``: no query reads by them
+    # but over pending rows, which the pending index holds. Not ``event_id``: no read finds a row by it (the back
+    # office's search compares it case-blind, beside ``name`` contains, which no index serves), and its unique index,
+    # a random uuid4 per insert, put each event in a random leaf page (a page read and written per insert once the
+    # index outgrew the cache: docs/OUTBOX.md, "The outbox's indexes"). Every event id is a fresh ``uuid4``.
     # On PostgreSQL the table leaves half of each page free (migration 0004's fillfactor) so the claim's UPDATE,
     # which changes no indexed column, stays on its page (HOT) and writes no index entry at all.
-    event_id = models.UUIDField(_("event id"), default=uuid.uuid4, unique=True, editable=False)
+    event_id = models.UUIDField(_("event id"), default=uuid.uuid4, editable=False)
     name = models.CharField(_("event"), max_length=100)
     # The shape the payload was written in (``Event.schema_version``): older rows are upcast when read back. The
     # database default keeps hand-written inserts (the one-statement reservation) at version 1.

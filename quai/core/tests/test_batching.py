@@ -35,11 +35,11 @@ def make_committer() -> Iterator[Any]:
         committer.close()
 
 
-def _event(name: str = "test.unit", event_id: uuid.UUID | None = None) -> Any:
-    """A small real unit of work: one outbox row (its event id is unique, so a duplicate fails like one)."""
+def _event(name: str = "test.unit", pk: int | None = None) -> Any:
+    """A small real unit of work: one outbox row (its id is its key, so a row given a taken one fails like one)."""
 
     def work() -> int:
-        return OutboxEvent.objects.create(name=name, event_id=event_id or uuid.uuid4(), payload={}).pk
+        return OutboxEvent.objects.create(pk=pk, name=name, event_id=uuid.uuid4(), payload={}).pk
 
     return work
 
@@ -67,8 +67,7 @@ def test_units_that_arrive_together_share_one_commit(make_committer):
 
 def test_a_failing_unit_rolls_back_alone_and_gets_its_own_error(make_committer):
     committer = make_committer(window=0.3)
-    taken = uuid.uuid4()
-    OutboxEvent.objects.create(name="test.first", event_id=taken, payload={})
+    taken = OutboxEvent.objects.create(name="test.first", event_id=uuid.uuid4(), payload={}).pk
 
     def refused() -> None:
         OutboxEvent.objects.create(name="test.half-written", payload={})
@@ -76,7 +75,7 @@ def test_a_failing_unit_rolls_back_alone_and_gets_its_own_error(make_committer):
 
     good = committer.submit(_event("test.good"))
     bad = committer.submit(refused)
-    duplicate = committer.submit(_event("test.duplicate", event_id=taken))
+    duplicate = committer.submit(_event("test.duplicate", pk=taken))
     also_good = committer.submit(_event("test.also-good"))
 
     assert OutboxEvent.objects.filter(pk=committer.wait(good)).exists()
