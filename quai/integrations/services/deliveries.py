@@ -9,7 +9,8 @@ The path of an event to a merchant's endpoint, and why each step is where it is:
    like any other. After the commit it nudges the delivery task.
 2. ``webhook_deliveries_send_due`` (the nudged task and beat's sweep) claims due deliveries in a short transaction
    (``SKIP LOCKED`` on PostgreSQL, so several workers share the work; a lease in ``locked_until``), sends them with
-   httpx outside any transaction, several at once from a pool of threads (``QUAI_WEBHOOKS_CONCURRENCY``, 16), and
+   httpx (its transport's connection pool, one a run) outside any transaction, several at once from threads that
+   only do HTTP (``QUAI_WEBHOOKS_CONCURRENCY``, 16), and
    records the attempts that finished in another short transaction, together. A worker that dies after the claim
    leaves the lease to expire and another sends the delivery again (at-least-once; receivers deduplicate on
    ``webhook-id``, the event id). One at a time, a sale outran the sender (91 deliveries/s, 3 ms of CPU each, in
@@ -36,13 +37,16 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from queue import Empty, SimpleQueue
 from typing import Any
 
 import httpx
@@ -471,7 +475,7 @@ class _Request:
     delivery: WebhookDelivery
     url: str
     body: bytes
-    headers: dict[str, str]
+    headers: list[tuple[str, str]]
     now: datetime
 
 
@@ -488,24 +492,55 @@ class AttemptOutcome:
     final: bool = False  # a refusal of ours (a private address): failed at once, never retried
 
 
+# What every request carries besides its signature: the client's defaults that the receivers saw before the requests
+# went through its transport (``_transport``), without the ``accept-encoding`` (we read an excerpt of the answer, not
+# a compressed body), and ours.
+_HEADERS = [("accept", "*/*"), ("content-type", "application/json"), ("user-agent", USER_AGENT)]
+# ``json.dumps(payload, separators=(",", ":"), ensure_ascii=False)``, with its encoder made once, not once a body.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def _prepared(delivery: WebhookDelivery) -> _Request:
     subscription = delivery.subscription
     now = clock.now()
-    body = json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False)
-    headers = {
-        "content-type": "application/json",
-        "user-agent": USER_AGENT,
-        **signed_headers(
+    body = _ENCODER.encode(delivery.payload)
+    headers = [
+        *_HEADERS,
+        *signed_headers(
             secrets=webhook_subscription_secrets(subscription, now),
             msg_id=str(delivery.event_id),
             timestamp=int(now.timestamp()),
             body=body,
-        ),
-    }
+        ).items(),
+    ]
     return _Request(delivery=delivery, url=subscription.url, body=body.encode(), headers=headers, now=now)
 
 
-def _request(prepared: _Request, client: httpx.Client, *, check_public: bool) -> AttemptOutcome:
+@lru_cache(maxsize=1024)
+def _url(text: str) -> httpx.URL:
+    """A subscription's URL parsed once (``httpx.URL`` is immutable), not once a request."""
+    return httpx.URL(text)
+
+
+def _response(prepared: _Request, client: httpx.Client | httpx.BaseTransport) -> AbstractContextManager[httpx.Response]:
+    """The answer to the delivery's POST, streamed. Through a client (``webhook_delivery_send``'s caller may give
+    one), or straight through an httpx transport (the sender's): the client's layers around it (merging its
+    defaults into each request, cookies, auth, redirects to follow, event hooks) were a third of the request's CPU
+    and none of them is used here."""
+    if isinstance(client, httpx.Client):
+        return client.stream("POST", prepared.url, content=prepared.body, headers=prepared.headers)
+    request = httpx.Request(
+        "POST", _url(prepared.url), content=prepared.body, headers=prepared.headers, extensions=_extensions()
+    )
+    return closing(client.handle_request(request))
+
+
+def _extensions() -> dict[str, Any]:
+    """What the client put on each request: its timeouts."""
+    return {"timeout": httpx.Timeout(timeout_seconds()).as_dict()}
+
+
+def _request(prepared: _Request, client: httpx.Client | httpx.BaseTransport, *, check_public: bool) -> AttemptOutcome:
     """The HTTP request of one delivery and what came back. No database: it runs in the sender's threads."""
     status_code: int | None = None
     excerpt = ""
@@ -516,7 +551,7 @@ def _request(prepared: _Request, client: httpx.Client, *, check_public: bool) ->
     try:
         if check_public:
             webhook_url_check(prepared.url, resolve=True)  # the host's address may have changed since it was saved
-        with client.stream("POST", prepared.url, content=prepared.body, headers=prepared.headers) as response:
+        with _response(prepared, client) as response:
             status_code = response.status_code
             excerpt = domain.response_excerpt(_read_at_most(response, domain.RESPONSE_EXCERPT_BYTES))
             retry_after = domain.retry_after_seconds(response.headers.get("retry-after"), prepared.now)
@@ -560,6 +595,14 @@ def _client(connections: int = 1) -> httpx.Client:
         follow_redirects=False,
         trust_env=False,
         limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+    )
+
+
+def _transport(connections: int = 1) -> httpx.HTTPTransport:
+    """The sender's connection pool: httpx's transport, as ``_client`` makes it, without the client around it (so
+    nothing follows a redirect, reads a proxy from the environment or keeps a cookie)."""
+    return httpx.HTTPTransport(
+        trust_env=False, limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     )
 
 
@@ -722,6 +765,61 @@ def webhook_attempts_record(*, outcomes: Sequence[AttemptOutcome]) -> list[Webho
     return recorded
 
 
+class _Senders:
+    """The sender's HTTP threads, up to ``width``, started as requests need them: each takes a prepared request from
+    ``jobs`` and puts what came back on ``answers`` (two C ``SimpleQueue``s). Before, a ``ThreadPoolExecutor``: a
+    future per request, and ``wait(FIRST_COMPLETED)`` took and released the lock of every future in flight on each
+    call and woke the sender through each future's condition, ~15 % of the sender's CPU in ``BENCH_ONLY=webhooks``."""
+
+    def __init__(self, *, width: int, client: httpx.BaseTransport, check_public: bool) -> None:
+        self.width, self.client, self.check_public = width, client, check_public
+        self.jobs: SimpleQueue[_Request | None] = SimpleQueue()
+        self.answers: SimpleQueue[AttemptOutcome | BaseException] = SimpleQueue()
+        self.threads: list[threading.Thread] = []
+        self.in_flight = 0
+
+    def start(self, prepared: _Request) -> None:
+        self.in_flight += 1
+        if len(self.threads) < min(self.in_flight, self.width):
+            thread = threading.Thread(target=self._run, name=f"webhook-{len(self.threads)}", daemon=True)
+            self.threads.append(thread)
+            thread.start()
+        self.jobs.put(prepared)
+
+    def _run(self) -> None:
+        while (prepared := self.jobs.get()) is not None:
+            try:
+                answer: AttemptOutcome | BaseException = _request(prepared, self.client, check_public=self.check_public)
+            except BaseException as exc:  # raised in the sender's thread, as a future's result was
+                answer = exc
+            self.answers.put(answer)
+
+    def finished(self, timeout: float | None) -> list[AttemptOutcome]:
+        """The answers that came back: waits up to ``timeout`` for the first (``None``: until one comes), then takes
+        every one already there."""
+        try:
+            answers = [self.answers.get(timeout=timeout)]
+        except Empty:
+            return []
+        while True:
+            try:
+                answers.append(self.answers.get_nowait())
+            except Empty:
+                break
+        self.in_flight -= len(answers)
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
+        return answers  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Wait for the requests in flight (as the executor's shutdown did), then stop the threads."""
+        for _thread in self.threads:
+            self.jobs.put(None)
+        for thread in self.threads:
+            thread.join()
+
+
 def webhook_deliveries_send_due(
     *,
     batch: int = 50,
@@ -752,7 +850,6 @@ def webhook_deliveries_send_due(
     # claims it once the lease is over): started now, it might outlive the lease and be sent twice.
     too_old = max(0.0, lease().total_seconds() - timeout_seconds() - 5)
     claimed_count = sent = 0
-    in_flight: dict[Future[AttemptOutcome], WebhookDelivery] = {}
     active: Counter[int] = Counter()  # requests in flight per subscription
     waiting: dict[int, deque[tuple[WebhookDelivery, float]]] = {}  # claimed, behind their subscription's requests
     more = backlog = True
@@ -764,7 +861,7 @@ def webhook_deliveries_send_due(
 
     def start(delivery: WebhookDelivery) -> None:
         active[delivery.subscription_id] += 1
-        in_flight[pool.submit(_request, _prepared(delivery), client, check_public=check_public)] = delivery
+        senders.start(_prepared(delivery))
 
     def start_waiting(subscription_id: int) -> None:
         queue = waiting.get(subscription_id)
@@ -775,68 +872,71 @@ def webhook_deliveries_send_due(
         if not queue:
             waiting.pop(subscription_id, None)
 
-    with _client(connections=width) as client, ThreadPoolExecutor(width, thread_name_prefix="webhook") as pool:
-        while True:
-            held = len(in_flight) + sum(len(queue) for queue in waiting.values())
-            room = min(batch, limit - claimed_count)
-            # Topped up once the pool's worth is left, not after each answer: a claim per delivery sent was most of
-            # the sender's time in a sale (one subscription, 4 in flight, ~30 waiting: each answer freed one place).
-            # Nor recorded after each answer (see RECORD_SECONDS).
-            # Recorded when the pool wants topping up from a backlog (the last claim was full: the record comes
-            # with the claim, as often as before), when nothing is in flight, or after RECORD_SECONDS.
-            if unrecorded and (
-                (backlog and held <= width)
-                or not in_flight
-                or len(unrecorded) >= width
-                or time.monotonic() - unrecorded_since >= RECORD_SECONDS
-            ):
-                webhook_attempts_record(outcomes=unrecorded)
-                sent += len(unrecorded)
-                unrecorded = []
-            # No claim while answers wait to be recorded: a success recorded first makes its resource's next
-            # delivery due to the same claim, and the claim comes with the record, not after every answer.
-            if more and room > 0 and held <= width and not unrecorded:
-                claimed = webhook_deliveries_claim(batch=room, subscriptions=subscriptions)
-                claimed_count += len(claimed)
-                more = backlog = len(claimed) == room
-                if claimed and on_claimed is not None:
-                    on_claimed(claimed)
-                now = time.monotonic()
-                for delivery in claimed:
-                    waiting.setdefault(delivery.subscription_id, deque()).append((delivery, now))
-                for subscription_id in list(waiting):
+    with _transport(connections=width) as client:
+        senders = _Senders(width=width, client=client, check_public=check_public)
+        try:
+            while True:
+                held = senders.in_flight + sum(len(queue) for queue in waiting.values())
+                room = min(batch, limit - claimed_count)
+                # Topped up once the pool's worth is left, not after each answer: a claim per delivery sent was most of
+                # the sender's time in a sale (one subscription, 4 in flight, ~30 waiting: each answer freed one place).
+                # Nor recorded after each answer (see RECORD_SECONDS).
+                # Recorded when the pool wants topping up from a backlog (the last claim was full: the record comes
+                # with the claim, as often as before), when nothing is in flight, or after RECORD_SECONDS.
+                if unrecorded and (
+                    (backlog and held <= width)
+                    or not senders.in_flight
+                    or len(unrecorded) >= width
+                    or time.monotonic() - unrecorded_since >= RECORD_SECONDS
+                ):
+                    webhook_attempts_record(outcomes=unrecorded)
+                    sent += len(unrecorded)
+                    unrecorded = []
+                # No claim while answers wait to be recorded: a success recorded first makes its resource's next
+                # delivery due to the same claim, and the claim comes with the record, not after every answer.
+                if more and room > 0 and held <= width and not unrecorded:
+                    claimed = webhook_deliveries_claim(batch=room, subscriptions=subscriptions)
+                    claimed_count += len(claimed)
+                    more = backlog = len(claimed) == room
+                    if claimed and on_claimed is not None:
+                        on_claimed(claimed)
+                    now = time.monotonic()
+                    for delivery in claimed:
+                        waiting.setdefault(delivery.subscription_id, deque()).append((delivery, now))
+                    for subscription_id in list(waiting):
+                        start_waiting(subscription_id)
+                if renew is not None and time.monotonic() - renewed > RENEW_SECONDS:
+                    renew()
+                    renewed = time.monotonic()
+                if not senders.in_flight:
+                    if unrecorded:
+                        continue  # recorded at the top of the loop, before anything else is claimed
+                    if claimed_count >= limit or time.monotonic() - idle_since >= linger:
+                        break
+                    time.sleep(LINGER_POLL_SECONDS)
+                    # While it lingers, a one-statement look (no transaction, no lock) before the claim's four: in a
+                    # sale that runs below the sender's pace most of its claims found nothing, ~2 ms of CPU each, 50 a
+                    # second.
+                    more = webhook_deliveries_due()
+                    continue
+                # A slow endpoint's answer does not hold the others' record back longer than RECORD_SECONDS.
+                timeout = RECORD_SECONDS - (time.monotonic() - unrecorded_since) if unrecorded else None
+                done = senders.finished(None if timeout is None else max(0.0, timeout))
+                if not done:
+                    continue
+                finished = [outcome.delivery for outcome in done]
+                for delivery in finished:
+                    active[delivery.subscription_id] -= 1
+                # The freed places are taken before the round is recorded, so an endpoint's requests do not wait for the
+                # database: a waiting delivery is about another resource than any in flight (a claim takes none behind
+                # a pending one), so its order does not depend on this round's record.
+                for subscription_id in {delivery.subscription_id for delivery in finished}:
                     start_waiting(subscription_id)
-            if renew is not None and time.monotonic() - renewed > RENEW_SECONDS:
-                renew()
-                renewed = time.monotonic()
-            if not in_flight:
-                if unrecorded:
-                    continue  # recorded at the top of the loop, before anything else is claimed
-                if claimed_count >= limit or time.monotonic() - idle_since >= linger:
-                    break
-                time.sleep(LINGER_POLL_SECONDS)
-                # While it lingers, a one-statement look (no transaction, no lock) before the claim's four: in a sale
-                # that runs below the sender's pace most of its claims found nothing, ~2 ms of CPU each, 50 a second.
-                more = webhook_deliveries_due()
-                continue
-            # A slow endpoint's answer does not hold the others' record back longer than RECORD_SECONDS.
-            timeout = RECORD_SECONDS - (time.monotonic() - unrecorded_since) if unrecorded else None
-            done, _ = wait(
-                in_flight, timeout=None if timeout is None else max(0.0, timeout), return_when=FIRST_COMPLETED
-            )
-            if not done:
-                continue
-            finished = [in_flight.pop(future) for future in done]
-            for delivery in finished:
-                active[delivery.subscription_id] -= 1
-            # The freed places are taken before the round is recorded, so an endpoint's requests do not wait for the
-            # database: a waiting delivery is about another resource than any in flight (a claim takes none behind
-            # a pending one), so its order does not depend on this round's record.
-            for subscription_id in {delivery.subscription_id for delivery in finished}:
-                start_waiting(subscription_id)
-            if not unrecorded:
-                unrecorded_since = time.monotonic()
-            unrecorded.extend(future.result() for future in done)
-            more = claimed_count < limit  # a success may have made the next delivery of its resource due
-            idle_since = time.monotonic()
+                if not unrecorded:
+                    unrecorded_since = time.monotonic()
+                unrecorded.extend(done)
+                more = claimed_count < limit  # a success may have made the next delivery of its resource due
+                idle_since = time.monotonic()
+        finally:
+            senders.close()
     return sent

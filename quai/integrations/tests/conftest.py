@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from quai.integrations.connectors import shopify
+from quai.integrations.tests.receiver import Receiver
 
 
 @pytest.fixture(autouse=True)
@@ -16,3 +17,12 @@ def _shopify_known_levels_forgotten() -> Iterator[None]:
     shopify._KNOWN.clear()
     yield
     shopify._KNOWN.clear()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real webhook receiver on loopback (``receiver.Receiver``), answering 200 unless told otherwise."""
+    server = Receiver()
+    server.start()
+    yield server
+    server.stop()

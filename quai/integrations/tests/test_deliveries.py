@@ -3,7 +3,6 @@ resource, rotation, replay and a worker that dies after claiming."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -16,18 +15,9 @@ from quai.integrations import services
 from quai.integrations.models import DeliveryStatus, WebhookDelivery
 from quai.integrations.signing import signature
 from quai.integrations.tests.factories import WebhookSubscriptionFactory
-from quai.integrations.tests.receiver import Receiver
 from quai.inventory.events import ReservationReleased
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    server.start()
-    yield server
-    server.stop()
 
 
 def _released(merchant, reservation_id: int, quantity: int) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -19,17 +18,8 @@ from quai.integrations.models import DeliveryStatus, WebhookAttempt, WebhookDeli
 from quai.integrations.services import deliveries
 from quai.integrations.services.deliveries import AttemptOutcome, webhook_attempts_record
 from quai.integrations.tests.factories import WebhookDeliveryFactory, WebhookSubscriptionFactory
-from quai.integrations.tests.receiver import Receiver
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    server.start()
-    yield server
-    server.stop()
 
 
 def _later(**delta) -> None:

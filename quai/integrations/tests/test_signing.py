@@ -57,3 +57,25 @@ def test_a_generated_secret_is_whsec_and_32_random_bytes_and_verifies_with_the_r
     now = int(time.time())
     headers = signed_headers(secrets=[secret], msg_id="evt_1", timestamp=now, body='{"a":1}')
     assert Webhook(secret).verify('{"a":1}', headers) == {"a": 1}
+
+
+def test_the_signature_is_the_reference_librarys_on_random_secrets_ids_and_bodies():
+    import random
+
+    from quai.integrations.signing import signature_reference
+
+    rng = random.Random(5)
+    bodies = [VECTOR_BODY, "", '{"é":"ü","emoji":"🚚"}', '{"a":' + "9" * 3000 + "}"]
+    for index in range(200):
+        secret = secret_generate() if index % 3 else SECRET_PREFIX + base64.b64encode(rng.randbytes(24)).decode()
+        if index % 5 == 0:
+            secret = secret.removeprefix(SECRET_PREFIX).rstrip("=")  # bare and unpadded: the package adds the padding
+        msg_id, timestamp = f"evt_{rng.getrandbits(64):x}", rng.randrange(0, 4_000_000_000)
+        body = bodies[index % len(bodies)] + str(index)
+        assert signature(secret=secret, msg_id=msg_id, timestamp=timestamp, body=body) == signature_reference(
+            secret=secret, msg_id=msg_id, timestamp=timestamp, body=body
+        )
+    assert (
+        signature_reference(secret=VECTOR_SECRET, msg_id=VECTOR_ID, timestamp=VECTOR_TIMESTAMP, body=VECTOR_BODY)
+        == VECTOR_SIGNATURE
+    )
