@@ -127,6 +127,10 @@ class LocaleMiddleware(locale.LocaleMiddleware):
     def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         if not self._lean(request):
             return super().process_response(request, response)
-        patch_vary_headers(response, ("Accept-Language",))
-        response.headers.setdefault("Content-Language", translation.get_language())
+        if "Vary" in response.headers:
+            patch_vary_headers(response, ("Accept-Language",))
+        else:  # what patch_vary_headers sets when there is no Vary yet, without parsing one
+            response.headers["Vary"] = "Accept-Language"
+        if "Content-Language" not in response.headers:
+            response.headers["Content-Language"] = translation.get_language()
         return response

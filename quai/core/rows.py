@@ -23,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.backends.base.operations import BaseDatabaseOperations
 from psycopg.dbapi20 import Binary
 from psycopg.types.json import Json, Jsonb
 
@@ -152,6 +153,33 @@ def _preparer(field: models.Field[Any, Any], vendor: str, json_doc: bool) -> Pre
             return value if type(value) is bool else slow(value, db)
 
         return flag
+    if kind == "DateField" and type(field).get_db_prep_value is models.DateField.get_db_prep_value:
+        # None is None on every backend; a date's JSON form is its ISO text (PostgreSQL's adapter passes the date on,
+        # the others' give ``str(date)``, the same text). Anything else through the ORM.
+
+        def day(value: Any, db: Any) -> Any:
+            if value is None:
+                return None
+            if json_doc and type(value) is date:
+                return value.isoformat()
+            return slow(value, db)
+
+        return day
+    if kind == "DecimalField" and type(field).get_db_prep_value is models.DecimalField.get_db_prep_value:
+        # The ORM's preparation of a finite Decimal is the same Decimal (``to_python``'s ``Decimal(value)`` twice, the
+        # backend's adapter returns it as it is): its JSON form its text. Anything else (a float, a str, NaN) goes
+        # through the ORM, which converts or refuses it.
+        ops = connections[DEFAULT_DB_ALIAS].ops
+        if ops.connection.vendor == vendor and (
+            type(ops).adapt_decimalfield_value is BaseDatabaseOperations.adapt_decimalfield_value
+        ):
+
+            def amount(value: Any, db: Any) -> Any:
+                if type(value) is Decimal and value.is_finite():
+                    return str(value) if json_doc else value
+                return slow(value, db)
+
+            return amount
     return slow
 
 
@@ -191,16 +219,22 @@ def _json_value(value: Any) -> Any:
     raise TypeError(f"no JSON form for a {type(value).__name__} column value")
 
 
+@functools.cache
+def _document_plan(model: type[models.Model], vendor: str) -> tuple[tuple[str, str, Any, Preparer], ...]:
+    """Per column of ``_preparers(model, vendor, True)``: its attname, its column, its field and its preparer."""
+    return tuple((name, str(field.column), field, prepare) for name, field, prepare in _preparers(model, vendor, True))
+
+
 def _pg_document(model: type[models.Model], rows: Sequence[Mapping[str, Any]], db: Any) -> str:
-    preparers = _preparers(model, db.vendor, True)
-    columns = [str(field.column) for _name, field, _prepare in preparers]
-    document = []
-    for row in rows:
-        values = []
-        for name, field, prepare in preparers:
-            value = row.get(name, _MISSING)
-            values.append(prepare(field.get_default() if value is _MISSING else value, db))
-        document.append(dict(zip(columns, values, strict=True)))
+    plan = _document_plan(model, db.vendor)
+    missing = _MISSING
+    document = [
+        {
+            column: prepare(field.get_default() if (value := row.get(name, missing)) is missing else value, db)
+            for name, column, field, prepare in plan
+        }
+        for row in rows
+    ]
     return json.dumps(document, separators=(",", ":"))
 
 

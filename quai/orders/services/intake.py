@@ -108,13 +108,16 @@ class OrderDraft:
         The same digest as ever (stored orders are compared with it): every field by name, the lines as SKU id,
         quantity and price. Built from the fields directly — ``dataclasses.asdict`` deep-copied each line's SKU
         row — and once per draft (the request thread's; the shared commit reuses it)."""
-        values: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        values: dict[str, Any] = {name: getattr(self, name) for name in _DRAFT_FIELDS}
         values["lines"] = [
             {"sku_id": line.sku.pk, "quantity": line.quantity, "unit_price": str(line.unit_price)}
             for line in self.lines
         ]
         canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+_DRAFT_FIELDS = tuple(f.name for f in fields(OrderDraft))  # in the dataclass's order, as ``fields`` gives them
 
 
 class _Problems:

@@ -67,9 +67,25 @@ def _taken(draft: OrderDraft) -> IntegrityError:
     return IntegrityError(f"order {draft.channel}:{draft.external_id} of merchant {draft.merchant_id} is taken")
 
 
+@functools.cache
+def _order_fields() -> tuple[tuple[tuple[str, Any], ...], frozenset[str]]:
+    fields = tuple((str(field.attname), field) for field in Order._meta.concrete_fields)
+    return fields, frozenset(name for name, _field in fields)
+
+
 def _order_row(draft: OrderDraft, *, now: datetime, release_buffer_minutes: int) -> Order:
-    """The order row ``order_write`` inserts, field for field (received, nothing reserved yet)."""
-    return Order(
+    """The order row ``order_write`` inserts, field for field (received, nothing reserved yet): ``Order(**values)``
+    built from its values in field order, the others their defaults (Django's positional form of ``__init__``, the
+    same instance for two thirds of the CPU: no keyword looked up per field; a test compares the two)."""
+    values = _order_values(draft, now=now, release_buffer_minutes=release_buffer_minutes)
+    fields, names = _order_fields()
+    if not values.keys() <= names:  # what Order(**values) would refuse
+        raise TypeError(f"Order() got unexpected keyword arguments: {sorted(values.keys() - names)}")
+    return Order(*[values[name] if name in values else field.get_default() for name, field in fields])
+
+
+def _order_values(draft: OrderDraft, *, now: datetime, release_buffer_minutes: int) -> dict[str, Any]:
+    return dict(
         merchant_id=draft.merchant_id,
         channel=draft.channel,
         external_id=draft.external_id,

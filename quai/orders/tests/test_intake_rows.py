@@ -291,3 +291,31 @@ def test_on_postgresql_a_raw_insert_is_one_statement_text_of_one_parameter_whate
             rows_insert(Order, [_order_values(merchant, f"N{count}-{index}") for index in range(count)])
     assert len(sent) == 2 and sent[0] == sent[1] and sent[0][1] == 1
     assert Order.objects.filter(external_id__startswith="N40-").count() == 40
+
+
+def test_the_batch_s_order_instance_built_positionally_is_the_one_order_keywords_build(merchant, monkeypatch):
+    from quai.orders.services import intake_batched
+
+    SkuFactory(merchant=merchant, code="MUG-2")
+    draft = order_validate(
+        merchant=merchant,
+        data=order_data(
+            "POS",
+            gift_message=AWKWARD,
+            promise={"id": "P-9", "delivery_from": "2026-12-22"},
+            lines=[{"sku": "MUG-2", "quantity": 3, "unit_price": "9.90"}],
+        ),
+    )
+    now = clock.now()
+    built = intake_batched._order_row(draft, now=now, release_buffer_minutes=15)
+    keywords = Order(**intake_batched._order_values(draft, now=now, release_buffer_minutes=15))
+    assert {k: v for k, v in vars(built).items() if k != "_state"} == {
+        k: v for k, v in vars(keywords).items() if k != "_state"
+    }
+    assert [type(value) for value in vars(built).values()] == [type(value) for value in vars(keywords).values()]
+    assert vars(built._state) == vars(keywords._state)
+    assert built.pk is None and built.version == keywords.version and built.hold_reason == keywords.hold_reason
+    original = intake_batched._order_values
+    monkeypatch.setattr(intake_batched, "_order_values", lambda *a, **k: {**original(*a, **k), "no_such_field": 1})
+    with pytest.raises(TypeError):  # a value of no field is refused, as Order(**values) refuses it
+        intake_batched._order_row(draft, now=now, release_buffer_minutes=15)
