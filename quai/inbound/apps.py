@@ -16,9 +16,12 @@ class InboundConfig(AppConfig):
         # Open ASN lines are the incoming stock that availability shows beside what is on hand.
         register_incoming_source(selectors.incoming_stock)
         # Stock leaving a pick face may take it below its min: check it (idempotent: one open task per face).
+        # Unrecorded (no HandledEvent row): a check of the faces' stock as it is now, under the unique open task per
+        # face, so a second run on the same event opens nothing the first did not (test_replenishment_unrecorded).
         subscribe(
             StockChanged.name,
             "inbound.replenishment_check",
             handlers.replenishment_on_stock_changed,
             batch=handlers.replenishment_on_stock_changed_many,  # one read of the touched faces per relay batch
+            recorded=False,
         )

@@ -26,6 +26,8 @@ class PromiseConfig(AppConfig):
         subscribe(
             OrderReceived.name, "promise.record_on_order", services.on_order_received, batch=services.on_orders_received
         )
+        # Recorded (its HandledEvent row is what keeps it to once): it appends each step's lines to the backlog, so a
+        # second run on the same event would count them twice.
         subscribe(
             OrderStatusChanged.name,
             "promise.backlog_refresh",
@@ -37,6 +39,8 @@ class PromiseConfig(AppConfig):
         subscribe(
             SHIPMENT_SHIPPED, "promise.shipped", services.on_shipment_shipped, batch=services.on_shipments_shipped
         )
+        # Recorded: a second run right after the first changes nothing, but one after a later estimate of the same
+        # order was applied would bring the older estimate back and tell the merchant (PromiseReforecast) again.
         subscribe(SHIPMENT_TRACKING_EVENT, "promise.tracking", services.on_shipment_tracking_event)
         subscribe(
             SHIPMENT_DELIVERED,
