@@ -103,8 +103,10 @@ class Order(MerchantOwned, TimeStampedModel, VersionedModel):
         verbose_name_plural = _("orders")
         ordering = ["-id"]
         constraints = [
+            # The external id before the channel: its index also finds a shop's order number without the channel
+            # (a ticket's reference, ``orders_referenced``), which otherwise read every order of the merchant.
             models.UniqueConstraint(
-                fields=["merchant", "channel", "external_id"], name="order_unique_external_id_per_channel"
+                fields=["merchant", "external_id", "channel"], name="order_unique_external_id_per_channel"
             ),
             models.CheckConstraint(condition=Q(total__gte=0) & Q(lines_total__gte=0), name="order_totals_not_negative"),
         ]

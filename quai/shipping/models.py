@@ -124,7 +124,8 @@ class Manifest(TimeStampedModel):
 class Shipment(MerchantOwned, TimeStampedModel):
     """A labelled parcel as the carrier knows it."""
 
-    order_id = models.BigIntegerField(_("order id"), db_index=True)
+    # Indexed by ``shipment_order_idx``, which starts with it.
+    order_id = models.BigIntegerField(_("order id"))
     order_reference = models.CharField(_("order reference"), max_length=100)
     parcel_id = models.BigIntegerField(_("parcel id"), unique=True)
     # Indexed by ``shipment_carrier_status_idx``, which starts with it (one index fewer to write at each update).
@@ -164,6 +165,11 @@ class Shipment(MerchantOwned, TimeStampedModel):
             # ``iexact`` too): the plain index served none of them, each ticket's lookup read every shipment of the
             # merchant (5-10 ms a ticket at 1,000 orders on PostgreSQL, growing with the day, finding almost none).
             models.Index(Upper("tracking_number"), name="shipment_tracking_upper_idx"),
+            # An order's shipments within the merchant's scope (``shipments_of_order``: a ticket's parcels, the
+            # order's page): with the order's own index SQLite (no statistics) took the merchant's instead, both one
+            # equality and both in id order, and read every shipment of the merchant (a ticket's two reads 15 ms at
+            # 5,000 orders, 60 at 20,000). The merchant in the index makes it the narrower; it replaces the order's.
+            models.Index(fields=["order_id", "merchant"], name="shipment_order_idx"),
         ]
 
     def __str__(self) -> str:
