@@ -18,7 +18,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max, Min
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -29,7 +29,7 @@ from quai.core.errors import Conflict, Forbidden, InsufficientStock, NotFound, Q
 from quai.core.outbox import event_record, events_record_many
 from quai.core.rows import model_rows_insert
 from quai.core.states import StateMachine, Step, transition, transitions_many
-from quai.fulfillment import domain, routing
+from quai.fulfillment import domain, routing, statements
 from quai.fulfillment.events import BatchStatusChanged, PickConfirmed, PickShort, ToteCompleted, WaveReleased
 from quai.fulfillment.models import (
     BatchStatus,
@@ -189,23 +189,12 @@ def wave_layouts(*, site_id: int, lines: Sequence[domain.PickLine]) -> dict[int,
         return {}
     spans: dict[int, list[tuple[str, float, float, float, float]]] = {zone_id: [] for zone_id in zone_ids}
     loose_front: dict[int, float] = {}
-    for zone_id, aisle, min_x, max_x, min_y, max_y in (
-        Location.objects.filter(zone_id__in=zone_ids)
-        .values("zone_id", "aisle")
-        .annotate(min_x=Min("x_m"), max_x=Max("x_m"), min_y=Min("y_m"), max_y=Max("y_m"))
-        .order_by()
-        .values_list("zone_id", "aisle", "min_x", "max_x", "min_y", "max_y")
-    ):
+    for zone_id, aisle, min_x, max_x, min_y, max_y in statements.aisle_spans(zone_ids):  # both written once
         if aisle:
             spans[zone_id].append((aisle, float(min_x), float(max_x), float(min_y), float(max_y)))
         else:
             loose_front[zone_id] = min(loose_front.get(zone_id, float(min_y)), float(min_y))
-    stations = [
-        x
-        for _site, x in Location.objects.filter(site_id__in=[site_id], zone__kind=ZoneKind.PACKING).values_list(
-            "site_id", "x_m"
-        )
-    ]
+    stations = statements.station_xs(site_id)
     depot_x = sum(float(x) for x in stations) / len(stations) if stations else None
     found: dict[int, ZoneLayout] = {}
     for zone_id in zone_ids:
@@ -416,6 +405,7 @@ def _site_merchants(site: Site) -> list[int]:
             StockQuantity.objects.filter(
                 location__site_id=site.pk, location__zone__kind__in=ALLOCATABLE_ZONE_KINDS, on_hand__gt=0
             )
+            .order_by()  # the model's ordering would make the DISTINCT one of (merchant, place, SKU, lot): 200 rows
             .values_list("merchant_id", flat=True)
             .distinct()
         )
@@ -504,21 +494,8 @@ def _open_lines(order_ids: Sequence[int], run: AllocationRun) -> dict[int, list[
     """The lines still to pin of these orders (with their SKUs' size and weight), by order, in one read; their
     reservations are locked and read into ``run`` at once."""
     found: dict[int, list[_OpenLine]] = {order_id: [] for order_id in order_ids}
-    lines = (
-        OrderLine.objects.filter(order_id__in=order_ids, reserved_quantity__gt=0, reservation_id__isnull=False)
-        .order_by("order_id", "position")  # the model's order, as the lines were read before
-        .values_list(
-            "pk",
-            "order_id",
-            "reservation_id",
-            "sku_id",
-            "sku__length_mm",
-            "sku__width_mm",
-            "sku__height_mm",
-            "sku__weight_g",
-        )
-    )
-    for row in lines:
+    # In the model's order (order, position), as the lines were read before; the statement written once.
+    for row in statements.open_lines(order_ids):
         found[row[1]].append(_OpenLine(row[0], row[1], row[2], row[3], _Dims(*row[4:])))
     run.load(line.reservation_id for group in found.values() for line in group if line.reservation_id is not None)
     return found
@@ -1552,29 +1529,11 @@ class _TaskRow:
 
 def _task_rows(batch_ids: Sequence[int]) -> list[_TaskRow]:
     """The batches' tasks in route order (sequence, then id), as ``batch.tasks`` with their SKU, place and tote."""
-    rows = (
-        PickTask.objects.filter(batch_id__in=list(batch_ids))
-        .order_by("sequence", "pk")
-        .values_list(
-            "pk",
-            "batch_id",
-            "status",
-            "order_id",
-            "merchant_id",
-            "quantity",
-            "picked_quantity",
-            "sku_id",
-            "reservation_id",
-            "location_id",
-            "lot",
-            "tote_id",
-            "sku__code",
-            "location__code",
-            "tote__code",
-            "tote__location_id",
-        )
-    )
-    return [_TaskRow(*row[:12], _Code(row[12]), _Code(row[13]), _ToteOf(row[14], row[15])) for row in rows]
+    rows = statements.task_rows(batch_ids)  # written once: its ORM form's joins were compiled at every tick
+    return [
+        _TaskRow(*row[:12], sku=_Code(row[12]), location=_Code(row[13]), tote=_ToteOf(row[14], row[15]))
+        for row in rows
+    ]
 
 
 def _pick_line(task: PickTask | _TaskRow, take: int) -> PickToLine:

@@ -56,6 +56,7 @@ from django.db.models import Count, Max, Subquery
 from django.test import Client
 from django.test.utils import override_settings
 
+from quai.campaigns.simulation import scratch
 from quai.campaigns.simulation import world as world_mod
 from quai.campaigns.simulation.orders import (
     CAMPAIGN_CODES,
@@ -498,7 +499,7 @@ def _tickets_open(run: Run, due: list[PlannedOrder]) -> None:
 
 
 def _agents_answer(run: Run, now: datetime, tick_hours: float) -> None:
-    from quai.service.models import Ticket
+    from quai.service.selectors import tickets_unanswered
     from quai.service.services import ticket_reply
 
     hour = _hour_of(now).replace(day=world_mod.SIM_DAY.day, month=world_mod.SIM_DAY.month, year=world_mod.SIM_DAY.year)
@@ -506,9 +507,7 @@ def _agents_answer(run: Run, now: datetime, tick_hours: float) -> None:
     if agents <= 0:
         return
     capacity = int(agents * tick_hours * 3600 / world_mod.TICKET_AHT_SECONDS)
-    waiting = Ticket.objects.filter(merchant_id=run.world.merchant_id, first_responded_at__isnull=True).order_by(
-        "first_response_due", "pk"
-    )[:capacity]
+    waiting = tickets_unanswered(merchant_id=run.world.merchant_id, limit=capacity)
     for ticket in waiting:
         ticket_reply(ticket=ticket, body="Bonjour, votre commande est en cours de traitement. Belle journée !")
         run.tickets_answered_by_agents += 1
@@ -663,6 +662,7 @@ def simulate(params: SimulationParams, *, progress: Callable[[str], None] | None
             with _Timer(run, "engine"):  # its own bookkeeping
                 _behind_check(run, now, to_pack)
                 stages = _stages(run)
+                scratch.statistics_refresh()
             run.ticks.append(
                 Tick(
                     at=now,

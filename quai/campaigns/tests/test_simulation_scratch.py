@@ -69,3 +69,55 @@ def test_in_a_scratch_database_the_open_and_every_new_connection_commit_without_
         assert _synchronous_commit(fresh) == "on"  # without the hook, a new connection is durable again
     finally:
         fresh.close()
+
+
+def test_statistics_refresh_does_nothing_outside_a_scratch_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(scratch.SCRATCH_ENV, raising=False)
+    assert scratch.statistics_refresh() == []
+
+
+def _flushed() -> None:
+    """This backend's pending table statistics written to the server's (PostgreSQL writes them when idle, at most
+    once a second: the next statement after the request finds them there)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _analysis(table: str) -> tuple[int, float]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.analyze_count, c.reltuples FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
+            "WHERE s.relname = %s",
+            [table],
+        )
+        count, rows = cursor.fetchone()
+        return int(count), float(rows)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("scratch_marked")
+def test_a_scratch_table_that_grew_is_analyzed_and_one_that_did_not_is_not() -> None:
+    from quai.core.models import StateTransition
+
+    if connection.vendor != "postgresql":
+        assert scratch.statistics_refresh() == []  # SQLite: nothing to do
+        return
+    scratch.statistics_refresh()  # whatever the test database's set-up left to analyze
+    _flushed()
+    table, untouched = StateTransition._meta.db_table, "core_outboxevent"
+    before, quiet = _analysis(table), _analysis(untouched)
+    StateTransition.objects.bulk_create(
+        StateTransition(aggregate="test", aggregate_id=str(n), from_status="a", to_status="b") for n in range(200)
+    )
+    _flushed()
+
+    analyzed = scratch.statistics_refresh()
+
+    assert table in analyzed and untouched not in analyzed
+    count, rows = _analysis(table)
+    assert count == before[0] + 1 and rows == 200  # the planner now knows the table's 200 rows
+    assert _analysis(untouched) == quiet
+    _flushed()
+    assert scratch.statistics_refresh() == []  # nothing grew since: nothing analyzed again

@@ -5,6 +5,8 @@ at both sites is still read at both, and its order goes where its units are."""
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from quai.fulfillment import domain, services
 from quai.fulfillment.models import PickTask
@@ -48,3 +50,16 @@ def test_a_site_with_nothing_on_its_shelves_reads_no_order(merchant):
     released_order(here, "MINE", [(0, 1)])
     assert services._waiting_orders(site=empty.site) == []
     assert services.wave_release(site=empty.site, criteria=domain.WaveCriteria(capacity=10)).order_count == 0
+
+
+def test_the_site_s_merchants_are_read_one_row_each(merchant, other_merchant):
+    here = floor_for(merchant, skus=3)
+    floor_for(other_merchant, skus=2, site_code="there", prefix="TH")
+
+    with CaptureQueriesContext(connection) as read:
+        merchants = services._site_merchants(here.site)
+
+    assert merchants == [merchant.pk]
+    [statement] = [q["sql"] for q in read.captured_queries]
+    # DISTINCT over the merchant alone: the model's ordering (place, SKU, lot) made it one row per stock row
+    assert "ORDER BY" not in statement and '"lot"' not in statement.split("FROM")[0]
