@@ -14,12 +14,13 @@ transaction is refused (the order was held meanwhile), the label is voided at th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import prefetch_related_objects
 from django.db.models.functions import Upper
 from django.utils.translation import gettext as _
@@ -30,7 +31,7 @@ from quai.core import clock
 from quai.core.db import rows_update
 from quai.core.errors import Conflict, NotFound, QuaiError, ValidationFailed
 from quai.core.outbox import event_record, events_record_many
-from quai.core.rows import model_rows_insert
+from quai.core.rows import ids_in, ids_param, model_rows_insert
 from quai.core.states import actor_of
 from quai.fulfillment.selectors import (
     PickedUnits,
@@ -41,7 +42,7 @@ from quai.fulfillment.selectors import (
     orders_tote_codes,
 )
 from quai.orders.models import Order, OrderStatus
-from quai.packing import cartonization
+from quai.packing import cartonization, reads
 from quai.packing.events import PackScanRecorded, ParcelClosed
 from quai.packing.models import Parcel, ParcelItem, ParcelStatus
 from quai.packing.sources import tote_orders, units_to_pack
@@ -223,13 +224,26 @@ def _orders_for_codes(codes: Sequence[str], *, lock: bool = False) -> dict[str, 
     are locked by that read, in id order (``_orders_locked_for_codes``)."""
     texts = {code: code.strip() for code in codes}
     by_reference: dict[str, list[Order]] = {}
-    rows = (
-        Order.objects.within(FLOOR)
-        .annotate(reference=Upper("external_id"))
-        .filter(reference__in=sorted({t.upper() for t in texts.values()}))
-    )
-    rows = rows.select_for_update(of=("self",)).order_by("pk") if lock else rows.order_by("-id")
-    for order in reversed(list(rows)) if lock else rows:
+    references = sorted({t.upper() for t in texts.values()})
+    if lock and not references:
+        rows: Any = []
+    elif lock:
+        # The locking read of a pack line's round: the statement the queryset below writes (FLOOR is every
+        # merchant's), written once (``reads``), the rows made as it makes them.
+        quote = connection.ops.quote_name
+        upper = f"UPPER({quote(Order._meta.db_table)}.{quote('external_id')})"
+        rows = reads.instances_read(
+            Order,
+            f"{upper} IN ({', '.join(['%s'] * len(references))})",
+            references,
+            lock=True,
+            annotations=[("reference", upper)],
+        )
+    else:
+        rows = (
+            Order.objects.within(FLOOR).annotate(reference=Upper("external_id")).filter(reference__in=references)
+        ).order_by("-id")
+    for order in reversed(rows) if lock else rows:
         by_reference.setdefault(order.external_id.upper(), []).append(order)
     found: dict[str, Order | QuaiError] = {}
     for code, text in texts.items():
@@ -1008,7 +1022,13 @@ def _carriers_read(orders: Sequence[Order]) -> dict[str, Any]:
     from quai.shipping.models import CarrierAccount
 
     codes = sorted({code for order in orders for code in _carrier_codes(order)})
-    return {account.code: account for account in CarrierAccount.objects.filter(code__in=codes, active=True)}
+    if not codes:
+        return {}
+    # ``CarrierAccount.objects.filter(code__in=codes, active=True)``, written once (``reads``): a round reads it.
+    found = reads.instances_read(
+        CarrierAccount, f"code IN ({', '.join(['%s'] * len(codes))}) AND active = %s", [*codes, True]
+    )
+    return {account.code: account for account in found}
 
 
 def order_recipient(order: Order) -> Any:
@@ -1389,21 +1409,16 @@ def _relocked(
     from quai.orders.services.floor_shipping import STEP_FIELDS
 
     pks = [job.parcel.pk for job in labelled]
-    relocked = {
-        p.pk: p
-        for p in Parcel.objects.select_for_update(of=("self",))
-        .select_related("station__site")
-        .filter(pk__in=pks)
-        .order_by("pk")
-    }
+    # Read by statements written once (``reads``): the parcels with their stations and sites (one station and
+    # site made per station, not per parcel), locked; then their orders.
+    relocked = {p.pk: p for p in reads.parcels_with_stations(pks, lock=True)}
     # The orders' step columns and what the packable check reads, not their forty: the labels are already drawn
     # from the first read, and a close recorded one by one (``order_pack``) locks and reads its order whole.
     orders = {
         o.pk: o
-        for o in Order.objects.select_for_update()
-        .filter(pk__in=sorted({p.order_id for p in relocked.values()}))
-        .only(*STEP_FIELDS, "hold_reason")
-        .order_by("pk")
+        for o in reads.by_ids(
+            Order, sorted({p.order_id for p in relocked.values()}), fields=(*STEP_FIELDS, "hold_reason"), lock=True
+        )
     }
     waiting = len(relocked) == len(pks) and all(p.status == ParcelStatus.AWAITING_LABEL for p in relocked.values())
     lines = {pk: items[pk] for pk in pks} if waiting and all(pk in items for pk in pks) else _items_by_parcel(pks)
@@ -1529,11 +1544,17 @@ def parcels_pack_many(
         now = clock.now()
         resolved, orders = _orders_locked_for_codes([p.code for p in packs])
         slots: dict[int, _Slot] = {}  # by order
-        for parcel in (
-            Parcel.objects.select_for_update()
-            .filter(order_id__in=sorted(orders), status__in=[ParcelStatus.OPEN, ParcelStatus.AWAITING_LABEL])
-            .order_by("pk")
-        ):
+        being_packed = (
+            reads.instances_read(
+                Parcel,
+                f"order_id {ids_in(connection.vendor)} AND status IN (%s, %s)",
+                [ids_param(sorted(orders)), ParcelStatus.OPEN.value, ParcelStatus.AWAITING_LABEL.value],
+                lock=True,
+            )
+            if orders
+            else []
+        )
+        for parcel in being_packed:
             if parcel.order_id not in slots:
                 slots[parcel.order_id] = _Slot(parcel, [], False, orders[parcel.order_id])
         if slots:
@@ -1773,11 +1794,41 @@ def _close_record_many(
         ]
         for current in parcels:
             current.updated_at = now
-        rows_update(parcels, ["status", "closed_at", "shipment_id", "carrier_code", "last_error", "updated_at"])
+        _closed_write(parcels, now=now)
         events_record_many(closed)
     except QuaiError as exc:
         raise _TogetherRefused from exc
     return parcels
+
+
+def _closed_write(parcels: Sequence[Parcel], *, now: datetime) -> None:
+    """The closed parcels' fields (``_closed``'s) written in one statement: what ``rows_update`` of ``status``,
+    ``closed_at``, ``shipment_id``, ``carrier_code``, ``last_error`` and ``updated_at`` writes, with the values the
+    parcels share (closed, at ``now``, no error) bound once, prepared by their fields once, and each parcel's
+    shipment and carrier from one JSON parameter (``rows_update`` prepared two datetimes per parcel)."""
+    if any((p.status, p.closed_at, p.last_error, p.updated_at) != (ParcelStatus.CLOSED, now, "", now) for p in parcels):
+        rows_update(parcels, ["status", "closed_at", "shipment_id", "carrier_code", "last_error", "updated_at"])
+        return
+    quote = connection.ops.quote_name
+    table = quote(Parcel._meta.db_table)
+    moment = Parcel._meta.get_field("closed_at").get_db_prep_save(now, connection)
+    rows = [[p.pk, p.shipment_id, p.carrier_code] for p in parcels]
+    if connection.vendor == "postgresql":
+        source = "json_to_recordset(%s) AS v(id bigint, shipment_id bigint, carrier_code text)"
+        document = json.dumps([dict(zip(("id", "shipment_id", "carrier_code"), row, strict=True)) for row in rows])
+    else:
+        source = (
+            "(SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS shipment_id, "
+            "json_extract(value, '$[2]') AS carrier_code FROM json_each(%s)) AS v"
+        )
+        document = json.dumps(rows)
+    sql = (
+        f"UPDATE {table} SET {quote('status')} = %s, {quote('closed_at')} = %s, {quote('last_error')} = %s, "
+        f"{quote('updated_at')} = %s, {quote('shipment_id')} = v.shipment_id, {quote('carrier_code')} = v.carrier_code "
+        f"FROM {source} WHERE {table}.{quote('id')} = v.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ParcelStatus.CLOSED.value, moment, "", moment, document])
 
 
 def _items_by_parcel(parcel_ids: Sequence[int]) -> dict[int, list[ParcelItem]]:
