@@ -143,3 +143,29 @@ def test_the_beat_schedule_holds_the_service_sweeps():
 
     assert app.conf.beat_schedule["service-tickets-sla-sweep"]["task"] == "quai.service.tasks.tickets_sla_sweep"
     assert date
+
+
+def test_the_unanswered_tickets_read_written_once_reads_what_the_orm_read(merchant, other_merchant):
+    from datetime import timedelta
+
+    from quai.core import clock
+    from quai.service.models import Ticket
+    from quai.service.selectors import tickets_unanswered
+    from quai.service.tests.factories import ticket_for
+
+    # given tickets of two merchants, due at several times (one without a due time), one answered
+    tickets = [ticket_for(merchant) for _ in range(4)] + [ticket_for(other_merchant)]
+    for ticket, minutes in zip(tickets, (30, 10, None, 10, 5), strict=True):
+        due = clock.now() + timedelta(minutes=minutes) if minutes is not None else None
+        Ticket.objects.filter(pk=ticket.pk).update(first_response_due=due)
+    Ticket.objects.filter(pk=tickets[0].pk).update(first_responded_at=clock.now())
+    for limit in (0, 1, 2, 3, 10):
+        # when an agent's next ones are read, then the same tickets in the same order as the ORM's query
+        orm = list(
+            Ticket.objects.filter(merchant_id=merchant.pk, first_responded_at__isnull=True).order_by(
+                "first_response_due", "pk"
+            )[:limit]
+        )
+        read = tickets_unanswered(merchant_id=merchant.pk, limit=limit)
+        assert [t.pk for t in read] == [t.pk for t in orm]
+        assert [t.__dict__ | {"_state": None} for t in read] == [t.__dict__ | {"_state": None} for t in orm]
