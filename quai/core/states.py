@@ -501,7 +501,12 @@ def transitions_many(steps: Sequence[Step], *, machine: StateMachine, locked: bo
             values: dict[str, Any] = dict(changes)
             if versioned:
                 values["version"] = F("version") + count
-            updated = model._default_manager.filter(pk__in=group, **{field: source}).update(**values)
+            # Written once (``_inserted_update``): the ORM compiled this update again for every call (a release
+            # sweep's every tick). A row given as a foreign key's value (a batch's picker) goes through the ORM.
+            if any(isinstance(value, models.Model) for value in values.values()):
+                updated = model._default_manager.filter(pk__in=group, **{field: source}).update(**values)
+            else:
+                updated = _inserted_update(model, field, source, values, group)
             if updated != len(group):  # cannot happen under the lock; refuse rather than write a false history
                 raise Conflict(
                     _("The status changed meanwhile; try again."),

@@ -7,13 +7,14 @@ owns its transaction, locks the order row first and writes its status only throu
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils.translation import gettext as _
 
 from quai.core import clock
@@ -397,21 +398,41 @@ def orders_release_many(
     return outcomes
 
 
+@functools.cache
+def _release_due_sql(vendor: str) -> str:
+    """The due orders' read, written once: the ORM compiled it again at every tick (its subquery, join and
+    DISTINCT), ~1 ms of CPU for a statement that mostly finds nothing. The same statement the ORM wrote for
+    ``Order.objects.filter(release_after__lte=at).filter(Q(status=ALLOCATED) | Q(status=BACKORDERED,
+    merchant_id__in=<policies splitting shipments>, lines__reserved_quantity__gt=0)).order_by("release_after",
+    "pk").values_list("pk", flat=True).distinct()[:limit]`` (``test_release_due_sql`` compares the two)."""
+    quote = connection.ops.quote_name
+    order, line, policy = (quote(m._meta.db_table) for m in (Order, OrderLine, OrderPolicy))
+    return (
+        f"SELECT DISTINCT {order}.id, {order}.release_after FROM {order}"
+        f" LEFT OUTER JOIN {line} ON ({order}.id = {line}.order_id)"
+        f" WHERE ({order}.release_after <= %s AND ({order}.status = %s OR ({line}.reserved_quantity > 0"
+        f" AND {order}.merchant_id IN (SELECT merchant_id FROM {policy} WHERE split_shipments)"
+        f" AND {order}.status = %s)))"
+        f" ORDER BY {order}.release_after ASC, {order}.id ASC LIMIT %s"
+    )
+
+
+def _release_due_ids(at: datetime, limit: int) -> list[int]:
+    """The ids of the orders ``orders_release_due`` releases at ``at``, the first ``limit`` by release time."""
+    moment = Order._meta.get_field("release_after").get_db_prep_value(at, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _release_due_sql(connection.vendor),
+            [moment, str(OrderStatus.ALLOCATED), str(OrderStatus.BACKORDERED), int(limit)],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def orders_release_due(*, now: datetime | None = None, limit: int = 500) -> int:
     """Release every order whose buffer is over (the periodic sweep): allocated ones, and backordered ones whose
     merchant ships in parts when something of them is covered. Returns how many went."""
     at = now or clock.now()
-    splitting = OrderPolicy.objects.filter(split_shipments=True).values("merchant_id")
-    due = list(
-        Order.objects.filter(release_after__lte=at)
-        .filter(
-            Q(status=OrderStatus.ALLOCATED)
-            | Q(status=OrderStatus.BACKORDERED, merchant_id__in=splitting, lines__reserved_quantity__gt=0)
-        )
-        .order_by("release_after", "pk")
-        .values_list("pk", flat=True)
-        .distinct()[:limit]
-    )
+    due = _release_due_ids(at, limit)
     if not due:
         return 0  # a quiet tick: no transaction, no lock
     released = 0
