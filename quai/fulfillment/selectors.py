@@ -15,7 +15,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils.translation import gettext as _
 
 from quai.core.errors import NotFound
-from quai.fulfillment import domain
+from quai.fulfillment import domain, statements
 from quai.fulfillment.models import (
     BatchStatus,
     PickBatch,
@@ -27,7 +27,7 @@ from quai.fulfillment.models import (
     Tote,
     Wave,
 )
-from quai.orders.selectors import order_get, order_list
+from quai.orders.selectors import order_get
 from quai.tenants.scope import Scope
 
 
@@ -150,15 +150,9 @@ def order_picking_done(*, scope: Scope, order_id: int) -> bool:
 
 def orders_picking_done(*, scope: Scope, order_ids: Sequence[int]) -> set[int]:
     """Those of ``order_ids`` with nothing left to pick (``order_picking_done`` for many orders, in one read)."""
-    rows = (
-        PickTask.objects.filter(order_id__in=list(order_ids))
-        .filter(scope.q())
-        .values("order_id")
-        .annotate(still_open=Count("pk", filter=Q(status=TaskStatus.OPEN)))
-        .values_list("order_id", "still_open")
-        .order_by()
-    )
-    return {int(order_id) for order_id, still_open in rows if not still_open}
+    # Written once (``statements``): the ORM's compilation of this grouped read cost more than the read.
+    rows = statements.orders_still_open(order_ids, scope.merchant_id)
+    return {order_id for order_id, still_open in rows if not still_open}
 
 
 def orders_picked(*, scope: Scope, order_ids: Sequence[int]) -> set[int]:
@@ -180,11 +174,7 @@ def orders_picked(*, scope: Scope, order_ids: Sequence[int]) -> set[int]:
 
 def site_open_pick_lines(*, scope: Scope, site_id: int) -> int:
     """Pick lines still to do in the site's open batches: the work the pickers have in hand."""
-    return (
-        PickTask.objects.filter(batch__site_id=site_id, batch__status=BatchStatus.OPEN, status=TaskStatus.OPEN)
-        .filter(scope.q())
-        .count()
-    )
+    return statements.open_pick_lines(site_id, scope.merchant_id)  # read every tick: written once
 
 
 def site_open_batch_order_ids(*, scope: Scope, site_id: int) -> list[int]:
@@ -202,14 +192,7 @@ def site_open_batch_order_ids(*, scope: Scope, site_id: int) -> list[int]:
 def wave_order_ids(*, scope: Scope, wave_id: int) -> list[int]:
     """The orders with a task in one of the wave's batches, each once, in id order: what a release sent to the floor
     (``site_open_batch_order_ids`` reads every open batch of the site, the earlier waves' too)."""
-    rows = (
-        PickTask.objects.filter(batch__wave_id=wave_id)
-        .filter(scope.q())
-        .values_list("order_id", flat=True)
-        .distinct()
-        .order_by("order_id")
-    )
-    return [int(order_id) for order_id in rows]
+    return statements.wave_order_ids(wave_id, scope.merchant_id)  # read at every wave: written once
 
 
 def batch_open_task_order_ids(*, scope: Scope, batch_id: int) -> list[int]:
@@ -227,21 +210,10 @@ def batches_tasks_to_pick(*, scope: Scope, batch_ids: Sequence[int]) -> dict[int
     """For each of these open batches, ``batch_open_task_order_ids`` as it will read once the batch has started:
     the open tasks whose order can still be picked (released or picking; a start drops the others), in one read."""
     found: dict[int, list[int]] = {int(pk): [] for pk in batch_ids}
-    rows = list(
-        PickTask.objects.filter(batch_id__in=list(batch_ids), status=TaskStatus.OPEN)
-        .filter(scope.q())
-        .order_by("pk")
-        .values_list("batch_id", "order_id")
-    )
-    going = set(
-        order_list(scope=scope)
-        .filter(pk__in={order_id for _batch, order_id in rows}, status__in=["released", "picking"])
-        .order_by()
-        .values_list("pk", flat=True)
-    )
-    for batch_id, order_id in rows:
-        if order_id in going:
-            found[int(batch_id)].append(int(order_id))
+    # One statement written once (``statements``), the order's state a correlated test: read at every tick.
+    for batch_id, order_id, going in statements.tasks_to_pick(found, scope.merchant_id):
+        if going:
+            found[batch_id].append(order_id)
     return found
 
 
@@ -254,7 +226,7 @@ def in_a_batch() -> Exists:
 
 def orders_awaiting_wave_exist(*, scope: Scope) -> bool:
     """Whether a released order of ``scope`` waits for a wave (no pick task but cancelled ones)."""
-    return order_list(scope=scope).filter(status="released").exclude(in_a_batch()).exists()
+    return statements.awaiting_wave_exist(scope.merchant_id)  # ``in_a_batch``'s test, written once
 
 
 def wave_get(*, wave_id: int) -> Wave:

@@ -1530,10 +1530,7 @@ class _TaskRow:
 def _task_rows(batch_ids: Sequence[int]) -> list[_TaskRow]:
     """The batches' tasks in route order (sequence, then id), as ``batch.tasks`` with their SKU, place and tote."""
     rows = statements.task_rows(batch_ids)  # written once: its ORM form's joins were compiled at every tick
-    return [
-        _TaskRow(*row[:12], sku=_Code(row[12]), location=_Code(row[13]), tote=_ToteOf(row[14], row[15]))
-        for row in rows
-    ]
+    return [_TaskRow(*row[:12], _Code(row[12]), _Code(row[13]), _ToteOf(row[14], row[15])) for row in rows]
 
 
 def _pick_line(task: PickTask | _TaskRow, take: int) -> PickToLine:
