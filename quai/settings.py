@@ -110,13 +110,22 @@ DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'var' /
 # Seconds a web process keeps its database connection between requests (0: a new one per request).
 DB_CONN_MAX_AGE = int(os.environ.get("DB_CONN_MAX_AGE", "0"))
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True)}
+# SQLite's page cache per connection (its default, 2 MB, holds a small day's hot pages; a 100,000-order day's file
+# is about 2.4 GB and each index's upper pages then fell out of it, read again from the kernel at every statement:
+# 238 s of the 988 s day were system time) and the file mapped into memory (pages read from the kernel's cache
+# without a read call, shared by every connection). The page cache fills only as pages are read.
+SQLITE_CACHE_MB = int(os.environ.get("QUAI_SQLITE_CACHE_MB", "64"))
+SQLITE_MMAP_MB = int(os.environ.get("QUAI_SQLITE_MMAP_MB", "2048"))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the writer; IMMEDIATE makes writers queue at BEGIN instead of failing
     # with "database is locked" halfway through a transaction (SQLite ignores SELECT ... FOR UPDATE).
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
+            f"PRAGMA cache_size=-{SQLITE_CACHE_MB * 1024}; PRAGMA mmap_size={SQLITE_MMAP_MB * 1024 * 1024};"
+        ),
     }
     Path(BASE_DIR / "var").mkdir(exist_ok=True)
 else:
