@@ -51,21 +51,27 @@ def order_status_words(order: Any) -> str:
     }.get(order.status, order.get_status_display())
 
 
-def macro_values(*, ticket: Ticket | None, order: Any | None) -> dict[str, str]:
-    """What the placeholders of answers and macros stand for, in the current language."""
+def macro_values(
+    *, ticket: Ticket | None, order: Any | None, parcels: list[warehouse.Parcel] | None = None
+) -> dict[str, str]:
+    """What the placeholders of answers and macros stand for, in the current language. ``parcels``: the order's
+    parcels as ``warehouse.order_parcels`` read them in this transaction (the automatic answer has just read them),
+    else read here."""
     values = {
         "customer_name": (ticket.requester_name if ticket else "") or "",
         "ticket": ticket.reference if ticket else "",
     }
     if order is not None:
-        parcels = warehouse.order_parcels(scope=Scope.merchant(order.merchant_id), order_id=order.pk)
+        if parcels is None:
+            parcels = warehouse.order_parcels(scope=Scope.merchant(order.merchant_id), order_id=order.pk)
+        page = tracking_url(order)  # signed once for both placeholders (two signings could differ by a second)
         values.update(
             order_number=order.external_id,
             order_status=order_status_words(order),
             promised_date=formats.date_format(order.promised_to, "DATE_FORMAT") if order.promised_to else "",
             tracking_number=", ".join(p.tracking_number for p in parcels),
-            tracking_link=", ".join(p.tracking_url for p in parcels if p.tracking_url) or tracking_url(order),
-            tracking_page=tracking_url(order),
+            tracking_link=", ".join(p.tracking_url for p in parcels if p.tracking_url) or page,
+            tracking_page=page,
         )
     return values
 
@@ -93,7 +99,7 @@ def wismo_handle(*, ticket: Ticket, order: Any) -> bool:
                 actor="automatic answer",
             )
             return False
-        values = macro_values(ticket=ticket, order=order)
+        values = macro_values(ticket=ticket, order=order, parcels=parcels)
         lines = [
             _("Hello,"),
             "",
