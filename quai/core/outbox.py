@@ -48,6 +48,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import operator
 import traceback
 import uuid
 from collections.abc import Callable, Sequence
@@ -630,26 +631,49 @@ def outbox_claim(now: datetime, batch: int) -> list[ClaimedEvent]:
     # in a 5,000-order day).
     db = connections[DEFAULT_DB_ALIAS]
     adapt = db.ops.adapt_datetimefield_value
-    converters = _claim_converters(db.vendor)
     with db.cursor() as cursor:
         lease = adapt(now + timedelta(seconds=LEASE_SECONDS))
         cursor.execute(_claim_sql(db.vendor), {"lease": lease, "now": adapt(now), "batch": batch})
         fetched = cursor.fetchall()
+    plain, converted = _claim_plan(db.vendor)
+    new = object.__new__
     rows: list[ClaimedEvent] = []
     for record in fetched:
-        row = ClaimedEvent()
-        for slot, value, (col, convert) in zip(_CLAIM_SLOTS, record, converters, strict=False):
-            if convert and value is not None:  # every converter of these columns gives None for None
+        row = new(ClaimedEvent)
+        for slot, index in plain:
+            setattr(row, slot, record[index])
+        for slot, index, col, convert in converted:
+            value = record[index]
+            if value is not None:  # every converter of these columns gives None for None
                 for converter in convert:
                     value = converter(value, col, db)
             setattr(row, slot, value)
         handled = record[-1]
-        if isinstance(handled, str):  # SQLite: a JSON array ("[]" nearly always); PostgreSQL: a list, or NULL
-            handled = json.loads(handled) if handled != "[]" else None
-        row.handled = tuple(handler for handler in handled or () if handler is not None)
+        if handled == "[]" or handled is None:  # SQLite: a JSON array ("[]" nearly always); PostgreSQL: a list/NULL
+            row.handled = ()
+        else:
+            if isinstance(handled, str):
+                handled = json.loads(handled)
+            row.handled = tuple(handler for handler in handled if handler is not None)
         rows.append(row)
-    rows.sort(key=lambda row: row.pk)
+    rows.sort(key=_pk_of)
     return rows
+
+
+_pk_of = operator.attrgetter("pk")
+
+
+@cache
+def _claim_plan(vendor: str) -> tuple[tuple[tuple[str, int], ...], tuple[tuple[str, int, Any, tuple[Any, ...]], ...]]:
+    """``_claim_converters`` split once: the columns read as they come (slot, index) and those converted (slot,
+    index, column, converters), so the claim's loop per row does not look at each column's converters again."""
+    plain, converted = [], []
+    for index, (slot, (col, convert)) in enumerate(zip(_CLAIM_SLOTS, _claim_converters(vendor), strict=True)):
+        if convert:
+            converted.append((slot, index, col, convert))
+        else:
+            plain.append((slot, index))
+    return tuple(plain), tuple(converted)
 
 
 @cache

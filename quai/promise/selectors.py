@@ -25,12 +25,14 @@ import time as monotonic
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
 from django.db.models import Count, Exists, Model, OuterRef, Q, QuerySet, Sum
 
 from quai.core import clock
+from quai.core.rows import ids_in, ids_param
 from quai.inventory import selectors as inventory_selectors
 from quai.labor import domain as labor_domain
 from quai.labor import selectors as labor_selectors
@@ -348,14 +350,33 @@ def order_line_counts(*, scope: Scope, order_ids: Iterable[int]) -> dict[int, tu
     ids = list(dict.fromkeys(order_ids))
     if not ids:
         return {}
-    rows = (
-        order_list(scope=scope)
-        .filter(pk__in=ids)
-        .order_by()
-        .values_list("pk", "merchant_id")
-        .annotate(line_count=Count("lines"))
+    params: list[Any] = [ids_param(ids)]
+    if scope.merchant_id is not None:
+        params.append(scope.merchant_id)
+    with connection.cursor() as cursor:
+        cursor.execute(_line_counts_sql(connection.vendor, scope.merchant_id is not None), params)
+        return {int(pk): (int(merchant_id), int(count)) for pk, merchant_id, count in cursor.fetchall()}
+
+
+@cache
+def _line_counts_sql(vendor: str, one_merchant: bool) -> str:
+    """``order_line_counts``'s statement, written once: the ids one parameter (``quai.core.rows.ids_in``), the lines
+    counted per order by a subquery — the rows of the ORM's ``order_list(scope).filter(pk__in=ids)
+    .values_list("pk", "merchant_id").annotate(Count("lines"))``, which it compiled again on each relay batch,
+    preparing every id (1.08 of ``backlog_apply``'s 1.17 s, profiled in a 1,000-order day); same rows:
+    ``test_backlog_line_counts``."""
+    from quai.orders.models import Order, OrderLine
+
+    quote = connection.ops.quote_name
+    line_order = quote(OrderLine._meta.get_field("order").column)
+    sql = (
+        f"SELECT o.{quote('id')}, o.{quote('merchant_id')},"
+        f" (SELECT COUNT(*) FROM {quote(OrderLine._meta.db_table)} l WHERE l.{line_order} = o.{quote('id')})"
+        f" FROM {quote(Order._meta.db_table)} o WHERE o.{quote('id')} {ids_in(vendor)}"
     )
-    return {int(pk): (int(merchant_id), int(count)) for pk, merchant_id, count in rows}
+    if one_merchant:
+        sql += f" AND o.{quote('merchant_id')} = %s"
+    return sql
 
 
 @dataclass(frozen=True)
