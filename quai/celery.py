@@ -27,8 +27,9 @@ bench measured that wait as most of a change's way to the shop when one worker t
 """
 
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 from kombu import Queue
 
 DEFAULT_QUEUE = "celery"  # Celery's default queue's name
@@ -39,3 +40,14 @@ app = Celery("quai")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = (Queue(DEFAULT_QUEUE), Queue(SHOP_PUSH_QUEUE))
 app.autodiscover_tasks()
+
+
+@signals.worker_init.connect
+@signals.worker_process_init.connect
+def _collector_tune(**kwargs: Any) -> None:
+    """The worker's process, once loaded, tunes Python's garbage collector (quai.core.runtime): the main process
+    before it forks its pool (what it froze stays shared with the children), each pool process again after the fork.
+    The relay replayed over a 1,000-order day spent 5 % of its CPU in collections at Python's thresholds."""
+    from quai.core.runtime import collector_tune
+
+    collector_tune()

@@ -239,6 +239,9 @@ if not QUAI_ENCRYPTION_KEYS and DEBUG:
 QUAI_WEBHOOKS_ALLOW_PRIVATE = _env_bool("QUAI_WEBHOOKS_ALLOW_PRIVATE", DEBUG)
 # After each commit that recorded events, nudge the relay at once (the periodic sweep catches anything missed).
 QUAI_OUTBOX_NUDGE = _env_bool("QUAI_OUTBOX_NUDGE", True)
+# Long-running processes (web, Celery workers) freeze their loaded state out of the cyclic collector's walks and
+# collect less often (quai/core/runtime.py, docs/INTAKE.md); false: Python's collector as it comes.
+QUAI_GC_TUNE = _env_bool("QUAI_GC_TUNE", True)
 # Intake shares commits between requests (quai/core/batching.py, docs/INTAKE.md); false: one transaction each.
 QUAI_GROUP_COMMIT = _env_bool("QUAI_GROUP_COMMIT", True)
 # Seconds a web process trusts an API key it authenticated without reading it again; a revocation bites within it.
