@@ -81,7 +81,11 @@ def _order_row(draft: OrderDraft, *, now: datetime, release_buffer_minutes: int)
     fields, names = _order_fields()
     if not values.keys() <= names:  # what Order(**values) would refuse
         raise TypeError(f"Order() got unexpected keyword arguments: {sorted(values.keys() - names)}")
-    return Order(*[values[name] if name in values else field.get_default() for name, field in fields])
+    # Called untyped: the django-stubs plugin types positional arguments one by one and reads a starred list as
+    # the first field's value.
+    model: Any = Order
+    order: Order = model(*[values[name] if name in values else field.get_default() for name, field in fields])
+    return order
 
 
 def _order_values(draft: OrderDraft, *, now: datetime, release_buffer_minutes: int) -> dict[str, Any]:
