@@ -70,6 +70,7 @@ from quai.campaigns.simulation.orders import (
 from quai.campaigns.simulation.params import SimulationParams, params_check
 from quai.core import clock
 from quai.core.outbox import outbox_sweep
+from quai.core.runtime import PROCESS_GC_THRESHOLDS
 from quai.fulfillment import domain as fulfillment_domain
 from quai.fulfillment import selectors as fulfillment_selectors
 from quai.fulfillment import services as fulfillment
@@ -193,8 +194,8 @@ def _intake_waits_for_commit() -> Iterator[None]:
         committer.wait_timeout = saved
 
 
-#: The cyclic garbage collector's thresholds during a day (Python's: 700, 10, 10).
-DAY_GC_THRESHOLDS = (50_000, 50, 100)
+#: The cyclic garbage collector's thresholds during a day (Python's: 700, 10, 10): the long-running processes' own.
+DAY_GC_THRESHOLDS = PROCESS_GC_THRESHOLDS
 
 
 @contextmanager
