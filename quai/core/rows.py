@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from datetime import time as dt_time
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
@@ -359,3 +360,95 @@ def ids_param(ids: Iterable[int]) -> Any:
     compiled by the ORM per call)."""
     listed = list(ids)
     return listed if connection.vendor == "postgresql" else json.dumps(listed)
+
+
+# --- Model instances read by statements written once ----------------------------------------------------------
+# A queryset compiles its SQL again on every call (~0.3 ms for a small read against ~0.02 ms to run it); these read
+# the same rows by a statement built once and make the instances as the queryset makes them (``Model.from_db``).
+
+M = TypeVar("M", bound=models.Model)
+
+_Reading = tuple[tuple[str, ...], str, tuple[tuple[int, tuple[tuple[Any, Any], ...]], ...]]
+_readings: dict[tuple[str, type[models.Model], tuple[str, ...]], _Reading] = {}
+_readings_lock = threading.Lock()
+
+
+def reading(model: type[models.Model], names: tuple[str, ...]) -> _Reading:
+    """For ``names`` (field names, the primary key's among them; empty: every concrete field), the attnames
+    ``from_db`` takes, the columns' SQL and, by position, the converters the ORM applies to the column (the
+    backend's, then the field's) with the expression it passes them."""
+    key = (connection.vendor, model, names)
+    found = _readings.get(key)
+    if found is not None:
+        return found
+    fields = [f for f in model._meta.concrete_fields if not names or f.name in names or f.attname in names]
+    table = model._meta.db_table
+    quote = connection.ops.quote_name
+    converters = []
+    for index, field in enumerate(fields):
+        expression = field.get_col(table)
+        found_converters = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
+        if found_converters:
+            converters.append((index, tuple((convert, expression) for convert in found_converters)))
+    columns = ", ".join(f"{quote(table)}.{quote(str(f.column))}" for f in fields)
+    reading: _Reading = (tuple(str(f.attname) for f in fields), columns, tuple(converters))
+    with _readings_lock:
+        _readings[key] = reading
+    return reading
+
+
+def converted(values: list[Any], start: int, converters: tuple[tuple[int, tuple[tuple[Any, Any], ...]], ...]) -> None:
+    """A row's values from ``start`` converted in place as the ORM converts them (``reading``'s converters)."""
+    for index, found in converters:
+        value = values[start + index]
+        for convert, expression in found:
+            value = convert(value, expression, connection)
+        values[start + index] = value
+
+
+def lock_clause() -> str:
+    """``select_for_update()``'s clause: FOR UPDATE where the database has it (SQLite writes none)."""
+    return " FOR UPDATE" if connection.features.has_select_for_update else ""
+
+
+def instances_read(
+    model: type[M],
+    where: str,
+    params: Sequence[Any],
+    *,
+    fields: Sequence[str] = (),
+    lock: bool = False,
+    annotations: Sequence[tuple[str, str]] = (),
+) -> list[M]:
+    """``model``'s rows ``WHERE where`` (SQL on the model's table, ``%s`` placeholders), in id order, as the
+    queryset ``model.objects.filter(…).order_by("pk")`` (``.only(*fields)`` when given, ``select_for_update()`` when
+    ``lock``) returns them: each column through the ORM's converters, each row through ``from_db``.
+    ``annotations``: (attribute, SQL) of text columns read with them and set on each instance, as ``annotate``."""
+    names, columns, converters = reading(model, tuple(fields))
+    table = connection.ops.quote_name(model._meta.db_table)
+    pk = connection.ops.quote_name(str(model._meta.pk.column))
+    extra = "".join(f", {expression}" for _name, expression in annotations)
+    sql = f"SELECT {columns}{extra} FROM {table} WHERE {where} ORDER BY {table}.{pk}{lock_clause() if lock else ''}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    alias, width = connection.alias, len(names)
+    made: list[M] = []
+    for row in rows:
+        values = list(row)
+        converted(values, 0, converters)
+        instance = model.from_db(alias, names, values[:width])
+        for (name, _expression), value in zip(annotations, values[width:], strict=True):
+            setattr(instance, name, value)
+        made.append(instance)
+    return made
+
+
+def by_ids(model: type[M], ids: Sequence[int], *, fields: Sequence[str] = (), lock: bool = False) -> list[M]:
+    """``model.objects.filter(pk__in=ids).order_by("pk")`` (see ``instances_read``), the ids as one parameter."""
+    if not ids:
+        return []
+    table = connection.ops.quote_name(model._meta.db_table)
+    pk = connection.ops.quote_name(str(model._meta.pk.column))
+    where = f"{table}.{pk} {ids_in(connection.vendor)}"
+    return instances_read(model, where, [ids_param(sorted(set(ids)))], fields=fields, lock=lock)

@@ -58,7 +58,7 @@ from quai.core import clock
 from quai.core.errors import Conflict
 from quai.core.events import Envelope, Event, event_payload
 from quai.core.marks import mark_clear, mark_renew, mark_take
-from quai.core.rows import ids_in, ids_param, rows_insert
+from quai.core.rows import ids_in, ids_param, instances_read, rows_insert
 from quai.integrations import domain
 from quai.integrations.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from quai.integrations.services.subscriptions import (
@@ -185,44 +185,17 @@ _SUBSCRIPTION_COLUMNS = ("id", "merchant_id", "event_types", "created_at")
 def _subscriptions_active(merchant_ids: Iterable[int]) -> list[WebhookSubscription]:
     """The active subscriptions of ``merchant_ids`` by id, as ``WebhookSubscription.objects.filter(merchant_id__in=…,
     active=True).only("id", "merchant_id", "event_types", "created_at")`` gives them (the same model instances, the
-    other fields deferred), by a statement written once (the ids one parameter) whose columns go through the ORM's
-    own converters: the fan-out reads them once per relay batch for each of its two handlers, and the ORM's
-    compiling of that query was most of their time (nearly all in a day without subscriptions)."""
-    sql, names, converters = _subscriptions_reading(connection.vendor)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [True, ids_param(sorted(merchant_ids))])
-        rows = cursor.fetchall()
-    found = []
-    for row in rows:
-        values = list(row)
-        for index, column, convert in converters:
-            value = values[index]
-            for converter in convert:
-                value = converter(value, column, connection)
-            values[index] = value
-        found.append(WebhookSubscription.from_db(connection.alias, names, values))
-    return found
-
-
-@lru_cache(maxsize=4)
-def _subscriptions_reading(vendor: str) -> tuple[str, list[str], tuple[tuple[int, Any, tuple[Any, ...]], ...]]:
-    quote = connection.ops.quote_name
-    meta = WebhookSubscription._meta
-    # in the model's field order, as ``Model.from_db`` takes them
-    fields = [field for field in meta.concrete_fields if field.attname in _SUBSCRIPTION_COLUMNS]
-    quoted = {field.attname: quote(str(field.column)) for field in meta.concrete_fields}
-    columns = ", ".join(quoted[field.attname] for field in fields)
-    sql = (
-        f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {quoted['active']} = %s"
-        f" AND {quoted['merchant_id']} {ids_in(vendor)} ORDER BY {quoted['id']}"
+    other fields deferred), by a statement written once (``quai.core.rows.instances_read``, the ids one parameter):
+    the fan-out reads them once per relay batch for each of its two handlers, and the ORM's compiling of that query
+    was most of their time (nearly all in a day without subscriptions)."""
+    active = connection.ops.quote_name(str(WebhookSubscription._meta.get_field("active").column))
+    merchant = connection.ops.quote_name(str(WebhookSubscription._meta.get_field("merchant").column))
+    return instances_read(
+        WebhookSubscription,
+        f"{active} = %s AND {merchant} {ids_in(connection.vendor)}",
+        [True, ids_param(sorted(merchant_ids))],
+        fields=_SUBSCRIPTION_COLUMNS,
     )
-    converters = []
-    for index, field in enumerate(fields):
-        column = field.get_col(meta.db_table)
-        convert = tuple(connection.ops.get_db_converters(column) + field.get_db_converters(connection))
-        if convert:
-            converters.append((index, column, convert))
-    return sql, [field.attname for field in fields], tuple(converters)
 
 
 # The availability lane (point 5 of the module's docstring): these events' fan-out is relayed first.
