@@ -688,6 +688,8 @@ def simulate(params: SimulationParams, *, progress: Callable[[str], None] | None
                 _behind_check(run, now, to_pack)
                 stages = _stages(run)
                 scratch.statistics_refresh()
+            with _Timer(run, "vacuum"):  # autovacuum's work, in a scratch database on PostgreSQL (else nothing)
+                scratch.tables_vacuum()
             run.ticks.append(
                 Tick(
                     at=now,

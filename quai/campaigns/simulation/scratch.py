@@ -75,6 +75,10 @@ GROWN_ROWS, GROWN_FACTOR = 50, 2.0
 STATISTICS_TARGET = 10
 
 
+#: The rows each table held at its last analysis by ``statistics_refresh`` in this process, by database and table.
+_analyzed_rows: dict[tuple[str, str], float] = {}
+
+
 def statistics_refresh() -> list[str]:
     """ANALYZE the scratch database's tables that grew past GROWN_ROWS + GROWN_FACTOR x their rows at their last
     analysis (never analyzed: 0), in one statement with a sample of 3,000 rows a table; returns their names.
@@ -88,17 +92,26 @@ def statistics_refresh() -> list[str]:
     The first analysis is what matters (the planner scales a table's analyzed rows by its pages as it grows), so
     each table is analyzed as it doubles, about 12 times in a 5,000-order day, not at every 10 % of change as
     autovacuum's rule would (0.6 s an analysis of the outbox at the default target; 17 s of the day's wall in all
-    at a 3,000-row sample). With autovacuum on, the server's own analyses usually leave nothing to do here."""
+    at a 3,000-row sample). With autovacuum on, the server's own analyses usually leave nothing to do here.
+
+    The rows at a table's last analysis are this process's memory (``_analyzed_rows``), not ``pg_class.reltuples``:
+    a VACUUM (``tables_vacuum``) sets that too, to the rows it counted, which restarted the doubling at every vacuum
+    (the outbox, vacuumed nearly every tick, analyzed twice in a 5,000-order day instead of 7 times). A table this
+    process has not analyzed yet falls back on ``reltuples`` if something analyzed it (0 if nothing ever did)."""
     if not in_scratch() or connection.vendor != "postgresql":
         return []
+    database = str(connection.settings_dict["NAME"])
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
-            "WHERE s.n_live_tup > %s + %s * greatest(c.reltuples, 0) "
-            "AND s.schemaname = ANY (current_schemas(false)) ORDER BY s.relname",
-            [GROWN_ROWS, GROWN_FACTOR],
+            "SELECT s.relname, s.n_live_tup, CASE WHEN s.last_analyze IS NULL AND s.last_autoanalyze IS NULL "
+            "THEN 0 ELSE greatest(c.reltuples, 0) END FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
+            "WHERE s.schemaname = ANY (current_schemas(false)) ORDER BY s.relname"
         )
-        stale = [name for (name,) in cursor.fetchall()]
+        stale = [
+            name
+            for name, live, analyzed in cursor.fetchall()
+            if live > GROWN_ROWS + GROWN_FACTOR * _analyzed_rows.get((database, name), analyzed)
+        ]
         if stale:
             quote = connection.ops.quote_name
             # A sample of 3,000 rows a table, not 30,000 (default_statistics_target 100): the day's plans need the
@@ -106,7 +119,71 @@ def statistics_refresh() -> list[str]:
             with transaction.atomic():
                 cursor.execute(f"SET LOCAL default_statistics_target = {STATISTICS_TARGET}")
                 cursor.execute("ANALYZE " + ", ".join(quote(name) for name in stale))
+            cursor.execute(
+                "SELECT relname, reltuples FROM pg_class WHERE relname = ANY(%s) "
+                "AND relnamespace = ANY (current_schemas(false)::regnamespace[])",
+                [stale],
+            )
+            _analyzed_rows.update(((database, name), max(float(rows), 0.0)) for name, rows in cursor.fetchall())
     return stale
+
+
+#: autovacuum's settings that decide when it vacuums a table, each a server setting a table may override in its
+#: storage parameters (``ALTER TABLE … SET (…)``, ``pg_class.reloptions``; quai/core's migration 0006 sets them on
+#: the outbox and the handled rows).
+VACUUM_SETTINGS = (
+    "autovacuum_vacuum_threshold",
+    "autovacuum_vacuum_scale_factor",
+    "autovacuum_vacuum_insert_threshold",
+    "autovacuum_vacuum_insert_scale_factor",
+)
+
+
+def _vacuum_due_sql() -> str:
+    # Each setting: the table's own storage parameter, else the server's. A table without any has no reloptions:
+    # the aggregate over no option still gives its one row (every value NULL, so the server's).
+    own = ", ".join(
+        f"coalesce(max(option_value) FILTER (WHERE option_name = '{name}'), current_setting('{name}'))::float8 "
+        f"AS {name.removeprefix('autovacuum_vacuum_')}"
+        for name in VACUUM_SETTINGS
+    )
+    # autovacuum's rule (relation_needs_vacanalyze; reltuples -1, never vacuumed nor analyzed, counts as 0): dead
+    # rows past threshold + scale_factor x rows, or rows inserted since the last vacuum past the insert threshold
+    # + insert_scale_factor x rows (-1 switches that one off).
+    return (
+        "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
+        f"CROSS JOIN LATERAL (SELECT {own} FROM pg_options_to_table(c.reloptions)) o "
+        "WHERE s.schemaname = ANY (current_schemas(false)) "
+        "AND (s.n_dead_tup > o.threshold + o.scale_factor * greatest(c.reltuples, 0) "
+        "OR (o.insert_threshold >= 0 "
+        "AND s.n_ins_since_vacuum > o.insert_threshold + o.insert_scale_factor * greatest(c.reltuples, 0))) "
+        "ORDER BY s.relname"
+    )
+
+
+def tables_vacuum() -> list[str]:
+    """VACUUM (not FULL) the scratch database's tables autovacuum would vacuum now, by its own rule and settings
+    (the server's, or the table's storage parameters where it has some), in one statement; returns their names.
+    PostgreSQL in a scratch database only, outside a transaction (VACUUM cannot run in one: a caller inside an
+    ``atomic`` block gets nothing done); nothing elsewhere. Called once a simulated tick, after
+    ``statistics_refresh``.
+
+    Why: with ``autovacuum = off`` (the bench machine's server) nothing removed the dead row versions the day
+    leaves, nor their index entries. The relay updates every outbox event twice (the claim's lease, then
+    ``relayed_at``, which the pending index's predicate names, so never HOT): the pending index kept an entry for
+    every event relayed since the table was created, and the claim's first-pending-id read walked past them (4,917
+    heap fetches on a finished 5,000-order day, docs/SIMULATION.md, "PostgreSQL's statements on 5 December").
+    On a running site autovacuum does this in the background; here it is done where autovacuum would, so the
+    day's statements meet the tables a site's would. With autovacuum on, its own vacuums usually leave nothing."""
+    if not in_scratch() or connection.vendor != "postgresql" or connection.in_atomic_block:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(_vacuum_due_sql())
+        due = [name for (name,) in cursor.fetchall()]
+        if due:
+            quote = connection.ops.quote_name
+            cursor.execute("VACUUM " + ", ".join(quote(name) for name in due))
+    return due
 
 
 def data_found() -> dict[str, int]:

@@ -23,6 +23,7 @@ def scratch_marked(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-
     url = os.environ.get("DATABASE_URL") or "sqlite:///scratch-under-test.sqlite3"
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv(scratch.SCRATCH_ENV, url)
+    monkeypatch.setattr(scratch, "_analyzed_rows", {})  # each test its own process's memory of the analyses
     yield
     scratch.connection_created.disconnect(dispatch_uid="quai-simulation-scratch-commits")
 
@@ -121,3 +122,109 @@ def test_a_scratch_table_that_grew_is_analyzed_and_one_that_did_not_is_not() -> 
     assert _analysis(untouched) == quiet
     _flushed()
     assert scratch.statistics_refresh() == []  # nothing grew since: nothing analyzed again
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("scratch_marked")
+def test_a_vacuum_does_not_put_off_a_table_s_next_analysis() -> None:
+    from quai.core.models import StateTransition
+
+    if connection.vendor != "postgresql":
+        return
+    table = StateTransition._meta.db_table
+
+    def grown(n: int) -> None:
+        StateTransition.objects.bulk_create(
+            StateTransition(aggregate="test", aggregate_id=str(i), from_status="a", to_status="b") for i in range(n)
+        )
+        _flushed()
+
+    scratch.statistics_refresh()
+    grown(200)
+    assert table in scratch.statistics_refresh()  # analyzed at 200 rows: next at 50 + 2 x 200
+    grown(150)
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM {table}")  # reltuples 350 now: 50 + 2 x 350 by pg_class
+    grown(110)  # 460
+
+    assert table in scratch.statistics_refresh()
+
+
+def test_tables_vacuum_does_nothing_outside_a_scratch_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(scratch.SCRATCH_ENV, raising=False)
+    assert scratch.tables_vacuum() == []
+
+
+def _vacuums(table: str) -> tuple[int, int]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT vacuum_count, n_dead_tup FROM pg_stat_user_tables WHERE relname = %s", [table])
+        count, dead = cursor.fetchone()
+        return int(count), int(dead)
+
+
+def _dead_rows(n: int) -> None:
+    """``n`` dead rows in ``core_statetransition``: 50 more rows inserted, then ``n`` rows deleted."""
+    from quai.core.models import StateTransition
+
+    StateTransition.objects.bulk_create(
+        StateTransition(aggregate="test", aggregate_id=str(i), from_status="a", to_status="b") for i in range(n + 50)
+    )
+    StateTransition.objects.filter(aggregate="test", aggregate_id__in=[str(i) for i in range(n)]).delete()
+    _flushed()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("scratch_marked")
+def test_a_scratch_table_with_dead_rows_is_vacuumed_by_autovacuum_s_rule() -> None:
+    from quai.core.models import StateTransition
+
+    if connection.vendor != "postgresql":
+        assert scratch.tables_vacuum() == []  # SQLite: nothing to do
+        return
+    scratch.statistics_refresh()
+    scratch.tables_vacuum()  # whatever the test database's set-up left to vacuum
+    _flushed()
+    table, untouched = StateTransition._meta.db_table, "core_outboxevent"
+    before, quiet = _vacuums(table), _vacuums(untouched)
+    _dead_rows(40)  # 40 dead rows: not past autovacuum's 50 + 20 % of the table's rows
+
+    assert table not in scratch.tables_vacuum()
+
+    _dead_rows(40)  # 80 now
+
+    vacuumed = scratch.tables_vacuum()
+
+    assert table in vacuumed and untouched not in vacuumed
+    _flushed()
+    assert _vacuums(table) == (before[0] + 1, 0)  # vacuumed once, its dead rows gone
+    assert _vacuums(untouched) == quiet
+    assert scratch.tables_vacuum() == []  # nothing left to do
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("scratch_marked")
+def test_a_table_s_own_autovacuum_threshold_is_the_one_followed() -> None:
+    from quai.core.models import StateTransition
+
+    if connection.vendor != "postgresql":
+        return
+    table = StateTransition._meta.db_table
+    scratch.tables_vacuum()
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {table} SET (autovacuum_vacuum_threshold = 500)")
+    try:
+        _dead_rows(100)  # past the server's 50 + 20 %, not the table's 500
+        assert table not in scratch.tables_vacuum()
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {table} SET (autovacuum_vacuum_threshold = 10)")
+        assert table in scratch.tables_vacuum()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {table} RESET (autovacuum_vacuum_threshold)")
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("scratch_marked")
+def test_tables_vacuum_does_nothing_inside_a_transaction() -> None:
+    # VACUUM cannot run in a transaction block: inside one (here the test's), nothing is tried.
+    assert scratch.tables_vacuum() == []
