@@ -58,7 +58,6 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
-from django.db.models import Exists, Max, OuterRef, Q
 
 from quai.core import clock
 from quai.core.db import insert_returning_id
@@ -464,12 +463,67 @@ def _priority_lock(*, wait: bool = True) -> bool:
         return bool(taken)
 
 
-def _pattern_q(pattern: str) -> Q:
-    if pattern == "*":
-        return Q()
-    if pattern.endswith(".*"):
-        return Q(name__startswith=pattern[:-1])
-    return Q(name=pattern)
+def _outbox_top() -> int:
+    """The highest event id (0: none), as ``OutboxEvent.objects.aggregate(Max("pk"))`` reads it."""
+    with connection.cursor() as cursor:
+        cursor.execute(_top_sql())
+        (top,) = cursor.fetchone()
+    return int(top or 0)
+
+
+@cache
+def _top_sql() -> str:
+    quote = connection.ops.quote_name
+    return f"SELECT MAX({quote('id')}) FROM {quote(OutboxEvent._meta.db_table)}"
+
+
+@functools.lru_cache(maxsize=64)
+def _priority_sql(vendor: str, patterns: tuple[str, ...], keys: int) -> tuple[str, tuple[str, ...]]:
+    """The priority pass's read, written once per set of patterns (the statement and the parameters its patterns
+    take): what ``OutboxEvent.objects.filter(<the patterns>, relayed_at=None, attempts=0, pk__gt=floor)
+    .filter(~Exists(<a HandledEvent of one of the keys, event_id > floor>)).order_by("pk")[:batch]`` reads (the
+    ORM's own LIKE operator for a prefix, so SQLite's stays its ``ESCAPE``), with the claim's columns. The ORM built
+    and compiled it on every pass, and read each row into an ``OutboxEvent``: a quarter of the pass's CPU."""
+    quote = connection.ops.quote_name
+    table = quote(OutboxEvent._meta.db_table)
+    handled = quote(HandledEvent._meta.db_table)
+    name = f"{table}.{quote('name')}"
+    like = connection.operators["startswith"] % "%s"  # type: ignore[attr-defined]  # every backend has it
+    conditions: list[str] = []
+    params: list[str] = []
+    for pattern in patterns:
+        if pattern == "*":
+            conditions = ["1 = 1"]
+            params = []
+            break
+        if pattern.endswith(".*"):
+            conditions.append(f"{name} {like}")
+            params.append(f"{connection.ops.prep_for_like_query(pattern[:-1])}%")
+        else:
+            conditions.append(f"{name} = %s")
+            params.append(pattern)
+    columns = ", ".join(f"{table}.{quote(column)}" for column in _CLAIM_COLUMNS)
+    marks = ", ".join(["%s"] * keys)
+    sql = (
+        f"SELECT {columns}, NULL FROM {table} WHERE ({' OR '.join(conditions) or '1 = 0'})"
+        f" AND {table}.{quote('relayed_at')} IS NULL AND {table}.{quote('attempts')} = 0"
+        f" AND {table}.{quote('id')} > %s AND NOT EXISTS (SELECT 1 FROM {handled} h"
+        f" WHERE h.{quote('event_id')} = {table}.{quote('id')} AND h.{quote('event_id')} > %s"
+        f" AND h.{quote('handler')} IN ({marks})) ORDER BY {table}.{quote('id')} LIMIT %s"
+    )
+    return sql, tuple(params)
+
+
+def _priority_rows(patterns: tuple[str, ...], keys: tuple[str, ...], floor: int, batch: int) -> list[ClaimedEvent]:
+    """The priority pass's events: pending (``relayed_at`` NULL), never failed (``attempts`` 0), above ``floor``,
+    named by one of ``patterns``, that none of ``keys`` has handled, oldest first, up to ``batch``; as a claim
+    reads them (``ClaimedEvent``, no handler done)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    sql, names = _priority_sql(db.vendor, patterns, len(keys))
+    with db.cursor() as cursor:
+        cursor.execute(sql, [*names, floor, floor, *keys, batch])
+        fetched = cursor.fetchall()
+    return _claimed_rows(fetched, db)
 
 
 def outbox_relay_priority(batch: int = 200, max_batches: int = 20) -> int:
@@ -487,9 +541,8 @@ def outbox_relay_priority(batch: int = 200, max_batches: int = 20) -> int:
     if not subs:
         return 0
     keys = {sub.key for sub in subs}
-    names = Q(pk__in=[])
-    for sub in subs:
-        names |= _pattern_q(sub.pattern)
+    patterns = tuple(sorted({sub.pattern for sub in subs}))
+    ordered_keys = tuple(sorted(keys))
     total = 0
     for _ in range(max_batches):
         with transaction.atomic():
@@ -497,16 +550,11 @@ def outbox_relay_priority(batch: int = 200, max_batches: int = 20) -> int:
                 mark_take(PRIORITY_AGAIN_KEY, RELAY_QUEUED_SECONDS)
                 break
             # Read before the rows: every event up to it that committed by now is in what the query below sees.
-            top = OutboxEvent.objects.aggregate(top=Max("pk"))["top"] or 0
+            top = _outbox_top()
             if top < _PRIORITY_SEEN[0]:  # ids went back (a restored database, a test's rollback): look at all again
                 _PRIORITY_SEEN[0] = 0
             floor = max(0, _PRIORITY_SEEN[0] - PRIORITY_REREAD_IDS)
-            handled = HandledEvent.objects.filter(event=OuterRef("pk"), event_id__gt=floor, handler__in=list(keys))
-            rows = list(
-                OutboxEvent.objects.filter(names, relayed_at=None, attempts=0, pk__gt=floor)
-                .filter(~Exists(handled))
-                .order_by("pk")[:batch]
-            )
+            rows = _priority_rows(patterns, ordered_keys, floor, batch)
             if rows:
                 _dispatch_all(rows, set(), only=keys)
         _PRIORITY_SEEN[0] = max(_PRIORITY_SEEN[0], rows[-1].pk if len(rows) == batch else top)
@@ -635,6 +683,14 @@ def outbox_claim(now: datetime, batch: int) -> list[ClaimedEvent]:
         lease = adapt(now + timedelta(seconds=LEASE_SECONDS))
         cursor.execute(_claim_sql(db.vendor), {"lease": lease, "now": adapt(now), "batch": batch})
         fetched = cursor.fetchall()
+    rows = _claimed_rows(fetched, db)
+    rows.sort(key=_pk_of)
+    return rows
+
+
+def _claimed_rows(fetched: Sequence[Sequence[Any]], db: Any) -> list[ClaimedEvent]:
+    """``ClaimedEvent``s of rows read as ``_CLAIM_COLUMNS`` then the handlers done (NULL: none), each column through
+    the ORM's converters (``_claim_plan``): the claim's, and the priority pass's (``_priority_rows``)."""
     plain, converted = _claim_plan(db.vendor)
     new = object.__new__
     rows: list[ClaimedEvent] = []
@@ -656,7 +712,6 @@ def outbox_claim(now: datetime, batch: int) -> list[ClaimedEvent]:
                 handled = json.loads(handled)
             row.handled = tuple(handler for handler in handled if handler is not None)
         rows.append(row)
-    rows.sort(key=_pk_of)
     return rows
 
 
