@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -195,8 +196,15 @@ CELERY_IMPORTS = tuple(name.strip() for name in os.environ.get("QUAI_WORKER_IMPO
 QUAI_OUTBOX_SWEEP_SECONDS = float(os.environ.get("QUAI_OUTBOX_SWEEP_SECONDS", "10"))
 # First retry delay of a failed outbox handler; each further failure doubles it (capped at one hour).
 QUAI_OUTBOX_BACKOFF_SECONDS = float(os.environ.get("QUAI_OUTBOX_BACKOFF_SECONDS", "5"))
+# Relayed outbox events (and their handled rows) are deleted once this many days old (0: kept forever). 90 days: the
+# service desk's order story reads them (quai/service/warehouse.py), past a merchant's 30-day return window
+# after delivery; the order's status history is core's StateTransition, never purged (docs/OUTBOX.md, "Retention").
+QUAI_OUTBOX_RETENTION_DAYS = int(os.environ.get("QUAI_OUTBOX_RETENTION_DAYS", "90"))
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "quai.core.tasks.outbox_sweep", "schedule": QUAI_OUTBOX_SWEEP_SECONDS},
+    # Once a day at a quiet hour (UTC): a time of day, not an interval, so a beat restarted more often than daily
+    # (a deploy, `make run` in the evenings) still runs it; `manage.py serve` runs this beat in the embedded default.
+    "outbox-purge": {"task": "quai.core.tasks.outbox_purge", "schedule": crontab(hour=2, minute=30)},
     # Temporary zones open and close with the clock: this puts their stock in or out of availability.
     "stock-counting-sweep": {"task": "quai.inventory.tasks.stock_counting_sweep", "schedule": 60.0},
     # Idempotency-Key records are kept 24 h; the expired ones are deleted every hour, in batches.
