@@ -410,8 +410,9 @@ def subscribe(pattern: str, key: str, fn: Handler, *, batch: BatchHandler | None
     ``recorded=False``: for a handler idempotent by its own writes alone (a unique constraint under which a second
     run writes nothing, and no other effect): the relay records no ``HandledEvent`` row for it, so every retry of
     its event (another handler failed, a relay died) runs it again. Why: the webhook fan-out runs on every event and
-    almost always finds no subscription that wants it; its rows were 42 % of all the relay wrote in a sale. Not for
-    a handler relayed first (``quai.core.outbox.relay_first``): its priority pass finds its work by those rows.
+    almost always finds no subscription that wants it; its rows were 42 % of all the relay wrote in a sale. A
+    handler relayed first (``quai.core.outbox.relay_first``) so subscribed still writes its row on the events where
+    it is the only mark its priority pass could find (``quai.core.outbox.recorded_keys``).
     """
     if not _PATTERN_PATTERN.match(pattern):
         raise ValueError(f"{pattern!r} is not an event name, a prefix like 'order.*', or '*'")

@@ -18,7 +18,8 @@
   transaction as the handler's own writes, so a retried event skips the handlers that already succeeded. A relay
   that dies after its claim leaves its events leased: they are claimed again once the lease is over, and only the
   handlers that had not committed run again. A handler idempotent by its own writes alone may be subscribed
-  ``recorded=False`` (the webhook fan-out): it has no such row, and runs again on each retry of its event.
+  ``recorded=False`` (the webhook fan-out): it has no such row, and runs again on each retry of its event. One
+  relayed first still writes its row on the events no recorded handler relayed first runs on (``recorded_keys``).
 - Handlers relayed first (``relay_first``: the shops' stock marks, a change a shop must show within a second): in
   each batch they run before the batch's other handlers, and a priority pass (``outbox_relay_priority``, its own
   task, nudged by the commits that recorded such events) runs them on pending events before any relay claims them,
@@ -116,10 +117,12 @@ def relay_first(*keys: str, queue: str | None = None) -> None:
 
     Only for a handler whose effect does not depend on the order it sees events in relative to the other handlers
     of the same events, nor to events not yet relayed (a counter bumped per event, say): the pass runs it on an
-    event before older events of other names are relayed. Each event still reaches it once, in id order per pass."""
-    unrecorded = [sub.key for sub in subscriptions() if sub.key in keys and not sub.recorded]
-    if unrecorded:  # the pass finds its work by the HandledEvent rows these would not have
-        raise ValueError(f"a handler relayed first must be recorded: {', '.join(unrecorded)}")
+    event before older events of other names are relayed. Each event still reaches it once, in id order per pass.
+
+    A handler subscribed unrecorded (``recorded=False``, idempotent by its own writes) may be relayed first too: the
+    pass finds its work by the ``HandledEvent`` rows of the handlers relayed first, so it writes its row only on
+    the events no recorded handler relayed first runs on (``recorded_keys``), and on the others runs without one
+    — again on each retry, and again in the event's relay batch after the pass."""
     _PRIORITY_KEYS.update(keys)
     if queue is not None:
         _PRIORITY_QUEUE[0] = queue
@@ -318,6 +321,19 @@ def _handled_record(key: str, ids: Sequence[int], *, skip_taken: bool = False) -
         return [int(event_id) for (event_id,) in cursor.fetchall()] if skip_taken else list(ids)
 
 
+def recorded_keys(name: str) -> frozenset[str]:
+    """The handlers of events named ``name`` whose success the relay records (a ``HandledEvent`` row): those
+    subscribed recorded, and a handler relayed first but subscribed unrecorded unless a recorded handler relayed
+    first runs on the event too. Why: the priority pass finds the events it has not run on yet by the rows of the
+    handlers relayed first (``outbox_relay_priority``), so each of its events needs one; one is enough, and the
+    other handlers relayed first, idempotent by their own writes, may run again. The availability lane's webhook
+    fan-out wrote a row beside the shops' stock mark's on every stock and reservation event (137,000 rows of the
+    450,000 a 20,000-order day wrote)."""
+    subs = subscriptions_for(name)
+    marked = any(sub.recorded and key in _PRIORITY_KEYS for key, sub in subs.items())
+    return frozenset(key for key, sub in subs.items() if sub.recorded or (key in _PRIORITY_KEYS and not marked))
+
+
 def _handle(
     row: Relayed, key: str, fn: Handler, event: Event, envelope: Envelope, *, first: bool = False, record: bool = True
 ) -> None:
@@ -333,20 +349,26 @@ def _handle(
 
 
 def _handle_together(
-    sub: Subscription, work: list[tuple[Relayed, Event, Envelope]], *, skip_taken: bool = False
+    sub: Subscription,
+    work: list[tuple[Relayed, Event, Envelope]],
+    *,
+    skip_taken: bool = False,
+    unmarked: frozenset[int] = frozenset(),
 ) -> bool:
     """Run one handler over several events (in id order) — its batch form in one call if it has one — and record
     their successes in ONE insert, all in ONE transaction (a savepoint inside a caller's): all of it happens, or none
     of it (False: the caller runs them one by one). With ``skip_taken`` (the handlers relayed first) the
     transaction takes the priority lock, then the insert comes first and leaves out the events another run
-    recorded meanwhile, which the handler then skips: the read of those events is that insert's ``RETURNING``."""
+    recorded meanwhile, which the handler then skips: the read of those events is that insert's ``RETURNING``
+    (except the ``unmarked`` ones, run without a row: see ``_run_handler``)."""
     key = sub.key
     try:
         with transaction.atomic():
             if skip_taken:
                 _priority_lock()
-                mine = set(_handled_record(key, [row.pk for row, _e, _v in work], skip_taken=True))
-                work = [item for item in work if item[0].pk in mine]
+                marked = [row.pk for row, _e, _v in work if row.pk not in unmarked]
+                mine = set(_handled_record(key, marked, skip_taken=True)) if marked else set()
+                work = [item for item in work if item[0].pk in mine or item[0].pk in unmarked]
                 if not work:
                     return True
                 if sub.batch is not None:
@@ -385,12 +407,20 @@ def _dispatch_all(
     errors: dict[int, list[str]] = {row.pk: [] for row in rows}
     per_handler: dict[str, tuple[Subscription, list[tuple[Relayed, Event, Envelope]]]] = {}
     of_name: dict[str, dict[str, Subscription]] = {}  # a batch holds a few names: their handlers looked up once
+    # Per name, the handlers relayed first subscribed unrecorded that write no row on its events (``recorded_keys``),
+    # and per such handler the events of the batch it runs on without one.
+    unrecorded_first: dict[str, frozenset[str]] = {}
+    unmarked: dict[str, set[int]] = {}
     for row in rows:
         handlers = of_name.get(row.name)
         if handlers is None:
             handlers = of_name[row.name] = {
                 key: sub for key, sub in subscriptions_for(row.name).items() if only is None or key in only
             }
+            recorded = recorded_keys(row.name)
+            unrecorded_first[row.name] = frozenset(
+                key for key in handlers if key in _PRIORITY_KEYS and key not in recorded
+            )
         if done:
             handlers = {key: sub for key, sub in handlers.items() if (row.pk, key) not in done}
         if not handlers:
@@ -404,6 +434,9 @@ def _dispatch_all(
         envelope = Envelope.of(row)
         for key, sub in handlers.items():
             per_handler.setdefault(key, (sub, []))[1].append((row, event, envelope))
+        for key in unrecorded_first[row.name]:
+            if key in handlers:
+                unmarked.setdefault(key, set()).add(row.pk)
     first = {key: entry for key, entry in per_handler.items() if key in _PRIORITY_KEYS}
     if first:
         # Each in its own transaction, which takes the priority lock first (``skip_taken``): in a relay batch that
@@ -412,7 +445,7 @@ def _dispatch_all(
         # of these events since ``done`` was read: each handler's insert of its successes comes first and skips
         # those, one statement for both.
         for key, (sub, work) in first.items():
-            _run_handler(key, sub, work, errors, skip_taken=True)
+            _run_handler(key, sub, work, errors, skip_taken=True, unmarked=frozenset(unmarked.get(key, ())))
         if only is None and mark_pop(PRIORITY_AGAIN_KEY):
             # a priority pass left while this batch held the lock: one must look for what was committed meanwhile
             _queue_priority_pass()
@@ -429,16 +462,20 @@ def _run_handler(
     errors: dict[int, list[str]],
     *,
     skip_taken: bool = False,
+    unmarked: frozenset[int] = frozenset(),
 ) -> None:
-    if not work or (len(work) > 1 and _handle_together(sub, work, skip_taken=skip_taken)):
+    """``unmarked``: the events of ``work`` on which this handler (relayed first, subscribed unrecorded) runs
+    without its row (``recorded_keys``)."""
+    if not work or (len(work) > 1 and _handle_together(sub, work, skip_taken=skip_taken, unmarked=unmarked)):
         return
     # One at a time (one event, or the batch failed): each insert comes first, so an event recorded meanwhile is
     # refused (IntegrityError) before its handler runs.
     for row, event, envelope in work:
+        record = (sub.recorded or skip_taken) and row.pk not in unmarked
         try:
-            _handle(row, key, sub.fn, event, envelope, first=skip_taken, record=sub.recorded or skip_taken)
+            _handle(row, key, sub.fn, event, envelope, first=skip_taken, record=record)
         except IntegrityError as exc:
-            if sub.recorded or skip_taken:
+            if record:
                 # another relay recorded this handler first: it ran once, which is what we want
                 continue
             logger.warning("outbox handler %s failed on %s %s", key, row.name, row.event_id)

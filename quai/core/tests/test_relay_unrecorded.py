@@ -1,7 +1,7 @@
 """A handler subscribed ``recorded=False`` (idempotent by its own writes): the relay runs it as any other, records no
 ``HandledEvent`` row for it, and runs it again on each retry of its event, while the recorded handlers that
-succeeded are still skipped; an error of its own (an ``IntegrityError`` too) fails the event; it cannot be relayed
-first."""
+succeeded are still skipped; an error of its own (an ``IntegrityError`` too) fails the event; relayed first, it
+writes its row only on the events no recorded handler relayed first marks for the priority pass."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from typing import Any, ClassVar
 import pytest
 from django.db import IntegrityError
 
-from quai.core import clock
+from quai.core import clock, outbox
 from quai.core.events import Envelope, Event, subscribe, unsubscribe
 from quai.core.models import HandledEvent, OutboxEvent
-from quai.core.outbox import event_record, outbox_relay, relay_first
+from quai.core.outbox import event_record, outbox_relay, outbox_relay_priority, outbox_sweep, relay_first
 
 pytestmark = pytest.mark.django_db
 
@@ -101,6 +101,87 @@ def test_an_integrity_error_of_an_unrecorded_handler_fails_its_event(calls, sett
         clock.reset()
 
 
-def test_a_handler_relayed_first_must_be_recorded(calls) -> None:
-    with pytest.raises(ValueError, match=r"test\.unrecorded_free"):
-        relay_first("test.unrecorded_free")
+@dataclass(frozen=True)
+class LidOpened(Event):
+    name: ClassVar[str] = "test.unrecorded_lid_opened"
+    aggregate: ClassVar[str] = "lid"
+
+    lid_id: int
+
+    @property
+    def aggregate_id(self) -> int:
+        return self.lid_id
+
+
+MARK, RIDER = "test.unrecorded_first_mark", "test.unrecorded_first_rider"
+
+
+@pytest.fixture
+def lane() -> Iterator[dict[str, Any]]:
+    """Two handlers relayed first: MARK (recorded) on LidClosed, RIDER (unrecorded) on both names; ``ran`` lists
+    (handler, lid) in the order they ran, ``fail`` the lids RIDER fails on."""
+    seen: dict[str, Any] = {"ran": [], "fail": set()}
+
+    def mark(event: Any, envelope: Envelope) -> None:
+        seen["ran"].append((MARK, event.lid_id))
+
+    def rider(event: Any, envelope: Envelope) -> None:
+        if event.lid_id in seen["fail"]:
+            raise RuntimeError("down (injected)")
+        seen["ran"].append((RIDER, event.lid_id))
+
+    subscribe(LidClosed.name, MARK, mark)
+    subscribe("test.*", RIDER, rider, recorded=False)
+    saved = set(outbox._PRIORITY_KEYS)
+    relay_first(MARK, RIDER)
+    yield seen
+    unsubscribe(MARK)
+    unsubscribe(RIDER)
+    outbox._PRIORITY_KEYS.clear()
+    outbox._PRIORITY_KEYS.update(saved)
+
+
+def test_an_unrecorded_handler_relayed_first_writes_its_row_only_where_no_recorded_one_marks_the_event(lane, settings):
+    """The priority pass finds its work by the rows of the handlers relayed first: on LidClosed MARK's row is that
+    mark and RIDER writes none (it runs again in the relay batch: its own writes make that harmless); on LidOpened
+    RIDER is the only one, and writes its row, so neither the pass nor the relay runs it there again."""
+    settings.QUAI_OUTBOX_NUDGE = False
+    assert outbox.recorded_keys(LidClosed.name) == {MARK}
+    assert outbox.recorded_keys(LidOpened.name) == {RIDER}
+    closed, opened = event_record(LidClosed(lid_id=1)), event_record(LidOpened(lid_id=2))
+    assert outbox_relay_priority() == 2
+    assert lane["ran"] == [(MARK, 1), (RIDER, 1), (RIDER, 2)]
+    rows = set(HandledEvent.objects.values_list("event_id", "handler"))
+    assert rows == {(closed.pk, MARK), (opened.pk, RIDER)}
+    assert outbox_relay_priority() == 0  # each event found once: by MARK's row, by RIDER's
+    lane["ran"].clear()
+    assert outbox_sweep() == 2
+    assert lane["ran"] == [(RIDER, 1)]  # again where it has no row, not where it has one; MARK not again
+    assert set(HandledEvent.objects.values_list("event_id", "handler")) == rows
+    assert not OutboxEvent.objects.filter(relayed_at=None).exists()
+
+
+def test_an_unrecorded_handler_relayed_first_failing_in_the_pass_is_run_by_the_relay_and_retried(lane, settings):
+    """At least once: MARK's row, committed by the pass, does not stand for RIDER, which failed there."""
+    settings.QUAI_OUTBOX_NUDGE = False
+    clock.set_now(datetime(2031, 3, 10, 9, 0, tzinfo=UTC))
+    try:
+        rows = [event_record(LidClosed(lid_id=n)) for n in (1, 2, 3)]
+        lane["fail"].add(2)
+        assert outbox_relay_priority() == 3
+        # RIDER's batch rolled back at 2 (1 had run in it), then one event at a time
+        assert lane["ran"] == [(MARK, 1), (MARK, 2), (MARK, 3), (RIDER, 1), (RIDER, 1), (RIDER, 3)]
+        assert outbox_relay_priority() == 0  # MARK's rows mark all three: the pass is done with them
+        lane["ran"].clear()
+        assert outbox_relay() == 3  # RIDER again on each, still failing on 2: the event waits for its retry
+        assert lane["ran"] == [(RIDER, 1), (RIDER, 1), (RIDER, 3)]
+        failed = OutboxEvent.objects.get(pk=rows[1].pk)
+        assert failed.relayed_at is None and f"{RIDER}: RuntimeError" in failed.last_error
+        lane["fail"].clear()
+        clock.advance(timedelta(minutes=5))
+        assert outbox_relay() == 1
+        assert lane["ran"] == [(RIDER, 1), (RIDER, 1), (RIDER, 3), (RIDER, 2)]
+        assert not OutboxEvent.objects.filter(relayed_at=None).exists()
+        assert set(HandledEvent.objects.values_list("event_id", "handler")) == {(row.pk, MARK) for row in rows}
+    finally:
+        clock.reset()

@@ -5,8 +5,9 @@ The path of an event to a merchant's endpoint, and why each step is where it is:
 1. ``webhook_fan_out_rest`` is an outbox handler (subscribed to ``*``). It runs inside the relay's transaction, so
    it only writes: one ``WebhookDelivery`` per matching active subscription, with the body to send. It is
    unrecorded (``subscribe(..., recorded=False)``): a retried event runs it again, and the unique (subscription,
-   event) constraint makes that second run write nothing. The availability lane's handler (point 5) is recorded
-   like any other. After the commit it nudges the delivery task.
+   event) constraint makes that second run write nothing. So is the availability lane's handler (point 5), which
+   writes its row only where the outbox's priority pass needs it (``quai.core.outbox.recorded_keys``). After the
+   commit it nudges the delivery task.
 2. ``webhook_deliveries_send_due`` (the nudged task and beat's sweep) claims due deliveries in a short transaction
    (``SKIP LOCKED`` on PostgreSQL, so several workers share the work; a lease in ``locked_until``), sends them with
    httpx (its transport's connection pool, one a run) outside any transaction, several at once from threads that
