@@ -426,7 +426,9 @@ class StepOutcome:
     error: Conflict | ValidationFailed | None = None
 
 
-def transitions_many(steps: Sequence[Step], *, machine: StateMachine, locked: bool = False) -> list[StepOutcome]:
+def transitions_many(
+    steps: Sequence[Step], *, machine: StateMachine, locked: bool = False, savepoint: bool = True
+) -> list[StepOutcome]:
     """``transition`` for each step in order, as one call after another would leave the rows, the audit and the
     outbox, in a number of statements that does not grow with the steps: one locked read of every row, one guarded
     update per (status read, status left, columns written) group, one insert of the events and one of the audit rows.
@@ -437,7 +439,8 @@ def transitions_many(steps: Sequence[Step], *, machine: StateMachine, locked: bo
     as they would one call after another. With ``locked``, the caller promises that it locked these rows in this
     transaction and that ``obj`` carries the status read there: the read is skipped (the guarded update still
     checks it). An event factory that raises, or a row that does not exist, aborts everything (one by one, it is
-    raised too), with nothing written.
+    raised too), with nothing written. ``savepoint=False``: inside the caller's transaction without a savepoint of
+    its own (two statements less), for a caller that undoes its whole transaction when this raises.
     """
     if not steps:
         return []
@@ -449,7 +452,7 @@ def transitions_many(steps: Sequence[Step], *, machine: StateMachine, locked: bo
     field_names = {f.name for f in model._meta.concrete_fields}
     versioned = "version" in field_names
     pks = sorted({step.obj.pk for step in steps})
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         read: dict[Any, tuple[str, int]] = {}
         if locked:
             for step in steps:

@@ -1483,14 +1483,15 @@ def _paper_picked_together(picks: Sequence[PaperPick], supervisor: Any) -> list[
     # The ledger's ``StockChanged`` events go first, in the same insert as the picks' own (as they went before it).
     recorded: list[tuple[Any, int | None]] = []
     if lines:
-        reservation_pick_to_many(lines=lines, actor=supervisor, events=recorded)
+        # No savepoints of their own (two statements each a tick): a refusal undoes this whole attempt anyway.
+        reservation_pick_to_many(lines=lines, actor=supervisor, events=recorded, savepoint=False)
     if done_ids:
         PickTask.objects.filter(pk__in=done_ids).update(
             picked_quantity=F("quantity"), status=TaskStatus.PICKED, location_ok=True, item_ok=True, picked_at=now
         )
     events_record_many(recorded + events)
     PickScan.objects.bulk_create(scans)
-    for outcome in transitions_many(steps, machine=BATCH_MACHINE, locked=True):
+    for outcome in transitions_many(steps, machine=BATCH_MACHINE, locked=True, savepoint=False):
         if outcome.error is not None:
             raise _NotTheUsualDay
     return [PaperPickOutcome(batch_id=pk, batch=batches[pk]) for pk in ids]

@@ -6,6 +6,8 @@ guards stated in the package docstring hold whichever sub-module writes.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -20,8 +22,6 @@ from quai.inventory.events import StockChanged
 from quai.inventory.models import MovementKind, StockLevel, StockMovement, StockQuantity, StockStatus
 
 T = TypeVar("T")
-#: Rows per statement of ``_columns_add``: below SQLite's 500 terms of a compound SELECT.
-ADD_CHUNK = 400
 
 #: What a move of reserved units changes on a quantity row or a SKU's counter: on hand and reserved together.
 QUANTITY_COLUMNS = ("on_hand", "reserved")
@@ -180,32 +180,51 @@ def _reserved_add_guarded(table: str, key: str, totals: Mapping[int, int]) -> in
 
 
 def _columns_add(model: Any, deltas: Mapping[int, Sequence[int]], columns: Sequence[str], *, key: str = "id") -> int:
-    """Add to each row (found by ``key``) its own amounts, one per column of ``columns``, in one statement per
-    ``ADD_CHUNK`` rows: ``UPDATE … SET c = c + v.c FROM (the amounts) AS v``, the form ``_reserved_add_guarded``
-    takes, without the ORM's ``CASE WHEN`` per row (milliseconds of Python to compile for a batch). Unguarded: the
-    caller decided the amounts under its locks. Returns the rows updated."""
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    names = [quote(f"d{n}") for n in range(len(columns))]
-    casts = ", ".join([f"CAST(%s AS BIGINT) AS {quote(key)}"] + [f"CAST(%s AS INTEGER) AS {n}" for n in names])
-    if connection.vendor == "postgresql":
-        target, head = "target", f"UPDATE {table} AS target SET "
-    else:  # SQLite: the updated table is not aliased
-        target, head = table, f"UPDATE {table} SET "
-    sets = ", ".join(f"{quote(c)} = {target}.{quote(c)} + amounts.{n}" for c, n in zip(columns, names, strict=True))
+    """Add to each row (found by ``key``) its own amounts, one per column of ``columns``, in ONE statement:
+    ``UPDATE … SET c = c + amounts.c FROM (the amounts) AS amounts``, without the ORM's ``CASE WHEN`` per row
+    (milliseconds of Python to compile for a batch). The amounts are parameters whose number does not depend on
+    the rows' (``_amounts_sql``), so the statement's text is always the same: PostgreSQL prepares it once per
+    connection (psycopg's ``prepare_threshold``) instead of parsing and planning it on every call. Unguarded:
+    the caller decided the amounts under its locks. Returns the rows updated."""
+    if not deltas:
+        return 0
     rows = sorted(deltas.items())
-    updated = 0
-    for start in range(0, len(rows), ADD_CHUNK):
-        chunk = rows[start : start + ADD_CHUNK]
-        params: list[int] = []
-        for row_key, values in chunk:
-            if len(values) != len(columns):
-                raise ValueError(f"{len(values)} amounts given for {len(columns)} columns")
-            params.append(row_key)
-            params.extend(values)
-        amounts = " UNION ALL ".join([f"SELECT {casts}"] * len(chunk))
-        sql = f"{head}{sets} FROM ({amounts}) AS amounts WHERE {target}.{quote(key)} = amounts.{quote(key)}"
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            updated += int(cursor.rowcount)
-    return updated
+    for _row_key, values in rows:
+        if len(values) != len(columns):
+            raise ValueError(f"{len(values)} amounts given for {len(columns)} columns")
+    sql = _amounts_sql(model._meta.db_table, key, tuple(columns), connection.vendor)
+    if connection.vendor == "postgresql":  # an array per column: the keys, then each column's amounts
+        params: list[Any] = [[row_key for row_key, _v in rows]]
+        params.extend([values[n] for _k, values in rows] for n in range(len(columns)))
+    else:
+        params = [json.dumps([[row_key, *values] for row_key, values in rows])]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)
+
+
+@functools.cache
+def _amounts_sql(table: str, key: str, columns: tuple[str, ...], vendor: str) -> str:
+    """``_columns_add``'s statement, its text the same for any number of rows. PostgreSQL: the amounts as one array
+    per column (``unnest``), which the planner takes for a few rows, so it looks each row up by its index; the
+    JSON form ``values_update`` reads (a function of unknown size) was taken for a hundred rows and joined to a
+    scan of the whole table. SQLite: one JSON parameter, each row an array (the key, then an amount per column).
+
+    Why not a ``UNION ALL`` of one ``SELECT`` per row (its form until 5 December 2026): that text changed with the
+    number of rows, so PostgreSQL parsed and planned it on every call, and planning a few hundred branches cost
+    far more than running them (see docs/SIMULATION.md, 2026-12-05, H8)."""
+    quote = connection.ops.quote_name
+    quoted, names = quote(table), [quote(f"d{n}") for n in range(len(columns))]
+    if vendor == "postgresql":
+        target, head = "target", f"UPDATE {quoted} AS target SET "
+        arrays = ", ".join(["CAST(%s AS BIGINT[])"] + ["CAST(%s AS INTEGER[])"] * len(columns))
+        source = f"unnest({arrays}) AS amounts({', '.join([quote(key), *names])})"
+    else:  # SQLite: the updated table is not aliased
+        target, head = quoted, f"UPDATE {quoted} SET "
+        picked = ", ".join(
+            [f"json_extract(value, '$[0]') AS {quote(key)}"]
+            + [f"json_extract(value, '$[{n}]') AS {name}" for n, name in enumerate(names, start=1)]
+        )
+        source = f"(SELECT {picked} FROM json_each(%s)) AS amounts"
+    sets = ", ".join(f"{quote(c)} = {target}.{quote(c)} + amounts.{n}" for c, n in zip(columns, names, strict=True))
+    return f"{head}{sets} FROM {source} WHERE {target}.{quote(key)} = amounts.{quote(key)}"

@@ -236,8 +236,12 @@ class _Packing(NamedTuple):
 
 
 def _packing_locked(jobs: Sequence[ParcelStock]) -> dict[int, _Packing]:
-    """Every reservation of the parcels, locked in id order (the package's lock order) with its SKU (the statement
-    locks both, as ``select_related`` with ``select_for_update`` does), as tuples, by a statement written once."""
+    """Every reservation of the parcels, locked in id order (the package's lock order), with its SKU's code and
+    owner read, as tuples, by a statement written once. Only the reservations are locked (``FOR UPDATE OF r``):
+    the one-by-one form's ``select_related`` with ``select_for_update`` locked each SKU's row too, which nothing
+    here writes or needs held (its code and owner do not change under a reservation), and which made every
+    pack and hand-over write a lock into the SKUs' rows (heap pages dirtied, WAL) and wait for each other's on
+    the same SKU."""
     wanted = sorted({pk for job in jobs for pk in job.reservation_ids})
     if not wanted:
         return {}
@@ -246,7 +250,7 @@ def _packing_locked(jobs: Sequence[ParcelStock]) -> dict[int, _Packing]:
         "SELECT r.id, r.status, r.quantity, r.merchant_id, r.sku_id, s.code, s.merchant_id, r.consumed_quantity, "
         "r.document_type, r.document_id "
         f"FROM {Reservation._meta.db_table} r INNER JOIN {sku_table} s ON s.id = r.sku_id "
-        f"WHERE r.id {_ids_in()} ORDER BY r.id{_lock_clause()}"
+        f"WHERE r.id {_ids_in()} ORDER BY r.id{_lock_clause('r')}"
     )
     return {
         pk: _Packing(pk, status, quantity, merchant_id, sku_id, _Sku(sku_id, sku_code, owner), *document)

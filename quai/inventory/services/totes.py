@@ -311,9 +311,12 @@ def _ids_in() -> str:
     return ids_in(connection.vendor)
 
 
-def _lock_clause() -> str:
-    """``select_for_update()``'s clause: FOR UPDATE (every row the statement reads) where the database has it."""
-    return " FOR UPDATE" if connection.features.has_select_for_update else ""
+def _lock_clause(of: str = "") -> str:
+    """``select_for_update()``'s clause where the database has it: FOR UPDATE (every row the statement reads), or
+    with ``of`` (a table's alias) FOR UPDATE OF it, the rows of the other tables joined read but not locked."""
+    if not connection.features.has_select_for_update:
+        return ""
+    return f" FOR UPDATE OF {of}" if of else " FOR UPDATE"
 
 
 def _read(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -355,37 +358,62 @@ def _rows_locked(ids: Iterable[int]) -> dict[int, _Row]:
 _STATUS_LABELS = dict(ReservationStatus.choices)
 
 
-@transaction.atomic
+def _held_locked(ids: Sequence[int]) -> dict[int, _Held]:
+    """The reservations ``ids``, locked in id order, with their SKUs' codes and owners, as ``_Held`` tuples by a
+    statement written once (the ids one parameter). Only the reservations are locked (``FOR UPDATE OF r``): the
+    ORM's ``select_for_update`` with the SKU's columns locked every SKU row read too, which the pick never writes
+    (``parcels._packing_locked`` says why that cost), and its ``IN (…)`` list made a new text for each number of
+    reservations, parsed and planned again by PostgreSQL."""
+    if not ids:
+        return {}
+    sku_table = Reservation._meta.get_field("sku").related_model._meta.db_table
+    sql = (
+        "SELECT r.id, r.status, r.merchant_id, r.sku_id, s.code, s.merchant_id, r.document_type, r.document_id "
+        f"FROM {Reservation._meta.db_table} r INNER JOIN {sku_table} s ON s.id = r.sku_id "
+        f"WHERE r.id {_ids_in()} ORDER BY r.id{_lock_clause('r')}"
+    )
+    return {
+        pk: _Held(pk, status, merchant_id, sku_id, _Sku(sku_id, code, owner), *document)
+        for pk, status, merchant_id, sku_id, code, owner, *document in _read(sql, [ids_param(ids)])
+    }
+
+
 def reservation_pick_to_many(
-    *, lines: Sequence[PickToLine], actor: Any = None, events: list[tuple[Any, int | None]] | None = None
+    *,
+    lines: Sequence[PickToLine],
+    actor: Any = None,
+    events: list[tuple[Any, int | None]] | None = None,
+    savepoint: bool = True,
 ) -> list[list[MovementRow]]:
     """``reservation_pick_to`` for a whole pick list in a bounded number of queries, whatever its length: the same
     refusals (nothing written), the same movements, allocations, quantity rows and ``StockChanged`` events as the
     lines picked one by one in this order. Returns each line's movements.
 
-    Locks: the reservations in id order (with their SKUs, as ``select_related`` locks them), then every quantity
+    Locks: the reservations in id order (not their SKUs' rows: ``_held_locked``), then every quantity
     row touched in id order (the order of the one-line form, which locks one reservation then its two rows). The
     place checks are ``_place``'s, read for all the locations at once (``_places_of``). The rows read are tuples,
     not model instances, and the rows written go through ``quai.core.rows`` (one statement each, compiled once):
     a tick of the simulated floor picks a dozen lines, so the statements' fixed cost is the whole cost.
 
     ``events``: when given (a list), the ``StockChanged`` events are appended to it, for the caller to record with
-    its own in one insert (after them, in this transaction), instead of recorded here."""
+    its own in one insert (after them, in this transaction), instead of recorded here.
+
+    ``savepoint=False``: inside the caller's transaction without a savepoint of its own (two statements less), for
+    a caller that undoes its whole transaction on a refusal (``parcels_stock_pack``'s option)."""
     if not lines:
         return []
+    with transaction.atomic(savepoint=savepoint):
+        return _pick_to_many(lines, actor, events)
+
+
+def _pick_to_many(
+    lines: Sequence[PickToLine], actor: Any, events: list[tuple[Any, int | None]] | None
+) -> list[list[MovementRow]]:
     for line in lines:
         domain.quantity_check(line.quantity)
     now = clock.now()
     wanted = sorted({line.reservation for line in lines})
-    reservations = {
-        row[0]: _Held(row[0], row[1], row[2], row[3], _Sku(row[3], row[4], row[5]), row[6], row[7])
-        for row in Reservation.objects.select_for_update()
-        .filter(pk__in=wanted)
-        .order_by("pk")
-        .values_list(
-            "pk", "status", "merchant_id", "sku_id", "sku__code", "sku__merchant_id", "document_type", "document_id"
-        )
-    }
+    reservations = _held_locked(wanted)
     for pk in wanted:
         current = reservations.get(pk)
         if current is None:

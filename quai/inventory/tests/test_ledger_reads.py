@@ -9,13 +9,14 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from quai.catalog.tests.factories import SkuFactory
 from quai.core import clock
 from quai.inventory.models import Reservation, ReservationAllocation, StockLevel, StockQuantity
 from quai.inventory.services import reservation_create, stock_receive
 from quai.inventory.services.parcels import ParcelStock, _allocations_of, _levels, _packing_locked
-from quai.inventory.services.totes import _places_of, _rows_ensure_of, _rows_locked
+from quai.inventory.services.totes import _held_locked, _lock_clause, _places_of, _rows_ensure_of, _rows_locked
 from quai.warehouse.models import Location, Zone, ZoneKind
 from quai.warehouse.services import location_create, rack_bulk_create, zone_create
 from quai.warehouse.tests.factories import SiteFactory
@@ -61,6 +62,20 @@ def test_the_ledger_reads_read_what_the_orm_reads(world):
         r.pk: (*(getattr(r, f) for f in fields), r.sku.pk, r.sku.code, r.sku.merchant_id)
         for r in Reservation.objects.select_related("sku").filter(pk__in=reservations)
     }
+
+    held = _held_locked(reservations)
+    assert {
+        pk: (h.pk, h.status, h.merchant_id, h.sku_id, tuple(h.sku), h.document_type, h.document_id)
+        for pk, h in held.items()
+    } == {
+        pk: (pk, status, merchant_id, sku_id, (sku_id, code, owner), document_type, document_id)
+        for pk, status, merchant_id, sku_id, code, owner, document_type, document_id in Reservation.objects.filter(
+            pk__in=reservations
+        ).values_list(
+            "pk", "status", "merchant_id", "sku_id", "sku__code", "sku__merchant_id", "document_type", "document_id"
+        )
+    }
+    assert _held_locked([]) == {}
 
     allocations = _allocations_of(reservations)
     assert sum(len(found) for found in allocations.values()) == 3  # the red one on two shelves
@@ -119,3 +134,19 @@ def test_the_rows_found_by_key_match_the_orm_rows_expiry_included(world):
     count = StockQuantity.objects.count()
     assert _rows_ensure_of(set(keys), owners, places, now=clock.now()) == keys
     assert StockQuantity.objects.count() == count  # every key found: none created again
+
+
+def test_the_reservation_reads_lock_the_reservations_not_their_skus(world):
+    """``FOR UPDATE OF r`` on PostgreSQL (the SKUs joined are read, not locked); no clause on SQLite."""
+    texts: list[str] = []
+
+    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        texts.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        _packing_locked([ParcelStock(parcel_id=1, reservation_ids=world["reservations"], location=None)])
+        _held_locked(world["reservations"])
+    clause = " FOR UPDATE OF r" if connection.vendor == "postgresql" else ""
+    assert _lock_clause("r") == clause
+    assert len(texts) == 2 and all(text.endswith(f"ORDER BY r.id{clause}") for text in texts)
