@@ -154,9 +154,13 @@ class StockMovement(MerchantOwned):
 class StockQuantity(MerchantOwned):
     """What is at one place: per (location, SKU, lot, expiry, status), owner = the SKU's merchant."""
 
-    sku = models.ForeignKey("catalog.Sku", on_delete=models.PROTECT, related_name="+", verbose_name=_("SKU"))
+    # Neither indexed on its own: ``stock_quantity_sku_status_idx`` starts with the SKU, ``stock_quantity_key``
+    # with the location (an index fewer each to write at every insert and every update that is not HOT).
+    sku = models.ForeignKey(
+        "catalog.Sku", on_delete=models.PROTECT, related_name="+", verbose_name=_("SKU"), db_index=False
+    )
     location = models.ForeignKey(
-        "warehouse.Location", on_delete=models.PROTECT, related_name="+", verbose_name=_("location")
+        "warehouse.Location", on_delete=models.PROTECT, related_name="+", verbose_name=_("location"), db_index=False
     )
     lot = models.CharField(_("lot"), max_length=64, blank=True)
     expiry = models.DateField(_("expiry"), null=True, blank=True)
@@ -285,7 +289,8 @@ class ReservationAllocation(models.Model):
     """The part of a reservation pinned to one stock quantity (location, lot): the second stage."""
 
     reservation = models.ForeignKey(Reservation, on_delete=models.PROTECT, related_name="allocations")
-    stock = models.ForeignKey(StockQuantity, on_delete=models.PROTECT, related_name="allocations")
+    # Indexed by ``allocation_stock_idx``, which starts with it.
+    stock = models.ForeignKey(StockQuantity, on_delete=models.PROTECT, related_name="allocations", db_index=False)
     location = models.ForeignKey(
         "warehouse.Location", on_delete=models.PROTECT, related_name="+", verbose_name=_("location")
     )

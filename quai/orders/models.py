@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 
 from quai.core.models import TimeStampedModel, VersionedModel
@@ -57,9 +58,7 @@ class Order(MerchantOwned, TimeStampedModel, VersionedModel):
 
     channel = models.CharField(_("channel"), max_length=50, help_text=_("Where it came from: api, shopify, csv…"))
     external_id = models.CharField(_("external id"), max_length=100, help_text=_("The shop's own order number."))
-    status = models.CharField(
-        _("status"), max_length=20, choices=OrderStatus.choices, default=OrderStatus.RECEIVED, db_index=True
-    )
+    status = models.CharField(_("status"), max_length=20, choices=OrderStatus.choices, default=OrderStatus.RECEIVED)
     held_from = models.CharField(
         _("held from"), max_length=20, choices=OrderStatus.choices, blank=True, help_text=_("Where a hold returns.")
     )
@@ -78,7 +77,7 @@ class Order(MerchantOwned, TimeStampedModel, VersionedModel):
     region = models.CharField(_("region"), max_length=100, blank=True)
     country = models.CharField(_("country (ISO 3166-1)"), max_length=2)
 
-    carrier_service = models.CharField(_("requested carrier service"), max_length=64, blank=True, db_index=True)
+    carrier_service = models.CharField(_("requested carrier service"), max_length=64, blank=True)
     promise_id = models.CharField(_("promise id"), max_length=100, blank=True)
     promised_from = models.DateField(_("promised delivery from"), null=True, blank=True)
     promised_to = models.DateField(_("promised delivery by"), null=True, blank=True, db_index=True)
@@ -110,8 +109,18 @@ class Order(MerchantOwned, TimeStampedModel, VersionedModel):
             ),
             models.CheckConstraint(condition=Q(total__gte=0) & Q(lines_total__gte=0), name="order_totals_not_negative"),
         ]
+        # The plain ``Index`` of ``status`` and ``carrier_service``, not ``db_index=True``: PostgreSQL's
+        # ``db_index`` on a ``CharField`` adds a ``varchar_pattern_ops`` twin that only serves ``LIKE`` (no query
+        # filters these two with ``startswith``/``contains``), one more entry each status step writes. The merchant
+        # keeps its own index although two below start with it: on SQLite a one-column index is (merchant, rowid),
+        # which reads a merchant's orders newest first (the admin's merchant filter) without sorting them all.
         indexes = [
             models.Index(fields=["merchant", "status", "created_at"], name="order_merchant_status_idx"),
+            models.Index(fields=["status"], name="order_status_idx"),
+            models.Index(fields=["carrier_service"], name="order_carrier_service_idx"),
+            # The pack station's scan of an order number, any merchant's, in any case (``UPPER(external_id) IN``,
+            # PostgreSQL's ``iexact`` too): the unique key starts with the merchant and serves neither.
+            models.Index(Upper("external_id"), name="order_external_id_upper_idx"),
         ]
 
     def __str__(self) -> str:
@@ -121,7 +130,10 @@ class Order(MerchantOwned, TimeStampedModel, VersionedModel):
 class OrderLine(models.Model):
     """One SKU of an order: what was asked, what stock holds for it, what still waits for stock."""
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines", verbose_name=_("order"))
+    # Indexed by ``order_line_unique_position``, which starts with it.
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="lines", verbose_name=_("order"), db_index=False
+    )
     position = models.PositiveIntegerField(_("position"))
     sku = models.ForeignKey("catalog.Sku", on_delete=models.PROTECT, related_name="+", verbose_name=_("SKU"))
     sku_code = models.CharField(_("SKU code"), max_length=64)

@@ -133,7 +133,10 @@ class Shipment(MerchantOwned, TimeStampedModel):
         CarrierAccount, on_delete=models.PROTECT, related_name="+", verbose_name=_("carrier"), db_index=False
     )
     service = models.CharField(_("service"), max_length=40, blank=True)
-    sscc = models.CharField(_("SSCC"), max_length=18, unique=True)
+    # Unique by ``shipment_sscc_unique`` (``Meta.constraints``), not ``unique=True``: on PostgreSQL that adds a
+    # ``varchar_pattern_ops`` twin for ``LIKE`` that no read uses (a scan is an equality; the admin's search an
+    # ``UPPER(...) LIKE '%...%'`` neither index serves), one more entry at each shipment's update.
+    sscc = models.CharField(_("SSCC"), max_length=18)
     # Indexed in any case (``shipment_tracking_upper_idx``): every lookup of a number is case-blind.
     tracking_number = models.CharField(_("tracking number"), max_length=64)
     tracking_url = models.URLField(_("tracking link"), max_length=300, blank=True)
@@ -159,6 +162,7 @@ class Shipment(MerchantOwned, TimeStampedModel):
         verbose_name = _("shipment")
         verbose_name_plural = _("shipments")
         ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["sscc"], name="shipment_sscc_unique")]
         indexes = [
             models.Index(fields=["carrier", "status"], name="shipment_carrier_status_idx"),
             # A shopper's or a scanner's tracking number in any case (``UPPER(tracking_number)``, PostgreSQL's
