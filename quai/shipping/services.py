@@ -24,7 +24,7 @@ from quai.core.crypto import credentials_load, credentials_merge
 from quai.core.db import rows_update
 from quai.core.errors import Conflict, NotFound, QuaiError, ValidationFailed
 from quai.core.outbox import event_record, events_record_many
-from quai.core.rows import model_rows_insert
+from quai.core.rows import by_ids, model_rows_insert, values_update
 from quai.core.states import actor_of
 from quai.shipping import domain
 from quai.shipping.carriers.base import (
@@ -636,6 +636,8 @@ def tracking_record(*, shipment: Shipment | int, events: Sequence[TrackingEvent]
 
 #: What ``tracking_record_many`` reads of a shipment: what ``_tracking_apply`` reads and the file writes back.
 _TRACKING_FIELDS = ("id", "merchant", "order_id", "status", "delivered_at", "estimated_delivery", "updated_at")
+#: What it writes back of each, in ``values_update``'s order.
+_TRACKING_WRITTEN = ("status", "delivered_at", "estimated_delivery", "updated_at")
 
 
 @transaction.atomic
@@ -652,10 +654,10 @@ def tracking_record_many(
     from quai.orders.services.floor_shipping import orders_deliver_many
 
     ids = sorted({s if isinstance(s, int) else s.pk for s, _events in updates})
-    # Only the columns the rule reads and writes (a file's hundreds of shipments, each with its label otherwise).
-    locked = {
-        s.pk: s for s in Shipment.objects.select_for_update().filter(pk__in=ids).only(*_TRACKING_FIELDS).order_by("pk")
-    }
+    # Only the columns the rule reads and writes (a file's hundreds of shipments, each with its label otherwise),
+    # locked in id order by a statement written once (``by_ids``: the queryset compiled its SQL at every file, a
+    # simulated day's deliveries have hundreds), the ids one parameter.
+    locked = {s.pk: s for s in by_ids(Shipment, ids, fields=_TRACKING_FIELDS, lock=True)}
     missing = [pk for pk in ids if pk not in locked]
     if missing:
         raise Shipment.DoesNotExist(f"Shipment matching query does not exist: {missing[0]}")
@@ -681,12 +683,20 @@ def tracking_record_many(
     # Every event of this file is about an order (its aggregate): those before the order's step, the steps, the rest.
     ahead = [position < delivered_at.get(event.order_id, len(outbox)) for position, (event, _m) in enumerate(outbox)]
     events_record_many([item for item, first in zip(outbox, ahead, strict=True) if first])
-    orders_deliver_many(order_ids=delivered, actor=TRACKING_ACTOR)
+    # Within this file's transaction, undone whole if a delivery is refused: the orders need no savepoint apart.
+    orders_deliver_many(order_ids=delivered, actor=TRACKING_ACTOR, savepoint=False)
     events_record_many([item for item, first in zip(outbox, ahead, strict=True) if not first])
     now = clock.now()
     for current in locked.values():
         current.updated_at = now
-    rows_update(list(locked.values()), ["status", "delivered_at", "estimated_delivery", "updated_at"])
+    # The rows as ONE JSON parameter (``quai.core.rows.values_update``): the statement's text is the same for any
+    # number of shipments, so PostgreSQL's prepared form serves every file; ``UPDATE … FROM (VALUES …)`` was a new
+    # text, parsed and planned again, for each file's size (each ticket between two deliveries cuts a file).
+    values_update(
+        Shipment,
+        _TRACKING_WRITTEN,
+        [(s.pk, s.status, s.delivered_at, s.estimated_delivery, s.updated_at) for s in locked.values()],
+    )
     return answers
 
 

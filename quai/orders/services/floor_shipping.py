@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from quai.core.errors import NotFound
+from quai.core.rows import by_ids
 from quai.core.states import InsertedStep, transitions_of_inserted
 from quai.orders.models import Order, OrderLine, OrderStatus
 from quai.orders.services.lifecycle import order_locked
@@ -62,7 +63,8 @@ STEP_FIELDS = ("id", "merchant", "channel", "external_id", "status", "version", 
 def _locked_many(order_ids: Sequence[int]) -> dict[int, Order]:
     """The orders locked in id order (the order every multi-order write takes), with their ``STEP_FIELDS``."""
     wanted = sorted(set(order_ids))
-    found = {o.pk: o for o in Order.objects.select_for_update().filter(pk__in=wanted).only(*STEP_FIELDS).order_by("pk")}
+    # By a statement written once (``by_ids``, the ids one parameter): the queryset compiled its SQL per batch.
+    found = {o.pk: o for o in by_ids(Order, wanted, fields=STEP_FIELDS, lock=True)}
     for pk in wanted:
         if pk not in found:
             raise NotFound(_("Order not found."), code="order_not_found", details={"order_id": pk})
@@ -137,15 +139,19 @@ def orders_ship_many(*, shipped: Sequence[tuple[int, list[int] | None]], actor: 
     return [orders[order_id] for order_id, _parcels in shipped]
 
 
-def orders_deliver_many(*, order_ids: Sequence[int], actor: Any = None) -> list[Order]:
+def orders_deliver_many(*, order_ids: Sequence[int], actor: Any = None, savepoint: bool = True) -> list[Order]:
     """``order_deliver`` for many orders (a carrier's tracking file saying several parcels were delivered): the same
     steps, audit rows and ``order.status_changed`` events as one by one, in the order given, in a bounded number of
     queries (see ``orders_pack_many``). An order given twice is refused at its second step, as one by one
     (``invalid_transition``: delivered already), and so is one the table does not let be delivered: the whole batch
-    then writes nothing. Returns the orders as delivered, in the order given."""
+    then writes nothing. Returns the orders as delivered, in the order given.
+
+    ``savepoint=False``: for a caller whose own transaction is undone whole when this raises (a tracking file);
+    no savepoint is taken (two statements less a batch), so a refusal after the first write — the guarded update
+    finding a status changed meanwhile — is undone with the caller's work, not apart from it."""
     if not order_ids:
         return []
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         orders = _locked_many(order_ids)
         seen: set[int] = set()
         labels = {str(value): str(label) for value, label in OrderStatus.choices}
