@@ -29,10 +29,10 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
-from django.db.models import Count, Exists, Model, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Model, Q, QuerySet, Sum
 
 from quai.core import clock
-from quai.core.rows import ids_in, ids_param
+from quai.core.rows import converted, ids_in, ids_param, reading
 from quai.inventory import selectors as inventory_selectors
 from quai.labor import domain as labor_domain
 from quai.labor import selectors as labor_selectors
@@ -436,47 +436,90 @@ _TO_PROMISE_FIELDS = (
 def orders_to_promise(*, scope: Scope, order_ids: Iterable[int]) -> dict[int, OrderToPromise]:
     """``order id → OrderToPromise`` of the orders in ``order_ids`` within ``scope``, each saying whether its
     promise is recorded already, in ONE query (the orders joined to their lines, as tuples: a relay batch of
-    ``order.received`` needs no model instance of either)."""
+    ``order.received`` needs no model instance of either).
+
+    The statement is written once (``_to_promise_sql``), the ids one parameter, and an order's own columns go
+    through the ORM's converters once per order, not once per line: the ORM's ``values_list`` over the same join
+    compiled it again on each relay batch and converted the order's instants on every line's row (0.38 s of the
+    promise's 2.5 s in a 5,000-order SQLite day). Same values: ``test_orders_to_promise_read``."""
     ids = list(dict.fromkeys(order_ids))
     if not ids:
         return {}
-    rows = (
-        order_list(scope=scope)
-        .filter(pk__in=ids)
-        .annotate(promised=Exists(PromiseRecord.objects.filter(order_id=OuterRef("pk"))))
-        .order_by("pk", "lines__position", "lines__id")
-        .values_list(*_TO_PROMISE_FIELDS, "promised", "lines__sku_code", "lines__quantity", "lines__sku_id")
-    )
-    heads: dict[int, tuple[Any, ...]] = {}
-    lines: dict[int, list[tuple[str, int]]] = {}
-    skus: dict[int, list[int]] = {}
+    params: list[Any] = [ids_param(ids)]
+    if scope.merchant_id is not None:
+        params.append(scope.merchant_id)
+    sql, converters = _to_promise_sql(connection.vendor, scope.merchant_id is not None)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
     width = len(_TO_PROMISE_FIELDS)
+    found: dict[int, OrderToPromise] = {}
+    lines: list[tuple[str, int]] = []
+    skus: list[int] = []
+    head: list[Any] = []
     for row in rows:
-        pk = row[0]
-        if pk not in heads:
-            heads[pk], lines[pk], skus[pk] = row[: width + 1], [], []
+        if not head or row[0] != head[0]:
+            if head:
+                found[head[0]] = _to_promise(head, lines, skus)
+            head, lines, skus = list(row[: width + 1]), [], []
+            converted(head, 0, converters)
         if row[width + 1] is not None:
-            lines[pk].append((row[width + 1], row[width + 2]))
-            skus[pk].append(row[width + 3])
-    found = {}
-    for pk, head in heads.items():
-        _pk, merchant_id, promise_id, service, country, postcode, created, release, since, until, promised = head
-        found[pk] = OrderToPromise(
-            pk,
-            merchant_id,
-            promise_id,
-            service,
-            country,
-            postcode,
-            created,
-            release,
-            since,
-            until,
-            tuple(lines[pk]),
-            tuple(skus[pk]),
-            bool(promised),
-        )
+            lines.append((row[width + 1], row[width + 2]))
+            skus.append(row[width + 3])
+    if head:
+        found[head[0]] = _to_promise(head, lines, skus)
     return found
+
+
+def _to_promise(head: list[Any], lines: list[tuple[str, int]], skus: list[int]) -> OrderToPromise:
+    pk, merchant_id, promise_id, service, country, postcode, created, release, since, until, promised = head
+    return OrderToPromise(
+        pk,
+        merchant_id,
+        promise_id,
+        service,
+        country,
+        postcode,
+        created,
+        release,
+        since,
+        until,
+        tuple(lines),
+        tuple(skus),
+        bool(promised),
+    )
+
+
+@cache
+def _to_promise_sql(vendor: str, one_merchant: bool) -> tuple[str, tuple[tuple[int, tuple[tuple[Any, Any], ...]], ...]]:
+    """``orders_to_promise``'s statement and the converters of its order columns (``quai.core.rows.reading``, by
+    position): ``order_list(scope).filter(pk__in=ids).annotate(promised=Exists(records of the order))
+    .order_by("pk", "lines__position", "lines__id").values_list(*_TO_PROMISE_FIELDS, "promised", the line's SKU
+    code, quantity and SKU id)``, written once."""
+    from quai.orders.models import Order, OrderLine
+
+    quote = connection.ops.quote_name
+    names, _columns, by_model_position = reading(Order, _TO_PROMISE_FIELDS)
+    by_attname = {str(field.attname): field for field in Order._meta.concrete_fields}
+    order_fields = [by_attname["id" if name == "pk" else name] for name in _TO_PROMISE_FIELDS]
+    # ``reading`` lists the fields in the model's order; the statement in ``_TO_PROMISE_FIELDS``' order.
+    position = {str(field.attname): index for index, field in enumerate(order_fields)}
+    converters = tuple(sorted((position[names[index]], found) for index, found in by_model_position))
+    line = {str(field.name): quote(str(field.column)) for field in OrderLine._meta.concrete_fields}
+    record_order = quote(next(str(f.column) for f in PromiseRecord._meta.concrete_fields if f.name == "order"))
+    columns = ", ".join(f"o.{quote(str(field.column))}" for field in order_fields)
+    sql = (
+        f"SELECT {columns},"
+        f" EXISTS(SELECT 1 FROM {quote(PromiseRecord._meta.db_table)} r WHERE r.{record_order} = o.{quote('id')}),"
+        f" l.{line['sku_code']}, l.{line['quantity']}, l.{line['sku']}"
+        f" FROM {quote(Order._meta.db_table)} o"
+        f" LEFT OUTER JOIN {quote(OrderLine._meta.db_table)} l ON l.{line['order']} = o.{quote('id')}"
+        f" WHERE o.{quote('id')} {ids_in(vendor)}"
+    )
+    if one_merchant:
+        sql += f" AND o.{quote('merchant_id')} = %s"
+    sql += f" ORDER BY o.{quote('id')}, l.{line['position']}, l.{quote('id')}"
+    return sql, converters
 
 
 def backlog_for(config: SiteConfig) -> dict[str, int]:

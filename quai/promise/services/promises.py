@@ -140,9 +140,11 @@ def _quote_result(
     at: datetime | None,
     release_at: datetime | None,
     drains: domain.CartDrains | None = None,
+    snapshots: dict[tuple[int, int | None, timedelta | None], domain.Snapshot] | None = None,
 ) -> tuple[domain.PromiseResult, selectors.SiteConfig]:
     """``promise_quote``'s result without its tokens (what recording an order's promise reads: signing each option
-    was a tenth of it), for ``config``, the merchant's site (``selectors.site_config_for``), with that site."""
+    was a tenth of it), for ``config``, the merchant's site (``selectors.site_config_for``), with that site.
+    ``snapshots``: a relay batch's snapshots by (site, merchant when the buffer is the merchant's, buffer)."""
     if not lines:
         raise ValidationFailed(_("The cart has no line."), code="empty_cart")
     if len(lines) > MAX_LINES:
@@ -174,7 +176,14 @@ def _quote_result(
     ]
     instant = at or clock.now()
     buffer = None if release_at is None else max(release_at - instant, timedelta(0))
-    snapshot = selectors.snapshot_for(config, merchant_id=merchant_id, release_buffer=buffer)
+    # A relay batch's orders read the site's backlog and labour's hours through caches that do not move within
+    # it (their clock is the relay's): its snapshot per site and release buffer is made once, not per order.
+    key = (config.promise_site_id, merchant_id if buffer is None else None, buffer)
+    snapshot = None if snapshots is None else snapshots.get(key)
+    if snapshot is None:
+        snapshot = selectors.snapshot_for(config, merchant_id=merchant_id, release_buffer=buffer)
+        if snapshots is not None:
+            snapshots[key] = snapshot
     try:
         result = domain.promise_compute(snapshot, lines=cart, zone=zone, at=instant, services=services, drains=drains)
     except domain.NoDate:
@@ -318,10 +327,14 @@ def promises_record_for_orders(*, orders: Sequence[tuple[int, int]]) -> list[Pro
     # Per merchant (its site's calendar, backlog and labour's hours): the batch's orders placed at one instant
     # share their drain behind the backlog.
     drains: dict[int, domain.CartDrains] = {}
+    snapshots: dict[tuple[int, int | None, timedelta | None], domain.Snapshot] = {}
     for order_id in missing:
         merchant_id = wanted[order_id]
         values = _promise_values(
-            merchant_id=merchant_id, order=found[order_id], drains=drains.setdefault(merchant_id, domain.CartDrains())
+            merchant_id=merchant_id,
+            order=found[order_id],
+            drains=drains.setdefault(merchant_id, domain.CartDrains()),
+            snapshots=snapshots,
         )
         if values is not None:
             records.append(PromiseRecord(order_id=order_id, **values))
@@ -335,7 +348,11 @@ def promises_record_for_orders(*, orders: Sequence[tuple[int, int]]) -> list[Pro
 
 
 def _promise_values(
-    *, merchant_id: int, order: selectors.OrderToPromise, drains: domain.CartDrains | None = None
+    *,
+    merchant_id: int,
+    order: selectors.OrderToPromise,
+    drains: domain.CartDrains | None = None,
+    snapshots: dict[tuple[int, int | None, timedelta | None], domain.Snapshot] | None = None,
 ) -> dict[str, Any] | None:
     """The recorded promise's fields for ``order``, or None when there is nothing to record."""
     config = selectors.site_config_for(merchant_id)
@@ -358,6 +375,7 @@ def _promise_values(
                 at=order.created_at,
                 release_at=order.release_after,
                 drains=drains,
+                snapshots=snapshots,
             )
             computed = result.options[0]
             zone = result.zone.code

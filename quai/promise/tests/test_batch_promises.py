@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import itertools
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from django.db import transaction
 
+from quai.catalog.tests.factories import SkuFactory
 from quai.core import clock
+from quai.core.models import OutboxEvent
+from quai.inventory.services import stock_receive
+from quai.labor import services as labor_services
 from quai.promise import domain, selectors, services
 from quai.promise.domain import Capacity, SiteCalendar
-from quai.promise.models import BacklogDelta
+from quai.promise.models import BacklogDelta, PromiseRecord
 from quai.promise.tests.test_relay_handlers import _order, _pending, _then_undone
 
 CALENDAR = SiteCalendar(
@@ -88,3 +94,55 @@ def test_a_batch_of_orders_at_a_few_instants_gets_each_order_s_own_promise_and_w
     assert len(batch[1]) == 12
     assert alone == 12
     assert len(walks) == 3
+
+
+def _every_column() -> tuple[Any, ...]:
+    """Every column of every record (but its id) and the payload of every ``promise.recorded``."""
+    names = [f.attname for f in PromiseRecord._meta.concrete_fields if f.attname != "id"]
+    records = sorted(PromiseRecord.objects.values_list(*names), key=lambda row: row[names.index("order_id")])
+    recorded = sorted(
+        (row.merchant_id, sorted(row.payload.items())) for row in OutboxEvent.objects.filter(name="promise.recorded")
+    )
+    return names, records, recorded
+
+
+@pytest.mark.django_db
+def test_the_batch_with_its_snapshot_made_once_records_every_column_the_single_form_records(
+    merchant, other_merchant, configured, shelf, shirt, still
+):
+    """Two merchants' orders at instants of the site's local time, behind a backlog, with labour's plan and its
+    standards (its hours, read at the batch's instant): the batch (one snapshot per site and release buffer, the
+    orders read by a statement written once) records the very rows and events the single form records order by
+    order, every column."""
+    for activity, rate in (("pick", "100"), ("pack", "120"), ("ship", "300")):
+        labor_services.standard_set(site=configured, activity=activity, lines_per_hour=Decimal(rate))
+    hours = [datetime.fromisoformat("2025-03-10T07:00:00+00:00") + timedelta(hours=n) for n in range(12)]
+    labor_services.staffing_plan_create(
+        site=configured, forecast=[labor_services.ForecastHour(hour=h, orders=12) for h in hours], lines_per_order=2
+    )
+    stock_receive(sku=SkuFactory(merchant=other_merchant, code="SHIRT-M"), location=shelf, quantity=50)
+    BacklogDelta.objects.create(merchant=merchant, status="allocated", lines=600)
+    for n, minutes in enumerate([0] * 4 + [5] * 3 + [190] * 3):
+        clock.set_now(MONDAY + timedelta(minutes=minutes))
+        _order(merchant if n % 3 else other_merchant, f"E-{n}", lines=1 + n % 3)
+    received = _pending("order.received")
+    assert len(received) == 10
+
+    def one_by_one() -> None:
+        for event, envelope in received:
+            services.on_order_received(event, envelope)
+
+    single = _then_undone_with(one_by_one, _every_column)
+    selectors.snapshot_invalidate()
+    batch = _then_undone_with(lambda: services.on_orders_received(received), _every_column)
+    assert batch == single
+    assert len(batch[1]) == 10
+    assert {row[batch[0].index("merchant_id")] for row in batch[1]} == {merchant.pk, other_merchant.pk}
+
+
+def _then_undone_with(apply: Any, outcome: Any) -> tuple[Any, ...]:
+    with transaction.atomic():
+        apply()
+        found = outcome()
+        transaction.set_rollback(True)
+    return found
