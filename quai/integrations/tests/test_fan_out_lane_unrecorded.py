@@ -16,27 +16,12 @@ from quai.core.outbox import event_record, outbox_relay_priority, outbox_sweep, 
 from quai.core.tests.retried import relayed_then_retried
 from quai.integrations.models import WebhookDelivery
 from quai.integrations.tests.factories import WebhookSubscriptionFactory
+from quai.integrations.tests.test_fan_out_first import _stock_changed
 from quai.inventory.events import ReservationAllocated, ReservationMade, StockChanged
 
 pytestmark = pytest.mark.django_db
 
 LANE = "integrations.webhook_fan_out.inventory"
-
-
-def _stock_changed(sku_id: int, on_hand: int) -> StockChanged:
-    return StockChanged(
-        movement_id=on_hand,
-        kind="receipt",
-        sku_id=sku_id,
-        quantity=1,
-        lot="",
-        from_location_id=None,
-        to_location_id=1,
-        from_status="",
-        to_status="sellable",
-        sellable_on_hand=on_hand,
-        reserved=0,
-    )
 
 
 def _lane_events(merchant_id: int) -> list[OutboxEvent]:
