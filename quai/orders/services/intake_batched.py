@@ -17,12 +17,17 @@ fails, each order runs alone (``order_write``) and fails alone.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import IntegrityError, connection
+from django.db.models import ForeignObjectRel, Model
+from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.signals import post_init, pre_init
 
 from quai.core import clock
 from quai.core.batching import GroupCommitter, committer
@@ -46,6 +51,7 @@ from quai.orders.services.transitions import ORDER_MACHINE
 
 # Orders per POST /api/v1/orders/batch.
 BATCH_MAX_ORDERS = 500
+_M = TypeVar("_M", bound=Model)
 
 
 @dataclass(frozen=True)
@@ -67,25 +73,86 @@ def _taken(draft: OrderDraft) -> IntegrityError:
     return IntegrityError(f"order {draft.channel}:{draft.external_id} of merchant {draft.merchant_id} is taken")
 
 
+@dataclass(frozen=True)
+class _InitPlan:
+    fields: tuple[tuple[str, str, Any], ...]  # (name, attname, field) of each field __init__ sets, in its order
+    attnames: frozenset[str]
+    related: dict[str, str]  # a relation field's name -> its attname
+    ids: frozenset[str]  # the attnames whose attribute is a foreign key's id (ForeignKeyDeferredAttribute)
+
+
 @functools.cache
-def _order_fields() -> tuple[tuple[tuple[str, Any], ...], frozenset[str]]:
-    fields = tuple((str(field.attname), field) for field in Order._meta.concrete_fields)
-    return fields, frozenset(name for name, _field in fields)
+def _init_plan(model: type[Model]) -> _InitPlan | None:
+    """What ``model(**values)`` sets, field by field, in ``Model.__init__``'s order (not a virtual or generated
+    field); None when storing an attribute of the model does more than store the value (a descriptor with a setter
+    other than a foreign key's id, whose setter, on a new instance, only stores it)."""
+    fields = tuple(
+        (field.name, field.attname, field)
+        for field in model._meta.fields
+        if field.column is not None and not field.generated
+    )
+    ids: set[str] = set()
+    for _name, attname, _field in fields:
+        descriptor = inspect.getattr_static(model, attname, None)
+        if isinstance(descriptor, ForeignKeyDeferredAttribute):
+            ids.add(attname)
+        elif hasattr(descriptor, "__set__"):
+            return None
+    return _InitPlan(
+        fields=fields,
+        attnames=frozenset(attname for _name, attname, _field in fields),
+        related={name: attname for name, attname, field in fields if isinstance(field.remote_field, ForeignObjectRel)},
+        ids=frozenset(ids),
+    )
+
+
+def _model_new(model: type[_M], values: Mapping[str, Any], related: Mapping[str, Model] | None = None) -> _M:
+    """The instance ``model(**values, **related)`` makes (``values`` by attname, ``related``: related rows by field
+    name), without ``Model.__init__``'s per-field loop: its ``ModelState``, each value (or its field's default)
+    stored, each related row set through its descriptor (its id, its cache, the instance's database) at its
+    field's place. Anything that form would do otherwise — an init signal listening to the model, a value of no
+    field, a related row of no relation, both a relation's row and its id — goes through ``Model.__init__``
+    itself. For a batch's orders and lines: ~2-3 µs each instead of 8-12, on the committer's serial path (a test
+    compares the two forms)."""
+    plan = _init_plan(model)
+    rows = related or {}
+    if (
+        plan is None
+        or pre_init.has_listeners(model)
+        or post_init.has_listeners(model)
+        or not values.keys() <= plan.attnames
+        or not rows.keys() <= plan.related.keys()
+        or any(plan.related[name] in values for name in rows)
+    ):
+        return model(**values, **rows)
+    instance = model.__new__(model)
+    instance._state = ModelState()
+    stored = instance.__dict__
+    if rows:
+        for name, attname, field in plan.fields:
+            if name in rows:
+                setattr(instance, name, rows[name])
+            else:
+                stored[attname] = values[attname] if attname in values else field.get_default()
+    else:
+        stored.update(
+            {
+                attname: values[attname] if attname in values else field.get_default()
+                for _name, attname, field in plan.fields
+            }
+        )
+    if any(stored[attname] is not None for attname in plan.ids):
+        # What a foreign key id's setter does on a new instance given a value: it asks whether the related row is
+        # cached, which makes the state's (lazy) cache.
+        instance._state.fields_cache  # noqa: B018
+    return instance
 
 
 def _order_row(draft: OrderDraft, *, now: datetime, release_buffer_minutes: int) -> Order:
-    """The order row ``order_write`` inserts, field for field (received, nothing reserved yet): ``Order(**values)``
-    built from its values in field order, the others their defaults (Django's positional form of ``__init__``, the
-    same instance for two thirds of the CPU: no keyword looked up per field; a test compares the two)."""
-    values = _order_values(draft, now=now, release_buffer_minutes=release_buffer_minutes)
-    fields, names = _order_fields()
-    if not values.keys() <= names:  # what Order(**values) would refuse
-        raise TypeError(f"Order() got unexpected keyword arguments: {sorted(values.keys() - names)}")
-    # Called untyped: the django-stubs plugin types positional arguments one by one and reads a starred list as
-    # the first field's value.
-    model: Any = Order
-    order: Order = model(*[values[name] if name in values else field.get_default() for name, field in fields])
-    return order
+    """The order row ``order_write`` inserts, field for field (received, nothing reserved yet): what
+    ``Order(**values)`` makes, built by ``_model_new``; a value of no field is refused as ``Order(**values)``
+    refuses it."""
+    return _model_new(Order, _order_values(draft, now=now, release_buffer_minutes=release_buffer_minutes))
 
 
 def _order_values(draft: OrderDraft, *, now: datetime, release_buffer_minutes: int) -> dict[str, Any]:
@@ -196,14 +263,16 @@ def orders_write_many(items: Sequence[IntakeItem], levels: LockedLevels | None) 
     lines_of: dict[int, list[OrderLine]] = {}
     for _index, item, order in served:
         lines = lines_of[order.pk] = [
-            OrderLine(
-                order=order,
-                position=line.position,
-                sku=line.sku,
-                sku_code=line.sku_code,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                backordered_quantity=line.quantity,
+            _model_new(
+                OrderLine,
+                {
+                    "position": line.position,
+                    "sku_code": line.sku_code,
+                    "quantity": line.quantity,
+                    "unit_price": line.unit_price,
+                    "backordered_quantity": line.quantity,
+                },
+                {"order": order, "sku": line.sku},
             )
             for line in item.draft.lines
         ]

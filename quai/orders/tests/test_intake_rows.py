@@ -293,7 +293,7 @@ def test_on_postgresql_a_raw_insert_is_one_statement_text_of_one_parameter_whate
     assert Order.objects.filter(external_id__startswith="N40-").count() == 40
 
 
-def test_the_batch_s_order_instance_built_positionally_is_the_one_order_keywords_build(merchant, monkeypatch):
+def test_the_batch_s_order_instance_built_directly_is_the_one_order_keywords_build(merchant, monkeypatch):
     from quai.orders.services import intake_batched
 
     SkuFactory(merchant=merchant, code="MUG-2")
@@ -319,3 +319,60 @@ def test_the_batch_s_order_instance_built_positionally_is_the_one_order_keywords
     monkeypatch.setattr(intake_batched, "_order_values", lambda *a, **k: {**original(*a, **k), "no_such_field": 1})
     with pytest.raises(TypeError):  # a value of no field is refused, as Order(**values) refuses it
         intake_batched._order_row(draft, now=now, release_buffer_minutes=15)
+
+
+def _instance_state(instance: Any) -> tuple[Any, ...]:
+    """Everything an instance holds: its attributes (names, values and types, in order) and its state."""
+    attributes = {key: value for key, value in vars(instance).items() if key != "_state"}
+    return (
+        attributes,
+        [(key, type(value)) for key, value in attributes.items()],
+        {key: value for key, value in vars(instance._state).items() if key != "fields_cache"},
+        instance._state.fields_cache,
+    )
+
+
+def test_the_batch_s_line_instance_built_directly_is_the_one_order_line_keywords_build(merchant):
+    from quai.orders.services.intake_batched import _model_new
+
+    sku = SkuFactory(merchant=merchant, code="MUG-3")
+    order = Order.objects.create(**_order_values(merchant, "LINE"))
+    values = {
+        "position": 2,
+        "sku_code": "MUG-3",
+        "quantity": 3,
+        "unit_price": Decimal("9.90"),
+        "backordered_quantity": 3,
+    }
+    built = _model_new(OrderLine, values, {"order": order, "sku": sku})
+    keywords = OrderLine(order=order, sku=sku, **values)
+    assert _instance_state(built) == _instance_state(keywords)
+    assert built.order is order and built.sku is sku and built.order_id == order.pk and built.pk is None
+    assert _instance_state(_model_new(OrderLine, {**values, "order_id": order.pk, "sku_id": sku.pk})) == (
+        _instance_state(OrderLine(order_id=order.pk, sku_id=sku.pk, **values))
+    )
+
+
+def test_a_model_built_directly_falls_back_to_init_where_init_would_do_more(merchant):
+    from django.db.models.signals import post_init
+
+    from quai.orders.services.intake_batched import _model_new
+
+    order = Order.objects.create(**_order_values(merchant, "FALL"))
+    with pytest.raises(TypeError):  # a value of no field, refused as OrderLine(**values) refuses it
+        _model_new(OrderLine, {"position": 1, "no_such_field": 1})
+    with pytest.raises(TypeError):  # a related row of no relation field
+        _model_new(OrderLine, {"position": 1}, {"no_such_relation": order})
+    with pytest.raises(ValueError):  # not an order: the descriptor's own check, as in OrderLine(order=...)
+        _model_new(OrderLine, {"position": 1}, {"order": object()})  # type: ignore[dict-item]
+    seen: list[Any] = []
+
+    def listener(sender: Any, instance: Any, **kwargs: Any) -> None:
+        seen.append(instance)
+
+    post_init.connect(listener, sender=OrderLine)
+    try:
+        line = _model_new(OrderLine, {"position": 1}, {"order": order})
+    finally:
+        post_init.disconnect(listener, sender=OrderLine)
+    assert seen == [line]  # a listener is called: the instance went through Model.__init__
