@@ -158,25 +158,42 @@ def _stock_changed_event(
 def _reserved_add_guarded(table: str, key: str, totals: Mapping[int, int]) -> int:
     """Add ``totals`` (units by ``key`` value) to ``table``'s ``reserved`` in one statement, each row only where
     ``on_hand - reserved`` still covers its units (the reservation guard); returns the rows updated, so the caller
-    knows whether every one passed (all or nothing is the caller's transaction)."""
+    knows whether every one passed (all or nothing is the caller's transaction). The units are parameters whose
+    number does not depend on the rows' (``_guarded_sql``, as ``_columns_add``'s): one statement text for any
+    number of rows, prepared once per connection on PostgreSQL."""
     if not totals:
         return 0
-    quoted = connection.ops.quote_name(table)
-    wanted = " UNION ALL ".join([f"SELECT CAST(%s AS BIGINT) AS {key}, CAST(%s AS INTEGER) AS n"] * len(totals))
-    params: list[int] = [value for pair in sorted(totals.items()) for value in pair]
-    if connection.vendor == "postgresql":
-        sql = (
-            f"UPDATE {quoted} AS target SET reserved = target.reserved + wanted.n FROM ({wanted}) AS wanted "
-            f"WHERE target.{key} = wanted.{key} AND target.on_hand - target.reserved >= wanted.n"
-        )
-    else:  # SQLite: the updated table is not aliased
-        sql = (
-            f"UPDATE {quoted} SET reserved = reserved + wanted.n FROM ({wanted}) AS wanted "
-            f"WHERE {quoted}.{key} = wanted.{key} AND {quoted}.on_hand - {quoted}.reserved >= wanted.n"
-        )
+    rows = sorted(totals.items())
+    if connection.vendor == "postgresql":  # two arrays: the keys, then each key's units
+        params: list[Any] = [[row_key for row_key, _n in rows], [units for _k, units in rows]]
+    else:
+        params = [json.dumps(rows)]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_guarded_sql(table, key, connection.vendor), params)
         return int(cursor.rowcount)
+
+
+@functools.cache
+def _guarded_sql(table: str, key: str, vendor: str) -> str:
+    """``_reserved_add_guarded``'s statement, its text the same for any number of rows: on PostgreSQL ``unnest`` of
+    an array of keys and one of units (planned as a few rows: each row looked up by its index), on SQLite one JSON
+    parameter, each row an array ``[key, units]``. Until 5 December 2026 it was a ``UNION ALL`` of one ``SELECT``
+    per row, a text per number of rows, parsed and planned on every call (docs/SIMULATION.md, 2026-12-05, H6)."""
+    quote = connection.ops.quote_name
+    quoted, column = quote(table), quote(key)
+    if vendor == "postgresql":
+        target, head = "target", f"UPDATE {quoted} AS target SET "
+        source = f"unnest(CAST(%s AS BIGINT[]), CAST(%s AS INTEGER[])) AS wanted({column}, n)"
+    else:  # SQLite: the updated table is not aliased
+        target, head = quoted, f"UPDATE {quoted} SET "
+        source = (
+            f"(SELECT json_extract(value, '$[0]') AS {column}, json_extract(value, '$[1]') AS n "
+            "FROM json_each(%s)) AS wanted"
+        )
+    return (
+        f"{head}reserved = {target}.reserved + wanted.n FROM {source} "
+        f"WHERE {target}.{column} = wanted.{column} AND {target}.on_hand - {target}.reserved >= wanted.n"
+    )
 
 
 def _columns_add(model: Any, deltas: Mapping[int, Sequence[int]], columns: Sequence[str], *, key: str = "id") -> int:

@@ -19,7 +19,7 @@ Only the caller's transaction holds it together: call ``write()`` in the transac
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -37,9 +37,6 @@ from quai.inventory.events import ReservationAllocated
 from quai.inventory.models import Reservation, ReservationAllocation, ReservationStatus, StockQuantity, StockStatus
 from quai.inventory.services._common import _reserved_add_guarded
 from quai.inventory.services.reservations import ALLOCATABLE_ZONE_KINDS
-
-#: Rows per guarded update statement (SQLite caps a compound SELECT at 500 terms).
-_UPDATE_CHUNK = 200
 
 
 @dataclass(frozen=True)
@@ -365,8 +362,5 @@ class AllocationRun:
 def _reserved_add(totals: dict[int, int]) -> None:
     """Add ``totals`` (units by quantity row) to the rows' ``reserved``, guarded as ``reservation_allocate``'s
     update is (never above on hand): a row that fails the guard cannot happen under the lock, and undoes all."""
-    items: Sequence[tuple[int, int]] = sorted(totals.items())
-    for start in range(0, len(items), _UPDATE_CHUNK):
-        chunk = dict(items[start : start + _UPDATE_CHUNK])
-        if _reserved_add_guarded(StockQuantity._meta.db_table, "id", chunk) != len(chunk):
-            raise InsufficientStock(_("Insufficient stock: the place changed meanwhile."))
+    if _reserved_add_guarded(StockQuantity._meta.db_table, "id", totals) != len(totals):
+        raise InsufficientStock(_("Insufficient stock: the place changed meanwhile."))
