@@ -49,9 +49,11 @@ _TICKET_TAG = re.compile(r"\[T(\d{1,12})\]")
 _TAGS = re.compile(r"<[^>]+>")
 
 
-def outgoing_message_id(ticket: Ticket) -> str:
-    """A fresh Message-ID for an answer on ``ticket``, under the support address's domain."""
-    settings = service_settings(merchant_id=ticket.merchant_id)
+def outgoing_message_id(ticket: Ticket, *, settings: ServiceSettings | None = None) -> str:
+    """A fresh Message-ID for an answer on ``ticket``, under the support address's domain (``settings``: the
+    merchant's service settings when the caller has read them already)."""
+    if settings is None:
+        settings = service_settings(merchant_id=ticket.merchant_id)
     domain = settings.support_email.rpartition("@")[2] or "quai.invalid"
     return make_msgid(idstring=f"T{ticket.pk}", domain=domain)
 

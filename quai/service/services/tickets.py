@@ -216,7 +216,7 @@ def ticket_open(
     if auto_answer and guess.category in (domain.WHERE_IS_MY_ORDER, domain.LATE) and len(orders) == 1:
         from quai.service.services.wismo import wismo_handle
 
-        wismo_handle(ticket=ticket, order=orders[0])
+        wismo_handle(ticket=ticket, order=orders[0], settings=settings)
     return ticket
 
 
@@ -244,7 +244,9 @@ def ticket_shopper_message(*, ticket: Ticket, message: IncomingMessage) -> Ticke
     return stored
 
 
-def _outbound(ticket: Ticket, *, body: str, actor: Any, automatic: bool) -> TicketMessage:
+def _outbound(
+    ticket: Ticket, *, body: str, actor: Any, automatic: bool, settings: ServiceSettings | None
+) -> TicketMessage:
     from quai.service.services.mail import outgoing_message_id
 
     now = clock.now()
@@ -257,7 +259,7 @@ def _outbound(ticket: Ticket, *, body: str, actor: Any, automatic: bool) -> Tick
         author_id=who.user_id,
         author_label=who.label,
         body=body,
-        message_id=outgoing_message_id(ticket) if mail else "",
+        message_id=outgoing_message_id(ticket, settings=settings) if mail else "",
         send_state=SendState.PENDING if mail else SendState.NOT_APPLICABLE,
         automatic=automatic,
         created_at=now,
@@ -266,10 +268,17 @@ def _outbound(ticket: Ticket, *, body: str, actor: Any, automatic: bool) -> Tick
 
 @transaction.atomic
 def ticket_reply(
-    *, ticket: Ticket, body: str, actor: Any = None, resolve: bool = False, automatic: bool = False
+    *,
+    ticket: Ticket,
+    body: str,
+    actor: Any = None,
+    resolve: bool = False,
+    automatic: bool = False,
+    settings: ServiceSettings | None = None,
 ) -> TicketMessage:
     """Answer the shopper: stored at once, mailed after commit (threaded under the shopper's last mail); the
-    first answer meets the first-response clock; the ticket then waits for the shopper, or is resolved."""
+    first answer meets the first-response clock; the ticket then waits for the shopper, or is resolved.
+    ``settings``: the merchant's service settings when the caller has read them already (else read here)."""
     text = _clean_text(body, name="body", limit=BODY_MAX)
     locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
     if locked.status == TicketStatus.CLOSED:
@@ -278,7 +287,7 @@ def ticket_reply(
             code="ticket_closed",
             details={"ticket_id": locked.pk},
         )
-    message = _outbound(locked, body=text, actor=actor, automatic=automatic)
+    message = _outbound(locked, body=text, actor=actor, automatic=automatic, settings=settings)
     if locked.first_responded_at is None:
         Ticket.objects.filter(pk=locked.pk).update(first_responded_at=message.created_at)
     ticket.refresh_from_db()

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from quai.core import clock
 from quai.service import domain, warehouse
-from quai.service.models import Ticket
+from quai.service.models import ServiceSettings, Ticket
 from quai.service.services.tickets import service_settings, ticket_note, ticket_reply
 from quai.tenants.scope import Scope
 
@@ -76,9 +76,11 @@ def macro_values(
     return values
 
 
-def wismo_handle(*, ticket: Ticket, order: Any) -> bool:
-    """Answer a "where is my order" ticket at once if the order is on time (True), else mark it for an agent."""
-    settings = service_settings(merchant_id=ticket.merchant_id)
+def wismo_handle(*, ticket: Ticket, order: Any, settings: ServiceSettings | None = None) -> bool:
+    """Answer a "where is my order" ticket at once if the order is on time (True), else mark it for an agent.
+    ``settings``: the merchant's service settings when the caller (``ticket_open``) has read them already."""
+    if settings is None:
+        settings = service_settings(merchant_id=ticket.merchant_id)
     parcels = warehouse.order_parcels(scope=Scope.merchant(order.merchant_id), order_id=order.pk)
     last_event_at = max((p.last_event_at for p in parcels if p.last_event_at), default=None)
     decision = domain.wismo_decide(
@@ -113,7 +115,12 @@ def wismo_handle(*, ticket: Ticket, order: Any) -> bool:
         lines.append(_("Follow it here: %(link)s") % {"link": values["tracking_link"]})
         lines += ["", _("Reply to this message if you need anything else."), "", settings.brand_name or ""]
         ticket_reply(
-            ticket=ticket, body="\n".join(lines).strip(), actor="automatic answer", resolve=True, automatic=True
+            ticket=ticket,
+            body="\n".join(lines).strip(),
+            actor="automatic answer",
+            resolve=True,
+            automatic=True,
+            settings=settings,
         )
     Ticket.objects.filter(pk=ticket.pk).update(auto_answered=True)
     ticket.auto_answered = True

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from quai.core import clock
 from quai.core.errors import Conflict
@@ -67,6 +69,22 @@ def test_where_is_my_order_on_time_is_answered_automatically_with_the_live_statu
     assert "/track/" in answer.body
     assert ticket.first_responded_at is not None
     assert order.pk in ticket.orders.values_list("pk", flat=True)
+
+
+def test_an_automatic_answer_reads_the_merchants_service_settings_once_and_uses_them_throughout(merchant, place):
+    """ticket_open, the automatic answer and its Message-ID read the settings once between them (they were read
+    three times a ticket): the brand signs the answer, the support address's domain names its Message-ID."""
+    clock.set_now(MONDAY_10)
+    ServiceSettings.objects.create(merchant=merchant, brand_name="Acme", support_email="aide@acme.example")
+    place("SHOP-5", to_status="picking", promise={"delivery_by": "2030-01-10"})
+    table = ServiceSettings._meta.db_table
+    with CaptureQueriesContext(connection) as queries:
+        ticket = _open(merchant, "Où est ma commande SHOP-5 ?")
+    assert sum(f'FROM "{table}"' in query["sql"] for query in queries) == 1
+    answer = ticket.messages.get(kind=MessageKind.OUTBOUND)
+    assert answer.message_id.endswith("@acme.example>") and answer.body.endswith("Acme")
+    ticket.refresh_from_db()
+    assert ticket.auto_answered and ticket.status == TicketStatus.RESOLVED
 
 
 def test_where_is_my_order_when_late_goes_to_an_agent(merchant, place):
