@@ -200,11 +200,23 @@ QUAI_OUTBOX_BACKOFF_SECONDS = float(os.environ.get("QUAI_OUTBOX_BACKOFF_SECONDS"
 # service desk's order story reads them (quai/service/warehouse.py), past a merchant's 30-day return window
 # after delivery; the order's status history is core's StateTransition, never purged (docs/OUTBOX.md, "Retention").
 QUAI_OUTBOX_RETENTION_DAYS = int(os.environ.get("QUAI_OUTBOX_RETENTION_DAYS", "90"))
+# Finished outbound webhook deliveries (and their attempts) are deleted once this many days old (0: kept forever). 30
+# days: a merchant can list and replay them (back office, API) for a month, as Stripe keeps its events and PayPal
+# its webhook events; deliveries still pending or waiting for a retry are never deleted (docs/CONNECTORS.md).
+QUAI_WEBHOOK_LOG_RETENTION_DAYS = int(os.environ.get("QUAI_WEBHOOK_LOG_RETENTION_DAYS", "30"))
+# The same for the shops' processed or failed inbound deliveries (never less than the 7 days of their dedupe) and
+# the finished calls to shops; held and pending ones stay, and ShopOrder (a shop order's link to Quai's) is kept.
+QUAI_SHOP_LOG_RETENTION_DAYS = int(os.environ.get("QUAI_SHOP_LOG_RETENTION_DAYS", "30"))
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "quai.core.tasks.outbox_sweep", "schedule": QUAI_OUTBOX_SWEEP_SECONDS},
     # Once a day at a quiet hour (UTC): a time of day, not an interval, so a beat restarted more often than daily
     # (a deploy, `make run` in the evenings) still runs it; `manage.py serve` runs this beat in the embedded default.
     "outbox-purge": {"task": "quai.core.tasks.outbox_purge", "schedule": crontab(hour=2, minute=30)},
+    # The integrations' logs (webhook deliveries and attempts, shop deliveries and calls), after the outbox's purge.
+    "integration-logs-purge": {
+        "task": "quai.integrations.tasks.integration_logs_purge",
+        "schedule": crontab(hour=2, minute=45),
+    },
     # Temporary zones open and close with the clock: this puts their stock in or out of availability.
     "stock-counting-sweep": {"task": "quai.inventory.tasks.stock_counting_sweep", "schedule": 60.0},
     # Idempotency-Key records are kept 24 h; the expired ones are deleted every hour, in batches.

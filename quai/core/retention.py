@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -78,15 +79,7 @@ def _sql(vendor: str) -> dict[str, str]:
     # What may go, said again in the delete itself: the chunk's ids were read a moment earlier, outside its transaction.
     old = f"{relayed} IS NOT NULL AND {relayed} < %(cutoff)s AND {occurred} < %(cutoff)s"
     return {
-        # The first event younger than the cut-off (its ``occurred_at`` index, one entry read): the walk's end. Ids
-        # follow time but for events written in the same moment by transactions that committed in another order,
-        # so an old event above it is only left to the next day's purge.
-        "top": f"SELECT {pk} FROM {outbox} WHERE {occurred} >= %(cutoff)s ORDER BY {occurred} LIMIT 1",
-        "last": f"SELECT max({pk}) FROM {outbox}",
-        "chunk": (
-            f"SELECT {pk} FROM {outbox} WHERE {pk} > %(after)s AND {pk} <= %(top)s AND {old}"
-            f" ORDER BY {pk} LIMIT %(chunk)s"
-        ),
+        "old": old,
         "events": f"DELETE FROM {outbox} WHERE {pk} {ids_of} AND {old}",
         # The handled rows of the chunk's id range whose event is gone (deleted by the statement above, in the same
         # transaction): an event the chunk kept (not relayed after all) keeps its rows. By the range, not the ids:
@@ -104,22 +97,72 @@ def _sql(vendor: str) -> dict[str, str]:
     }
 
 
+# --- What every purge of an append-mostly log shares (the outbox here, quai.integrations.retention's logs) --------
+
+
+def purge_chunk(chunk: int | None) -> int:
+    """The rows a chunk deletes: ``chunk``, or the database's default (``PURGE_CHUNK``; SQLite
+    ``PURGE_CHUNK_SQLITE``)."""
+    if chunk is None:
+        return PURGE_CHUNK if connection.vendor == "postgresql" else PURGE_CHUNK_SQLITE
+    if chunk <= 0:
+        raise ValueError("chunk must be positive")
+    return chunk
+
+
 @contextlib.contextmanager
-def _purge_lock() -> Iterator[bool]:
-    """PostgreSQL: the session's advisory lock of the purge, tried, not waited for (False: another purge holds it);
+def purge_lock(key: int) -> Iterator[bool]:
+    """PostgreSQL: the session's advisory lock ``key``, tried, not waited for (False: another purge holds it);
     released on the way out. SQLite: always True (one writer at a time)."""
     if connection.vendor != "postgresql":
         yield True
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_PURGE_LOCK])
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
         (taken,) = cursor.fetchone()
     try:
         yield bool(taken)
     finally:
         if taken:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [_PURGE_LOCK])
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def _purge_lock() -> contextlib.AbstractContextManager[bool]:
+    """The outbox purge's lock."""
+    return purge_lock(_PURGE_LOCK)
+
+
+def purge_walk(*, table: str, since: str, old: str, params: Mapping[str, Any], chunk: int) -> Iterator[list[int]]:
+    """The ids of each chunk of ``table`` (quoted) whose rows match ``old`` (SQL naming its parameters as
+    ``%(name)s`` from ``params``), oldest first: the primary key (``id``) walked from where the last chunk ended up
+    to the first row whose ``since`` (an indexed time column, quoted; one index entry read) is at or after
+    ``params["cutoff"]`` (or the last row when none is), so each chunk reads about the rows it deletes and a row
+    kept is walked past once. The ids are read outside any transaction: the caller deletes them, saying ``old``
+    again, before the next chunk is read. Ids follow time but for rows of transactions that committed out of order:
+    an old row above the first young one is left to the next purge."""
+    pk = connection.ops.quote_name("id")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {pk} FROM {table} WHERE {since} >= %(cutoff)s ORDER BY {since} LIMIT 1", params)
+        found = cursor.fetchone()
+        if found is None:  # every row is older than the cut-off: up to the last one
+            cursor.execute(f"SELECT max({pk}) FROM {table}")
+            found = cursor.fetchone()
+    top = found[0] if found and found[0] is not None else 0
+    select = (
+        f"SELECT {pk} FROM {table} WHERE {pk} > %(after)s AND {pk} <= %(top)s AND {old} ORDER BY {pk} LIMIT %(chunk)s"
+    )
+    after = 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(select, {**params, "after": after, "top": top, "chunk": chunk})
+            ids = [row[0] for row in cursor.fetchall()]
+        if not ids:
+            return
+        yield ids
+        after = ids[-1]
+        if len(ids) < chunk:
+            return
 
 
 def outbox_purge(
@@ -137,32 +180,20 @@ def outbox_purge(
     days = settings.QUAI_OUTBOX_RETENTION_DAYS if days is None else days
     if days <= 0:
         return PurgeResult(cutoff=None, dry_run=dry_run, skipped="retention off (0 days: events are kept forever)")
-    if chunk is None:
-        chunk = PURGE_CHUNK if connection.vendor == "postgresql" else PURGE_CHUNK_SQLITE
-    if chunk <= 0:
-        raise ValueError("chunk must be positive")
+    chunk = purge_chunk(chunk)
     cutoff = clock.now() - timedelta(days=days)
     result = PurgeResult(cutoff=cutoff, dry_run=dry_run)
     sql = _sql(connection.vendor)
     moment = connection.ops.adapt_datetimefield_value(cutoff)
-    with _purge_lock() as taken:
+    with purge_lock(_PURGE_LOCK) as taken:
         if not taken:
             result.skipped = "another purge is running"
             return result
-        with connection.cursor() as cursor:
-            cursor.execute(sql["top"], {"cutoff": moment})
-            found = cursor.fetchone()
-            if found is None:  # every event is older than the cut-off: up to the last one
-                cursor.execute(sql["last"])
-                found = cursor.fetchone()
-        top = found[0] if found and found[0] is not None else 0
-        after = 0
-        while True:
-            with connection.cursor() as cursor:
-                cursor.execute(sql["chunk"], {"after": after, "top": top, "cutoff": moment, "chunk": chunk})
-                ids = [row[0] for row in cursor.fetchall()]
-            if not ids:
-                break
+        outbox, occurred = (
+            connection.ops.quote_name(OutboxEvent._meta.db_table),
+            connection.ops.quote_name("occurred_at"),
+        )
+        for ids in purge_walk(table=outbox, since=occurred, old=sql["old"], params={"cutoff": moment}, chunk=chunk):
             span = {"first": ids[0], "last": ids[-1], "cutoff": moment}
             if dry_run:
                 with connection.cursor() as cursor:
@@ -178,11 +209,8 @@ def outbox_purge(
                         result.handled += cursor.rowcount
                     result.events += deleted
             result.chunks += 1
-            after = ids[-1]
             if progress is not None:
                 progress(result)
-            if len(ids) < chunk:
-                break
     if not dry_run and result.events:
         logger.info(
             "outbox purge: %d events and %d handled rows relayed before %s deleted in %d chunks",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from quai.celery import app
-from quai.integrations import services
+from quai.integrations import retention, services
 from quai.integrations.services import deliveries
 
 logger = logging.getLogger(__name__)
@@ -81,3 +81,11 @@ def connection_reconcile(connection_id: int) -> None:
     connection = services.connections_get_any(connection_id)
     if connection is not None:
         services.connection_stock_reconcile(connection=connection)
+
+
+@app.task(name="quai.integrations.tasks.integration_logs_purge", ignore_result=True)
+def integration_logs_purge() -> int:
+    # Daily (beat's "integration-logs-purge", on the default queue: never holding a shop_push worker): finished
+    # webhook deliveries, shop deliveries and calls past their retention, in chunks (quai.integrations.retention).
+    result = retention.integration_logs_purge()
+    return result.deliveries + result.inbound + result.calls
