@@ -322,7 +322,9 @@ def promises_record_for_orders(*, orders: Sequence[tuple[int, int]]) -> list[Pro
     # The configuration and labour's roster as they are now (one query of stamps; read again only if they moved).
     selectors.caches_check()
     for merchant_id, merchant_skus in skus.items():
-        selectors.stock_warm(merchant_id=merchant_id, skus=merchant_skus)
+        # No site promises for the merchant: no quote follows (``_promise_values``), so no stock to read for one.
+        if selectors.site_config_for(merchant_id) is not None:
+            selectors.stock_warm(merchant_id=merchant_id, skus=merchant_skus)
     records = []
     # Per merchant (its site's calendar, backlog and labour's hours): the batch's orders placed at one instant
     # share their drain behind the backlog.
