@@ -150,10 +150,13 @@ def _sql(log: _Log, vendor: str) -> dict[str, str]:
     if log.child is not None:
         child, fk = quote(log.child._meta.db_table), quote(log.child_fk)
         # The chunk's range of the foreign key's index, those whose parent is gone (deleted just before, in the same
-        # transaction; the constraint is checked at commit): a delivery the chunk kept keeps its attempts.
+        # transaction; the constraint is checked at commit): a delivery the chunk kept keeps its attempts. The parent
+        # is looked for in the same range (the same rows): without it, at 5,000 a chunk PostgreSQL chose a hash anti
+        # join over a scan of the whole deliveries table (120,200 rows: 14,900 pages read, 234 ms a chunk; a merge
+        # of the two ranges with it: 806 pages, 16 ms).
         sql["child"] = (
-            f"DELETE FROM {child} WHERE {fk} BETWEEN %(first)s AND %(last)s"
-            f" AND NOT EXISTS (SELECT 1 FROM {table} p WHERE p.{pk} = {child}.{fk})"
+            f"DELETE FROM {child} WHERE {fk} BETWEEN %(first)s AND %(last)s AND NOT EXISTS"
+            f" (SELECT 1 FROM {table} p WHERE p.{pk} = {child}.{fk} AND p.{pk} BETWEEN %(first)s AND %(last)s)"
         )
         sql["child_count"] = (
             f"SELECT count(*) FROM {child} WHERE {fk} BETWEEN %(first)s AND %(last)s"
