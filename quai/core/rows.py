@@ -1,5 +1,6 @@
 """Multi-row INSERTs and UPDATEs for hot paths (the outbox's events, the relay's ``HandledEvent`` rows, the
-promise's records; ``rows_update``), portable between SQLite and PostgreSQL.
+promise's records; ``rows_update`` and ``values_update``: the pack line's, the totes', the trucks' and the
+deliveries' writes), portable between SQLite and PostgreSQL.
 
 The same statement as ``quai.orders.services.rows`` builds for intake's rows (whose docstring tells why not
 ``bulk_create``: the ORM compiles the statement again and prepares every value through its compiler on each call),
@@ -321,24 +322,35 @@ def _update_sql(model: type[models.Model], vendor: str, fields: tuple[str, ...])
     return f"UPDATE {table} SET {sets} FROM {source} WHERE {table}.{quote(str(pk.column))} = v.id"
 
 
-def rows_update(objects: Sequence[models.Model], fields: Sequence[str]) -> None:
-    """Write ``fields`` of ``objects`` (saved instances of one model) in ONE statement, an ``UPDATE … FROM`` the
-    rows as one JSON parameter (``json_to_recordset`` on PostgreSQL, ``json_each`` on SQLite), whose text is the
-    same for any number of rows: what ``Model.objects.filter(pk=…).update(…)`` per object writes, each value
-    prepared as the ORM prepares it (``get_db_prep_save``). Why: an ORM update per object (or per distinct set of
-    values) compiles its statement each time, and a day's deliveries each have their own instant."""
+def rows_update(objects: Sequence[models.Model], fields: Sequence[str]) -> int:
+    """Write ``fields`` of ``objects`` (saved instances of one model, each once) as they are in memory, in ONE
+    statement, an ``UPDATE … FROM`` the rows as one JSON parameter (``json_to_recordset`` on PostgreSQL,
+    ``json_each`` on SQLite), whose text is the same for any number of rows: what ``QuerySet.bulk_update(objects,
+    fields)`` writes, each value prepared as the ORM prepares it (``get_db_prep_save``). Returns the rows matched.
+
+    Why not ``bulk_update``: it builds a ``CASE WHEN pk = … THEN …`` per row and field and compiles them through the
+    ORM's expressions, milliseconds of Python per call for a few hundred rows. Why not a ``VALUES`` list (the form
+    of ``quai.core.db.rows_update``, folded into this one on 5 December 2026): its text changed with the number of
+    rows, so PostgreSQL parsed and planned it on every call, and psycopg adapted its parameters one by one."""
     if not objects:
-        return
+        return 0
     model = type(objects[0])
+    if any(type(obj) is not model for obj in objects):
+        raise TypeError("rows_update writes rows of one model at a time")
+    if len({obj.pk for obj in objects}) != len(objects):
+        raise ValueError("rows_update writes each row once: a row is given twice")
     columns = _update_columns(model, tuple(fields))
-    values_update(model, fields, [(obj.pk, *(getattr(obj, field.attname) for field in columns)) for obj in objects])
+    return values_update(
+        model, fields, [(obj.pk, *(getattr(obj, field.attname) for field in columns)) for obj in objects]
+    )
 
 
-def values_update(model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def values_update(model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
     """``rows_update`` for rows given as tuples, not model instances: each the row's primary key, then its values
-    of ``fields`` in that order (the same statement, each value prepared as the ORM prepares it)."""
+    of ``fields`` in that order (the same statement, each value prepared as the ORM prepares it). Returns the rows
+    matched."""
     if not rows:
-        return
+        return 0
     columns = _update_columns(model, tuple(fields))
     db = connections[DEFAULT_DB_ALIAS]
     postgres = db.vendor == "postgresql"
@@ -356,12 +368,25 @@ def values_update(model: type[models.Model], fields: Sequence[str], rows: Sequen
         params.append([row[0] for row in rows])
     with db.cursor() as cursor:
         cursor.execute(_update_sql(model, db.vendor, tuple(fields)), params)
+        return int(cursor.rowcount)
 
 
 def ids_in(vendor: str) -> str:
     """The test that a column is among the ids of ``ids_param``, for ``vendor``'s SQL: ``= ANY(%s::bigint[])`` on
     PostgreSQL, ``IN (SELECT value FROM json_each(%s))`` on SQLite (one placeholder either way)."""
     return "= ANY(%s::bigint[])" if vendor == "postgresql" else "IN (SELECT value FROM json_each(%s))"
+
+
+def texts_in(vendor: str) -> str:
+    """``ids_in`` for texts: ``= ANY(%s::text[])`` on PostgreSQL, ``IN (SELECT value FROM json_each(%s))`` on
+    SQLite; the parameter is ``texts_param``'s."""
+    return "= ANY(%s::text[])" if vendor == "postgresql" else "IN (SELECT value FROM json_each(%s))"
+
+
+def texts_param(texts: Iterable[str]) -> Any:
+    """A list of texts as ONE parameter, for ``texts_in`` (an array on PostgreSQL, a JSON array on SQLite)."""
+    listed = list(texts)
+    return listed if connection.vendor == "postgresql" else json.dumps(listed)
 
 
 def ids_param(ids: Iterable[int]) -> Any:

@@ -24,10 +24,9 @@ from django.utils.translation import gettext as _
 
 from quai.catalog.selectors import scan_resolve_among
 from quai.core import clock
-from quai.core.db import rows_update
 from quai.core.errors import Conflict, Forbidden, InsufficientStock, NotFound, QuaiError, ValidationFailed
 from quai.core.outbox import event_record, events_record_many
-from quai.core.rows import model_rows_insert
+from quai.core.rows import model_rows_insert, rows_update
 from quai.core.states import StateMachine, Step, transition, transitions_many
 from quai.fulfillment import domain, routing, statements
 from quai.fulfillment.events import BatchStatusChanged, PickConfirmed, PickShort, ToteCompleted, WaveReleased

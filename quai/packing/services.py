@@ -28,10 +28,9 @@ from django.utils.translation import gettext as _
 from quai.catalog.models import PackagingType
 from quai.catalog.selectors import ScanResult, scan_resolve, scans_resolve
 from quai.core import clock
-from quai.core.db import rows_update
 from quai.core.errors import Conflict, NotFound, QuaiError, ValidationFailed
 from quai.core.outbox import event_record, events_record_many
-from quai.core.rows import ids_in, ids_param, model_rows_insert
+from quai.core.rows import ids_in, ids_param, model_rows_insert, rows_update, texts_in, texts_param
 from quai.core.states import actor_of
 from quai.fulfillment.selectors import (
     PickedUnits,
@@ -229,13 +228,14 @@ def _orders_for_codes(codes: Sequence[str], *, lock: bool = False) -> dict[str, 
         rows: Any = []
     elif lock:
         # The locking read of a pack line's round: the statement the queryset below writes (FLOOR is every
-        # merchant's), written once (``reads``), the rows made as it makes them.
+        # merchant's), written once (``reads``), the rows made as it makes them; the references ONE parameter, so
+        # its text is the same for any round's size (an ``IN`` list of a placeholder each was planned every call).
         quote = connection.ops.quote_name
         upper = f"UPPER({quote(Order._meta.db_table)}.{quote('external_id')})"
         rows = reads.instances_read(
             Order,
-            f"{upper} IN ({', '.join(['%s'] * len(references))})",
-            references,
+            f"{upper} {texts_in(connection.vendor)}",
+            [texts_param(references)],
             lock=True,
             annotations=[("reference", upper)],
         )

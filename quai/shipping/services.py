@@ -21,10 +21,9 @@ from django.utils.translation import gettext as _
 
 from quai.core import clock
 from quai.core.crypto import credentials_load, credentials_merge
-from quai.core.db import rows_update
 from quai.core.errors import Conflict, NotFound, QuaiError, ValidationFailed
 from quai.core.outbox import event_record, events_record_many
-from quai.core.rows import by_ids, model_rows_insert, values_update
+from quai.core.rows import by_ids, model_rows_insert, rows_update, values_update
 from quai.core.states import actor_of
 from quai.shipping import domain
 from quai.shipping.carriers.base import (

@@ -109,10 +109,25 @@ def test_by_ids_reads_as_the_queryset(parcels: list[Parcel]) -> None:
     assert reads.by_ids(Order, []) == []
 
 
+def _locked_for_codes(codes: list[str]) -> tuple[Any, list[str]]:
+    """``_orders_locked_for_codes(codes)`` and the texts of its read of the references (placeholders, not values;
+    not the look-up one by one of a code that found nothing, ``LIMIT 2``)."""
+    seen: list[str] = []
+
+    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        seen.extend([sql] if "UPPER" in sql and "LIMIT" not in sql else [])
+        return execute(sql, params, many, context)
+
+    with transaction.atomic(), connection.execute_wrapper(record):
+        return services._orders_locked_for_codes(codes), seen
+
+
 def test_orders_locked_for_codes_as_the_annotated_queryset(parcels: list[Parcel]) -> None:
     codes = ["R-1", " r-2 ", "R-3", "nope", "R-4"]
-    with transaction.atomic():
-        resolved, locked = services._orders_locked_for_codes(codes)
+    (resolved, locked), many = _locked_for_codes(codes)
+    _found, one = _locked_for_codes(["R-1"])
+    # The references are ONE parameter: the same statement text for five codes as for one (prepared once).
+    assert len(many) == 1 and many == one
     references = sorted({c.strip().upper() for c in codes})
     wanted = {
         o.pk: o
@@ -149,16 +164,15 @@ class _Undo(Exception):
     pass
 
 
-def test_closed_write_writes_what_rows_update_writes(parcels: list[Parcel]) -> None:
+def test_closed_write_writes_what_bulk_update_writes(parcels: list[Parcel]) -> None:
     from quai.core import clock
-    from quai.core.db import rows_update
 
     columns = ["status", "closed_at", "shipment_id", "carrier_code", "last_error", "updated_at"]
     now = clock.now()
     written = []
     for write in (
         lambda chosen: services._closed_write(chosen, now=now),
-        lambda chosen: rows_update(chosen, columns),
+        lambda chosen: Parcel.objects.bulk_update(chosen, columns),
     ):
         try:
             with transaction.atomic():

@@ -1,6 +1,8 @@
-"""``quai.core.db.rows_update`` writes what ``bulk_update`` writes: here on the pack station's parcels, whose
+"""``quai.core.rows.rows_update`` writes what ``bulk_update`` writes: here on the pack station's parcels, whose
 columns cover the kinds the batch forms write (text, whole numbers and their NULL, a boolean, a JSON list, times,
-a foreign key), on both databases."""
+a foreign key), on both databases, in one statement whose text does not depend on the number of rows. (Until
+5 December 2026 the pack line, the totes and the trucks called ``quai.core.db.rows_update``, a ``VALUES`` list per
+number of rows; it was folded into this one.)"""
 
 from __future__ import annotations
 
@@ -8,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
-from quai.core.db import rows_update
+from quai.core.rows import rows_update
 from quai.packing.models import Parcel, ParcelItem
 from quai.packing.tests.factories import parcel_for
 from quai.tenants.tests.factories import MerchantFactory
@@ -50,6 +53,11 @@ def _changed(parcels: list[Parcel], station: Any) -> list[Parcel]:
     return parcels
 
 
+def _text(sql: str) -> str:
+    """A captured statement without its parameters' values (SQLite's log inlines them): up to ``FROM``'s source."""
+    return sql.split(" FROM ", 1)[0]
+
+
 def _rows() -> list[tuple[Any, ...]]:
     return list(
         Parcel.objects.order_by("pk").values_list("pk", *[f if f != "station" else "station_id" for f in FIELDS])
@@ -67,8 +75,16 @@ def test_rows_update_writes_what_bulk_update_writes() -> None:
         expected = _rows()
         raise _Undo
     before = _rows()
-    matched = rows_update(_changed(list(Parcel.objects.filter(pk__in=ids).order_by("pk")), station), FIELDS)
+    changed = _changed(list(Parcel.objects.filter(pk__in=ids).order_by("pk")), station)
+    with CaptureQueriesContext(connection) as many:
+        matched = rows_update(changed, FIELDS)
     assert matched == 3
+    first = _changed(list(Parcel.objects.filter(pk=ids[0])), station)
+    with CaptureQueriesContext(connection) as one:
+        assert rows_update(first, FIELDS) == 1
+    # One statement, the same text for one row as for three (prepared once on PostgreSQL).
+    assert len(many) == len(one) == 1
+    assert _text(many[0]["sql"]) == _text(one[0]["sql"])
     assert _rows() == expected != before
     assert [row for row in _rows() if row[0] == untouched] == [row for row in before if row[0] == untouched]
 

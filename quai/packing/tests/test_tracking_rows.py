@@ -1,6 +1,7 @@
 """The carrier's tracking file (``tracking_record_many``) writes its shipments as ONE JSON parameter
 (``quai.core.rows.values_update``) and locks them, and the orders it delivers, by statements written once
-(``quai.core.rows.by_ids``): the same rows as the ``UPDATE … FROM (VALUES …)`` of ``quai.core.db.rows_update`` and
+(``quai.core.rows.by_ids``): the same rows as the ORM's ``bulk_update`` (until 5 December 2026 the reference was
+``quai.core.db.rows_update``'s ``UPDATE … FROM (VALUES …)``, since folded into ``quai.core.rows.rows_update``) and
 the querysets they replace — every column of every shipment, in SQLite's stored text too (a datetime, a date and
 their NULLs), the same instances (values, types, deferred fields, id order). ``test_tracking_many`` compares the
 whole file with one by one. Here, above shipping, because the parcels are packed and handed over first."""
@@ -14,7 +15,6 @@ import pytest
 from django.db import connection, transaction
 
 from quai.core import clock
-from quai.core.db import rows_update
 from quai.core.rows import by_ids, values_update
 from quai.orders.models import Order
 from quai.orders.services.floor_shipping import STEP_FIELDS
@@ -36,13 +36,13 @@ def _stored() -> list[Any]:
 
 
 @pytest.mark.django_db
-def test_the_shipments_json_update_writes_what_the_values_update_wrote() -> None:
+def test_the_shipments_json_update_writes_what_bulk_update_writes() -> None:
     shipments = _shipped_parcels(4)
     fields = services._TRACKING_WRITTEN
     at = MOMENT + timedelta(days=1, microseconds=123456)
     written = []
     for write in (
-        lambda chosen: rows_update(chosen, list(fields)),
+        lambda chosen: Shipment.objects.bulk_update(chosen, list(fields)),
         lambda chosen: values_update(Shipment, fields, [(s.pk, *(getattr(s, f) for f in fields)) for s in chosen]),
     ):
         with pytest.raises(_Undo), transaction.atomic():
