@@ -8,7 +8,6 @@ families and change hands) and the phone is left where it is.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -22,7 +21,7 @@ from quai.core import clock
 from quai.core.errors import NotFound
 from quai.core.events import Envelope
 from quai.core.outbox import event_record
-from quai.core.rows import ids_in, ids_param, rows_insert
+from quai.core.rows import ids_in, ids_param, rows_insert, texts_in, texts_param
 from quai.core.states import actor_of
 from quai.orders import domain as orders_domain
 from quai.orders import selectors as orders_selectors
@@ -259,8 +258,8 @@ def _customers_named(shoppers: Sequence[tuple[int, int, str, str, str]]) -> list
     merchants = sorted({merchant_id for _o, merchant_id, *_rest in shoppers})
     params = [
         ids_param(merchants),
-        _texts_param(sorted({email for _m, email in emails})),
-        _texts_param(sorted({phone for _m, phone in phones})),
+        texts_param(sorted({email for _m, email in emails})),
+        texts_param(sorted({phone for _m, phone in phones})),
     ]
     with connection.cursor() as cursor:
         cursor.execute(_customers_named_sql(connection.vendor), params)
@@ -270,26 +269,17 @@ def _customers_named(shoppers: Sequence[tuple[int, int, str, str, str]]) -> list
     ]
 
 
-def _texts_param(values: list[str]) -> Any:
-    """A list of texts as ONE parameter: an array on PostgreSQL, a JSON array on SQLite (``ids_param``'s way)."""
-    return values if connection.vendor == "postgresql" else json.dumps(values)
-
-
 @cache
 def _customers_named_sql(vendor: str) -> str:
     quote = connection.ops.quote_name
     column = {str(field.attname): quote(str(field.column)) for field in Customer._meta.concrete_fields}
-    if vendor == "postgresql":
-        email_in, phone_in = "= ANY(%s::text[])", "= ANY(%s::text[])"
-    else:
-        email_in = phone_in = "IN (SELECT value FROM json_each(%s))"
     email, phone = column["email"], column["phone"]
     # ``<> ''``: the unique indexes' own condition (no shopper's email or phone is empty here), so the planner may
     # take them; the ORM's form inlined the values, from which it proves the same.
     return (
         f"SELECT {column['id']}, {column['merchant_id']}, {email}, {phone}, {column['name']}"
         f" FROM {quote(Customer._meta.db_table)} WHERE {column['merchant_id']} {ids_in(vendor)}"
-        f" AND (({email} <> '' AND {email} {email_in}) OR ({phone} <> '' AND {phone} {phone_in}))"
+        f" AND (({email} <> '' AND {email} {texts_in(vendor)}) OR ({phone} <> '' AND {phone} {texts_in(vendor)}))"
         f" ORDER BY {column['id']}"
     )
 
