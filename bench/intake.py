@@ -612,6 +612,10 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            # HTTP/1.1, so the sender's connections are kept alive as a merchant's endpoint keeps them (HTTP/1.0 closed
+            # each one: a TCP connect per delivery); every answer says its length and every body is read whole.
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self) -> None:
                 now = time.time()
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

@@ -5,7 +5,8 @@ one subscription to a local receiver and ``BENCH_WEBHOOKS_DELIVERIES`` pending d
 ``BENCH_WEBHOOKS_RESOURCES`` resources (default 2,000), written in one insert, interleaved as a sale writes them
 (resource 1, 2, …, 2,000, then 1, 2, … again). One process then calls ``webhook_deliveries_send_due`` until none is
 pending, as a Celery worker's task does. The receiver runs in this (the parent) process, so its CPU is not the
-sender's: an HTTP/1.0 server in threads (a new connection per request, like bench/intake.py's), answering 200.
+sender's: an HTTP/1.1 server in threads (a thread per connection, kept alive as a merchant's endpoint keeps it; it
+was HTTP/1.0, a new connection per request, until 2026-12-05: docs/INTAKE.md), answering 200, like bench/intake.py's.
 
 Printed: deliveries per second (wall clock), the sender's CPU per delivery (``time.process_time``), SQL statements
 per delivery, and the receiver's checks, which FAIL the run: each delivery received once, and in order per resource.
@@ -198,6 +199,10 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            # HTTP/1.1, so the sender's connections are kept alive as a merchant's endpoint keeps them (HTTP/1.0 closed
+            # each one: a TCP connect per delivery); every answer says its length and every body is read whole.
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
                 with receiver.lock:

@@ -18,7 +18,7 @@ from quai.core.events import Envelope, Event, subscribe, unsubscribe
 from quai.core.marks import mark_pop, mark_take
 from quai.core.models import HandledEvent
 from quai.core.outbox import PRIORITY_AGAIN_KEY, events_record_many, outbox_relay, outbox_relay_priority, relay_first
-from quai.core.tests.local_redis import redis_up
+from quai.core.tests.local_redis import redis_up, redis_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -97,7 +97,7 @@ def test_the_mark_a_leaving_pass_leaves_makes_a_relay_batch_queue_a_pass_and_a_p
 ) -> None:
     if not redis_up():
         pytest.skip("needs the local Redis")
-    settings.REDIS_URL = "redis://127.0.0.1:6379/2"
+    settings.REDIS_URL = redis_url()
     mark_pop(PRIORITY_AGAIN_KEY)
     queued: list[int] = []
     monkeypatch.setattr(outbox, "_queue_priority_pass", lambda: queued.append(1))
