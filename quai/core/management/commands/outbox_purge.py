@@ -7,9 +7,10 @@ from datetime import UTC
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from quai.core.retention import PURGE_CHUNK, PURGE_CHUNK_SQLITE, PurgeResult, outbox_purge
+from quai.core.management.purge_options import purge_arguments, purge_options_check
+from quai.core.retention import PurgeResult, outbox_purge
 
 
 class Command(BaseCommand):
@@ -19,23 +20,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--days", type=int, default=None, help="keep this many days (default QUAI_OUTBOX_RETENTION_DAYS)"
-        )
-        parser.add_argument("--dry-run", action="store_true", help="count what would be deleted; delete nothing")
-        parser.add_argument(
-            "--chunk",
-            type=int,
-            default=None,
-            help=f"events a transaction (default {PURGE_CHUNK}, on SQLite {PURGE_CHUNK_SQLITE})",
-        )
+        purge_arguments(parser, days_help="keep this many days (default QUAI_OUTBOX_RETENTION_DAYS)", unit="events")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        purge_options_check(options)
         days = settings.QUAI_OUTBOX_RETENTION_DAYS if options["days"] is None else options["days"]
-        if days < 0:
-            raise CommandError("--days must be 0 (keep everything) or more")
-        if options["chunk"] is not None and options["chunk"] <= 0:
-            raise CommandError("--chunk must be positive")
         dry_run = options["dry_run"]
         verb = "would purge" if dry_run else "purged"
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from quai.core.retention import PURGE_CHUNK, PURGE_CHUNK_SQLITE
+from quai.core.management.purge_options import purge_arguments, purge_options_check
 from quai.integrations.retention import INBOUND_DEDUPE_DAYS, LogsPurgeResult, integration_logs_purge
 
 
@@ -27,27 +27,16 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--days",
-            type=int,
-            default=None,
-            help="keep this many days of every log (default: QUAI_WEBHOOK_LOG_RETENTION_DAYS for webhook deliveries, "
-            "QUAI_SHOP_LOG_RETENTION_DAYS for shop deliveries and calls)",
-        )
-        parser.add_argument("--dry-run", action="store_true", help="count what would be deleted; delete nothing")
-        parser.add_argument(
-            "--chunk",
-            type=int,
-            default=None,
-            help=f"rows a transaction (default {PURGE_CHUNK}, on SQLite {PURGE_CHUNK_SQLITE})",
+        purge_arguments(
+            parser,
+            days_help="keep this many days of every log (default: QUAI_WEBHOOK_LOG_RETENTION_DAYS for webhook "
+            "deliveries, QUAI_SHOP_LOG_RETENTION_DAYS for shop deliveries and calls)",
+            unit="rows",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        purge_options_check(options)
         days = options["days"]
-        if days is not None and days < 0:
-            raise CommandError("--days must be 0 (keep everything) or more")
-        if options["chunk"] is not None and options["chunk"] <= 0:
-            raise CommandError("--chunk must be positive")
         webhook_days = settings.QUAI_WEBHOOK_LOG_RETENTION_DAYS if days is None else days
         shop_days = settings.QUAI_SHOP_LOG_RETENTION_DAYS if days is None else days
         dry_run = options["dry_run"]
