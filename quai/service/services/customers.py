@@ -206,9 +206,11 @@ def on_orders_received(items: Sequence[tuple[OrderReceived, Envelope]]) -> None:
         )
         for customer, (pk,) in zip(created, ids, strict=True):
             customer[0] = pk
+    # ``updated_at`` moves with a fill, as the per-event handler's ``save(update_fields=…)`` moves it.
+    filled_at = clock.now()
     for customer_id, changed in fills.items():
         for field, value in changed.items():
-            Customer.objects.filter(pk=customer_id, **{field: ""}).update(**{field: value})
+            Customer.objects.filter(pk=customer_id, **{field: ""}).update(**{field: value, "updated_at": filled_at})
     # ``bulk_create(ignore_conflicts=True)``'s rows, without a model instance per link.
     linked_at = timezone.now()
     rows_insert(

@@ -98,12 +98,12 @@ def test_the_batch_s_new_customers_have_every_column_the_per_event_handler_write
             raise Undo
         on_orders_received(scenario["items"])
     together = _columns()
-    # A customer known before and filled in by the batch: the per-event handler's ``save(update_fields=…)`` moves
-    # its ``updated_at``, the batch form's guarded update (``WHERE field = ''``) does not, as before this form.
-    for row in one_by_one[0]:
-        if row["created_at"] != moment:
-            row["updated_at"] = before[row["email"]]
+    # A customer known before and filled in by the batch: its ``updated_at`` moves to the clock's instant in both
+    # forms (the per-event handler's ``save(update_fields=…)``, the batch's guarded update); one not filled keeps it.
     assert together == one_by_one
+    known = {row["email"]: row["updated_at"] for row in together[0] if row["created_at"] != moment}
+    assert known["alice@example.fr"] == moment != before["alice@example.fr"]  # her phone and name filled
+    assert known["bob@example.fr"] == before["bob@example.fr"]  # nothing of his filled (the phone is alice's)
     made = [row for row in together[0] if row["created_at"] == moment]
     assert len(made) == 3  # dave, eve and the other merchant's alice: created at the clock's instant
     assert all(row["updated_at"] == moment and row["language"] == "" and not row["trusted"] for row in made)
