@@ -385,15 +385,19 @@ def texts_in(vendor: str) -> str:
 
 def texts_param(texts: Iterable[str]) -> Any:
     """A list of texts as ONE parameter, for ``texts_in`` (an array on PostgreSQL, a JSON array on SQLite)."""
-    listed = list(texts)
-    return listed if connection.vendor == "postgresql" else json.dumps(listed)
+    return _list_param(texts)
 
 
 def ids_param(ids: Iterable[int]) -> Any:
     """A list of ids as ONE parameter: an array on PostgreSQL (``= ANY(%s)``), a JSON array on SQLite (``IN (SELECT
     value FROM json_each(%s))``), so a statement's text is the same for any number of ids (parsed once, not
     compiled by the ORM per call)."""
-    listed = list(ids)
+    return _list_param(ids)
+
+
+def _list_param(values: Iterable[Any]) -> Any:
+    """``ids_param``'s and ``texts_param``'s one parameter: the list itself for psycopg (an array), JSON for SQLite."""
+    listed = list(values)
     return listed if connection.vendor == "postgresql" else json.dumps(listed)
 
 
