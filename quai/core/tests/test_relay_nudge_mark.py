@@ -8,7 +8,7 @@ import pytest
 
 from quai.core import marks, outbox
 from quai.core import tasks as core_tasks
-from quai.core.tests.local_redis import redis_up
+from quai.core.tests.local_redis import redis_up, redis_url
 
 
 def _nudge_of_one_commit(capture):
@@ -35,7 +35,7 @@ def test_without_redis_every_commit_queues_a_relay_task(settings, monkeypatch, d
 def test_with_redis_a_burst_of_commits_queues_one_relay_task_until_it_starts(
     settings, monkeypatch, django_capture_on_commit_callbacks
 ):
-    settings.REDIS_URL = "redis://127.0.0.1:6379/9"
+    settings.REDIS_URL = redis_url()
     redis = marks._redis(settings.REDIS_URL)
     redis.delete(outbox.RELAY_QUEUED_KEY)
     queued: list[int] = []
@@ -61,7 +61,7 @@ def test_with_redis_a_burst_of_commits_queues_one_relay_task_until_it_starts(
 def test_a_relay_task_that_could_not_be_queued_leaves_no_mark(
     settings, monkeypatch, django_capture_on_commit_callbacks
 ):
-    settings.REDIS_URL = "redis://127.0.0.1:6379/9"
+    settings.REDIS_URL = redis_url()
     redis = marks._redis(settings.REDIS_URL)
     redis.delete(outbox.RELAY_QUEUED_KEY)
 
@@ -85,7 +85,7 @@ def test_a_nudge_asking_for_the_priority_pass_takes_both_marks_in_one_round_trip
     """Each mark taken, held and given back as before; one Redis round trip per commit's nudge instead of two."""
     from redis.connection import Connection
 
-    settings.REDIS_URL = "redis://127.0.0.1:6379/9"
+    settings.REDIS_URL = redis_url()
     redis = marks._redis(settings.REDIS_URL)
     keys = (outbox.RELAY_QUEUED_KEY, outbox.PRIORITY_QUEUED_KEY)
     redis.delete(*keys)

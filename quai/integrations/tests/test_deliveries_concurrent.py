@@ -12,7 +12,7 @@ import pytest
 from django.db import OperationalError, transaction
 
 from quai.core import clock, marks
-from quai.core.tests.local_redis import redis_up
+from quai.core.tests.local_redis import redis_up, redis_url
 from quai.integrations import domain, services
 from quai.integrations.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from quai.integrations.services import deliveries
@@ -254,7 +254,7 @@ def test_with_redis_a_burst_of_commits_queues_one_send_task_until_it_starts(
 ):
     from quai.integrations import tasks
 
-    settings.REDIS_URL = "redis://127.0.0.1:6379/9"
+    settings.REDIS_URL = redis_url()
     marks._redis(settings.REDIS_URL).delete(deliveries._SEND_QUEUED_KEY)
     queued: list[int] = []
     monkeypatch.setattr(tasks.webhook_deliveries_send, "delay", lambda: queued.append(1))
@@ -279,7 +279,7 @@ def test_the_nudged_task_sends_what_comes_while_it_lingers_and_nudges_queue_noth
 ):
     from quai.integrations import tasks
 
-    settings.REDIS_URL = "redis://127.0.0.1:6379/9"
+    settings.REDIS_URL = redis_url()
     settings.QUAI_WEBHOOKS_LINGER_SECONDS = 3.0  # far longer than the commit below takes, even on a loaded machine
     mark = marks._redis(settings.REDIS_URL)
     mark.delete(deliveries._SEND_QUEUED_KEY)
