@@ -562,9 +562,13 @@ def report_text(figures: dict[str, Any]) -> str:
         (_("at the end of the day"), ", ".join(f"{_stage(k)} {_n(v)}" for k, v in figures["stages_end"].items())),
     ]
     if p["late_causes"]:
-        rows.append((_("late shipments by cause"), ", ".join(f"{k} {_n(v)}" for k, v in p["late_causes"].items())))
+        rows.append(
+            (_("late shipments by cause"), ", ".join(f"{_cause(k)} {_n(v)}" for k, v in p["late_causes"].items()))
+        )
     if p["broken_causes"]:
-        rows.append((_("late deliveries by cause"), ", ".join(f"{k} {_n(v)}" for k, v in p["broken_causes"].items())))
+        rows.append(
+            (_("late deliveries by cause"), ", ".join(f"{_cause(k)} {_n(v)}" for k, v in p["broken_causes"].items()))
+        )
     rows.append((_("first stage behind"), _behind_summary(behind)))
     rows.append((_("wall time"), f"{_n(figures['wall_seconds'].get('total', 0))} s"))
     width = max(len(label) for label, _value in rows) + 2

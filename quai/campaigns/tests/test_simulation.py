@@ -244,3 +244,20 @@ def test_the_report_reads_in_french_with_french_numbers_and_in_english() -> None
     assert '<html lang="en">' in english
     assert "Shipped on time" in english and "99.20%" in english and "1,234" in english
     assert "First stage to fall behind: <b>packing</b> at 12:30" in english
+
+
+def test_the_summary_names_the_causes_of_lateness_in_words_in_both_languages() -> None:
+    # The summary printed "late deliveries by cause  carrier_late 19": the cause's key, in French too, where the
+    # HTML report said "transport plus long que promis".
+    from django.utils import translation
+
+    from quai.campaigns.simulation.report import report_text
+
+    figures = _figures_of_a_day()
+    with translation.override("fr"):
+        french = report_text(figures)
+    assert "transport plus long que promis 19" in french and "pas encore emballée) 10" in french
+    assert "carrier_late" not in french and "packing 10" not in french
+    with translation.override("en"):
+        english = report_text(figures)
+    assert "carrier transit longer than promised 19" in english and "packing (picked, not yet packed) 10" in english
