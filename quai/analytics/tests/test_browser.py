@@ -1,5 +1,6 @@
-"""The supervisor's board in Chromium at a desk (1280×800) and on a tablet (820×1180, upright): it renders, the
-menu's "s" key opens it, and its panel refreshes itself with new figures. Screenshots under var/screenshots/."""
+"""The supervisor's board in Chromium at a desk (1280×800), on a tablet (820×1180, upright) and on a handheld
+(360×740): it renders, the menu's "s" key opens it, and its panel refreshes itself with new figures. Screenshots
+under var/screenshots/."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DESK = {"width": 1280, "height": 800}
 TABLET = {"width": 820, "height": 1180}
+HANDHELD = {"width": 360, "height": 740}
 
 
 def _received(page) -> str:  # type: ignore[no-untyped-def]
@@ -61,4 +63,24 @@ def test_the_board_on_a_tablet(chromium, live_server, scenario, supervisor):  # 
     assert curve["y"] > cutoffs["y"] + cutoffs["height"] - 1
     assert page.evaluate("document.documentElement.scrollWidth") <= TABLET["width"]
     screenshot(page, "supervisor-board-tablet-en")
+    context.close()
+
+
+def test_the_board_on_a_handheld_stays_within_the_screen(chromium, live_server, scenario, supervisor):  # type: ignore[no-untyped-def]
+    # At 360 px the cut-offs' and the staff's tables ran 250 px past the screen's edge (their headers never wrapped).
+    context = chromium.new_context(viewport=HANDHELD, locale="fr-FR", base_url=live_server.url, is_mobile=True)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    login_page(page, supervisor, live_server.url)
+    page.goto("/ops/supervisor/?site=LYS1")
+    page.wait_for_selector("#staffing tbody tr")
+    assert page.evaluate("document.documentElement.scrollWidth") <= HANDHELD["width"]
+    for card in ("#cutoffs", "#staffing", "#curve"):
+        box = page.locator(card).bounding_box()
+        assert box["x"] + box["width"] <= HANDHELD["width"], card
+    for table in ("#cutoffs table", "#staffing table"):
+        box = page.locator(table).bounding_box()
+        assert box["x"] + box["width"] <= HANDHELD["width"], table
+    assert page.locator("#cutoffs .verdict").first.is_visible()  # the outlook stays in sight
+    screenshot(page, "supervisor-board-handheld-fr")
     context.close()
