@@ -61,7 +61,9 @@ class CampaignCreateIn(Schema):
     site: str | None = Field(
         None, max_length=20, description="Site code; may be left out when the warehouse has one site."
     )
-    code: str = Field(..., min_length=1, max_length=64)
+    code: str = Field(
+        ..., min_length=1, max_length=64, description="1 to 40 letters, digits, - or _ (e.g. spring-sale)."
+    )
     name: str = Field("", max_length=200)
     starts_at: datetime
     ends_at: datetime
@@ -76,7 +78,7 @@ class CampaignCreateIn(Schema):
 
 
 class RackPatternIn(Schema):
-    aisles: str = Field(..., min_length=1, max_length=20, description="Aisle letters or range, e.g. 'T1-T3'.")
+    aisles: str = Field(..., min_length=1, max_length=20, description="Aisle letters or range, e.g. 'T' or 'T-V'.")
     bays: StrictInt = Field(..., ge=1, le=999)
     levels: StrictInt = Field(..., ge=1, le=99)
     positions: StrictInt = Field(1, ge=1, le=99)

@@ -8,6 +8,7 @@ zone and racks; inbound: ASNs and putaway; inventory: move tasks; labour: the st
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,6 +42,8 @@ from quai.warehouse.services import rack_bulk_create, zone_close, zone_create
 CAMPAIGN_MACHINE = StateMachine.from_table(
     "campaign", domain.CAMPAIGN_TRANSITIONS, names=domain.CAMPAIGN_TRANSITION_NAMES
 )
+#: A campaign's code: a slug of the model's 40 characters (a longer one reached the database: 422 out_of_range).
+CODE_PATTERN = re.compile(r"[-a-z0-9_]{1,40}")
 #: After the sale ends, the zone stays valid this long so its leftovers can be moved out.
 CLOSE_OUT_DAYS = 7
 #: The staffing plan's flow (labour's ``Flow``): no order's work is planned to wait more than this after its release
@@ -95,6 +98,12 @@ def campaign_create(
     code = code.strip().lower()
     if not code:
         raise ValidationFailed(_("A campaign needs a code."), code="code_required", details={"field": "code"})
+    if not CODE_PATTERN.fullmatch(code):
+        raise ValidationFailed(
+            _("A campaign's code is at most 40 letters, digits, hyphens or underscores (e.g. spring-sale)."),
+            code="invalid_campaign_code",
+            details={"field": "code", "code": code},
+        )
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
         raise ValidationFailed(_("A campaign's dates need a time zone."), code="invalid_instant")
     hours = [
@@ -273,6 +282,13 @@ def campaign_plan(
                 _("Zone %(code)s closes before the campaign ends.") % {"code": zone.code},
                 code="zone_window_too_short",
                 details={"zone_id": zone.pk, "valid_until": zone.valid_until.isoformat()},
+            )
+        if zone.valid_from is not None and zone.valid_from > campaign.starts_at:
+            # Its stock would not be available before the zone opens: the sale's first hours would sell nothing.
+            raise Conflict(
+                _("Zone %(code)s opens after the campaign starts.") % {"code": zone.code},
+                code="zone_window_too_short",
+                details={"zone_id": zone.pk, "valid_from": zone.valid_from.isoformat()},
             )
     else:
         closed = Zone.objects.filter(site=campaign.site, code=zone_code.strip().upper(), status=ZoneStatus.CLOSED)

@@ -130,6 +130,8 @@ def test_staff_act_for_the_merchant_they_name(staff_api, api, merchant, site, sn
     ("overrides", "status", "code"),
     [
         ({"code": "x" * 65}, 422, None),
+        ({"code": "x" * 41}, 422, "invalid_campaign_code"),  # was 422 out_of_range on PostgreSQL, stored on SQLite
+        ({"code": "Soldes d'hiver"}, 422, "invalid_campaign_code"),
         ({"lines_per_order": "2"}, 422, None),
         ({"order_curve": [{"hour": (TUESDAY + timedelta(hours=9)).isoformat(), "orders": -1}]}, 422, None),
         (

@@ -101,6 +101,34 @@ def test_a_campaign_on_a_closed_zone_is_refused(merchant, site):
     assert campaign.status == "draft" and campaign.zone_id is None
 
 
+def test_a_zone_that_opens_after_the_campaign_starts_is_refused(merchant, site):
+    # A campaign starting on Sunday was planned into a temporary zone opening on Monday: its stock would sell from
+    # Monday only.
+    campaign = _campaign(merchant, site, orders_per_hour=0)
+    later = ZoneFactory(
+        site=site,
+        code="EVT-LATE",
+        kind=ZoneKind.STORAGE,
+        merchant=merchant,
+        valid_from=campaign.starts_at + timedelta(hours=2),
+        valid_until=campaign.ends_at + timedelta(days=7),
+    )
+    with pytest.raises(Conflict) as caught:
+        services.campaign_plan(campaign=campaign, zone_code="", zone=later)
+    assert caught.value.code == "zone_window_too_short" and "opens after" in caught.value.message
+    campaign.refresh_from_db()
+    assert campaign.status == "draft" and campaign.zone_id is None
+    ready = ZoneFactory(
+        site=site,
+        code="EVT-READY",
+        kind=ZoneKind.STORAGE,
+        merchant=merchant,
+        valid_from=campaign.starts_at - timedelta(days=1),
+        valid_until=campaign.ends_at + timedelta(days=7),
+    )
+    assert services.campaign_plan(campaign=campaign, zone_code="", zone=ready).zone_id == ready.pk
+
+
 def test_bad_campaign_inputs_are_refused_before_anything_is_written(merchant, site):
     base = {"merchant": merchant, "site": site, "code": "x", "name": "x"}
     with pytest.raises(ValidationFailed) as window:
