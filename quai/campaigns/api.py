@@ -45,6 +45,10 @@ class CampaignOut(Schema):
     warnings: list[dict[str, Any]]
     checked_at: datetime | None
 
+    @staticmethod
+    def resolve_warnings(obj: Campaign) -> list[dict[str, Any]]:
+        return services.warnings_worded(obj.warnings)  # in the reader's language, not the checker's
+
 
 class CurvePointIn(Schema):
     hour: datetime = Field(..., description="The hour's start, with its time zone.")

@@ -362,6 +362,45 @@ def _plan_flow(
     )
 
 
+_WARNING_MESSAGES = {
+    "no_promise_site": gettext_lazy("No promise site serves this merchant: the capacity cannot be checked."),
+    "no_capacity": gettext_lazy("Neither labour nor the promise knows the site's capacity: it cannot be checked."),
+    "peak_ships_tomorrow": gettext_lazy(
+        "At the forecast peak (%(day)s), orders after %(time)s ship the next working day (%(service)s)."
+    ),
+    "staffing_gaps": gettext_lazy("%(count)d hour(s) of the staffing plan have fewer people rostered than planned."),
+}
+
+
+def _warning(code: str, **params: Any) -> dict[str, Any]:
+    warning = {"code": code, "message": "", "params": params}
+    warning["message"] = warning_message(warning)
+    return warning
+
+
+def warning_message(warning: Mapping[str, Any]) -> str:
+    """A capacity warning's sentence in the active language, from its code and parameters: a campaign keeps the
+    warnings of its last check, and the one who reads them may not read the language of the one who checked. A
+    warning this cannot word again keeps the sentence it was stored with."""
+    template = _WARNING_MESSAGES.get(str(warning.get("code")))
+    params = dict(warning.get("params") or {})
+    if warning.get("code") == "peak_ships_tomorrow":
+        params["service"] = params.get("service_name")
+    if warning.get("code") == "staffing_gaps":
+        params["count"] = len(params.get("hours") or ())
+    if template is None or None in params.values():
+        return str(warning.get("message", ""))
+    try:
+        return str(template) % params
+    except (KeyError, TypeError, ValueError):
+        return str(warning.get("message", ""))
+
+
+def warnings_worded(warnings: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``warning_message`` of each warning: the campaign's warnings as the reader reads them."""
+    return [{**warning, "message": warning_message(warning)} for warning in warnings]
+
+
 def capacity_warnings(*, campaign: Campaign) -> list[dict[str, Any]]:
     """What the promise engine's figures say about the campaign's peak day, as warnings (code, message, params).
 
@@ -372,13 +411,7 @@ def capacity_warnings(*, campaign: Campaign) -> list[dict[str, Any]]:
     warnings: list[dict[str, Any]] = []
     config = site_config_for(campaign.merchant_id)
     if config is None:
-        return [
-            {
-                "code": "no_promise_site",
-                "message": _("No promise site serves this merchant: the capacity cannot be checked."),
-                "params": {},
-            }
-        ]
+        return [_warning("no_promise_site")]
     snapshot = config.snapshot
     calendar = snapshot.calendar
     peak = domain.peak_day(_curve_of(campaign), calendar.zone)
@@ -394,13 +427,7 @@ def capacity_warnings(*, campaign: Campaign) -> list[dict[str, Any]]:
         if rate is not None:
             rates.append(rate)
     if not rates:
-        warnings.append(
-            {
-                "code": "no_capacity",
-                "message": _("Neither labour nor the promise knows the site's capacity: it cannot be checked."),
-                "params": {},
-            }
-        )
+        warnings.append(_warning("no_capacity"))
         return warnings
     capacity = min(rates)
     backlog = max(backlog_for(config).values(), default=0)
@@ -422,31 +449,19 @@ def capacity_warnings(*, campaign: Campaign) -> list[dict[str, Any]]:
             continue
         local = last.astimezone(calendar.zone)
         warnings.append(
-            {
-                "code": "peak_ships_tomorrow",
-                "message": _(
-                    "At the forecast peak (%(day)s), orders after %(time)s ship the next working day (%(service)s)."
-                )
-                % {"day": day.isoformat(), "time": domain.hhmm(local), "service": service.name},
-                "params": {
-                    "day": day.isoformat(),
-                    "time": domain.hhmm(local),
-                    "service": service.code,
-                    "capacity_lines_per_hour": round(capacity, 1),
-                },
-            }
+            _warning(
+                "peak_ships_tomorrow",
+                day=day.isoformat(),
+                time=domain.hhmm(local),
+                service=service.code,
+                service_name=service.name,
+                capacity_lines_per_hour=round(capacity, 1),
+            )
         )
     if campaign.staffing_plan_id:
         gaps = staffing_gaps(plan=campaign.staffing_plan)  # type: ignore[arg-type]
         if gaps:
-            warnings.append(
-                {
-                    "code": "staffing_gaps",
-                    "message": _("%(count)d hour(s) of the staffing plan have fewer people rostered than planned.")
-                    % {"count": len({g.hour for g in gaps})},
-                    "params": {"hours": sorted({g.hour.isoformat() for g in gaps})},
-                }
-            )
+            warnings.append(_warning("staffing_gaps", hours=sorted({g.hour.isoformat() for g in gaps})))
     return warnings
 
 

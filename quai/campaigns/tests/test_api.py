@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from conftest import ApiClient
 from quai.campaigns.models import Campaign, CampaignAsn
 from quai.campaigns.tests.factories import campaign_for
 from quai.catalog.tests.factories import SkuFactory
@@ -161,3 +162,23 @@ def test_a_step_out_of_order_is_refused(api, site, sneaker):
     response = api.post(f"campaigns/{cid}/close", None)
     assert response.status_code == 409
     assert Campaign.objects.get(pk=cid).status == "draft"
+
+
+def test_the_capacity_warnings_read_in_the_readers_language_whoever_checked(api, merchant, site, sneaker):
+    # Planned by a French planner, the warnings were stored in French and read so by the merchant's English ERP.
+    cid = api.post("campaigns/", _body()).json()["id"]
+    french = ApiClient(api.client, {**api.headers, "Accept-Language": "fr"})
+    planned = french.post(f"campaigns/{cid}/plan", {"zone_code": "evt1"}).json()
+    assert any(w["message"].startswith("Au pic prévu") for w in planned["warnings"])
+    english = ApiClient(api.client, {**api.headers, "Accept-Language": "en"}).get(f"campaigns/{cid}").json()
+    codes = [w["code"] for w in english["warnings"]]
+    assert "peak_ships_tomorrow" in codes and "staffing_gaps" in codes
+    for warning in english["warnings"]:
+        params = warning["params"]
+        assert warning["message"] in {
+            f"At the forecast peak (2030-03-05), orders after {params.get('time')} ship the next working day "
+            f"({params.get('service_name')}).",
+            f"{len(params.get('hours', ()))} hour(s) of the staffing plan have fewer people rostered than planned.",
+        }, warning
+    again = french.get(f"campaigns/{cid}").json()["warnings"]
+    assert [w["message"] for w in again] == [w["message"] for w in planned["warnings"]]

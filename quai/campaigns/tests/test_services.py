@@ -113,7 +113,7 @@ def test_a_zone_that_opens_after_the_campaign_starts_is_refused(merchant, site):
         valid_from=campaign.starts_at + timedelta(hours=2),
         valid_until=campaign.ends_at + timedelta(days=7),
     )
-    with pytest.raises(Conflict) as caught:
+    with translation.override("en"), pytest.raises(Conflict) as caught:
         services.campaign_plan(campaign=campaign, zone_code="", zone=later)
     assert caught.value.code == "zone_window_too_short" and "opens after" in caught.value.message
     campaign.refresh_from_db()
