@@ -1,24 +1,53 @@
+"""Event sales in the back office, read-only: a campaign moves through its services (the API), which check its
+curve, its zone and its capacity; an edit here went around all of them (dates, curve, throttle, SKUs of an open
+sale). The capacity check reads in the reader's language."""
+
+from __future__ import annotations
+
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from quai.campaigns.models import Campaign, CampaignAsn, CampaignSku
+from quai.campaigns.services import warnings_worded
+from quai.core.admin import ReadOnlyAdmin
 
 
-class CampaignSkuInline(admin.TabularInline):
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class CampaignSkuInline(ReadOnlyInline):
     model = CampaignSku
-    extra = 0
-    raw_id_fields = ("sku",)
 
 
-class CampaignAsnInline(admin.TabularInline):
+class CampaignAsnInline(ReadOnlyInline):
     model = CampaignAsn
-    extra = 0
-    raw_id_fields = ("asn",)
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(ReadOnlyAdmin):
     list_display = ("name", "merchant", "site", "status", "starts_at", "ends_at")
     list_filter = ("status", "site")
-    # The status moves only through the campaign services (state machine with its audit and event).
-    readonly_fields = ("status", "zone", "staffing_plan", "warnings", "checked_at")
+    exclude = ("warnings",)
+    readonly_fields = ("capacity_check",)
     inlines = [CampaignSkuInline, CampaignAsnInline]
+
+    @admin.display(description=_("capacity warnings"))
+    def capacity_check(self, obj: Campaign) -> str:
+        worded = warnings_worded(obj.warnings)
+        if not worded:
+            return "—"
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((w["message"],) for w in worded)))
