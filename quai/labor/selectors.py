@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
+from django.utils.translation import gettext as _
 
 from quai.core.errors import NotFound
 from quai.labor import domain
@@ -49,7 +50,7 @@ def staff_get(*, staff_id: int) -> StaffMember:
     try:
         return StaffMember.objects.select_related("user", "site").get(pk=staff_id)
     except StaffMember.DoesNotExist:
-        raise NotFound("Staff member not found.", code="staff_member_not_found") from None
+        raise NotFound(_("Staff member not found."), code="staff_member_not_found") from None
 
 
 def standard_list(*, site_id: int | None = None) -> QuerySet[Standard]:
@@ -79,7 +80,7 @@ def plan_get(*, plan_id: int) -> StaffingPlan:
     try:
         return StaffingPlan.objects.select_related("site").get(pk=plan_id)
     except StaffingPlan.DoesNotExist:
-        raise NotFound("Staffing plan not found.", code="staffing_plan_not_found") from None
+        raise NotFound(_("Staffing plan not found."), code="staffing_plan_not_found") from None
 
 
 def plan_cells(*, plan: StaffingPlan) -> list[StaffingPlanCell]:

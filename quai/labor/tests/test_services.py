@@ -5,9 +5,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import translation
 
+from conftest import ApiClient
 from quai.core import clock
-from quai.core.errors import Conflict, ValidationFailed
+from quai.core.errors import Conflict, NotFound, ValidationFailed
 from quai.core.events import event_from_payload
 from quai.core.outbox import event_record, outbox_relay
 from quai.labor import domain, selectors, services
@@ -236,3 +238,15 @@ def test_a_plan_from_the_flow_keeps_its_flow_and_re_planning_reuses_it():
     assert new.inputs["flow"] == plan.inputs["flow"] and new.replaces_id == plan.pk
     # Without a flow, the arrival-hour plan as before: no flow kept.
     assert plan_for(SiteFactory()).inputs["flow"] is None
+
+
+def test_a_staffing_plan_not_found_is_said_in_the_readers_language(staff_api):
+    # The plan's and the staff member's 404 were written in English whatever the request's language.
+    french = ApiClient(staff_api.client, {"Accept-Language": "fr"})
+    missing = french.get("labor/plans/999999")
+    assert missing.status_code == 404
+    error = missing.json()["error"]
+    assert error["code"] == "staffing_plan_not_found" and error["message"] == "Plan de charge introuvable."
+    with translation.override("fr"), pytest.raises(NotFound) as caught:
+        selectors.staff_get(staff_id=999999)
+    assert caught.value.message == "Membre du personnel introuvable."
