@@ -1,6 +1,11 @@
-from django.contrib import admin
+from typing import Any
 
+from django.contrib import admin
+from django.http import HttpRequest
+
+from quai.labor import services
 from quai.labor.models import Shift, Skill, StaffingPlan, StaffingPlanCell, StaffMember, Standard
+from quai.warehouse.admin import ServiceErrorsAsMessages
 
 
 class SkillInline(admin.TabularInline):
@@ -16,9 +21,23 @@ class StaffMemberAdmin(admin.ModelAdmin):
 
 
 @admin.register(Shift)
-class ShiftAdmin(admin.ModelAdmin):
+class ShiftAdmin(ServiceErrorsAsMessages):
+    """A shift is added through ``shift_create`` (the skill, one shift at a time, 16 hours at most; the site is the
+    person's) or deleted: an edit would skip those checks."""
+
     list_display = ("staff", "activity", "zone", "starts_at", "ends_at")
     list_filter = ("site", "activity")
+    fields = ("staff", "activity", "zone", "starts_at", "ends_at")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Shift, form: Any, change: bool) -> None:
+        saved = services.shift_create(
+            staff=obj.staff, activity=obj.activity, zone=obj.zone, starts_at=obj.starts_at, ends_at=obj.ends_at
+        )
+        obj.pk, obj.site_id = saved.pk, saved.site_id
+        obj._state.adding = False
 
 
 @admin.register(Standard)
