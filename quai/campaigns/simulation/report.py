@@ -593,7 +593,8 @@ def _svg_bars(values: list[tuple[str, float]], *, title: str, colour: str, width
     peak = max((v for _k, v in values), default=0) or 1
     bar = plot_w / max(1, len(values))
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        'role="img" '
         f'aria-label="{html.escape(title)}" class="chart">',
         f'<text x="{left}" y="18" class="title">{html.escape(title)}</text>',
     ]
@@ -626,7 +627,8 @@ def _svg_lines(
     peak = max((row[k] for row in series for k in keys), default=0) or 1
     n = max(1, len(series) - 1)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        'role="img" '
         f'aria-label="{html.escape(title)}" class="chart">',
         f'<text x="{left}" y="18" class="title">{html.escape(title)}</text>',
     ]
@@ -658,7 +660,7 @@ def _svg_lines(
 def _table(rows: list[list[str]], header: list[str]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _verdict(ok: bool) -> str:
@@ -823,19 +825,26 @@ def report_html(run: Run, figures: dict[str, Any]) -> str:
         "check": pgettext("simulation report", "check"),
         "count": pgettext("simulation report", "count"),
     }
+    per_hour_chart = _svg_bars(hours, title=words["orders_received_per_hour_loc"], colour=COLOURS["orders"])
+    waiting_chart = _svg_lines(
+        figures["series"], ["released", "picking", "packed"], title=words["orders_waiting_in_each_stage"]
+    )
+    shipped_chart = _svg_lines(figures["series"], ["shipped"], title=words["orders_shipped_cumulative"], height=220)
     utilisation_table = _table(
         utilisation,
         [words["activity"], words["zone"], words["hours_available"], words["hours_worked"], words["utilisation"]],
     )
     return f"""<!doctype html>
 <html lang="{html.escape(lang)}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(words["flash_sale_simulation_seed_s"] % {"seed": figures["seed"]})}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 24px auto; max-width: 960px; color: #222; }}
+body {{ font-family: system-ui, sans-serif; margin: 24px auto; max-width: 960px; padding: 0 8px; color: #222; }}
 h1 {{ font-size: 26px; margin-bottom: 4px; }} h2 {{ font-size: 20px; margin-top: 32px; }}
 table {{ border-collapse: collapse; margin: 8px 0; }} td, th {{ border: 1px solid #ccc; padding: 4px 10px;
 text-align: left; font-size: 15px; }} th {{ background: #f2f2f2; }}
 .chart {{ display: block; margin: 8px 0; background: #fff; border: 1px solid #ddd; }}
+.scroll {{ overflow-x: auto; }}
 .chart .title {{ font-size: 15px; font-weight: 600; }} .chart .axis {{ font-size: 12px; fill: #555; }}
 .chart .legend {{ font-size: 14px; }} .chart .grid {{ stroke: #e4e4e4; }}
 .ok {{ color: #1a7f37; font-weight: 600; }} .miss {{ color: #c62828; font-weight: 600; }}
@@ -847,10 +856,10 @@ text-align: left; font-size: 15px; }} th {{ background: #f2f2f2; }}
 {_table(headline, [words["figure"], words["value"], words["detail"], words["target"]])}
 <p class="callout">{behind_text}</p>
 <h2>{html.escape(words["orders_per_hour"])}</h2>
-{_svg_bars(hours, title=words["orders_received_per_hour_loc"], colour=COLOURS["orders"])}
+<div class="scroll">{per_hour_chart}</div>
 <h2>{html.escape(words["backlog_per_stage_over_the_d"])}</h2>
-{_svg_lines(figures["series"], ["released", "picking", "packed"], title=words["orders_waiting_in_each_stage"])}
-{_svg_lines(figures["series"], ["shipped"], title=words["orders_shipped_cumulative"], height=220)}
+<div class="scroll">{waiting_chart}</div>
+<div class="scroll">{shipped_chart}</div>
 <h2>{html.escape(words["promise_kept"])}</h2>
 <p>{html.escape(promise_text)}</p>
 <h3>{html.escape(words["why_shipments_were_late_the"])}</h3>

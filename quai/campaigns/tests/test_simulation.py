@@ -261,3 +261,22 @@ def test_the_summary_names_the_causes_of_lateness_in_words_in_both_languages() -
     with translation.override("en"):
         english = report_text(figures)
     assert "carrier transit longer than promised 19" in english and "packing (picked, not yet packed) 10" in english
+
+
+@pytest.mark.browser
+def test_the_report_opened_on_a_phone_stays_within_the_screen(chromium: Any) -> None:
+    # On a 360 px phone the page was 900 px wide (fixed-size charts, no viewport); the charts and tables now scroll
+    # inside themselves and the page does not.
+    from django.utils import translation
+
+    from quai.campaigns.simulation.report import report_html
+
+    with translation.override("fr"):
+        page_html = report_html(None, _figures_of_a_day())  # type: ignore[arg-type]
+    page = chromium.new_page(viewport={"width": 360, "height": 740})
+    try:
+        page.set_content(page_html)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        assert page.locator("svg.chart").count() == 3
+    finally:
+        page.close()
