@@ -106,6 +106,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "inventory.",
         "inbound.",
         "core.view_",
+        "labor.",  # staff, skills, shifts and standards; plans are computed, shown read-only
+        "campaigns.view_",  # an event sale moves through its services (the API), the back office shows it
     ],
     StaffRole.RECEIVER: ["catalog.view_", "warehouse.view_", "inbound.", "inventory.view_", "inventory.add_"],
     StaffRole.PICKER: ["catalog.view_", "warehouse.view_", "inventory.view_"],

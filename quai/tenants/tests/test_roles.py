@@ -36,3 +36,18 @@ def test_syncing_the_roles_twice_changes_nothing():
     before = {role: _perms(role) for role in StaffRole.values}
     staff_roles_sync()
     assert {role: _perms(role) for role in StaffRole.values} == before
+
+
+def test_a_supervisor_plans_staff_and_reads_the_event_sales_in_the_back_office(client):
+    # The supervisor's role carried no labour nor campaign permission: the back office showed them neither the
+    # shifts and staffing plans nor the event sales that the README promises them.
+    from quai.tenants.tests.factories import StaffUserFactory
+
+    supervisor = _perms(StaffRole.SUPERVISOR)
+    assert {"labor.add_shift", "labor.view_staffingplan", "labor.change_standard"} <= supervisor
+    assert "campaigns.view_campaign" in supervisor and "campaigns.change_campaign" not in supervisor
+    user = StaffUserFactory(username="nora")
+    user.groups.add(Group.objects.get(name=StaffRole.SUPERVISOR))
+    client.force_login(user)
+    for page in ("/admin/labor/shift/", "/admin/labor/staffingplan/", "/admin/campaigns/campaign/"):
+        assert client.get(page).status_code == 200, page
