@@ -62,3 +62,6 @@ class StaffingPlanAdmin(admin.ModelAdmin):
     list_filter = ("site", "source")
     readonly_fields = ("site", "source", "starts_at", "ends_at", "utilisation", "lines_per_order", "inputs", "replaces")
     inlines = [CellInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # computed by labour's services (a forecast, a campaign's plan, a re-plan), never typed: was a 500

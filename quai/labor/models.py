@@ -13,6 +13,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 
 from quai.core.models import TimeStampedModel, VersionedModel
@@ -206,4 +207,4 @@ class StaffingPlanCell(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.hour:%Y-%m-%d %H:%M} {self.activity}: {self.heads}"
+        return f"{localtime(self.hour):%Y-%m-%d %H:%M} {self.activity}: {self.heads}"  # the hour as the page shows it

@@ -6,8 +6,8 @@ import pytest
 from django.test import Client
 
 from quai.labor import services
-from quai.labor.models import Shift
-from quai.labor.tests.factories import staff_member
+from quai.labor.models import Shift, StaffingPlan
+from quai.labor.tests.factories import plan_for, staff_member
 from quai.tenants.tests.factories import StaffUserFactory
 from quai.warehouse.tests.factories import SiteFactory
 
@@ -46,3 +46,16 @@ def test_the_back_office_adds_a_shift_only_as_the_service_allows():
         assert "already works from" in html or "has no Packing skill" in html, activity
     assert Shift.objects.count() == 1
     assert desk.post(f"/admin/labor/shift/{shift.pk}/change/", {}).status_code == 403  # no edit around the checks
+
+
+def test_a_staffing_plan_is_read_in_the_back_office_never_typed():
+    # "Add staffing plan" answered 500 (a plan with no site nor hours reached the database); a cell's label gave its
+    # hour in UTC above the same hour in local time.
+    plan = plan_for(SiteFactory(code="LYS1"))  # 2030-01-07 09:00 UTC, 10:00 in Paris
+    desk = Client(HTTP_ACCEPT_LANGUAGE="en")
+    desk.force_login(StaffUserFactory(username="desk", is_superuser=True))
+    assert desk.get("/admin/labor/staffingplan/add/").status_code == 403
+    assert desk.post("/admin/labor/staffingplan/add/", {"name": "typed"}).status_code == 403
+    assert StaffingPlan.objects.count() == 1
+    page = desk.get(f"/admin/labor/staffingplan/{plan.pk}/change/").content.decode()
+    assert "2030-01-07 10:00 pick" in page and "2030-01-07 09:00 pick" not in page
