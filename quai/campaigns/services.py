@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -267,6 +268,14 @@ def campaign_plan(
     is labour's (activity → work per order line; default a pick and a pack per line, a shipment per order)."""
     campaign = _campaign_locked(campaign)
     _must_be(campaign, CampaignStatus.DRAFT)
+    if campaign.ends_at <= clock.now():
+        # Planned anyway, its new zone's window would end before it starts: a refusal no planner could read.
+        raise Conflict(
+            _("This campaign ended on %(day)s: there is nothing left to plan.")
+            % {"day": campaign.ends_at.astimezone(ZoneInfo(campaign.site.time_zone)).date().isoformat()},
+            code="campaign_over",
+            details={"ends_at": campaign.ends_at.isoformat()},
+        )
     valid_until = campaign.ends_at + timedelta(days=CLOSE_OUT_DAYS)
     if zone is not None:
         if zone.site_id != campaign.site_id:

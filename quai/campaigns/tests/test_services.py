@@ -11,6 +11,7 @@ from quai.campaigns import services
 from quai.campaigns.domain import CurvePoint
 from quai.campaigns.services import RackPattern, SkuLine
 from quai.catalog.tests.factories import SkuFactory
+from quai.core import clock
 from quai.core.errors import Conflict, ValidationFailed
 from quai.core.models import StateTransition
 from quai.inventory.models import MoveTask
@@ -18,7 +19,7 @@ from quai.inventory.services import stock_receive
 from quai.inventory.services.move_tasks import move_task_complete
 from quai.labor import services as labor
 from quai.labor.tests.factories import staff_member
-from quai.warehouse.models import ZoneKind, ZoneStatus
+from quai.warehouse.models import Zone, ZoneKind, ZoneStatus
 from quai.warehouse.tests.factories import ZoneFactory
 
 pytestmark = pytest.mark.django_db
@@ -127,6 +128,19 @@ def test_a_zone_that_opens_after_the_campaign_starts_is_refused(merchant, site):
         valid_until=campaign.ends_at + timedelta(days=7),
     )
     assert services.campaign_plan(campaign=campaign, zone_code="", zone=ready).zone_id == ready.pk
+
+
+def test_a_campaign_that_is_over_cannot_be_planned(merchant, site):
+    # Planning a sale that ended last month answered invalid_validity_window ("the validity window ends before it
+    # starts"): the new zone's window, which the planner never set.
+    campaign = _campaign(merchant, site, orders_per_hour=0)
+    clock.set_now(campaign.ends_at + timedelta(days=30))
+    with translation.override("en"), pytest.raises(Conflict) as caught:
+        services.campaign_plan(campaign=campaign, zone_code="evt-late")
+    assert caught.value.code == "campaign_over"
+    assert caught.value.message == "This campaign ended on 2030-03-06: there is nothing left to plan."
+    campaign.refresh_from_db()
+    assert campaign.status == "draft" and not Zone.objects.filter(code="EVT-LATE").exists()
 
 
 def test_bad_campaign_inputs_are_refused_before_anything_is_written(merchant, site):
