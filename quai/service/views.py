@@ -32,6 +32,12 @@ def _hx(request: HttpRequest) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
+def _number(value: Any, default: int) -> int:
+    """A whole number typed or sent in a form, else ``default`` ("²" passes ``str.isdigit``; ``int`` refuses it)."""
+    text = str(value or "").strip()
+    return int(text) if text.isdecimal() else default
+
+
 @agent_required
 @require_GET
 def queue(request: HttpRequest) -> HttpResponse:
@@ -95,23 +101,25 @@ def _ticket(request: HttpRequest, ticket_id: int) -> Ticket:
     return selectors.ticket_detail(scope=staff_scope(request.user), ticket_id=ticket_id)
 
 
+def _not_found(request: HttpRequest, error: QuaiError) -> HttpResponse:
+    return render(request, "service/not_found.html", {"message": error.message, "screen": "service"}, status=404)
+
+
 @agent_required
 @require_GET
 def ticket_page(request: HttpRequest, ticket_id: int) -> HttpResponse:
     try:
         ticket = _ticket(request, ticket_id)
     except QuaiError as exc:
-        return render(request, "service/not_found.html", {"message": exc.message, "screen": "service"}, status=404)
-    order_id = request.GET.get("order")
-    context = _workspace(request, ticket, order_id=int(order_id) if order_id and order_id.isdigit() else None)
+        return _not_found(request, exc)
+    context = _workspace(request, ticket, order_id=_number(request.GET.get("order"), 0) or None)
     return render(request, "service/ticket.html", context)
 
 
 def _answer(request: HttpRequest, ticket: Ticket, *, ok: str = "", error: QuaiError | None = None) -> HttpResponse:
     ticket.refresh_from_db()
     feedback = {"result": "error", "text": error.message, "code": error.code} if error else {"result": "ok", "text": ok}
-    order_value = request.POST.get("order_id") or ""
-    order_id = int(order_value) if order_value.isdigit() else None
+    order_id = _number(request.POST.get("order_id"), 0) or None
     if _hx(request):
         context = _workspace(request, ticket, order_id=order_id, feedback=feedback)
         return render(request, "service/_workspace.html", context, status=200)
@@ -123,7 +131,10 @@ def _answer(request: HttpRequest, ticket: Ticket, *, ok: str = "", error: QuaiEr
 @require_POST
 def ticket_post(request: HttpRequest, ticket_id: int, what: str) -> HttpResponse:
     """One write from the ticket's workspace: reply, note, assign, status, category, link an order."""
-    ticket = _ticket(request, ticket_id)
+    try:
+        ticket = _ticket(request, ticket_id)
+    except QuaiError as exc:
+        return _not_found(request, exc)
     user = request.user
     data = request.POST
     try:
@@ -134,9 +145,7 @@ def ticket_post(request: HttpRequest, ticket_id: int, what: str) -> HttpResponse
             message = _("Answer sent.")
         elif what == "resend":
             raw = data.get("message_id", "")
-            sent = services.ticket_message_resend(
-                scope=Scope.merchant(ticket.merchant_id), message_id=int(raw) if raw.isdigit() else 0
-            )
+            sent = services.ticket_message_resend(scope=Scope.merchant(ticket.merchant_id), message_id=_number(raw, 0))
             if sent.send_state != "sent":
                 raise QuaiError(sent.send_error or _("The mail could not be sent."), code="mail_not_sent")
             message = _("Answer sent.")
@@ -173,12 +182,9 @@ def _lines(data: Any) -> list[dict[str, int]]:
     """Chosen lines from the form: ``line_<id>`` = quantity (empty or 0: not chosen)."""
     chosen = []
     for key, value in data.items():
-        if key.startswith("line_") and key[5:].isdigit() and str(value).strip() not in ("", "0"):
-            try:
-                quantity = int(value)
-            except ValueError:
-                quantity = -1
-            chosen.append({"line_id": int(key[5:]), "quantity": quantity})
+        line_id = _number(key[5:], -1) if key.startswith("line_") else -1
+        if line_id >= 0 and str(value).strip() not in ("", "0"):
+            chosen.append({"line_id": line_id, "quantity": _number(value, -1)})
     return chosen
 
 
@@ -186,11 +192,14 @@ def _lines(data: Any) -> list[dict[str, int]]:
 @require_POST
 def order_action(request: HttpRequest, ticket_id: int, action: str) -> HttpResponse:
     """An action on the ticket's order through the warehouse's own services, effective at once."""
-    ticket = _ticket(request, ticket_id)
+    try:
+        ticket = _ticket(request, ticket_id)
+    except QuaiError as exc:
+        return _not_found(request, exc)
     data = request.POST
     user = request.user
     scope = Scope.merchant(ticket.merchant_id)
-    order_id = int(data.get("order_id", "0") or 0)
+    order_id = _number(data.get("order_id"), 0)
     common: dict[str, Any] = {"scope": scope, "order_id": order_id, "actor": user, "ticket": ticket}
     try:
         if order_id not in ticket.orders.values_list("pk", flat=True):
@@ -235,7 +244,7 @@ def order_action(request: HttpRequest, ticket_id: int, action: str) -> HttpRespo
             line = services.action_item_add(
                 **common,
                 sku_code=data.get("sku", ""),
-                quantity=int(quantity) if quantity.strip().isdigit() else -1,
+                quantity=_number(quantity, -1),
                 unit_price=data.get("unit_price", "") or "0",
             )
             message = _("%(quantity)d × %(sku)s added: %(reserved)d reserved.") % {

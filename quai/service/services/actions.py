@@ -483,7 +483,7 @@ def refund_issue(
         value = Decimal(str(amount)).quantize(Decimal("0.01"))
     except (InvalidOperation, ValueError):
         value = Decimal("-1")
-    if value <= 0:
+    if value.is_nan() or value <= 0:  # NaN quantizes to itself, and comparing it raises
         raise ValidationFailed(
             _("The refund must be an amount above zero."),
             code="invalid_input",

@@ -1,0 +1,93 @@
+"""Bad input typed or crafted on the service's screens (the agent console, the shopper's tracking page) answers a
+4xx or the screen's own refusal, in the reader's language, and changes nothing: never a server error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+
+from quai.service.models import AgentAction, Refund, Rma, Ticket
+from quai.service.services.wismo import tracking_path
+from quai.tenants.tests.factories import StaffUserFactory
+
+pytestmark = pytest.mark.django_db
+
+# "²" and "٣" pass str.isdigit(); only the second is a number int() reads.
+NOT_NUMBERS = ["abc", "²", "1.5", ""]
+
+
+def _agent() -> Client:
+    user: Any = StaffUserFactory(username="agathe")
+    user.groups.add(Group.objects.get_or_create(name="agent")[0])
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    return client
+
+
+def _ticket_about(order: Any) -> Ticket:
+    Client().post(tracking_path(order) + "contact/", {"message": f"About {order.external_id}"})
+    return Ticket.objects.get(orders=order)
+
+
+@pytest.mark.parametrize("value", NOT_NUMBERS)
+def test_an_action_on_an_order_that_is_not_a_number_is_refused_on_the_console(merchant, place, value):
+    order = place("Q-1", to_status="allocated")
+    ticket = _ticket_about(order)
+    client = _agent()
+    answer = client.post(
+        f"/ops/service/tickets/{ticket.pk}/actions/hold/", {"order_id": value, "note": "x"}, HTTP_HX_REQUEST="true"
+    )
+    assert answer.status_code == 200 and b'data-result="error"' in answer.content
+    assert b"order_not_found" in answer.content
+    order.refresh_from_db()
+    assert order.status == "allocated"
+
+
+def test_crafted_numbers_on_the_console_are_refused_not_a_server_error(merchant, place):
+    order = place("Q-2", to_status="shipped")
+    ticket = _ticket_about(order)
+    client = _agent()
+    line = order.lines.get()
+    base = f"/ops/service/tickets/{ticket.pk}/"
+    assert client.get(base + "?order=²").status_code == 200
+    reship = client.post(
+        base + "actions/reship/",
+        {"order_id": order.pk, "line_²": "1", f"line_{line.pk}": "²", "reason": "x", "paid_by": "merchant"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert reship.status_code == 200 and b'data-result="error"' in reship.content
+    added = client.post(
+        base + "actions/add_item/",
+        {"order_id": order.pk, "sku": line.sku_code, "quantity": "²", "unit_price": "1"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert added.status_code == 200 and b'data-result="error"' in added.content
+    resent = client.post(base + "resend/", {"message_id": "²", "order_id": "²"}, HTTP_HX_REQUEST="true")
+    assert resent.status_code == 200 and b'data-result="error"' in resent.content
+    assert order.lines.count() == 1 and not Rma.objects.exists()
+
+
+@pytest.mark.parametrize("amount", ["NaN", "-NaN", "sNaN", "Infinity"])
+def test_a_refund_of_no_number_is_refused_on_the_console(merchant, place, amount):
+    order = place("Q-3", to_status="shipped")
+    ticket = _ticket_about(order)
+    answer = _agent().post(
+        f"/ops/service/tickets/{ticket.pk}/actions/refund/",
+        {"order_id": order.pk, "amount": amount, "reason": "x"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert answer.status_code == 200 and b'data-result="error"' in answer.content
+    assert b"invalid_input" in answer.content and not Refund.objects.exists()
+
+
+@pytest.mark.parametrize("what", ["note", "reply", "actions/hold"])
+def test_a_post_to_a_ticket_that_does_not_exist_answers_404_in_the_agents_language(merchant, what):
+    answer = _agent().post(
+        f"/ops/service/tickets/987654/{what}/", {"body": "x", "order_id": "1"}, HTTP_ACCEPT_LANGUAGE="fr"
+    )
+    assert answer.status_code == 404
+    assert "Ticket introuvable" in answer.content.decode()
+    assert not AgentAction.objects.exists()
