@@ -4,18 +4,18 @@ Thin: every write resolves the campaign through the principal's scope (another m
 ``campaign_not_found``) and calls the campaign services, which hold the rules and the state machine.
 """
 
-from __future__ import annotations
-
+# No "from __future__ import annotations" here: Ninja reads the list's query annotations at runtime, under @paginate.
 from datetime import date, datetime
 from typing import Any
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema, Status
+from ninja.pagination import paginate
 from pydantic import StrictBool, StrictInt
 
 from quai.campaigns import domain, selectors, services
-from quai.campaigns.models import Campaign
+from quai.campaigns.models import Campaign, CampaignStatus
 from quai.core.errors import NotFound, ValidationFailed
 from quai.tenants.auth import principal_of
 from quai.tenants.principal import Principal
@@ -140,8 +140,11 @@ def _fresh(principal: Principal, campaign: Campaign) -> Campaign:
 
 
 @router.get("/", response=list[CampaignOut])
-def campaign_list(request: HttpRequest, status: str | None = None) -> Any:
-    return list(selectors.campaign_list(scope=principal_of(request).scope(), status=status)[:500])
+@paginate
+def campaign_list(request: HttpRequest, status: CampaignStatus | None = None) -> Any:
+    """The principal's campaigns, newest sale first: ``{"items", "count"}`` as every list of the API (a bare list
+    of 500 at most before); an unknown ``status`` is refused (it answered an empty list)."""
+    return selectors.campaign_list(scope=principal_of(request).scope(), status=status)
 
 
 @router.post("/", response={201: CampaignOut})

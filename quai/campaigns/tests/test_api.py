@@ -182,3 +182,15 @@ def test_the_capacity_warnings_read_in_the_readers_language_whoever_checked(api,
         }, warning
     again = french.get(f"campaigns/{cid}").json()["warnings"]
     assert [w["message"] for w in again] == [w["message"] for w in planned["warnings"]]
+
+
+def test_the_campaign_list_pages_as_every_list_and_refuses_an_unknown_status(api, site, sneaker):
+    # It answered a bare list (500 at most) and an empty one for ?status=nonsense.
+    for code in ("spring-sale", "summer-sale"):
+        assert api.post("campaigns/", _body(code=code)).status_code == 201
+    page = api.get("campaigns/", limit=1).json()
+    assert page["count"] == 2 and len(page["items"]) == 1
+    assert api.get("campaigns/", status="draft").json()["count"] == 2
+    assert api.get("campaigns/", status="open").json() == {"items": [], "count": 0}
+    refused = api.get("campaigns/", status="nonsense")
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_input"
