@@ -776,12 +776,23 @@ def parcel_box_set(*, parcel: Parcel | int, packaging_code: str, actor: Any = No
     return current
 
 
+# Heavier than any parcel (a tonne): a number past it is no weight but a barcode scanned where the weight is asked
+# (a GTIN is all digits, 8 to 14 of them), which would also overflow the weight's column.
+WEIGHT_MAX_G = 1_000_000
+
+
 def _weight_valid_check(weight_g: Any) -> None:
     if isinstance(weight_g, bool) or not isinstance(weight_g, int) or weight_g <= 0:
         raise ValidationFailed(
             _("Weigh the parcel: a weight above zero grams is needed."),
             code="weight_invalid",
             details={"field": "weight_g", "value": weight_g},
+        )
+    if weight_g > WEIGHT_MAX_G:
+        raise ValidationFailed(
+            _("%(value)s is not a weight (a barcode?): type the parcel's weight in grams.") % {"value": weight_g},
+            code="weight_invalid",
+            details={"field": "weight_g", "value": weight_g, "max": WEIGHT_MAX_G},
         )
 
 

@@ -188,3 +188,25 @@ def test_zpl_labels_a_photo_kept_and_only_packers_in():
     # A picker is not a packer; a visitor signs in first.
     assert _client("picker").get("/ops/packing/").status_code == 403
     assert Client().get("/ops/packing/").status_code == 302
+
+
+def test_an_item_scanned_when_the_weight_is_asked_is_refused_as_no_weight_and_nothing_is_weighed():
+    # Found in QA: once the box was chosen, the scan field asks the weight; an item scanned there by habit (its
+    # GTIN all digits) was taken as a weight in grams: 3,770,016,000,451 g, past the column on PostgreSQL (500) and
+    # stored as the parcel's measured weight on SQLite.
+    _, gtin = _floor({"WEB-1": [(0, 1)]})
+    client = _client()
+    _post(client, code="WEB-1")
+    parcel = Parcel.objects.get()
+    _post(client, code=gtin["FL-00"], parcel_id=parcel.pk)
+    _post(client, code="M", parcel_id=parcel.pk, action="box")
+    for code in (gtin["FL-00"], "0" + gtin["FL-00"], "12345670"):
+        page = _post(client, code=code, parcel_id=parcel.pk)
+        assert 'data-result="error"' in page and "not a weight" in page, page
+        parcel.refresh_from_db()
+        assert parcel.measured_weight_g is None and not parcel.weight_ok and parcel.status == ParcelStatus.OPEN
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "fr"
+    page = _post(client, code=gtin["FL-00"], parcel_id=parcel.pk)
+    assert 'data-result="error"' in page and "pas un poids" in page, page
+    page = _post(client, code=str(parcel.expected_weight_g), parcel_id=parcel.pk)
+    assert "data-close" in page
