@@ -181,9 +181,11 @@ def test_the_campaign_stock_is_announced_put_away_in_its_zone_then_evacuated_and
     assert campaign.status == "closing"
     task = MoveTask.objects.get(from_location=place)
     assert task.quantity == 40 and task.to_location.zone.code == "STO"
-    with pytest.raises(Conflict) as full:
+    with translation.override("en"), pytest.raises(Conflict) as full:
         services.campaign_close(campaign=campaign)
     assert full.value.code == "zone_not_empty"
+    # The close-out made the move tasks: the refusal says to complete them (it said to create them).
+    assert "1 move task(s) open: complete them" in full.value.message and "create move tasks" not in full.value.message
     move_task_complete(task=task)
     closed = services.campaign_close(campaign=campaign)
     closed.zone.refresh_from_db()

@@ -36,14 +36,17 @@ def zone_close_check(zone: Any) -> list[Any]:
     )
     blockers = []
     if units:
-        blockers.append(
-            ZoneCloseBlocker(
-                kind="stock",
-                message=_("%(units)d unit(s) of stock in %(places)d place(s); create move tasks to empty the zone")
-                % {"units": units, "places": rows.values("location_id").distinct().count()},
-                count=units,
-            )
+        places = rows.values("location_id").distinct().count()
+        # After a close-out the move tasks exist: asking for them again had people create a second set.
+        tasks = MoveTask.objects.filter(from_location__zone_id=zone.pk, status=MoveTaskStatus.OPEN).count()
+        message = (
+            _("%(units)d unit(s) of stock in %(places)d place(s); %(tasks)d move task(s) open: complete them")
+            % {"units": units, "places": places, "tasks": tasks}
+            if tasks
+            else _("%(units)d unit(s) of stock in %(places)d place(s); create move tasks to empty the zone")
+            % {"units": units, "places": places}
         )
+        blockers.append(ZoneCloseBlocker(kind="stock", message=message, count=units))
     if reserved:
         blockers.append(
             ZoneCloseBlocker(
