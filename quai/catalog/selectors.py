@@ -9,13 +9,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Case, Count, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
+from django.db.models import Case, Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Lower
 from django.utils.translation import gettext as _
 
 from quai.catalog.domain import GtinInvalid, ParsedScan, ScanKind, gtin_normalize, parse_scan
 from quai.catalog.models import Barcode, PackagingType, Sku
 from quai.core.errors import NotFound
+from quai.core.rows import Among
 from quai.tenants.models import Merchant
 from quai.tenants.scope import Scope
 
@@ -252,7 +253,7 @@ def scans_resolve(*, merchant: Merchant | int, codes: Iterable[str]) -> dict[str
     if barcode_forms:
         for barcode_id, sku_id, code, lowered in (
             Barcode.objects.annotate(code_lower=Lower("code"))
-            .filter(code_lower__in=barcode_forms, sku__merchant_id=merchant_id)
+            .filter(Among(F("code_lower"), barcode_forms, texts=True), sku__merchant_id=merchant_id)
             .values_list("id", "sku_id", "code", "code_lower")
         ):
             hits.setdefault(lowered, []).append((barcode_id, sku_id, code, lowered))
@@ -263,7 +264,7 @@ def scans_resolve(*, merchant: Merchant | int, codes: Iterable[str]) -> dict[str
         for sku in (
             Sku.objects.alias(code_lower=Lower("code"))
             .filter(merchant_id=merchant_id)
-            .filter(Q(pk__in=sku_ids) | Q(code_lower__in=sku_forms))
+            .filter(Q(Among(F("pk"), sku_ids)) | Q(Among(F("code_lower"), sku_forms, texts=True)))
             .annotate(scan_code_lower=Lower("code"))
             .order_by("id")
         ):

@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.utils.translation import gettext as _
 
 from quai.core.errors import NotFound
+from quai.core.rows import Among
 from quai.fulfillment import domain, statements
 from quai.fulfillment.models import (
     BatchStatus,
@@ -109,7 +110,7 @@ def orders_picked_units(*, scope: Scope, order_ids: Sequence[int]) -> dict[int, 
     """``order_picked_units`` for many orders (inside ``scope``) in one read: each order's units as it gives them;
     an order with nothing picked is absent."""
     found: dict[int, list[PickedUnits]] = {}
-    for unit in _picked(PickTask.objects.filter(order_id__in=list(order_ids)).filter(scope.q())):
+    for unit in _picked(PickTask.objects.filter(Among(F("order_id"), order_ids)).filter(scope.q())):
         found.setdefault(unit.order_id, []).append(unit)
     return found
 
@@ -138,7 +139,7 @@ def order_picking_unfinished(*, scope: Scope, order_id: int) -> bool:
 
 def orders_picking_unfinished(*, scope: Scope, order_ids: Sequence[int]) -> set[int]:
     """Those of ``order_ids`` with a pick still open (``order_picking_unfinished`` for many orders, in one read)."""
-    rows = PickTask.objects.filter(order_id__in=list(order_ids), status="open").filter(scope.q())
+    rows = PickTask.objects.filter(Among(F("order_id"), order_ids), status="open").filter(scope.q())
     return {int(order_id) for order_id in rows.order_by().values_list("order_id", flat=True).distinct()}
 
 

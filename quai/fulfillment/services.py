@@ -26,7 +26,7 @@ from quai.catalog.selectors import scan_resolve_among
 from quai.core import clock
 from quai.core.errors import Conflict, Forbidden, InsufficientStock, NotFound, QuaiError, ValidationFailed
 from quai.core.outbox import event_record, events_record_many
-from quai.core.rows import model_rows_insert, rows_update
+from quai.core.rows import Among, model_rows_insert, rows_update
 from quai.core.states import StateMachine, Step, transition, transitions_many
 from quai.fulfillment import domain, routing, statements
 from quai.fulfillment.events import BatchStatusChanged, PickConfirmed, PickShort, ToteCompleted, WaveReleased
@@ -311,11 +311,16 @@ def totes_release_many(*, releases: Sequence[tuple[Site, str]]) -> list[QuaiErro
         found = {
             (tote.site_id, tote.code): tote
             for tote in Tote.objects.select_for_update()
-            .filter(site_id__in={site_id for site_id, _code in wanted}, code__in={code for _site, code in wanted})
+            .filter(
+                Among(F("site_id"), {site_id for site_id, _code in wanted}),
+                Among(F("code"), {code for _site, code in wanted}, texts=True),
+            )
             .order_by("pk")
         }
         holding = set(
-            StockQuantity.objects.filter(location_id__in=[t.location_id for t in found.values()], on_hand__gt=0)
+            StockQuantity.objects.filter(
+                Among(F("location_id"), [t.location_id for t in found.values()]), on_hand__gt=0
+            )
             .order_by()
             .values_list("location_id", flat=True)
             .distinct()
@@ -339,7 +344,7 @@ def totes_release_many(*, releases: Sequence[tuple[Site, str]]) -> list[QuaiErro
                 freed[tote.pk] = tote
                 answers.append(None)
         if freed:
-            Tote.objects.filter(pk__in=list(freed)).update(batch=None, slot=0)
+            Tote.objects.filter(Among(F("pk"), freed)).update(batch=None, slot=0)
     return answers
 
 
@@ -1394,14 +1399,16 @@ def _paper_picked_together(picks: Sequence[PaperPick], supervisor: Any) -> list[
     ids = [pick.batch_id for pick in picks]
     if len(set(ids)) != len(ids) or not is_supervisor(supervisor):
         raise _NotTheUsualDay
-    batches = {b.pk: b for b in PickBatch.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    batches = {b.pk: b for b in PickBatch.objects.select_for_update().filter(Among(F("pk"), ids)).order_by("pk")}
     pickers = {getattr(pick.picker, "pk", None) for pick in picks}
     if (
         len(batches) != len(ids)
         or None in pickers
         or any(b.status != BatchStatus.OPEN or b.operator_id is not None for b in batches.values())
-        or PickBatch.objects.filter(operator_id__in=pickers, status__in=[BatchStatus.PICKING, BatchStatus.PAUSED])
-        .exclude(pk__in=ids)
+        or PickBatch.objects.filter(
+            Among(F("operator_id"), pickers), status__in=[BatchStatus.PICKING, BatchStatus.PAUSED]
+        )
+        .exclude(Among(F("pk"), ids))
         .exists()
     ):
         raise _NotTheUsualDay
@@ -1485,7 +1492,7 @@ def _paper_picked_together(picks: Sequence[PaperPick], supervisor: Any) -> list[
         # No savepoints of their own (two statements each a tick): a refusal undoes this whole attempt anyway.
         reservation_pick_to_many(lines=lines, actor=supervisor, events=recorded, savepoint=False)
     if done_ids:
-        PickTask.objects.filter(pk__in=done_ids).update(
+        PickTask.objects.filter(Among(F("pk"), done_ids)).update(
             picked_quantity=F("quantity"), status=TaskStatus.PICKED, location_ok=True, item_ok=True, picked_at=now
         )
     events_record_many(recorded + events)

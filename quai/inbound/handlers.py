@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from django.db.models import F
+
 from quai.core.events import Envelope
+from quai.core.rows import Among
 from quai.inbound import services
 from quai.inbound.models import PickFace
 from quai.inventory.events import StockChanged
@@ -41,9 +44,9 @@ def replenishment_on_stock_changed_many(items: Sequence[tuple[StockChanged, Enve
         return
     faces = [
         (location_id, sku_id)
-        for location_id, sku_id in PickFace.objects.filter(location_id__in={loc for loc, _sku in pairs}).values_list(
-            "location_id", "sku_id"
-        )
+        for location_id, sku_id in PickFace.objects.filter(
+            Among(F("location_id"), {loc for loc, _sku in pairs})  # one text for any number of places (issue 17)
+        ).values_list("location_id", "sku_id")
         if (location_id, sku_id) in pairs
     ]
     if faces:

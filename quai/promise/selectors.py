@@ -29,10 +29,10 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
-from django.db.models import Count, Model, Q, QuerySet, Sum
+from django.db.models import Count, F, Model, Q, QuerySet, Sum
 
 from quai.core import clock
-from quai.core.rows import converted, ids_in, ids_param, reading
+from quai.core.rows import Among, converted, ids_in, ids_param, reading
 from quai.inventory import selectors as inventory_selectors
 from quai.labor import domain as labor_domain
 from quai.labor import selectors as labor_selectors
@@ -895,24 +895,17 @@ def overdue_records(*, scope: Scope, today: date) -> list[PromiseRecord]:
     )
 
 
-#: Order ids per query of ``ship_by_for_orders``: under every database's bound on query parameters.
-SHIP_BY_CHUNK = 10_000
-
-
 def ship_by_for_orders(*, scope: Scope, order_ids: Iterable[int]) -> dict[int, datetime]:
     """The promised ship-by instant (the cut-off of the promised ship date) of each order in ``order_ids`` that has
-    one, for the warehouse's work order (waves). One query (per ``SHIP_BY_CHUNK`` orders); an order without a
-    recorded promise, or whose promised ship date has no known cut-off, is absent."""
-    ids = list(dict.fromkeys(order_ids))
-    found: dict[int, datetime] = {}
-    for start in range(0, len(ids), SHIP_BY_CHUNK):
-        rows = (
-            PromiseRecord.objects.within(scope)
-            .filter(order_id__in=ids[start : start + SHIP_BY_CHUNK], ship_by__isnull=False)
-            .values_list("order_id", "ship_by")
-        )
-        found.update((int(order_id), ship_by) for order_id, ship_by in rows)
-    return found
+    one, for the warehouse's work order (waves). One query, the ids one parameter (``Among``: the same text for any
+    number of orders, so no chunks either); an order without a recorded promise, or whose promised ship date has no
+    known cut-off, is absent."""
+    rows = (
+        PromiseRecord.objects.within(scope)
+        .filter(Among(F("order_id"), order_ids), ship_by__isnull=False)
+        .values_list("order_id", "ship_by")
+    )
+    return {int(order_id): ship_by for order_id, ship_by in rows}
 
 
 def record_list(*, scope: Scope) -> QuerySet[PromiseRecord]:

@@ -79,3 +79,19 @@ def test_codes_that_need_no_read_cost_none(merchant, django_assert_num_queries):
         together = selectors.scans_resolve(merchant=merchant, codes=["]C1" + "00106141411234567897", ""])
     assert together["]C1" + "00106141411234567897"].sscc == "106141411234567897"  # type: ignore[union-attr]
     assert together[""].details["reason"] == "empty"  # type: ignore[union-attr]
+
+
+def test_the_reads_have_one_text_for_one_code_and_many(merchant):
+    """The barcodes' and the SKUs' reads take their forms as ONE parameter (``quai.core.rows.Among``): the same
+    texts for one code as for three (the ORM's ``IN (%s, …)`` wrote a text per number of forms, planned at every
+    call on PostgreSQL)."""
+    from quai.core.tests.sql_texts import statement_texts
+
+    SkuFactory(merchant=merchant, code="MUG-RED")
+    BarcodeFactory(sku=SkuFactory(merchant=merchant), code="Sup-9")
+    # Each call finds a barcode (the SKUs' read then tests their ids or their codes: the same two branches).
+    one = statement_texts(lambda: selectors.scans_resolve(merchant=merchant, codes=["sup-9"]))
+    many = statement_texts(
+        lambda: selectors.scans_resolve(merchant=merchant, codes=["sup-9", "MUG-RED", "9521234543213"])
+    )
+    assert len(one) == 2 and one == many

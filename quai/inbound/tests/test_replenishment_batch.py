@@ -118,3 +118,17 @@ def test_a_batch_that_fails_is_undone_and_the_relay_checks_each_change_alone(sce
     assert [(payload["location_code"], payload["quantity"]) for payload in events] == [("P-01", 7), ("P-04", 4)]
     assert not HandledEvent.objects.filter(handler="inbound.replenishment_check").exists()  # subscribed unrecorded
     assert not OutboxEvent.objects.filter(relayed_at=None).exists()
+
+
+def test_the_pick_faces_read_has_one_text_for_one_place_and_many(merchant, wh, shirt):
+    """The batch's read of the pick faces takes the places as ONE parameter (``quai.core.rows.Among``): one text
+    for a batch touching one place as for three (43 texts over 126 relay batches in a 1,000-order PostgreSQL day
+    before, each planned at every call); what it finds is checked by the batch-versus-per-event test above."""
+    from quai.core.tests.sql_texts import statement_texts
+
+    for code in ("S-01", "S-02", "S-03"):
+        stock_receive(sku=shirt, location=location(wh.storage, code), quantity=1)
+    items = [(event_from_row(r), Envelope.of(r)) for r in OutboxEvent.objects.filter(name="inventory.stock_changed")]
+    assert len(items) == 3
+    one = statement_texts(lambda: replenishment_on_stock_changed_many(items[:1]))
+    assert len(one) == 1 and one == statement_texts(lambda: replenishment_on_stock_changed_many(items))

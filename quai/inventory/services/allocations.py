@@ -31,7 +31,7 @@ from django.utils.translation import gettext as _
 from quai.core import clock
 from quai.core.errors import Conflict, InsufficientStock, NotFound, QuaiError
 from quai.core.outbox import events_record_many
-from quai.core.rows import model_rows_insert
+from quai.core.rows import Among, model_rows_insert
 from quai.inventory import domain, selectors
 from quai.inventory.events import ReservationAllocated
 from quai.inventory.models import Reservation, ReservationAllocation, ReservationStatus, StockQuantity, StockStatus
@@ -98,7 +98,7 @@ class AllocationRun:
             row.pk: row
             for row in Reservation.objects.select_for_update()
             .select_related("sku")
-            .filter(pk__in=wanted)
+            .filter(Among(F("pk"), wanted))
             .order_by("pk")
         }
         for pk in wanted:
@@ -118,7 +118,7 @@ class AllocationRun:
         open_ids = [pk for pk in wanted if pk in self._allocated]
         # Their allocations in one read: what they hold in all (the sum), and those holding units (by id).
         for row in (
-            ReservationAllocation.objects.filter(reservation_id__in=open_ids)
+            ReservationAllocation.objects.filter(Among(F("reservation_id"), open_ids))
             .order_by("pk")
             .values_list(
                 "reservation_id",
@@ -152,7 +152,7 @@ class AllocationRun:
             return
         eligible = (
             StockQuantity.objects.filter(
-                sku_id__in=new, status=StockStatus.SELLABLE, counted=True, on_hand__gt=F("reserved")
+                Among(F("sku_id"), new), status=StockStatus.SELLABLE, counted=True, on_hand__gt=F("reserved")
             )
             .filter(location__status="active", location__zone__kind__in=ALLOCATABLE_ZONE_KINDS)
             .filter(zone_active_q(self.now, prefix="location__zone__"))
@@ -321,7 +321,7 @@ class AllocationRun:
             for row, quantity in planned.lines
         ]
         model_rows_insert(created)
-        Reservation.objects.filter(pk__in={planned.reservation.pk for planned in self._planned}).update(
+        Reservation.objects.filter(Among(F("pk"), {planned.reservation.pk for planned in self._planned})).update(
             updated_at=self.now
         )
         made: list[tuple[Any, int | None]] = []

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from quai.core import clock
 from quai.core.errors import Conflict, InsufficientStock, NotFound, ValidationFailed
 from quai.core.outbox import events_record_many
-from quai.core.rows import ids_in, ids_param, rows_insert
+from quai.core.rows import Among, ids_in, ids_param, rows_insert
 from quai.inventory import domain
 from quai.inventory.models import (
     MovementKind,
@@ -430,7 +430,7 @@ def _pick_to_many(
     # the first one on each quantity row is where units picked onto that row merge (``there`` below).
     first_on_row: dict[tuple[int, int], int] = {}
     for row in (
-        ReservationAllocation.objects.filter(reservation_id__in=wanted)
+        ReservationAllocation.objects.filter(Among(F("reservation_id"), wanted))
         .order_by("pk")
         .values_list(
             "pk",
@@ -574,7 +574,7 @@ def _pick_to_many(
     # A pick leaves the SKU's counter as it was (both rows count alike), so one read serves every event.
     levels: dict[int, Any] = {
         row["sku_id"]: row
-        for row in StockLevel.objects.filter(sku_id__in={m.sku_id for m in movements}).values(
+        for row in StockLevel.objects.filter(Among(F("sku_id"), {m.sku_id for m in movements})).values(
             "sku_id", "on_hand", "reserved"
         )
     }

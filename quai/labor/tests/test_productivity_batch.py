@@ -179,3 +179,22 @@ def test_a_pick_replayed_with_another_payload_keeps_its_first_count(scenario):
     services.on_picks_confirmed([(event, envelope)])
     services.on_picks_confirmed([(dataclasses.replace(event, from_location_code="TWIN"), envelope)])
     assert ProductivityEntry.objects.get(event_id=envelope.event_id).site_id is not None
+
+
+def test_the_batch_reads_have_one_text_for_one_event_and_many(scenario):
+    """The operators and the places are read with their ids, names and codes as ONE parameter
+    (``quai.core.rows.Among``): the same texts for a batch of one event as for the whole batch (5-16 texts each over
+    ~100 relay batches in a 1,000-order PostgreSQL day before, each planned at every call); what they read is the
+    per-event test's above."""
+    from quai.core.tests.sql_texts import statement_texts, texts_with
+
+    for kind, handle in (("picks", services.on_picks_confirmed), ("packs", services.on_pack_scans)):
+        with pytest.raises(Undo), transaction.atomic():
+            one = statement_texts(lambda handle=handle, kind=kind: handle(scenario[kind][:1]))
+            raise Undo
+        with pytest.raises(Undo), transaction.atomic():
+            many = statement_texts(lambda handle=handle, kind=kind: handle(scenario[kind]))
+            raise Undo
+        for marker in ('FROM "auth_user"', 'FROM "warehouse_location"'):
+            assert texts_with(one, marker) == texts_with(many, marker)
+        assert texts_with(one, 'FROM "auth_user"')

@@ -18,10 +18,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 
 from quai.core.errors import InsufficientStock
 from quai.core.models import StateTransition
 from quai.core.outbox import event_record
+from quai.core.rows import Among
 from quai.inventory.selectors import availability_get
 from quai.inventory.services import reservation_create, reservation_release
 from quai.orders import domain
@@ -193,9 +195,10 @@ def order_backorder_allocate(*, order_id: int, sku_id: int, actor: Any = None) -
 
 def _waiting_by_sku(sku_ids: Sequence[int]) -> dict[int, set[domain.WaitingOrder]]:
     """The orders waiting for each of ``sku_ids`` (a backordered line of it, the order in a waiting status): one
-    query however many SKUs."""
+    query however many SKUs, whose text does not change with their number (``Among``: prepared once)."""
     rows = (
-        OrderLine.objects.filter(sku_id__in=sku_ids, backordered_quantity__gt=0, order__status__in=WAITING_STATUSES)
+        OrderLine.objects.filter(Among(F("sku_id"), sku_ids))
+        .filter(backordered_quantity__gt=0, order__status__in=WAITING_STATUSES)
         .values_list("sku_id", "order_id", "order__priority", "order__created_at")
         .distinct()
     )

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 from django.utils.translation import gettext as _
 
 from quai.core.errors import Conflict, NotFound, ValidationFailed
+from quai.core.rows import Among
 from quai.core.states import InsertedStep, transitions_of_inserted
 from quai.inventory.services import reservation_release_at
 from quai.orders.models import Order, OrderLine, OrderStatus
@@ -115,7 +117,7 @@ def _picking_started(starts: Sequence[PickingStart]) -> dict[int, Conflict | Non
     wanted = sorted({start.order_id for start in starts})
     locked = {
         order.pk: order
-        for order in Order.objects.select_for_update().filter(pk__in=wanted).only(*START_FIELDS).order_by("pk")
+        for order in Order.objects.select_for_update().filter(Among(F("pk"), wanted)).only(*START_FIELDS).order_by("pk")
     }
     labels = {str(value): str(label) for value, label in OrderStatus.choices}
     answers: dict[int, Conflict | None] = {}

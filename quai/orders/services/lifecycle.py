@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from quai.core import clock
 from quai.core.errors import Conflict, NotFound, QuaiError, ValidationFailed
 from quai.core.outbox import event_record
+from quai.core.rows import Among
 from quai.core.states import Step
 from quai.inventory.services import reservation_release
 from quai.orders import domain
@@ -343,7 +344,7 @@ def orders_release_many(
     outcomes: list[ReleaseOutcome] = []
     with transaction.atomic():
         # Only the columns the checks and the step read (not the address, shopper and totals of every order).
-        rows = Order.objects.select_for_update().filter(pk__in=order_ids).only(*RELEASE_FIELDS).order_by("pk")
+        rows = Order.objects.select_for_update().filter(Among(F("pk"), order_ids)).only(*RELEASE_FIELDS).order_by("pk")
         locked = {order.pk: order for order in rows}
         waiting = [o for o in locked.values() if o.status == OrderStatus.BACKORDERED and at >= o.release_after]
         policies: dict[int, bool] = {}

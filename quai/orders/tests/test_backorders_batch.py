@@ -77,3 +77,28 @@ def test_stock_arriving_on_several_skus_in_one_relay_batch_serves_their_backorde
     }
     assert lines == {"OLD": (2, 0), "EXPRESS": (2, 0), "NEWER": (0, 2), "MUGS": (2, 1)}
     assert stock_drift() == []
+
+
+def test_the_backorders_read_selects_the_in_form_s_rows_by_one_text(merchant):
+    """``_waiting_by_sku`` takes its SKUs as ONE parameter (``quai.core.rows.Among``): the rows the ``sku_id__in``
+    form selected, and the same text for one SKU as for three (a text per number of SKUs before: 37 texts over 126
+    relay batches in a 1,000-order PostgreSQL day, each planned at every call)."""
+    from quai.core.tests.sql_texts import statement_texts
+    from quai.orders import domain
+    from quai.orders.services.allocation import WAITING_STATUSES, _waiting_by_sku
+
+    shirt, mug, cap = (SkuFactory(merchant=merchant, code=code) for code in ("SHIRT", "MUG", "CAP"))
+    _order(merchant, "OLD", "SHIRT", 2)
+    _order(merchant, "EXPRESS", "SHIRT", 2, priority="express")
+    _order(merchant, "MUGS", "MUG", 3)
+    ids = [shirt.pk, mug.pk, cap.pk, 999_999]
+    old: dict[int, set[Any]] = {}
+    for sku, order_id, priority, at in (
+        OrderLine.objects.filter(sku_id__in=ids, backordered_quantity__gt=0, order__status__in=WAITING_STATUSES)
+        .values_list("sku_id", "order_id", "order__priority", "order__created_at")
+        .distinct()
+    ):
+        old.setdefault(sku, set()).add(domain.WaitingOrder(order_id=order_id, priority=priority, received_at=at))
+    assert _waiting_by_sku(ids) == old and len(old[shirt.pk]) == 2
+    one = statement_texts(lambda: _waiting_by_sku(ids[:1]))
+    assert len(one) == 1 and one == statement_texts(lambda: _waiting_by_sku(ids))
