@@ -10,6 +10,8 @@ are counted per address and per order number (``TRACK_ATTEMPTS`` in ``TRACK_WIND
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.core import signing
@@ -32,6 +34,7 @@ from quai.tenants.throttle import client_address
 TRACK_ATTEMPTS = 10
 TRACK_WINDOW_SECONDS = 15 * 60
 LINK_MAX_AGE_SECONDS = 180 * 24 * 3600
+CONTACT_MAX = 10_000  # the form's maxlength
 _STAND_IN = "\x00no-such-order\x00"
 
 #: The shopper's view of the order's life: (step, the order statuses that reached it).
@@ -48,6 +51,21 @@ def _brand(merchant_id: int, merchant_name: str) -> dict[str, str]:
     settings = services.service_settings(merchant_id=merchant_id)
     colour = settings.brand_colour if len(settings.brand_colour) == 7 and settings.brand_colour[0] == "#" else "#1f4e79"
     return {"name": settings.brand_name or merchant_name, "colour": colour}
+
+
+def _not_found_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """An unknown shop, or a link tampered with or past its age, answers 404 with a sentence in the shopper's
+    language on the tracking page's own frame (Django's bare "Not Found" is English), naming no shop nor order."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except Http404:
+            context = {"brand": {"name": "", "colour": "#1f4e79"}, "next_url": request.path}
+            return render(request, "service/track_not_found.html", context, status=404)
+
+    return wrapped
 
 
 def _throttled(request: HttpRequest, *keys: str) -> bool:
@@ -72,6 +90,7 @@ def _merchant(code: str) -> Any:
     return merchant
 
 
+@_not_found_page
 @require_http_methods(["GET", "POST"])
 def lookup(request: HttpRequest, merchant_code: str) -> HttpResponse:
     merchant = _merchant(merchant_code)
@@ -183,12 +202,15 @@ def _returns_context(order: Any) -> dict[str, Any] | None:
     }
 
 
+@_not_found_page
 @require_http_methods(["GET"])
 def signed(request: HttpRequest, token: str) -> HttpResponse:
     opened = request.GET.get("rma", "")
-    return _page(request, token, sent=request.GET.get("sent") == "1", opened=int(opened) if opened.isdigit() else None)
+    rma_id = int(opened) if opened.isdecimal() else None  # isdecimal: "²" is a digit int() cannot read
+    return _page(request, token, sent=request.GET.get("sent") == "1", opened=rma_id)
 
 
+@_not_found_page
 @require_POST
 def contact(request: HttpRequest, token: str) -> HttpResponse:
     """The contact form on the tracking page: a ticket linked to this order, from the order's shopper."""
@@ -196,6 +218,10 @@ def contact(request: HttpRequest, token: str) -> HttpResponse:
     if _throttled(request, f"contact.{client_address(request)}"):
         return _page(request, token, error=_("Too many messages: try again in a few minutes."), status=429)
     body = request.POST.get("message", "")
+    if not body.strip() or len(body) > CONTACT_MAX:
+        # The service's own refusal names its field ("body"): the shopper is told in words of the form.
+        error = _("Write your message before sending it.") if not body.strip() else _("Your message is too long.")
+        return _page(request, token, error=error, status=422)
     try:
         services.ticket_open(
             merchant_id=order.merchant_id,
@@ -215,6 +241,7 @@ def contact(request: HttpRequest, token: str) -> HttpResponse:
     return redirect(reverse("tracking:signed", kwargs={"token": token}) + "?sent=1")
 
 
+@_not_found_page
 @require_POST
 def return_open(request: HttpRequest, token: str) -> HttpResponse:
     """The returns portal: the quantities chosen per line (``qty_<line id>``), a reason, refund or exchange."""
@@ -224,8 +251,9 @@ def return_open(request: HttpRequest, token: str) -> HttpResponse:
     lines = []
     for key in request.POST:
         value = request.POST.get(key, "")
-        if key.startswith("qty_") and key[4:].isdigit() and value.strip() not in ("", "0"):
-            quantity = int(value) if value.strip().isdigit() else -1
+        # isdecimal, not isdigit: "²" is a digit that int() cannot read.
+        if key.startswith("qty_") and key[4:].isdecimal() and value.strip() not in ("", "0"):
+            quantity = int(value) if value.strip().isdecimal() else -1
             lines.append({"line_id": int(key[4:]), "quantity": quantity})
     try:
         rma = services.portal_return_open(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import pytest
@@ -91,3 +92,37 @@ def test_a_post_to_a_ticket_that_does_not_exist_answers_404_in_the_agents_langua
     assert answer.status_code == 404
     assert "Ticket introuvable" in answer.content.decode()
     assert not AgentAction.objects.exists()
+
+
+def test_a_return_quantity_that_is_no_number_is_refused_on_the_tracking_page(merchant, place):
+    order = place("Q-5", to_status="delivered")
+    line = order.lines.get()
+    path = tracking_path(order)
+    client = Client(raise_request_exception=False)
+    for form in ({f"qty_{line.pk}": "²", "reason": "return"}, {"qty_²": "1", "reason": "return"}):
+        answer = client.post(path + "return/", form, HTTP_ACCEPT_LANGUAGE="fr")
+        assert answer.status_code == 422 and b'class="error"' in answer.content
+    assert client.get(path + "?rma=²").status_code == 200
+    assert not Rma.objects.exists()
+
+
+def test_a_blank_message_on_the_tracking_page_is_refused_in_the_shoppers_words(merchant, place):
+    order = place("Q-6", to_status="picking")
+    answer = Client().post(tracking_path(order) + "contact/", {"message": "   \n "}, HTTP_ACCEPT_LANGUAGE="fr")
+    text = html.unescape(answer.content.decode())
+    assert answer.status_code == 422 and "Écrivez votre message avant de l'envoyer." in text
+    assert "body" not in text.split('role="alert"')[1].split("</p>")[0]
+    assert not Ticket.objects.exists()
+
+
+@pytest.mark.parametrize(("language", "words"), [("fr", "ou son lien a expiré"), ("en", "or its link has expired")])
+def test_an_unknown_shop_or_a_bad_link_says_so_in_the_shoppers_language(merchant, place, language, words):
+    order = place("Q-7")
+    client = Client()
+    for path in ("/track/no-such-shop/", tracking_path(order)[:-3] + "xx/", tracking_path(order)[:-3] + "xx/contact/"):
+        method = client.post if path.endswith("contact/") else client.get
+        answer = method(path, HTTP_ACCEPT_LANGUAGE=language)
+        text = answer.content.decode()
+        assert answer.status_code == 404 and words in text, path
+        assert merchant.name not in text and "Q-7" not in text
+    assert not Ticket.objects.exists()
