@@ -232,3 +232,20 @@ def test_the_station_camera_photo_is_kept_with_the_parcel(chromium_with_camera, 
     assert bytes(parcel.photo).startswith(b"\xff\xd8") and parcel.photo_type == "image/jpeg"
     assert desk.locator("[data-photo-kept]").count() == 1
     desk.context.close()
+
+
+def test_the_pack_station_on_a_360_px_handheld_in_french_stays_within_the_screen(chromium, live_server):  # type: ignore[no-untyped-def]
+    # Found in QA: in French the labels' choice ("Étiquettes" beside "PDF (A6, imprimante de bureau)") ran 10 px
+    # past a 360 px screen, so the whole station scrolled sideways.
+    _floor, gtin = _picked_floor()
+    handheld = {"width": 360, "height": 740}
+    page = _page(chromium, live_server, handheld)
+    login_page(page, _packer(), live_server.url)
+    page.goto("/ops/packing/")
+    assert page.evaluate("document.documentElement.lang") == "fr"
+    assert page.evaluate("document.documentElement.scrollWidth") <= handheld["width"]
+    assert _scan(page, "WEB-1") == "ok"
+    assert _scan(page, gtin[_floor.skus[0].code]) == "ok"
+    assert page.evaluate("document.documentElement.scrollWidth") <= handheld["width"]
+    screenshot(page, "pack-handheld-360-fr")
+    page.context.close()
