@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
-from quai.core.errors import QuaiError
+from quai.core.errors import QuaiError, ValidationFailed
 from quai.fulfillment import selectors, services
 from quai.fulfillment.models import BatchStatus, PickBatch
 from quai.tenants.access import staff_role_required
@@ -88,14 +88,23 @@ def pick_action(request: HttpRequest, batch_id: int) -> HttpResponse:
             before = services.current_task(selectors.batch_get(batch_id=batch_id))
             step = services.task_step(before) if before is not None else ""
             quantity_raw = request.POST.get("quantity", "").strip()
-            quantity = int(quantity_raw) if quantity_raw.isdigit() else None
-            services.pick_scan(batch_id=batch_id, operator=request.user, code=code, quantity=quantity)
+            # A quantity typed is the quantity meant: "-3" is refused (the service's range), never read as "all".
+            quantity = int(quantity_raw) if quantity_raw else None
+            if quantity is not None and quantity < 0:
+                raise ValidationFailed(_("Type a quantity above zero."), code="invalid_quantity")
+            after = services.pick_scan(batch_id=batch_id, operator=request.user, code=code, quantity=quantity)
             messages = {
                 "location": _("Location OK: scan the item."),
                 "item": _("Item OK: check the quantity, then scan the tote."),
                 "tote": _("In the tote. Next stop."),
             }
-            context.update(result="ok", message=messages.get(step, _("OK")))
+            message = messages.get(step, _("OK"))
+            if step == "tote" and after is None:
+                message = _("In the tote. Batch picked: take the totes to the pack station.")
+            elif step == "tote" and before is not None and after is not None and after.pk == before.pk:
+                left = after.quantity - after.picked_quantity
+                message = _("In the tote: %(left)d more to pick here, then scan the tote again.") % {"left": left}
+            context.update(result="ok", message=message)
     except QuaiError as refusal:
         context.update(result="error", message=refusal.message)
     except ValueError:
