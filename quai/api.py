@@ -490,6 +490,7 @@ _VALIDATION_MESSAGES: dict[str, Any] = {
     "float_type": gettext_lazy("Must be a number."),
     "float_parsing": gettext_lazy("Must be a number."),
     "decimal_type": gettext_lazy("Must be a decimal number."),
+    "finite_number": gettext_lazy("Must be a finite number."),
     "decimal_parsing": gettext_lazy("Must be a decimal number."),
     "decimal_max_digits": gettext_lazy("Must have at most %(max_digits)s digits."),
     "decimal_max_places": gettext_lazy("Must have at most %(decimal_places)s decimal places."),
@@ -521,17 +522,29 @@ def _validation_message(err: dict[str, Any]) -> str:
     template = _VALIDATION_MESSAGES.get(str(err.get("type", "")))
     if template is None:
         return str(err.get("msg", ""))
+    ctx = dict(err.get("ctx") or {})
+    if isinstance(ctx.get("expected"), str):
+        # Pydantic joins the last two values with an English "or": a comma says it in every language.
+        ctx["expected"] = ctx["expected"].replace("' or '", "', '")
     try:
-        return str(template) % dict(err.get("ctx") or {})
+        return str(template) % ctx
     except (KeyError, TypeError, ValueError):
         return str(err.get("msg", ""))
+
+
+_REQUEST_PARTS = ("body", "query", "path", "header", "cookie", "form", "file")
 
 
 @api.exception_handler(NinjaValidationError)
 def _validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
     fields = []
     for err in exc.errors:
-        loc = [str(part) for part in err.get("loc", ()) if part not in ("body", "payload", "query", "path")]
+        # ("body", <the body's parameter>, field…), ("query", name), ("path", name): the field is what follows.
+        # Only the head is dropped, so a field named "body" (a ticket's text) is still named.
+        loc = list(err.get("loc", ()))
+        if loc and loc[0] in _REQUEST_PARTS:
+            loc = loc[2:] if loc[0] == "body" else loc[1:]
+        loc = [str(part) for part in loc]
         fields.append({"field": ".".join(loc), "message": _validation_message(err)})
     summary = "; ".join(f"{f['field']}: {f['message']}" if f["field"] else f["message"] for f in fields)
     return _error(

@@ -115,3 +115,35 @@ def test_validation_messages_are_in_english_when_asked(api):
     assert response.json()["error"]["details"]["fields"] == [
         {"field": "name", "message": "Must have at least 1 character(s)."}
     ]
+
+
+def test_a_field_named_like_a_request_part_is_still_named_in_the_error(api):
+    # A ticket's text is its "body": the old filter dropped every "body" of the location, the field's name too.
+    response = api.post("service/tickets", {"channel": "api", "subject": "x", "body": ""})
+    assert response.status_code == 422
+    assert _fields(response) == ["body"]
+
+
+def test_the_values_a_field_accepts_are_listed_without_an_english_word(api):
+    response = api.client.post(
+        "/api/v1/service/tickets",
+        data='{"channel": "mail", "subject": "x", "body": "x"}',
+        content_type="application/json",
+        headers={**api.headers, "Accept-Language": "fr"},
+    )
+    assert response.status_code == 422
+    (field,) = response.json()["error"]["details"]["fields"]
+    assert field == {"field": "channel", "message": "Doit être l'une des valeurs : 'api', 'shop'."}
+
+
+@pytest.mark.parametrize("amount", ["NaN", "Infinity", "-Infinity"])
+def test_an_amount_that_is_no_finite_number_is_refused_in_the_readers_language(api, amount):
+    response = api.client.post(
+        "/api/v1/service/refunds",
+        data=f'{{"order_id": 1, "amount": "{amount}", "reason": "x"}}',
+        content_type="application/json",
+        headers={**api.headers, "Accept-Language": "fr"},
+    )
+    assert response.status_code == 422
+    (field,) = response.json()["error"]["details"]["fields"]
+    assert field == {"field": "amount", "message": "Doit être un nombre fini."}
