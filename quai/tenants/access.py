@@ -16,8 +16,14 @@ View = Callable[..., HttpResponse]
 
 
 def user_has_staff_role(user: Any, roles: Iterable[str]) -> bool:
-    """An active member of the warehouse staff holding one of ``roles`` (a superuser holds them all)."""
+    """An active member of the warehouse staff holding one of ``roles`` (a superuser holds them all).
+
+    A merchant's user is never warehouse staff (``MerchantUser``), even when flagged staff and given a role: the
+    screens read every merchant's rows, and the API already holds such a session to its own merchant.
+    """
     if not (user.is_authenticated and user.is_active and user.is_staff):
+        return False
+    if hasattr(user, "merchant_membership"):
         return False
     return bool(user.is_superuser or user.groups.filter(name__in=list(roles)).exists())
 
