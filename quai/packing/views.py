@@ -357,12 +357,25 @@ def truck_action(request: HttpRequest, manifest_id: int) -> HttpResponse:
                 ),
             )
         else:
-            shipment = shipping.manifest_scan(manifest=manifest, code=code, actor=request.user)
-            context.update(
-                result="ok",
-                message=_("Loaded: %(ref)s (%(tracking)s).")
-                % {"ref": shipment.order_reference, "tracking": shipment.tracking_number},
+            loaded_before = set(
+                shipping_selectors.manifest_shipments(scope=staff_scope(request.user), manifest=manifest)
+                .filter(loaded_at__isnull=False)
+                .values_list("pk", flat=True)
             )
+            shipment = shipping.manifest_scan(manifest=manifest, code=code, actor=request.user)
+            if shipment.pk in loaded_before:
+                # Scanned twice: nothing new on the truck; said so, or a forgotten parcel would look loaded.
+                context.update(
+                    result="warn",
+                    message=_("Already loaded: %(ref)s (%(tracking)s) is already on this truck.")
+                    % {"ref": shipment.order_reference, "tracking": shipment.tracking_number},
+                )
+            else:
+                context.update(
+                    result="ok",
+                    message=_("Loaded: %(ref)s (%(tracking)s).")
+                    % {"ref": shipment.order_reference, "tracking": shipment.tracking_number},
+                )
     except QuaiError as exc:
         context.update(result="error", message=exc.message)
     manifest.refresh_from_db()

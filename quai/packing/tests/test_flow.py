@@ -177,3 +177,31 @@ def test_a_carrier_error_at_label_time_leaves_the_parcel_waiting_and_nothing_hal
     closed = services.parcel_close(parcel=parcel)
     assert closed.status == ParcelStatus.CLOSED
     assert Shipment.objects.get(parcel_id=parcel.pk).tracking_number == "6A999"
+
+
+def test_a_parcel_scanned_twice_onto_the_truck_is_said_to_be_loaded_already(db):  # type: ignore[no-untyped-def]
+    # Found in QA: the second scan of a parcel already on the truck answered green "Loaded: …" as if it were new,
+    # so a loader who scanned one parcel twice and forgot another could not tell from the screen.
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    from quai.tenants.tests.factories import StaffUserFactory
+
+    floor = floor_build()
+    _, parcel = _packed(floor)
+    shipment = Shipment.objects.get(parcel_id=parcel.pk)
+    manifest = shipping.manifest_open(carrier=shipment.carrier)
+    loader = StaffUserFactory(username="loader", is_superuser=False)
+    loader.groups.add(Group.objects.get_or_create(name="packer")[0])
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(loader)
+    url = f"/ops/packing/truck/{manifest.pk}/action/"
+    first = client.post(url, {"code": "00" + shipment.sscc}, HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-result="ok"' in first and "Loaded: SHOP-1" in first
+    again = client.post(url, {"code": shipment.sscc}, HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-result="warn"' in again and "already on this truck" in again, again
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "fr"
+    again = client.post(url, {"code": shipment.tracking_number}, HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-result="warn"' in again and "déjà dans ce camion" in again, again
+    shipment.refresh_from_db()
+    assert shipment.manifest_id == manifest.pk and shipment.loaded_at is not None
