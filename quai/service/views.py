@@ -27,6 +27,37 @@ AGENT_GROUPS = ("admin", "supervisor", "agent")
 
 agent_required = staff_role_required(AGENT_GROUPS, gettext_lazy("This screen is for contact-centre agents."))
 
+#: The words the console shows for the codes it reads: an SLA clock's state, why a ticket waits for an agent, who
+#: pays a reship (a code not listed shows as it is).
+SLA_LABELS = {
+    "met": gettext_lazy("met"),
+    "ok": gettext_lazy("on time"),
+    "at_risk": gettext_lazy("at risk"),
+    "breached": gettext_lazy("breached"),
+}
+ESCALATION_LABELS = {
+    "on_hold": gettext_lazy("order on hold"),
+    "backordered": gettext_lazy("order waiting for stock"),
+    "cancelled": gettext_lazy("order cancelled"),
+    "late": gettext_lazy("late"),
+    "no_tracking_news": gettext_lazy("no news from the carrier"),
+    "no_promise": gettext_lazy("no promised date"),
+    "shop_event": gettext_lazy("the shop's event"),
+}
+PAYER_LABELS = {
+    "merchant": gettext_lazy("the merchant"),
+    "warehouse": gettext_lazy("the warehouse"),
+    "carrier": gettext_lazy("the carrier"),
+    "shopper": gettext_lazy("the shopper"),
+}
+
+
+def _words(ticket: Ticket, clocks: dict[str, str]) -> dict[str, Any]:
+    return {
+        "sla": {name: SLA_LABELS.get(state, state) for name, state in clocks.items()},
+        "escalation": ESCALATION_LABELS.get(ticket.escalation, ticket.escalation),
+    }
+
 
 def _hx(request: HttpRequest) -> bool:
     return request.headers.get("HX-Request") == "true"
@@ -48,7 +79,10 @@ def queue(request: HttpRequest) -> HttpResponse:
     tickets = selectors.ticket_queue(
         scope=scope, status=status, category=category, assignee_id=request.user.pk if mine else None
     ).prefetch_related("orders")[:200]
-    rows = [{"ticket": t, "sla": services.sla_clocks(t)} for t in tickets]
+    rows = []
+    for t in tickets:
+        clocks = services.sla_clocks(t)
+        rows.append({"ticket": t, "sla": clocks, "words": _words(t, clocks)})
     unsent = selectors.unsent_answers(scope=scope)
     return render(
         request,
@@ -76,12 +110,14 @@ def _workspace(
     order = panel.order if panel else None
     macros = []
     values = services.macro_values(ticket=ticket, order=order)
+    clocks = services.sla_clocks(ticket)
     for macro in selectors.macro_list(scope=scope, merchant_id=ticket.merchant_id):
         macros.append({"macro": macro, "text": domain.macro_render(macro.body, values)})
     return {
         "ticket": ticket,
         "messages": selectors.ticket_messages(scope=scope, ticket=ticket),
-        "sla": services.sla_clocks(ticket),
+        "sla": clocks,
+        "words": _words(ticket, clocks),
         "order_ids": order_ids,
         "panel": panel,
         "macros": macros,
@@ -90,7 +126,7 @@ def _workspace(
         ],
         "categories": Category.choices,
         "reasons": [c for c in Category.choices if c[0] not in ("where_is_my_order", "other")],
-        "payers": services.PAYERS,
+        "payers": [(payer, PAYER_LABELS.get(payer, payer)) for payer in services.PAYERS],
         "rma_kinds": RmaKind.choices,
         "feedback": feedback,
         "screen": "service",

@@ -126,3 +126,17 @@ def test_an_unknown_shop_or_a_bad_link_says_so_in_the_shoppers_language(merchant
         assert answer.status_code == 404 and words in text, path
         assert merchant.name not in text and "Q-7" not in text
     assert not Ticket.objects.exists()
+
+
+def test_the_console_says_its_codes_in_the_agents_language(merchant, place):
+    # The SLA badges read "(ok)", why a ticket waits "no_promise", who pays a reship "merchant", on a French screen.
+    order = place("Q-8", to_status="allocated")
+    ticket = _ticket_about(order)
+    Ticket.objects.filter(pk=ticket.pk).update(escalation="no_promise")
+    client = _agent()
+    queue = html.unescape(client.get("/ops/service/", HTTP_ACCEPT_LANGUAGE="fr").content.decode())
+    page = html.unescape(client.get(f"/ops/service/tickets/{ticket.pk}/", HTTP_ACCEPT_LANGUAGE="fr").content.decode())
+    assert "pas de date promise" in queue and "pas de date promise" in page
+    assert "(dans les temps)" in page and '<span class="badge">dans les temps</span>' in queue
+    assert '<option value="merchant">le marchand</option>' in page
+    assert "no_promise" not in page.replace('value="no_promise"', "")
