@@ -173,6 +173,14 @@ def receiving_scan(request: HttpRequest, asn_id: int) -> HttpResponse:
             if receipt.damaged:
                 result = "warn"
                 detail += " · " + _("DAMAGED → quarantine")
+            line = outcome.line
+            if line is not None and not line.unexpected and line.received_quantity > line.expected_quantity:
+                # Received, and reported at the close; amber now, so a quantity typed wrong is seen at once.
+                result = "warn"
+                detail += " · " + _("More than the ASN: %(received)d received, %(expected)d expected.") % {
+                    "received": line.received_quantity,
+                    "expected": line.expected_quantity,
+                }
             if outcome.lot_mismatch:
                 result = "warn"
                 message = _(

@@ -87,3 +87,22 @@ def test_putaway_names_an_unknown_location_as_such(receiver, merchant, wh, shirt
     )
     assert b'data-result="error"' in answer.content
     assert b"Location Z-99-99-99 does not exist" in answer.content and b"Nothing to put away" not in answer.content
+
+
+def test_a_scan_that_takes_a_line_past_its_asn_says_so_in_amber(receiver, merchant, wh, shirt):
+    # Found in QA: 99999 typed as the quantity (for 1) against a line of 24 answered green "+99999", the sound of a
+    # right scan; the difference only came out in the report at the close, after putaway had begun.
+    services.asn_create(
+        merchant=merchant, reference="A1", site=wh.site, lines=[AsnLineInput(sku_code="SHIRT-M", quantity=2)]
+    )
+    url = receiver.post("/ops/inbound/receiving/", {"code": "A1"}, HTTP_HX_REQUEST="true")["HX-Redirect"]
+    ok = receiver.post(url + "scan/", {"code": "3760000000017", "quantity": "2"}, HTTP_HX_REQUEST="true")
+    assert b'data-result="ok"' in ok.content
+    over = receiver.post(url + "scan/", {"code": "3760000000017", "quantity": "99999"}, HTTP_HX_REQUEST="true")
+    text = over.content.decode()
+    assert 'data-result="warn"' in text and "+99999 SHIRT-M" in text, text
+    assert "More than the ASN: 100001 received, 2 expected." in text, text
+    french = Client(HTTP_ACCEPT_LANGUAGE="fr")
+    french.force_login(StaffUserFactory(username="boss", is_superuser=True))
+    again = french.post(url + "scan/", {"code": "3760000000017", "quantity": "1"}, HTTP_HX_REQUEST="true")
+    assert "Plus que prévu : 100002 reçus, 2 attendus." in again.content.decode()
