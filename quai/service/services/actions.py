@@ -221,6 +221,17 @@ def _lines_chosen(order: Any, lines: Sequence[Mapping[str, Any]]) -> list[tuple[
     return chosen
 
 
+def _shipped_check(order: Any) -> None:
+    """Returns and reships are about items the shopper got (or should have): the order must have left."""
+    if order.status not in ("shipped", "partially_shipped", "delivered"):
+        raise Conflict(
+            _("Order %(order)s has not left the warehouse (%(status)s): cancel it or change it instead.")
+            % {"order": order.external_id, "status": order.get_status_display()},
+            code="order_not_shipped",
+            details={"order_id": order.pk, "status": order.status},
+        )
+
+
 def _follow_up_order(order: Any, *, suffix: str, chosen: list[tuple[Any, int]], notes: str, actor: Any) -> Any:
     """A new order for the same shopper and address, at no charge, through orders intake."""
     number = 1 + sum(
@@ -282,6 +293,7 @@ def action_reship(
         )
 
     def run(order: Any) -> Any:
+        _shipped_check(order)
         chosen = _lines_chosen(order, lines)
         notes = _("Reship of %(order)s: %(reason)s (paid by %(payer)s)") % {
             "order": order.external_id,
@@ -362,13 +374,7 @@ def rma_open(
         )
 
     def run(order: Any) -> Rma:
-        if order.status not in ("shipped", "partially_shipped", "delivered"):
-            raise Conflict(
-                _("Order %(order)s has not left the warehouse (%(status)s): cancel it or change it instead.")
-                % {"order": order.external_id, "status": order.get_status_display()},
-                code="order_not_shipped",
-                details={"order_id": order.pk, "status": order.status},
-            )
+        _shipped_check(order)
         chosen = _lines_chosen(order, lines)
         _returnable_check(order, chosen)
         rma = Rma.objects.create(

@@ -195,3 +195,22 @@ def test_the_api_exports_and_erases_a_customer(api, merchant, place):
     assert export["orders"][0]["external_id"] == "API-4"
     erased = api.post(f"service/customers/{customer_id}/erase").json()
     assert erased["email"] == "" and erased["erased_at"]
+
+
+@pytest.mark.parametrize("status", ["allocated", "picking", "packed"])
+def test_an_order_still_in_the_warehouse_is_not_reshipped(merchant, place, status):
+    # The console reshipped an order that had not left (even a reship of a reship still allocated): a second free
+    # order for items the shopper cannot have lost yet. Returns already refused it (order_not_shipped).
+    order = place(f"H-NS-{status}", to_status=status)
+    line = order.lines.get()
+    with pytest.raises(Conflict) as refused:
+        services.action_reship(
+            scope=Scope.merchant(merchant),
+            order_id=order.pk,
+            actor="agent",
+            lines=[{"line_id": line.pk, "quantity": 1}],
+            reason="missing",
+            paid_by="warehouse",
+        )
+    assert refused.value.code == "order_not_shipped"
+    assert not Order.objects.filter(external_id__startswith=f"{order.external_id}-R").exists()
