@@ -137,6 +137,16 @@ def _ticket(request: HttpRequest, ticket_id: int) -> Ticket:
     return selectors.ticket_detail(scope=staff_scope(request.user), ticket_id=ticket_id)
 
 
+def _amount(value: Any) -> str:
+    """An amount as an agent types it: "10,50" (the French decimal comma) is 10.50; "1,234" stays as typed (a
+    thousands comma misread as decimals would pay a thousandth), for the service to refuse."""
+    text = str(value or "").strip().replace("\u00a0", "").replace(" ", "")
+    whole, comma, decimals = text.partition(",")
+    if comma and "." not in text and "," not in decimals and len(decimals) <= 2:
+        return f"{whole}.{decimals}"
+    return text
+
+
 def _not_found(request: HttpRequest, error: QuaiError) -> HttpResponse:
     return render(request, "service/not_found.html", {"message": error.message, "screen": "service"}, status=404)
 
@@ -269,7 +279,7 @@ def order_action(request: HttpRequest, ticket_id: int, action: str) -> HttpRespo
             if rma.replacement_order_id:
                 ticket.orders.add(rma.replacement_order_id)
         elif action == "refund":
-            refund = services.refund_issue(**common, amount=data.get("amount", ""), reason=data.get("reason", ""))
+            refund = services.refund_issue(**common, amount=_amount(data.get("amount")), reason=data.get("reason", ""))
             message = _("Refund of %(amount)s %(currency)s: %(state)s.") % {
                 "amount": refund.amount,
                 "currency": refund.currency,
@@ -281,7 +291,7 @@ def order_action(request: HttpRequest, ticket_id: int, action: str) -> HttpRespo
                 **common,
                 sku_code=data.get("sku", ""),
                 quantity=_number(quantity, -1),
-                unit_price=data.get("unit_price", "") or "0",
+                unit_price=_amount(data.get("unit_price")) or "0",
             )
             message = _("%(quantity)d × %(sku)s added: %(reserved)d reserved.") % {
                 "quantity": line.quantity,

@@ -140,3 +140,16 @@ def test_the_console_says_its_codes_in_the_agents_language(merchant, place):
     assert "(dans les temps)" in page and '<span class="badge">dans les temps</span>' in queue
     assert '<option value="merchant">le marchand</option>' in page
     assert "no_promise" not in page.replace('value="no_promise"', "")
+
+
+def test_an_amount_typed_with_a_french_decimal_comma_is_read_as_the_agent_meant(merchant, place):
+    # "10,50" was refused as "Le remboursement doit être un montant supérieur à zéro." on the French console.
+    order = place("Q-9", to_status="shipped")
+    ticket = _ticket_about(order)
+    client = _agent()
+    path = f"/ops/service/tickets/{ticket.pk}/actions/refund/"
+    thousands = client.post(path, {"order_id": order.pk, "amount": "1,234", "reason": "x"}, HTTP_HX_REQUEST="true")
+    assert b'data-result="error"' in thousands.content and not Refund.objects.exists()
+    answer = client.post(path, {"order_id": order.pk, "amount": "10,50", "reason": "geste"}, HTTP_HX_REQUEST="true")
+    assert b'data-result="ok"' in answer.content
+    assert [str(r.amount) for r in Refund.objects.all()] == ["10.50"]
