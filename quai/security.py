@@ -18,6 +18,8 @@ from django.conf.urls.i18n import is_language_prefix_patterns_used
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.messages import middleware as messages_middleware
 from django.contrib.sessions import middleware as sessions_middleware
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.middleware import locale
@@ -102,6 +104,16 @@ def _language_of(accept_language: str) -> str:
     request = HttpRequest()
     request.META["HTTP_ACCEPT_LANGUAGE"] = accept_language
     return translation.get_language_from_request(request, check_path=False)
+
+
+@receiver(setting_changed)
+def _language_settings_changed(*, setting: str, **kwargs: Any) -> None:
+    """The cache above answers for the languages in force when it was filled: a change of ``LANGUAGE_CODE`` (the
+    answer without Accept-Language) or ``LANGUAGES`` empties it, as Django empties its own language caches
+    (``django.test.signals``). Without it, a test that set ``LANGUAGE_CODE = "en"`` left every later keyed request
+    without the header answered in English."""
+    if setting in ("LANGUAGE_CODE", "LANGUAGES"):
+        _language_of.cache_clear()
 
 
 class LocaleMiddleware(locale.LocaleMiddleware):

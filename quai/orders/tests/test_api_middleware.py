@@ -134,3 +134,14 @@ def test_a_staff_session_still_reaches_the_api_and_its_writes_still_need_the_csr
     refused = client.post("/api/v1/merchants", json.dumps({"code": "x", "name": "X"}), content_type="application/json")
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "csrf_failed"
+
+
+def test_a_keyed_request_without_accept_language_follows_a_changed_language_code(key: str, settings: Any) -> None:
+    # The lean locale step keeps each Accept-Language header's language in a per-process cache; it kept the answer
+    # for "no header" across a change of LANGUAGE_CODE, so a test that set "en" left the later ones answered in
+    # English (this file's "" case failed after quai/catalog's tests).
+    headers = {"Authorization": f"Bearer {key}"}
+    settings.LANGUAGE_CODE = "en"
+    assert Client().get("/api/v1/orders", headers=headers)["Content-Language"] == "en"
+    settings.LANGUAGE_CODE = "fr"
+    assert Client().get("/api/v1/orders", headers=headers)["Content-Language"] == "fr"
