@@ -104,7 +104,8 @@ def _workspace(
     request: HttpRequest, ticket: Ticket, *, order_id: int | None = None, feedback: dict[str, str] | None = None
 ) -> dict[str, Any]:
     scope = Scope.merchant(ticket.merchant_id)
-    order_ids = list(ticket.orders.order_by("-id").values_list("pk", flat=True))
+    linked = list(ticket.orders.order_by("-id").values_list("pk", "external_id"))
+    order_ids = [pk for pk, _external_id in linked]
     chosen = order_id if order_id in order_ids else (order_ids[0] if order_ids else None)
     panel = selectors.order_360(scope=scope, order_id=chosen, exclude_ticket_id=ticket.pk) if chosen else None
     order = panel.order if panel else None
@@ -119,6 +120,7 @@ def _workspace(
         "sla": clocks,
         "words": _words(ticket, clocks),
         "order_ids": order_ids,
+        "linked_orders": linked,
         "panel": panel,
         "macros": macros,
         "statuses": [

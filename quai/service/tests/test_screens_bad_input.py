@@ -153,3 +153,14 @@ def test_an_amount_typed_with_a_french_decimal_comma_is_read_as_the_agent_meant(
     answer = client.post(path, {"order_id": order.pk, "amount": "10,50", "reason": "geste"}, HTTP_HX_REQUEST="true")
     assert b'data-result="ok"' in answer.content
     assert [str(r.amount) for r in Refund.objects.all()] == ["10.50"]
+
+
+def test_a_ticket_about_several_orders_names_each_by_its_number(merchant, place):
+    # The tabs read "#14#13#4": database ids, run together, where the agent knows the orders by their numbers.
+    first, second = place("Q-10", to_status="shipped"), place("Q-11", to_status="shipped")
+    ticket = _ticket_about(first)
+    ticket.orders.add(second)
+    page = _agent().get(f"/ops/service/tickets/{ticket.pk}/").content.decode()
+    tabs = page.split('<nav class="order-tabs">')[1].split("</nav>")[0]
+    assert f'?order={second.pk}" class="current">Q-11</a>' in tabs and f'?order={first.pk}" class="">Q-10</a>' in tabs
+    assert f"#{first.pk}" not in tabs
