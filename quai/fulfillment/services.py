@@ -896,9 +896,10 @@ def _recorded(batch_id: int, operator: Any, kind: str, value: str, quantity: int
             batch = PickBatch.objects.filter(pk=batch_id).first()
             if batch is not None:
                 task = current_task(batch)
-                _scan_record(
-                    batch, task, operator, kind, value, accepted=False, quantity=quantity, error_code=refusal.code
-                )
+                # A typed quantity below zero is refused (``invalid_quantity``) and kept out of the record, whose
+                # column holds none: its check failed the record and answered 500.
+                kept = quantity if quantity is None or quantity >= 0 else None
+                _scan_record(batch, task, operator, kind, value, accepted=False, quantity=kept, error_code=refusal.code)
                 if refusal.code in ("order_on_hold", "order_cancelled"):
                     # The stopped order's tasks leave the route (its units already in a tote stay there, in the
                     # ledger, for the supervisor to put aside); the picker goes on with the other orders.

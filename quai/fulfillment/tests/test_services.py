@@ -87,6 +87,27 @@ def test_a_wrong_item_or_location_is_refused_and_recorded(merchant, staff_user):
     assert refusals == ["wrong_location", "wrong_item", "unknown_code"]
 
 
+def test_a_quantity_below_one_at_the_tote_is_refused_recorded_and_moves_nothing(merchant, staff_user):
+    # A typed -3 (the screen stops it now; a service caller need not) was refused, then its refused scan's record
+    # broke the quantity column's check (positive): IntegrityError, a 500, and no record.
+    floor = floor_for(merchant)
+    released_order(floor, "Q-1", [(0, 2)])
+    batch = wave_for(floor).batches.get()
+    services.batch_start(batch_id=batch.pk, operator=staff_user)
+    task = services.current_task(batch)
+    services.pick_scan(batch_id=batch.pk, operator=staff_user, code=task.location.code)
+    services.pick_scan(batch_id=batch.pk, operator=staff_user, code=task.sku.gtin)
+    for typed in (-3, 0):
+        with pytest.raises(QuaiError) as refused:
+            services.pick_scan(batch_id=batch.pk, operator=staff_user, code=task.tote.code, quantity=typed)
+        assert refused.value.code == "invalid_quantity"
+    refusals = list(PickScan.objects.filter(batch=batch, accepted=False).values_list("error_code", "quantity"))
+    assert refusals == [("invalid_quantity", None), ("invalid_quantity", 0)]
+    task.refresh_from_db()
+    assert task.picked_quantity == 0
+    assert not StockMovement.objects.filter(kind=MovementKind.PICK).exists()
+
+
 def test_a_held_order_stops_being_picked_with_a_clear_message(merchant, staff_user):
     floor = floor_for(merchant)
     held = released_order(floor, "H-1", [(0, 1)])
