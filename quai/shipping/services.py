@@ -19,6 +19,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Upper
 from django.utils.translation import gettext as _
 
+from quai.catalog.domain import parse_scan
 from quai.core import clock
 from quai.core.crypto import credentials_load, credentials_merge
 from quai.core.errors import Conflict, NotFound, QuaiError, ValidationFailed
@@ -272,11 +273,23 @@ def manifest_open(*, carrier: CarrierAccount, actor: Any = None) -> Manifest:
     return manifest
 
 
+def _sscc_of(code: str) -> str | None:
+    """The SSCC a scan at the dock carries, or None: the 18 digits printed under the label's barcode, the label's
+    GS1-128 read as its element string (AI 00 then the 18 digits), or any other GS1 form a scanner sends or a
+    loader types — a symbology identifier in front (``]C1``), a leading FNC1, ``(00)…`` copied from the label —
+    read by the scan parser receiving uses (``parse_scan``). The truck refused those forms that receiving took."""
+    text = code.strip()
+    if text.isdigit():  # the scanner's usual forms, read without the parser (a truck's burst is thousands of them)
+        digits = text[2:] if len(text) == 20 and text.startswith("00") else text
+        return digits if domain.sscc_is_valid(digits) else None
+    return parse_scan(text).sscc
+
+
 def _shipment_for_code(code: str) -> Shipment | None:
     text = code.strip()
-    digits = text[2:] if len(text) == 20 and text.startswith("00") else text  # a GS1-128 scan of AI 00
-    if domain.sscc_is_valid(digits):
-        found = Shipment.objects.filter(sscc=digits).first()
+    sscc = _sscc_of(text)
+    if sscc is not None:
+        found = Shipment.objects.filter(sscc=sscc).first()
         if found is not None:
             return found
     # ``UPPER(number) = UPPER(code)``: PostgreSQL's ``iexact``, read through the number's index on both databases
@@ -351,10 +364,9 @@ def _shipments_for_codes(codes: Sequence[str]) -> dict[str, Shipment | None]:
     latest parcel of that number)."""
     by_sscc: dict[str, str] = {}
     for code in codes:
-        text = code.strip()
-        digits = text[2:] if len(text) == 20 and text.startswith("00") else text
-        if domain.sscc_is_valid(digits):
-            by_sscc[code] = digits
+        sscc = _sscc_of(code)
+        if sscc is not None:
+            by_sscc[code] = sscc
     ssccs: dict[str, Shipment] = {}
     # Without the label (a few KB each, read for every parcel of a truck and never used by a scan).
     parcels = Shipment.objects.filter(sscc__in=sorted(set(by_sscc.values()))).defer("label").order_by("pk")

@@ -114,3 +114,22 @@ def test_a_closed_manifest_refuses_a_burst_with_nothing_written() -> None:
     assert _state(manifest.pk, since)["events"] == []
     assert Shipment.objects.get(pk=parcel.pk).loaded_at is None
     assert services.manifest_scans_record(manifest=manifest.pk, codes=[]) == []
+
+
+@pytest.mark.django_db
+def test_the_truck_reads_an_sscc_in_every_form_receiving_reads_it() -> None:
+    # A scanner that sends its symbology identifier (]C1), a leading FNC1, or a loader typing the number printed
+    # under the label ((00)...): receiving's parser took them, the truck answered shipment_not_found.
+    merchant = MerchantFactory(code="acme")
+    parcels = [shipment_for(merchant) for _ in range(4)]
+    manifest = services.manifest_open(carrier=parcels[0].carrier)
+    forms = ["]C100" + parcels[0].sscc, "(00)" + parcels[1].sscc, "\x1d00" + parcels[2].sscc]
+    outcomes = services.manifest_scans_record(manifest=manifest.pk, codes=forms, actor="driver")
+    assert [o.error for o in outcomes] == [None, None, None]
+    loaded = services.manifest_scan(manifest=manifest.pk, code=" ]C100" + parcels[3].sscc + "\r\n", actor="driver")
+    assert loaded.pk == parcels[3].pk
+    assert Shipment.objects.filter(manifest=manifest, loaded_at__isnull=False).count() == 4
+    wrong = parcels[0].sscc[:-1] + str((int(parcels[0].sscc[-1]) + 1) % 10)
+    with pytest.raises(QuaiError) as refused:
+        services.manifest_scan(manifest=manifest.pk, code="]C100" + wrong, actor="driver")
+    assert refused.value.code == "shipment_not_found"
