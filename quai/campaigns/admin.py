@@ -4,29 +4,13 @@ sale). The capacity check reads in the reader's language."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from quai.campaigns.models import Campaign, CampaignAsn, CampaignSku
 from quai.campaigns.services import warnings_worded
-from quai.core.admin import ReadOnlyAdmin
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+from quai.core.admin import ReadOnlyAdmin, ReadOnlyInline
 
 
 class CampaignSkuInline(ReadOnlyInline):

@@ -26,8 +26,8 @@ from quai.core.models import HandledEvent, OutboxEvent, StateTransition
 from quai.core.selectors import state_history
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """A back-office page to read, never to write: the rows change through the services (or never: audit trails)."""
+class _ReadOnly:
+    """No add, change or delete: the rows change through the services (or never: audit trails)."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -37,6 +37,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(_ReadOnly, admin.ModelAdmin):  # type: ignore[type-arg]
+    """A back-office page to read, never to write."""
+
+
+class ReadOnlyInline(_ReadOnly, admin.TabularInline):  # type: ignore[type-arg]
+    """A page's rows of another model, to read, never to write (no empty form, no delete box)."""
+
+    extra = 0
+    can_delete = False
 
 
 def code_html(value: str) -> SafeString:

@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
-from quai.core.admin import state_history_table
+from quai.core.admin import ReadOnlyInline, state_history_table
 from quai.core.errors import QuaiError
 from quai.inbound import services
 from quai.inbound.models import (
@@ -31,17 +31,6 @@ from quai.inbound.models import (
 )
 from quai.inbound.services.asns import ASN_MACHINE
 from quai.tenants.models import Merchant
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class AsnLineInline(ReadOnlyInline):
