@@ -260,7 +260,7 @@ def supervisor_board(*, scope: Scope, site: Site) -> SupervisorBoard:
 def board_site(*, site: str | None) -> Site:
     """The site the board is asked for: by code (or id); the first site by code when none is named."""
     cleaned = (site or "").strip()
-    if cleaned.isdigit():
+    if cleaned.isdecimal():
         return site_get(site_id=int(cleaned))
     sites = site_list()
     found = sites.filter(code__iexact=cleaned).first() if cleaned else sites.first()

@@ -117,7 +117,7 @@ def _clean_int(name: str, value: Any, errors: list[FieldError]) -> int | bool | 
     number: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and value.strip().removeprefix("-").isdigit():
+    elif isinstance(value, str) and value.strip().removeprefix("-").isdecimal():
         number = int(value.strip())
     if number is None:
         errors.append(
@@ -253,7 +253,7 @@ def sku_values_clean(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[Fi
                 cleaned[name] = flag
     if "hs_code" in values:
         hs_code = hs_code_clean(str(values["hs_code"] or ""))
-        if hs_code and not (hs_code.isdigit() and 6 <= len(hs_code) <= 10):
+        if hs_code and not (hs_code.isdecimal() and 6 <= len(hs_code) <= 10):
             errors.append(
                 FieldError(
                     "hs_code",

@@ -189,7 +189,7 @@ def _from_gs1(raw: str, data: str, message: GS1Message) -> ParsedScan | None:
     expiry = _first(message, "17")
     serial = _first(message, "21")
     count = _first(message, "37") or _first(message, "30")
-    quantity = int(count.value) if count is not None and count.value.isdigit() else 1
+    quantity = int(count.value) if count is not None and count.value.isdecimal() else 1
     weight = _first_of_family(message, "310")
     price = _first_of_family(message, "392") or _first_of_family(message, "393")
     # biip reads (393n) as currency then amount: its first pattern group is the ISO 4217 numeric currency code.
@@ -235,7 +235,7 @@ def _gs1_problem(data: str, config: ParseConfig) -> ScanProblem | None:
             return ScanProblem("date" if ai in _DATE_AIS else "format", ai, value)
         if element.gtin_error is not None or element.sscc_error is not None:
             value = element.value
-            expected = gtin_check_digit(value[:-1]) if value.isdigit() and len(value) > 1 else None
+            expected = gtin_check_digit(value[:-1]) if value.isdecimal() and len(value) > 1 else None
             return ScanProblem("check_digit", element.ai.ai, value, expected_check_digit=expected)
         rest = rest[len(element) :].lstrip(GROUP_SEPARATOR)
     return None
@@ -268,7 +268,7 @@ def parse_scan(code: str) -> ParsedScan:
     gs1_allowed = not had_identifier or symbology in GS1Symbology.with_gs1_messages()
     gtin_allowed = not had_identifier or symbology in GS1Symbology.with_gtin()
 
-    if gtin_allowed and data.isdigit() and len(data) in GTIN_LENGTHS and gtin_is_valid(data):
+    if gtin_allowed and data.isdecimal() and len(data) in GTIN_LENGTHS and gtin_is_valid(data):
         # A bare GTIN comes first: "9521234543213" also reads as a GS1 AI (95) message, which is not what an
         # EAN-13 scan means.
         return ParsedScan(raw=raw, code=data, kind="gtin", gtin=gtin_normalize(data))
@@ -281,7 +281,7 @@ def parse_scan(code: str) -> ParsedScan:
                 return parsed
 
     problem: ScanProblem | None = None
-    if gtin_allowed and data.isdigit() and len(data) in GTIN_LENGTHS and gtin_check_digit(data[:-1]) != data[-1]:
+    if gtin_allowed and data.isdecimal() and len(data) in GTIN_LENGTHS and gtin_check_digit(data[:-1]) != data[-1]:
         problem = ScanProblem("check_digit", None, data, expected_check_digit=gtin_check_digit(data[:-1]))
     elif gs1_allowed and data and _looks_like_gs1(data, had_identifier and symbology is not None):
         problem = _gs1_problem(data, config)

@@ -61,7 +61,7 @@ def sscc_normalize(code: str) -> str | None:
         raw = raw[4:]
     elif len(raw) == 20 and raw.startswith("00"):
         raw = raw[2:]
-    if len(raw) != 18 or not raw.isdigit():
+    if len(raw) != 18 or not raw.isdecimal():
         return None
     if gs1_check_digit(raw[:17]) != int(raw[17]):
         return None

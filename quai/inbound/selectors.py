@@ -134,7 +134,7 @@ def putaway_task_for_scan(*, scope: Scope, code: str) -> PutawayTask:
     cleaned = code.strip()
     raw = cleaned.upper()
     open_tasks = putaway_open_tasks(scope=scope)
-    if raw.startswith("PT") and raw[2:].isdigit():
+    if raw.startswith("PT") and raw[2:].isdecimal():
         task = open_tasks.filter(pk=int(raw[2:])).first()
         if task is None:
             raise NotFound(

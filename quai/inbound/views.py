@@ -294,7 +294,7 @@ def _putaway_context(request: HttpRequest, task: PutawayTask | None) -> dict[str
 def putaway_home(request: HttpRequest) -> HttpResponse:
     task = None
     task_id = request.GET.get("task")
-    if task_id and task_id.isdigit():
+    if task_id and task_id.isdecimal():
         task = PutawayTask.objects.filter(pk=int(task_id), status=PutawayStatus.OPEN).first()
         if task is not None:
             services.putaway_suggest(task=task)
@@ -310,7 +310,7 @@ def putaway_scan(request: HttpRequest) -> HttpResponse:
     task_id = request.POST.get("task", "")
     task = (
         PutawayTask.objects.select_related("from_location").filter(pk=int(task_id), status=PutawayStatus.OPEN).first()
-        if task_id.isdigit()
+        if task_id.isdecimal()
         else None
     )
     result, message, detail, done = "ok", "", "", None

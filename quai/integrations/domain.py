@@ -84,7 +84,7 @@ def retry_after_seconds(header: str | None, now: datetime) -> float | None:
     if not header:
         return None
     value = header.strip()
-    if value.isdigit():
+    if value.isdecimal():
         return float(value)
     try:
         moment = parsedate_to_datetime(value)

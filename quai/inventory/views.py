@@ -63,10 +63,10 @@ class MoveState:
 def _state(request: HttpRequest) -> MoveState:
     state = MoveState()
     from_id = request.POST.get("from_location_id")
-    if from_id and from_id.isdigit():
+    if from_id and from_id.isdecimal():
         state.from_location = location_get(location_id=int(from_id))
         row_id = request.POST.get("row_id")
-        if row_id and row_id.isdigit():
+        if row_id and row_id.isdecimal():
             state.row = (
                 StockQuantity.objects.filter(pk=int(row_id), location=state.from_location).select_related("sku").first()
             )
@@ -138,7 +138,7 @@ def _free(row: StockQuantity | None) -> int | None:
 
 def _quantity(request: HttpRequest) -> int:
     raw = (request.POST.get("quantity") or "1").strip()
-    if not raw.isdigit() or int(raw) < 1:
+    if not raw.isdecimal() or int(raw) < 1:
         raise ValidationFailed("Bad quantity.", code="invalid_quantity")
     return int(raw)
 
@@ -146,7 +146,7 @@ def _quantity(request: HttpRequest) -> int:
 @operator_required
 @require_http_methods(["GET", "POST"])
 def move_home(request: HttpRequest) -> HttpResponse:
-    if request.method == "POST" and request.POST.get("site_id", "").isdigit():
+    if request.method == "POST" and request.POST.get("site_id", "").isdecimal():
         request.session["site_id"] = int(request.POST["site_id"])
     return render(
         request,
@@ -240,7 +240,7 @@ def _count_home(request: HttpRequest, site: Site | None, **context: Any) -> Http
 @operator_required
 @require_http_methods(["GET", "POST"])
 def count_home(request: HttpRequest) -> HttpResponse:
-    if request.method == "POST" and request.POST.get("site_id", "").isdigit():
+    if request.method == "POST" and request.POST.get("site_id", "").isdecimal():
         request.session["site_id"] = int(request.POST["site_id"])
     return _count_home(request, _site(request))
 

@@ -86,7 +86,7 @@ def order_packable_check(order: Order) -> None:
 def _order_for_code(code: str) -> Order:
     text = code.strip()
     orders = list(Order.objects.within(FLOOR).filter(external_id__iexact=text).order_by("-id")[:2])
-    if not orders and text.isdigit():
+    if not orders and text.isdecimal():
         orders = list(Order.objects.within(FLOOR).filter(pk=int(text))[:1])
     if not orders:
         raise NotFound(

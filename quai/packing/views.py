@@ -72,7 +72,7 @@ def _step(parcel: Parcel | None) -> str:
 
 def _parcel_from_form(request: HttpRequest) -> Parcel | None:
     raw = request.POST.get("parcel_id", "")
-    if not raw.isdigit():
+    if not raw.isdecimal():
         return None
     parcel = selectors.parcel_get(scope=staff_scope(request.user), parcel_id=int(raw))
     return parcel if parcel.status in (ParcelStatus.OPEN, ParcelStatus.AWAITING_LABEL) else None
@@ -126,14 +126,14 @@ def pack_home(request: HttpRequest) -> HttpResponse:
     """The station: which pack table and which label format (kept for the session), then scan."""
     if request.method == "POST":
         station_id = request.POST.get("station_id", "")
-        if station_id.isdigit() and selectors.pack_stations(site=None).filter(pk=int(station_id)).exists():
+        if station_id.isdecimal() and selectors.pack_stations(site=None).filter(pk=int(station_id)).exists():
             request.session["pack_station_id"] = int(station_id)
         if request.POST.get("label_format") in LABEL_FORMATS:
             request.session["label_format"] = request.POST["label_format"]
         return redirect("packing_ops:pack_home")
     parcel: Parcel | None = None
     raw = request.GET.get("parcel", "")
-    if raw.isdigit():
+    if raw.isdecimal():
         parcel = selectors.parcel_get(scope=staff_scope(request.user), parcel_id=int(raw))
     return _panel(request, parcel, {"stations": selectors.pack_stations(site=None)}, full=True)
 
@@ -206,7 +206,7 @@ def pack_scan(request: HttpRequest) -> HttpResponse:
                 message=_("%(sku)s: %(scanned)d of %(expected)d.")
                 % {"sku": item.sku_code, "scanned": item.scanned, "expected": item.expected},
             )
-        elif step in ("box", "weigh") and (action == "box" or not code.isdigit()):
+        elif step in ("box", "weigh") and (action == "box" or not code.isdecimal()):
             parcel = services.parcel_box_set(parcel=parcel, packaging_code=code, actor=request.user)
             context.update(
                 result="ok",

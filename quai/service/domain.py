@@ -359,7 +359,7 @@ def reference_candidates(text: str, *, limit: int = 50) -> list[str]:
     found: list[str] = []
     for match in _REFERENCE.finditer(text):
         word = match.group(1)
-        if any(char.isdigit() for char in word) and word not in found:
+        if any(char.isdecimal() for char in word) and word not in found:
             found.append(word)
             if len(found) >= limit:
                 break

@@ -67,7 +67,7 @@ class ServiceSettings(MerchantOwned, TimeStampedModel):
 
         return domain.BusinessHours(
             timezone=self.timezone,
-            weekdays=frozenset(int(day) for day in self.weekdays if day.isdigit()),
+            weekdays=frozenset(int(day) for day in self.weekdays if day.isdecimal()),
             opens=as_time(self.opens),
             closes=as_time(self.closes),
         )

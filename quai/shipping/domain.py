@@ -49,7 +49,7 @@ FINAL_TRACKING: Final = frozenset({DELIVERED, RETURNED})
 
 def gs1_check_digit(data: str) -> int:
     """The GS1 mod-10 check digit of ``data`` (digits only): weights 3,1,3,… from the rightmost digit."""
-    if not data.isdigit():
+    if not data.isdecimal():
         raise ValueError("GS1 data must be digits only")
     return int(ean.calc_check_digit(data))
 
@@ -58,7 +58,7 @@ def sscc_build(*, extension: int, company_prefix: str, serial: int) -> str:
     """An 18-digit SSCC from its parts; the serial must fit in what the prefix leaves of the 17 data digits."""
     if not 0 <= extension <= 9:
         raise ValueError("the extension digit is 0-9")
-    if not company_prefix.isdigit() or not 7 <= len(company_prefix) <= 10:
+    if not company_prefix.isdecimal() or not 7 <= len(company_prefix) <= 10:
         raise ValueError("a GS1 company prefix has 7 to 10 digits")
     width = 16 - len(company_prefix)
     if serial < 0 or serial >= 10**width:
@@ -69,7 +69,7 @@ def sscc_build(*, extension: int, company_prefix: str, serial: int) -> str:
 
 def sscc_is_valid(value: str) -> bool:
     """Whether ``value`` is 18 digits whose last is the GS1 check digit of the first 17."""
-    return len(value) == 18 and value.isdigit() and gs1_check_digit(value[:17]) == int(value[17])
+    return len(value) == 18 and value.isdecimal() and gs1_check_digit(value[:17]) == int(value[17])
 
 
 def sscc_human(value: str) -> str:

@@ -279,7 +279,7 @@ def _sscc_of(code: str) -> str | None:
     loader types — a symbology identifier in front (``]C1``), a leading FNC1, ``(00)…`` copied from the label —
     read by the scan parser receiving uses (``parse_scan``). The truck refused those forms that receiving took."""
     text = code.strip()
-    if text.isdigit():  # the scanner's usual forms, read without the parser (a truck's burst is thousands of them)
+    if text.isdecimal():  # the scanner's usual forms, read without the parser (a truck's burst is thousands of them)
         digits = text[2:] if len(text) == 20 and text.startswith("00") else text
         return digits if domain.sscc_is_valid(digits) else None
     return parse_scan(text).sscc

@@ -167,7 +167,7 @@ def aisles_parse(spec: str | Sequence[str]) -> list[str]:
                     )
                 names.extend(chr(c) for c in range(ord(start), ord(end) + 1))
                 continue
-            if start.isdigit() and end.isdigit() and int(start) <= int(end):
+            if start.isdecimal() and end.isdecimal() and int(start) <= int(end):
                 width = max(len(start), len(end))
                 names.extend(str(n).zfill(width) for n in range(int(start), int(end) + 1))
                 continue

@@ -1146,7 +1146,7 @@ class ShopifyAdapter(PlatformAdapter):
             field = [str(part) for part in error.get("field") or []]
             index = (
                 int(field[2])
-                if len(field) > 2 and field[:2] == ["input", "quantities"] and field[2].isdigit()
+                if len(field) > 2 and field[:2] == ["input", "quantities"] and field[2].isdecimal()
                 else None
             )
             concerned = [owners[index]] if index is not None and index < len(owners) else list(owners)

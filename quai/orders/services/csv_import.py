@@ -345,7 +345,7 @@ def _validation_errors(
         row, column = first, _COLUMN_OF_FIELD.get(path, path)
         if path.startswith("lines."):
             index_text, _sep, column = path.removeprefix("lines.").partition(".")
-            if index_text.isdigit() and int(index_text) < len(group.rows):
+            if index_text.isdecimal() and int(index_text) < len(group.rows):
                 row = group.rows[int(index_text)].number
             column = column or "sku"
         elif path == "lines":

@@ -233,7 +233,7 @@ class MondialRelayAdapter:
                     country=_text(detail, "Pays") or country,
                     latitude=_text(detail, "Latitude"),
                     longitude=_text(detail, "Longitude"),
-                    distance_m=int(distance) if distance.isdigit() else None,
+                    distance_m=int(distance) if distance.isdecimal() else None,
                 )
             )
         return points[:limit]
